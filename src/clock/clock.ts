@@ -1,0 +1,59 @@
+/**
+ * A handle to a scheduled callback. `cancel()` is idempotent and safe to call after the
+ * callback has fired.
+ */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+/**
+ * The source of time for a pipeline task. Every timer and every timestamp in voicepipe goes
+ * through a `Clock` (DESIGN §1.7, STYLE §4), so tests can play minutes of conversation in
+ * milliseconds on a {@link VirtualClock} and production code runs on a {@link SystemClock}.
+ *
+ * Times are milliseconds of monotonic running time (never wall-clock time).
+ */
+export interface Clock {
+  /** Milliseconds of running time. Monotonic: never goes backwards. */
+  now(): number;
+  /**
+   * Calls `callback` once, `delayMs` from now (0 or negative: on the next timer turn, never
+   * synchronously). Returns a handle that cancels it.
+   */
+  setTimer(callback: () => void, delayMs: number): TimerHandle;
+  /**
+   * Resolves at `timeMs` of running time (at once, but asynchronously, if it has passed).
+   * Rejects with `signal.reason` when `signal` aborts first; the timer is cleared either way.
+   */
+  waitUntil(timeMs: number, signal?: AbortSignal): Promise<void>;
+  /** Resolves `delayMs` from now; rejects with `signal.reason` when `signal` aborts first. */
+  sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Implements `waitUntil` and `sleep` on top of `now` and `setTimer`, so each concrete clock
+ * only has to provide those two.
+ */
+export abstract class BaseClock implements Clock {
+  abstract now(): number;
+  abstract setTimer(callback: () => void, delayMs: number): TimerHandle;
+
+  sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
+    return this.waitUntil(this.now() + delayMs, signal);
+  }
+
+  waitUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        timer.cancel();
+        reject(signal?.reason);
+      };
+      const timer = this.setTimer(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, timeMs - this.now());
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,227 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { BaseClock, type TimerHandle } from "./clock.js";
+import { VoicepipeError } from "../errors.js";
+
+interface VirtualTimer {
+  at: number;
+  seq: number;
+  callback: () => void;
+  cancelled: boolean;
+}
+
+/** Options for {@link VirtualClock.runUntil}. */
+export interface RunUntilOptions {
+  /** Give up (with a {@link VirtualTimeExceededError}) after this much virtual time. @default 3_600_000 */
+  maxMs?: number;
+}
+
+/** Raised by {@link VirtualClock.runUntil} when the awaited outcome never comes. */
+export class VirtualTimeExceededError extends VoicepipeError {
+  readonly code = "VP_VIRTUAL_TIME_EXCEEDED";
+}
+
+/**
+ * A clock that moves only when told to. Timers fire in time order (ties in the order they were
+ * set), and between timers the clock lets pending promise callbacks and `setImmediate` turns
+ * run, so async code observes the same ordering it would on a real clock, deterministically
+ * and without waiting.
+ *
+ * @example
+ * const clock = new VirtualClock();
+ * const task = new PipelineTask(pipeline, { clock });
+ * const done = task.run();
+ * await clock.advance(5_000);            // five seconds pass instantly
+ * await clock.runUntil(done);            // move time until the task has finished
+ */
+export class VirtualClock extends BaseClock {
+  #now = 0;
+  #seq = 0;
+  /** Binary min-heap ordered by (at, seq). */
+  readonly #heap: VirtualTimer[] = [];
+  #live = 0;
+
+  /** Real event-loop turns let run between two timers, so chains of async work settle. */
+  readonly settleTurns: number;
+
+  constructor(options: { startMs?: number; settleTurns?: number } = {}) {
+    super();
+    this.#now = options.startMs ?? 0;
+    this.settleTurns = options.settleTurns ?? 4;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Number of timers set and neither fired nor cancelled. */
+  get pendingTimers(): number {
+    return this.#live;
+  }
+
+  /** Running time of the next timer due, or `undefined` when none is pending. */
+  nextTimerAt(): number | undefined {
+    this.#dropCancelledHead();
+    return this.#heap[0]?.at;
+  }
+
+  setTimer(callback: () => void, delayMs: number): TimerHandle {
+    const timer: VirtualTimer = {
+      at: this.#now + Math.max(0, delayMs),
+      seq: this.#seq++,
+      callback,
+      cancelled: false,
+    };
+    this.#push(timer);
+    this.#live++;
+    return {
+      cancel: () => {
+        if (timer.cancelled) return;
+        timer.cancelled = true;
+        this.#live--;
+      },
+    };
+  }
+
+  /** Lets pending promise callbacks and immediates run, without moving time. */
+  async settle(turns = this.settleTurns): Promise<void> {
+    for (let i = 0; i < turns; i++) await nextTurn();
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way, in order. */
+  async advance(ms: number): Promise<void> {
+    await this.advanceTo(this.#now + ms);
+  }
+
+  /** Moves time forward to `timeMs`, firing every timer due on the way, in order. */
+  async advanceTo(timeMs: number): Promise<void> {
+    await this.settle();
+    for (;;) {
+      const next = this.#popDue(timeMs);
+      if (!next) break;
+      this.#now = Math.max(this.#now, next.at);
+      this.#fire(next);
+      await this.settle();
+    }
+    this.#now = Math.max(this.#now, timeMs);
+    await this.settle();
+  }
+
+  /**
+   * Moves time, timer by timer, until `until` settles (a promise) or returns true (a
+   * predicate); returns the promise's value. Throws {@link VirtualTimeExceededError} when
+   * `maxMs` of virtual time pass first, or when nothing is pending that could ever settle it
+   * (a deadlock, reported instead of hanging the test).
+   */
+  async runUntil<T>(until: Promise<T> | (() => boolean), options: RunUntilOptions = {}): Promise<T | undefined> {
+    const maxMs = options.maxMs ?? 3_600_000;
+    const limit = this.#now + maxMs;
+    let done = false;
+    let value: T | undefined;
+    let failure: { error: unknown } | undefined;
+    const check =
+      typeof until === "function"
+        ? () => {
+            done ||= until();
+          }
+        : undefined;
+    if (typeof until !== "function") {
+      until.then(
+        (v) => {
+          done = true;
+          value = v;
+        },
+        (error: unknown) => {
+          done = true;
+          failure = { error };
+        },
+      );
+    }
+    const finished = (): boolean => {
+      check?.();
+      return done;
+    };
+    await this.settle();
+    while (!finished()) {
+      const next = this.#popDue(limit);
+      if (!next) {
+        // Nothing due in time. Work may still be flowing through immediates: give it a while.
+        for (let i = 0; i < 200 && !finished(); i++) await nextTurn();
+        if (finished()) break;
+        const pending = this.nextTimerAt();
+        const why =
+          pending === undefined
+            ? "no timer is pending, so it can never happen (deadlock)"
+            : `the next timer is at ${pending} ms, past the ${maxMs} ms limit`;
+        throw new VirtualTimeExceededError(
+          `runUntil: not settled at virtual time ${this.#now} ms: ${why}. ` +
+            "Check for a frame that is never forwarded or a wait with no deadline.",
+        );
+      }
+      this.#now = Math.max(this.#now, next.at);
+      this.#fire(next);
+      await this.settle();
+    }
+    if (failure) throw failure.error;
+    return value;
+  }
+
+  /**
+   * Fires every pending timer, in order, until none is left. Throws when time would pass
+   * `maxMs` (a periodic timer never lets the clock run dry).
+   */
+  async runAll(options: RunUntilOptions = {}): Promise<void> {
+    await this.runUntil(() => this.#live === 0, options);
+  }
+
+  #fire(timer: VirtualTimer): void {
+    this.#live--;
+    timer.cancelled = true;
+    timer.callback();
+  }
+
+  #popDue(limit: number): VirtualTimer | undefined {
+    this.#dropCancelledHead();
+    const head = this.#heap[0];
+    if (!head || head.at > limit) return undefined;
+    this.#pop();
+    return head;
+  }
+
+  #dropCancelledHead(): void {
+    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop();
+  }
+
+  #less(a: VirtualTimer, b: VirtualTimer): boolean {
+    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  }
+
+  #push(timer: VirtualTimer): void {
+    const heap = this.#heap;
+    heap.push(timer);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(heap[i]!, heap[parent]!)) break;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop()!;
+    if (heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && this.#less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && this.#less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) break;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  }
+}

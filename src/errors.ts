@@ -1,0 +1,79 @@
+/**
+ * voicepipe's error family (STYLE §10). Every error has a literal `code` that callers match on
+ * (it survives two copies of the package), a message that says what was wrong and what to do,
+ * and a `cause` when it wraps another error.
+ */
+export abstract class VoicepipeError extends Error {
+  abstract readonly code: string;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Work was offered to a task after `stopWhenDone()` or `cancel()`. */
+export class TaskClosedError extends VoicepipeError {
+  readonly code = "VP_TASK_CLOSED";
+  constructor(readonly task: string, readonly how: "ending" | "cancelled" | "finished") {
+    super(`${task} is ${how} and accepts no more frames; create a new PipelineTask for new work`);
+  }
+}
+
+/** The lifecycle stage a deadline belongs to. */
+export type TimeoutStage = "start" | "end" | "cancel" | "cleanup";
+
+/** A lifecycle deadline fired. `processor` names who held the task up. */
+export class LifecycleTimeoutError extends VoicepipeError {
+  readonly code = "VP_LIFECYCLE_TIMEOUT";
+  constructor(
+    readonly stage: TimeoutStage,
+    readonly processor: string | undefined,
+    readonly waitedMs: number,
+    then: string,
+  ) {
+    super(
+      `${processor ?? "the pipeline"} did not finish the ${stage} stage within ${waitedMs} ms; ${then}`,
+    );
+  }
+}
+
+/** The reason given to an `AbortSignal` when an interruption aborts in-flight work. */
+export class InterruptedError extends VoicepipeError {
+  readonly code = "VP_INTERRUPTED";
+  constructor(readonly processor: string) {
+    super(`${processor}: work aborted by an interruption`);
+  }
+}
+
+/** The reason given to an `AbortSignal` when a processor is cancelled or cleaned up. */
+export class CancelledError extends VoicepipeError {
+  readonly code = "VP_CANCELLED";
+  constructor(readonly processor: string, reason?: string) {
+    super(`${processor}: cancelled${reason ? ` (${reason})` : ""}`);
+  }
+}
+
+/** An exception thrown by a processor's frame handler or lifecycle hook. */
+export class ProcessorError extends VoicepipeError {
+  readonly code = "VP_PROCESSOR_ERROR";
+  constructor(readonly processor: string, readonly during: string, cause: unknown) {
+    super(`${processor} threw while ${during}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** A configuration value is out of range or of the wrong type. */
+export class InvalidOptionError extends VoicepipeError {
+  readonly code = "VP_INVALID_OPTION";
+}
+
+/** Linking processors went wrong (a processor used twice, a pipeline linked into itself…). */
+export class PipelineLinkError extends VoicepipeError {
+  readonly code = "VP_PIPELINE_LINK";
+}
+
+/** A short text for any thrown value. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,94 @@
+import { ControlFrame, SystemFrame } from "./frame.js";
+
+/** Pipeline-wide settings carried by {@link StartFrame}. */
+export interface StartParams {
+  /** Sample rate of audio entering the pipeline, in Hz. @default 16000 */
+  audioInSampleRate: number;
+  /** Sample rate of audio leaving the pipeline, in Hz. @default 24000 */
+  audioOutSampleRate: number;
+  /** Collect processing metrics (TTFB, processing time). @default false */
+  enableMetrics: boolean;
+  /** Collect usage metrics (tokens, characters). @default false */
+  enableUsageMetrics: boolean;
+}
+
+/** The default {@link StartParams}. */
+export const DEFAULT_START_PARAMS: Readonly<StartParams> = Object.freeze({
+  audioInSampleRate: 16_000,
+  audioOutSampleRate: 24_000,
+  enableMetrics: false,
+  enableUsageMetrics: false,
+});
+
+/**
+ * The first frame every processor handles; nothing else is handled before it. Sent by the
+ * task; never create one yourself.
+ */
+export class StartFrame extends SystemFrame {
+  constructor(readonly params: Readonly<StartParams> = DEFAULT_START_PARAMS) {
+    super();
+  }
+}
+
+/**
+ * Graceful end: travels in order behind everything queued, so each processor finishes its
+ * work (the output transport plays what it has) before it passes on. Queued by
+ * `PipelineTask.stopWhenDone()`.
+ */
+export class EndFrame extends ControlFrame {
+  static override readonly uninterruptible = true;
+}
+
+/**
+ * Stops the task but keeps processors alive (no cleanup), for handing a live pipeline on.
+ * Travels in order like {@link EndFrame}.
+ */
+export class StopFrame extends ControlFrame {
+  static override readonly uninterruptible = true;
+}
+
+/** Immediate stop: every processor drops what it has and passes this on. Sent by `cancel()`. */
+export class CancelFrame extends SystemFrame {
+  constructor(readonly reason?: string) {
+    super();
+  }
+}
+
+/**
+ * The user barged in: every processor drops queued interruptible frames and aborts the
+ * frame it is handling (unless uninterruptible); the output transport drops queued audio.
+ */
+export class InterruptionFrame extends SystemFrame {}
+
+/** A processor asks the task to end gracefully (the task queues an {@link EndFrame}). */
+export class EndTaskFrame extends ControlFrame {
+  static override readonly uninterruptible = true;
+  constructor(readonly reason?: string) {
+    super();
+  }
+}
+
+/** A processor asks the task to stop (the task queues a {@link StopFrame}). */
+export class StopTaskFrame extends ControlFrame {
+  static override readonly uninterruptible = true;
+}
+
+/** A processor asks the task to cancel (the task calls `cancel()`). */
+export class CancelTaskFrame extends SystemFrame {
+  constructor(readonly reason?: string) {
+    super();
+  }
+}
+
+/** A processor asks the task to interrupt (the task pushes an {@link InterruptionFrame} downstream from the head). */
+export class InterruptionTaskFrame extends SystemFrame {}
+
+/**
+ * Sent periodically by the task when heartbeats are on. A control frame, so it travels the
+ * ordered lanes and detects a lane that has stalled.
+ */
+export class HeartbeatFrame extends ControlFrame {
+  constructor(readonly timestampMs: number) {
+    super();
+  }
+}

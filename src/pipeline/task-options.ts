@@ -1,0 +1,74 @@
+import type { Clock } from "../clock/clock.js";
+import type { Frame } from "../frames/frame.js";
+import type { Logger } from "../logger.js";
+import type { Observer } from "../observers/observer.js";
+
+/** Pipeline-wide parameters, sent to every processor with `StartFrame` where relevant. */
+export interface PipelineParams {
+  /** Sample rate of audio entering the pipeline, in Hz. @default 16000 */
+  audioInSampleRate: number;
+  /** Sample rate of audio leaving the pipeline, in Hz. @default 24000 */
+  audioOutSampleRate: number;
+  /** Collect processing metrics. @default false */
+  enableMetrics: boolean;
+  /** Collect usage metrics. @default false */
+  enableUsageMetrics: boolean;
+  /** Send `HeartbeatFrame`s through the pipeline to detect stalled lanes. @default false */
+  enableHeartbeats: boolean;
+  /** Interval between heartbeats, in ms. @default 1000 */
+  heartbeatsPeriodMs: number;
+  /** A `heartbeatTimeout` event fires when no heartbeat has come through for this long, in ms. @default 10000 */
+  heartbeatsMonitorMs: number;
+}
+
+/** The default {@link PipelineParams}. */
+export const DEFAULT_PIPELINE_PARAMS: Readonly<PipelineParams> = Object.freeze({
+  audioInSampleRate: 16_000,
+  audioOutSampleRate: 24_000,
+  enableMetrics: false,
+  enableUsageMetrics: false,
+  enableHeartbeats: false,
+  heartbeatsPeriodMs: 1_000,
+  heartbeatsMonitorMs: 10_000,
+});
+
+/** A frame class, for `idleTimeoutFrames`. */
+export type FrameClass = abstract new (...args: never[]) => Frame;
+
+/** Options of a {@link PipelineTask}. Every duration is in ms. */
+export interface PipelineTaskOptions {
+  /** Name for logs. @default `PipelineTask#n` */
+  name?: string;
+  /** Pipeline-wide parameters. */
+  params?: Partial<PipelineParams>;
+  /** Observers that watch every frame pushed (see `Observer`). */
+  observers?: readonly Observer[];
+  /** Events an observer may fall behind by before the oldest are dropped. @default 1024 */
+  observerBufferSize?: number;
+  /** The task's clock, handed to every processor. @default a new `SystemClock` */
+  clock?: Clock;
+  /** Where to log. @default warn-level console logger */
+  logger?: Logger;
+  /**
+   * The task is idle when none of `idleTimeoutFrames` has been pushed for this long; then the
+   * `idleTimeout` event fires (and, with `cancelOnIdleTimeout`, the task is cancelled).
+   * `null` turns idle detection off. @default 300000 (5 minutes)
+   */
+  idleTimeoutMs?: number | null;
+  /** Frames that count as activity. @default [BotSpeakingFrame, UserSpeakingFrame] */
+  idleTimeoutFrames?: readonly FrameClass[];
+  /** Cancel the task when it is idle. @default true */
+  cancelOnIdleTimeout?: boolean;
+  /** Longest wait for `StartFrame` to reach the end of the pipeline before the task is cancelled. @default 20000 */
+  startTimeoutMs?: number;
+  /**
+   * Longest time the end may make no progress before the task escalates to `cancel()`.
+   * Progress is the `EndFrame` moving to the next processor, output audio moving, or a
+   * processor reporting playback. @default 10000
+   */
+  endTimeoutMs?: number;
+  /** Longest wait for `cancel()`, including cleanup; a processor still busy is named in the `timeout` event. @default 2000 */
+  cancelTimeoutMs?: number;
+  /** Longest wait for processors' cleanup after a graceful end. @default 2000 */
+  cleanupTimeoutMs?: number;
+}

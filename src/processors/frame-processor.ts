@@ -1,0 +1,571 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Clock } from "../clock/clock.js";
+import { ErrorFrame } from "../frames/error.js";
+import { type Frame, FrameDirection, SystemFrame, isUninterruptible } from "../frames/frame.js";
+import { CancelFrame, EndFrame, InterruptionFrame, StartFrame, StopFrame } from "../frames/lifecycle.js";
+import { CancelledError, InterruptedError, ProcessorError, describe } from "../errors.js";
+import { type EventMap, TypedEvents } from "../events.js";
+import { type Logger, createConsoleLogger } from "../logger.js";
+import { FrameQueue } from "./frame-queue.js";
+import type { ProcessorContext } from "./processor-context.js";
+
+/**
+ * A lane that has handled this many frames without blocking yields one event-loop turn, so a
+ * burst of frames whose handlers settle at once can never starve timers and I/O (DESIGN §1.2).
+ */
+const YIELD_EVERY = 128;
+
+/** Options common to every processor. */
+export interface FrameProcessorOptions {
+  /** Name for logs and timeout reports. @default `${ClassName}#${n}` */
+  name?: string;
+  /**
+   * Direct mode: no lanes; frames are handled synchronously in the pusher's call, so a hop costs
+   * a function call. For cheap pass-through processors and plumbing. Direct processors do not
+   * hold frames back until `StartFrame` and have nothing to drop on interruption.
+   * @default false
+   */
+  direct?: boolean;
+  /**
+   * Most frames a lane may hold. Past it, the oldest frame that is neither a lifecycle frame nor
+   * uninterruptible is dropped (and counted in {@link FrameProcessor.droppedFrames}), so a stuck
+   * processor cannot make memory grow for the length of a session.
+   * @default 4096
+   */
+  maxQueuedFrames?: number;
+}
+
+/** Events every processor emits. */
+export interface FrameProcessorEvents extends EventMap {
+  /** The processor reported an error (also pushed upstream as an `ErrorFrame`). */
+  error: (frame: ErrorFrame) => void;
+}
+
+/** Where a processor is in its life. */
+export type ProcessorState = "created" | "ready" | "running" | "ended" | "cancelled" | "closed";
+
+let nextProcessorId = 1;
+
+/**
+ * The unit of work in a pipeline (DESIGN §4).
+ *
+ * **Lanes.** System frames are handled as they arrive, in arrival order among themselves,
+ * ahead of queued data. Data and control frames are handled one at a time, in order, by the
+ * ordered lane. Nothing is handled before `StartFrame`: frames that arrive earlier wait, and a
+ * `StartFrame` queued last is still handled first.
+ *
+ * **Forwarding.** Unknown frames are forwarded: the base {@link processFrame} pushes the frame on
+ * in the direction it was travelling. Override it, handle the frames you care about, and hand
+ * the rest to `super.processFrame`. Lifecycle frames (`StartFrame`, `EndFrame`, `StopFrame`,
+ * `CancelFrame`) never reach `processFrame`: they run the {@link start}, {@link stop} and
+ * {@link cancel} hooks and the base class always forwards them, so a subclass cannot swallow
+ * one; a hook that never returns is caught by the task's deadlines. (Pipecat's base class
+ * forwards nothing, and a processor that forgets `EndFrame` hangs its pipeline.)
+ *
+ * **Interruption.** An `InterruptionFrame` drops queued interruptible frames and aborts the
+ * frame in flight: the `signal` passed to `processFrame` fires with an `InterruptedError`, and
+ * the lane moves on without waiting for the handler (uninterruptible frames are neither dropped
+ * nor aborted). A handler that ignores its signal keeps running detached; it must not push once
+ * `signal.aborted`.
+ *
+ * **Cancel.** After `CancelFrame` the processor drops every frame it is offered or pushes,
+ * aborts its work, runs {@link cancel} and forwards the `CancelFrame`.
+ *
+ * **Errors.** An exception in a handler or hook becomes an `ErrorFrame` pushed upstream; the
+ * processor keeps running.
+ *
+ * @example
+ * class Upper extends FrameProcessor {
+ *   override processFrame(frame: Frame, direction: FrameDirection) {
+ *     if (frame instanceof TextFrame) return this.pushFrame(new TextFrame(frame.text.toUpperCase()), direction);
+ *     return super.processFrame(frame, direction);
+ *   }
+ * }
+ */
+export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvents> {
+  /** Process-unique id. */
+  readonly id = nextProcessorId++;
+  /** Name for logs and timeout reports. */
+  readonly name: string;
+  /** Whether this processor runs in direct mode (see {@link FrameProcessorOptions.direct}). */
+  readonly direct: boolean;
+  readonly #maxQueued: number;
+
+  #prev: FrameProcessor | undefined;
+  #next: FrameProcessor | undefined;
+  #context: ProcessorContext | undefined;
+  #state: ProcessorState = "created";
+  readonly #events: TypedEvents<E>;
+
+  readonly #system = new FrameQueue();
+  readonly #ordered = new FrameQueue();
+  #systemGen = 0;
+  #orderedGen = 0;
+  #inFlight: Frame | undefined;
+  /** Interruptions that arrived and have not been forwarded yet; the ordered lane waits for 0. */
+  #interruptionsPending = 0;
+  #onResume: (() => void) | undefined;
+  /** Aborted by an interruption (then replaced) and by cancel/teardown. */
+  #turn = new AbortController();
+  /** Aborted once, by cancel or teardown. */
+  readonly #life = new AbortController();
+  /** The lifecycle frame this processor has received and not yet forwarded. */
+  #holding: Frame | undefined;
+  #holdingSince = 0;
+  #dropped = 0;
+
+  constructor(options: FrameProcessorOptions = {}) {
+    this.name = options.name ?? `${new.target.name}#${this.id}`;
+    this.direct = options.direct ?? false;
+    this.#maxQueued = options.maxQueuedFrames ?? 4096;
+    this.#events = new TypedEvents<E>(this.name, () => this.logger);
+  }
+
+  // ---------------------------------------------------------------- wiring and context
+
+  /** The processor upstream of this one. */
+  get prev(): FrameProcessor | undefined {
+    return this.#prev;
+  }
+
+  /** The processor downstream of this one. */
+  get next(): FrameProcessor | undefined {
+    return this.#next;
+  }
+
+  /** Links `next` downstream of this processor (and this upstream of it). */
+  link(next: FrameProcessor): void {
+    this.#next = next;
+    next.#prev = this;
+  }
+
+  /** Hands the task's context to this processor; called by the task before `StartFrame`. */
+  setup(context: ProcessorContext): void {
+    this.#context = context;
+    if (this.#state === "created") this.#state = "ready";
+  }
+
+  /** The task's clock. Throws if the processor is not part of a task yet. */
+  get clock(): Clock {
+    if (!this.#context) {
+      throw new Error(`${this.name} has no clock: it must run inside a PipelineTask (or the test kit)`);
+    }
+    return this.#context.clock;
+  }
+
+  /** The task's logger (a warn-level console logger before setup). */
+  get logger(): Logger {
+    return this.#context?.logger ?? fallbackLogger;
+  }
+
+  /** The context handed over by the task, if set up. */
+  protected get context(): ProcessorContext | undefined {
+    return this.#context;
+  }
+
+  /** Where this processor is in its life. */
+  get state(): ProcessorState {
+    return this.#state;
+  }
+
+  /** Frames this processor dropped: offered after cancel, or over its lane bound. */
+  get droppedFrames(): number {
+    return this.#dropped;
+  }
+
+  /** Frames waiting in the lanes. */
+  get queuedFrames(): number {
+    return this.#system.length + this.#ordered.length;
+  }
+
+  /**
+   * The lifecycle frame this processor has received and not yet forwarded, and since when (ms
+   * on the task clock). The task uses it to name who holds up a start, end or cancel.
+   */
+  get holding(): { frame: Frame; sinceMs: number } | undefined {
+    return this.#holding ? { frame: this.#holding, sinceMs: this.#holdingSince } : undefined;
+  }
+
+  /** Aborted when the processor is cancelled or torn down: hand it to work that lives as long as the processor. */
+  protected get lifeSignal(): AbortSignal {
+    return this.#life.signal;
+  }
+
+  /** Processors inside this one (pipelines override it). */
+  get children(): readonly FrameProcessor[] {
+    return [];
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Adds an event handler; returns a function that removes it. Handlers never block the pipeline. */
+  on<K extends keyof E>(event: K, handler: E[K]): () => void {
+    return this.#events.on(event, handler);
+  }
+
+  /** Removes an event handler. */
+  off<K extends keyof E>(event: K, handler: E[K]): void {
+    this.#events.off(event, handler);
+  }
+
+  /** Emits an event to this processor's handlers. */
+  protected emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): void {
+    this.#events.emit(event, ...args);
+  }
+
+  // ---------------------------------------------------------------- entry point
+
+  /**
+   * Offers `frame` to this processor (called by the processor before or after it). Queued
+   * processors enqueue and return at once; direct processors handle the frame in the call and
+   * may return a promise.
+   */
+  queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
+    const state = this.#state;
+    if (state === "cancelled" || state === "closed") {
+      this.#dropped++;
+      return;
+    }
+    if (frame instanceof CancelFrame) return this.#onCancel(frame, direction);
+    if (this.direct) return this.#queueDirect(frame, direction);
+    if (frame instanceof SystemFrame) {
+      if (frame instanceof StartFrame) {
+        this.#onStart(frame, direction);
+        return;
+      }
+      if (frame instanceof InterruptionFrame) this.#beginInterruption();
+      this.#enqueue(this.#system, frame, direction);
+    } else {
+      if (frame instanceof EndFrame || frame instanceof StopFrame) this.#hold(frame);
+      this.#enqueue(this.#ordered, frame, direction);
+    }
+  }
+
+  /**
+   * Sends `frame` to the next processor (downstream) or the previous one (upstream). After
+   * cancel, only `CancelFrame` and `ErrorFrame` still go out.
+   */
+  pushFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
+    const state = this.#state;
+    if ((state === "cancelled" || state === "closed") && !(frame instanceof CancelFrame || frame instanceof ErrorFrame)) {
+      this.#dropped++;
+      return;
+    }
+    const onPush = this.#context?.onPush;
+    if (onPush) onPush(this, frame, direction);
+    const target = direction === FrameDirection.DOWNSTREAM ? this.#next : this.#prev;
+    if (target) return target.queueFrame(frame, direction);
+  }
+
+  /**
+   * Pushes twin frames both ways, linked by `broadcastSiblingId`. `make` is called twice so each
+   * direction gets its own frame.
+   */
+  broadcastFrame(make: () => Frame): void | Promise<void> {
+    const down = make();
+    const up = make();
+    down.broadcastSiblingId = up.id;
+    up.broadcastSiblingId = down.id;
+    const a = this.pushFrame(down, FrameDirection.DOWNSTREAM);
+    const b = this.pushFrame(up, FrameDirection.UPSTREAM);
+    if (a || b) return Promise.all([a, b]).then(() => undefined);
+  }
+
+  /** Reports an error: emits `error` and pushes an `ErrorFrame` upstream to the task. */
+  pushError(error: Error | string, options: { fatal?: boolean } = {}): void | Promise<void> {
+    const err = typeof error === "string" ? new Error(error) : error;
+    const frame = new ErrorFrame(err, { fatal: options.fatal ?? false, processor: this.name });
+    this.logger.error(`${this.name}: ${err.message}`, { processor: this.name, fatal: frame.fatal });
+    this.emit("error", ...([frame] as unknown as Parameters<E["error"]>));
+    return this.pushFrame(frame, FrameDirection.UPSTREAM);
+  }
+
+  // ---------------------------------------------------------------- hooks for subclasses
+
+  /**
+   * Handles a frame. The base implementation forwards it. `signal` is aborted when an
+   * interruption (or cancel) makes this frame's work stale: hand it to every long operation.
+   */
+  processFrame(frame: Frame, direction: FrameDirection, _signal?: AbortSignal): void | Promise<void> {
+    return this.pushFrame(frame, direction);
+  }
+
+  /** Runs when `StartFrame` arrives, before it is forwarded. Connect to services here. */
+  protected start(_frame: StartFrame): void | Promise<void> {}
+
+  /**
+   * Runs when `EndFrame` reaches the head of the ordered lane (after every frame queued before
+   * it), before it is forwarded. Flush and disconnect here.
+   */
+  protected stop(_frame: EndFrame): void | Promise<void> {}
+
+  /** Runs when `CancelFrame` arrives, before it is forwarded. Stop now; do not wait on remote peers. */
+  protected cancel(_frame: CancelFrame): void | Promise<void> {}
+
+  /** Runs once when the task tears the processor down. Release resources here. */
+  protected cleanup(): void | Promise<void> {}
+
+  /**
+   * Runs when an `InterruptionFrame` arrives, after the lanes are flushed and before the
+   * frame goes through {@link processFrame}.
+   */
+  protected onInterruption(): void {}
+
+  // ---------------------------------------------------------------- teardown
+
+  /**
+   * Stops the processor for good: closes its lanes, aborts its work and runs {@link cleanup}.
+   * Called by the task once it has ended or been cancelled; idempotent.
+   */
+  async teardown(): Promise<void> {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#closeLanes(new CancelledError(this.name, "torn down"));
+    try {
+      await this.cleanup();
+    } catch (error) {
+      this.#reportError(error, "cleaning up", true);
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #hold(frame: Frame): void {
+    this.#holding = frame;
+    this.#holdingSince = this.#context?.clock.now() ?? 0;
+  }
+
+  #release(frame: Frame): void {
+    if (this.#holding === frame) this.#holding = undefined;
+  }
+
+  #enqueue(queue: FrameQueue, frame: Frame, direction: FrameDirection): void {
+    if (queue.length >= this.#maxQueued) {
+      const dropped = queue.dropOldest(isDroppable);
+      if (dropped) {
+        this.#dropped++;
+        if (this.#dropped === 1 || this.#dropped % 1000 === 0) {
+          this.logger.warn(`${this.name}: lane over ${this.#maxQueued} frames; dropped ${dropped.name}`, {
+            processor: this.name,
+            dropped: this.#dropped,
+          });
+        }
+      }
+    }
+    queue.push(frame, direction);
+  }
+
+  #onStart(frame: StartFrame, direction: FrameDirection): void {
+    if (this.#state !== "ready" && this.#state !== "created") return; // a second StartFrame is ignored
+    this.#hold(frame);
+    this.#state = "running";
+    void this.#runLifecycle(frame, direction, () => this.start(frame), "starting").then(() => {
+      if (this.#state !== "running") return;
+      void this.#runSystemLane(this.#systemGen);
+      void this.#runOrderedLane(this.#orderedGen);
+    });
+  }
+
+  /** Runs a lifecycle hook, reports what it throws, then forwards the frame (always). */
+  async #runLifecycle(
+    frame: Frame,
+    direction: FrameDirection,
+    hook: () => void | Promise<void>,
+    during: string,
+  ): Promise<void> {
+    try {
+      await hook();
+    } catch (error) {
+      this.#reportError(error, during);
+    }
+    this.#release(frame);
+    await this.pushFrame(frame, direction);
+  }
+
+  #onCancel(frame: CancelFrame, direction: FrameDirection): void | Promise<void> {
+    this.#hold(frame);
+    this.#state = "cancelled";
+    this.#closeLanes(new CancelledError(this.name, frame.reason));
+    const done = this.#runLifecycle(frame, direction, () => this.cancel(frame), "cancelling");
+    if (this.direct) return done;
+  }
+
+  #closeLanes(reason: Error): void {
+    this.#systemGen++;
+    this.#orderedGen++;
+    this.#system.close();
+    this.#ordered.close();
+    this.#inFlight = undefined;
+    this.#resumeOrdered();
+    this.#turn.abort(reason);
+    if (!this.#life.signal.aborted) this.#life.abort(reason);
+  }
+
+  /**
+   * Flushes the ordered lane the moment an interruption arrives (STYLE §5): stale queued frames
+   * go, the frame in flight is aborted (unless uninterruptible), and the lane pauses until the
+   * `InterruptionFrame` has been handled and forwarded by the system lane, so nothing this
+   * processor produces after the interruption can overtake it. Frames that arrive after the
+   * interruption are kept.
+   */
+  #beginInterruption(): void {
+    const inFlight = this.#inFlight;
+    this.#ordered.dropInterruptible();
+    this.#interruptionsPending++;
+    if (inFlight && isUninterruptible(inFlight)) return; // it must finish; only stale queued work goes
+    this.#turn.abort(new InterruptedError(this.name));
+    this.#turn = new AbortController();
+    if (inFlight) {
+      // Detach the lane from the aborted handler: a fresh loop takes over (once resumed); the
+      // old one exits when, if ever, its handler settles.
+      this.#inFlight = undefined;
+      void this.#runOrderedLane(++this.#orderedGen);
+    }
+  }
+
+  /** The system lane has forwarded an interruption: let the ordered lane run again. */
+  #endInterruption(): void {
+    if (this.#interruptionsPending > 0) this.#interruptionsPending--;
+    if (this.#interruptionsPending === 0) this.#resumeOrdered();
+  }
+
+  #resumeOrdered(): void {
+    const resume = this.#onResume;
+    this.#onResume = undefined;
+    resume?.();
+  }
+
+  #runInterruptionHook(): void {
+    try {
+      this.onInterruption();
+    } catch (error) {
+      this.#reportError(error, "handling an interruption");
+    }
+  }
+
+  #queueDirect(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    if (frame instanceof StartFrame) {
+      this.#hold(frame);
+      this.#state = "running";
+      return this.#runLifecycle(frame, direction, () => this.start(frame), "starting");
+    }
+    return this.#dispatch(frame, direction);
+  }
+
+  /** Handles one frame from a lane (or inline in direct mode), catching what it throws. */
+  #dispatch(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    if (frame instanceof EndFrame) {
+      this.#hold(frame);
+      return this.#runLifecycle(frame, direction, () => this.stop(frame), "ending").then(() => {
+        if (this.#state === "running") this.#state = "ended";
+      });
+    }
+    if (frame instanceof StopFrame) {
+      this.#release(frame);
+      return this.pushFrame(frame, direction);
+    }
+    if (frame instanceof InterruptionFrame) return this.#dispatchInterruption(frame, direction);
+    try {
+      const result = this.processFrame(frame, direction, this.#turn.signal);
+      if (result) return result.catch((error: unknown) => this.#onHandlerError(error, frame));
+    } catch (error) {
+      this.#onHandlerError(error, frame);
+    }
+  }
+
+  #dispatchInterruption(frame: InterruptionFrame, direction: FrameDirection): void | Promise<void> {
+    if (this.direct) {
+      // No lanes to flush: just make in-flight work of the turn stale.
+      this.#turn.abort(new InterruptedError(this.name));
+      this.#turn = new AbortController();
+    }
+    this.#runInterruptionHook();
+    let result: void | Promise<void> = undefined;
+    try {
+      result = this.processFrame(frame, direction, this.#turn.signal);
+    } catch (error) {
+      this.#onHandlerError(error, frame);
+    }
+    if (!result) {
+      if (!this.direct) this.#endInterruption();
+      return;
+    }
+    return result.then(
+      () => {
+        if (!this.direct) this.#endInterruption();
+      },
+      (error: unknown) => {
+        this.#onHandlerError(error, frame);
+        if (!this.direct) this.#endInterruption();
+      },
+    );
+  }
+
+  #onHandlerError(error: unknown, frame: Frame): void {
+    // An aborted handler rejecting with its signal's reason is the expected outcome, not an error.
+    if (error instanceof InterruptedError || error instanceof CancelledError) return;
+    this.#reportError(error, `processing ${frame.name}`);
+  }
+
+  #reportError(error: unknown, during: string, logOnly = false): void {
+    const wrapped = new ProcessorError(this.name, during, error);
+    if (logOnly || this.#state === "closed") {
+      this.logger.error(wrapped.message, { processor: this.name, error: describe(error) });
+      return;
+    }
+    void this.pushError(wrapped);
+  }
+
+  async #runSystemLane(gen: number): Promise<void> {
+    const queue = this.#system;
+    let burst = 0;
+    while (gen === this.#systemGen) {
+      const frame = queue.shift();
+      if (frame === undefined) {
+        burst = 0;
+        await queue.wait();
+        continue;
+      }
+      const result = this.#dispatch(frame, queue.lastDirection!);
+      if (result) await result;
+      if (++burst >= YIELD_EVERY) {
+        burst = 0;
+        await nextTurn();
+      }
+    }
+  }
+
+  async #runOrderedLane(gen: number): Promise<void> {
+    const queue = this.#ordered;
+    let burst = 0;
+    while (gen === this.#orderedGen) {
+      if (this.#interruptionsPending > 0) {
+        await new Promise<void>((resolve) => {
+          this.#onResume = resolve;
+        });
+        continue;
+      }
+      const frame = queue.shift();
+      if (frame === undefined) {
+        burst = 0;
+        await queue.wait();
+        continue;
+      }
+      this.#inFlight = frame;
+      const result = this.#dispatch(frame, queue.lastDirection!);
+      if (result) await result;
+      if (gen !== this.#orderedGen) return; // detached by an interruption or cancel
+      this.#inFlight = undefined;
+      if (++burst >= YIELD_EVERY) {
+        burst = 0;
+        await nextTurn();
+      }
+    }
+  }
+}
+
+function isDroppable(frame: Frame): boolean {
+  return !isUninterruptible(frame) && !(frame instanceof StartFrame) && !(frame instanceof CancelFrame);
+}
+
+const fallbackLogger = createConsoleLogger("warn");
