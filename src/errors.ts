@@ -15,7 +15,10 @@ export abstract class VoicepipeError extends Error {
 /** Work was offered to a task after `stopWhenDone()` or `cancel()`. */
 export class TaskClosedError extends VoicepipeError {
   readonly code = "VP_TASK_CLOSED";
-  constructor(readonly task: string, readonly how: "ending" | "cancelled" | "finished") {
+  constructor(
+    readonly task: string,
+    readonly how: "ending" | "cancelled" | "finished",
+  ) {
     super(`${task} is ${how} and accepts no more frames; create a new PipelineTask for new work`);
   }
 }
@@ -32,9 +35,7 @@ export class LifecycleTimeoutError extends VoicepipeError {
     readonly waitedMs: number,
     then: string,
   ) {
-    super(
-      `${processor ?? "the pipeline"} did not finish the ${stage} stage within ${waitedMs} ms; ${then}`,
-    );
+    super(`${processor ?? "the pipeline"} did not finish the ${stage} stage within ${waitedMs} ms; ${then}`);
   }
 }
 
@@ -49,7 +50,10 @@ export class InterruptedError extends VoicepipeError {
 /** The reason given to an `AbortSignal` when a processor is cancelled or cleaned up. */
 export class CancelledError extends VoicepipeError {
   readonly code = "VP_CANCELLED";
-  constructor(readonly processor: string, reason?: string) {
+  constructor(
+    readonly processor: string,
+    reason?: string,
+  ) {
     super(`${processor}: cancelled${reason ? ` (${reason})` : ""}`);
   }
 }
@@ -57,7 +61,11 @@ export class CancelledError extends VoicepipeError {
 /** An exception thrown by a processor's frame handler or lifecycle hook. */
 export class ProcessorError extends VoicepipeError {
   readonly code = "VP_PROCESSOR_ERROR";
-  constructor(readonly processor: string, readonly during: string, cause: unknown) {
+  constructor(
+    readonly processor: string,
+    readonly during: string,
+    cause: unknown,
+  ) {
     super(`${processor} threw while ${during}: ${describe(cause)}`, { cause });
   }
 }

@@ -81,7 +81,11 @@ export type {
 
 // Processors
 export { FrameProcessor } from "./processors/frame-processor.js";
-export type { FrameProcessorOptions, FrameProcessorEvents, ProcessorState } from "./processors/frame-processor.js";
+export type {
+  FrameProcessorOptions,
+  FrameProcessorEvents,
+  ProcessorState,
+} from "./processors/frame-processor.js";
 export type { ProcessorContext } from "./processors/processor-context.js";
 
 // Pipeline

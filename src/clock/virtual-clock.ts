@@ -112,7 +112,10 @@ export class VirtualClock extends BaseClock {
    * `maxMs` of virtual time pass first, or when nothing is pending that could ever settle it
    * (a deadlock, reported instead of hanging the test).
    */
-  async runUntil<T>(until: Promise<T> | (() => boolean), options: RunUntilOptions = {}): Promise<T | undefined> {
+  async runUntil<T>(
+    until: Promise<T> | (() => boolean),
+    options: RunUntilOptions = {},
+  ): Promise<T | undefined> {
     const maxMs = options.maxMs ?? 3_600_000;
     const limit = this.#now + maxMs;
     let done = false;

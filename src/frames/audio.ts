@@ -24,7 +24,9 @@ function checkAudio(owner: string, audio: Int16Array, sampleRate: number, numCha
     );
   }
   if (!Number.isInteger(sampleRate) || sampleRate <= 0) {
-    throw new InvalidAudioFrameError(`${owner}: sampleRate must be a positive integer in Hz (got ${sampleRate})`);
+    throw new InvalidAudioFrameError(
+      `${owner}: sampleRate must be a positive integer in Hz (got ${sampleRate})`,
+    );
   }
   if (!Number.isInteger(numChannels) || numChannels < 1) {
     throw new InvalidAudioFrameError(`${owner}: numChannels must be a positive integer (got ${numChannels})`);

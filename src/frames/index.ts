@@ -70,6 +70,11 @@ export {
   OutputTransportMessageFrame,
   OutputTransportMessageUrgentFrame,
 } from "./transport-messages.js";
-export { MixerControlFrame, MixerUpdateSettingsFrame, MixerEnableFrame, type MixerSettings } from "./mixer.js";
+export {
+  MixerControlFrame,
+  MixerUpdateSettingsFrame,
+  MixerEnableFrame,
+  type MixerSettings,
+} from "./mixer.js";
 export { MetricsFrame, type MetricsData } from "./metrics.js";
 export { ServiceUpdateSettingsFrame } from "./settings.js";

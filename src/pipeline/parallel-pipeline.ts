@@ -7,7 +7,10 @@ import { ContainerEdge, Pipeline } from "./pipeline.js";
 
 function isSynchronised(frame: Frame): boolean {
   return (
-    frame instanceof StartFrame || frame instanceof EndFrame || frame instanceof CancelFrame || frame instanceof StopFrame
+    frame instanceof StartFrame ||
+    frame instanceof EndFrame ||
+    frame instanceof CancelFrame ||
+    frame instanceof StopFrame
   );
 }
 
@@ -36,7 +39,9 @@ export class ParallelPipeline extends FrameProcessor {
   constructor(...branches: ReadonlyArray<readonly FrameProcessor[]>) {
     super({ direct: true });
     if (branches.length === 0) {
-      throw new InvalidOptionError("ParallelPipeline needs at least one branch, e.g. new ParallelPipeline([a], [b])");
+      throw new InvalidOptionError(
+        "ParallelPipeline needs at least one branch, e.g. new ParallelPipeline([a], [b])",
+      );
     }
     this.#branches = branches.map((list, i) => {
       const branch = new Pipeline(list, { name: `${this.name}::branch${i}` });
@@ -61,7 +66,10 @@ export class ParallelPipeline extends FrameProcessor {
     for (const b of this.#branches) b.setup(context);
   }
 
-  override queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
+  override queueFrame(
+    frame: Frame,
+    direction: FrameDirection = FrameDirection.DOWNSTREAM,
+  ): void | Promise<void> {
     if (isSynchronised(frame)) {
       if (this.#pending.has(frame)) return; // already on its way through the branches
       this.#pending.set(frame, this.#branches.length);

@@ -23,7 +23,9 @@ export class ContainerEdge extends FrameProcessor {
 /** Throws if `processor` is already linked somewhere. */
 export function claimProcessor(container: string, processor: FrameProcessor): void {
   if (!(processor instanceof FrameProcessor)) {
-    throw new PipelineLinkError(`${container}: every element must be a FrameProcessor (got ${String(processor)})`);
+    throw new PipelineLinkError(
+      `${container}: every element must be a FrameProcessor (got ${String(processor)})`,
+    );
   }
   if (processor.prev !== undefined || processor.next !== undefined) {
     throw new PipelineLinkError(
@@ -49,7 +51,9 @@ export class Pipeline extends FrameProcessor {
     super({ name: options.name, direct: true });
     processors.forEach((p) => claimProcessor(this.name, p));
     if (new Set(processors).size !== processors.length) {
-      throw new PipelineLinkError(`${this.name}: the same processor appears twice; create a new instance for each place`);
+      throw new PipelineLinkError(
+        `${this.name}: the same processor appears twice; create a new instance for each place`,
+      );
     }
     this.#processors = [...processors];
     const source = new ContainerEdge(`${this.name}::source`, (frame, direction) =>
@@ -74,7 +78,10 @@ export class Pipeline extends FrameProcessor {
     for (const p of this.#processors) p.setup(context);
   }
 
-  override queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
+  override queueFrame(
+    frame: Frame,
+    direction: FrameDirection = FrameDirection.DOWNSTREAM,
+  ): void | Promise<void> {
     return direction === FrameDirection.DOWNSTREAM
       ? this.#first.queueFrame(frame, direction)
       : this.#last.queueFrame(frame, direction);

@@ -22,7 +22,10 @@ export class PipelineRunner {
   #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
 
   constructor(options: PipelineRunnerOptions = {}) {
-    this.#options = { handleSigint: options.handleSigint ?? true, handleSigterm: options.handleSigterm ?? true };
+    this.#options = {
+      handleSigint: options.handleSigint ?? true,
+      handleSigterm: options.handleSigterm ?? true,
+    };
   }
 
   /** Runs `task` and resolves when it has finished. */

@@ -24,7 +24,12 @@ import type { Observer } from "../observers/observer.js";
 import type { FrameProcessor } from "../processors/frame-processor.js";
 import type { ProcessorContext } from "../processors/processor-context.js";
 import { ContainerEdge, flattenProcessors } from "./pipeline.js";
-import { DEFAULT_PIPELINE_PARAMS, type FrameClass, type PipelineParams, type PipelineTaskOptions } from "./task-options.js";
+import {
+  DEFAULT_PIPELINE_PARAMS,
+  type FrameClass,
+  type PipelineParams,
+  type PipelineTaskOptions,
+} from "./task-options.js";
 
 /** Reported by the `timeout` event: a lifecycle stage overran its deadline. */
 export interface TaskTimeoutEvent {
@@ -287,7 +292,8 @@ export class PipelineTask {
       direction === FrameDirection.DOWNSTREAM
         ? this.#source.pushFrame(frame, direction)
         : this.#sink.pushFrame(frame, direction);
-    if (r) r.catch((error: unknown) => this.logger.error(`${this.name}: pushing ${frame.name} failed`, { error }));
+    if (r)
+      r.catch((error: unknown) => this.logger.error(`${this.name}: pushing ${frame.name} failed`, { error }));
   }
 
   #refuseIfClosed(): void {
@@ -418,10 +424,13 @@ export class PipelineTask {
       if (this.#state !== "running") return;
       const since = this.clock.now() - this.#lastHeartbeat;
       if (since >= this.params.heartbeatsMonitorMs) {
-        this.logger.warn(`${this.name}: no heartbeat for ${since} ms; a processor's ordered lane is stalled`, {
-          task: this.name,
-          stalled: this.#firstBusyProcessor(),
-        });
+        this.logger.warn(
+          `${this.name}: no heartbeat for ${since} ms; a processor's ordered lane is stalled`,
+          {
+            task: this.name,
+            stalled: this.#firstBusyProcessor(),
+          },
+        );
         this.#events.emit("heartbeatTimeout", since);
       }
       this.#armHeartbeatMonitor();
@@ -430,18 +439,15 @@ export class PipelineTask {
 
   #armEndWatchdog(): void {
     const due = this.#lastEndProgress + this.#endTimeoutMs;
-    this.#endTimer = this.clock.setTimer(
-      () => {
-        if (this.#state !== "ending") return;
-        if (this.clock.now() - this.#lastEndProgress < this.#endTimeoutMs) {
-          this.#armEndWatchdog();
-          return;
-        }
-        this.#timedOut("end", this.#endFrame, this.#endTimeoutMs, "cancelling the task");
-        void this.cancel("end timeout");
-      },
-      due - this.clock.now(),
-    );
+    this.#endTimer = this.clock.setTimer(() => {
+      if (this.#state !== "ending") return;
+      if (this.clock.now() - this.#lastEndProgress < this.#endTimeoutMs) {
+        this.#armEndWatchdog();
+        return;
+      }
+      this.#timedOut("end", this.#endFrame, this.#endTimeoutMs, "cancelling the task");
+      void this.cancel("end timeout");
+    }, due - this.clock.now());
   }
 
   #onStartTimeout(start: StartFrame): void {
@@ -466,7 +472,13 @@ export class PipelineTask {
   }
 
   /** Reports a deadline that fired, naming the processor that held `frame` (the last one in order). */
-  #timedOut(stage: TimeoutStage, frame: Frame | undefined, waitedMs: number, then: string, who?: string): void {
+  #timedOut(
+    stage: TimeoutStage,
+    frame: Frame | undefined,
+    waitedMs: number,
+    then: string,
+    who?: string,
+  ): void {
     const processor = who ?? (frame ? this.#holderOf(frame) : undefined);
     const error = new LifecycleTimeoutError(stage, processor, waitedMs, then);
     this.logger.warn(error.message, { task: this.name, stage, processor });
@@ -560,7 +572,9 @@ export class PipelineTask {
 
 function checkMs(name: string, value: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(`PipelineTask: ${name} must be a positive number of ms (got ${String(value)})`);
+    throw new InvalidOptionError(
+      `PipelineTask: ${name} must be a positive number of ms (got ${String(value)})`,
+    );
   }
   return value;
 }

@@ -28,9 +28,11 @@ export interface FrameProcessorOptions {
   direct?: boolean;
   /**
    * Most frames a lane may hold. Past it, the oldest frame that is neither a lifecycle frame nor
-   * uninterruptible is dropped (and counted in {@link FrameProcessor.droppedFrames}), so a stuck
-   * processor cannot make memory grow for the length of a session.
-   * @default 4096
+   * uninterruptible is dropped (counted in {@link FrameProcessor.droppedFrames}, logged), so a
+   * stuck processor cannot make memory grow for the length of a session. The default holds
+   * minutes of 20–40 ms audio frames; producers of bigger bursts (e.g. a whole file queued at
+   * once) should pace themselves or raise it.
+   * @default 10000
    */
   maxQueuedFrames?: number;
 }
@@ -117,7 +119,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   constructor(options: FrameProcessorOptions = {}) {
     this.name = options.name ?? `${new.target.name}#${this.id}`;
     this.direct = options.direct ?? false;
-    this.#maxQueued = options.maxQueuedFrames ?? 4096;
+    this.#maxQueued = options.maxQueuedFrames ?? 10_000;
     this.#events = new TypedEvents<E>(this.name, () => this.logger);
   }
 
@@ -247,7 +249,10 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
    */
   pushFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
     const state = this.#state;
-    if ((state === "cancelled" || state === "closed") && !(frame instanceof CancelFrame || frame instanceof ErrorFrame)) {
+    if (
+      (state === "cancelled" || state === "closed") &&
+      !(frame instanceof CancelFrame || frame instanceof ErrorFrame)
+    ) {
       this.#dropped++;
       return;
     }
@@ -376,7 +381,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     try {
       await hook();
     } catch (error) {
-      this.#reportError(error, during);
+      if (!(error instanceof CancelledError)) this.#reportError(error, during);
     }
     this.#release(frame);
     await this.pushFrame(frame, direction);

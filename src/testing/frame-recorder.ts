@@ -16,7 +16,10 @@ export class FrameRecorder extends FrameProcessor {
     super({ name: options.name, direct: true });
   }
 
-  override queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
+  override queueFrame(
+    frame: Frame,
+    direction: FrameDirection = FrameDirection.DOWNSTREAM,
+  ): void | Promise<void> {
     if (direction === this.direction) this.frames.push(frame);
     return super.queueFrame(frame, direction);
   }

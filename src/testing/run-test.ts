@@ -98,7 +98,11 @@ export async function runTest(processor: FrameProcessor, options: RunTestOptions
 }
 
 /** Throws a readable {@link FrameMismatchError} unless `frames[i] instanceof expected[i]` for every i. */
-export function assertFrameTypes(frames: readonly Frame[], expected: readonly FrameClass[], where = "frames"): void {
+export function assertFrameTypes(
+  frames: readonly Frame[],
+  expected: readonly FrameClass[],
+  where = "frames",
+): void {
   const ok = frames.length === expected.length && frames.every((f, i) => f instanceof expected[i]!);
   if (ok) return;
   const got = frames.map((f) => f.constructor.name).join(", ");

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { SystemClock, VirtualClock, VirtualTimeExceededError } from "../../src/index.js";
+
+describe("VirtualClock", () => {
+  it("fires timers in time order, ties in the order they were set", async () => {
+    const clock = new VirtualClock();
+    const fired: string[] = [];
+    clock.setTimer(() => fired.push("b@20"), 20);
+    clock.setTimer(() => fired.push("a@10"), 10);
+    clock.setTimer(() => fired.push("c@20"), 20);
+    await clock.advance(15);
+    expect(fired).toEqual(["a@10"]);
+    expect(clock.now()).toBe(15);
+    await clock.advance(5);
+    expect(fired).toEqual(["a@10", "b@20", "c@20"]);
+  });
+
+  it("lets async work between timers see the time of the timer that woke it", async () => {
+    const clock = new VirtualClock();
+    const seen: number[] = [];
+    void (async () => {
+      for (let i = 0; i < 3; i++) {
+        await clock.sleep(100);
+        seen.push(clock.now());
+      }
+    })();
+    await clock.advance(1_000);
+    expect(seen).toEqual([100, 200, 300]);
+  });
+
+  it("cancels timers and counts only live ones", async () => {
+    const clock = new VirtualClock();
+    let fired = 0;
+    const t = clock.setTimer(() => fired++, 10);
+    clock.setTimer(() => fired++, 20);
+    expect(clock.pendingTimers).toBe(2);
+    t.cancel();
+    t.cancel();
+    expect(clock.pendingTimers).toBe(1);
+    await clock.runAll();
+    expect(fired).toBe(1);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("rejects a wait with the abort reason and clears its timer", async () => {
+    const clock = new VirtualClock();
+    const ac = new AbortController();
+    const wait = clock.sleep(1_000, ac.signal);
+    expect(clock.pendingTimers).toBe(1);
+    ac.abort(new Error("stop"));
+    await expect(wait).rejects.toThrow("stop");
+    expect(clock.pendingTimers).toBe(0);
+    await expect(clock.sleep(5, ac.signal)).rejects.toThrow("stop");
+  });
+
+  it("runUntil reports a deadlock instead of hanging", async () => {
+    const clock = new VirtualClock();
+    const never = new Promise<void>(() => {});
+    await expect(clock.runUntil(never)).rejects.toBeInstanceOf(VirtualTimeExceededError);
+  });
+
+  it("runUntil gives up at maxMs when a periodic timer keeps the clock busy", async () => {
+    const clock = new VirtualClock();
+    const tick = (): void => void clock.setTimer(tick, 10);
+    tick();
+    await expect(clock.runUntil(() => false, { maxMs: 500 })).rejects.toThrow(/500 ms limit/);
+    expect(clock.now()).toBeLessThanOrEqual(500);
+  });
+
+  it("runUntil returns the promise's value once time has moved far enough", async () => {
+    const clock = new VirtualClock();
+    const value = clock.sleep(2_500).then(() => "done");
+    await expect(clock.runUntil(value)).resolves.toBe("done");
+    expect(clock.now()).toBe(2_500);
+  });
+});
+
+describe("SystemClock", () => {
+  it("is monotonic and fires a real timer", async () => {
+    const clock = new SystemClock();
+    const a = clock.now();
+    await clock.sleep(5);
+    const b = clock.now();
+    expect(b).toBeGreaterThanOrEqual(a + 4);
+  });
+});

@@ -1,0 +1,40 @@
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as {
+  exports: Record<string, string | { types: string; default: string }>;
+};
+
+describe("package exports (run after `npm run build`)", () => {
+  it("every exports entry resolves to a built file, with types", () => {
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (typeof target === "string") {
+        expect(existsSync(`${root}${target}`), `${subpath} -> ${target}`).toBe(true);
+        continue;
+      }
+      expect(existsSync(`${root}${target.default}`), `${subpath} -> ${target.default}`).toBe(true);
+      expect(existsSync(`${root}${target.types}`), `${subpath} -> ${target.types}`).toBe(true);
+    }
+  });
+
+  it("the package imports by name, as a user would", async () => {
+    const require = createRequire(import.meta.url);
+    expect(require.resolve("voicepipe/package.json")).toContain("package.json");
+    // Specifiers in variables: the typecheck runs before the build, when dist/ does not exist yet.
+    const mainSpecifier = "voicepipe";
+    const testingSpecifier = "voicepipe/testing";
+    const main = (await import(mainSpecifier)) as Record<string, unknown>;
+    expect(typeof main["PipelineTask"]).toBe("function");
+    expect(typeof main["VirtualClock"]).toBe("function");
+    const testing = (await import(testingSpecifier)) as Record<string, unknown>;
+    expect(typeof testing["runTest"]).toBe("function");
+  });
+
+  it("src/index.ts names every export (no export *)", () => {
+    const index = readFileSync(`${root}src/index.ts`, "utf8");
+    expect(index).not.toMatch(/export \*/);
+  });
+});
