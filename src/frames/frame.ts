@@ -14,6 +14,36 @@ export type FrameLane = "system" | "data" | "control";
 let nextFrameId = 1;
 
 /**
+ * Bits the runtime tests on every hop, worked out once per class (internal: use `instanceof`
+ * in your own code). One `&` instead of a chain of `instanceof` per frame per processor.
+ */
+export const FrameFlags = {
+  SYSTEM: 1,
+  UNINTERRUPTIBLE: 2,
+  START: 4,
+  END: 8,
+  STOP: 16,
+  CANCEL: 32,
+  INTERRUPTION: 64,
+} as const;
+/** Flags that send a frame down the runtime's slow path. */
+export const SPECIAL_FRAME_FLAGS =
+  FrameFlags.START | FrameFlags.END | FrameFlags.STOP | FrameFlags.CANCEL | FrameFlags.INTERRUPTION;
+
+const flagCache = new WeakMap<object, number>();
+
+function flagsOf(cls: typeof Frame): number {
+  let flags = flagCache.get(cls);
+  if (flags === undefined) {
+    flags = cls.kindFlags;
+    if (cls.lane === "system") flags |= FrameFlags.SYSTEM;
+    if (cls.uninterruptible) flags |= FrameFlags.UNINTERRUPTIBLE;
+    flagCache.set(cls, flags);
+  }
+  return flags;
+}
+
+/**
  * The unit that flows through a pipeline. Subclass {@link SystemFrame}, {@link DataFrame} or
  * {@link ControlFrame}, never `Frame` directly: the base class decides how a frame is
  * scheduled, and that is a fact about its class, not something a processor re-decides.
@@ -29,9 +59,13 @@ export abstract class Frame {
    * processor handling one is not aborted (DESIGN §3). Set on the class.
    */
   static readonly uninterruptible: boolean = false;
+  /** Lifecycle bits of the class ({@link FrameFlags}); only the runtime's own frames set them. @internal */
+  static readonly kindFlags: number = 0;
 
   /** Process-unique, increasing. */
   readonly id: number = nextFrameId++;
+  /** {@link FrameFlags} of this frame's class. @internal */
+  readonly schedulingFlags: number = flagsOf(this.constructor as typeof Frame);
   /** Presentation time in ms on the pipeline clock: the output transport holds the frame until then. */
   pts: number | undefined = undefined;
   /** Name of the transport track this frame came from (input), if any. */

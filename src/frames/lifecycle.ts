@@ -1,4 +1,4 @@
-import { ControlFrame, SystemFrame } from "./frame.js";
+import { ControlFrame, FrameFlags, SystemFrame } from "./frame.js";
 
 /** Pipeline-wide settings carried by {@link StartFrame}. */
 export interface StartParams {
@@ -25,6 +25,7 @@ export const DEFAULT_START_PARAMS: Readonly<StartParams> = Object.freeze({
  * task; never create one yourself.
  */
 export class StartFrame extends SystemFrame {
+  static override readonly kindFlags: number = FrameFlags.START;
   constructor(readonly params: Readonly<StartParams> = DEFAULT_START_PARAMS) {
     super();
   }
@@ -37,6 +38,7 @@ export class StartFrame extends SystemFrame {
  */
 export class EndFrame extends ControlFrame {
   static override readonly uninterruptible = true;
+  static override readonly kindFlags: number = FrameFlags.END;
 }
 
 /**
@@ -45,10 +47,12 @@ export class EndFrame extends ControlFrame {
  */
 export class StopFrame extends ControlFrame {
   static override readonly uninterruptible = true;
+  static override readonly kindFlags: number = FrameFlags.STOP;
 }
 
 /** Immediate stop: every processor drops what it has and passes this on. Sent by `cancel()`. */
 export class CancelFrame extends SystemFrame {
+  static override readonly kindFlags: number = FrameFlags.CANCEL;
   constructor(readonly reason?: string) {
     super();
   }
@@ -58,7 +62,9 @@ export class CancelFrame extends SystemFrame {
  * The user barged in: every processor drops queued interruptible frames and aborts the
  * frame it is handling (unless uninterruptible); the output transport drops queued audio.
  */
-export class InterruptionFrame extends SystemFrame {}
+export class InterruptionFrame extends SystemFrame {
+  static override readonly kindFlags: number = FrameFlags.INTERRUPTION;
+}
 
 /** A processor asks the task to end gracefully (the task queues an {@link EndFrame}). */
 export class EndTaskFrame extends ControlFrame {

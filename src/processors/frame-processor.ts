@@ -1,8 +1,14 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Clock } from "../clock/clock.js";
 import { ErrorFrame } from "../frames/error.js";
-import { type Frame, FrameDirection, SystemFrame, isUninterruptible } from "../frames/frame.js";
-import { CancelFrame, EndFrame, InterruptionFrame, StartFrame, StopFrame } from "../frames/lifecycle.js";
+import {
+  type Frame,
+  FrameDirection,
+  FrameFlags,
+  SPECIAL_FRAME_FLAGS,
+  isUninterruptible,
+} from "../frames/frame.js";
+import { CancelFrame, type EndFrame, type InterruptionFrame, StartFrame } from "../frames/lifecycle.js";
 import { CancelledError, InterruptedError, ProcessorError, describe } from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
@@ -228,19 +234,17 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       this.#dropped++;
       return;
     }
-    if (frame instanceof CancelFrame) return this.#onCancel(frame, direction);
-    if (this.direct) return this.#queueDirect(frame, direction);
-    if (frame instanceof SystemFrame) {
-      if (frame instanceof StartFrame) {
-        this.#onStart(frame, direction);
-        return;
-      }
-      if (frame instanceof InterruptionFrame) this.#beginInterruption();
-      this.#enqueue(this.#system, frame, direction);
-    } else {
-      if (frame instanceof EndFrame || frame instanceof StopFrame) this.#hold(frame);
-      this.#enqueue(this.#ordered, frame, direction);
+    const flags = frame.schedulingFlags;
+    if (flags & SPECIAL_FRAME_FLAGS) {
+      if (flags & FrameFlags.CANCEL) return this.#onCancel(frame as CancelFrame, direction);
+      if (this.direct) return this.#queueDirect(frame, direction);
+      if (flags & FrameFlags.START) return this.#onStart(frame as StartFrame, direction);
+      if (flags & FrameFlags.INTERRUPTION) this.#beginInterruption();
+      else this.#hold(frame); // EndFrame, StopFrame
+    } else if (this.direct) {
+      return this.#dispatch(frame, direction);
     }
+    this.#enqueue(flags & FrameFlags.SYSTEM ? this.#system : this.#ordered, frame, direction);
   }
 
   /**
@@ -449,27 +453,31 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   }
 
   #queueDirect(frame: Frame, direction: FrameDirection): void | Promise<void> {
-    if (frame instanceof StartFrame) {
+    if (frame.schedulingFlags & FrameFlags.START) {
       this.#hold(frame);
       this.#state = "running";
-      return this.#runLifecycle(frame, direction, () => this.start(frame), "starting");
+      return this.#runLifecycle(frame, direction, () => this.start(frame as StartFrame), "starting");
     }
     return this.#dispatch(frame, direction);
   }
 
   /** Handles one frame from a lane (or inline in direct mode), catching what it throws. */
   #dispatch(frame: Frame, direction: FrameDirection): void | Promise<void> {
-    if (frame instanceof EndFrame) {
-      this.#hold(frame);
-      return this.#runLifecycle(frame, direction, () => this.stop(frame), "ending").then(() => {
-        if (this.#state === "running") this.#state = "ended";
-      });
+    const flags = frame.schedulingFlags;
+    if (flags & SPECIAL_FRAME_FLAGS) {
+      if (flags & FrameFlags.END) {
+        this.#hold(frame);
+        return this.#runLifecycle(frame, direction, () => this.stop(frame as EndFrame), "ending").then(() => {
+          if (this.#state === "running") this.#state = "ended";
+        });
+      }
+      if (flags & FrameFlags.STOP) {
+        this.#release(frame);
+        return this.pushFrame(frame, direction);
+      }
+      if (flags & FrameFlags.INTERRUPTION)
+        return this.#dispatchInterruption(frame as InterruptionFrame, direction);
     }
-    if (frame instanceof StopFrame) {
-      this.#release(frame);
-      return this.pushFrame(frame, direction);
-    }
-    if (frame instanceof InterruptionFrame) return this.#dispatchInterruption(frame, direction);
     try {
       const result = this.processFrame(frame, direction, this.#turn.signal);
       if (result) return result.catch((error: unknown) => this.#onHandlerError(error, frame));
