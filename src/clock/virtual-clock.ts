@@ -26,6 +26,11 @@ export class VirtualTimeExceededError extends VoicepipeError {
  * run, so async code observes the same ordering it would on a real clock, deterministically
  * and without waiting.
  *
+ * Work that needs real time (file or network I/O, compiling WebAssembly, native inference)
+ * does not move with the virtual clock: between two timers the clock only lets
+ * `settleTurns` event-loop turns run. Finish or preload such work with real awaits before
+ * advancing, or a deadline may fire in virtual time while the real work is still under way.
+ *
  * @example
  * const clock = new VirtualClock();
  * const task = new PipelineTask(pipeline, { clock });

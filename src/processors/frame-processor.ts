@@ -113,6 +113,12 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   /** Interruptions that arrived and have not been forwarded yet; the ordered lane waits for 0. */
   #interruptionsPending = 0;
   #onResume: (() => void) | undefined;
+  /** System frames queued and handled so far: an EndFrame waits for those that arrived before it. */
+  #systemQueued = 0;
+  #systemHandled = 0;
+  #systemBarrier: { until: number; resolve: () => void } | undefined;
+  /** For each queued EndFrame/StopFrame, how many system frames had arrived before it. */
+  readonly #endBarriers = new Map<Frame, number>();
   /** Aborted by an interruption (then replaced) and by cancel/teardown. */
   #turn = new AbortController();
   /** Aborted once, by cancel or teardown. */
@@ -239,12 +245,22 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       if (flags & FrameFlags.CANCEL) return this.#onCancel(frame as CancelFrame, direction);
       if (this.direct) return this.#queueDirect(frame, direction);
       if (flags & FrameFlags.START) return this.#onStart(frame as StartFrame, direction);
-      if (flags & FrameFlags.INTERRUPTION) this.#beginInterruption();
-      else this.#hold(frame); // EndFrame, StopFrame
+      if (flags & FrameFlags.INTERRUPTION) {
+        this.#beginInterruption();
+      } else {
+        // EndFrame, StopFrame: handled only after the system frames that arrived before them.
+        this.#hold(frame);
+        this.#endBarriers.set(frame, this.#systemQueued);
+      }
     } else if (this.direct) {
       return this.#dispatch(frame, direction);
     }
-    this.#enqueue(flags & FrameFlags.SYSTEM ? this.#system : this.#ordered, frame, direction);
+    if (flags & FrameFlags.SYSTEM) {
+      this.#systemQueued++;
+      this.#enqueue(this.#system, frame, direction);
+    } else {
+      this.#enqueue(this.#ordered, frame, direction);
+    }
   }
 
   /**
@@ -353,6 +369,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       const dropped = queue.dropOldest(isDroppable);
       if (dropped) {
         this.#dropped++;
+        if (queue === this.#system) this.#systemFrameHandled(); // it will never be handled: do not wait for it
         if (this.#dropped === 1 || this.#dropped % 1000 === 0) {
           this.logger.warn(`${this.name}: lane over ${this.#maxQueued} frames; dropped ${dropped.name}`, {
             processor: this.name,
@@ -406,6 +423,10 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.#ordered.close();
     this.#inFlight = undefined;
     this.#resumeOrdered();
+    this.#endBarriers.clear();
+    const barrier = this.#systemBarrier;
+    this.#systemBarrier = undefined;
+    barrier?.resolve();
     this.#turn.abort(reason);
     if (!this.#life.signal.aborted) this.#life.abort(reason);
   }
@@ -465,6 +486,13 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #dispatch(frame: Frame, direction: FrameDirection): void | Promise<void> {
     const flags = frame.schedulingFlags;
     if (flags & SPECIAL_FRAME_FLAGS) {
+      if (flags & (FrameFlags.END | FrameFlags.STOP)) {
+        const barrier = this.#endBarriers.get(frame);
+        this.#endBarriers.delete(frame);
+        if (barrier !== undefined && this.#systemHandled < barrier) {
+          return this.#afterSystemFrames(barrier).then(() => this.#dispatch(frame, direction));
+        }
+      }
       if (flags & FrameFlags.END) {
         this.#hold(frame);
         return this.#runLifecycle(frame, direction, () => this.stop(frame as EndFrame), "ending").then(() => {
@@ -529,6 +557,22 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     void this.pushError(wrapped);
   }
 
+  /** Resolves once `count` system frames have been handled (or the lanes closed). */
+  #afterSystemFrames(count: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#systemBarrier = { until: count, resolve };
+    });
+  }
+
+  #systemFrameHandled(): void {
+    this.#systemHandled++;
+    const barrier = this.#systemBarrier;
+    if (barrier && this.#systemHandled >= barrier.until) {
+      this.#systemBarrier = undefined;
+      barrier.resolve();
+    }
+  }
+
   async #runSystemLane(gen: number): Promise<void> {
     const queue = this.#system;
     let burst = 0;
@@ -541,6 +585,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       }
       const result = this.#dispatch(frame, queue.lastDirection!);
       if (result) await result;
+      this.#systemFrameHandled();
       if (++burst >= YIELD_EVERY) {
         burst = 0;
         await nextTurn();

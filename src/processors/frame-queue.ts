@@ -37,6 +37,11 @@ export class FrameQueue {
     this.#wake();
   }
 
+  /** The head, without removing it; `undefined` when empty. */
+  peek(): Frame | undefined {
+    return this.#size === 0 ? undefined : this.#frames[this.#head];
+  }
+
   /** Removes and returns the head, setting {@link lastDirection}; `undefined` when empty. */
   shift(): Frame | undefined {
     if (this.#size === 0) return undefined;

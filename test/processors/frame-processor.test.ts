@@ -263,3 +263,28 @@ describe("direct mode", () => {
     expect(recorder.frames).toEqual([frame]);
   });
 });
+
+describe("EndFrame and the system lane", () => {
+  it("handles every system frame that arrived before an EndFrame before ending", async () => {
+    // Input audio (system frames) whose handling takes time must not be overtaken by the
+    // EndFrame behind it in the ordered lane, or the audio would be lost at teardown.
+    class SlowAudio extends FrameProcessor {
+      readonly seen: number[] = [];
+      override async processFrame(frame: Frame, direction: FrameDirection): Promise<void> {
+        if (frame instanceof InputAudioRawFrame) {
+          await this.clock.sleep(10);
+          this.seen.push(frame.audio[0]!);
+        }
+        return super.processFrame(frame, direction);
+      }
+    }
+    const p = new SlowAudio();
+    const frames = Array.from(
+      { length: 20 },
+      (_, i) => new InputAudioRawFrame(new Int16Array(160).fill(i), 16_000),
+    );
+    const { down } = await runTest(p, { framesToSend: frames });
+    expect(p.seen).toEqual(frames.map((_, i) => i));
+    expect(down.filter((f) => f instanceof InputAudioRawFrame)).toHaveLength(20);
+  });
+});
