@@ -1,0 +1,192 @@
+import type { VADAnalyzer, VADTransition } from "../audio/vad/vad-analyzer.js";
+import { VADAnalysisError, VADInputError, VADSampleRateError } from "../audio/vad/vad-errors.js";
+import { VADState } from "../audio/vad/vad-state.js";
+import { describe } from "../errors.js";
+import { InputAudioRawFrame } from "../frames/audio.js";
+import { type Frame, FrameDirection } from "../frames/frame.js";
+import {
+  UserSpeakingFrame,
+  VADUserStartedSpeakingFrame,
+  VADUserStoppedSpeakingFrame,
+} from "../frames/speaking.js";
+import { FrameProcessor, type FrameProcessorOptions } from "./frame-processor.js";
+
+/** Options of {@link VADProcessor}. */
+export interface VADProcessorOptions extends Omit<FrameProcessorOptions, "direct"> {
+  /** The analyzer for this stream (one per stream: it holds the stream's state). */
+  analyzer: VADAnalyzer;
+  /**
+   * Least time between two `UserSpeakingFrame`s while the user speaks, in ms of the task
+   * clock. @default 200
+   */
+  speakingIntervalMs?: number;
+}
+
+/**
+ * Voice activity detection in a pipeline (Pipecat's `VADProcessor`): feeds every downstream
+ * `InputAudioRawFrame` to its {@link VADAnalyzer} and broadcasts, both ways:
+ *
+ * - `VADUserStartedSpeakingFrame(startMs, timestampMs)` when speech is confirmed (`startMs` of
+ *   the params in force, `timestampMs` = task clock now), and
+ *   `VADUserStoppedSpeakingFrame(stopMs, timestampMs)` when silence is;
+ * - `UserSpeakingFrame` while the analyzer is SPEAKING, at most once per `speakingIntervalMs`
+ *   of task-clock time (the first one `speakingIntervalMs` after the start).
+ *
+ * Guarantees: every audio frame is forwarded, after the VAD frames its audio caused, in
+ * arrival order (input audio is a system frame; the system lane awaits each analysis before
+ * the next frame). `EndFrame` is held until every audio frame that arrived before it has been
+ * analysed and forwarded. Audio the analyzer cannot take (a rate it does not support, or a
+ * rate different from the stream's first frame) is forwarded unanalysed and reported once per
+ * rate as a non-fatal error upstream; a model failure is reported once per run of failures.
+ * Multi-channel audio is averaged to mono for analysis (the frame itself is forwarded as is).
+ *
+ * The analyzer's sample rate follows the first audio frame. Params can be changed at run time
+ * with `processor.analyzer.setParams(...)`. Runs queued (never in direct mode).
+ *
+ * @example
+ * const vad = new VADProcessor({ analyzer: new SileroVADAnalyzer() });
+ * const pipeline = new Pipeline([transport.input(), vad, stt, userAggregator, llm, tts, transport.output()]);
+ */
+export class VADProcessor extends FrameProcessor {
+  /** The analyzer fed by this processor. */
+  readonly analyzer: VADAnalyzer;
+  /** Least ms of task-clock time between two `UserSpeakingFrame`s. */
+  readonly speakingIntervalMs: number;
+
+  /** The stream's sample rate, fixed by the first analysed frame. */
+  #streamRate: number | undefined;
+  #reportedRate: number | undefined;
+  #failing = false;
+  #lastSpeakingAt = 0;
+  /** Downstream audio frames offered to this processor, and those handled (analysed or not). */
+  #audioIn = 0;
+  #audioDone = 0;
+  #onAudioDone: (() => void) | undefined;
+
+  constructor(options: VADProcessorOptions) {
+    super({ ...options, direct: false });
+    this.analyzer = options.analyzer;
+    this.speakingIntervalMs = options.speakingIntervalMs ?? 200;
+  }
+
+  override queueFrame(
+    frame: Frame,
+    direction: FrameDirection = FrameDirection.DOWNSTREAM,
+  ): void | Promise<void> {
+    if (frame instanceof InputAudioRawFrame && direction === FrameDirection.DOWNSTREAM) this.#audioIn++;
+    return super.queueFrame(frame, direction);
+  }
+
+  override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
+    if (frame instanceof InputAudioRawFrame && direction === FrameDirection.DOWNSTREAM) {
+      return this.#handleAudio(frame, direction);
+    }
+    return super.processFrame(frame, direction, signal);
+  }
+
+  /** Loads the analyzer's model (if any) before audio flows; a failure is reported upstream. */
+  protected override async start(): Promise<void> {
+    await this.analyzer.ready();
+  }
+
+  /**
+   * `EndFrame` travels on the ordered lane and could overtake audio still queued on the system
+   * lane; wait until every audio frame offered before it has been handled. Frames dropped by
+   * the lane bound count as handled, so this cannot wait for a frame that will never come.
+   */
+  protected override async stop(): Promise<void> {
+    while (this.#audioIn > this.#audioDone + this.droppedFrames) {
+      await new Promise<void>((resolve) => {
+        this.#onAudioDone = resolve;
+      });
+    }
+  }
+
+  async #handleAudio(frame: InputAudioRawFrame, direction: FrameDirection): Promise<void> {
+    try {
+      if (this.#accepts(frame)) await this.#analyze(frame);
+      await this.pushFrame(frame, direction);
+    } finally {
+      this.#audioDone++;
+      const wake = this.#onAudioDone;
+      this.#onAudioDone = undefined;
+      wake?.();
+    }
+  }
+
+  /** Whether the frame's rate can be analysed; sets the analyzer's rate from the first frame. */
+  #accepts(frame: InputAudioRawFrame): boolean {
+    const rate = frame.sampleRate;
+    if (rate === this.#streamRate) return true;
+    if (this.#streamRate === undefined && this.analyzer.supportsSampleRate(rate)) {
+      this.analyzer.setSampleRate(rate);
+      this.#streamRate = rate;
+      return true;
+    }
+    if (this.#reportedRate !== rate) {
+      this.#reportedRate = rate;
+      const error =
+        this.#streamRate === undefined
+          ? new VADSampleRateError(this.analyzer.constructor.name, rate, this.analyzer.sampleRates)
+          : new VADInputError(
+              `${this.name}: the input sample rate changed mid-stream from ${this.#streamRate} Hz to ${rate} Hz; ` +
+                `audio at ${rate} Hz is forwarded without voice activity detection. Keep one rate per stream ` +
+                "(resample in the transport).",
+            );
+      void this.pushError(error);
+    }
+    return false;
+  }
+
+  async #analyze(frame: InputAudioRawFrame): Promise<void> {
+    const audio = frame.numChannels === 1 ? frame.audio : downmix(frame.audio, frame.numChannels);
+    let state: VADState;
+    let transitions: readonly VADTransition[];
+    try {
+      ({ state, transitions } = await this.analyzer.analyze(audio));
+      this.#failing = false;
+    } catch (error) {
+      if (!this.#failing) {
+        this.#failing = true;
+        void this.pushError(
+          new VADAnalysisError(
+            `${this.name}: voice activity detection failed (${describe(error)}); audio is forwarded unanalysed`,
+            {
+              cause: error,
+            },
+          ),
+        );
+      }
+      return;
+    }
+    const params = this.analyzer.params;
+    for (const t of transitions) {
+      const now = this.clock.now();
+      if (t.type === "started") {
+        this.#lastSpeakingAt = now;
+        await this.broadcastFrame(() => new VADUserStartedSpeakingFrame(params.startMs, now));
+      } else {
+        await this.broadcastFrame(() => new VADUserStoppedSpeakingFrame(params.stopMs, now));
+      }
+    }
+    if (state === VADState.SPEAKING) {
+      const now = this.clock.now();
+      if (now - this.#lastSpeakingAt >= this.speakingIntervalMs) {
+        this.#lastSpeakingAt = now;
+        await this.broadcastFrame(() => new UserSpeakingFrame());
+      }
+    }
+  }
+}
+
+/** Averages interleaved channels into one. */
+function downmix(audio: Int16Array, channels: number): Int16Array {
+  const frames = audio.length / channels;
+  const mono = new Int16Array(frames);
+  for (let i = 0; i < frames; i++) {
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += audio[i * channels + c]!;
+    mono[i] = Math.round(sum / channels);
+  }
+  return mono;
+}

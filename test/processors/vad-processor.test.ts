@@ -1,0 +1,217 @@
+import { describe, expect, it } from "vitest";
+import { VADAnalyzer, VADSampleRateError } from "../../src/audio/vad/index.js";
+import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
+import { ErrorFrame } from "../../src/frames/error.js";
+import { InputAudioRawFrame } from "../../src/frames/audio.js";
+import type { Frame } from "../../src/frames/frame.js";
+import {
+  UserSpeakingFrame,
+  VADUserStartedSpeakingFrame,
+  VADUserStoppedSpeakingFrame,
+} from "../../src/frames/speaking.js";
+import { VADProcessor } from "../../src/processors/vad-processor.js";
+import { EndFrame, StartFrame } from "../../src/frames/lifecycle.js";
+import { Pipeline } from "../../src/pipeline/pipeline.js";
+import { FrameRecorder, Sleep, VirtualClock, runTest } from "../../src/testing/index.js";
+import { ScriptedVADAnalyzer, chunks, loadVadFixture, loud } from "../audio/vad/support.js";
+
+/** 20 ms input frames of `samples`, each followed by 20 ms of virtual time (real-time pacing). */
+function paced(samples: Int16Array, sampleRate: number, channels = 1): Array<InputAudioRawFrame | Sleep> {
+  const out: Array<InputAudioRawFrame | Sleep> = [];
+  for (const c of chunks(samples, (sampleRate / 50) * channels))
+    out.push(new InputAudioRawFrame(c.slice(), sampleRate, channels), new Sleep(20));
+  return out;
+}
+
+const isVad = (f: Frame): boolean =>
+  f instanceof VADUserStartedSpeakingFrame || f instanceof VADUserStoppedSpeakingFrame;
+
+describe("VADProcessor", () => {
+  it("broadcasts started/stopped around real speech, in order, and forwards every audio frame", async () => {
+    const { wav, truth } = loadVadFixture("vad-flite");
+    const analyzer = new SileroVADAnalyzer();
+    await analyzer.ready(); // load the model outside virtual time
+    const frames = paced(wav.samples, 16000);
+    const sent = frames.filter((f): f is InputAudioRawFrame => f instanceof InputAudioRawFrame);
+    const { down, up } = await runTest(new VADProcessor({ analyzer }), {
+      framesToSend: frames,
+      clock: new VirtualClock({ settleTurns: 8 }),
+    });
+
+    // Every audio frame, the same objects, in order.
+    expect(down.filter((f) => f instanceof InputAudioRawFrame)).toEqual(sent);
+    expect(down.filter((f) => f instanceof InputAudioRawFrame).every((f, i) => f === sent[i])).toBe(true);
+
+    const vadDown = down.filter(isVad);
+    const vadUp = up.filter(isVad);
+    const kinds = [
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame,
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame,
+    ];
+    expect(vadDown.map((f) => f.constructor)).toEqual(kinds);
+    expect(vadUp.map((f) => f.constructor)).toEqual(kinds);
+    vadDown.forEach((f, i) => expect(f.broadcastSiblingId).toBe(vadUp[i]!.id));
+
+    // Each VAD frame comes out right after the audio that caused it: its position in the audio
+    // (20 ms per frame before it) is where the speech started (+ startMs) or stopped (+ stopMs).
+    const audioBefore = (f: Frame): number =>
+      down.slice(0, down.indexOf(f)).filter((x) => x instanceof InputAudioRawFrame).length;
+    truth.speech.forEach((span, i) => {
+      const started = vadDown[2 * i] as VADUserStartedSpeakingFrame;
+      const stopped = vadDown[2 * i + 1] as VADUserStoppedSpeakingFrame;
+      const startAt = audioBefore(started) * 20;
+      const stopAt = audioBefore(stopped) * 20;
+      expect(startAt).toBeGreaterThan(span.startMs);
+      expect(startAt).toBeLessThanOrEqual(span.startMs + started.startMs + 300);
+      expect(stopAt).toBeGreaterThan(span.endMs);
+      expect(stopAt).toBeLessThanOrEqual(span.endMs + stopped.stopMs + 400);
+      // Timestamps come from the task clock, which the paced frames move 20 ms per frame.
+      expect(started.timestampMs).toBe(startAt);
+      expect(stopped.timestampMs).toBe(stopAt);
+      expect([started.startMs, stopped.stopMs]).toEqual([200, 200]);
+    });
+
+    // UserSpeakingFrame every 200 ms of clock time while speaking, both ways.
+    const speakingDown = down.filter((f) => f instanceof UserSpeakingFrame);
+    const speakingUp = up.filter((f) => f instanceof UserSpeakingFrame);
+    const spans = [0, 1].map((i) => {
+      const a = vadDown[2 * i] as VADUserStartedSpeakingFrame;
+      const b = vadDown[2 * i + 1] as VADUserStoppedSpeakingFrame;
+      return {
+        a,
+        b,
+        inside: speakingDown.filter(
+          (f) => down.indexOf(f) > down.indexOf(a) && down.indexOf(f) < down.indexOf(b),
+        ).length,
+      };
+    });
+    for (const { a, b, inside } of spans) {
+      const spoken = b.timestampMs - a.timestampMs;
+      expect(inside).toBeGreaterThanOrEqual(Math.floor((spoken - 200) / 200) - 1); // SPEAKING minus the stop window
+      expect(inside).toBeLessThanOrEqual(Math.floor(spoken / 200));
+    }
+    expect(speakingDown.length).toBe(spans[0]!.inside + spans[1]!.inside); // none outside speech
+    expect(speakingUp.length).toBe(speakingDown.length);
+    expect(up.filter((f) => f instanceof ErrorFrame)).toEqual([]);
+  });
+
+  it("holds EndFrame until audio queued before it has been analysed and forwarded", async () => {
+    // No pacing: 100 frames queued at once, and the model answers an event-loop turn later, so
+    // most audio is still waiting on the system lane when EndFrame reaches the ordered lane.
+    const analyzer = new ScriptedVADAnalyzer((i) => (i >= 5 && i < 40 ? 0.9 : 0.1), { async: "turn" });
+    const frames = [...chunks(loud(2000), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const seen = new FrameRecorder();
+    const { task, clock } = await runTest(new Pipeline([new VADProcessor({ analyzer }), seen]), {
+      framesToSend: frames,
+      sendEndFrame: false,
+    });
+    const audioSeen = (): number => seen.frames.filter((f) => f instanceof InputAudioRawFrame).length;
+    expect(audioSeen()).toBeLessThan(50); // the hold below is really exercised
+    const ended = task.stopWhenDone();
+    // Let real event-loop turns pass (no virtual time) until EndFrame comes out.
+    for (let i = 0; i < 5000 && !seen.frames.some((f) => f instanceof EndFrame); i++)
+      await new Promise((r) => setImmediate(r));
+    await clock.runUntil(ended, { maxMs: 60_000 });
+    const out = seen.frames.filter((f) => !(f instanceof StartFrame));
+    expect(out.at(-1)).toBeInstanceOf(EndFrame);
+    expect(out.filter((f) => f instanceof InputAudioRawFrame)).toEqual(frames);
+    expect(out.filter(isVad).map((f) => f.constructor)).toEqual([
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame,
+    ]);
+    expect(analyzer.windowsAnalyzed).toBe(100);
+  });
+
+  it("reports an unsupported sample rate once, upstream, and still forwards the audio", async () => {
+    const analyzer = new ScriptedVADAnalyzer(() => 0.9);
+    const frames = [...chunks(loud(500, 44100), 882)].map((c) => new InputAudioRawFrame(c, 44100));
+    const { down, up } = await runTest(new VADProcessor({ analyzer }), { framesToSend: frames });
+    expect(down).toEqual(frames);
+    const errors = up.filter((f): f is ErrorFrame => f instanceof ErrorFrame);
+    expect(errors.length).toBe(1);
+    expect(errors[0]!.error.message).toMatch(/44100 Hz.*Resample/);
+    expect(errors[0]!.error).toBeInstanceOf(VADSampleRateError);
+    expect(errors[0]!.error).toMatchObject({ code: "VP_VAD_SAMPLE_RATE", sampleRate: 44100 });
+    expect(errors[0]!.fatal).toBe(false);
+    expect(analyzer.windowsAnalyzed).toBe(0);
+  });
+
+  it("reports a sample rate change mid-stream and keeps analysing the stream's own rate", async () => {
+    const analyzer = new ScriptedVADAnalyzer(() => 0.9);
+    const at16 = [...chunks(loud(100), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const at8 = [...chunks(loud(100, 8000), 160)].map((c) => new InputAudioRawFrame(c, 8000));
+    const more16 = [...chunks(loud(300), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const { down, up } = await runTest(new VADProcessor({ analyzer }), {
+      framesToSend: [...at16, ...at8, ...more16],
+    });
+    expect(down.filter((f) => f instanceof InputAudioRawFrame)).toEqual([...at16, ...at8, ...more16]);
+    const errors = up.filter((f): f is ErrorFrame => f instanceof ErrorFrame);
+    expect(errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/changed mid-stream from 16000 Hz to 8000 Hz/),
+    ]);
+    expect(errors[0]!.error).toMatchObject({ code: "VP_VAD_INPUT" });
+    expect(analyzer.windowsAnalyzed).toBe(20); // the 16 kHz frames only
+    expect(down.filter(isVad).map((f) => f.constructor)).toEqual([VADUserStartedSpeakingFrame]);
+  });
+
+  it("analyses multi-channel audio as mono and forwards the frames unchanged", async () => {
+    const analyzer = new ScriptedVADAnalyzer((i) => (i < 20 ? 0.9 : 0.1));
+    const mono = loud(800);
+    const stereo = new Int16Array(mono.length * 2);
+    mono.forEach((x, i) => {
+      stereo[2 * i] = x;
+      stereo[2 * i + 1] = x;
+    });
+    const frames = [...chunks(stereo, 640)].map((c) => new InputAudioRawFrame(c, 16000, 2));
+    const { down } = await runTest(new VADProcessor({ analyzer }), { framesToSend: frames });
+    expect(analyzer.windowsAnalyzed).toBe(40);
+    expect(down.filter((f) => f instanceof InputAudioRawFrame)).toEqual(frames);
+    expect(down.filter(isVad).map((f) => f.constructor)).toEqual([
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame,
+    ]);
+  });
+
+  it("reports a failing model once per run of failures and keeps forwarding audio", async () => {
+    class Flaky extends VADAnalyzer {
+      readonly sampleRates = [16000];
+      calls = 0;
+      protected override windowSamples(): number {
+        return 320;
+      }
+      protected override async voiceConfidence(): Promise<number> {
+        this.calls++;
+        if (this.calls <= 5 || (this.calls > 10 && this.calls <= 12))
+          throw new Error(`model broke (${this.calls})`);
+        return 0;
+      }
+    }
+    const analyzer = new Flaky();
+    const frames = [...chunks(loud(400), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const { down, up } = await runTest(new VADProcessor({ analyzer }), { framesToSend: frames });
+    expect(down).toEqual(frames);
+    const errors = up.filter((f): f is ErrorFrame => f instanceof ErrorFrame);
+    expect(errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/voice activity detection failed \(model broke \(1\)\)/),
+      expect.stringMatching(/model broke \(11\)/),
+    ]);
+    expect(errors[0]!.error).toMatchObject({ code: "VP_VAD_ANALYSIS" });
+  });
+
+  it("applies params changed at run time through its analyzer", async () => {
+    const analyzer = new ScriptedVADAnalyzer(() => 0.5);
+    const vad = new VADProcessor({ analyzer });
+    analyzer.setParams({ confidence: 0.4, startMs: 100 });
+    const frames = [...chunks(loud(400), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const { down } = await runTest(vad, { framesToSend: frames });
+    const started = down.find(
+      (f): f is VADUserStartedSpeakingFrame => f instanceof VADUserStartedSpeakingFrame,
+    );
+    expect(started?.startMs).toBe(100);
+    // Confirmed by the 6th window (5 speech windows; the first is below minVolume), and pushed
+    // ahead of the audio frame that completed it: 5 audio frames before it.
+    expect(down.indexOf(started!)).toBe(5);
+  });
+});
