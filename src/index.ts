@@ -118,3 +118,110 @@ export { TypedEvents } from "./events.js";
 export type { EventMap } from "./events.js";
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type { Logger, LogLevel } from "./logger.js";
+
+// Transports
+export { BaseTransport } from "./transports/base-transport.js";
+export { BaseInputTransport } from "./transports/base-input-transport.js";
+export { BaseOutputTransport, DEFAULT_DESTINATION } from "./transports/base-output-transport.js";
+export { MediaSender } from "./transports/media-sender.js";
+export type { MediaSenderHost, MediaSenderOptions } from "./transports/media-sender.js";
+export { DEFAULT_TRANSPORT_PARAMS, resolveTransportParams } from "./transports/transport-params.js";
+export type { TransportParams } from "./transports/transport-params.js";
+export {
+  MemoryTransport,
+  MemoryInputTransport,
+  MemoryOutputTransport,
+} from "./transports/memory-transport.js";
+export type { MemoryTransportOptions, WrittenChunk } from "./transports/memory-transport.js";
+export {
+  WavFileTransport,
+  WavFileInputTransport,
+  WavFileOutputTransport,
+} from "./transports/wav-file-transport.js";
+export type { WavFileTransportOptions } from "./transports/wav-file-transport.js";
+
+// Mixers
+export { SoundfileMixer, MixerSoundError } from "./audio/mixers/soundfile-mixer.js";
+export type { SoundfileMixerOptions } from "./audio/mixers/soundfile-mixer.js";
+export type { AudioMixer } from "./audio/mixers/audio-mixer.js";
+
+// Audio utilities (PCM16, G.711, WAV, resampling, input filters)
+export {
+  PcmFormatError,
+  PCM16_MAX,
+  PCM16_MIN,
+  DEFAULT_SILENCE_THRESHOLD,
+  mixAudio,
+  applyGain,
+  dbToGain,
+  rms,
+  dbfs,
+  peak,
+  isSilence,
+  silence,
+  interleave,
+  deinterleave,
+  downmixToMono,
+  int16ToFloat32,
+  float32ToInt16,
+  bytesToInt16,
+  int16ToBytes,
+  linearToUlaw,
+  ulawToLinear,
+  linearToAlaw,
+  alawToLinear,
+  encodeUlaw,
+  decodeUlaw,
+  encodeAlaw,
+  decodeAlaw,
+  WavFileNotFoundError,
+  NotAWavError,
+  UnsupportedWavEncodingError,
+  readWav,
+  readWavFile,
+  writeWav,
+  writeWavFile,
+  InvalidSampleRateError,
+  ResamplerDisposedError,
+  MIN_SAMPLE_RATE,
+  MAX_SAMPLE_RATE,
+  DEFAULT_RESAMPLER_QUALITY,
+  RESAMPLER_MAX_EXTRA_FRAMES,
+  createStreamResampler,
+  resampleOnce,
+  ResamplerError,
+  AudioFilterNotStartedError,
+  RNNoiseFilter,
+  RNNoiseError,
+} from "./audio/index.js";
+export type {
+  WavAudio,
+  StreamResampler,
+  StreamResamplerOptions,
+  AudioFilter,
+  RNNoiseFilterOptions,
+} from "./audio/index.js";
+
+// Voice activity detection (the Silero analyzer is in `voicepipe/audio/vad/silero`)
+export {
+  VADAnalyzer,
+  DEFAULT_VAD_PARAMS,
+  resolveVADParams,
+  VADState,
+  VADStateMachine,
+  VolumeMeter,
+  windowVolume,
+  VADSampleRateError,
+  VADInputError,
+  VADAnalysisError,
+  VADModelLoadError,
+} from "./audio/vad/index.js";
+export type {
+  VADAnalyzerOptions,
+  VADAnalysis,
+  VADTransition,
+  VADParams,
+  VADStep,
+} from "./audio/vad/index.js";
+export { VADProcessor } from "./processors/vad-processor.js";
+export type { VADProcessorOptions } from "./processors/vad-processor.js";

@@ -31,6 +31,9 @@ describe("package exports (run after `npm run build`)", () => {
     expect(typeof main["VirtualClock"]).toBe("function");
     const testing = (await import(testingSpecifier)) as Record<string, unknown>;
     expect(typeof testing["runTest"]).toBe("function");
+    const sileroSpecifier = "voicepipe/audio/vad/silero";
+    const silero = (await import(sileroSpecifier)) as Record<string, unknown>;
+    expect(typeof silero["SileroVADAnalyzer"]).toBe("function");
   });
 
   it("src/index.ts names every export (no export *)", () => {

@@ -1,0 +1,179 @@
+import { existsSync } from "node:fs";
+import { downmixToMono } from "../pcm.js";
+import { resampleOnce } from "../resampler.js";
+import { readWavFile } from "../wav.js";
+import { MixerEnableFrame, type MixerControlFrame, MixerUpdateSettingsFrame } from "../../frames/mixer.js";
+import { InvalidOptionError, VoicepipeError } from "../../errors.js";
+import type { AudioMixer } from "./audio-mixer.js";
+
+/** A sound file for the mixer is missing or cannot be used. */
+export class MixerSoundError extends VoicepipeError {
+  readonly code = "VP_MIXER_SOUND";
+}
+
+/** Options of {@link SoundfileMixer}. */
+export interface SoundfileMixerOptions {
+  /** Sounds by name: paths of WAV files (any rate, any channel count; mixed down and resampled on start). */
+  soundFiles: Record<string, string>;
+  /** The sound playing at start. @default the first of `soundFiles` */
+  defaultSound?: string;
+  /** Gain applied to the sound, 0 to 1. @default 0.4 */
+  volume?: number;
+  /** Mix at start (off: pass audio through until a `MixerEnableFrame(true)`). @default true */
+  mixing?: boolean;
+  /** Start the sound again at its end. @default true */
+  loop?: boolean;
+}
+
+/**
+ * Mixes WAV sound files (hold music, office ambience) into the bot's output (DESIGN §6).
+ * Files are read and resampled to the output rate when the output starts (Pipecat rejects
+ * other rates; this mixer converts them), mixed with clipping, switched at run time with
+ * `MixerUpdateSettingsFrame({ sound, volume, loop })` and turned on and off with
+ * `MixerEnableFrame`. A missing file fails at construction, an unreadable one at start, with
+ * the path in the message.
+ *
+ * @example
+ * const mixer = new SoundfileMixer({ soundFiles: { office: "office.wav" }, volume: 0.3 });
+ * new MemoryTransport({ params: { audioOutEnabled: true, audioOutMixer: mixer } });
+ */
+export class SoundfileMixer implements AudioMixer {
+  readonly #files: Record<string, string>;
+  readonly #sounds = new Map<string, Int16Array>();
+  #current: Int16Array | undefined;
+  #currentName: string | undefined;
+  #position = 0;
+  #volume: number;
+  #mixing: boolean;
+  #loop: boolean;
+  #channels = 1;
+  /** Calls of `mix` (for tests and metrics). */
+  mixCalls = 0;
+
+  constructor(options: SoundfileMixerOptions) {
+    const names = Object.keys(options.soundFiles ?? {});
+    if (names.length === 0) {
+      throw new InvalidOptionError(
+        "SoundfileMixer needs at least one entry in soundFiles, e.g. { office: 'office.wav' }",
+      );
+    }
+    for (const [name, path] of Object.entries(options.soundFiles)) {
+      if (!existsSync(path)) {
+        throw new MixerSoundError(
+          `SoundfileMixer: sound "${name}" points to ${path}, which does not exist; check the path`,
+        );
+      }
+    }
+    if (options.defaultSound !== undefined && !names.includes(options.defaultSound)) {
+      throw new InvalidOptionError(
+        `SoundfileMixer: defaultSound "${options.defaultSound}" is not one of soundFiles (${names.join(", ")})`,
+      );
+    }
+    this.#files = { ...options.soundFiles };
+    this.#currentName = options.defaultSound ?? names[0];
+    this.#volume = checkVolume(options.volume ?? 0.4);
+    this.#mixing = options.mixing ?? true;
+    this.#loop = options.loop ?? true;
+  }
+
+  get active(): boolean {
+    return this.#mixing && this.#current !== undefined;
+  }
+
+  /** Name of the sound playing, if any. */
+  get sound(): string | undefined {
+    return this.#current ? this.#currentName : undefined;
+  }
+
+  get volume(): number {
+    return this.#volume;
+  }
+
+  async start(sampleRate: number, numChannels: number): Promise<void> {
+    this.#channels = numChannels;
+    for (const [name, path] of Object.entries(this.#files)) {
+      let wav;
+      try {
+        wav = await readWavFile(path);
+      } catch (error) {
+        throw new MixerSoundError(
+          `SoundfileMixer: cannot use sound "${name}" (${path}): ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+      const mono = wav.numChannels === 1 ? wav.audio : downmixToMono(wav.audio, wav.numChannels);
+      const atRate =
+        wav.sampleRate === sampleRate ? mono : await resampleOnce(mono, wav.sampleRate, sampleRate);
+      if (atRate.length === 0)
+        throw new MixerSoundError(`SoundfileMixer: sound "${name}" (${path}) is empty`);
+      this.#sounds.set(name, atRate);
+    }
+    this.#select(this.#currentName);
+  }
+
+  stop(): void {
+    this.#sounds.clear();
+    this.#current = undefined;
+    this.#position = 0;
+  }
+
+  processFrame(frame: MixerControlFrame): void {
+    if (frame instanceof MixerEnableFrame) {
+      this.#mixing = frame.enable;
+      return;
+    }
+    if (frame instanceof MixerUpdateSettingsFrame) {
+      const { sound, volume, loop } = frame.settings;
+      if (volume !== undefined) this.#volume = checkVolume(volume);
+      if (loop !== undefined) this.#loop = loop;
+      if (sound !== undefined) {
+        if (!(sound in this.#files)) {
+          throw new InvalidOptionError(
+            `SoundfileMixer: no sound "${sound}" (known: ${Object.keys(this.#files).join(", ")})`,
+          );
+        }
+        this.#select(sound);
+      }
+    }
+  }
+
+  mix(audio: Int16Array): Int16Array {
+    this.mixCalls++;
+    const sound = this.#current;
+    if (!this.#mixing || !sound) return audio;
+    const out = new Int16Array(audio.length);
+    const channels = this.#channels;
+    const gain = this.#volume;
+    let pos = this.#position;
+    for (let i = 0; i < audio.length; i += channels) {
+      if (pos >= sound.length) {
+        if (!this.#loop) {
+          this.#current = undefined;
+          out.set(audio.subarray(i), i);
+          break;
+        }
+        pos = 0;
+      }
+      const s = sound[pos++]! * gain;
+      for (let c = 0; c < channels; c++) {
+        const v = audio[i + c]! + s;
+        out[i + c] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      }
+    }
+    this.#position = pos;
+    return out;
+  }
+
+  #select(name: string | undefined): void {
+    this.#currentName = name;
+    this.#current = name === undefined ? undefined : this.#sounds.get(name);
+    this.#position = 0;
+  }
+}
+
+function checkVolume(volume: number): number {
+  if (typeof volume !== "number" || !(volume >= 0 && volume <= 1)) {
+    throw new InvalidOptionError(`SoundfileMixer: volume must be between 0 and 1 (got ${String(volume)})`);
+  }
+  return volume;
+}
