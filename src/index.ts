@@ -141,7 +141,7 @@ export {
 export type { WavFileTransportOptions } from "./transports/wav-file-transport.js";
 
 // Mixers
-export { SoundfileMixer, MixerSoundError } from "./audio/mixers/soundfile-mixer.js";
+export { SoundfileMixer, MixerSoundError, clearSoundCache } from "./audio/mixers/soundfile-mixer.js";
 export type { SoundfileMixerOptions } from "./audio/mixers/soundfile-mixer.js";
 export type { AudioMixer } from "./audio/mixers/audio-mixer.js";
 

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { downmixToMono } from "../pcm.js";
 import { resampleOnce } from "../resampler.js";
 import { readWavFile } from "../wav.js";
@@ -9,6 +10,34 @@ import type { AudioMixer } from "./audio-mixer.js";
 /** A sound file for the mixer is missing or cannot be used. */
 export class MixerSoundError extends VoicepipeError {
   readonly code = "VP_MIXER_SOUND";
+}
+
+/**
+ * Decoded sounds shared by every mixer in the process (DESIGN §1.8: sessions are cheap), keyed
+ * by path, file size and mtime, and output rate. Holds one copy per distinct sound file and
+ * rate; `clearSoundCache()` empties it.
+ */
+const soundCache = new Map<string, Promise<Int16Array>>();
+
+/** Forgets every decoded sound (they are reloaded on the next mixer start). */
+export function clearSoundCache(): void {
+  soundCache.clear();
+}
+
+async function loadSound(path: string, sampleRate: number): Promise<Int16Array> {
+  const info = await stat(path);
+  const key = `${path}|${info.size}|${info.mtimeMs}|${sampleRate}`;
+  let sound = soundCache.get(key);
+  if (!sound) {
+    sound = (async () => {
+      const wav = await readWavFile(path);
+      const mono = wav.numChannels === 1 ? wav.audio : downmixToMono(wav.audio, wav.numChannels);
+      return wav.sampleRate === sampleRate ? mono : resampleOnce(mono, wav.sampleRate, sampleRate);
+    })();
+    soundCache.set(key, sound);
+    sound.catch(() => soundCache.delete(key)); // a failed load is retried next time
+  }
+  return sound;
 }
 
 /** Options of {@link SoundfileMixer}. */
@@ -28,7 +57,8 @@ export interface SoundfileMixerOptions {
 /**
  * Mixes WAV sound files (hold music, office ambience) into the bot's output (DESIGN §6).
  * Files are read and resampled to the output rate when the output starts (Pipecat rejects
- * other rates; this mixer converts them), mixed with clipping, switched at run time with
+ * other rates; this mixer converts them) and shared by every mixer in the process; they are
+ * mixed with clipping, switched at run time with
  * `MixerUpdateSettingsFrame({ sound, volume, loop })` and turned on and off with
  * `MixerEnableFrame`. A missing file fails at construction, an unreadable one at start, with
  * the path in the message.
@@ -92,18 +122,15 @@ export class SoundfileMixer implements AudioMixer {
   async start(sampleRate: number, numChannels: number): Promise<void> {
     this.#channels = numChannels;
     for (const [name, path] of Object.entries(this.#files)) {
-      let wav;
+      let atRate: Int16Array;
       try {
-        wav = await readWavFile(path);
+        atRate = await loadSound(path, sampleRate);
       } catch (error) {
         throw new MixerSoundError(
           `SoundfileMixer: cannot use sound "${name}" (${path}): ${error instanceof Error ? error.message : String(error)}`,
           { cause: error },
         );
       }
-      const mono = wav.numChannels === 1 ? wav.audio : downmixToMono(wav.audio, wav.numChannels);
-      const atRate =
-        wav.sampleRate === sampleRate ? mono : await resampleOnce(mono, wav.sampleRate, sampleRate);
       if (atRate.length === 0)
         throw new MixerSoundError(`SoundfileMixer: sound "${name}" (${path}) is empty`);
       this.#sounds.set(name, atRate);

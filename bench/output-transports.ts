@@ -1,0 +1,104 @@
+/**
+ * 200 output transports with mixers in one process, on the real clock: CPU per session and
+ * write lateness against each session's ideal schedule (its first write after a 2 s warm-up,
+ * + i × 40 ms), plus how often a sender fell so far behind that it re-anchored. Every session
+ * plays background sound continuously and 1 s of TTS speech every 4 s.
+ *
+ *   npx tsx bench/output-transports.ts [sessions=200] [seconds=20]
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import {
+  MemoryTransport,
+  Pipeline,
+  PipelineTask,
+  SoundfileMixer,
+  SystemClock,
+  TTSAudioRawFrame,
+  TTSStoppedFrame,
+  silentLogger,
+  writeWavFile,
+} from "../src/index.js";
+
+const SESSIONS = Number(process.argv[2] ?? 200);
+const SECONDS = Number(process.argv[3] ?? 20);
+const RATE = 24_000;
+const CHUNK_MS = 40;
+
+const dir = mkdtempSync(join(tmpdir(), "voicepipe-bench-"));
+const ambience = join(dir, "ambience.wav");
+const noise = new Int16Array(16_000 * 3);
+for (let i = 0; i < noise.length; i++) noise[i] = Math.round((Math.random() * 2 - 1) * 3000);
+await writeWavFile(ambience, { audio: noise, sampleRate: 16_000 });
+const speech = new Int16Array(RATE).map((_, i) =>
+  Math.round(6000 * Math.sin((2 * Math.PI * 220 * i) / RATE)),
+);
+
+const clock = new SystemClock();
+const lateness: number[] = [];
+let writes = 0;
+let reanchors = 0;
+
+async function session(stopAt: number): Promise<void> {
+  let first: number | undefined;
+  let index = 0;
+  const transport = new MemoryTransport({
+    params: {
+      audioOutEnabled: true,
+      audioOutSampleRate: RATE,
+      audioOutMixer: new SoundfileMixer({ soundFiles: { ambience }, volume: 0.3 }),
+    },
+    recordLimit: 0,
+    sink: () => {
+      const now = performance.now();
+      writes++;
+      if (now < warmupEnd) return true;
+      first ??= now;
+      lateness.push(now - (first + index * CHUNK_MS));
+      index++;
+      return true;
+    },
+  });
+  const task = new PipelineTask(new Pipeline([transport.output()]), {
+    clock,
+    logger: silentLogger,
+    idleTimeoutMs: null,
+  });
+  const done = task.run();
+  while (clock.now() < stopAt) {
+    await clock.sleep(4_000 * Math.random());
+    if (clock.now() >= stopAt) break;
+    task.queueFrame(new TTSAudioRawFrame(speech, RATE));
+    task.queueFrame(new TTSStoppedFrame());
+    await clock.sleep(4_000);
+  }
+  reanchors += transport.output().sender()?.reanchors ?? 0;
+  await task.cancel();
+  await done;
+}
+
+const warmupEnd = performance.now() + 2_000;
+const stopAt = clock.now() + SECONDS * 1000;
+const all = Array.from({ length: SESSIONS }, () => session(stopAt));
+await new Promise((r) => setTimeout(r, 2_000));
+const cpu0 = process.cpuUsage();
+const wall0 = performance.now();
+await new Promise((r) => setTimeout(r, (SECONDS - 3) * 1000));
+const cpu = process.cpuUsage(cpu0);
+const wall = performance.now() - wall0;
+await Promise.all(all);
+
+const sorted = lateness.sort((a, b) => a - b);
+const pct = (p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const corePerSession = ((cpu.user + cpu.system) / 1000 / wall / SESSIONS) * 100;
+console.log(`bench: output_sessions ${SESSIONS} sessions`);
+console.log(`bench: output_cpu_per_session ${corePerSession.toFixed(3)} %core`);
+console.log(`bench: output_cpu_total ${(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1)} %core`);
+console.log(`bench: output_write_lateness_p50 ${pct(50).toFixed(2)} ms`);
+console.log(`bench: output_write_lateness_p99 ${pct(99).toFixed(2)} ms`);
+console.log(`bench: output_write_lateness_max ${sorted.at(-1)!.toFixed(2)} ms`);
+console.log(`bench: output_writes ${writes} chunks`);
+console.log(`bench: output_reanchors ${reanchors} times`);
