@@ -28,6 +28,13 @@ export interface Clock {
   waitUntil(timeMs: number, signal?: AbortSignal): Promise<void>;
   /** Resolves `delayMs` from now; rejects with `signal.reason` when `signal` aborts first. */
   sleep(delayMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Marks `work` as real work (file or network I/O, loading WebAssembly or a model, native
+   * inference) and returns it. The system clock ignores the mark; a {@link VirtualClock} fires
+   * no timer while marked work is in flight, so a deadline cannot fire in virtual time while
+   * the real work it guards is still under way. Never mark a wait on the clock itself.
+   */
+  track<T>(work: Promise<T>): Promise<T>;
 }
 
 /**
@@ -40,6 +47,10 @@ export abstract class BaseClock implements Clock {
 
   sleep(delayMs: number, signal?: AbortSignal): Promise<void> {
     return this.waitUntil(this.now() + delayMs, signal);
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    return work;
   }
 
   waitUntil(timeMs: number, signal?: AbortSignal): Promise<void> {

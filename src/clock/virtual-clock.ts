@@ -1,4 +1,5 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as realSleep } from "node:timers/promises";
+import { performance } from "node:perf_hooks";
 import { BaseClock, type TimerHandle } from "./clock.js";
 import { VoicepipeError } from "../errors.js";
 
@@ -27,9 +28,10 @@ export class VirtualTimeExceededError extends VoicepipeError {
  * and without waiting.
  *
  * Work that needs real time (file or network I/O, compiling WebAssembly, native inference)
- * does not move with the virtual clock: between two timers the clock only lets
- * `settleTurns` event-loop turns run. Finish or preload such work with real awaits before
- * advancing, or a deadline may fire in virtual time while the real work is still under way.
+ * does not move with the virtual clock. Code marks it with {@link Clock.track}: while marked
+ * work is in flight the virtual clock fires no timer and waits in real time (up to
+ * `realWorkTimeoutMs`). Unmarked real work only gets `settleTurns` event-loop turns between
+ * two timers, so a deadline may fire in virtual time before it finishes.
  *
  * @example
  * const clock = new VirtualClock();
@@ -44,14 +46,34 @@ export class VirtualClock extends BaseClock {
   /** Binary min-heap ordered by (at, seq). */
   readonly #heap: VirtualTimer[] = [];
   #live = 0;
+  /** Real work marked with `track()` and not settled yet. */
+  #realWork = 0;
 
   /** Real event-loop turns let run between two timers, so chains of async work settle. */
   readonly settleTurns: number;
 
-  constructor(options: { startMs?: number; settleTurns?: number } = {}) {
+  /** Longest real time to wait for tracked real work before giving up, in ms. */
+  readonly realWorkTimeoutMs: number;
+
+  constructor(options: { startMs?: number; settleTurns?: number; realWorkTimeoutMs?: number } = {}) {
     super();
     this.#now = options.startMs ?? 0;
     this.settleTurns = options.settleTurns ?? 4;
+    this.realWorkTimeoutMs = options.realWorkTimeoutMs ?? 60_000;
+  }
+
+  /** Real work marked with {@link track} and still in flight. */
+  get pendingRealWork(): number {
+    return this.#realWork;
+  }
+
+  override track<T>(work: Promise<T>): Promise<T> {
+    this.#realWork++;
+    const done = (): void => {
+      this.#realWork--;
+    };
+    work.then(done, done);
+    return work;
   }
 
   now(): number {
@@ -87,9 +109,23 @@ export class VirtualClock extends BaseClock {
     };
   }
 
-  /** Lets pending promise callbacks and immediates run, without moving time. */
+  /**
+   * Lets pending promise callbacks and immediates run, and waits (in real time) for tracked
+   * real work to finish, without moving virtual time.
+   */
   async settle(turns = this.settleTurns): Promise<void> {
     for (let i = 0; i < turns; i++) await nextTurn();
+    if (this.#realWork === 0) return;
+    const giveUpAt = performance.now() + this.realWorkTimeoutMs;
+    while (this.#realWork > 0) {
+      if (performance.now() > giveUpAt) {
+        throw new VirtualTimeExceededError(
+          `VirtualClock: tracked real work did not finish within ${this.realWorkTimeoutMs} ms of real time`,
+        );
+      }
+      await realSleep(1);
+      for (let i = 0; i < turns; i++) await nextTurn();
+    }
   }
 
   /** Moves time forward by `ms`, firing every timer due on the way, in order. */
@@ -152,6 +188,10 @@ export class VirtualClock extends BaseClock {
     while (!finished()) {
       const next = this.#popDue(limit);
       if (!next) {
+        if (this.#realWork > 0) {
+          await this.settle(); // tracked real work may still bring what we wait for
+          continue;
+        }
         // Nothing due in time. Work may still be flowing through immediates: give it a while.
         for (let i = 0; i < 200 && !finished(); i++) await nextTurn();
         if (finished()) break;

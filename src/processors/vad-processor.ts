@@ -86,7 +86,7 @@ export class VADProcessor extends FrameProcessor {
 
   /** Loads the analyzer's model (if any) before audio flows; a failure is reported upstream. */
   protected override async start(): Promise<void> {
-    await this.analyzer.ready();
+    await this.clock.track(this.analyzer.ready()); // loading the model is real work
   }
 
   /**
@@ -143,7 +143,7 @@ export class VADProcessor extends FrameProcessor {
     let state: VADState;
     let transitions: readonly VADTransition[];
     try {
-      ({ state, transitions } = await this.analyzer.analyze(audio));
+      ({ state, transitions } = await this.clock.track(this.analyzer.analyze(audio)));
       this.#failing = false;
     } catch (error) {
       if (!this.#failing) {

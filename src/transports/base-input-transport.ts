@@ -42,8 +42,8 @@ export abstract class BaseInputTransport extends FrameProcessor {
     this.#pipelineRate = frame.params.audioInSampleRate;
     if (!this.params.audioInEnabled) return;
     const inRate = this.params.audioInSampleRate ?? this.#pipelineRate;
-    await this.params.audioInFilter?.start(inRate);
-    await loadSpeexModule(); // so the first chunk at another rate is not held up
+    if (this.params.audioInFilter) await this.clock.track(this.params.audioInFilter.start(inRate));
+    await this.clock.track(loadSpeexModule()); // so the first chunk at another rate is not held up
     this.#running = true;
   }
 

@@ -80,7 +80,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     const channels = this.params.audioOutChannels;
     const chunkSamples = Math.floor(rate / 100) * this.params.audioOut10msChunks * channels;
     // Load the resampler now, so the first audio at another rate is not held up mid-stream.
-    await loadSpeexModule();
+    await this.clock.track(loadSpeexModule());
     this.#timed = new TimedFrameQueue(this.clock, (f) => void this.pushFrame(f, FrameDirection.DOWNSTREAM));
     for (const destination of [DEFAULT_DESTINATION, ...this.params.audioOutDestinations]) {
       const mixer = await this.#startMixer(destination, rate, channels);
@@ -179,7 +179,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     const mixer = m === undefined ? undefined : isMixer(m) ? m : m[destination];
     if (!mixer) return undefined;
     try {
-      await mixer.start(rate, channels);
+      await this.clock.track(Promise.resolve(mixer.start(rate, channels))); // reads sound files
       return mixer;
     } catch (error) {
       void this.pushError(

@@ -42,7 +42,7 @@ export class WavFileInputTransport extends BaseInputTransport {
   }
 
   protected override async start(frame: StartFrame): Promise<void> {
-    this.#wav = await readWavFile(this.path); // a clear error names the path if it is missing
+    this.#wav = await this.clock.track(readWavFile(this.path)); // a clear error names the path if it is missing
     await super.start(frame);
     void this.#play(this.#wav);
   }
@@ -85,17 +85,20 @@ export class WavFileOutputTransport extends BaseOutputTransport {
 
   protected override async start(frame: StartFrame): Promise<void> {
     const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
-    this.#file = await open(this.path, "w");
-    await this.#file.write(
-      writeWav({ audio: new Int16Array(0), sampleRate: rate, numChannels: this.params.audioOutChannels }),
-    );
+    this.#file = await this.clock.track(open(this.path, "w"));
+    const header = writeWav({
+      audio: new Int16Array(0),
+      sampleRate: rate,
+      numChannels: this.params.audioOutChannels,
+    });
+    await this.clock.track(this.#file.write(header));
     await super.start(frame);
   }
 
   protected override async writeAudioFrame(frame: OutputAudioRawFrame): Promise<boolean> {
     if (!this.#file || this.#closing) return false;
     const bytes = int16ToBytes(frame.audio);
-    await this.#file.write(bytes, 0, bytes.length, 44 + this.#bytes);
+    await this.clock.track(this.#file.write(bytes, 0, bytes.length, 44 + this.#bytes));
     this.#bytes += bytes.length;
     return true;
   }
@@ -117,17 +120,19 @@ export class WavFileOutputTransport extends BaseOutputTransport {
 
   /** Patches the header's sizes and closes the file. */
   #close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const file = this.#file;
-      if (!file) return;
-      const sizes = new DataView(new ArrayBuffer(4));
-      sizes.setUint32(0, 36 + this.#bytes, true);
-      await file.write(new Uint8Array(sizes.buffer), 0, 4, 4);
-      sizes.setUint32(0, this.#bytes, true);
-      await file.write(new Uint8Array(sizes.buffer), 0, 4, 40);
-      await file.close();
-    })();
+    this.#closing ??= this.clock.track(this.#patchAndClose());
     return this.#closing;
+  }
+
+  async #patchAndClose(): Promise<void> {
+    const file = this.#file;
+    if (!file) return;
+    const sizes = new DataView(new ArrayBuffer(4));
+    sizes.setUint32(0, 36 + this.#bytes, true);
+    await file.write(new Uint8Array(sizes.buffer), 0, 4, 4);
+    sizes.setUint32(0, this.#bytes, true);
+    await file.write(new Uint8Array(sizes.buffer), 0, 4, 40);
+    await file.close();
   }
 }
 

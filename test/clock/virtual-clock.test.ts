@@ -75,6 +75,69 @@ describe("VirtualClock", () => {
   });
 });
 
+describe("VirtualClock and real work", () => {
+  it("fires no timer while tracked real work is in flight", async () => {
+    const clock = new VirtualClock();
+    let deadlineFired = false;
+    clock.setTimer(() => {
+      deadlineFired = true;
+    }, 1_000);
+    let workDone = false;
+    const realWork = clock.track(
+      new Promise<void>((resolve) =>
+        setTimeout(() => {
+          workDone = true;
+          resolve();
+        }, 30),
+      ),
+    );
+    expect(clock.pendingRealWork).toBe(1);
+    await clock.advance(5_000);
+    await realWork;
+    expect(workDone).toBe(true);
+    expect(deadlineFired).toBe(true);
+    // The deadline could only fire after the work: advance waited for it in real time first.
+    expect(clock.pendingRealWork).toBe(0);
+  });
+
+  it("without tracking, a deadline fires in virtual time before real work finishes", async () => {
+    const clock = new VirtualClock();
+    let workDone = false;
+    let doneWhenDeadlineFired: boolean | undefined;
+    clock.setTimer(() => {
+      doneWhenDeadlineFired = workDone;
+    }, 1_000);
+    const untracked = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        workDone = true;
+        resolve();
+      }, 30),
+    );
+    const tracked = (async () => {
+      await clock.track(new Promise<void>((r) => setTimeout(r, 30)));
+    })();
+    await Promise.all([untracked, tracked]);
+    workDone = false;
+    const second = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        workDone = true;
+        resolve();
+      }, 30),
+    );
+    await clock.advance(5_000);
+    expect(doneWhenDeadlineFired).toBe(false);
+    await second;
+  });
+
+  it("runUntil waits for tracked work that brings the awaited outcome", async () => {
+    const clock = new VirtualClock();
+    clock.setTimer(() => {}, 60_000); // a far deadline must not be jumped to while work runs
+    const value = clock.track(new Promise<string>((r) => setTimeout(() => r("loaded"), 20)));
+    await expect(clock.runUntil(value)).resolves.toBe("loaded");
+    expect(clock.now()).toBe(0);
+  });
+});
+
 describe("SystemClock", () => {
   it("is monotonic and fires a real timer", async () => {
     const clock = new SystemClock();
