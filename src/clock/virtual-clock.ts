@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as realSleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
 import { BaseClock, type TimerHandle } from "./clock.js";
+import { MinHeap } from "./min-heap.js";
 import { VoicepipeError } from "../errors.js";
 
 interface VirtualTimer {
@@ -43,8 +44,7 @@ export class VirtualTimeExceededError extends VoicepipeError {
 export class VirtualClock extends BaseClock {
   #now = 0;
   #seq = 0;
-  /** Binary min-heap ordered by (at, seq). */
-  readonly #heap: VirtualTimer[] = [];
+  readonly #heap = new MinHeap<VirtualTimer>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   #live = 0;
   /** Real work marked with `track()` and not settled yet. */
   #realWork = 0;
@@ -88,7 +88,7 @@ export class VirtualClock extends BaseClock {
   /** Running time of the next timer due, or `undefined` when none is pending. */
   nextTimerAt(): number | undefined {
     this.#dropCancelledHead();
-    return this.#heap[0]?.at;
+    return this.#heap.peek()?.at;
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
@@ -98,7 +98,7 @@ export class VirtualClock extends BaseClock {
       callback,
       cancelled: false,
     };
-    this.#push(timer);
+    this.#heap.push(timer);
     this.#live++;
     return {
       cancel: () => {
@@ -229,47 +229,13 @@ export class VirtualClock extends BaseClock {
 
   #popDue(limit: number): VirtualTimer | undefined {
     this.#dropCancelledHead();
-    const head = this.#heap[0];
+    const head = this.#heap.peek();
     if (!head || head.at > limit) return undefined;
-    this.#pop();
+    this.#heap.pop();
     return head;
   }
 
   #dropCancelledHead(): void {
-    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#pop();
-  }
-
-  #less(a: VirtualTimer, b: VirtualTimer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  #push(timer: VirtualTimer): void {
-    const heap = this.#heap;
-    heap.push(timer);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(heap[i]!, heap[parent]!)) break;
-      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
-      i = parent;
-    }
-  }
-
-  #pop(): void {
-    const heap = this.#heap;
-    const last = heap.pop()!;
-    if (heap.length === 0) return;
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && this.#less(heap[l]!, heap[m]!)) m = l;
-      if (r < heap.length && this.#less(heap[r]!, heap[m]!)) m = r;
-      if (m === i) break;
-      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-      i = m;
-    }
+    while (this.#heap.peek()?.cancelled) this.#heap.pop();
   }
 }

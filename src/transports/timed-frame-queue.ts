@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from "../clock/clock.js";
+import { MinHeap } from "../clock/min-heap.js";
 import type { Frame } from "../frames/frame.js";
 
 interface Entry {
@@ -13,7 +14,7 @@ interface Entry {
  * frame. Bounded by what is queued: an interruption clears it.
  */
 export class TimedFrameQueue {
-  readonly #heap: Entry[] = [];
+  readonly #heap = new MinHeap<Entry>((a, b) => a.pts < b.pts || (a.pts === b.pts && a.seq < b.seq));
   #seq = 0;
   #timer: TimerHandle | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -24,28 +25,28 @@ export class TimedFrameQueue {
   ) {}
 
   get length(): number {
-    return this.#heap.length;
+    return this.#heap.size;
   }
 
   add(frame: Frame): void {
-    this.#push({ frame, pts: frame.pts ?? this.clock.now(), seq: this.#seq++ });
+    this.#heap.push({ frame, pts: frame.pts ?? this.clock.now(), seq: this.#seq++ });
     this.#arm();
   }
 
   /** Drops everything (interruption, cancel). */
   clear(): void {
-    this.#heap.length = 0;
+    this.#heap.clear();
     this.#disarm();
   }
 
   /** Releases everything now, in order (end of the pipeline: nothing is left behind). */
   flushAll(): void {
     this.#disarm();
-    while (this.#heap.length > 0) this.release(this.#pop().frame);
+    for (let e = this.#heap.pop(); e; e = this.#heap.pop()) this.release(e.frame);
   }
 
   #arm(): void {
-    const head = this.#heap[0];
+    const head = this.#heap.peek();
     if (!head || head.pts >= this.#timerAt) return;
     this.#disarm();
     this.#timerAt = head.pts;
@@ -62,44 +63,7 @@ export class TimedFrameQueue {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = this.clock.now();
-    while (this.#heap.length > 0 && this.#heap[0]!.pts <= now) this.release(this.#pop().frame);
+    while ((this.#heap.peek()?.pts ?? Number.POSITIVE_INFINITY) <= now) this.release(this.#heap.pop()!.frame);
     this.#arm();
-  }
-
-  #less(a: Entry, b: Entry): boolean {
-    return a.pts < b.pts || (a.pts === b.pts && a.seq < b.seq);
-  }
-
-  #push(e: Entry): void {
-    const h = this.#heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.#less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): Entry {
-    const h = this.#heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
