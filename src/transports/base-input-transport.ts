@@ -9,12 +9,16 @@ import { type TransportParams, resolveTransportParams } from "./transport-params
 
 /**
  * Brings the client's audio into the pipeline (DESIGN §6). Subclasses hand raw audio to
- * {@link pushAudio}; the base class drops it until the pipeline has started, runs the noise
- * filter, resamples it to the pipeline's input rate and pushes `InputAudioRawFrame`s, in order.
- * Audio arriving after the end or a cancel is dropped (counted in `droppedAudioChunks`).
+ * {@link pushAudio}; the base class drops it until the pipeline has started, resamples it to the
+ * pipeline's input rate, runs the noise filter (at that rate) and pushes `InputAudioRawFrame`s,
+ * in order. On `EndFrame` the audio already accepted goes out ahead of it; audio arriving after
+ * the end or a cancel is dropped (counted in `droppedAudioChunks`).
  */
 export abstract class BaseInputTransport extends FrameProcessor {
   readonly params: Readonly<TransportParams>;
+  /** Takes new audio (started, not ending or cancelled). */
+  #accepting = false;
+  /** Still processes audio it accepted (false once cancelled, or drained at the end). */
   #running = false;
   #pipelineRate = 0;
   #resampler: StreamResampler | undefined;
@@ -33,24 +37,32 @@ export abstract class BaseInputTransport extends FrameProcessor {
     return this.#pipelineRate;
   }
 
-  /** Whether the transport accepts audio (started, not ended or cancelled). */
+  /** Whether the transport accepts audio (started, not ending or cancelled). */
   get running(): boolean {
-    return this.#running;
+    return this.#accepting;
   }
 
   protected override async start(frame: StartFrame): Promise<void> {
     this.#pipelineRate = frame.params.audioInSampleRate;
     if (!this.params.audioInEnabled) return;
     const inRate = this.params.audioInSampleRate ?? this.#pipelineRate;
-    if (this.params.audioInFilter) await this.clock.track(this.params.audioInFilter.start(inRate));
-    await this.clock.track(loadSpeexModule()); // so the first chunk at another rate is not held up
+    // The filter runs on audio at the pipeline's rate, after resampling, so its rate never
+    // depends on what a caller pushes.
+    if (this.params.audioInFilter)
+      await this.clock.track(this.params.audioInFilter.start(this.#pipelineRate));
+    if (inRate !== this.#pipelineRate) await this.clock.track(loadSpeexModule()); // first chunk not held up
     this.#running = true;
+    this.#accepting = true;
   }
 
+  /** End: audio accepted before the EndFrame still goes out ahead of it; later audio is dropped. */
   protected override async stop(_frame: EndFrame): Promise<void> {
+    this.#accepting = false;
+    await this.#chain;
     await this.#shutdown();
   }
 
+  /** Cancel: stops at once; audio not yet pushed is dropped (and counted). */
   protected override async cancel(_frame: CancelFrame): Promise<void> {
     await this.#shutdown();
   }
@@ -64,25 +76,25 @@ export abstract class BaseInputTransport extends FrameProcessor {
    * `audioInSampleRate` (or the pipeline rate). Resolves once the chunk has been pushed (or
    * dropped). Throws on malformed input, saying what was wrong.
    */
-  pushAudio(audio: Int16Array, sampleRate?: number, numChannels?: number): Promise<void> {
+  async pushAudio(audio: Int16Array, sampleRate?: number, numChannels?: number): Promise<void> {
     const rate = sampleRate ?? this.params.audioInSampleRate ?? (this.#pipelineRate || undefined);
     const channels = numChannels ?? this.params.audioInChannels;
-    if (!this.#running || rate === undefined) {
-      this.droppedAudioChunks++;
-      return Promise.resolve();
-    }
     if (!(audio instanceof Int16Array)) {
       throw new InvalidOptionError(`${this.name}.pushAudio: audio must be an Int16Array of PCM16 samples`);
     }
-    if (!Number.isInteger(rate) || rate < 1000) {
+    if (rate !== undefined && (!Number.isInteger(rate) || rate < 1000)) {
       throw new InvalidOptionError(
         `${this.name}.pushAudio: sample rate must be an integer number of Hz ≥ 1000 (got ${rate})`,
       );
     }
-    if (audio.length % channels !== 0) {
+    if (!Number.isInteger(channels) || channels < 1 || audio.length % channels !== 0) {
       throw new InvalidOptionError(
         `${this.name}.pushAudio: ${audio.length} samples is not a whole number of ${channels}-channel frames`,
       );
+    }
+    if (!this.#accepting || rate === undefined) {
+      this.droppedAudioChunks++;
+      return;
     }
     const next = this.#chain.then(() => this.#process(audio, rate, channels));
     this.#chain = next.catch(() => undefined);
@@ -103,11 +115,6 @@ export abstract class BaseInputTransport extends FrameProcessor {
       return;
     }
     let samples = audio;
-    const filter = this.params.audioInFilter;
-    if (filter?.enabled && channels === 1) {
-      samples = filter.filter(samples);
-      if (samples.length === 0) return;
-    }
     if (rate !== this.#pipelineRate) {
       if (!this.#resampler || this.#resampler.inRate !== rate || this.#resampler.channels !== channels) {
         this.#resampler?.dispose();
@@ -118,9 +125,15 @@ export abstract class BaseInputTransport extends FrameProcessor {
         });
       }
       samples = this.#resampler.resample(samples);
-      if (samples.length === 0) return;
     }
-    if (!this.#running || !this.params.audioInPassthrough) return;
+    const filter = this.params.audioInFilter;
+    if (filter?.enabled && channels === 1 && samples.length > 0) samples = filter.filter(samples);
+    if (samples.length === 0) return; // held in the resampler or the filter until more comes
+    if (!this.#running) {
+      this.droppedAudioChunks++;
+      return;
+    }
+    if (!this.params.audioInPassthrough) return;
     await this.pushFrame(
       new InputAudioRawFrame(samples, this.#pipelineRate, channels),
       FrameDirection.DOWNSTREAM,
@@ -128,6 +141,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
   }
 
   async #shutdown(): Promise<void> {
+    this.#accepting = false;
     if (!this.#running && !this.#resampler) return;
     this.#running = false;
     await this.#chain;

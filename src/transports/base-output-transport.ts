@@ -129,10 +129,11 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
-    if (direction === FrameDirection.UPSTREAM || this.#senders.size === 0) {
-      if (frame instanceof OutputTransportMessageUrgentFrame && direction === FrameDirection.DOWNSTREAM) {
-        return this.sendMessage(frame.message, true);
-      }
+    if (direction === FrameDirection.UPSTREAM) return super.processFrame(frame, direction);
+    if (this.#senders.size === 0) {
+      // No audio output: messages still go to the client, in order; everything else passes on.
+      if (frame instanceof OutputTransportMessageUrgentFrame) return this.sendMessage(frame.message, true);
+      if (frame instanceof OutputTransportMessageFrame) return this.sendMessage(frame.message, false);
       return super.processFrame(frame, direction);
     }
     if (frame instanceof SystemFrame) {

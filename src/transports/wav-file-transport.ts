@@ -42,7 +42,13 @@ export class WavFileInputTransport extends BaseInputTransport {
   }
 
   protected override async start(frame: StartFrame): Promise<void> {
-    this.#wav = await this.clock.track(readWavFile(this.path)); // a clear error names the path if it is missing
+    try {
+      this.#wav = await this.clock.track(readWavFile(this.path));
+    } catch (error) {
+      // Nothing to play means nothing will ever end the input: fatal, so the task ends now.
+      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
+      return;
+    }
     await super.start(frame);
     void this.#play(this.#wav);
   }

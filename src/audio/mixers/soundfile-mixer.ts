@@ -151,16 +151,16 @@ export class SoundfileMixer implements AudioMixer {
     }
     if (frame instanceof MixerUpdateSettingsFrame) {
       const { sound, volume, loop } = frame.settings;
-      if (volume !== undefined) this.#volume = checkVolume(volume);
-      if (loop !== undefined) this.#loop = loop;
-      if (sound !== undefined) {
-        if (!(sound in this.#files)) {
-          throw new InvalidOptionError(
-            `SoundfileMixer: no sound "${sound}" (known: ${Object.keys(this.#files).join(", ")})`,
-          );
-        }
-        this.#select(sound);
+      // Check everything first: a rejected frame changes nothing.
+      if (sound !== undefined && !(sound in this.#files)) {
+        throw new InvalidOptionError(
+          `SoundfileMixer: no sound "${sound}" (known: ${Object.keys(this.#files).join(", ")})`,
+        );
       }
+      const newVolume = volume === undefined ? this.#volume : checkVolume(volume);
+      this.#volume = newVolume;
+      if (loop !== undefined) this.#loop = loop;
+      if (sound !== undefined) this.#select(sound);
     }
   }
 

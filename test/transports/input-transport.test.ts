@@ -1,0 +1,382 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import type { AudioFilter } from "../../src/audio/filters/audio-filter.js";
+import { RNNoiseFilter } from "../../src/audio/filters/rnnoise-filter.js";
+import { loadRNNoiseModule } from "../../src/audio/filters/rnnoise-wasm.js";
+import { createStreamResampler } from "../../src/audio/resampler.js";
+import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
+import { deinterleave, interleave, rms } from "../../src/audio/pcm.js";
+import {
+  type ErrorFrame,
+  FrameDirection,
+  InputAudioRawFrame,
+  InvalidOptionError,
+  MemoryTransport,
+  Pipeline,
+  PipelineTask,
+  type TransportParams,
+  VirtualClock,
+  silentLogger,
+} from "../../src/index.js";
+import { FrameRecorder } from "../../src/testing/index.js";
+import { chunks, concat, energyDb, sine, sineFitSnrDb, whiteNoise } from "../audio/signals.js";
+
+// Real async work (compiling wasm) does not move with the virtual clock: load it first.
+beforeAll(async () => {
+  await Promise.all([loadSpeexModule(), loadRNNoiseModule()]);
+});
+
+const PIPELINE_RATE = 16_000; // PipelineTask's default audioInSampleRate
+
+/** An AudioFilter that records what it is given and scales it by `gain`. */
+class RecordingFilter implements AudioFilter {
+  enabled = true;
+  readonly startedAt: number[] = [];
+  readonly seen: Int16Array[] = [];
+  stops = 0;
+  constructor(readonly gain = 0.5) {}
+  async start(sampleRate: number): Promise<void> {
+    this.startedAt.push(sampleRate);
+  }
+  filter(chunk: Int16Array): Int16Array {
+    this.seen.push(chunk.slice());
+    return Int16Array.from(chunk, (v) => Math.round(v * this.gain));
+  }
+  async stop(): Promise<void> {
+    this.stops++;
+  }
+}
+
+function setup(params: Partial<TransportParams> = {}) {
+  const clock = new VirtualClock();
+  const transport = new MemoryTransport({ params: { audioInEnabled: true, ...params } });
+  const input = transport.input();
+  const down = new FrameRecorder();
+  const task = new PipelineTask(new Pipeline([input, down]), {
+    clock,
+    logger: silentLogger,
+    idleTimeoutMs: null,
+  });
+  const errors: ErrorFrame[] = [];
+  task.on("pipelineError", (e) => void errors.push(e));
+  let started = false;
+  task.on("pipelineStarted", () => {
+    started = true;
+  });
+  const done = task.run();
+  return {
+    clock,
+    input,
+    task,
+    down,
+    errors,
+    done,
+    whenStarted: () => clock.runUntil(() => started),
+    /** The audio frames that came out of the input transport, joined. */
+    received: () => concat(down.ofType(InputAudioRawFrame).map((f) => f.audio)),
+  };
+}
+
+/** Chunk sizes that vary and do not line up with anything (1 sample to ~21 ms at 48 kHz). */
+function irregularChunks(audio: Int16Array, channels = 1): Int16Array[] {
+  const out: Int16Array[] = [];
+  const sizes = [1, 480, 37, 960, 7, 1_009, 333];
+  for (let offset = 0, i = 0; offset < audio.length; i++) {
+    const size = sizes[i % sizes.length]! * channels;
+    out.push(audio.subarray(offset, offset + size));
+    offset += size;
+  }
+  return out;
+}
+
+/** What one stream resampler makes of the whole signal at once: the reference output. */
+async function resampledWhole(audio: Int16Array, inRate: number, outRate: number, channels = 1) {
+  const resampler = await createStreamResampler({ inRate, outRate, channels });
+  const out = resampler.resample(audio);
+  resampler.dispose();
+  return out;
+}
+
+describe("BaseInputTransport: before the start", () => {
+  it("drops audio pushed before the pipeline started and counts it", async () => {
+    const clock = new VirtualClock();
+    const transport = new MemoryTransport({ params: { audioInEnabled: true } });
+    const input = transport.input();
+    const down = new FrameRecorder();
+    await input.pushAudio(sine(440, PIPELINE_RATE, 0.02), PIPELINE_RATE);
+    await input.pushAudio(sine(440, PIPELINE_RATE, 0.02));
+    expect(input.droppedAudioChunks).toBe(2);
+    expect(input.running).toBe(false);
+    const task = new PipelineTask(new Pipeline([input, down]), {
+      clock,
+      logger: silentLogger,
+      idleTimeoutMs: null,
+    });
+    const done = task.run();
+    await clock.runUntil(() => input.running);
+    await clock.advance(100);
+    expect(down.ofType(InputAudioRawFrame)).toHaveLength(0); // not replayed at start
+    await input.pushAudio(sine(440, PIPELINE_RATE, 0.02));
+    expect(down.ofType(InputAudioRawFrame)).toHaveLength(1);
+    expect(input.droppedAudioChunks).toBe(2);
+    await clock.runUntil(task.stopWhenDone());
+    await done;
+  });
+
+  it("with audioInEnabled off, never runs and drops what it is given", async () => {
+    const s = setup({ audioInEnabled: false });
+    await s.whenStarted();
+    expect(s.input.running).toBe(false);
+    await s.input.pushAudio(sine(440, PIPELINE_RATE, 0.02));
+    expect(s.input.droppedAudioChunks).toBe(1);
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(0);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
+
+describe("BaseInputTransport: resampling to the pipeline rate", () => {
+  it("turns 48 kHz audio into InputAudioRawFrames at 16 kHz, whole length, in order, across many small pushes", async () => {
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    expect(s.input.pipelineSampleRate).toBe(PIPELINE_RATE);
+    const audio = sine(440, 48_000, 1, 12_000);
+    const parts = irregularChunks(audio);
+    expect(parts.length).toBeGreaterThan(100);
+    // Pushed without waiting for each other: the transport must keep them in order itself.
+    const pushes = parts.map((p) => s.input.pushAudio(p));
+    await Promise.all(pushes);
+    const frames = s.down.ofType(InputAudioRawFrame);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((f) => f.sampleRate === PIPELINE_RATE && f.numChannels === 1)).toBe(true);
+    expect(frames.every((f) => f.audio.length > 0)).toBe(true);
+    const out = s.received();
+    expect(out.length).toBe(Math.ceil((audio.length * PIPELINE_RATE) / 48_000));
+    // Exactly what one resampler makes of the whole stream: nothing lost, repeated or reordered.
+    const reference = await resampledWhole(audio, 48_000, PIPELINE_RATE);
+    expect(out.length).toBe(reference.length);
+    let mismatches = 0;
+    for (let i = 0; i < out.length; i++) if (out[i] !== reference[i]) mismatches++;
+    expect(mismatches).toBe(0);
+    // And it is still the 440 Hz tone (past the filter's start-up).
+    expect(sineFitSnrDb(out.subarray(200), 440, PIPELINE_RATE)).toBeGreaterThan(40);
+    expect(s.input.droppedAudioChunks).toBe(0);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("uses the rate given to pushAudio over audioInSampleRate, and passes pipeline-rate audio through untouched", async () => {
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    const same = Int16Array.from({ length: 320 }, (_, i) => i * 3 - 400);
+    await s.input.pushAudio(same, PIPELINE_RATE);
+    const frames = s.down.ofType(InputAudioRawFrame);
+    expect(frames).toHaveLength(1);
+    expect(Array.from(frames[0]!.audio)).toEqual(Array.from(same));
+    await s.input.pushAudio(sine(440, 8_000, 0.1), 8_000);
+    const up = s.down.ofType(InputAudioRawFrame).slice(1);
+    expect(up.every((f) => f.sampleRate === PIPELINE_RATE)).toBe(true);
+    expect(concat(up.map((f) => f.audio)).length).toBe(1_600);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("resamples stereo input per channel and keeps its channel count", async () => {
+    const s = setup({ audioInSampleRate: 48_000, audioInChannels: 2 });
+    await s.whenStarted();
+    const left = sine(300, 48_000, 0.5, 10_000);
+    const right = sine(1_000, 48_000, 0.5, 5_000);
+    const stereo = interleave([left, right]);
+    for (const part of irregularChunks(stereo, 2)) await s.input.pushAudio(part);
+    const frames = s.down.ofType(InputAudioRawFrame);
+    expect(frames.every((f) => f.numChannels === 2 && f.sampleRate === PIPELINE_RATE)).toBe(true);
+    const [l, r] = deinterleave(s.received(), 2);
+    expect(l!.length).toBe(Math.ceil((left.length * PIPELINE_RATE) / 48_000));
+    expect(sineFitSnrDb(l!.subarray(200), 300, PIPELINE_RATE)).toBeGreaterThan(40);
+    expect(sineFitSnrDb(r!.subarray(200), 1_000, PIPELINE_RATE)).toBeGreaterThan(40);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("takes audio sent upstream as an InputAudioRawFrame the same way", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const audio = sine(440, 48_000, 0.1, 8_000);
+    s.task.queueFrame(new InputAudioRawFrame(audio, 48_000, 1), FrameDirection.UPSTREAM);
+    await s.clock.advance(10);
+    const frames = s.down.ofType(InputAudioRawFrame);
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((f) => f.sampleRate === PIPELINE_RATE)).toBe(true);
+    expect(s.received().length).toBe(1_600);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
+
+describe("BaseInputTransport: passthrough and filter", () => {
+  it("with audioInPassthrough: false, swallows the audio", async () => {
+    const s = setup({ audioInSampleRate: 48_000, audioInPassthrough: false });
+    await s.whenStarted();
+    for (const part of chunks(sine(440, 48_000, 0.2), 960)) await s.input.pushAudio(part);
+    await s.clock.advance(100);
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(0);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("runs audioInFilter after resampling, at the pipeline's rate, whatever rate is pushed", async () => {
+    const filter = new RecordingFilter(0.5);
+    const s = setup({ audioInSampleRate: 48_000, audioInFilter: filter });
+    await s.whenStarted();
+    expect(filter.startedAt).toEqual([PIPELINE_RATE]);
+    const audio = sine(440, 48_000, 0.5, 16_000);
+    for (const part of chunks(audio, 960)) await s.input.pushAudio(part);
+    // The filter saw the resampled stream, and its output is what was pushed.
+    const resampled = await resampledWhole(audio, 48_000, PIPELINE_RATE);
+    expect(Array.from(concat(filter.seen))).toEqual(Array.from(resampled));
+    expect(Array.from(s.received())).toEqual(
+      Array.from(Int16Array.from(resampled, (v) => Math.round(v * 0.5))),
+    );
+    // Audio pushed at yet another rate reaches the filter at the same rate it was started at.
+    const before = concat(filter.seen).length;
+    await s.input.pushAudio(sine(440, 8_000, 0.1), 8_000);
+    const added = concat(filter.seen).length - before;
+    expect(Math.abs(added - 0.1 * PIPELINE_RATE)).toBeLessThanOrEqual(2);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(filter.stops).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a disabled filter is skipped", async () => {
+    const filter = new RecordingFilter(0);
+    filter.enabled = false;
+    const s = setup({ audioInFilter: filter });
+    await s.whenStarted();
+    const audio = sine(440, PIPELINE_RATE, 0.1, 8_000);
+    await s.input.pushAudio(audio);
+    expect(filter.seen).toHaveLength(0);
+    expect(Array.from(s.received())).toEqual(Array.from(audio));
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("with the real RNNoiseFilter, removes most of a stationary noise", async () => {
+    const noise = whiteNoise(48_000 * 1.5, 1_000, 5);
+    const run = async (filter: AudioFilter | undefined) => {
+      const s = setup({ audioInSampleRate: 48_000, audioInFilter: filter });
+      await s.whenStarted();
+      for (const part of chunks(noise, 960)) await s.input.pushAudio(part);
+      const out = s.received();
+      await s.clock.runUntil(s.task.stopWhenDone());
+      return out;
+    };
+    const plain = await run(undefined);
+    const filtered = await run(new RNNoiseFilter());
+    // Skip the first half second while RNNoise adapts; compare the same stretch of output.
+    const from = PIPELINE_RATE / 2;
+    const to = Math.min(plain.length, filtered.length);
+    expect(to - from).toBeGreaterThan(PIPELINE_RATE / 2);
+    expect(-energyDb(filtered.subarray(from, to), plain.subarray(from, to))).toBeGreaterThan(15);
+    expect(rms(plain.subarray(from, to))).toBeGreaterThan(500);
+  });
+});
+
+describe("BaseInputTransport: malformed input", () => {
+  type PushArgs = [audio: Int16Array, sampleRate: number, numChannels: number];
+  const cases: Array<[what: string, args: () => PushArgs, message: RegExp]> = [
+    [
+      "a Uint8Array",
+      () => [new Uint8Array(320) as unknown as Int16Array, PIPELINE_RATE, 1],
+      /must be an Int16Array/,
+    ],
+    ["a non-integer rate", () => [new Int16Array(320), 44_100.5, 1], /integer number of Hz.*44100\.5/],
+    ["a rate below 1000 Hz", () => [new Int16Array(320), 800, 1], /≥ 1000 \(got 800\)/],
+    [
+      "a sample count that is not whole frames",
+      () => [new Int16Array(321), PIPELINE_RATE, 2],
+      /321 samples is not a whole number of 2-channel frames/,
+    ],
+  ];
+  it.each(cases)("rejects %s with a message that says what was wrong", async (_what, args, message) => {
+    const s = setup();
+    await s.whenStarted();
+    const [audio, rate, channels] = args();
+    const error = await (async () => s.input.pushAudio(audio, rate, channels))().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toContain(s.input.name);
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(0);
+    // The transport keeps working after refusing bad input.
+    await s.input.pushAudio(new Int16Array(320).fill(5));
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(1);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("rejects malformed audio even before the pipeline has started", async () => {
+    const transport = new MemoryTransport({ params: { audioInEnabled: true } });
+    const input = transport.input();
+    await expect(
+      (async () => input.pushAudio(new Uint8Array(320) as unknown as Int16Array, PIPELINE_RATE))(),
+    ).rejects.toThrow(/must be an Int16Array/);
+  });
+});
+
+describe("BaseInputTransport: end, cancel and teardown", () => {
+  it("drops and counts audio pushed after EndFrame, and leaves no timer behind", async () => {
+    const filter = new RecordingFilter(1);
+    const s = setup({ audioInSampleRate: 48_000, audioInFilter: filter });
+    await s.whenStarted();
+    await s.input.pushAudio(sine(440, 48_000, 0.1));
+    const before = s.down.ofType(InputAudioRawFrame).length;
+    expect(before).toBeGreaterThan(0);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    await s.done;
+    expect(s.task.hasFinished()).toBe(true);
+    expect(s.input.running).toBe(false);
+    await s.input.pushAudio(sine(440, 48_000, 0.1));
+    await s.input.pushAudio(sine(440, 48_000, 0.1), 48_000);
+    expect(s.input.droppedAudioChunks).toBe(2);
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(before);
+    expect(filter.stops).toBeGreaterThanOrEqual(1);
+    expect(filter.seen).toHaveLength(1);
+    expect(s.clock.pendingTimers).toBe(0);
+    expect(s.errors).toEqual([]);
+  });
+
+  it("drops and counts audio pushed after cancel, and leaves no timer behind", async () => {
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    await s.input.pushAudio(sine(440, 48_000, 0.1));
+    const before = s.down.ofType(InputAudioRawFrame).length;
+    await s.clock.runUntil(s.task.cancel("test"));
+    await s.done;
+    await s.input.pushAudio(sine(440, 48_000, 0.1));
+    expect(s.input.running).toBe(false);
+    expect(s.input.droppedAudioChunks).toBe(1);
+    expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(before);
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+
+  it("audio pushed just before EndFrame still comes out ahead of it", async () => {
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    const audio = sine(440, 48_000, 0.2);
+    const pushes = chunks(audio, 960).map((p) => s.input.pushAudio(p));
+    const ending = s.task.stopWhenDone();
+    await Promise.all(pushes);
+    await s.clock.runUntil(ending);
+    const frames = s.down.frames;
+    const end = frames.findIndex((f) => f.constructor.name === "EndFrame");
+    const lastAudio = frames.findLastIndex((f) => f instanceof InputAudioRawFrame);
+    expect(lastAudio).toBeLessThan(end);
+    expect(s.received().length).toBe(Math.ceil((audio.length * PIPELINE_RATE) / 48_000));
+    expect(s.input.droppedAudioChunks).toBe(0);
+  });
+
+  it("counts every chunk it accepted and did not deliver in droppedAudioChunks", async () => {
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    // 20 ms chunks: each one, once resampled, makes exactly one InputAudioRawFrame.
+    const parts = chunks(sine(440, 48_000, 0.2), 960);
+    const pushes = parts.map((p) => s.input.pushAudio(p));
+    const ending = s.task.stopWhenDone();
+    await Promise.all(pushes);
+    await s.clock.runUntil(ending);
+    const delivered = s.down.ofType(InputAudioRawFrame).length;
+    expect(delivered + s.input.droppedAudioChunks).toBe(parts.length);
+  });
+});

@@ -1,0 +1,281 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
+import { readWavFile, writeWavFile } from "../../src/audio/wav.js";
+import { rms } from "../../src/audio/pcm.js";
+import {
+  DEFAULT_TRANSPORT_PARAMS,
+  type ErrorFrame,
+  type Frame,
+  FrameDirection,
+  FrameProcessor,
+  InputAudioRawFrame,
+  InvalidOptionError,
+  OutputAudioRawFrame,
+  Pipeline,
+  PipelineTask,
+  SoundfileMixer,
+  type TransportParams,
+  VirtualClock,
+  WavFileTransport,
+  type WavFileTransportOptions,
+  silentLogger,
+} from "../../src/index.js";
+import { sine, sineFitSnrDb } from "../audio/signals.js";
+import { runUntilWithIo, settleIo } from "../support/virtual-io.js";
+
+// Real async work (compiling the resampler's wasm) does not move with the virtual clock.
+beforeAll(async () => {
+  await loadSpeexModule();
+});
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "voicepipe-wav-transport-"));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+let fileCount = 0;
+function tempPath(name: string): string {
+  return path.join(dir, `${++fileCount}-${name}`);
+}
+
+/** The bot of these tests: plays back what it hears (each InputAudioRawFrame goes out as output audio). */
+class Echo extends FrameProcessor {
+  heard = 0;
+  override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    if (frame instanceof InputAudioRawFrame && direction === FrameDirection.DOWNSTREAM) {
+      this.heard++;
+      return this.pushFrame(
+        new OutputAudioRawFrame(frame.audio, frame.sampleRate, frame.numChannels),
+        direction,
+      );
+    }
+    return super.processFrame(frame, direction);
+  }
+}
+
+function setup(options: WavFileTransportOptions, taskOptions: { idleTimeoutMs?: number | null } = {}) {
+  const clock = new VirtualClock();
+  const files = new WavFileTransport(options);
+  const echo = new Echo();
+  const processors: FrameProcessor[] = [];
+  if (options.inputPath) processors.push(files.input());
+  processors.push(echo);
+  if (options.outputPath) processors.push(files.output());
+  const task = new PipelineTask(new Pipeline(processors), {
+    clock,
+    logger: silentLogger,
+    idleTimeoutMs: null,
+    ...taskOptions,
+  });
+  const errors: ErrorFrame[] = [];
+  task.on("pipelineError", (e) => void errors.push(e));
+  let started = false;
+  task.on("pipelineStarted", () => {
+    started = true;
+  });
+  return { clock, files, echo, task, errors, isStarted: () => started };
+}
+
+/** Reads the sizes a WAV header declares, and the file's real size. */
+function headerSizes(file: string): { riff: number; data: number; fileBytes: number } {
+  const bytes = fs.readFileSync(file);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  expect(bytes.subarray(0, 4).toString("ascii")).toBe("RIFF");
+  expect(bytes.subarray(36, 40).toString("ascii")).toBe("data");
+  return { riff: view.getUint32(4, true), data: view.getUint32(40, true), fileBytes: bytes.length };
+}
+
+function chunkSamples(params: Partial<TransportParams>, rate: number): number {
+  const tens = params.audioOut10msChunks ?? DEFAULT_TRANSPORT_PARAMS.audioOut10msChunks;
+  return (rate / 100) * tens;
+}
+
+describe("WavFileTransport: file in, pipeline, file out", () => {
+  it("plays a 16 kHz file through the pipeline into a WAV file with a correct header, then ends by itself", async () => {
+    const inputPath = tempPath("in-16k.wav");
+    const outputPath = tempPath("out.wav");
+    const input = sine(440, 16_000, 2, 8_000);
+    await writeWavFile(inputPath, { audio: input, sampleRate: 16_000 });
+    const params = { audioOutSampleRate: 16_000 };
+    const s = setup({ inputPath, outputPath, params });
+    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    expect(s.task.hasFinished()).toBe(true);
+    expect(s.errors).toEqual([]);
+    expect(s.files.input().framesPushed).toBe(100); // 2 s in 20 ms frames
+    expect(s.echo.heard).toBe(100);
+
+    const out = await readWavFile(outputPath);
+    expect(out.sampleRate).toBe(16_000);
+    expect(out.numChannels).toBe(1);
+    const sizes = headerSizes(outputPath);
+    expect(sizes.data).toBe(sizes.fileBytes - 44);
+    expect(sizes.riff).toBe(sizes.fileBytes - 8);
+    expect(sizes.data).toBe(s.files.output().bytesWritten);
+    expect(out.audio.length * 2).toBe(sizes.data);
+
+    // Same rate everywhere: the input comes out sample for sample, then the end silence.
+    expect(Array.from(out.audio.subarray(0, input.length))).toEqual(Array.from(input));
+    const chunk = chunkSamples(params, 16_000);
+    const silence = Math.ceil((DEFAULT_TRANSPORT_PARAMS.audioOutEndSilenceMs * 16) / chunk) * chunk;
+    const tail = out.audio.subarray(input.length);
+    expect(tail.length).toBeGreaterThanOrEqual(silence);
+    expect(tail.length).toBeLessThan(silence + chunk);
+    expect(tail.every((v) => v === 0)).toBe(true);
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+
+  it("resamples a 44.1 kHz input to the pipeline rate, and the tone survives to the output file", async () => {
+    const inputPath = tempPath("in-44k.wav");
+    const outputPath = tempPath("out.wav");
+    const seconds = 1.5;
+    await writeWavFile(inputPath, { audio: sine(1_000, 44_100, seconds, 10_000), sampleRate: 44_100 });
+    const params = { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 400 };
+    const s = setup({ inputPath, outputPath, params });
+    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toEqual([]);
+    const out = await readWavFile(outputPath);
+    expect(out.sampleRate).toBe(16_000);
+    const chunk = chunkSamples(params, 16_000);
+    const expected = seconds * 16_000 + (400 * 16_000) / 1000;
+    // Within the resampler's delay and one chunk of padding.
+    expect(out.audio.length).toBeGreaterThan(expected - chunk);
+    expect(out.audio.length).toBeLessThanOrEqual(expected + chunk);
+    const body = out.audio.subarray(800, seconds * 16_000 - 800);
+    expect(sineFitSnrDb(body, 1_000, 16_000)).toBeGreaterThan(40);
+    expect(rms(body) * Math.SQRT2).toBeGreaterThan(9_800);
+    expect(rms(body) * Math.SQRT2).toBeLessThan(10_200);
+    expect(rms(out.audio.subarray(out.audio.length - (300 * 16_000) / 1000))).toBe(0);
+  });
+
+  it("with a SoundfileMixer, the end silence carries the background sound", async () => {
+    const inputPath = tempPath("in-16k.wav");
+    const outputPath = tempPath("out.wav");
+    const backgroundPath = tempPath("background-24k.wav");
+    await writeWavFile(inputPath, { audio: sine(440, 16_000, 1, 8_000), sampleRate: 16_000 });
+    // A 24 kHz background, so the mixer also has to resample it to the 16 kHz output.
+    await writeWavFile(backgroundPath, { audio: sine(250, 24_000, 0.4, 10_000), sampleRate: 24_000 });
+    const mixer = new SoundfileMixer({ soundFiles: { hum: backgroundPath }, volume: 0.5 });
+    const endSilenceMs = 1_000;
+    const s = setup({
+      inputPath,
+      outputPath,
+      params: { audioOutSampleRate: 16_000, audioOutMixer: mixer, audioOutEndSilenceMs: endSilenceMs },
+    });
+    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toEqual([]);
+    expect(mixer.active).toBe(false); // stopped with the output
+    const out = await readWavFile(outputPath);
+    const sizes = headerSizes(outputPath);
+    expect(sizes.data).toBe(sizes.fileBytes - 44);
+    // The last second is the end silence, mixed: the 250 Hz hum at half volume.
+    const tail = out.audio.subarray(out.audio.length - (endSilenceMs * 16_000) / 1000);
+    expect(sineFitSnrDb(tail, 250, 16_000)).toBeGreaterThan(30);
+    expect(rms(tail) * Math.SQRT2).toBeGreaterThan(4_800);
+    expect(rms(tail) * Math.SQRT2).toBeLessThan(5_200);
+    // While the bot talks, the hum is mixed under its audio.
+    const middle = out.audio.subarray(4_000, 12_000);
+    expect(sineFitSnrDb(middle, 440, 16_000)).toBeLessThan(10);
+    expect(rms(middle)).toBeGreaterThan(rms(tail));
+  });
+
+  it("runs audioInFilter at the pipeline's rate, on the resampled input file", async () => {
+    const inputPath = tempPath("in-48k.wav");
+    await writeWavFile(inputPath, { audio: sine(440, 48_000, 0.2, 8_000), sampleRate: 48_000 });
+    const startedAt: number[] = [];
+    const chunkLengths: number[] = [];
+    const filter = {
+      enabled: true,
+      start: async (rate: number) => void startedAt.push(rate),
+      filter: (chunk: Int16Array) => {
+        chunkLengths.push(chunk.length);
+        return chunk;
+      },
+      stop: async () => {},
+    };
+    const s = setup({ inputPath, params: { audioInFilter: filter } });
+    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    // 20 ms frames of the 48 kHz file reach the filter resampled to the pipeline's 16 kHz.
+    expect(startedAt).toEqual([16_000]);
+    const total = chunkLengths.reduce((a, b) => a + b, 0);
+    expect(Math.abs(total - 0.2 * 16_000)).toBeLessThanOrEqual(64);
+    expect(Math.max(...chunkLengths)).toBeLessThanOrEqual((16_000 * 20) / 1000 + 1);
+  });
+
+  it("a cancelled task still leaves a WAV file whose header matches what was written", async () => {
+    const inputPath = tempPath("in-16k.wav");
+    const outputPath = tempPath("out.wav");
+    await writeWavFile(inputPath, { audio: sine(440, 16_000, 3, 8_000), sampleRate: 16_000 });
+    const s = setup({ inputPath, outputPath, params: { audioOutSampleRate: 16_000 } });
+    const done = s.task.run();
+    await runUntilWithIo(
+      s.clock,
+      new Promise<void>((resolve) => {
+        const check = () => (s.files.output().bytesWritten >= 32_000 ? resolve() : setImmediate(check));
+        check();
+      }),
+      { maxMs: 60_000 },
+    );
+    await runUntilWithIo(s.clock, s.task.cancel("test"), { maxMs: 10_000 });
+    await done;
+    await settleIo(s.clock);
+    const written = s.files.output().bytesWritten;
+    expect(written).toBeGreaterThanOrEqual(32_000);
+    expect(written).toBeLessThan(96_000); // stopped well before the 3 s of input
+    const sizes = headerSizes(outputPath);
+    expect(sizes.data).toBe(written);
+    expect(sizes.fileBytes).toBe(44 + written);
+    expect((await readWavFile(outputPath)).audio.length).toBe(written / 2);
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe("WavFileTransport: bad setup", () => {
+  it("reports a missing input file with an error naming the path", async () => {
+    const inputPath = path.join(dir, "does-not-exist.wav");
+    const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
+    const done = s.task.run();
+    await runUntilWithIo(
+      s.clock,
+      new Promise<void>((resolve) => {
+        const check = () => (s.errors.length > 0 ? resolve() : setImmediate(check));
+        check();
+      }),
+      { maxMs: 60_000 },
+    );
+    expect(s.errors.map((e) => e.error.message).join("\n")).toContain(inputPath);
+    expect(s.files.input().framesPushed).toBe(0);
+    await runUntilWithIo(s.clock, s.task.cancel("test"), { maxMs: 10_000 });
+    await done;
+  });
+
+  it("ends the task by itself when the input file is missing", async () => {
+    const inputPath = path.join(dir, "also-missing.wav");
+    const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
+    const done = s.task.run();
+    try {
+      await runUntilWithIo(s.clock, done, { maxMs: 60_000 });
+    } finally {
+      if (!s.task.hasFinished())
+        await runUntilWithIo(s.clock, s.task.cancel("test cleanup"), { maxMs: 10_000 });
+    }
+  });
+
+  it("refuses to be built with neither an input nor an output path", () => {
+    expect(() => new WavFileTransport({})).toThrow(InvalidOptionError);
+    expect(() => new WavFileTransport({})).toThrow(/needs an inputPath, an outputPath, or both/);
+  });
+
+  it("says which side is missing when input() or output() was not configured", () => {
+    const onlyOut = new WavFileTransport({ outputPath: path.join(dir, "x.wav") });
+    expect(() => onlyOut.input()).toThrow(/no inputPath/);
+    expect(onlyOut.output()).toBe(onlyOut.output());
+    const onlyIn = new WavFileTransport({ inputPath: path.join(dir, "y.wav") });
+    expect(() => onlyIn.output()).toThrow(/no outputPath/);
+  });
+});
