@@ -52,8 +52,11 @@ describe("starvation", () => {
     await done;
     expect(task.processors.reduce((n, p) => n + p.droppedFrames, 0)).toBe(0);
 
+    // A loop that never yields leaves one gap as long as the whole drain (measured: no tick at
+    // all). Yielding lanes let the 1 ms timer run all along: many ticks, and no gap anywhere
+    // near the drain's length. The bound is relative, so a loaded machine does not flake it.
     expect(drainMs).toBeGreaterThan(100); // the burst was long enough to starve a naive loop
     expect(gaps.length).toBeGreaterThan(5);
-    expect(Math.max(...gaps)).toBeLessThan(50);
+    expect(Math.max(...gaps)).toBeLessThan(drainMs / 4);
   });
 });
