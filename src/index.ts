@@ -225,3 +225,10 @@ export type {
 } from "./audio/vad/index.js";
 export { VADProcessor } from "./processors/vad-processor.js";
 export type { VADProcessorOptions } from "./processors/vad-processor.js";
+
+// Recording
+export { AudioBufferProcessor, recordingToWav } from "./processors/audio-buffer-processor.js";
+export type {
+  AudioBufferProcessorOptions,
+  AudioBufferProcessorEvents,
+} from "./processors/audio-buffer-processor.js";
