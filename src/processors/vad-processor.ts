@@ -34,7 +34,7 @@ export interface VADProcessorOptions extends Omit<FrameProcessorOptions, "direct
  *
  * Guarantees: every audio frame is forwarded, after the VAD frames its audio caused, in
  * arrival order (input audio is a system frame; the system lane awaits each analysis before
- * the next frame). `EndFrame` is held until every audio frame that arrived before it has been
+ * the next frame). `EndFrame` is handled (by the base class) only after every audio frame that arrived before it has been
  * analysed and forwarded. Audio the analyzer cannot take (a rate it does not support, or a
  * rate different from the stream's first frame) is forwarded unanalysed and reported once per
  * rate as a non-fatal error upstream; a model failure is reported once per run of failures.
@@ -58,23 +58,11 @@ export class VADProcessor extends FrameProcessor {
   #reportedRate: number | undefined;
   #failing = false;
   #lastSpeakingAt = 0;
-  /** Downstream audio frames offered to this processor, and those handled (analysed or not). */
-  #audioIn = 0;
-  #audioDone = 0;
-  #onAudioDone: (() => void) | undefined;
 
   constructor(options: VADProcessorOptions) {
     super({ ...options, direct: false });
     this.analyzer = options.analyzer;
     this.speakingIntervalMs = options.speakingIntervalMs ?? 200;
-  }
-
-  override queueFrame(
-    frame: Frame,
-    direction: FrameDirection = FrameDirection.DOWNSTREAM,
-  ): void | Promise<void> {
-    if (frame instanceof InputAudioRawFrame && direction === FrameDirection.DOWNSTREAM) this.#audioIn++;
-    return super.queueFrame(frame, direction);
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
@@ -89,29 +77,9 @@ export class VADProcessor extends FrameProcessor {
     await this.clock.track(this.analyzer.ready()); // loading the model is real work
   }
 
-  /**
-   * `EndFrame` travels on the ordered lane and could overtake audio still queued on the system
-   * lane; wait until every audio frame offered before it has been handled. Frames dropped by
-   * the lane bound count as handled, so this cannot wait for a frame that will never come.
-   */
-  protected override async stop(): Promise<void> {
-    while (this.#audioIn > this.#audioDone + this.droppedFrames) {
-      await new Promise<void>((resolve) => {
-        this.#onAudioDone = resolve;
-      });
-    }
-  }
-
   async #handleAudio(frame: InputAudioRawFrame, direction: FrameDirection): Promise<void> {
-    try {
-      if (this.#accepts(frame)) await this.#analyze(frame);
-      await this.pushFrame(frame, direction);
-    } finally {
-      this.#audioDone++;
-      const wake = this.#onAudioDone;
-      this.#onAudioDone = undefined;
-      wake?.();
-    }
+    if (this.#accepts(frame)) await this.#analyze(frame);
+    await this.pushFrame(frame, direction);
   }
 
   /** Whether the frame's rate can be analysed; sets the analyzer's rate from the first frame. */
