@@ -42,6 +42,10 @@ export interface RunTestResult {
   down: Frame[];
   /** Frames that came out upstream. */
   up: Frame[];
+  /** The live recorder at the downstream end: sees frames that come out after `runTest` returned (with `sendEndFrame: false`). */
+  downRecorder: FrameRecorder;
+  /** The live recorder at the upstream end. */
+  upRecorder: FrameRecorder;
   task: PipelineTask;
   clock: VirtualClock;
 }
@@ -94,7 +98,7 @@ export async function runTest(processor: FrameProcessor, options: RunTestOptions
   const up = upRecorder.frames.filter(keep);
   if (options.expectedDown) assertFrameTypes(down, options.expectedDown, "downstream");
   if (options.expectedUp) assertFrameTypes(up, options.expectedUp, "upstream");
-  return { down, up, task, clock };
+  return { down, up, downRecorder, upRecorder, task, clock };
 }
 
 /** Throws a readable {@link FrameMismatchError} unless `frames[i] instanceof expected[i]` for every i. */
