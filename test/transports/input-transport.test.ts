@@ -6,7 +6,6 @@ import { createStreamResampler } from "../../src/audio/resampler.js";
 import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
 import { deinterleave, interleave, rms } from "../../src/audio/pcm.js";
 import {
-  type ErrorFrame,
   FrameDirection,
   InputAudioRawFrame,
   InvalidOptionError,
@@ -17,6 +16,7 @@ import {
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
+import { startTask } from "../support/task.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { chunks, concat, energyDb, sine, sineFitSnrDb, whiteNoise } from "../audio/signals.js";
 
@@ -47,30 +47,13 @@ class RecordingFilter implements AudioFilter {
 }
 
 function setup(params: Partial<TransportParams> = {}) {
-  const clock = new VirtualClock();
   const transport = new MemoryTransport({ params: { audioInEnabled: true, ...params } });
   const input = transport.input();
   const down = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([input, down]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const done = task.run();
   return {
-    clock,
+    ...startTask([input, down]),
     input,
-    task,
     down,
-    errors,
-    done,
-    whenStarted: () => clock.runUntil(() => started),
     /** The audio frames that came out of the input transport, joined. */
     received: () => concat(down.ofType(InputAudioRawFrame).map((f) => f.audio)),
   };

@@ -7,17 +7,14 @@ import {
   OutputAudioRawFrame,
   OutputTransportMessageFrame,
   OutputTransportMessageUrgentFrame,
-  Pipeline,
-  PipelineTask,
   TTSAudioRawFrame,
   TTSStoppedFrame,
   TextFrame,
   type TransportParams,
-  VirtualClock,
-  silentLogger,
 } from "../../src/index.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { CountingMixer } from "../support/mixers.js";
+import { startTask } from "../support/task.js";
 
 // Real async work (compiling the resampler's wasm) does not move with the virtual clock.
 beforeAll(async () => {
@@ -28,31 +25,12 @@ const RATE = 24_000;
 const CHUNK_MS = 40; // audioOut10msChunks = 4 by default
 
 function setup(params: Partial<TransportParams> = {}, options: Omit<MemoryTransportOptions, "params"> = {}) {
-  const clock = new VirtualClock();
   const transport = new MemoryTransport({
     params: { audioOutEnabled: true, audioOutSampleRate: RATE, ...params },
     ...options,
   });
   const down = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([transport.output(), down]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const done = task.run();
-  return {
-    clock,
-    transport,
-    output: transport.output(),
-    task,
-    down,
-    done,
-    whenStarted: () => clock.runUntil(() => started),
-  };
+  return { ...startTask([transport.output(), down]), transport, output: transport.output(), down };
 }
 
 /** Audio whose every chunk starts with its own index, so chunks can be told apart. */

@@ -5,7 +5,6 @@ import {
   BotStartedSpeakingFrame,
   BotStoppedSpeakingFrame,
   EndFrame,
-  type ErrorFrame,
   type Frame,
   InterruptionFrame,
   MemoryTransport,
@@ -13,18 +12,15 @@ import {
   MixerEnableFrame,
   OutputAudioRawFrame,
   OutputTransportMessageFrame,
-  Pipeline,
-  PipelineTask,
   TTSAudioRawFrame,
   TTSStoppedFrame,
   TextFrame,
   type TransportParams,
-  VirtualClock,
-  silentLogger,
 } from "../../src/index.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
+import { startTask } from "../support/task.js";
 
 // Real async work (compiling the resampler's wasm) does not move with the virtual clock: load it
 // before any virtual time passes, or the task's start deadline would fire first.
@@ -36,37 +32,13 @@ const RATE = 24_000;
 const CHUNK = 960; // 40 ms at 24 kHz
 
 function setup(params: Partial<TransportParams> = {}, options: Omit<MemoryTransportOptions, "params"> = {}) {
-  const clock = new VirtualClock();
   const transport = new MemoryTransport({
     params: { audioOutEnabled: true, audioOutSampleRate: RATE, ...params },
     ...options,
   });
   const down = new FrameRecorder();
   const up = new FrameRecorder("upstream");
-  const task = new PipelineTask(new Pipeline([up, transport.output(), down]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const done = task.run();
-  const output = transport.output();
-  return {
-    clock,
-    transport,
-    output,
-    task,
-    down,
-    up,
-    errors,
-    done,
-    whenStarted: () => clock.runUntil(() => started),
-  };
+  return { ...startTask([up, transport.output(), down]), transport, output: transport.output(), down, up };
 }
 
 describe("BaseOutputTransport pacing", () => {
