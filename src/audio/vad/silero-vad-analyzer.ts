@@ -1,6 +1,7 @@
 import type * as Ort from "onnxruntime-node";
 import { InvalidOptionError } from "../../errors.js";
-import { type SileroSession, loadSileroSession } from "./silero-session.js";
+import { type SileroSession, defaultSileroModelPath, loadSileroSession } from "./silero-session.js";
+import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
 import { VADState } from "./vad-state.js";
 
@@ -17,6 +18,13 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
    * `0` turns resets off. @default 5000
    */
   resetIntervalMs?: number;
+  /**
+   * Where inference runs. `"worker"`: on one worker thread shared by every analyzer in the
+   * process, so the event loop stays free (onnxruntime-node runs a model synchronously on the
+   * thread that calls it). `"main-thread"`: in this thread, a little less latency per window.
+   * @default "worker"
+   */
+  inference?: "worker" | "main-thread";
 }
 
 /** Samples per window and of context per call, by sample rate. */
@@ -67,7 +75,10 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   /** Stream time between model-state resets, in ms (0: never). */
   readonly resetIntervalMs: number;
 
+  /** Where inference runs (see {@link SileroVADAnalyzerOptions.inference}). */
+  readonly inference: "worker" | "main-thread";
   #model: SileroSession | undefined;
+  #workerModel: string | undefined;
   readonly #state = new Float32Array(STATE_SIZE);
   #input = new Float32Array(0);
   #context = 0;
@@ -79,6 +90,7 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     super(options);
     this.modelPath = options.modelPath;
     this.resetIntervalMs = options.resetIntervalMs ?? 5000;
+    this.inference = options.inference ?? "worker";
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,
@@ -89,6 +101,12 @@ export class SileroVADAnalyzer extends VADAnalyzer {
 
   /** Loads (or joins the load of) the shared model session; resolves when the analyzer can run. */
   override async ready(): Promise<void> {
+    if (this.inference === "worker") {
+      const path = this.modelPath ?? defaultSileroModelPath();
+      await SileroWorker.shared().load(path);
+      this.#workerModel = path;
+      return;
+    }
     this.#model ??= await loadSileroSession(this.modelPath);
   }
 
@@ -119,7 +137,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   }
 
   protected override async voiceConfidence(window: Float32Array): Promise<number> {
-    const model = this.#model ?? (await this.#load());
+    if (this.inference === "worker" && this.#workerModel === undefined) await this.ready();
+    const model = this.inference === "worker" ? undefined : (this.#model ?? (await this.#load()));
     const interval = this.resetIntervalMs;
     if (
       interval > 0 &&
@@ -132,12 +151,20 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     const input = this.#input;
     const context = this.#context;
     input.set(window, context);
-    const tensors = (this.#tensors ??= this.#makeTensors(model));
-    const out = await model.session.run({ input: tensors.input, state: tensors.state, sr: tensors.sr });
-    this.#state.set(out.stateN!.data as Float32Array);
+    let prob: number;
+    if (model === undefined) {
+      const out = await SileroWorker.shared().run(this.#workerModel!, input, this.#state, this.sampleRate!);
+      this.#state.set(out.state);
+      prob = out.prob;
+    } else {
+      const tensors = (this.#tensors ??= this.#makeTensors(model));
+      const out = await model.session.run({ input: tensors.input, state: tensors.state, sr: tensors.sr });
+      this.#state.set(out.stateN!.data as Float32Array);
+      prob = (out.output!.data as Float32Array)[0]!;
+    }
     input.copyWithin(0, input.length - context);
     this.#sinceReset += window.length;
-    return (out.output!.data as Float32Array)[0]!;
+    return prob;
   }
 
   async #load(): Promise<SileroSession> {

@@ -13,3 +13,4 @@ export {
   type OnnxRuntime,
 } from "./silero-session.js";
 export { VADModelLoadError } from "./vad-errors.js";
+export { SileroWorker } from "./silero-worker.js";

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { performance } from "node:perf_hooks";
 import {
   SileroVADAnalyzer,
   VADModelLoadError,
   defaultSileroModelPath,
   loadSileroSession,
   sileroSessionStats,
+  SileroWorker,
 } from "../../../src/audio/vad/silero.js";
 import { VADSampleRateError, VADState, type VADTransition } from "../../../src/audio/vad/index.js";
 import { settledHeap } from "../../support/gc.js";
@@ -124,13 +126,51 @@ describe("SileroVADAnalyzer", () => {
   });
 
   it("loads one session per process, shared by every analyzer (concurrent loads included)", async () => {
+    // In the shared worker (the default)…
     const analyzers = Array.from({ length: 8 }, () => new SileroVADAnalyzer({ sampleRate: 16000 }));
     await Promise.all(analyzers.map((a) => a.ready()));
     const explicit = new SileroVADAnalyzer({ sampleRate: 16000, modelPath: defaultSileroModelPath() });
     await explicit.ready();
     await Promise.all([...analyzers, explicit].map((a) => a.analyze(new Int16Array(1024))));
+    expect(SileroWorker.shared().loads).toBe(1);
+    // …and on the main thread.
+    const local = Array.from(
+      { length: 8 },
+      () => new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" }),
+    );
+    await Promise.all(local.map((a) => a.ready()));
+    await Promise.all(local.map((a) => a.analyze(new Int16Array(1024))));
     expect(sileroSessionStats()).toEqual({ loads: 1, sessions: 1 });
     expect(await loadSileroSession()).toBe(await loadSileroSession(defaultSileroModelPath()));
+  });
+
+  it("gives the same results in the worker as on the main thread", async () => {
+    const { wav } = loadVadFixture("vad-flite");
+    const inWorker = new SileroVADAnalyzer({ sampleRate: 16000 });
+    const local = new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" });
+    const a = await inWorker.analyze(wav.samples.subarray(0, 16000 * 3));
+    const b = await local.analyze(wav.samples.subarray(0, 16000 * 3));
+    expect(a.transitions).toEqual(b.transitions);
+    expect(inWorker.lastConfidence).toBeCloseTo(local.lastConfidence, 5);
+  });
+
+  it("keeps the event loop free: 64 streams in the worker use far less of it than on the main thread", async () => {
+    const { wav } = loadVadFixture("vad-flite");
+    const second = wav.samples.subarray(16000, 32000);
+    const busy = async (inference: "worker" | "main-thread"): Promise<number> => {
+      const streams = Array.from(
+        { length: 64 },
+        () => new SileroVADAnalyzer({ sampleRate: 16000, inference }),
+      );
+      await Promise.all(streams.map((s) => s.ready()));
+      const start = performance.eventLoopUtilization();
+      await Promise.all(streams.map((s) => s.analyze(second)));
+      return performance.eventLoopUtilization(start).utilization;
+    };
+    const local = await busy("main-thread");
+    const inWorker = await busy("worker");
+    expect(local).toBeGreaterThan(0.5); // on the main thread inference is most of the loop's time
+    expect(inWorker).toBeLessThan(local / 2);
   });
 
   it("says which model path failed and how to fix it", async () => {
@@ -143,7 +183,7 @@ describe("SileroVADAnalyzer", () => {
       modelPath: new URL(import.meta.url).pathname,
     });
     await expect(notAModel.ready()).rejects.toThrow(/could not load .*silero-vad-analyzer\.test\.ts/);
-    expect(sileroSessionStats().loads).toBeLessThanOrEqual(1); // failures are not kept
+    expect(SileroWorker.shared().loads).toBeLessThanOrEqual(1); // failures are not kept
   });
 
   it("lets timers run between windows while it analyses a long chunk (session.run blocks only per window)", async () => {

@@ -1,0 +1,231 @@
+import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
+import { SystemClock } from "../../clock/system-clock.js";
+import type { TimerHandle } from "../../clock/clock.js";
+import { describe } from "../../errors.js";
+import { assertModelReadable } from "./silero-session.js";
+import { VADAnalysisError, VADModelLoadError } from "./vad-errors.js";
+
+/**
+ * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
+ * `src/` under a TypeScript loader and from `dist/`). It holds one onnxruntime session per
+ * model path and nothing per stream: every request carries the stream's input window and
+ * recurrent state, and the reply carries the new state back.
+ */
+const WORKER_SOURCE = String.raw`
+const { parentPort, workerData } = require("node:worker_threads");
+const ort = require(workerData.ortPath);
+const sessions = new Map();
+function session(path) {
+  let s = sessions.get(path);
+  if (!s) {
+    s = ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ["cpu"] });
+    sessions.set(path, s);
+    s.catch(() => sessions.delete(path));
+  }
+  return s;
+}
+parentPort.on("message", async (m) => {
+  try {
+    const s = await session(m.modelPath);
+    if (m.type === "load") {
+      for (const name of ["input", "state", "sr"]) {
+        if (!s.inputNames.includes(name)) throw new Error("the model has no input named " + name + " (is it Silero v5?)");
+      }
+      parentPort.postMessage({ id: m.id, ok: true });
+      return;
+    }
+    const out = await s.run({
+      input: new ort.Tensor("float32", m.input, [1, m.input.length]),
+      state: new ort.Tensor("float32", m.state, [2, 1, 128]),
+      sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(m.sr)]), []),
+    });
+    parentPort.postMessage({ id: m.id, ok: true, prob: out.output.data[0], state: out.stateN.data });
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, ok: false, error: String((e && e.message) || e) });
+  }
+});
+`;
+
+interface Pending {
+  resolve: (value: { prob: number; state: Float32Array } | undefined) => void;
+  reject: (error: Error) => void;
+  deadline: number;
+  what: string;
+}
+
+interface Reply {
+  id: number;
+  ok: boolean;
+  prob?: number;
+  state?: Float32Array;
+  error?: string;
+}
+
+/**
+ * Runs Silero inference on a worker thread shared by every analyzer in the process (DESIGN
+ * §1.8: heavy inference off the main thread; one model session per process). Every request
+ * has a deadline (`timeoutMs`); a worker that dies fails what is in flight and is started
+ * again on the next request. The worker does not keep the process alive while idle.
+ */
+export class SileroWorker {
+  static #shared: SileroWorker | undefined;
+
+  /** The process-wide worker (started on first use). */
+  static shared(): SileroWorker {
+    SileroWorker.#shared ??= new SileroWorker();
+    return SileroWorker.#shared;
+  }
+
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  readonly #clock = new SystemClock();
+  #watchdog: TimerHandle | undefined;
+  readonly #loaded = new Set<string>();
+  /** Model loads done by the worker (one per model path). */
+  loads = 0;
+  /** Inference requests answered. */
+  runs = 0;
+
+  constructor(readonly timeoutMs = 2_000) {}
+
+  /** Loads `modelPath` in the worker (once per path); rejects with a `VADModelLoadError`. */
+  async load(modelPath: string): Promise<void> {
+    if (this.#loaded.has(modelPath)) return;
+    await assertModelReadable(modelPath);
+    try {
+      await this.#request({ type: "load", modelPath }, `loading ${modelPath}`, this.timeoutMs * 15);
+    } catch (error) {
+      throw new VADModelLoadError(
+        `Silero VAD: the inference worker could not load ${modelPath} (${describe(error)}). ` +
+          "Check that it is a Silero VAD v5 model, and that onnxruntime-node is installed.",
+        { cause: error },
+      );
+    }
+    if (!this.#loaded.has(modelPath)) {
+      this.#loaded.add(modelPath);
+      this.loads++;
+    }
+  }
+
+  /** Runs one window: `input` (context + window) and the stream's `state`; returns the probability and the new state. */
+  async run(
+    modelPath: string,
+    input: Float32Array,
+    state: Float32Array,
+    sampleRate: number,
+  ): Promise<{ prob: number; state: Float32Array }> {
+    const reply = await this.#request(
+      { type: "run", modelPath, input, state, sr: sampleRate },
+      "inference",
+      this.timeoutMs,
+    );
+    this.runs++;
+    return reply!;
+  }
+
+  /** Stops the worker; the next request starts a new one. */
+  async terminate(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#loaded.clear();
+    this.#failAll(new VADAnalysisError("Silero VAD: the inference worker was stopped"));
+    await worker?.terminate();
+  }
+
+  #request(
+    message: Record<string, unknown>,
+    what: string,
+    timeoutMs: number,
+  ): Promise<{ prob: number; state: Float32Array } | undefined> {
+    const worker = this.#start();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, deadline: performance.now() + timeoutMs, what });
+      if (this.#pending.size === 1) worker.ref(); // a request in flight keeps the process alive
+      this.#armWatchdog();
+      worker.postMessage({ ...message, id });
+    });
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    let ortPath: string;
+    try {
+      ortPath = createRequire(import.meta.url).resolve("onnxruntime-node");
+    } catch (error) {
+      throw new VADModelLoadError(
+        "Silero VAD: onnxruntime-node is not installed. Install it with `npm install onnxruntime-node` " +
+          '(set "allowScripts": { "onnxruntime-node": false } so its GPU download step does not run offline).',
+        { cause: error },
+      );
+    }
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+    worker.unref();
+    worker.on("message", (reply: Reply) => this.#onReply(reply));
+    worker.on("error", (error) => this.#onExit(worker, error));
+    worker.on("exit", (code) => this.#onExit(worker, new Error(`exited with code ${code}`)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #onReply(reply: Reply): void {
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return; // timed out already
+    this.#settled(reply.id);
+    if (reply.ok)
+      pending.resolve(reply.prob === undefined ? undefined : { prob: reply.prob, state: reply.state! });
+    else
+      pending.reject(
+        new VADAnalysisError(`Silero VAD: ${pending.what} failed in the worker: ${reply.error}`),
+      );
+  }
+
+  #onExit(worker: Worker, error: Error): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    this.#loaded.clear();
+    this.#failAll(
+      new VADAnalysisError(
+        `Silero VAD: the inference worker died (${error.message}); it restarts on the next request`,
+      ),
+    );
+  }
+
+  #failAll(error: Error): void {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#watchdog?.cancel();
+    this.#watchdog = undefined;
+    for (const p of all) p.reject(error);
+  }
+
+  #settled(id: number): void {
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) {
+      this.#worker?.unref();
+      this.#watchdog?.cancel();
+      this.#watchdog = undefined;
+    }
+  }
+
+  /** One timer while requests are in flight: fails those past their deadline. */
+  #armWatchdog(): void {
+    if (this.#watchdog) return;
+    this.#watchdog = this.#clock.setTimer(
+      () => {
+        this.#watchdog = undefined;
+        const now = performance.now();
+        for (const [id, p] of this.#pending) {
+          if (p.deadline > now) continue;
+          this.#settled(id);
+          p.reject(new VADAnalysisError(`Silero VAD: ${p.what} did not answer within its deadline`));
+        }
+        if (this.#pending.size > 0) this.#armWatchdog();
+      },
+      Math.min(250, this.timeoutMs / 4),
+    );
+  }
+}
