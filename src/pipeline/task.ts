@@ -24,6 +24,7 @@ import type { Observer } from "../observers/observer.js";
 import type { FrameProcessor } from "../processors/frame-processor.js";
 import type { ProcessorContext } from "../processors/processor-context.js";
 import { ContainerEdge, flattenProcessors } from "./pipeline.js";
+import { HeartbeatMonitor, IdleMonitor } from "./task-monitors.js";
 import {
   DEFAULT_PIPELINE_PARAMS,
   type FrameClass,
@@ -110,13 +111,10 @@ export class PipelineTask {
 
   #startTimer: TimerHandle | undefined;
   #endTimer: TimerHandle | undefined;
-  #idleTimer: TimerHandle | undefined;
-  #heartbeatTimer: TimerHandle | undefined;
-  #heartbeatMonitor: TimerHandle | undefined;
+  readonly #idle: IdleMonitor | undefined;
+  readonly #heartbeats: HeartbeatMonitor | undefined;
   #endFrame: EndFrame | undefined;
   #lastEndProgress = 0;
-  #lastActivity = 0;
-  #lastHeartbeat = 0;
 
   constructor(pipeline: FrameProcessor, options: PipelineTaskOptions = {}) {
     this.name = options.name ?? `PipelineTask#${nextTaskId++}`;
@@ -134,6 +132,18 @@ export class PipelineTask {
     checkMs("params.heartbeatsPeriodMs", this.params.heartbeatsPeriodMs);
     checkMs("params.heartbeatsMonitorMs", this.params.heartbeatsMonitorMs);
     this.#observerBufferSize = options.observerBufferSize ?? 1024;
+    if (this.#idleTimeoutMs !== null) {
+      this.#idle = new IdleMonitor(this.clock, this.#idleTimeoutMs, (ms) => this.#onIdle(ms));
+    }
+    if (this.params.enableHeartbeats) {
+      this.#heartbeats = new HeartbeatMonitor(
+        this.clock,
+        this.params.heartbeatsPeriodMs,
+        this.params.heartbeatsMonitorMs,
+        () => this.#push(new HeartbeatFrame(this.clock.now()), FrameDirection.DOWNSTREAM),
+        (since) => this.#onHeartbeatStall(since),
+      );
+    }
     this.#events = new TypedEvents<PipelineTaskEvents>(this.name, () => this.logger);
     for (const observer of options.observers ?? []) this.addObserver(observer);
 
@@ -307,10 +317,10 @@ export class PipelineTask {
     if (this.#state === "ending" && (frame === this.#endFrame || frame instanceof OutputAudioRawFrame)) {
       this.#lastEndProgress = this.clock.now();
     }
-    if (this.#idleTimer) {
+    if (this.#idle?.watching) {
       for (const cls of this.#idleFrames) {
         if (frame instanceof cls) {
-          this.#lastActivity = this.clock.now();
+          this.#idle.activity();
           break;
         }
       }
@@ -338,7 +348,7 @@ export class PipelineTask {
     } else if (frame instanceof CancelFrame) {
       this.#cancelReached?.();
     } else if (frame instanceof HeartbeatFrame) {
-      this.#lastHeartbeat = this.clock.now();
+      this.#heartbeats?.received();
     } else if (frame instanceof ErrorFrame) {
       this.#events.emit("pipelineError", frame);
       if (frame.fatal) {
@@ -378,63 +388,26 @@ export class PipelineTask {
     if (this.#state !== "starting") return; // ending or cancelling already
     this.#state = "running";
     this.#events.emit("pipelineStarted");
-    const now = this.clock.now();
-    if (this.#idleTimeoutMs !== null) {
-      this.#lastActivity = now;
-      this.#armIdle(this.#idleTimeoutMs);
-    }
-    if (this.params.enableHeartbeats) {
-      this.#lastHeartbeat = now;
-      this.#scheduleHeartbeat();
-      this.#armHeartbeatMonitor();
-    }
+    this.#idle?.start();
+    this.#heartbeats?.start();
   }
 
   // ---------------------------------------------------------------- timers
 
-  #armIdle(delayMs: number): void {
-    this.#idleTimer = this.clock.setTimer(() => {
-      const idleFor = this.clock.now() - this.#lastActivity;
-      if (idleFor < this.#idleTimeoutMs!) {
-        this.#armIdle(this.#idleTimeoutMs! - idleFor);
-        return;
-      }
-      this.logger.info(`${this.name}: idle for ${idleFor} ms`, { task: this.name });
-      this.#events.emit("idleTimeout");
-      if (this.#cancelOnIdle) {
-        this.#idleTimer = undefined;
-        void this.cancel("idle timeout");
-      } else {
-        this.#lastActivity = this.clock.now();
-        this.#armIdle(this.#idleTimeoutMs!);
-      }
-    }, delayMs);
+  #onIdle(idleForMs: number): "keep watching" | "stop" {
+    this.logger.info(`${this.name}: idle for ${idleForMs} ms`, { task: this.name });
+    this.#events.emit("idleTimeout");
+    if (!this.#cancelOnIdle) return "keep watching";
+    void this.cancel("idle timeout");
+    return "stop";
   }
 
-  #scheduleHeartbeat(): void {
-    this.#heartbeatTimer = this.clock.setTimer(() => {
-      if (this.#state !== "running") return;
-      this.#push(new HeartbeatFrame(this.clock.now()), FrameDirection.DOWNSTREAM);
-      this.#scheduleHeartbeat();
-    }, this.params.heartbeatsPeriodMs);
-  }
-
-  #armHeartbeatMonitor(): void {
-    this.#heartbeatMonitor = this.clock.setTimer(() => {
-      if (this.#state !== "running") return;
-      const since = this.clock.now() - this.#lastHeartbeat;
-      if (since >= this.params.heartbeatsMonitorMs) {
-        this.logger.warn(
-          `${this.name}: no heartbeat for ${since} ms; a processor's ordered lane is stalled`,
-          {
-            task: this.name,
-            stalled: this.#firstBusyProcessor(),
-          },
-        );
-        this.#events.emit("heartbeatTimeout", since);
-      }
-      this.#armHeartbeatMonitor();
-    }, this.params.heartbeatsMonitorMs);
+  #onHeartbeatStall(sinceMs: number): void {
+    this.logger.warn(`${this.name}: no heartbeat for ${sinceMs} ms; a processor's ordered lane is stalled`, {
+      task: this.name,
+      stalled: this.#firstBusyProcessor(),
+    });
+    this.#events.emit("heartbeatTimeout", sinceMs);
   }
 
   #armEndWatchdog(): void {
@@ -458,10 +431,8 @@ export class PipelineTask {
   }
 
   #stopActivityTimers(): void {
-    this.#idleTimer?.cancel();
-    this.#heartbeatTimer?.cancel();
-    this.#heartbeatMonitor?.cancel();
-    this.#idleTimer = this.#heartbeatTimer = this.#heartbeatMonitor = undefined;
+    this.#idle?.stop();
+    this.#heartbeats?.stop();
   }
 
   #stopAllTimers(): void {
