@@ -10,8 +10,9 @@ import { VADAnalysisError, VADModelLoadError } from "./vad-errors.js";
 /**
  * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
  * `src/` under a TypeScript loader and from `dist/`). It holds one onnxruntime session per
- * model path and nothing per stream: every request carries the stream's input window and
- * recurrent state, and the reply carries the new state back.
+ * model path and nothing per stream: every request carries a batch of streams' input windows
+ * and recurrent states (Silero v5 takes a batch dimension), and the reply carries the new
+ * states back.
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require("node:worker_threads");
@@ -36,12 +37,13 @@ parentPort.on("message", async (m) => {
       parentPort.postMessage({ id: m.id, ok: true });
       return;
     }
+    const n = m.count;
     const out = await s.run({
-      input: new ort.Tensor("float32", m.input, [1, m.input.length]),
-      state: new ort.Tensor("float32", m.state, [2, 1, 128]),
+      input: new ort.Tensor("float32", m.inputs, [n, m.inputs.length / n]),
+      state: new ort.Tensor("float32", m.states, [2, n, 128]),
       sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(m.sr)]), []),
     });
-    parentPort.postMessage({ id: m.id, ok: true, prob: out.output.data[0], state: out.stateN.data });
+    parentPort.postMessage({ id: m.id, ok: true, probs: out.output.data, states: out.stateN.data });
   } catch (e) {
     parentPort.postMessage({ id: m.id, ok: false, error: String((e && e.message) || e) });
   }
@@ -49,7 +51,7 @@ parentPort.on("message", async (m) => {
 `;
 
 interface Pending {
-  resolve: (value: { prob: number; state: Float32Array } | undefined) => void;
+  resolve: (value: Reply) => void;
   reject: (error: Error) => void;
   deadline: number;
   what: string;
@@ -58,16 +60,30 @@ interface Pending {
 interface Reply {
   id: number;
   ok: boolean;
-  prob?: number;
-  state?: Float32Array;
+  probs?: Float32Array;
+  states?: Float32Array;
   error?: string;
 }
 
+/** One stream's window waiting to go out in the next batch. */
+interface Queued {
+  input: Float32Array;
+  state: Float32Array;
+  resolve: (value: { prob: number; state: Float32Array }) => void;
+  reject: (error: Error) => void;
+}
+
+const STATE_SIZE = 2 * 128;
+/** Most windows in one model run (bounds a message to about 600 KB). */
+const MAX_BATCH = 256;
+
 /**
  * Runs Silero inference on a worker thread shared by every analyzer in the process (DESIGN
- * §1.8: heavy inference off the main thread; one model session per process). Every request
- * has a deadline (`timeoutMs`); a worker that dies fails what is in flight and is started
- * again on the next request. The worker does not keep the process alive while idle.
+ * §1.8: heavy inference off the main thread; one model session per process). Windows asked for
+ * in the same event-loop turn (many sessions' audio arriving together) go to the worker as one
+ * batch and one model run: 64 windows cost about 3 ms instead of 64 runs. Every request has a
+ * deadline (`timeoutMs`); a worker that dies fails what is in flight and is started again on
+ * the next request. The worker does not keep the process alive while idle.
  */
 export class SileroWorker {
   static #shared: SileroWorker | undefined;
@@ -84,10 +100,15 @@ export class SileroWorker {
   readonly #clock = new SystemClock();
   #watchdog: TimerHandle | undefined;
   readonly #loaded = new Set<string>();
+  /** Windows waiting for the end of this event-loop turn, by model path and rate. */
+  readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
+  #flushScheduled = false;
   /** Model loads done by the worker (one per model path). */
   loads = 0;
-  /** Inference requests answered. */
+  /** Windows analysed. */
   runs = 0;
+  /** Model runs (batches) done. */
+  batches = 0;
 
   constructor(readonly timeoutMs = 2_000) {}
 
@@ -110,20 +131,77 @@ export class SileroWorker {
     }
   }
 
-  /** Runs one window: `input` (context + window) and the stream's `state`; returns the probability and the new state. */
-  async run(
+  /**
+   * Runs one window: `input` (context + window) and the stream's `state` (copied now, so the
+   * caller may reuse its arrays); returns the probability and the new state. Batched with the
+   * other windows asked for in the same event-loop turn.
+   */
+  run(
     modelPath: string,
     input: Float32Array,
     state: Float32Array,
     sampleRate: number,
   ): Promise<{ prob: number; state: Float32Array }> {
-    const reply = await this.#request(
-      { type: "run", modelPath, input, state, sr: sampleRate },
-      "inference",
-      this.timeoutMs,
-    );
-    this.runs++;
-    return reply!;
+    const key = `${modelPath}|${sampleRate}`;
+    let group = this.#queued.get(key);
+    if (!group) {
+      group = { modelPath, sampleRate, items: [] };
+      this.#queued.set(key, group);
+    }
+    const items = group.items;
+    const result = new Promise<{ prob: number; state: Float32Array }>((resolve, reject) => {
+      items.push({ input: input.slice(), state: state.slice(), resolve, reject });
+    });
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return result;
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const groups = [...this.#queued.values()];
+    this.#queued.clear();
+    for (const group of groups) {
+      for (let i = 0; i < group.items.length; i += MAX_BATCH) {
+        void this.#runBatch(group.modelPath, group.sampleRate, group.items.slice(i, i + MAX_BATCH));
+      }
+    }
+  }
+
+  async #runBatch(modelPath: string, sampleRate: number, items: Queued[]): Promise<void> {
+    const n = items.length;
+    const inputLength = items[0]!.input.length;
+    const inputs = new Float32Array(n * inputLength);
+    const states = new Float32Array(n * STATE_SIZE);
+    // State is [2 layers, batch, 128]: each stream's two halves go to their layer's block.
+    items.forEach((item, b) => {
+      inputs.set(item.input, b * inputLength);
+      states.set(item.state.subarray(0, 128), b * 128);
+      states.set(item.state.subarray(128), (n + b) * 128);
+    });
+    let reply: Reply;
+    try {
+      reply = await this.#request(
+        { type: "run", modelPath, inputs, states, count: n, sr: sampleRate },
+        `inference of ${n} window(s)`,
+        this.timeoutMs,
+      );
+    } catch (error) {
+      for (const item of items) item.reject(error as Error);
+      return;
+    }
+    this.batches++;
+    this.runs += n;
+    const probs = reply.probs!;
+    const next = reply.states!;
+    items.forEach((item, b) => {
+      const state = new Float32Array(STATE_SIZE);
+      state.set(next.subarray(b * 128, (b + 1) * 128), 0);
+      state.set(next.subarray((n + b) * 128, (n + b + 1) * 128), 128);
+      item.resolve({ prob: probs[b]!, state });
+    });
   }
 
   /** Stops the worker; the next request starts a new one. */
@@ -135,11 +213,7 @@ export class SileroWorker {
     await worker?.terminate();
   }
 
-  #request(
-    message: Record<string, unknown>,
-    what: string,
-    timeoutMs: number,
-  ): Promise<{ prob: number; state: Float32Array } | undefined> {
+  #request(message: Record<string, unknown>, what: string, timeoutMs: number): Promise<Reply> {
     const worker = this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -175,8 +249,7 @@ export class SileroWorker {
     const pending = this.#pending.get(reply.id);
     if (!pending) return; // timed out already
     this.#settled(reply.id);
-    if (reply.ok)
-      pending.resolve(reply.prob === undefined ? undefined : { prob: reply.prob, state: reply.state! });
+    if (reply.ok) pending.resolve(reply);
     else
       pending.reject(
         new VADAnalysisError(`Silero VAD: ${pending.what} failed in the worker: ${reply.error}`),

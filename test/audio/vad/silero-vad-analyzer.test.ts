@@ -154,6 +154,28 @@ describe("SileroVADAnalyzer", () => {
     expect(inWorker.lastConfidence).toBeCloseTo(local.lastConfidence, 5);
   });
 
+  it("batches windows from streams that ask together into one model run, each stream keeping its own state", async () => {
+    const { wav } = loadVadFixture("vad-flite");
+    const worker = SileroWorker.shared();
+    const streams = Array.from({ length: 16 }, () => new SileroVADAnalyzer({ sampleRate: 16000 }));
+    await Promise.all(streams.map((s) => s.ready()));
+    const runs0 = worker.runs;
+    const batches0 = worker.batches;
+    // Each stream gets a different second of the file, in 512-sample windows, all at once.
+    const pieces = streams.map((_, i) => wav.samples.subarray(i * 4000, i * 4000 + 16000));
+    for (let w = 0; w < 31; w++) {
+      await Promise.all(streams.map((s, i) => s.analyze(pieces[i]!.subarray(w * 512, (w + 1) * 512))));
+    }
+    expect(worker.runs - runs0).toBe(16 * 31);
+    expect(worker.batches - batches0).toBeLessThanOrEqual(31 + 2);
+    // Same confidences as each stream alone on the main thread.
+    for (let i = 0; i < streams.length; i += 5) {
+      const alone = new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" });
+      await alone.analyze(pieces[i]!.subarray(0, 31 * 512));
+      expect(streams[i]!.lastConfidence).toBeCloseTo(alone.lastConfidence, 5);
+    }
+  });
+
   it("keeps the event loop free: 64 streams in the worker use far less of it than on the main thread", async () => {
     const { wav } = loadVadFixture("vad-flite");
     const second = wav.samples.subarray(16000, 32000);
