@@ -9,6 +9,8 @@ import {
   VADUserStartedSpeakingFrame,
   VADUserStoppedSpeakingFrame,
 } from "../frames/speaking.js";
+import { InvalidOptionError } from "../errors.js";
+import { IdleMonitor } from "../pipeline/task-monitors.js";
 import { FrameProcessor, type FrameProcessorOptions } from "./frame-processor.js";
 
 /** Options of {@link VADProcessor}. */
@@ -20,6 +22,12 @@ export interface VADProcessorOptions extends Omit<FrameProcessorOptions, "direct
    * clock. @default 200
    */
   speakingIntervalMs?: number;
+  /**
+   * While the user speaks, no audio for this long (a muted microphone, a stalled stream) ends
+   * the speech: `VADUserStoppedSpeakingFrame` is sent and the analyzer starts over, instead of
+   * the user "speaking" forever. ms of task-clock time; 0 turns it off. @default 1000
+   */
+  audioIdleTimeoutMs?: number;
 }
 
 /**
@@ -58,11 +66,23 @@ export class VADProcessor extends FrameProcessor {
   #reportedRate: number | undefined;
   #failing = false;
   #lastSpeakingAt = 0;
+  /** Between a started and a stopped frame sent by this processor. */
+  #speaking = false;
+  /** The analyzer must start over before the next audio (set by the audio-idle timeout). */
+  #resetPending = false;
+  readonly #audioIdleTimeoutMs: number;
+  #audioIdle: IdleMonitor | undefined;
 
   constructor(options: VADProcessorOptions) {
     super({ ...options, direct: false });
     this.analyzer = options.analyzer;
     this.speakingIntervalMs = options.speakingIntervalMs ?? 200;
+    this.#audioIdleTimeoutMs = options.audioIdleTimeoutMs ?? 1000;
+    if (!Number.isFinite(this.#audioIdleTimeoutMs) || this.#audioIdleTimeoutMs < 0) {
+      throw new InvalidOptionError(
+        `VADProcessor: audioIdleTimeoutMs must be a number of ms ≥ 0 (got ${String(options.audioIdleTimeoutMs)})`,
+      );
+    }
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
@@ -75,9 +95,40 @@ export class VADProcessor extends FrameProcessor {
   /** Loads the analyzer's model (if any) before audio flows; a failure is reported upstream. */
   protected override async start(): Promise<void> {
     await this.clock.track(this.analyzer.ready()); // loading the model is real work
+    if (this.#audioIdleTimeoutMs > 0) {
+      this.#audioIdle = new IdleMonitor(this.clock, this.#audioIdleTimeoutMs, () => {
+        this.#resetPending = true; // analyze() may be running: start over before the next audio
+        void this.#stopSpeaking();
+        return "stop";
+      });
+    }
+  }
+
+  /** The stream ends while the user speaks: say so before the EndFrame passes on. */
+  protected override async stop(): Promise<void> {
+    this.#audioIdle?.stop();
+    await this.#stopSpeaking();
+  }
+
+  protected override cancel(): void {
+    this.#audioIdle?.stop();
+  }
+
+  protected override cleanup(): void {
+    this.#audioIdle?.stop();
+  }
+
+  /** Sends `VADUserStoppedSpeakingFrame` if this processor said the user started speaking. */
+  async #stopSpeaking(): Promise<void> {
+    this.#audioIdle?.stop();
+    if (!this.#speaking) return;
+    this.#speaking = false;
+    const now = this.clock.now();
+    await this.broadcastFrame(() => new VADUserStoppedSpeakingFrame(this.analyzer.params.stopMs, now));
   }
 
   async #handleAudio(frame: InputAudioRawFrame, direction: FrameDirection): Promise<void> {
+    this.#audioIdle?.activity();
     if (this.#accepts(frame)) await this.#analyze(frame);
     await this.pushFrame(frame, direction);
   }
@@ -108,6 +159,10 @@ export class VADProcessor extends FrameProcessor {
 
   async #analyze(frame: InputAudioRawFrame): Promise<void> {
     const audio = frame.numChannels === 1 ? frame.audio : downmix(frame.audio, frame.numChannels);
+    if (this.#resetPending) {
+      this.#resetPending = false;
+      this.analyzer.reset();
+    }
     let state: VADState;
     let transitions: readonly VADTransition[];
     try {
@@ -131,13 +186,16 @@ export class VADProcessor extends FrameProcessor {
     for (const t of transitions) {
       const now = this.clock.now();
       if (t.type === "started") {
+        if (this.#speaking) continue;
+        this.#speaking = true;
         this.#lastSpeakingAt = now;
+        this.#audioIdle?.start();
         await this.broadcastFrame(() => new VADUserStartedSpeakingFrame(params.startMs, now));
       } else {
-        await this.broadcastFrame(() => new VADUserStoppedSpeakingFrame(params.stopMs, now));
+        await this.#stopSpeaking();
       }
     }
-    if (state === VADState.SPEAKING) {
+    if (state === VADState.SPEAKING && this.#speaking) {
       const now = this.clock.now();
       if (now - this.#lastSpeakingAt >= this.speakingIntervalMs) {
         this.#lastSpeakingAt = now;

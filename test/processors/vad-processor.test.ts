@@ -164,7 +164,50 @@ describe("VADProcessor", () => {
     ]);
     expect(errors[0]!.error).toMatchObject({ code: "VP_VAD_INPUT" });
     expect(analyzer.windowsAnalyzed).toBe(20); // the 16 kHz frames only
-    expect(down.filter(isVad).map((f) => f.constructor)).toEqual([VADUserStartedSpeakingFrame]);
+    // Still speaking when the stream ends: the stop is sent before the EndFrame.
+    expect(down.filter(isVad).map((f) => f.constructor)).toEqual([
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame,
+    ]);
+  });
+
+  it("ends speech when audio stops arriving for audioIdleTimeoutMs, then starts over", async () => {
+    const analyzer = new ScriptedVADAnalyzer(() => 0.9); // every window is speech
+    const speech = [...chunks(loud(600), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const later = [...chunks(loud(600), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const paced = (frames: InputAudioRawFrame[]) => frames.flatMap((f) => [f, new Sleep(20)]);
+    const seen = new FrameRecorder();
+    const { clock } = await runTest(
+      new Pipeline([new VADProcessor({ analyzer, audioIdleTimeoutMs: 1_000 }), seen]),
+      {
+        framesToSend: [...paced(speech), new Sleep(3_000), ...paced(later)],
+      },
+    );
+    const vad = seen.frames.filter(isVad);
+    expect(vad.map((f) => f.constructor)).toEqual([
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame, // the mic went quiet: forced after 1 s without audio
+      VADUserStartedSpeakingFrame, // a fresh start when audio came back
+      VADUserStoppedSpeakingFrame, // the stream ended while speaking
+    ]);
+    const lastSpeech = speech.length * 20;
+    const forcedAt = (vad[1] as VADUserStoppedSpeakingFrame).timestampMs;
+    expect(forcedAt).toBeGreaterThanOrEqual(lastSpeech + 1_000 - 20);
+    expect(forcedAt).toBeLessThanOrEqual(lastSpeech + 1_000 + 40);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("does not end speech while audio keeps coming", async () => {
+    const analyzer = new ScriptedVADAnalyzer(() => 0.9);
+    const speech = [...chunks(loud(3_000), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const seen = new FrameRecorder();
+    await runTest(new Pipeline([new VADProcessor({ analyzer, audioIdleTimeoutMs: 500 }), seen]), {
+      framesToSend: speech.flatMap((f) => [f, new Sleep(20)]),
+    });
+    expect(seen.frames.filter(isVad).map((f) => f.constructor)).toEqual([
+      VADUserStartedSpeakingFrame,
+      VADUserStoppedSpeakingFrame, // only at the end of the stream
+    ]);
   });
 
   it("analyses multi-channel audio as mono and forwards the frames unchanged", async () => {
