@@ -5,6 +5,7 @@
  *
  * Internal: the public API is `resampler.ts`.
  */
+import { type WasmAllocation, disownWasm, releaseWasm, watchWasm } from "./wasm-allocation.js";
 import { VoicepipeError, describe } from "../errors.js";
 
 /** The resampler's WebAssembly module failed to load, or a call into it failed. */
@@ -72,30 +73,13 @@ export function loadSpeexModule(): Promise<SpeexModule> {
 /** Input frames handed to SpeexDSP per call; longer chunks are processed in a loop. */
 export const SPEEX_BLOCK_FRAMES = 4096;
 
-/** Pointers owned by one {@link SpeexState}, freed on `destroy()` or when the state is collected. */
-interface Allocation {
-  readonly module: SpeexModule;
-  state: number;
-  readonly pointers: number[];
-}
-
-function release(allocation: Allocation): void {
-  if (allocation.state !== 0) allocation.module._speex_resampler_destroy(allocation.state);
-  for (const pointer of allocation.pointers) allocation.module._free(pointer);
-  allocation.state = 0;
-  allocation.pointers.length = 0;
-}
-
-// Frees the wasm memory of a state that was dropped without destroy(): nothing leaks per session.
-const leaked = new FinalizationRegistry<Allocation>(release);
-
 /**
  * One SpeexDSP resampler state with its own input and output buffers in wasm memory.
  * Not reentrant across awaits (it never awaits), so streams sharing the module cannot interleave.
  */
 export class SpeexState {
   readonly #module: SpeexModule;
-  readonly #allocation: Allocation;
+  readonly #allocation: WasmAllocation;
   readonly #channels: number;
   readonly #inPtr: number;
   readonly #outPtr: number;
@@ -125,11 +109,16 @@ export class SpeexState {
         `SpeexDSP could not create a resampler for ${inRate} Hz → ${outRate} Hz, ${channels} channel(s), quality ${quality} (error ${err})`,
       );
     }
-    this.#allocation = { module, state, pointers: [] };
+    this.#allocation = {
+      free: (p) => module._free(p),
+      destroy: (st) => module._speex_resampler_destroy(st),
+      state,
+      pointers: [],
+    };
     const alloc = (bytes: number): number => {
       const pointer = module._malloc(bytes);
       if (pointer === 0) {
-        release(this.#allocation);
+        releaseWasm(this.#allocation);
         throw new ResamplerError(`out of WebAssembly memory allocating ${bytes} bytes for a resampler`);
       }
       this.#allocation.pointers.push(pointer);
@@ -139,7 +128,7 @@ export class SpeexState {
     this.#outPtr = alloc(this.#outCapacityFrames * channels * 2);
     this.#inLenPtr = alloc(4);
     this.#outLenPtr = alloc(4);
-    leaked.register(this, this.#allocation, this);
+    watchWasm(this, this.#allocation);
     if (options.skipZeros) module._speex_resampler_skip_zeros(state);
     this.inputLatencyFrames = module._speex_resampler_get_input_latency(state);
     this.outputLatencyFrames = module._speex_resampler_get_output_latency(state);
@@ -198,7 +187,7 @@ export class SpeexState {
 
   /** Frees the state and its buffers. Idempotent. */
   destroy(): void {
-    leaked.unregister(this);
-    release(this.#allocation);
+    disownWasm(this);
+    releaseWasm(this.#allocation);
   }
 }

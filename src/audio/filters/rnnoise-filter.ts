@@ -1,3 +1,4 @@
+import { type WasmAllocation, disownWasm, releaseWasm, watchWasm } from "../wasm-allocation.js";
 import { InvalidOptionError } from "../../errors.js";
 import { createStreamResampler } from "../resampler.js";
 import type { StreamResampler } from "../resampler.js";
@@ -6,27 +7,11 @@ import type { AudioFilter } from "./audio-filter.js";
 import { RNNOISE_FRAME_SIZE, RNNOISE_SAMPLE_RATE, RNNoiseError, loadRNNoiseModule } from "./rnnoise-wasm.js";
 import type { RNNoiseModule } from "./rnnoise-wasm.js";
 
-/** Pointers owned by one running filter, freed on `stop()` or when the filter is collected. */
-interface Allocation {
-  readonly module: RNNoiseModule;
-  state: number;
-  readonly pointers: number[];
-}
-
-function release(allocation: Allocation): void {
-  if (allocation.state !== 0) allocation.module._rnnoise_destroy(allocation.state);
-  for (const pointer of allocation.pointers) allocation.module._free(pointer);
-  allocation.state = 0;
-  allocation.pointers.length = 0;
-}
-
-// Frees the wasm memory of a filter that was dropped without stop().
-const leaked = new FinalizationRegistry<Allocation>(release);
-
 /** Everything a started filter holds. */
 interface Running {
   readonly sampleRate: number;
-  readonly allocation: Allocation;
+  readonly module: RNNoiseModule;
+  readonly allocation: WasmAllocation;
   readonly inPtr: number;
   readonly outPtr: number;
   /** `sampleRate` → 48 kHz, or `undefined` at 48 kHz. */
@@ -116,12 +101,17 @@ export class RNNoiseFilter implements AudioFilter {
       resample ? createStreamResampler({ inRate: RNNOISE_SAMPLE_RATE, outRate: sampleRate }) : undefined,
     ]);
     const state = module._rnnoise_create(0);
-    const allocation: Allocation = { module, state, pointers: [] };
+    const allocation: WasmAllocation = {
+      free: (p) => module._free(p),
+      destroy: (st) => module._rnnoise_destroy(st),
+      state,
+      pointers: [],
+    };
     const inPtr = module._malloc(RNNOISE_FRAME_SIZE * 4);
     const outPtr = module._malloc(RNNOISE_FRAME_SIZE * 4);
     allocation.pointers.push(...[inPtr, outPtr].filter((p) => p !== 0));
     if (state === 0 || inPtr === 0 || outPtr === 0) {
-      release(allocation);
+      releaseWasm(allocation);
       toModel?.dispose();
       fromModel?.dispose();
       throw new RNNoiseError(
@@ -130,6 +120,7 @@ export class RNNoiseFilter implements AudioFilter {
     }
     this.#running = {
       sampleRate,
+      module,
       allocation,
       inPtr,
       outPtr,
@@ -139,7 +130,7 @@ export class RNNoiseFilter implements AudioFilter {
       pendingCount: 0,
     };
     this.#vadProbability = 0;
-    leaked.register(this, allocation, this);
+    watchWasm(this, allocation);
   }
 
   /**
@@ -154,8 +145,7 @@ export class RNNoiseFilter implements AudioFilter {
     const input = running.toModel ? running.toModel.resample(chunk) : chunk;
     const frames = Math.floor((running.pendingCount + input.length) / RNNOISE_FRAME_SIZE);
     const denoised = new Int16Array(frames * RNNOISE_FRAME_SIZE);
-    const { pending, allocation, inPtr, outPtr } = running;
-    const module = allocation.module;
+    const { pending, allocation, inPtr, outPtr, module } = running;
     let written = 0;
     for (let i = 0; i < input.length; i++) {
       pending[running.pendingCount++] = input[i]!;
@@ -178,8 +168,8 @@ export class RNNoiseFilter implements AudioFilter {
     const running = this.#running;
     if (!running) return;
     this.#running = undefined;
-    leaked.unregister(this);
-    release(running.allocation);
+    disownWasm(this);
+    releaseWasm(running.allocation);
     running.toModel?.dispose();
     running.fromModel?.dispose();
   }
