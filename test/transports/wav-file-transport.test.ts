@@ -24,7 +24,6 @@ import {
   silentLogger,
 } from "../../src/index.js";
 import { sine, sineFitSnrDb } from "../audio/signals.js";
-import { runUntilWithIo, settleIo } from "../support/virtual-io.js";
 
 // Real async work (compiling the resampler's wasm) does not move with the virtual clock.
 beforeAll(async () => {
@@ -104,7 +103,7 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
     await writeWavFile(inputPath, { audio: input, sampleRate: 16_000 });
     const params = { audioOutSampleRate: 16_000 };
     const s = setup({ inputPath, outputPath, params });
-    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
     expect(s.task.hasFinished()).toBe(true);
     expect(s.errors).toEqual([]);
     expect(s.files.input().framesPushed).toBe(100); // 2 s in 20 ms frames
@@ -137,7 +136,7 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
     await writeWavFile(inputPath, { audio: sine(1_000, 44_100, seconds, 10_000), sampleRate: 44_100 });
     const params = { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 400 };
     const s = setup({ inputPath, outputPath, params });
-    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
     expect(s.errors).toEqual([]);
     const out = await readWavFile(outputPath);
     expect(out.sampleRate).toBe(16_000);
@@ -167,7 +166,7 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
       outputPath,
       params: { audioOutSampleRate: 16_000, audioOutMixer: mixer, audioOutEndSilenceMs: endSilenceMs },
     });
-    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
     expect(s.errors).toEqual([]);
     expect(mixer.active).toBe(false); // stopped with the output
     const out = await readWavFile(outputPath);
@@ -199,7 +198,7 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
       stop: async () => {},
     };
     const s = setup({ inputPath, params: { audioInFilter: filter } });
-    await runUntilWithIo(s.clock, s.task.run(), { maxMs: 60_000 });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
     // 20 ms frames of the 48 kHz file reach the filter resampled to the pipeline's 16 kHz.
     expect(startedAt).toEqual([16_000]);
     const total = chunkLengths.reduce((a, b) => a + b, 0);
@@ -213,17 +212,10 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
     await writeWavFile(inputPath, { audio: sine(440, 16_000, 3, 8_000), sampleRate: 16_000 });
     const s = setup({ inputPath, outputPath, params: { audioOutSampleRate: 16_000 } });
     const done = s.task.run();
-    await runUntilWithIo(
-      s.clock,
-      new Promise<void>((resolve) => {
-        const check = () => (s.files.output().bytesWritten >= 32_000 ? resolve() : setImmediate(check));
-        check();
-      }),
-      { maxMs: 60_000 },
-    );
-    await runUntilWithIo(s.clock, s.task.cancel("test"), { maxMs: 10_000 });
+    await s.clock.runUntil(() => s.files.output().bytesWritten >= 32_000, { maxMs: 60_000 });
+    await s.clock.runUntil(s.task.cancel("test"), { maxMs: 10_000 });
     await done;
-    await settleIo(s.clock);
+    await s.clock.settle();
     const written = s.files.output().bytesWritten;
     expect(written).toBeGreaterThanOrEqual(32_000);
     expect(written).toBeLessThan(96_000); // stopped well before the 3 s of input
@@ -240,17 +232,10 @@ describe("WavFileTransport: bad setup", () => {
     const inputPath = path.join(dir, "does-not-exist.wav");
     const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
     const done = s.task.run();
-    await runUntilWithIo(
-      s.clock,
-      new Promise<void>((resolve) => {
-        const check = () => (s.errors.length > 0 ? resolve() : setImmediate(check));
-        check();
-      }),
-      { maxMs: 60_000 },
-    );
+    await s.clock.runUntil(() => s.errors.length > 0, { maxMs: 60_000 });
     expect(s.errors.map((e) => e.error.message).join("\n")).toContain(inputPath);
     expect(s.files.input().framesPushed).toBe(0);
-    await runUntilWithIo(s.clock, s.task.cancel("test"), { maxMs: 10_000 });
+    await s.clock.runUntil(s.task.cancel("test"), { maxMs: 10_000 });
     await done;
   });
 
@@ -259,10 +244,9 @@ describe("WavFileTransport: bad setup", () => {
     const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
     const done = s.task.run();
     try {
-      await runUntilWithIo(s.clock, done, { maxMs: 60_000 });
+      await s.clock.runUntil(done, { maxMs: 60_000 });
     } finally {
-      if (!s.task.hasFinished())
-        await runUntilWithIo(s.clock, s.task.cancel("test cleanup"), { maxMs: 10_000 });
+      if (!s.task.hasFinished()) await s.clock.runUntil(s.task.cancel("test cleanup"), { maxMs: 10_000 });
     }
   });
 
