@@ -2,12 +2,14 @@
  * Regenerates the VAD speech fixtures in `test/fixtures/vad-*.wav` and their truth `vad-*.json`.
  * Not a test: run it by hand with `npx tsx test/audio/vad/make-fixtures.ts` (needs `flite`,
  * `espeak-ng` and `sox`: `apt-get install -y flite espeak-ng sox`).
+ * sox runs with `-D` (no dither), so running this twice gives the same bytes.
  *
  * Each fixture is silence, a sentence, silence, a short phrase, silence. Every TTS clip is trimmed
  * to its non-silent samples (first and last sample with |x| ≥ 64, about −54 dBFS) before it is
  * placed, so the recorded spans are exactly where speech samples are. A low white-noise floor
  * (seeded, so the files are reproducible) is mixed over the whole file.
  */
+import { seededRandom } from "../signals.js";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,7 +56,7 @@ function synthesize(tts: "flite" | "espeak", text: string, dir: string): Int16Ar
   const out = join(dir, "out.wav");
   if (tts === "flite") execFileSync("flite", ["-voice", "slt", "-t", text, "-o", raw]);
   else execFileSync("espeak-ng", ["-v", "en-us", "-w", raw, text]);
-  execFileSync("sox", [raw, "-r", String(RATE), "-c", "1", "-b", "16", out]);
+  execFileSync("sox", ["-D", raw, "-r", String(RATE), "-c", "1", "-b", "16", out]);
   const wav = readPcm16Wav(out);
   let first = 0;
   while (first < wav.samples.length && Math.abs(wav.samples[first]!) < THRESHOLD) first++;
@@ -65,14 +67,8 @@ function synthesize(tts: "flite" | "espeak", text: string, dir: string): Int16Ar
 
 /** Deterministic uniform noise in [-1, 1) (mulberry32). */
 function noise(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = seededRandom(seed);
+  return () => next() * 2 - 1;
 }
 
 const dir = mkdtempSync(join(tmpdir(), "vad-fixtures-"));
@@ -122,7 +118,7 @@ try {
     writeFileSync(fixturePath(`${name}.json`), JSON.stringify(truth, null, 2) + "\n");
     if (spec.also8k) {
       const path8k = fixturePath(`${name}-8k.wav`);
-      execFileSync("sox", [wavPath, "-r", "8000", "-c", "1", "-b", "16", path8k]);
+      execFileSync("sox", ["-D", wavPath, "-r", "8000", "-c", "1", "-b", "16", path8k]);
       writeFileSync(
         fixturePath(`${name}-8k.json`),
         JSON.stringify({ ...truth, sampleRate: 8000 }, null, 2) + "\n",
