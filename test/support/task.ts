@@ -1,4 +1,8 @@
 import {
+  FrameDirection,
+  MemoryTransport,
+  type MemoryTransportOptions,
+  type TransportParams,
   type ErrorFrame,
   type Frame,
   type FrameProcessor,
@@ -8,6 +12,7 @@ import {
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
+import { FrameRecorder } from "../../src/testing/index.js";
 
 /**
  * Runs `processors` in a PipelineTask on a VirtualClock (idle detection off, silent log) and
@@ -40,4 +45,22 @@ export function startTask(processors: FrameProcessor[], options: Partial<Pipelin
     /** Moves virtual time until the pipeline has started. */
     whenStarted: () => clock.runUntil(() => started),
   };
+}
+
+/**
+ * A MemoryTransport output (audio out on, at `rate`) between two recorders, running in a task
+ * on a VirtualClock: `up` sees what the output sends upstream, `down` what it pushes on.
+ */
+export function startOutput(
+  rate: number,
+  params: Partial<TransportParams> = {},
+  options: Omit<MemoryTransportOptions, "params"> = {},
+) {
+  const transport = new MemoryTransport({
+    params: { audioOutEnabled: true, audioOutSampleRate: rate, ...params },
+    ...options,
+  });
+  const down = new FrameRecorder();
+  const up = new FrameRecorder(FrameDirection.UPSTREAM);
+  return { ...startTask([up, transport.output(), down]), transport, output: transport.output(), down, up };
 }

@@ -2,7 +2,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
 import {
   EndFrame,
-  MemoryTransport,
   type MemoryTransportOptions,
   OutputAudioRawFrame,
   OutputTransportMessageFrame,
@@ -12,9 +11,8 @@ import {
   TextFrame,
   type TransportParams,
 } from "../../src/index.js";
-import { FrameRecorder } from "../../src/testing/index.js";
 import { CountingMixer } from "../support/mixers.js";
-import { startTask } from "../support/task.js";
+import { startOutput } from "../support/task.js";
 
 // Real async work (compiling the resampler's wasm) does not move with the virtual clock.
 beforeAll(async () => {
@@ -25,12 +23,7 @@ const RATE = 24_000;
 const CHUNK_MS = 40; // audioOut10msChunks = 4 by default
 
 function setup(params: Partial<TransportParams> = {}, options: Omit<MemoryTransportOptions, "params"> = {}) {
-  const transport = new MemoryTransport({
-    params: { audioOutEnabled: true, audioOutSampleRate: RATE, ...params },
-    ...options,
-  });
-  const down = new FrameRecorder();
-  return { ...startTask([transport.output(), down]), transport, output: transport.output(), down };
+  return startOutput(RATE, params, options);
 }
 
 /** Audio whose every chunk starts with its own index, so chunks can be told apart. */

@@ -7,7 +7,6 @@ import {
   EndFrame,
   type Frame,
   InterruptionFrame,
-  MemoryTransport,
   type MemoryTransportOptions,
   MixerEnableFrame,
   OutputAudioRawFrame,
@@ -17,10 +16,9 @@ import {
   TextFrame,
   type TransportParams,
 } from "../../src/index.js";
-import { FrameRecorder } from "../../src/testing/index.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
-import { startTask } from "../support/task.js";
+import { startOutput } from "../support/task.js";
 
 // Real async work (compiling the resampler's wasm) does not move with the virtual clock: load it
 // before any virtual time passes, or the task's start deadline would fire first.
@@ -32,13 +30,7 @@ const RATE = 24_000;
 const CHUNK = 960; // 40 ms at 24 kHz
 
 function setup(params: Partial<TransportParams> = {}, options: Omit<MemoryTransportOptions, "params"> = {}) {
-  const transport = new MemoryTransport({
-    params: { audioOutEnabled: true, audioOutSampleRate: RATE, ...params },
-    ...options,
-  });
-  const down = new FrameRecorder();
-  const up = new FrameRecorder("upstream");
-  return { ...startTask([up, transport.output(), down]), transport, output: transport.output(), down, up };
+  return startOutput(RATE, params, options);
 }
 
 describe("BaseOutputTransport pacing", () => {
