@@ -417,7 +417,7 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
 
   async #prepareResampler(track: Track, inRate: number): Promise<void> {
     if (inRate === this.#rate || track.resampler?.inRate === inRate) return;
-    const resampler = await createStreamResampler({ inRate, outRate: this.#rate });
+    const resampler = await this.clock.track(createStreamResampler({ inRate, outRate: this.#rate }));
     if (!this.#rate || this.state === "closed") {
       resampler.dispose();
       return;

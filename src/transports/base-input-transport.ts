@@ -118,11 +118,13 @@ export abstract class BaseInputTransport extends FrameProcessor {
     if (rate !== this.#pipelineRate) {
       if (!this.#resampler || this.#resampler.inRate !== rate || this.#resampler.channels !== channels) {
         this.#resampler?.dispose();
-        this.#resampler = await createStreamResampler({
-          inRate: rate,
-          outRate: this.#pipelineRate,
-          channels,
-        });
+        this.#resampler = await this.clock.track(
+          createStreamResampler({
+            inRate: rate,
+            outRate: this.#pipelineRate,
+            channels,
+          }),
+        );
       }
       samples = this.#resampler.resample(samples);
     }

@@ -393,11 +393,13 @@ export class MediaSender {
     if (frame.sampleRate === this.options.sampleRate) return frame.audio;
     if (!this.#resampler || this.#resamplerRate !== frame.sampleRate) {
       this.#resampler?.dispose();
-      this.#resampler = await createStreamResampler({
-        inRate: frame.sampleRate,
-        outRate: this.options.sampleRate,
-        channels: this.options.numChannels,
-      });
+      this.#resampler = await this.host.clock.track(
+        createStreamResampler({
+          inRate: frame.sampleRate,
+          outRate: this.options.sampleRate,
+          channels: this.options.numChannels,
+        }),
+      );
       this.#resamplerRate = frame.sampleRate;
     }
     return this.#resampler.resample(frame.audio);
