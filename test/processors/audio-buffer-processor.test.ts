@@ -2,7 +2,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
 import { writeWavFile } from "../../src/audio/wav.js";
 import {
   BotStartedSpeakingFrame,
@@ -33,11 +32,6 @@ import { FrameRecorder, Sleep, VirtualClock, runTest } from "../../src/testing/i
 import { readWav } from "../../src/audio/wav.js";
 import { constant, tone } from "../support/audio.js";
 import { settledHeap } from "../support/gc.js";
-
-// Compiling the resampler's wasm is real async work that does not move with the virtual clock.
-beforeAll(async () => {
-  await loadSpeexModule();
-});
 
 const RATE = 24_000; // the pipeline's default output rate, so the default recording rate
 const perMs = RATE / 1000;

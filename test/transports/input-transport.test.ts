@@ -1,9 +1,7 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { AudioFilter } from "../../src/audio/filters/audio-filter.js";
 import { RNNoiseFilter } from "../../src/audio/filters/rnnoise-filter.js";
-import { loadRNNoiseModule } from "../../src/audio/filters/rnnoise-wasm.js";
 import { createStreamResampler } from "../../src/audio/resampler.js";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
 import { deinterleave, interleave, rms } from "../../src/audio/pcm.js";
 import {
   FrameDirection,
@@ -19,11 +17,6 @@ import {
 import { startTask } from "../support/task.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { chunks, concat, energyDb, sine, sineFitSnrDb, whiteNoise } from "../audio/signals.js";
-
-// Real async work (compiling wasm) does not move with the virtual clock: load it first.
-beforeAll(async () => {
-  await Promise.all([loadSpeexModule(), loadRNNoiseModule()]);
-});
 
 const PIPELINE_RATE = 16_000; // PipelineTask's default audioInSampleRate
 

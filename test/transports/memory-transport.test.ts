@@ -1,5 +1,4 @@
-import { beforeAll, describe, expect, it } from "vitest";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
+import { describe, expect, it } from "vitest";
 import {
   EndFrame,
   type MemoryTransportOptions,
@@ -13,11 +12,6 @@ import {
 } from "../../src/index.js";
 import { CountingMixer } from "../support/mixers.js";
 import { startOutput } from "../support/task.js";
-
-// Real async work (compiling the resampler's wasm) does not move with the virtual clock.
-beforeAll(async () => {
-  await loadSpeexModule();
-});
 
 const RATE = 24_000;
 const CHUNK_MS = 40; // audioOut10msChunks = 4 by default

@@ -1,5 +1,4 @@
-import { beforeAll, describe, expect, it } from "vitest";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
+import { describe, expect, it } from "vitest";
 import {
   BotSpeakingFrame,
   BotStartedSpeakingFrame,
@@ -19,12 +18,6 @@ import {
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
 import { startOutput } from "../support/task.js";
-
-// Real async work (compiling the resampler's wasm) does not move with the virtual clock: load it
-// before any virtual time passes, or the task's start deadline would fire first.
-beforeAll(async () => {
-  await loadSpeexModule();
-});
 
 const RATE = 24_000;
 const CHUNK = 960; // 40 ms at 24 kHz

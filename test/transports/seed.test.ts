@@ -5,8 +5,7 @@
  * bounds inside the test.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { beforeAll, describe, expect, it } from "vitest";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
+import { describe, expect, it } from "vitest";
 import {
   CancelFrame,
   type Clock,
@@ -29,10 +28,6 @@ import {
 import { settledHeap } from "../support/gc.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
-
-beforeAll(async () => {
-  await loadSpeexModule();
-});
 
 const RATE = 24_000;
 const CHUNK_MS = 40;

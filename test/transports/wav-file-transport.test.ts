@@ -2,7 +2,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadSpeexModule } from "../../src/audio/speex-wasm.js";
 import { readWavFile, writeWavFile } from "../../src/audio/wav.js";
 import { rms } from "../../src/audio/pcm.js";
 import {
@@ -24,11 +23,6 @@ import {
   silentLogger,
 } from "../../src/index.js";
 import { sine, sineFitSnrDb } from "../audio/signals.js";
-
-// Real async work (compiling the resampler's wasm) does not move with the virtual clock.
-beforeAll(async () => {
-  await loadSpeexModule();
-});
 
 let dir: string;
 beforeAll(() => {
