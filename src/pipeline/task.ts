@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from "../clock/clock.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { OutputAudioRawFrame } from "../frames/audio.js";
 import { ErrorFrame } from "../frames/error.js";
-import { type Frame, FrameDirection } from "../frames/frame.js";
+import { Frame, FrameDirection } from "../frames/frame.js";
 import {
   CancelFrame,
   CancelTaskFrame,
@@ -209,6 +209,16 @@ export class PipelineTask {
    * Queuing an `EndFrame` is `stopWhenDone()`; a `CancelFrame` is `cancel()`.
    */
   queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void {
+    if (!(frame instanceof Frame)) {
+      throw new InvalidOptionError(
+        `${this.name}.queueFrame: expected a Frame (e.g. new TextFrame("hi")), got ${describeValue(frame)}`,
+      );
+    }
+    if (direction !== FrameDirection.DOWNSTREAM && direction !== FrameDirection.UPSTREAM) {
+      throw new InvalidOptionError(
+        `${this.name}.queueFrame: direction must be FrameDirection.DOWNSTREAM or UPSTREAM (got ${String(direction)})`,
+      );
+    }
     if (frame instanceof EndFrame) {
       void this.stopWhenDone();
       return;
@@ -548,4 +558,9 @@ function checkMs(name: string, value: number): number {
     );
   }
   return value;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  return `an object of type ${value.constructor?.name ?? "Object"}`;
 }

@@ -82,6 +82,18 @@ describe("PipelineTask termination contract", () => {
     await b.clock.runUntil(b.done);
   });
 
+  it("refuses something that is not a frame, or a bad direction, saying what it expected", async () => {
+    const { clock, task, whenStarted } = setup([new FrameProcessor()]);
+    await whenStarted();
+    expect(() => task.queueFrame({ text: "hi" } as unknown as TextFrame)).toThrow(
+      /queueFrame: expected a Frame \(e\.g\. new TextFrame\("hi"\)\), got an object of type Object/,
+    );
+    expect(() => task.queueFrame(new TextFrame("x"), "sideways" as FrameDirection)).toThrow(
+      /direction must be/,
+    );
+    await clock.runUntil(task.stopWhenDone());
+  });
+
   it("cancel resolves within cancelTimeoutMs when a processor never finishes handling CancelFrame, naming it", async () => {
     const stuck = new StuckOn("cancel", { name: "stuck-stt" });
     const { clock, task, timeouts, finishedBy, done, whenStarted } = setup([new FrameProcessor(), stuck], {
