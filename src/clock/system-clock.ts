@@ -12,8 +12,23 @@ export class SystemClock extends BaseClock {
     return performance.now() - this.#origin;
   }
 
+  /**
+   * Node counts timers from the event loop's cached time, which can lag `performance.now()`,
+   * so a timer may fire a little early by this clock. A timer that fires early is re-armed for
+   * what is left: a callback never runs before `now()` has reached its due time.
+   */
   setTimer(callback: () => void, delayMs: number): TimerHandle {
-    const handle = setTimeout(callback, Math.max(0, delayMs));
+    const due = this.now() + Math.max(0, delayMs);
+    let handle: NodeJS.Timeout;
+    const fire = (): void => {
+      const left = due - this.now();
+      if (left > 0) {
+        handle = setTimeout(fire, Math.ceil(left));
+        return;
+      }
+      callback();
+    };
+    handle = setTimeout(fire, Math.max(0, Math.ceil(delayMs)));
     return { cancel: () => clearTimeout(handle) };
   }
 }

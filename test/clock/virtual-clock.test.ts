@@ -146,4 +146,15 @@ describe("SystemClock", () => {
     const b = clock.now();
     expect(b).toBeGreaterThanOrEqual(a + 4);
   });
+
+  it("never wakes a wait before its time by its own now(), even when Node's timers run early", async () => {
+    const clock = new SystemClock();
+    const early: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const due = clock.now() + (i % 7) + 0.3; // fractional ms, where Node's rounding bites
+      await clock.waitUntil(due);
+      if (clock.now() < due) early.push(due - clock.now());
+    }
+    expect(early).toEqual([]);
+  });
 });
