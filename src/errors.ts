@@ -80,6 +80,15 @@ export class PipelineLinkError extends VoicepipeError {
   readonly code = "VP_PIPELINE_LINK";
 }
 
+/**
+ * The API was used in a way that cannot work: a processor pushing a lifecycle frame only the
+ * task may send, a pipeline given to a second task, a frame queued where it has no meaning.
+ * Thrown at the point of misuse; the message says what to do instead.
+ */
+export class MisuseError extends VoicepipeError {
+  readonly code = "VP_MISUSE";
+}
+
 /** A short text for any thrown value. */
 export function describe(error: unknown): string {
   if (error instanceof Error) return error.message;

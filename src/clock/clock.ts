@@ -18,7 +18,9 @@ export interface Clock {
   now(): number;
   /**
    * Calls `callback` once, `delayMs` from now (0 or negative: on the next timer turn, never
-   * synchronously). Returns a handle that cancels it.
+   * synchronously). Returns a handle that cancels it. Throws a `RangeError` for a delay that is
+   * not a number or not finite: a timer due at `NaN` would fire never or at once, and a bug that
+   * computes one must surface where it happens.
    */
   setTimer(callback: () => void, delayMs: number): TimerHandle;
   /**
@@ -66,5 +68,12 @@ export abstract class BaseClock implements Clock {
       }, timeMs - this.now());
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+}
+
+/** Throws a `RangeError` unless `delayMs` is a finite number (shared by the clocks). */
+export function checkDelay(delayMs: number, what = "delayMs"): void {
+  if (typeof delayMs !== "number" || !Number.isFinite(delayMs)) {
+    throw new RangeError(`Clock: ${what} must be a finite number of ms (got ${String(delayMs)})`);
   }
 }

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { BaseClock, type TimerHandle } from "./clock.js";
+import { BaseClock, type TimerHandle, checkDelay } from "./clock.js";
 
 /**
  * The real, monotonic clock: `now()` is `performance.now()` relative to when the clock was
@@ -18,6 +18,7 @@ export class SystemClock extends BaseClock {
    * what is left: a callback never runs before `now()` has reached its due time.
    */
   setTimer(callback: () => void, delayMs: number): TimerHandle {
+    checkDelay(delayMs);
     const due = this.now() + Math.max(0, delayMs);
     let handle: NodeJS.Timeout;
     const fire = (): void => {

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn, setTimeout as realSleep } from "node:timers/promises";
 import { performance } from "node:perf_hooks";
-import { BaseClock, type TimerHandle } from "./clock.js";
+import { BaseClock, type TimerHandle, checkDelay } from "./clock.js";
 import { MinHeap } from "./min-heap.js";
 import { VoicepipeError } from "../errors.js";
 
@@ -58,6 +58,7 @@ export class VirtualClock extends BaseClock {
   constructor(options: { startMs?: number; settleTurns?: number; realWorkTimeoutMs?: number } = {}) {
     super();
     this.#now = options.startMs ?? 0;
+    checkDelay(this.#now, "startMs");
     this.settleTurns = options.settleTurns ?? 4;
     this.realWorkTimeoutMs = options.realWorkTimeoutMs ?? 60_000;
   }
@@ -92,6 +93,7 @@ export class VirtualClock extends BaseClock {
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
+    checkDelay(delayMs);
     const timer: VirtualTimer = {
       at: this.#now + Math.max(0, delayMs),
       seq: this.#seq++,
@@ -130,11 +132,13 @@ export class VirtualClock extends BaseClock {
 
   /** Moves time forward by `ms`, firing every timer due on the way, in order. */
   async advance(ms: number): Promise<void> {
+    checkDelay(ms, "advance(ms)");
     await this.advanceTo(this.#now + ms);
   }
 
   /** Moves time forward to `timeMs`, firing every timer due on the way, in order. */
   async advanceTo(timeMs: number): Promise<void> {
+    checkDelay(timeMs, "advanceTo(timeMs)");
     await this.settle();
     for (;;) {
       const next = this.#popDue(timeMs);
@@ -158,6 +162,7 @@ export class VirtualClock extends BaseClock {
     options: RunUntilOptions = {},
   ): Promise<T | undefined> {
     const maxMs = options.maxMs ?? 3_600_000;
+    checkDelay(maxMs, "runUntil maxMs");
     const limit = this.#now + maxMs;
     let done = false;
     let value: T | undefined;

@@ -22,13 +22,12 @@ export const FrameFlags = {
   UNINTERRUPTIBLE: 2,
   START: 4,
   END: 8,
-  STOP: 16,
-  CANCEL: 32,
-  INTERRUPTION: 64,
+  CANCEL: 16,
+  INTERRUPTION: 32,
 } as const;
 /** Flags that send a frame down the runtime's slow path. */
 export const SPECIAL_FRAME_FLAGS =
-  FrameFlags.START | FrameFlags.END | FrameFlags.STOP | FrameFlags.CANCEL | FrameFlags.INTERRUPTION;
+  FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL | FrameFlags.INTERRUPTION;
 
 const flagCache = new WeakMap<object, number>();
 

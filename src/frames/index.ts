@@ -10,11 +10,9 @@ export {
 export {
   StartFrame,
   EndFrame,
-  StopFrame,
   CancelFrame,
   InterruptionFrame,
   EndTaskFrame,
-  StopTaskFrame,
   CancelTaskFrame,
   InterruptionTaskFrame,
   HeartbeatFrame,

@@ -6,18 +6,12 @@ export interface StartParams {
   audioInSampleRate: number;
   /** Sample rate of audio leaving the pipeline, in Hz. @default 24000 */
   audioOutSampleRate: number;
-  /** Collect processing metrics (TTFB, processing time). @default false */
-  enableMetrics: boolean;
-  /** Collect usage metrics (tokens, characters). @default false */
-  enableUsageMetrics: boolean;
 }
 
 /** The default {@link StartParams}. */
 export const DEFAULT_START_PARAMS: Readonly<StartParams> = Object.freeze({
   audioInSampleRate: 16_000,
   audioOutSampleRate: 24_000,
-  enableMetrics: false,
-  enableUsageMetrics: false,
 });
 
 /**
@@ -39,15 +33,6 @@ export class StartFrame extends SystemFrame {
 export class EndFrame extends ControlFrame {
   static override readonly uninterruptible = true;
   static override readonly kindFlags: number = FrameFlags.END;
-}
-
-/**
- * Stops the task but keeps processors alive (no cleanup), for handing a live pipeline on.
- * Travels in order like {@link EndFrame}.
- */
-export class StopFrame extends ControlFrame {
-  static override readonly uninterruptible = true;
-  static override readonly kindFlags: number = FrameFlags.STOP;
 }
 
 /** Immediate stop: every processor drops what it has and passes this on. Sent by `cancel()`. */
@@ -72,11 +57,6 @@ export class EndTaskFrame extends ControlFrame {
   constructor(readonly reason?: string) {
     super();
   }
-}
-
-/** A processor asks the task to stop (the task queues a {@link StopFrame}). */
-export class StopTaskFrame extends ControlFrame {
-  static override readonly uninterruptible = true;
 }
 
 /** A processor asks the task to cancel (the task calls `cancel()`). */

@@ -1,22 +1,17 @@
 import { type Frame, FrameDirection } from "../frames/frame.js";
-import { CancelFrame, EndFrame, StartFrame, StopFrame } from "../frames/lifecycle.js";
+import { CancelFrame, EndFrame, StartFrame } from "../frames/lifecycle.js";
 import { FrameProcessor } from "../processors/frame-processor.js";
 import type { ProcessorContext } from "../processors/processor-context.js";
 import { InvalidOptionError } from "../errors.js";
 import { ContainerEdge, Pipeline } from "./pipeline.js";
 
 function isSynchronised(frame: Frame): boolean {
-  return (
-    frame instanceof StartFrame ||
-    frame instanceof EndFrame ||
-    frame instanceof CancelFrame ||
-    frame instanceof StopFrame
-  );
+  return frame instanceof StartFrame || frame instanceof EndFrame || frame instanceof CancelFrame;
 }
 
 /**
  * Branches that each see every frame (DESIGN §5). Frames that come out of several branches
- * unchanged leave once. `StartFrame`, `EndFrame`, `StopFrame` and `CancelFrame` are
+ * unchanged leave once. `StartFrame`, `EndFrame` and `CancelFrame` are
  * synchronised: they leave once, after every branch has passed them; frames branches emit
  * before the `StartFrame` leaves wait for it.
  *
@@ -35,6 +30,7 @@ export class ParallelPipeline extends FrameProcessor {
   readonly #pending = new Map<Frame, number>();
   /** Frames emitted by branches before the synchronised StartFrame left. */
   #beforeStart: Array<[Frame, FrameDirection]> | undefined;
+  #started = false;
 
   constructor(...branches: ReadonlyArray<readonly FrameProcessor[]>) {
     super({ direct: true });
@@ -72,6 +68,10 @@ export class ParallelPipeline extends FrameProcessor {
   ): void | Promise<void> {
     if (isSynchronised(frame)) {
       if (this.#pending.has(frame)) return; // already on its way through the branches
+      if (frame instanceof StartFrame) {
+        if (this.#started) return; // one StartFrame per life; a later one would hold every frame back
+        this.#started = true;
+      }
       this.#pending.set(frame, this.#branches.length);
       if (frame instanceof StartFrame) this.#beforeStart ??= [];
     }

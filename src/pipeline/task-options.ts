@@ -9,10 +9,6 @@ export interface PipelineParams {
   audioInSampleRate: number;
   /** Sample rate of audio leaving the pipeline, in Hz. @default 24000 */
   audioOutSampleRate: number;
-  /** Collect processing metrics. @default false */
-  enableMetrics: boolean;
-  /** Collect usage metrics. @default false */
-  enableUsageMetrics: boolean;
   /** Send `HeartbeatFrame`s through the pipeline to detect stalled lanes. @default false */
   enableHeartbeats: boolean;
   /** Interval between heartbeats, in ms. @default 1000 */
@@ -25,8 +21,6 @@ export interface PipelineParams {
 export const DEFAULT_PIPELINE_PARAMS: Readonly<PipelineParams> = Object.freeze({
   audioInSampleRate: 16_000,
   audioOutSampleRate: 24_000,
-  enableMetrics: false,
-  enableUsageMetrics: false,
   enableHeartbeats: false,
   heartbeatsPeriodMs: 1_000,
   heartbeatsMonitorMs: 10_000,

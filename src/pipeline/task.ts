@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from "../clock/clock.js";
+import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { OutputAudioRawFrame } from "../frames/audio.js";
 import { ErrorFrame } from "../frames/error.js";
@@ -12,18 +13,22 @@ import {
   InterruptionFrame,
   InterruptionTaskFrame,
   StartFrame,
-  StopFrame,
-  StopTaskFrame,
 } from "../frames/lifecycle.js";
 import { BotSpeakingFrame, UserSpeakingFrame } from "../frames/speaking.js";
-import { InvalidOptionError, LifecycleTimeoutError, TaskClosedError, type TimeoutStage } from "../errors.js";
+import {
+  InvalidOptionError,
+  LifecycleTimeoutError,
+  MisuseError,
+  TaskClosedError,
+  type TimeoutStage,
+} from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
 import { ObserverDispatcher } from "../observers/observer-dispatcher.js";
 import type { Observer } from "../observers/observer.js";
-import type { FrameProcessor } from "../processors/frame-processor.js";
+import { type FrameProcessor, sendLifecycleFrame } from "../processors/frame-processor.js";
 import type { ProcessorContext } from "../processors/processor-context.js";
-import { ContainerEdge, flattenProcessors } from "./pipeline.js";
+import { ContainerEdge, Pipeline, flattenProcessors } from "./pipeline.js";
 import { HeartbeatMonitor, IdleMonitor } from "./task-monitors.js";
 import {
   DEFAULT_PIPELINE_PARAMS,
@@ -41,12 +46,33 @@ export interface TaskTimeoutEvent {
   readonly error: LifecycleTimeoutError;
 }
 
+/**
+ * How a task ended, and why: what `run()`, `stopWhenDone()`, `cancel()` and
+ * `PipelineRunner.run()` resolve with (docs/design/lifecycle.md).
+ */
+export interface TaskOutcome {
+  /**
+   * - `"ended"`: the `EndFrame` came out of the pipeline (everything queued was played).
+   * - `"cancelled"`: `cancel()`, an idle timeout, a signal, or a start or end deadline.
+   * - `"failed"`: a fatal `ErrorFrame` cancelled the task; `error` says what went wrong.
+   */
+  readonly how: "ended" | "cancelled" | "failed";
+  /** Why, in words: the cancel reason, the deadline that fired, or the fatal error's message. */
+  readonly reason: string | undefined;
+  /** The fatal error, when `how` is `"failed"`. */
+  readonly error: Error | undefined;
+  /** The processor that reported the fatal error, when known. */
+  readonly processor: string | undefined;
+  /** The `EndFrame` or `CancelFrame` that ended the task. */
+  readonly frame: Frame;
+}
+
 /** Events of a {@link PipelineTask}. Handlers never block the task. */
 export interface PipelineTaskEvents extends EventMap {
   /** `StartFrame` reached the end of the pipeline. */
   pipelineStarted: () => void;
-  /** The task finished; `frame` is the `EndFrame`, `StopFrame` or `CancelFrame` that ended it. */
-  pipelineFinished: (frame: Frame) => void;
+  /** The task finished; `frame` is the `EndFrame` or `CancelFrame` that ended it. */
+  pipelineFinished: (frame: Frame, outcome: TaskOutcome) => void;
   /** An `ErrorFrame` reached the task. */
   pipelineError: (frame: ErrorFrame) => void;
   /** Nothing in `idleTimeoutFrames` was pushed for `idleTimeoutMs`. */
@@ -103,11 +129,18 @@ export class PipelineTask {
   #state: TaskState = "created";
   #processors: FrameProcessor[] = [];
   #pending: Array<[Frame, FrameDirection]> = [];
-  #runPromise: Promise<void> | undefined;
-  #cancelPromise: Promise<void> | undefined;
-  readonly #finished: Promise<void>;
-  #resolveFinished!: () => void;
+  #runPromise: Promise<TaskOutcome> | undefined;
+  #cancelPromise: Promise<TaskOutcome> | undefined;
+  readonly #finished: Promise<TaskOutcome>;
+  #resolveFinished!: (outcome: TaskOutcome) => void;
+  #outcome: TaskOutcome | undefined;
   #cancelReached: (() => void) | undefined;
+  /** The graceful end's teardown, while it runs: a cancel then waits for it instead. */
+  #endTeardown: Promise<void> | undefined;
+  /** The fatal error that made the task cancel itself, if any. */
+  #fatal: ErrorFrame | undefined;
+  #startReachedSink = false;
+  #processorsReady = false;
 
   #startTimer: TimerHandle | undefined;
   #endTimer: TimerHandle | undefined;
@@ -154,9 +187,15 @@ export class PipelineTask {
     this.#sink = new ContainerEdge(`${this.name}::sink`, (frame, direction) => {
       if (direction === FrameDirection.DOWNSTREAM) this.#onFrameAtEnd(frame, direction);
     });
+    if (pipeline.prev !== undefined || pipeline.next !== undefined) {
+      throw new MisuseError(
+        `${this.name}: ${pipeline.name} already belongs to a task (a pipeline runs once, in one task); ` +
+          "build a new pipeline, with new processors, for each task",
+      );
+    }
     this.#source.link(pipeline);
     pipeline.link(this.#sink);
-    this.#finished = new Promise<void>((resolve) => {
+    this.#finished = new Promise<TaskOutcome>((resolve) => {
       this.#resolveFinished = resolve;
     });
   }
@@ -184,9 +223,14 @@ export class PipelineTask {
     if (i >= 0) this.#dispatchers.splice(i, 1)[0]!.close();
   }
 
-  /** Whether the task has finished (ended, stopped or cancelled). */
+  /** Whether the task has finished (ended, cancelled or failed). */
   hasFinished(): boolean {
     return this.#state === "finished";
+  }
+
+  /** How the task ended, once it has finished. */
+  get outcome(): TaskOutcome | undefined {
+    return this.#outcome;
   }
 
   /** Every processor in the pipeline, flattened (available once `run()` has been called). */
@@ -195,10 +239,12 @@ export class PipelineTask {
   }
 
   /**
-   * Runs the task: sets processors up, sends `StartFrame`, and resolves when the task has
-   * finished. Calling it again returns the same promise.
+   * Runs the task: sets processors up, sends `StartFrame`, and resolves with the
+   * {@link TaskOutcome} when the task has finished: ended, cancelled, or failed on a fatal
+   * error. It never rejects, so one failed session cannot take a server of many down with an
+   * unhandled rejection: look at `outcome.how`. Calling it again returns the same promise.
    */
-  run(): Promise<void> {
+  run(): Promise<TaskOutcome> {
     this.#runPromise ??= this.#run();
     return this.#runPromise;
   }
@@ -206,7 +252,8 @@ export class PipelineTask {
   /**
    * Queues `frame` into the pipeline: downstream frames enter at the head, upstream frames at
    * the tail. Throws `TaskClosedError` once the task is ending, cancelled or finished.
-   * Queuing an `EndFrame` is `stopWhenDone()`; a `CancelFrame` is `cancel()`.
+   * Queuing an `EndFrame` is `stopWhenDone()`; a `CancelFrame` is `cancel()`; a `StartFrame` is
+   * refused with a `MisuseError` (the task sends the one `StartFrame` itself).
    */
   queueFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void {
     if (!(frame instanceof Frame)) {
@@ -217,6 +264,11 @@ export class PipelineTask {
     if (direction !== FrameDirection.DOWNSTREAM && direction !== FrameDirection.UPSTREAM) {
       throw new InvalidOptionError(
         `${this.name}.queueFrame: direction must be FrameDirection.DOWNSTREAM or UPSTREAM (got ${String(direction)})`,
+      );
+    }
+    if (frame instanceof StartFrame) {
+      throw new MisuseError(
+        `${this.name}.queueFrame: a StartFrame is sent by the task itself when it runs; queue work frames only`,
       );
     }
     if (frame instanceof EndFrame) {
@@ -238,37 +290,41 @@ export class PipelineTask {
 
   /**
    * Ends the task after everything queued before this call has been processed and played.
-   * Guarantees: resolves when the task has finished; if the end makes no progress for
-   * `endTimeoutMs` it escalates to `cancel()`, so it always resolves. Does not guarantee that
-   * providers flushed their own buffers; use `cancel()` to stop now.
+   * Guarantees: once the task runs, resolves with its outcome when it has finished; if the end
+   * makes no progress for `endTimeoutMs` it escalates to `cancel()`, so it always resolves.
+   * Called before `run()`, it queues the end behind the frames queued so far and its deadline
+   * starts when `run()` does (queue work, then `stopWhenDone()`, then `run()`, for a batch).
+   * Does not guarantee that providers flushed their own buffers; use `cancel()` to stop now.
    */
-  stopWhenDone(): Promise<void> {
+  stopWhenDone(): Promise<TaskOutcome> {
     if (this.#state === "created" || this.#state === "starting" || this.#state === "running") {
+      const before = this.#state;
       this.#state = "ending";
       this.#stopActivityTimers();
       this.#endFrame = new EndFrame();
-      this.#lastEndProgress = this.clock.now();
-      this.#armEndWatchdog();
+      if (before !== "created") this.#armEndWatchdog();
       this.#inject(this.#endFrame, FrameDirection.DOWNSTREAM);
     }
     return this.#finished;
   }
 
   /**
-   * Stops the task now. Guarantees: resolves within `cancelTimeoutMs`, whatever a processor
-   * does; a processor that held it up is named in the `timeout` event. A second call returns
-   * the same promise; after the task finished it resolves at once.
+   * Stops the task now. Guarantees: resolves with the outcome within `cancelTimeoutMs`,
+   * whatever a processor does; a processor that held it up is named in the `timeout` event. A
+   * second call returns the same promise; after the task finished it resolves at once. During
+   * a graceful end's cleanup (the `EndFrame` has already come through) it waits for that
+   * cleanup, within the same bound, and the task still counts as ended.
    */
-  cancel(reason?: string): Promise<void> {
-    if (this.#state === "finished") return Promise.resolve();
+  cancel(reason?: string): Promise<TaskOutcome> {
+    if (this.#state === "finished") return this.#finished;
     this.#cancelPromise ??= this.#cancel(reason);
     return this.#cancelPromise;
   }
 
   // ---------------------------------------------------------------- running
 
-  async #run(): Promise<void> {
-    if (this.#state === "finished") return;
+  async #run(): Promise<TaskOutcome> {
+    if (this.#state === "finished") return this.#finished;
     this.#processors = flattenProcessors(this.#pipeline);
     const context: ProcessorContext = {
       clock: this.clock,
@@ -283,20 +339,22 @@ export class PipelineTask {
     this.#sink.setup(context);
     this.#pipeline.setup(context);
     if (this.#state === "created") this.#state = "starting";
+    if (this.#state === "ending") this.#armEndWatchdog(); // stopWhenDone() came before run()
     if (this.#state !== "cancelling") {
       const start = new StartFrame({
         audioInSampleRate: this.params.audioInSampleRate,
         audioOutSampleRate: this.params.audioOutSampleRate,
-        enableMetrics: this.params.enableMetrics,
-        enableUsageMetrics: this.params.enableUsageMetrics,
       });
       this.#startTimer = this.clock.setTimer(() => this.#onStartTimeout(start), this.#startTimeoutMs);
-      void this.#source.pushFrame(start, FrameDirection.DOWNSTREAM);
+      // Containers only link their children; the leaves are the processors that start.
+      const leaves = this.#processors.filter((p) => p.children.length === 0 && !(p instanceof Pipeline));
+      void Promise.all(leaves.map((p) => p.whenReady())).then(() => this.#onProcessorsReady());
+      this.#push(start, FrameDirection.DOWNSTREAM);
       const pending = this.#pending;
       this.#pending = [];
       for (const [frame, direction] of pending) this.#push(frame, direction);
     }
-    await this.#finished;
+    return this.#finished;
   }
 
   #inject(frame: Frame, direction: FrameDirection): void {
@@ -308,10 +366,14 @@ export class PipelineTask {
   }
 
   #push(frame: Frame, direction: FrameDirection): void {
-    const r =
-      direction === FrameDirection.DOWNSTREAM
-        ? this.#source.pushFrame(frame, direction)
-        : this.#sink.pushFrame(frame, direction);
+    const edge = direction === FrameDirection.DOWNSTREAM ? this.#source : this.#sink;
+    let r: void | Promise<void>;
+    try {
+      r = sendLifecycleFrame(edge, frame, direction);
+    } catch (error) {
+      this.logger.error(`${this.name}: pushing ${frame.name} failed`, { error });
+      return;
+    }
     if (r)
       r.catch((error: unknown) => this.logger.error(`${this.name}: pushing ${frame.name} failed`, { error }));
   }
@@ -350,33 +412,31 @@ export class PipelineTask {
   /** A frame came out of either end of the pipeline. */
   #onFrameAtEnd(frame: Frame, direction: FrameDirection): void {
     if (frame instanceof StartFrame) {
-      if (direction === FrameDirection.DOWNSTREAM) this.#onStarted();
+      if (direction === FrameDirection.DOWNSTREAM) {
+        this.#startReachedSink = true;
+        this.#maybeStarted();
+      }
     } else if (frame instanceof EndFrame) {
       if (frame === this.#endFrame) void this.#finishGracefully(frame);
-    } else if (frame instanceof StopFrame) {
-      this.#finish(frame);
     } else if (frame instanceof CancelFrame) {
       this.#cancelReached?.();
     } else if (frame instanceof HeartbeatFrame) {
       this.#heartbeats?.received();
     } else if (frame instanceof ErrorFrame) {
       this.#events.emit("pipelineError", frame);
-      if (frame.fatal) {
+      if (frame.fatal && this.#state !== "finished") {
         this.logger.error(`${this.name}: fatal error from ${frame.processor ?? "a processor"}; cancelling`, {
           error: frame.error.message,
         });
+        this.#fatal ??= frame;
         this.#later(() => void this.cancel(`fatal error: ${frame.error.message}`));
       }
     } else if (frame instanceof EndTaskFrame) {
       this.#later(() => void this.stopWhenDone());
     } else if (frame instanceof CancelTaskFrame) {
       this.#later(() => void this.cancel(frame.reason ?? "CancelTaskFrame"));
-    } else if (frame instanceof StopTaskFrame) {
-      this.#later(() => this.#requestStop());
     } else if (frame instanceof InterruptionTaskFrame) {
-      this.#later(() => {
-        if (this.#state === "running") this.#push(new InterruptionFrame(), FrameDirection.DOWNSTREAM);
-      });
+      this.#later(() => this.#interrupt());
     }
   }
 
@@ -385,14 +445,29 @@ export class PipelineTask {
     queueMicrotask(fn);
   }
 
-  #requestStop(): void {
-    if (this.#state !== "running" && this.#state !== "starting") return;
-    this.#state = "ending";
-    this.#stopActivityTimers();
-    this.#inject(new StopFrame(), FrameDirection.DOWNSTREAM);
+  /**
+   * An `InterruptionTaskFrame` asked to interrupt: honoured while the pipeline runs and while it
+   * ends (a user may barge in on the goodbye; the `EndFrame` itself is never interrupted), and
+   * ignored, with a log line saying why, once it is cancelling or finished.
+   */
+  #interrupt(): void {
+    if (this.#state === "running" || this.#state === "ending" || this.#state === "starting") {
+      this.#push(new InterruptionFrame(), FrameDirection.DOWNSTREAM);
+      return;
+    }
+    this.logger.info(`${this.name}: InterruptionTaskFrame ignored: the task is ${this.#state}`, {
+      task: this.name,
+    });
   }
 
-  #onStarted(): void {
+  #onProcessorsReady(): void {
+    this.#processorsReady = true;
+    this.#maybeStarted();
+  }
+
+  /** Started: `StartFrame` came out of the pipeline and every processor's start hook is done. */
+  #maybeStarted(): void {
+    if (!this.#startReachedSink || !this.#processorsReady) return;
     this.#startTimer?.cancel();
     this.#startTimer = undefined;
     if (this.#state !== "starting") return; // ending or cancelling already
@@ -466,10 +541,11 @@ export class PipelineTask {
     this.#events.emit("timeout", { stage, processor, waitedMs, error });
   }
 
+  /** Who holds `frame`: the last holder in order, or, for `StartFrame`, every processor not ready. */
   #holderOf(frame: Frame): string | undefined {
-    let holder: string | undefined;
-    for (const p of this.#processors) if (p.holding?.frame === frame) holder = p.name;
-    return holder;
+    const holders = this.#processors.filter((p) => p.holding?.frame === frame).map((p) => p.name);
+    if (holders.length === 0) return undefined;
+    return frame instanceof StartFrame ? holders.join(", ") : holders.at(-1);
   }
 
   #firstBusyProcessor(): string | undefined {
@@ -478,7 +554,18 @@ export class PipelineTask {
 
   // ---------------------------------------------------------------- ending
 
-  async #cancel(reason?: string): Promise<void> {
+  async #cancel(reason?: string): Promise<TaskOutcome> {
+    const endTeardown = this.#endTeardown;
+    if (endTeardown) {
+      // The EndFrame came through and cleanup is running: nothing is left to cancel. Wait for
+      // the cleanup within the cancel bound; the task still ended by its EndFrame.
+      const inTime = await this.#until(endTeardown, this.clock.now() + this.#cancelTimeoutMs);
+      if (!inTime) {
+        this.#timedOut("cleanup", undefined, this.#cancelTimeoutMs, "leaving its cleanup running detached");
+        this.#finish(this.#endFrame!);
+      }
+      return this.#finished;
+    }
     const previous = this.#state;
     this.#state = "cancelling";
     this.#stopAllTimers();
@@ -486,7 +573,7 @@ export class PipelineTask {
       // Nothing was started: there is nothing to wait for.
       this.#pending = [];
       this.#finish(new CancelFrame(reason));
-      return;
+      return this.#finished;
     }
     const deadline = this.clock.now() + this.#cancelTimeoutMs;
     const frame = new CancelFrame(reason);
@@ -498,12 +585,14 @@ export class PipelineTask {
     if (!inTime) this.#timedOut("cancel", frame, this.#cancelTimeoutMs, "tearing the pipeline down anyway");
     await this.#teardownAll(deadline, "cancel");
     this.#finish(frame);
+    return this.#finished;
   }
 
   async #finishGracefully(frame: EndFrame): Promise<void> {
-    if (this.#state !== "ending") return; // a cancel overtook the end
+    if (this.#state !== "ending" || this.#endTeardown) return; // a cancel overtook the end
     this.#stopAllTimers();
-    await this.#teardownAll(this.clock.now() + this.#cleanupTimeoutMs, "cleanup");
+    this.#endTeardown = this.#teardownAll(this.clock.now() + this.#cleanupTimeoutMs, "cleanup");
+    await this.#endTeardown;
     if (this.#state === "ending") this.#finish(frame);
   }
 
@@ -522,21 +611,19 @@ export class PipelineTask {
     }
   }
 
-  /** Resolves true when `promise` settles before `deadline` (task clock), false otherwise. */
-  #until(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const timer = this.clock.setTimer(() => resolve(false), deadline - this.clock.now());
-      promise.then(
-        () => {
-          timer.cancel();
-          resolve(true);
-        },
-        () => {
-          timer.cancel();
-          resolve(true);
-        },
-      );
-    });
+  /** Resolves true when `promise` settles before `at` (task clock), false otherwise. */
+  #until(promise: Promise<unknown>, at: number): Promise<boolean> {
+    const settled = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    return deadline(this.clock, settled, Math.max(0, at - this.clock.now()), this.name).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof DeadlineExceededError) return false;
+        throw error;
+      },
+    );
   }
 
   #finish(frame: Frame): void {
@@ -546,8 +633,17 @@ export class PipelineTask {
     this.#pending = [];
     this.#cancelReached = undefined;
     for (const d of this.#dispatchers) d.close();
-    this.#events.emit("pipelineFinished", frame);
-    this.#resolveFinished();
+    const fatal = this.#fatal;
+    const outcome: TaskOutcome = Object.freeze({
+      how: frame instanceof EndFrame ? "ended" : fatal ? "failed" : "cancelled",
+      reason: frame instanceof CancelFrame ? frame.reason : undefined,
+      error: frame instanceof EndFrame ? undefined : fatal?.error,
+      processor: frame instanceof EndFrame ? undefined : fatal?.processor,
+      frame,
+    });
+    this.#outcome = outcome;
+    this.#events.emit("pipelineFinished", frame, outcome);
+    this.#resolveFinished(outcome);
   }
 }
 

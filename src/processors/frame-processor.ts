@@ -8,18 +8,31 @@ import {
   SPECIAL_FRAME_FLAGS,
   isUninterruptible,
 } from "../frames/frame.js";
-import { CancelFrame, type EndFrame, type InterruptionFrame, StartFrame } from "../frames/lifecycle.js";
-import { CancelledError, InterruptedError, ProcessorError, describe } from "../errors.js";
+import type { CancelFrame, EndFrame, InterruptionFrame, StartFrame } from "../frames/lifecycle.js";
+import { CancelledError, InterruptedError, MisuseError, ProcessorError, describe } from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { ProcessorContext } from "./processor-context.js";
+import { Turn, turnStore } from "./turn.js";
 
 /**
  * A lane that has handled this many frames without blocking yields one event-loop turn, so a
  * burst of frames whose handlers settle at once can never starve timers and I/O (DESIGN §1.2).
  */
 const YIELD_EVERY = 128;
+
+/** Frames only the task sends; a processor forwards them but never creates one. */
+const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL;
+
+/** Frames a full lane may drop: neither lifecycle, interruption nor uninterruptible. */
+const KEEP_FLAGS = SPECIAL_FRAME_FLAGS | FrameFlags.UNINTERRUPTIBLE;
+
+/** Frames a stale turn may still push: system and uninterruptible frames are never stale. */
+const NEVER_STALE_FLAGS = FrameFlags.SYSTEM | FrameFlags.UNINTERRUPTIBLE;
+
+// eslint-disable-next-line prefer-const -- assigned by FrameProcessor's static block
+let sendFromTask: (edge: FrameProcessor, frame: Frame, direction: FrameDirection) => void | Promise<void>;
 
 /** Options common to every processor. */
 export interface FrameProcessorOptions {
@@ -64,17 +77,25 @@ let nextProcessorId = 1;
  *
  * **Forwarding.** Unknown frames are forwarded: the base {@link processFrame} pushes the frame on
  * in the direction it was travelling. Override it, handle the frames you care about, and hand
- * the rest to `super.processFrame`. Lifecycle frames (`StartFrame`, `EndFrame`, `StopFrame`,
+ * the rest to `super.processFrame`. Lifecycle frames (`StartFrame`, `EndFrame` and
  * `CancelFrame`) never reach `processFrame`: they run the {@link start}, {@link stop} and
  * {@link cancel} hooks and the base class always forwards them, so a subclass cannot swallow
- * one; a hook that never returns is caught by the task's deadlines. (Pipecat's base class
+ * one; a hook that never returns is caught by the task's deadlines. Only the task creates
+ * lifecycle frames: a processor that pushes one of its own gets a `MisuseError` (push an
+ * `EndTaskFrame` or `CancelTaskFrame` to ask the task instead).
+ *
+ * **Start.** A queued processor passes `StartFrame` on at once and then runs its {@link start}
+ * hook, so the start hooks of a pipeline (connecting to providers, loading models) run side by
+ * side instead of one after another. Its lanes open when its hook has finished; frames that
+ * arrive earlier wait. The task reports "started" when every processor is ready. (Pipecat's base class
  * forwards nothing, and a processor that forgets `EndFrame` hangs its pipeline.)
  *
- * **Interruption.** An `InterruptionFrame` drops queued interruptible frames and aborts the
- * frame in flight: the `signal` passed to `processFrame` fires with an `InterruptedError`, and
- * the lane moves on without waiting for the handler (uninterruptible frames are neither dropped
- * nor aborted). A handler that ignores its signal keeps running detached; it must not push once
- * `signal.aborted`.
+ * **Interruption.** An `InterruptionFrame` drops queued interruptible frames and ends the lane's
+ * turn: the `signal` passed to `processFrame` fires with an `InterruptedError`, and the lane
+ * moves on without waiting for the handler (uninterruptible frames are neither dropped nor
+ * aborted). A handler that ignores its signal may run on detached, but whatever interruptible
+ * frame it pushes afterwards is dropped by the base class: work belongs to the turn it started
+ * in (see {@link turn} for work outside `processFrame`, such as a socket's receive loop).
  *
  * **Cancel.** After `CancelFrame` the processor drops every frame it is offered or pushes,
  * aborts its work, runs {@link cancel} and forwards the `CancelFrame`.
@@ -117,22 +138,36 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #systemQueued = 0;
   #systemHandled = 0;
   #systemBarrier: { until: number; resolve: () => void } | undefined;
-  /** For each queued EndFrame/StopFrame, how many system frames had arrived before it. */
+  /** For each queued EndFrame, how many system frames had arrived before it. */
   readonly #endBarriers = new Map<Frame, number>();
-  /** Aborted by an interruption (then replaced) and by cancel/teardown. */
-  #turn = new AbortController();
+  /** Ended (aborted, then replaced) by an interruption, and by cancel/teardown. */
+  #turnControl = new AbortController();
+  #turn: Turn;
+  /** Turns ended so far: pushes are checked for staleness only once one has ended. */
+  #turnsEnded = 0;
   /** Aborted once, by cancel or teardown. */
   readonly #life = new AbortController();
   /** The lifecycle frame this processor has received and not yet forwarded. */
   #holding: Frame | undefined;
   #holdingSince = 0;
+  /** The lifecycle frame the base class is forwarding right now (the only one it may push). */
+  #forwarding: Frame | undefined;
   #dropped = 0;
+  #staleDropped = 0;
+  /** The lane loops have started (after the start hook). */
+  #lanesOpen = false;
+  readonly #ready: Promise<void>;
+  #markReady!: () => void;
 
   constructor(options: FrameProcessorOptions = {}) {
     this.name = options.name ?? `${new.target.name}#${this.id}`;
     this.direct = options.direct ?? false;
     this.#maxQueued = options.maxQueuedFrames ?? 10_000;
     this.#events = new TypedEvents<E>(this.name, () => this.logger);
+    this.#turn = this.#newTurn();
+    this.#ready = new Promise<void>((resolve) => {
+      this.#markReady = resolve;
+    });
   }
 
   // ---------------------------------------------------------------- wiring and context
@@ -185,6 +220,29 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   /** Frames this processor dropped: offered after cancel, or over its lane bound. */
   get droppedFrames(): number {
     return this.#dropped;
+  }
+
+  /** Interruptible frames dropped because the turn that pushed them had been interrupted. */
+  get staleFramesDropped(): number {
+    return this.#staleDropped;
+  }
+
+  /**
+   * The current turn of the ordered lane. Take it when you start work whose results arrive
+   * outside `processFrame` (send a request on a socket whose receive loop pushes the reply), and
+   * push those results with `turn.push()`: once an interruption has ended that turn, they are
+   * dropped instead of reaching the output as stale audio or text.
+   */
+  get turn(): Turn {
+    return this.#turn;
+  }
+
+  /**
+   * Resolves when the processor is ready: its start hook has finished (or it was cancelled or
+   * torn down first). The task reports "started" once every processor is ready. @internal
+   */
+  whenReady(): Promise<void> {
+    return this.#ready;
   }
 
   /** Frames waiting in the lanes. */
@@ -248,7 +306,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       if (flags & FrameFlags.INTERRUPTION) {
         this.#beginInterruption();
       } else {
-        // EndFrame, StopFrame: handled only after the system frames that arrived before them.
+        // EndFrame: handled only after the system frames that arrived before it.
         this.#hold(frame);
         this.#endBarriers.set(frame, this.#systemQueued);
       }
@@ -268,18 +326,16 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
    * cancel, only `CancelFrame` and `ErrorFrame` still go out.
    */
   pushFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
-    const state = this.#state;
-    if (
-      (state === "cancelled" || state === "closed") &&
-      !(frame instanceof CancelFrame || frame instanceof ErrorFrame)
-    ) {
-      this.#dropped++;
-      return;
+    const flags = frame.schedulingFlags;
+    if (flags & LIFECYCLE_FLAGS && frame !== this.#forwarding) throw lifecycleMisuse(this.name, frame);
+    if (this.#turnsEnded > 0 && !(flags & NEVER_STALE_FLAGS)) {
+      const turn = turnStore.getStore();
+      if (turn !== undefined && turn.ownerId === this.id && turn.signal.aborted) {
+        this.#dropStale(frame);
+        return;
+      }
     }
-    const onPush = this.#context?.onPush;
-    if (onPush) onPush(this, frame, direction);
-    const target = direction === FrameDirection.DOWNSTREAM ? this.#next : this.#prev;
-    if (target) return target.queueFrame(frame, direction);
+    return this.#send(frame, direction);
   }
 
   /**
@@ -355,6 +411,62 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   // ---------------------------------------------------------------- internals
 
+  static {
+    sendFromTask = (edge, frame, direction) => edge.#forward(frame, direction);
+  }
+
+  #send(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    const state = this.#state;
+    if (
+      (state === "cancelled" || state === "closed") &&
+      !(frame.schedulingFlags & FrameFlags.CANCEL || frame instanceof ErrorFrame)
+    ) {
+      this.#dropped++;
+      return;
+    }
+    const onPush = this.#context?.onPush;
+    if (onPush) onPush(this, frame, direction);
+    const target = direction === FrameDirection.DOWNSTREAM ? this.#next : this.#prev;
+    if (target) return target.queueFrame(frame, direction);
+  }
+
+  /** Forwards a lifecycle frame: the one push of such a frame the base class allows itself. */
+  #forward(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    this.#forwarding = frame;
+    try {
+      return this.pushFrame(frame, direction);
+    } finally {
+      this.#forwarding = undefined;
+    }
+  }
+
+  #newTurn(): Turn {
+    return new Turn(this.id, this.#turnControl.signal, (frame, direction, turn) => {
+      if (turn.signal.aborted && !(frame.schedulingFlags & NEVER_STALE_FLAGS)) {
+        this.#dropStale(frame);
+        return;
+      }
+      return this.pushFrame(frame, direction);
+    });
+  }
+
+  /** Ends the current turn (interruption) and starts the next one. */
+  #endTurn(reason: Error): void {
+    this.#turnControl.abort(reason);
+    this.#turnControl = new AbortController();
+    this.#turn = this.#newTurn();
+    this.#turnsEnded++;
+  }
+
+  #dropStale(frame: Frame): void {
+    if (this.#staleDropped++ === 0) {
+      this.logger.debug(
+        `${this.name}: dropped ${frame.name}, pushed by work of an interrupted turn (further drops are counted in staleFramesDropped)`,
+        { processor: this.name },
+      );
+    }
+  }
+
   #hold(frame: Frame): void {
     this.#holding = frame;
     this.#holdingSince = this.#context?.clock.now() ?? 0;
@@ -364,32 +476,64 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     if (this.#holding === frame) this.#holding = undefined;
   }
 
+  /**
+   * Appends to a lane. Past the bound, one droppable frame goes, in O(1): the oldest when it is
+   * droppable, else the one arriving. Lifecycle frames, interruptions and uninterruptible frames
+   * are never dropped (a lane full of them alone may pass its bound: they are few by nature).
+   */
   #enqueue(queue: FrameQueue, frame: Frame, direction: FrameDirection): void {
     if (queue.length >= this.#maxQueued) {
-      const dropped = queue.dropOldest(isDroppable);
+      const head = queue.peek()!;
+      let dropped: Frame | undefined;
+      if (!(head.schedulingFlags & KEEP_FLAGS)) {
+        queue.shift();
+        dropped = head;
+      } else if (!(frame.schedulingFlags & KEEP_FLAGS)) {
+        dropped = frame;
+      }
       if (dropped) {
         this.#dropped++;
         if (queue === this.#system) this.#systemFrameHandled(); // it will never be handled: do not wait for it
         if (this.#dropped === 1 || this.#dropped % 1000 === 0) {
-          this.logger.warn(`${this.name}: lane over ${this.#maxQueued} frames; dropped ${dropped.name}`, {
-            processor: this.name,
-            dropped: this.#dropped,
-          });
+          this.logger.warn(
+            `${this.name}: lane over ${this.#maxQueued} frames; dropped ${dropped.name} (${this.#dropped} dropped so far). ` +
+              "The processor is not keeping up: make it faster, or raise maxQueuedFrames if bursts are expected.",
+            { processor: this.name, dropped: this.#dropped },
+          );
         }
+        if (dropped === frame) return;
       }
     }
     queue.push(frame, direction);
   }
 
-  #onStart(frame: StartFrame, direction: FrameDirection): void {
+  /**
+   * `StartFrame` passes on at once, then the start hook runs; the lanes open when it is done.
+   * So the start hooks of a pipeline run side by side, not one after another.
+   */
+  #onStart(frame: StartFrame, direction: FrameDirection): void | Promise<void> {
     if (this.#state !== "ready" && this.#state !== "created") return; // a second StartFrame is ignored
-    this.#hold(frame);
     this.#state = "running";
-    void this.#runLifecycle(frame, direction, () => this.start(frame), "starting").then(() => {
+    const forwarded = this.#forward(frame, direction);
+    this.#hold(frame); // until the hook is done: a start timeout names who is not ready
+    void this.#runHook(() => this.start(frame), "starting").then(() => {
+      this.#release(frame);
+      this.#markReady();
       if (this.#state !== "running") return;
-      void this.#runSystemLane(this.#systemGen);
-      void this.#runOrderedLane(this.#orderedGen);
+      this.#lanesOpen = true;
+      void turnStore.exit(() => this.#runSystemLane(this.#systemGen));
+      void turnStore.run(this.#turn, () => this.#runOrderedLane(this.#orderedGen));
     });
+    return forwarded;
+  }
+
+  /** Runs a hook, reporting what it throws (a cancelled hook is not an error). */
+  async #runHook(hook: () => void | Promise<void>, during: string): Promise<void> {
+    try {
+      await hook();
+    } catch (error) {
+      if (!(error instanceof CancelledError)) this.#reportError(error, during);
+    }
   }
 
   /** Runs a lifecycle hook, reports what it throws, then forwards the frame (always). */
@@ -399,13 +543,9 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     hook: () => void | Promise<void>,
     during: string,
   ): Promise<void> {
-    try {
-      await hook();
-    } catch (error) {
-      if (!(error instanceof CancelledError)) this.#reportError(error, during);
-    }
+    await this.#runHook(hook, during);
     this.#release(frame);
-    await this.pushFrame(frame, direction);
+    await this.#forward(frame, direction);
   }
 
   #onCancel(frame: CancelFrame, direction: FrameDirection): void | Promise<void> {
@@ -427,30 +567,31 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     const barrier = this.#systemBarrier;
     this.#systemBarrier = undefined;
     barrier?.resolve();
-    this.#turn.abort(reason);
+    this.#turnControl.abort(reason);
+    this.#turnsEnded++;
     if (!this.#life.signal.aborted) this.#life.abort(reason);
+    this.#markReady();
   }
 
   /**
-   * Flushes the ordered lane the moment an interruption arrives (STYLE §5): stale queued frames
-   * go, the frame in flight is aborted (unless uninterruptible), and the lane pauses until the
-   * `InterruptionFrame` has been handled and forwarded by the system lane, so nothing this
-   * processor produces after the interruption can overtake it. Frames that arrive after the
-   * interruption are kept.
+   * Flushes the ordered lane the moment an interruption arrives (docs/design/interruption.md):
+   * stale queued frames go, the turn ends (the frame in flight is aborted, unless
+   * uninterruptible), and the lane pauses until the `InterruptionFrame` has been handled and
+   * forwarded by the system lane, so nothing this processor produces after the interruption can
+   * overtake it. Frames that arrive after the interruption are kept.
    */
   #beginInterruption(): void {
     const inFlight = this.#inFlight;
     this.#ordered.dropInterruptible();
     this.#interruptionsPending++;
     if (inFlight && isUninterruptible(inFlight)) return; // it must finish; only stale queued work goes
-    this.#turn.abort(new InterruptedError(this.name));
-    this.#turn = new AbortController();
-    if (inFlight) {
-      // Detach the lane from the aborted handler: a fresh loop takes over (once resumed); the
-      // old one exits when, if ever, its handler settles.
-      this.#inFlight = undefined;
-      void this.#runOrderedLane(++this.#orderedGen);
-    }
+    this.#endTurn(new InterruptedError(this.name));
+    if (!this.#lanesOpen) return; // the lane will start in the new turn
+    // A fresh loop takes over in the new turn, so whatever the old turn's work pushes later is
+    // known to be stale. The old loop exits when it wakes, or when (if ever) its handler settles.
+    this.#inFlight = undefined;
+    const gen = ++this.#orderedGen;
+    void turnStore.run(this.#turn, () => this.#runOrderedLane(gen));
   }
 
   /** The system lane has forwarded an interruption: let the ordered lane run again. */
@@ -475,9 +616,14 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   #queueDirect(frame: Frame, direction: FrameDirection): void | Promise<void> {
     if (frame.schedulingFlags & FrameFlags.START) {
+      // Direct processors handle frames in the pusher's call, with no lane to hold them back:
+      // their start hook runs before StartFrame passes on.
+      if (this.#state !== "ready" && this.#state !== "created") return;
       this.#hold(frame);
       this.#state = "running";
-      return this.#runLifecycle(frame, direction, () => this.start(frame as StartFrame), "starting");
+      return this.#runLifecycle(frame, direction, () => this.start(frame as StartFrame), "starting").then(
+        () => this.#markReady(),
+      );
     }
     return this.#dispatch(frame, direction);
   }
@@ -486,28 +632,22 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #dispatch(frame: Frame, direction: FrameDirection): void | Promise<void> {
     const flags = frame.schedulingFlags;
     if (flags & SPECIAL_FRAME_FLAGS) {
-      if (flags & (FrameFlags.END | FrameFlags.STOP)) {
+      if (flags & FrameFlags.END) {
         const barrier = this.#endBarriers.get(frame);
         this.#endBarriers.delete(frame);
         if (barrier !== undefined && this.#systemHandled < barrier) {
           return this.#afterSystemFrames(barrier).then(() => this.#dispatch(frame, direction));
         }
-      }
-      if (flags & FrameFlags.END) {
         this.#hold(frame);
         return this.#runLifecycle(frame, direction, () => this.stop(frame as EndFrame), "ending").then(() => {
           if (this.#state === "running") this.#state = "ended";
         });
       }
-      if (flags & FrameFlags.STOP) {
-        this.#release(frame);
-        return this.pushFrame(frame, direction);
-      }
       if (flags & FrameFlags.INTERRUPTION)
         return this.#dispatchInterruption(frame as InterruptionFrame, direction);
     }
     try {
-      const result = this.processFrame(frame, direction, this.#turn.signal);
+      const result = this.processFrame(frame, direction, this.#turnControl.signal);
       if (result) return result.catch((error: unknown) => this.#onHandlerError(error, frame));
     } catch (error) {
       this.#onHandlerError(error, frame);
@@ -517,13 +657,12 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #dispatchInterruption(frame: InterruptionFrame, direction: FrameDirection): void | Promise<void> {
     if (this.direct) {
       // No lanes to flush: just make in-flight work of the turn stale.
-      this.#turn.abort(new InterruptedError(this.name));
-      this.#turn = new AbortController();
+      this.#endTurn(new InterruptedError(this.name));
     }
     this.#runInterruptionHook();
     let result: void | Promise<void> = undefined;
     try {
-      result = this.processFrame(frame, direction, this.#turn.signal);
+      result = this.processFrame(frame, direction, this.#turnControl.signal);
     } catch (error) {
       this.#onHandlerError(error, frame);
     }
@@ -598,6 +737,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     let burst = 0;
     while (gen === this.#orderedGen) {
       if (this.#interruptionsPending > 0) {
+        this.#resumeOrdered(); // a loop of an ended turn still waiting: let it see it is detached
         await new Promise<void>((resolve) => {
           this.#onResume = resolve;
         });
@@ -622,8 +762,27 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   }
 }
 
-function isDroppable(frame: Frame): boolean {
-  return !isUninterruptible(frame) && !(frame instanceof StartFrame) && !(frame instanceof CancelFrame);
+function lifecycleMisuse(processor: string, frame: Frame): MisuseError {
+  const name = frame.constructor.name;
+  const instead =
+    name === "EndFrame"
+      ? "push an EndTaskFrame upstream to ask the task to end"
+      : name === "CancelFrame"
+        ? "push a CancelTaskFrame upstream to ask the task to cancel"
+        : "the task sends it when it runs";
+  return new MisuseError(`${processor} pushed a ${name} of its own; only the task sends ${name}s: ${instead}`);
 }
 
 const fallbackLogger = createConsoleLogger("warn");
+
+/**
+ * How the task sends a lifecycle frame from its own edge of the pipeline (the one place a
+ * lifecycle frame is created and pushed). @internal
+ */
+export function sendLifecycleFrame(
+  edge: FrameProcessor,
+  frame: Frame,
+  direction: FrameDirection,
+): void | Promise<void> {
+  return sendFromTask(edge, frame, direction);
+}

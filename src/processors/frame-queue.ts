@@ -56,27 +56,16 @@ export class FrameQueue {
     return frame;
   }
 
-  /** Resolves when a frame is pushed or the queue is closed (at once if not empty). One waiter at a time. */
+  /**
+   * Resolves when a frame is pushed or the queue is closed (at once if not empty). One waiter at
+   * a time: a new waiter wakes the one before it (a lane loop replaced by a newer one).
+   */
   wait(): Promise<void> {
     if (this.#size > 0 || this.#closed) return Promise.resolve();
+    this.#wake();
     return new Promise<void>((resolve) => {
       this.#waiter = resolve;
     });
-  }
-
-  /**
-   * Removes the oldest frame that `droppable` accepts, scanning from the head. Used to keep a
-   * lane under its bound. Returns the frame removed, if any.
-   */
-  dropOldest(droppable: (frame: Frame) => boolean): Frame | undefined {
-    const mask = this.#frames.length - 1;
-    for (let k = 0; k < this.#size; k++) {
-      const frame = this.#frames[(this.#head + k) & mask]!;
-      if (!droppable(frame)) continue;
-      this.#removeAt(k);
-      return frame;
-    }
-    return undefined;
   }
 
   /** Drops every frame that is not uninterruptible, keeping the order of the rest. Returns how many were dropped. */
@@ -116,21 +105,6 @@ export class FrameQueue {
       this.#waiter = undefined;
       waiter();
     }
-  }
-
-  #removeAt(k: number): void {
-    const mask = this.#frames.length - 1;
-    for (let j = k; j < this.#size - 1; j++) {
-      const to = (this.#head + j) & mask;
-      const from = (this.#head + j + 1) & mask;
-      this.#frames[to] = this.#frames[from];
-      this.#dirs[to] = this.#dirs[from];
-    }
-    const last = (this.#head + this.#size - 1) & mask;
-    this.#frames[last] = undefined;
-    this.#dirs[last] = undefined;
-    this.#size--;
-    if (this.#size === 0) this.#reset();
   }
 
   #reset(force = false): void {

@@ -43,10 +43,9 @@ describe("frames/README.md table", () => {
       expect(classes.has(name), `${name} is in the table but not exported`).toBe(true);
   });
 
-  it("marks the frames DESIGN §3 names as uninterruptible", () => {
+  it("marks the frames docs/design/interruption.md names as uninterruptible", () => {
     for (const cls of [
       frames.EndFrame,
-      frames.StopFrame,
       frames.FunctionCallResultFrame,
       frames.FunctionCallInProgressFrame,
       frames.ServiceUpdateSettingsFrame,

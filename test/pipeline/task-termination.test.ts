@@ -13,8 +13,6 @@ import {
   Pipeline,
   PipelineTask,
   type PipelineTaskOptions,
-  StopFrame,
-  StopTaskFrame,
   TaskClosedError,
   type TaskTimeoutEvent,
   TextFrame,
@@ -298,18 +296,12 @@ describe("task requests pushed from inside the pipeline", () => {
     }
   });
 
-  it("CancelTaskFrame cancels, StopTaskFrame stops, InterruptionTaskFrame interrupts", async () => {
+  it("CancelTaskFrame cancels, InterruptionTaskFrame interrupts", async () => {
     const c = setup([new Requester(() => new CancelTaskFrame("enough"), FrameDirection.UPSTREAM)]);
     await c.whenStarted();
     c.task.queueFrame(new TextFrame("bye"));
     await c.clock.runUntil(c.done);
     expect(c.finishedBy[0]).toBeInstanceOf(CancelFrame);
-
-    const s = setup([new Requester(() => new StopTaskFrame(), FrameDirection.UPSTREAM)]);
-    await s.whenStarted();
-    s.task.queueFrame(new TextFrame("bye"));
-    await s.clock.runUntil(s.done);
-    expect(s.finishedBy[0]).toBeInstanceOf(StopFrame);
 
     const i = setup([new Requester(() => new InterruptionTaskFrame(), FrameDirection.UPSTREAM)]);
     await i.whenStarted();
