@@ -90,7 +90,7 @@ export type { ProcessorContext } from "./processors/processor-context.js";
 export { Pipeline, flattenProcessors } from "./pipeline/pipeline.js";
 export { ParallelPipeline } from "./pipeline/parallel-pipeline.js";
 export { PipelineTask } from "./pipeline/task.js";
-export type { PipelineTaskEvents, TaskTimeoutEvent } from "./pipeline/task.js";
+export type { PipelineTaskEvents, TaskOutcome, TaskTimeoutEvent } from "./pipeline/task.js";
 export { DEFAULT_PIPELINE_PARAMS } from "./pipeline/task-options.js";
 export type { PipelineParams, PipelineTaskOptions, FrameClass } from "./pipeline/task-options.js";
 export { PipelineRunner } from "./pipeline/runner.js";
@@ -110,7 +110,11 @@ export {
   ProcessorError,
   InvalidOptionError,
   PipelineLinkError,
+  MisuseError,
 } from "./errors.js";
+export { deadline, DeadlineExceededError } from "./clock/deadline.js";
+export type { DeadlineOptions } from "./clock/deadline.js";
+export { Turn } from "./processors/turn.js";
 export type { TimeoutStage } from "./errors.js";
 export { TypedEvents } from "./events.js";
 export type { EventMap } from "./events.js";

@@ -1,4 +1,4 @@
-import type { PipelineTask } from "./task.js";
+import type { PipelineTask, TaskOutcome } from "./task.js";
 
 /** Options of a {@link PipelineRunner}. */
 export interface PipelineRunnerOptions {
@@ -8,18 +8,47 @@ export interface PipelineRunnerOptions {
   handleSigterm?: boolean;
 }
 
+type Signal = "SIGINT" | "SIGTERM";
+
+/**
+ * One listener per signal for the whole process, however many runners and sessions run: a
+ * listener per runner made Node warn past ten concurrent sessions. A signal cancels the tasks
+ * of every runner that asked for it. Installed while a task runs, removed after the last.
+ */
+const runnersBySignal: Record<Signal, Set<PipelineRunner>> = { SIGINT: new Set(), SIGTERM: new Set() };
+const listeners: Record<Signal, () => void> = {
+  SIGINT: () => onSignal("SIGINT"),
+  SIGTERM: () => onSignal("SIGTERM"),
+};
+
+function onSignal(signal: Signal): void {
+  for (const runner of [...runnersBySignal[signal]]) void runner.cancel(`${signal} received`);
+}
+
+function listen(signal: Signal, runner: PipelineRunner): void {
+  const runners = runnersBySignal[signal];
+  if (runners.size === 0) process.on(signal, listeners[signal]);
+  runners.add(runner);
+}
+
+function unlisten(signal: Signal, runner: PipelineRunner): void {
+  const runners = runnersBySignal[signal];
+  if (!runners.delete(runner)) return;
+  if (runners.size === 0) process.off(signal, listeners[signal]);
+}
+
 /**
  * Runs tasks to completion and turns SIGINT/SIGTERM into `cancel()`, so Ctrl-C ends a bot
- * within its `cancelTimeoutMs`. Signal handlers are installed only while a task runs and
- * removed afterwards.
+ * within its `cancelTimeoutMs`. The process has one listener per signal, shared by every
+ * runner, present only while a task runs.
  *
  * @example
- * await new PipelineRunner().run(task);
+ * const outcome = await new PipelineRunner().run(task);
+ * if (outcome.how === "failed") process.exitCode = 1;
  */
 export class PipelineRunner {
   readonly #options: Required<PipelineRunnerOptions>;
   readonly #running = new Set<PipelineTask>();
-  #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
 
   constructor(options: PipelineRunnerOptions = {}) {
     this.#options = {
@@ -28,34 +57,26 @@ export class PipelineRunner {
     };
   }
 
-  /** Runs `task` and resolves when it has finished. */
-  async run(task: PipelineTask): Promise<void> {
+  /** Runs `task` and resolves with how it ended (see `TaskOutcome`); never rejects. */
+  async run(task: PipelineTask): Promise<TaskOutcome> {
     this.#running.add(task);
-    this.#install();
+    if (this.#running.size === 1) {
+      if (this.#options.handleSigint) listen("SIGINT", this);
+      if (this.#options.handleSigterm) listen("SIGTERM", this);
+    }
     try {
-      await task.run();
+      return await task.run();
     } finally {
       this.#running.delete(task);
-      if (this.#running.size === 0) this.#uninstall();
+      if (this.#running.size === 0) {
+        unlisten("SIGINT", this);
+        unlisten("SIGTERM", this);
+      }
     }
   }
 
   /** Cancels every task this runner is running. */
   async cancel(reason = "runner cancelled"): Promise<void> {
     await Promise.all([...this.#running].map((t) => t.cancel(reason)));
-  }
-
-  #install(): void {
-    if (this.#onSignal) return;
-    this.#onSignal = (signal) => void this.cancel(`${signal} received`);
-    if (this.#options.handleSigint) process.on("SIGINT", this.#onSignal);
-    if (this.#options.handleSigterm) process.on("SIGTERM", this.#onSignal);
-  }
-
-  #uninstall(): void {
-    if (!this.#onSignal) return;
-    process.off("SIGINT", this.#onSignal);
-    process.off("SIGTERM", this.#onSignal);
-    this.#onSignal = undefined;
   }
 }

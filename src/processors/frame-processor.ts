@@ -31,7 +31,7 @@ const KEEP_FLAGS = SPECIAL_FRAME_FLAGS | FrameFlags.UNINTERRUPTIBLE;
 /** Frames a stale turn may still push: system and uninterruptible frames are never stale. */
 const NEVER_STALE_FLAGS = FrameFlags.SYSTEM | FrameFlags.UNINTERRUPTIBLE;
 
-// eslint-disable-next-line prefer-const -- assigned by FrameProcessor's static block
+/** Assigned by FrameProcessor's static block, which alone may reach a processor's private forwarding. */
 let sendFromTask: (edge: FrameProcessor, frame: Frame, direction: FrameDirection) => void | Promise<void>;
 
 /** Options common to every processor. */
@@ -770,7 +770,9 @@ function lifecycleMisuse(processor: string, frame: Frame): MisuseError {
       : name === "CancelFrame"
         ? "push a CancelTaskFrame upstream to ask the task to cancel"
         : "the task sends it when it runs";
-  return new MisuseError(`${processor} pushed a ${name} of its own; only the task sends ${name}s: ${instead}`);
+  return new MisuseError(
+    `${processor} pushed a ${name} of its own; only the task sends ${name}s: ${instead}`,
+  );
 }
 
 const fallbackLogger = createConsoleLogger("warn");
