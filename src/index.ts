@@ -97,8 +97,7 @@ export { PipelineRunner } from "./pipeline/runner.js";
 export type { PipelineRunnerOptions } from "./pipeline/runner.js";
 
 // Observers
-export { ObserverDispatcher } from "./observers/observer-dispatcher.js";
-export type { Observer, FramePushedEvent } from "./observers/observer.js";
+export type { Observer, FramePushedEvent, ObservedFrameClass } from "./observers/observer.js";
 
 // Errors, events, logging
 export {

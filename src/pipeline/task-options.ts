@@ -37,8 +37,13 @@ export interface PipelineTaskOptions {
   params?: Partial<PipelineParams>;
   /** Observers that watch every frame pushed (see `Observer`). */
   observers?: readonly Observer[];
-  /** Events an observer may fall behind by before the oldest are dropped. @default 1024 */
+  /** Events a lossy observer (no `frameTypes`) may fall behind by before the oldest are dropped. @default 1024 */
   observerBufferSize?: number;
+  /**
+   * Events a lossless observer (one that declares `frameTypes`) may fall behind by; past it the
+   * observer is detached with an error. @default 10000
+   */
+  observerMaxBacklog?: number;
   /** The task's clock, handed to every processor. @default a new `SystemClock` */
   clock?: Clock;
   /** Where to log. @default warn-level console logger */

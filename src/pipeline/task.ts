@@ -24,8 +24,8 @@ import {
 } from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
-import { ObserverDispatcher } from "../observers/observer-dispatcher.js";
-import type { Observer } from "../observers/observer.js";
+import { ObserverDispatcher, type ObserverDispatcherLimits } from "../observers/observer-dispatcher.js";
+import type { FramePushedEvent, Observer } from "../observers/observer.js";
 import { type FrameProcessor, sendLifecycleFrame } from "../processors/frame-processor.js";
 import type { ProcessorContext } from "../processors/processor-context.js";
 import { ContainerEdge, Pipeline, flattenProcessors } from "./pipeline.js";
@@ -116,7 +116,7 @@ export class PipelineTask {
   readonly #sink: ContainerEdge;
   readonly #events: TypedEvents<PipelineTaskEvents>;
   readonly #dispatchers: ObserverDispatcher[] = [];
-  readonly #observerBufferSize: number;
+  readonly #observerLimits: ObserverDispatcherLimits;
 
   readonly #idleTimeoutMs: number | null;
   readonly #idleFrames: readonly FrameClass[];
@@ -164,7 +164,10 @@ export class PipelineTask {
     if (this.#idleTimeoutMs !== null) checkMs("idleTimeoutMs", this.#idleTimeoutMs);
     checkMs("params.heartbeatsPeriodMs", this.params.heartbeatsPeriodMs);
     checkMs("params.heartbeatsMonitorMs", this.params.heartbeatsMonitorMs);
-    this.#observerBufferSize = options.observerBufferSize ?? 1024;
+    this.#observerLimits = {
+      bufferSize: positiveInt("observerBufferSize", options.observerBufferSize ?? 1024),
+      maxBacklog: positiveInt("observerMaxBacklog", options.observerMaxBacklog ?? 10_000),
+    };
     if (this.#idleTimeoutMs !== null) {
       this.#idle = new IdleMonitor(this.clock, this.#idleTimeoutMs, (ms) => this.#onIdle(ms));
     }
@@ -214,7 +217,7 @@ export class PipelineTask {
 
   /** Adds an observer (see `Observer`). */
   addObserver(observer: Observer): void {
-    this.#dispatchers.push(new ObserverDispatcher(observer, this.logger, this.#observerBufferSize));
+    this.#dispatchers.push(new ObserverDispatcher(observer, this.logger, this.#observerLimits));
   }
 
   /** Removes an observer. */
@@ -398,14 +401,18 @@ export class PipelineTask {
       }
     }
     if (this.#dispatchers.length > 0) {
-      const event = {
-        source,
-        destination: direction === FrameDirection.DOWNSTREAM ? source.next : source.prev,
-        frame,
-        direction,
-        timestampMs: this.clock.now(),
-      };
-      for (const d of this.#dispatchers) d.push(event);
+      let event: FramePushedEvent | undefined;
+      for (const d of this.#dispatchers) {
+        if (!d.wants(frame)) continue;
+        event ??= {
+          source,
+          destination: direction === FrameDirection.DOWNSTREAM ? source.next : source.prev,
+          frame,
+          direction,
+          timestampMs: this.clock.now(),
+        };
+        d.push(event);
+      }
     }
   }
 
@@ -652,6 +659,13 @@ function checkMs(name: string, value: number): number {
     throw new InvalidOptionError(
       `PipelineTask: ${name} must be a positive number of ms (got ${String(value)})`,
     );
+  }
+  return value;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidOptionError(`PipelineTask: ${name} must be a whole number ≥ 1 (got ${String(value)})`);
   }
   return value;
 }

@@ -440,6 +440,16 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     }
   }
 
+  /**
+   * Gives timers and I/O one event-loop turn in the middle of a burst. The turn is marked as
+   * work in progress (`clock.track`), so a virtual clock does not move time, and fire deadlines,
+   * while a burst is still draining.
+   */
+  #yieldTurn(): Promise<void> {
+    const turn = nextTurn().then(() => undefined);
+    return this.#context ? this.#context.clock.track(turn) : turn;
+  }
+
   #newTurn(): Turn {
     return new Turn(this.id, this.#turnControl.signal, (frame, direction, turn) => {
       if (turn.signal.aborted && !(frame.schedulingFlags & NEVER_STALE_FLAGS)) {
@@ -494,7 +504,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       if (dropped) {
         this.#dropped++;
         if (queue === this.#system) this.#systemFrameHandled(); // it will never be handled: do not wait for it
-        if (this.#dropped === 1 || this.#dropped % 1000 === 0) {
+        if (isPowerOfTen(this.#dropped)) {
           this.logger.warn(
             `${this.name}: lane over ${this.#maxQueued} frames; dropped ${dropped.name} (${this.#dropped} dropped so far). ` +
               "The processor is not keeping up: make it faster, or raise maxQueuedFrames if bursts are expected.",
@@ -727,7 +737,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       this.#systemFrameHandled();
       if (++burst >= YIELD_EVERY) {
         burst = 0;
-        await nextTurn();
+        await this.#yieldTurn();
       }
     }
   }
@@ -756,10 +766,16 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       this.#inFlight = undefined;
       if (++burst >= YIELD_EVERY) {
         burst = 0;
-        await nextTurn();
+        await this.#yieldTurn();
       }
     }
   }
+}
+
+/** 1, 10, 100, …: a repeated warning is logged at these counts only. */
+function isPowerOfTen(n: number): boolean {
+  while (n >= 10 && n % 10 === 0) n /= 10;
+  return n === 1;
 }
 
 function lifecycleMisuse(processor: string, frame: Frame): MisuseError {
