@@ -36,6 +36,17 @@ describe("package exports (run after `npm run build`)", () => {
     expect(typeof silero["SileroVADAnalyzer"]).toBe("function");
   });
 
+  it("the published declarations keep internals out, and nothing points at unshipped sources", async () => {
+    const { readdirSync } = await import("node:fs");
+    const files = (readdirSync(`${root}dist`, { recursive: true }) as string[]).map((f) => `${root}dist/${f}`);
+    for (const file of files.filter((f) => f.endsWith(".d.ts"))) {
+      expect(readFileSync(file, "utf8"), file).not.toMatch(/@internal/);
+    }
+    for (const file of files.filter((f) => f.endsWith(".js") || f.endsWith(".d.ts"))) {
+      expect(readFileSync(file, "utf8"), file).not.toMatch(/sourceMappingURL/);
+    }
+  });
+
   it("src/index.ts names every export (no export *)", () => {
     const index = readFileSync(`${root}src/index.ts`, "utf8");
     expect(index).not.toMatch(/export \*/);
