@@ -1,5 +1,5 @@
 /**
- * voicepipe's error family (STYLE §10). Every error has a literal `code` that callers match on
+ * voicepipe's error family. Every error has a literal `code` that callers match on
  * (it survives two copies of the package), a message that says what was wrong and what to do,
  * and a `cause` when it wraps another error.
  */

@@ -8,7 +8,7 @@ type AnyHandler = (...args: never[]) => unknown;
 /**
  * Typed events that can never block or break their emitter: handlers run synchronously in
  * registration order, a handler that throws is logged and skipped, and a handler that returns
- * a promise is not awaited (a rejection is logged). Used by processors and tasks (DESIGN §4).
+ * a promise is not awaited (a rejection is logged). Used by processors and tasks.
  */
 export class TypedEvents<E extends EventMap> {
   readonly #handlers = new Map<PropertyKey, AnyHandler[]>();

@@ -1,7 +1,7 @@
 /**
  * voicepipe: real-time voice and multimodal AI agents in TypeScript.
  *
- * The public API, listed name by name (STYLE §11). Heavy or optional parts live in subpath
+ * The public API, listed name by name. Heavy or optional parts live in subpath
  * exports (`voicepipe/testing`, and later `voicepipe/audio/vad/silero` and the services).
  */
 

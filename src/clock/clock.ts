@@ -8,7 +8,7 @@ export interface TimerHandle {
 
 /**
  * The source of time for a pipeline task. Every timer and every timestamp in voicepipe goes
- * through a `Clock` (DESIGN §1.7, STYLE §4), so tests can play minutes of conversation in
+ * through a `Clock` (docs/design/clock.md), so tests can play minutes of conversation in
  * milliseconds on a {@link VirtualClock} and production code runs on a {@link SystemClock}.
  *
  * Times are milliseconds of monotonic running time (never wall-clock time).

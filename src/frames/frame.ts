@@ -8,7 +8,7 @@ export const FrameDirection = {
 } as const;
 export type FrameDirection = (typeof FrameDirection)[keyof typeof FrameDirection];
 
-/** The scheduling class of a frame (DESIGN §3). */
+/** The scheduling class of a frame (docs/design/principles.md). */
 export type FrameLane = "system" | "data" | "control";
 
 let nextFrameId = 1;
@@ -55,7 +55,7 @@ export abstract class Frame {
   static readonly lane: FrameLane;
   /**
    * Uninterruptible frames keep their place in a queue through an interruption, and a
-   * processor handling one is not aborted (DESIGN §3). Set on the class.
+   * processor handling one is not aborted (docs/design/principles.md). Set on the class.
    */
   static readonly uninterruptible: boolean = false;
   /** Lifecycle bits of the class ({@link FrameFlags}); only the runtime's own frames set them. @internal */

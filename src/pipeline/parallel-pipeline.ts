@@ -10,7 +10,7 @@ function isSynchronised(frame: Frame): boolean {
 }
 
 /**
- * Branches that each see every frame (DESIGN §5). Frames that come out of several branches
+ * Branches that each see every frame. Frames that come out of several branches
  * unchanged leave once. `StartFrame`, `EndFrame` and `CancelFrame` are
  * synchronised: they leave once, after every branch has passed them; frames branches emit
  * before the `StartFrame` leaves wait for it.

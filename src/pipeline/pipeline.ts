@@ -35,7 +35,7 @@ export function claimProcessor(container: string, processor: FrameProcessor): vo
 }
 
 /**
- * Processors linked in a chain, itself a processor, so pipelines nest (DESIGN §5). A frame
+ * Processors linked in a chain, itself a processor, so pipelines nest. A frame
  * entering downstream goes to the first processor; one leaving the last processor leaves the
  * pipeline; upstream the same in reverse. The pipeline adds no queue and no hop of its own.
  *

@@ -89,7 +89,7 @@ let nextTaskId = 1;
 
 /**
  * Runs one pipeline: hands every processor the clock, sends `StartFrame`, feeds the frames you
- * queue, and ends it, always (DESIGN §5).
+ * queue, and ends it, always (docs/design/lifecycle.md).
  *
  * **Termination contract.** `stopWhenDone()` queues an `EndFrame` behind everything queued
  * before it and resolves when it has come out of the pipeline; if the end makes no progress

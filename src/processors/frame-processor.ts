@@ -18,7 +18,7 @@ import { Turn, turnStore } from "./turn.js";
 
 /**
  * A lane that has handled this many frames without blocking yields one event-loop turn, so a
- * burst of frames whose handlers settle at once can never starve timers and I/O (DESIGN §1.2).
+ * burst of frames whose handlers settle at once can never starve timers and I/O (docs/design/clock.md).
  */
 const YIELD_EVERY = 128;
 
@@ -68,7 +68,7 @@ export type ProcessorState = "created" | "ready" | "running" | "ended" | "cancel
 let nextProcessorId = 1;
 
 /**
- * The unit of work in a pipeline (DESIGN §4).
+ * The unit of work in a pipeline (docs/design/lifecycle.md, docs/design/interruption.md).
  *
  * **Lanes.** System frames are handled as they arrive, in arrival order among themselves,
  * ahead of queued data. Data and control frames are handled one at a time, in order, by the

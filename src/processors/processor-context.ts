@@ -4,7 +4,7 @@ import type { Logger } from "../logger.js";
 import type { FrameProcessor } from "./frame-processor.js";
 
 /**
- * What a task hands every processor before `StartFrame` (STYLE §4: one clock per task).
+ * What a task hands every processor before `StartFrame` (one clock per task: docs/design/clock.md).
  * Created by `PipelineTask`; the test kit makes one for you.
  */
 export interface ProcessorContext {

@@ -57,7 +57,7 @@ export class FrameMismatchError extends VoicepipeError {
 
 /**
  * Drives `processor` inside a real `PipelineTask` on a virtual clock: queues `framesToSend`,
- * ends the task, and returns what came out at each end. The frame-level harness of DESIGN §8.
+ * ends the task, and returns what came out at each end. The frame-level test harness.
  *
  * @example
  * const { down } = await runTest(new Upper(), {
