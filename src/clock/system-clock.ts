@@ -15,7 +15,8 @@ export class SystemClock extends BaseClock {
   /**
    * Node counts timers from the event loop's cached time, which can lag `performance.now()`,
    * so a timer may fire a little early by this clock. A timer that fires early is re-armed for
-   * what is left: a callback never runs before `now()` has reached its due time.
+   * what is left: a callback never runs before `now()` has reached its due time. A delay longer
+   * than a Node timer can hold (about 24.8 days) is waited in steps, not fired at once.
    */
   setTimer(callback: () => void, delayMs: number): TimerHandle {
     checkDelay(delayMs);
@@ -24,12 +25,19 @@ export class SystemClock extends BaseClock {
     const fire = (): void => {
       const left = due - this.now();
       if (left > 0) {
-        handle = setTimeout(fire, Math.ceil(left));
+        handle = setTimeout(fire, nodeDelay(left));
         return;
       }
       callback();
     };
-    handle = setTimeout(fire, Math.max(0, Math.ceil(delayMs)));
+    handle = setTimeout(fire, nodeDelay(delayMs));
     return { cancel: () => clearTimeout(handle) };
   }
+}
+
+/** Longest delay a Node timer holds; past it Node fires after 1 ms (with a warning). */
+const MAX_NODE_DELAY_MS = 2_147_483_647;
+
+function nodeDelay(ms: number): number {
+  return Math.min(MAX_NODE_DELAY_MS, Math.max(0, Math.ceil(ms)));
 }

@@ -654,10 +654,14 @@ export class PipelineTask {
   }
 }
 
+/**
+ * A duration option: finite and at least 1 ms. A sub-millisecond deadline means nothing on any
+ * clock, and one so small that `now + ms === now` would re-arm at the same instant for ever.
+ */
 function checkMs(name: string, value: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
     throw new InvalidOptionError(
-      `PipelineTask: ${name} must be a positive number of ms (got ${String(value)})`,
+      `PipelineTask: ${name} must be a finite number of ms, at least 1 (got ${String(value)})`,
     );
   }
   return value;
