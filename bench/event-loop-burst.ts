@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/event-loop-burst.ts
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import {
   type Frame,
@@ -29,7 +29,12 @@ class Counter extends FrameProcessor {
   }
 }
 
-async function measure(label: string, build: (counter: Counter) => FrameProcessor, frames: number): Promise<void> {
+async function measure(
+  label: string,
+  build: (counter: Counter) => FrameProcessor,
+  frames: number,
+  allAtOnce = false,
+): Promise<void> {
   const counter = new Counter();
   const task = new PipelineTask(build(counter), { logger: silentLogger, idleTimeoutMs: null });
   const started = new Promise<void>((r) => task.on("pipelineStarted", r));
@@ -39,12 +44,19 @@ async function measure(label: string, build: (counter: Counter) => FrameProcesso
   const reached = new Promise<void>((r) => (counter.onTarget = r));
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
-  for (let sent = 0; sent < frames; sent += 1_000) {
-    // A new frame each time: a ParallelPipeline lets one frame object out once.
-    for (let i = 0; i < 1_000; i++) task.queueFrame(new TextFrame("burst"), FrameDirection.DOWNSTREAM);
-    do await nextTurn();
-    while (sent - counter.count > 4_000);
+  const t0 = performance.now();
+  if (allAtOnce) {
+    // The whole burst in one synchronous loop (lanes sized to hold it): the worst a caller can do.
+    for (let i = 0; i < frames; i++) task.queueFrame(new TextFrame("burst"), FrameDirection.DOWNSTREAM);
+  } else {
+    for (let sent = 0; sent < frames; sent += 1_000) {
+      // A new frame each time: a ParallelPipeline lets one frame object out once.
+      for (let i = 0; i < 1_000; i++) task.queueFrame(new TextFrame("burst"), FrameDirection.DOWNSTREAM);
+      do await nextTurn();
+      while (sent - counter.count > 4_000);
+    }
   }
+  const queuedMs = performance.now() - t0;
   await reached;
   histogram.disable();
   await task.stopWhenDone();
@@ -52,8 +64,11 @@ async function measure(label: string, build: (counter: Counter) => FrameProcesso
   const ms = (ns: number): string => (ns / 1e6).toFixed(1);
   console.log(`bench: event_loop_delay_${label}_p99 ${ms(histogram.percentile(99))} ms`);
   console.log(`bench: event_loop_delay_${label}_max ${ms(histogram.max)} ms`);
+  if (allAtOnce) console.log(`bench: event_loop_delay_${label}_queueing_loop ${queuedMs.toFixed(1)} ms`);
 }
 
-const chain = (n: number): FrameProcessor[] => Array.from({ length: n }, () => new FrameProcessor());
+const chain = (n: number, maxQueuedFrames = 10_000): FrameProcessor[] =>
+  Array.from({ length: n }, () => new FrameProcessor({ maxQueuedFrames }));
 await measure("10proc_200k", (c) => new Pipeline([...chain(10), c]), 200_000);
 await measure("parallel3x3_100k", (c) => new Pipeline([new ParallelPipeline(chain(3), chain(3), chain(3)), c]), 100_000);
+await measure("10proc_200k_all_at_once", (c) => new Pipeline([...chain(10, 300_000), c]), 200_000, true);
