@@ -2,9 +2,8 @@ import { type FileHandle, open } from "node:fs/promises";
 import { int16ToBytes } from "../audio/pcm.js";
 import { type WavAudio, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
-import { FrameDirection } from "../frames/frame.js";
 import { type CancelFrame, type EndFrame, EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
-import { InvalidOptionError } from "../errors.js";
+import { CancelledError, InvalidOptionError } from "../errors.js";
 import { BaseInputTransport } from "./base-input-transport.js";
 import { BaseOutputTransport } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
@@ -28,7 +27,7 @@ export interface WavFileTransportOptions {
  * per tick. On a `VirtualClock`, that is as fast as the pipeline goes: offline batch use.
  */
 export class WavFileInputTransport extends BaseInputTransport {
-  #wav: WavAudio | undefined;
+  #playing: AbortController | undefined;
   /** Frames of input pushed so far. */
   framesPushed = 0;
 
@@ -41,30 +40,27 @@ export class WavFileInputTransport extends BaseInputTransport {
     super({ ...params, audioInEnabled: true }, { name: "wav-file-input" });
   }
 
-  protected override async start(frame: StartFrame): Promise<void> {
-    try {
-      this.#wav = await this.clock.track(readWavFile(this.path));
-    } catch (error) {
-      // Nothing to play means nothing will ever end the input: fatal, so the task ends now.
-      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
-      return;
-    }
-    await super.start(frame);
-    void this.#play(this.#wav);
+  protected override async open(): Promise<void> {
+    const wav = await this.clock.track(readWavFile(this.path));
+    this.#playing = new AbortController();
+    void this.#play(wav, AbortSignal.any([this.lifeSignal, this.#playing.signal]));
   }
 
-  async #play(wav: WavAudio): Promise<void> {
+  protected override close(): void {
+    this.#playing?.abort(new CancelledError(this.name, "input closed"));
+  }
+
+  async #play(wav: WavAudio, signal: AbortSignal): Promise<void> {
     const step = Math.max(1, Math.round((wav.sampleRate * this.frameMs) / 1000)) * wav.numChannels;
     const t0 = this.clock.now();
     try {
       for (let offset = 0, i = 0; offset < wav.audio.length; offset += step, i++) {
-        await this.clock.waitUntil(t0 + i * this.frameMs, this.lifeSignal);
+        await this.clock.waitUntil(t0 + i * this.frameMs, signal);
         await this.pushAudio(wav.audio.subarray(offset, offset + step), wav.sampleRate, wav.numChannels);
         this.framesPushed++;
       }
-      if (this.endWhenDone && !this.lifeSignal.aborted) {
-        await this.pushFrame(new EndTaskFrame("input file played"), FrameDirection.DOWNSTREAM);
-      }
+      // In order behind the last audio: the task ends once the file has been played.
+      if (this.endWhenDone && !signal.aborted) await this.pushInput(new EndTaskFrame("input file played"));
     } catch {
       // Aborted by end, cancel or teardown: nothing more to play.
     }

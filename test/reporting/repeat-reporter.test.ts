@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Logger } from "../../src/logger.js";
 import { RepeatReporter } from "../../src/reporting/repeat-reporter.js";
-
-/** A logger that keeps what it is given. */
-function memoryLogger() {
-  const lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-  const at =
-    (level: string) =>
-    (message: string, fields?: Record<string, unknown>): void =>
-      void lines.push({ level, message, fields });
-  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-  return { logger, lines };
-}
+import { memoryLogger } from "../support/logger.js";
 
 function setup(options: { summaryIntervalMs?: number; maxCauses?: number } = {}) {
   const { logger, lines } = memoryLogger();

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readWavFile, writeWavFile } from "../../src/audio/wav.js";
-import { rms } from "../../src/audio/pcm.js";
+import { interleave, rms } from "../../src/audio/pcm.js";
 import {
   DEFAULT_TRANSPORT_PARAMS,
   type ErrorFrame,
@@ -175,6 +175,27 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
     const middle = out.audio.subarray(4_000, 12_000);
     expect(sineFitSnrDb(middle, 440, 16_000)).toBeLessThan(10);
     expect(rms(middle)).toBeGreaterThan(rms(tail));
+  });
+
+  it("plays a stereo file into a mono pipeline: both channels averaged, no error, the speech reaches the output", async () => {
+    // Regression (issue 6): stereo input reached the mono output as 2-channel audio, every chunk
+    // was refused with an error, and the output file held only the end silence.
+    const inputPath = tempPath("in-stereo-44k.wav");
+    const outputPath = tempPath("out.wav");
+    const left = sine(500, 44_100, 1, 12_000);
+    const right = sine(500, 44_100, 1, 4_000); // in phase: the average is a 500 Hz tone of 8000
+    await writeWavFile(inputPath, { audio: interleave([left, right]), sampleRate: 44_100, numChannels: 2 });
+    const params = { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 200 };
+    const s = setup({ inputPath, outputPath, params });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toEqual([]);
+    expect(s.echo.heard).toBe(50);
+    const out = await readWavFile(outputPath);
+    expect(out.numChannels).toBe(1);
+    const body = out.audio.subarray(800, 16_000 - 800);
+    expect(sineFitSnrDb(body, 500, 16_000)).toBeGreaterThan(40);
+    expect(rms(body) * Math.SQRT2).toBeGreaterThan(7_800);
+    expect(rms(body) * Math.SQRT2).toBeLessThan(8_200);
   });
 
   it("runs audioInFilter at the pipeline's rate, on the resampled input file", async () => {
