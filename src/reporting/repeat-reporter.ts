@@ -118,7 +118,10 @@ export class RepeatReporter {
     if (cause.pending > 0) {
       const seconds = ((now - cause.sinceMs) / 1000).toFixed(1);
       const times = cause.pending === 1 ? "1 more time" : `${cause.pending} more times`;
-      this.#logger()[cause.level](`${this.#owner}: ${times} in the last ${seconds} s: ${cause.message}`, {
+      // Messages usually start with the owner's name already: say it once.
+      const prefix = `${this.#owner}: `;
+      const message = cause.message.startsWith(prefix) ? cause.message.slice(prefix.length) : cause.message;
+      this.#logger()[cause.level](`${prefix}${times} in the last ${seconds} s: ${message}`, {
         processor: this.#owner,
         repeats: cause.pending,
         total: cause.total,

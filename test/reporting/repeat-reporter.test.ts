@@ -50,6 +50,11 @@ describe("RepeatReporter", () => {
       }),
     ]);
     expect(s.reporter.occurred("model", "model failed")).toBe(true);
+    // A message that already names the owner does not name it twice.
+    s.reporter.occurred("named", "input: chunk dropped");
+    s.reporter.occurred("named", "input: chunk dropped");
+    s.reporter.flush();
+    expect(s.lines.at(-1)!.message).toBe("input: 1 more time in the last 0.0 s: chunk dropped");
     s.reporter.resolved("never seen"); // harmless
   });
 
