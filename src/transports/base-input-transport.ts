@@ -195,21 +195,17 @@ export abstract class BaseInputTransport extends FrameProcessor {
 
   protected override async start(frame: StartFrame): Promise<void> {
     this.#pipelineRate = frame.params.audioInSampleRate;
-    if (this.params.audioInEnabled) {
-      const converter = new AudioConverter({
-        outRate: this.#pipelineRate,
-        outChannels: this.params.audioInChannels,
-        clock: this.clock,
-      });
-      this.#converter = converter;
-      // The filter runs on audio at the pipeline's rate, after conversion, so its rate never
-      // depends on what a caller pushes.
-      if (this.params.audioInFilter)
-        await this.clock.track(this.params.audioInFilter.start(this.#pipelineRate));
-      const inRate = this.params.audioInSampleRate;
-      // The first chunk is not held up creating the resampler.
-      if (inRate !== undefined) await converter.prepare(inRate, this.params.audioInChannels);
+    try {
+      if (this.params.audioInEnabled) await this.#prepareAudio();
+    } catch (error) {
+      // Audio that could never be converted or filtered: as fatal as a source that cannot open.
+      await this.#failOpen(
+        new TransportOpenError(this.name, `its audio cannot be set up: ${describe(error)}`, error),
+      );
+      return;
     }
+    // Cancelled (or torn down) while preparing: open nothing, close() is not owed.
+    if (this.lifeSignal.aborted || this.#shutdown) return;
     this.#running = true;
     this.#accepting = true;
     this.#opened = true;
@@ -217,12 +213,11 @@ export abstract class BaseInputTransport extends FrameProcessor {
       await this.#openWithDeadline();
     } catch (error) {
       if (this.lifeSignal.aborted) return; // cancelled while opening: not a failure of the source
-      await this.#close();
-      const reason =
+      await this.#failOpen(
         error instanceof TransportOpenError
           ? error
-          : new TransportOpenError(this.name, describe(error), error);
-      await this.pushError(reason, { fatal: true });
+          : new TransportOpenError(this.name, describe(error), error),
+      );
     }
   }
 
@@ -245,6 +240,27 @@ export abstract class BaseInputTransport extends FrameProcessor {
 
   // ---------------------------------------------------------------- internals
 
+  /** The converter (and the resampler for `audioInSampleRate`, so the first chunk does not wait) and the filter. */
+  async #prepareAudio(): Promise<void> {
+    const converter = new AudioConverter({
+      outRate: this.#pipelineRate,
+      outChannels: this.params.audioInChannels,
+      clock: this.clock,
+    });
+    this.#converter = converter;
+    // The filter runs on audio at the pipeline's rate, after conversion, so its rate never
+    // depends on what a caller pushes.
+    const filter = this.params.audioInFilter;
+    if (filter) await this.clock.track(filter.start(this.#pipelineRate));
+    const inRate = this.params.audioInSampleRate;
+    if (inRate !== undefined) await converter.prepare(inRate, this.params.audioInChannels);
+  }
+
+  async #failOpen(error: TransportOpenError): Promise<void> {
+    await this.#close();
+    await this.pushError(error, { fatal: true });
+  }
+
   async #openWithDeadline(): Promise<void> {
     const deadline = new AbortController();
     const signal = AbortSignal.any([this.lifeSignal, deadline.signal]);
@@ -260,6 +276,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
     );
     let onAbort: (() => void) | undefined;
     try {
+      if (signal.aborted) throw signal.reason; // never open what is already being closed
       const aborted = new Promise<never>((_, reject) => {
         onAbort = () => reject(signal.reason);
         if (signal.aborted) onAbort();

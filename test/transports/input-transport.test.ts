@@ -506,6 +506,36 @@ describe("BaseInputTransport: open and close verbs", () => {
   });
 });
 
+describe("BaseInputTransport: start failures and cancel during the start", () => {
+  it("never opens a transport cancelled while its audio was being prepared (nothing left open)", async () => {
+    let filterStarted: () => void = () => {};
+    const slowFilter = new RecordingFilter(1);
+    slowFilter.start = () => new Promise<void>((resolve) => (filterStarted = resolve));
+    const input = new VerbTransport(undefined, { audioInFilter: slowFilter });
+    const s = startTask([input]);
+    await new Promise((resolve) => setImmediate(resolve)); // the start now waits for the filter
+    const cancelled = s.task.cancel("client left during the start");
+    filterStarted();
+    await s.clock.runUntil(cancelled);
+    await s.done;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(input.calls).toEqual([]); // open() was never called, so close() is not owed
+    expect(input.running).toBe(false);
+  });
+
+  it("makes audio that can never be converted a fatal error at the start, naming the transport", async () => {
+    const input = new VerbTransport(undefined, { audioInSampleRate: 500 });
+    const s = startTask([input]);
+    await s.clock.runUntil(s.done, { maxMs: 60_000 });
+    expect(s.errors).toHaveLength(1);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error.message).toMatch(
+      /^verbs could not open its input: its audio cannot be set up: .*500/,
+    );
+    expect(input.calls).toEqual([]);
+  });
+});
+
 describe("BaseInputTransport: repeated problems are said once, then counted", () => {
   it("reports audio at a rate it cannot convert once per rate, however many frames come", async () => {
     // Regression (issue 6, log floods): each bad frame sent upstream became its own ErrorFrame.
