@@ -106,12 +106,14 @@ export class RepeatReporter {
     this.#causes.delete(cause);
   }
 
-  /** Summarises every cause's repeats not yet said and forgets them all. Idempotent. */
+  /**
+   * Summarises every cause's repeats not yet said (call at end, cancel and teardown). The causes
+   * stay known: a cause that occurs again later is counted, never reported as new. Idempotent.
+   */
   flush(): void {
     if (this.#causes.size === 0) return;
     const now = this.#now();
     for (const known of this.#causes.values()) this.#summarise(known, now);
-    this.#causes.clear();
   }
 
   #summarise(cause: Cause, now: number): void {

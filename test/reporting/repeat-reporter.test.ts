@@ -36,6 +36,8 @@ describe("RepeatReporter", () => {
     expect(total).toBe(1_000); // every repeat is in exactly one summary
     s.reporter.flush(); // idempotent
     expect(s.lines.length).toBeLessThanOrEqual(3);
+    // After a flush (the end), the cause is still known: it is counted, not reported as new.
+    expect(s.reporter.occurred("bad", "bad chunk")).toBe(false);
   });
 
   it("reports a cause again after it was resolved, with the earlier run summarised", () => {
