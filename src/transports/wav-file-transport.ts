@@ -1,5 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { int16ToBytes } from "../audio/pcm.js";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { type WavAudio, WavFileWriteError, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
 import { type CancelFrame, type EndFrame, EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
@@ -52,6 +53,12 @@ export class WavFileInputTransport extends BaseInputTransport {
 
   protected override async open(): Promise<void> {
     const wav = await this.clock.track(readWavFile(this.path));
+    if (wav.sampleRate < MIN_SAMPLE_RATE || wav.sampleRate > MAX_SAMPLE_RATE) {
+      throw new InvalidOptionError(
+        `${this.path} is sampled at ${wav.sampleRate} Hz, which cannot be resampled (${MIN_SAMPLE_RATE} to ` +
+          `${MAX_SAMPLE_RATE} Hz); convert it first, e.g. \`sox in.wav -r 16000 out.wav\``,
+      );
+    }
     if (wav.missingFrames) {
       const seconds = (frames: number): string => (frames / wav.sampleRate).toFixed(3);
       const present = wav.audio.length / wav.numChannels;
@@ -83,8 +90,10 @@ export class WavFileInputTransport extends BaseInputTransport {
       }
       // In order behind the last audio: the task ends once the file has been played.
       if (this.endWhenDone && !signal.aborted) await this.pushInput(new EndTaskFrame("input file played"));
-    } catch {
-      // Aborted by end, cancel or teardown: nothing more to play.
+    } catch (error) {
+      if (signal.aborted) return; // stopped by end, cancel or teardown: nothing more to play
+      // Anything else would leave the task waiting for input that never comes.
+      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
     }
   }
 }

@@ -381,6 +381,17 @@ describe("WavFileTransport: bad setup", () => {
     expect(files.input().framesPushed).toBe(20);
   });
 
+  it("refuses an input file at a rate no resampler takes, naming the file, instead of stopping silently", async () => {
+    const inputPath = tempPath("in-500hz.wav");
+    await writeWavFile(inputPath, { audio: sine(50, 500, 1, 8_000), sampleRate: 500 });
+    const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors.map((e) => [e.fatal, e.error.message])).toEqual([
+      [true, expect.stringContaining(`${inputPath} is sampled at 500 Hz, which cannot be resampled`)],
+    ]);
+    expect(s.files.input().framesPushed).toBe(0);
+  });
+
   it("refuses an inputFrameMs that is not a positive number of ms", () => {
     expect(() => new WavFileTransport({ inputPath: "x.wav", inputFrameMs: 0 })).toThrow(
       /inputFrameMs must be a number of ms from 1 to 1000 \(got 0\)/,
