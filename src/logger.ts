@@ -3,7 +3,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 /**
  * Where voicepipe writes its log. Every line names the processor (and frame) it concerns in
- * `fields`, so a trace reads as a story (STYLE §15). Plug in pino or anything with these four
+ * `fields`, so a trace reads as a story; a problem that repeats is said once, then counted
+ * (`RepeatReporter`, docs/design/input-transport.md). Plug in pino or anything with these four
  * methods.
  */
 export interface Logger {

@@ -207,6 +207,46 @@ export function downmixToMono(audio: Int16Array, numChannels: number): Int16Arra
 }
 
 /**
+ * Converts interleaved audio from `inChannels` to `outChannels`, frame by frame (the frame count
+ * never changes):
+ * - same count: `audio` itself is returned (no copy);
+ * - fewer channels (fold down): output channel `c` is the rounded average of input channels
+ *   `c, c + out, c + 2·out, …` — so to mono, the average of all channels ({@link downmixToMono});
+ * - more channels (spread): output channel `c` is input channel `c mod in` — so mono is copied to
+ *   every channel.
+ *
+ * @returns A new buffer of `frames × outChannels` samples (or `audio` when the counts match).
+ * @example
+ * const mono = convertChannels(stereo, 2, 1);
+ */
+export function convertChannels(audio: Int16Array, inChannels: number, outChannels: number): Int16Array {
+  checkLayout("convertChannels", audio, inChannels);
+  if (!Number.isInteger(outChannels) || outChannels < 1) {
+    throw new PcmFormatError(`convertChannels: outChannels must be a positive integer (got ${outChannels})`);
+  }
+  if (inChannels === outChannels) return audio;
+  if (outChannels === 1) return downmixToMono(audio, inChannels);
+  const frames = audio.length / inChannels;
+  const out = new Int16Array(frames * outChannels);
+  if (inChannels < outChannels) {
+    for (let f = 0, i = 0, o = 0; f < frames; f++, i += inChannels) {
+      for (let c = 0; c < outChannels; c++, o++) out[o] = audio[i + (c % inChannels)]!;
+    }
+    return out;
+  }
+  // Fold: input channel k goes into output channel k mod out; each output averages what it got.
+  const counts = new Array<number>(outChannels).fill(0);
+  for (let k = 0; k < inChannels; k++) counts[k % outChannels]!++;
+  const sums = new Array<number>(outChannels);
+  for (let f = 0, i = 0, o = 0; f < frames; f++, i += inChannels, o += outChannels) {
+    sums.fill(0);
+    for (let k = 0; k < inChannels; k++) sums[k % outChannels]! += audio[i + k]!;
+    for (let c = 0; c < outChannels; c++) out[o + c] = Math.round(sums[c]! / counts[c]!);
+  }
+  return out;
+}
+
+/**
  * Converts PCM16 to float samples in [-1, 1): `sample / 32768`. Exact, and undone exactly by
  * {@link float32ToInt16}.
  *

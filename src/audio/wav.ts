@@ -23,6 +23,50 @@ export class WavFileNotFoundError extends VoicepipeError {
   }
 }
 
+/** A WAV file exists but cannot be read (a directory, no permission, an I/O error). */
+export class WavFileReadError extends VoicepipeError {
+  readonly code = "VP_WAV_FILE_UNREADABLE";
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`cannot read WAV file ${path}: ${fsReason(cause, "read")}`, { cause });
+  }
+}
+
+/** A WAV file cannot be created or written (no such directory, no permission, a directory in the way). */
+export class WavFileWriteError extends VoicepipeError {
+  readonly code = "VP_WAV_FILE_UNWRITABLE";
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`cannot write WAV file ${path}: ${fsReason(cause, "write")}`, { cause });
+  }
+}
+
+/** What went wrong with a file path, in words, with what to do. */
+function fsReason(error: unknown, doing: "read" | "write"): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "EISDIR":
+      return `it is a directory; give the path of a .wav file`;
+    case "ENOENT":
+      return doing === "write"
+        ? "its directory does not exist; create it first or choose another path"
+        : "it does not exist; check the path";
+    case "ENOTDIR":
+      return "a part of the path is a file, not a directory; check the path";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied; check the file's and its directory's permissions`;
+    case "EROFS":
+      return "the file system is read-only; choose another path";
+    default:
+      return describe(error);
+  }
+}
+
 /** The bytes are not a WAV file, or the file is damaged (no RIFF/WAVE header, no fmt or data chunk). */
 export class NotAWavError extends VoicepipeError {
   readonly code = "VP_NOT_A_WAV";
@@ -59,6 +103,12 @@ export interface WavAudio {
   readonly sampleRate: number;
   /** Interleaved channel count. */
   readonly numChannels: number;
+  /**
+   * Set only for a truncated file: the frames (samples per channel) that the header announces
+   * but the file does not hold (a copy cut short, a recording whose writer died). A header that
+   * declares no size (0 or 0xFFFFFFFF, as streaming writers do) counts as whole.
+   */
+  readonly missingFrames?: number;
 }
 
 const FORMAT_PCM = 0x0001;
@@ -91,7 +141,7 @@ interface ParsedWav {
     blockAlign: number;
     subformat?: number[];
   };
-  data: { samples: Uint8Array };
+  data: { chunkSize: number; samples: Uint8Array };
 }
 
 /**
@@ -99,7 +149,12 @@ interface ParsedWav {
  *
  * Conversions: 8-bit unsigned PCM is centred and scaled up; 24- and 32-bit PCM are rounded to the
  * nearest 16-bit value; float is scaled by 32768, rounded and clipped; μ-law and A-law are
- * expanded per G.711. A trailing partial frame (a truncated file) is dropped.
+ * expanded per G.711.
+ *
+ * A truncated file (fewer data bytes than its header announces) is read, not refused: every
+ * whole frame present is returned, a trailing partial frame is dropped, and
+ * {@link WavAudio.missingFrames} says how much is missing, so the caller can warn (the WAV file
+ * transport does, once, naming the file).
  *
  * Throws {@link NotAWavError} for bytes that are not a WAV file, {@link UnsupportedWavEncodingError}
  * for encodings other than the above.
@@ -134,7 +189,12 @@ export function readWav(bytes: Uint8Array, source = "the audio buffer"): WavAudi
   const count = Math.floor(raw.byteLength / frameBytes) * numChannels;
   const data = raw.subarray(0, count * bytesPerSample);
   const audio = decodeSamples(data, tag, bits, count, wav.container !== "RIFX");
-  return { audio, sampleRate, numChannels };
+  const declared = wav.data.chunkSize;
+  const announced = declared > 0 && declared < 0xffffffff ? Math.ceil(declared / frameBytes) : 0;
+  const missingFrames = Math.max(0, announced - count / numChannels);
+  return missingFrames > 0
+    ? { audio, sampleRate, numChannels, missingFrames }
+    : { audio, sampleRate, numChannels };
 }
 
 function decodeSamples(
@@ -187,7 +247,9 @@ function roundTo16(v: number): number {
  * Reads a WAV file from disk and decodes it to interleaved PCM16 (see {@link readWav}).
  *
  * Throws {@link WavFileNotFoundError} (naming the path) when the file does not exist,
- * {@link NotAWavError} or {@link UnsupportedWavEncodingError} when it cannot be decoded.
+ * {@link WavFileReadError} (naming the path and the reason) when it cannot be read (a directory,
+ * no permission), {@link NotAWavError} or {@link UnsupportedWavEncodingError} when it cannot be
+ * decoded. A truncated file is read whole as far as it goes (see {@link readWav}).
  *
  * @example
  * const { audio, sampleRate, numChannels } = await readWavFile("sounds/ding.wav");
@@ -198,7 +260,7 @@ export async function readWavFile(path: string): Promise<WavAudio> {
     bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new WavFileNotFoundError(path, error);
-    throw error;
+    throw new WavFileReadError(path, error);
   }
   return readWav(bytes, path);
 }
@@ -248,11 +310,17 @@ export function writeWav(data: { audio: Int16Array; sampleRate: number; numChann
 
 /**
  * Writes interleaved PCM16 to `path` as a 16-bit PCM WAV file (see {@link writeWav}), replacing
- * any existing file.
+ * any existing file. Throws {@link WavFileWriteError} (naming the path and the reason) when the
+ * file cannot be written.
  */
 export async function writeWavFile(
   path: string,
   data: { audio: Int16Array; sampleRate: number; numChannels?: number },
 ): Promise<void> {
-  await writeFile(path, writeWav(data));
+  const bytes = writeWav(data);
+  try {
+    await writeFile(path, bytes);
+  } catch (error) {
+    throw new WavFileWriteError(path, error);
+  }
 }

@@ -1,5 +1,5 @@
-import { downmixToMono, interleave, mixAudio } from "../audio/pcm.js";
-import { type StreamResampler, createStreamResampler } from "../audio/resampler.js";
+import { AudioConverter } from "../audio/audio-converter.js";
+import { interleave, mixAudio } from "../audio/pcm.js";
 import { writeWav } from "../audio/wav.js";
 import { InvalidOptionError, describe } from "../errors.js";
 import { InputAudioRawFrame, OutputAudioRawFrame } from "../frames/audio.js";
@@ -12,6 +12,7 @@ import {
   UserStoppedSpeakingFrame,
 } from "../frames/speaking.js";
 import { SampleList } from "../audio/sample-list.js";
+import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "./frame-processor.js";
 
 /** Options of {@link AudioBufferProcessor}. Every duration is in ms of the task clock. */
@@ -81,6 +82,7 @@ export interface AudioBufferProcessorEvents extends FrameProcessorEvents {
 interface PendingAudio {
   readonly audio: Int16Array;
   readonly rate: number;
+  readonly channels: number;
   /** Where the audio starts, in ms of the task clock. */
   readonly startMs: number;
 }
@@ -91,11 +93,11 @@ interface Track {
   readonly samples: SampleList;
   /** Timeline position (samples since the recording started) where the last real audio ended; -1: none yet. */
   audioEnd: number;
-  resampler: StreamResampler | undefined;
-  /** Whether the resampler has been fed since it was last flushed (so its tail holds audio). */
-  fed: boolean;
-  /** Output frames still to drop: the filter's start-up, so resampled audio keeps its place. */
-  skip: number;
+  /**
+   * To mono at the recording rate, dropping the resampler's start-up so resampled audio keeps its
+   * place (created at the start).
+   */
+  converter: AudioConverter | undefined;
   /** Frames waiting for a resampler, in arrival order (so nothing overtakes them). */
   readonly pending: PendingAudio[];
   draining: Promise<void> | undefined;
@@ -191,6 +193,7 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
   readonly #preroll = new SampleList();
   #userTurn: SampleList | undefined;
   #botTurn: SampleList | undefined;
+  readonly #repeats: RepeatReporter;
 
   constructor(options: AudioBufferProcessorOptions = {}) {
     super({ ...options, direct: true });
@@ -220,6 +223,11 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     this.turnPrerollMs = checkNumber("turnPrerollMs", options.turnPrerollMs ?? 500, 0);
     this.jitterToleranceMs = checkNumber("jitterToleranceMs", options.jitterToleranceMs ?? 50, 0);
     this.#autoStart = options.autoStart ?? true;
+    this.#repeats = new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => (this.context ? this.clock.now() : 0),
+    });
   }
 
   /** Sample rate of the recording in Hz (0 until the pipeline has started, unless set). */
@@ -287,8 +295,9 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
       try {
         this.#record(frame);
       } catch (error) {
-        // A recording problem never holds a frame back.
-        void this.pushError(`${this.name}: could not record ${frame.name}: ${describe(error)}`);
+        // A recording problem never holds a frame back, and is said once per cause, not per frame.
+        const message = `${this.name}: could not record ${frame.constructor.name}: ${describe(error)}`;
+        if (this.#repeats.occurred(`record:${describe(error)}`, message)) void this.pushError(message);
       }
     }
     return super.processFrame(frame, direction, signal);
@@ -301,10 +310,13 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     this.#capSamples = Math.max(1, Math.round((this.maxBufferMs * rate) / 1000));
     this.#jitterSamples = Math.round((this.jitterToleranceMs * rate) / 1000);
     this.#prerollSamples = Math.round((this.turnPrerollMs * rate) / 1000);
+    for (const track of [this.#user, this.#bot]) {
+      track.converter = new AudioConverter({ outRate: rate, clock: this.clock, dropStartup: true });
+    }
     // Resamplers for the rates the pipeline announces, so the first frames need not wait.
     await Promise.all([
-      this.#prepareResampler(this.#user, frame.params.audioInSampleRate).catch(() => {}),
-      this.#prepareResampler(this.#bot, frame.params.audioOutSampleRate).catch(() => {}),
+      this.#user.converter!.prepare(frame.params.audioInSampleRate, 1).catch(() => {}),
+      this.#bot.converter!.prepare(frame.params.audioOutSampleRate, 1).catch(() => {}),
     ]);
     this.#open = true;
     if (this.#autoStart || this.#wanted) this.startRecording();
@@ -314,6 +326,7 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
   protected override async stop(_frame: EndFrame): Promise<void> {
     await this.stopRecording();
     this.#open = false;
+    this.#repeats.flush();
   }
 
   protected override cancel(_frame: CancelFrame): void {
@@ -322,6 +335,7 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     for (const track of [this.#user, this.#bot]) track.pending.length = 0;
     if (this.#recording) this.#flush();
     this.#recording = false;
+    this.#repeats.flush();
   }
 
   protected override cleanup(): void {
@@ -330,9 +344,10 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     for (const track of [this.#user, this.#bot]) {
       track.pending.length = 0;
       track.samples.clear();
-      track.resampler?.dispose();
-      track.resampler = undefined;
+      track.converter?.dispose();
+      track.converter = undefined;
     }
+    this.#repeats.flush();
     this.#preroll.clear();
     this.#userTurn = undefined;
     this.#botTurn = undefined;
@@ -368,14 +383,14 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
 
   /** Takes a frame's audio for `track`: at once when no resampler has to be created first. */
   #offer(track: Track, audio: Int16Array, rate: number, channels: number, startMs: number): void {
-    if (track.badRates.has(rate)) return;
-    const mono = channels === 1 ? audio : downmixToMono(audio, channels);
-    if (track.pending.length === 0 && (rate === this.#rate || track.resampler?.inRate === rate)) {
-      this.#place(track, this.#convert(track, mono, rate), startMs);
+    const converter = track.converter;
+    if (!converter || track.badRates.has(rate)) return;
+    if (track.pending.length === 0 && converter.accepts(rate, channels)) {
+      this.#place(track, this.#convert(converter, audio, rate, channels), startMs);
       return;
     }
     if (track.pending.length >= MAX_PENDING_FRAMES) track.pending.shift();
-    track.pending.push({ audio: mono, rate, startMs });
+    track.pending.push({ audio, rate, channels, startMs });
     track.draining ??= this.#drain(track).finally(() => {
       track.draining = undefined;
     });
@@ -385,9 +400,14 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
   async #drain(track: Track): Promise<void> {
     while (track.pending.length > 0) {
       const next = track.pending[0]!;
-      if (next.rate !== this.#rate && track.resampler?.inRate !== next.rate) {
+      const converter = track.converter;
+      if (!converter) {
+        track.pending.length = 0; // torn down
+        return;
+      }
+      if (!converter.accepts(next.rate, next.channels)) {
         try {
-          await this.#prepareResampler(track, next.rate);
+          await converter.prepare(next.rate, next.channels);
         } catch (error) {
           track.badRates.add(next.rate);
           for (let i = track.pending.length - 1; i >= 0; i--)
@@ -398,14 +418,18 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
           );
           continue;
         }
-        if (!this.#recording) {
-          track.pending.length = 0;
+        if (
+          !this.#recording ||
+          track.converter !== converter ||
+          !converter.accepts(next.rate, next.channels)
+        ) {
+          track.pending.length = 0; // stopped, or torn down while the resampler was made
           return;
         }
         continue; // the list may have changed while waiting
       }
       track.pending.shift();
-      this.#place(track, this.#convert(track, next.audio, next.rate), next.startMs);
+      this.#place(track, this.#convert(converter, next.audio, next.rate, next.channels), next.startMs);
     }
   }
 
@@ -415,29 +439,10 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     }
   }
 
-  async #prepareResampler(track: Track, inRate: number): Promise<void> {
-    if (inRate === this.#rate || track.resampler?.inRate === inRate) return;
-    const resampler = await this.clock.track(createStreamResampler({ inRate, outRate: this.#rate }));
-    if (!this.#rate || this.state === "closed") {
-      resampler.dispose();
-      return;
-    }
-    track.resampler?.dispose();
-    track.resampler = resampler;
-    track.fed = false;
-  }
-
-  /** Mono audio at `rate` → a fresh array at the recording rate. */
-  #convert(track: Track, mono: Int16Array, rate: number): Int16Array {
-    if (rate === this.#rate) return mono.slice();
-    const resampler = track.resampler!;
-    if (!track.fed) track.skip = resampler.delayFrames; // a new stream: its first output is start-up
-    track.fed = true;
-    const out = resampler.resample(mono);
-    if (track.skip === 0) return out;
-    const drop = Math.min(track.skip, out.length);
-    track.skip -= drop;
-    return out.subarray(drop);
+  /** A frame's audio → a fresh mono array at the recording rate (the track keeps it). */
+  #convert(converter: AudioConverter, audio: Int16Array, rate: number, channels: number): Int16Array {
+    const out = converter.convert(audio, rate, channels);
+    return out === audio ? audio.slice() : out;
   }
 
   /** Timeline position (samples since the recording started) of task-clock time `ms`. */
@@ -523,11 +528,9 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
   /** Emits everything: resampler tails, both tracks padded to the clock, the turns in progress. */
   #flush(): void {
     for (const track of [this.#user, this.#bot]) {
-      if (!track.fed || !track.resampler) continue;
-      track.fed = false;
-      const tail = track.resampler.flush();
+      const tail = track.converter?.flush();
       // Right after the track's last audio (position 0 never lies ahead of it).
-      if (tail.length > 0) this.#place(track, tail, Number.NEGATIVE_INFINITY);
+      if (tail && tail.length > 0) this.#place(track, tail, Number.NEGATIVE_INFINITY);
     }
     const now = this.clock.now();
     this.#catchUp(this.#user, now, 0);
@@ -563,9 +566,7 @@ function newTrack(name: "user" | "bot"): Track {
     name,
     samples: new SampleList(),
     audioEnd: -1,
-    resampler: undefined,
-    fed: false,
-    skip: 0,
+    converter: undefined,
     pending: [],
     draining: undefined,
     badRates: new Set(),

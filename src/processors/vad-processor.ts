@@ -1,6 +1,7 @@
 import type { VADAnalyzer, VADTransition } from "../audio/vad/vad-analyzer.js";
 import { VADAnalysisError, VADInputError, VADSampleRateError } from "../audio/vad/vad-errors.js";
 import { VADState } from "../audio/vad/vad-state.js";
+import { downmixToMono } from "../audio/pcm.js";
 import { describe } from "../errors.js";
 import { InputAudioRawFrame } from "../frames/audio.js";
 import { type Frame, FrameDirection } from "../frames/frame.js";
@@ -11,6 +12,7 @@ import {
 } from "../frames/speaking.js";
 import { InvalidOptionError } from "../errors.js";
 import { IdleMonitor } from "../pipeline/task-monitors.js";
+import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { FrameProcessor, type FrameProcessorOptions } from "./frame-processor.js";
 
 /** Options of {@link VADProcessor}. */
@@ -42,10 +44,13 @@ export interface VADProcessorOptions extends Omit<FrameProcessorOptions, "direct
  *
  * Guarantees: every audio frame is forwarded, after the VAD frames its audio caused, in
  * arrival order (input audio is a system frame; the system lane awaits each analysis before
- * the next frame). `EndFrame` is handled (by the base class) only after every audio frame that arrived before it has been
- * analysed and forwarded. Audio the analyzer cannot take (a rate it does not support, or a
- * rate different from the stream's first frame) is forwarded unanalysed and reported once per
- * rate as a non-fatal error upstream; a model failure is reported once per run of failures.
+ * the next frame). `EndFrame` is handled (by the base class) only after every audio frame that
+ * arrived before it has been analysed and forwarded. Audio the analyzer cannot take (a rate it
+ * does not support, or a rate different from the stream's first frame) is forwarded unanalysed
+ * and reported once per rate as a non-fatal error upstream. A model that cannot load or fails is
+ * reported once per run of failures (a run ends only when a model window succeeds; a model that
+ * failed to load at the start counts as the run's first failure), never once per window: the
+ * repeats are counted and summarised in the log (at most every 10 s, and at the end).
  * Multi-channel audio is averaged to mono for analysis (the frame itself is forwarded as is).
  *
  * The analyzer's sample rate follows the first audio frame. Params can be changed at run time
@@ -63,8 +68,7 @@ export class VADProcessor extends FrameProcessor {
 
   /** The stream's sample rate, fixed by the first analysed frame. */
   #streamRate: number | undefined;
-  #reportedRate: number | undefined;
-  #failing = false;
+  readonly #repeats: RepeatReporter;
   #lastSpeakingAt = 0;
   /** Between a started and a stopped frame sent by this processor. */
   #speaking = false;
@@ -78,6 +82,11 @@ export class VADProcessor extends FrameProcessor {
     this.analyzer = options.analyzer;
     this.speakingIntervalMs = options.speakingIntervalMs ?? 200;
     this.#audioIdleTimeoutMs = options.audioIdleTimeoutMs ?? 1000;
+    this.#repeats = new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => (this.context ? this.clock.now() : 0),
+    });
     if (!Number.isFinite(this.#audioIdleTimeoutMs) || this.#audioIdleTimeoutMs < 0) {
       throw new InvalidOptionError(
         `VADProcessor: audioIdleTimeoutMs must be a number of ms ≥ 0 (got ${String(options.audioIdleTimeoutMs)})`,
@@ -92,9 +101,16 @@ export class VADProcessor extends FrameProcessor {
     return super.processFrame(frame, direction, signal);
   }
 
-  /** Loads the analyzer's model (if any) before audio flows; a failure is reported upstream. */
+  /**
+   * Loads the analyzer's model (if any) before audio flows. A failure is reported upstream once,
+   * as the first failure of the analysis (audio is then forwarded unanalysed while it fails).
+   */
   protected override async start(): Promise<void> {
-    await this.clock.track(this.analyzer.ready()); // loading the model is real work
+    try {
+      await this.clock.track(this.analyzer.ready()); // loading the model is real work
+    } catch (error) {
+      this.#analysisFailed(error);
+    }
     if (this.#audioIdleTimeoutMs > 0) {
       this.#audioIdle = new IdleMonitor(this.clock, this.#audioIdleTimeoutMs, () => {
         this.#resetPending = true; // analyze() may be running: start over before the next audio
@@ -108,14 +124,17 @@ export class VADProcessor extends FrameProcessor {
   protected override async stop(): Promise<void> {
     this.#audioIdle?.stop();
     await this.#stopSpeaking();
+    this.#repeats.flush();
   }
 
   protected override cancel(): void {
     this.#audioIdle?.stop();
+    this.#repeats.flush();
   }
 
   protected override cleanup(): void {
     this.#audioIdle?.stop();
+    this.#repeats.flush();
   }
 
   /** Sends `VADUserStoppedSpeakingFrame` if this processor said the user started speaking. */
@@ -133,6 +152,15 @@ export class VADProcessor extends FrameProcessor {
     await this.pushFrame(frame, direction);
   }
 
+  /** Reports the first failure of a run of analysis failures upstream; counts the rest. */
+  #analysisFailed(error: unknown): void {
+    const failure = new VADAnalysisError(
+      `${this.name}: voice activity detection failed (${describe(error)}); audio is forwarded unanalysed`,
+      { cause: error },
+    );
+    if (this.#repeats.occurred(ANALYSIS, failure.message)) void this.pushError(failure);
+  }
+
   /** Whether the frame's rate can be analysed; sets the analyzer's rate from the first frame. */
   #accepts(frame: InputAudioRawFrame): boolean {
     const rate = frame.sampleRate;
@@ -142,23 +170,20 @@ export class VADProcessor extends FrameProcessor {
       this.#streamRate = rate;
       return true;
     }
-    if (this.#reportedRate !== rate) {
-      this.#reportedRate = rate;
-      const error =
-        this.#streamRate === undefined
-          ? new VADSampleRateError(this.analyzer.constructor.name, rate, this.analyzer.sampleRates)
-          : new VADInputError(
-              `${this.name}: the input sample rate changed mid-stream from ${this.#streamRate} Hz to ${rate} Hz; ` +
-                `audio at ${rate} Hz is forwarded without voice activity detection. Keep one rate per stream ` +
-                "(resample in the transport).",
-            );
-      void this.pushError(error);
-    }
+    const error =
+      this.#streamRate === undefined
+        ? new VADSampleRateError(this.analyzer.constructor.name, rate, this.analyzer.sampleRates)
+        : new VADInputError(
+            `${this.name}: the input sample rate changed mid-stream from ${this.#streamRate} Hz to ${rate} Hz; ` +
+              `audio at ${rate} Hz is forwarded without voice activity detection. Keep one rate per stream ` +
+              "(resample in the transport).",
+          );
+    if (this.#repeats.occurred(`rate:${rate}`, error.message)) void this.pushError(error);
     return false;
   }
 
   async #analyze(frame: InputAudioRawFrame): Promise<void> {
-    const audio = frame.numChannels === 1 ? frame.audio : downmix(frame.audio, frame.numChannels);
+    const audio = frame.numChannels === 1 ? frame.audio : downmixToMono(frame.audio, frame.numChannels);
     if (this.#resetPending) {
       this.#resetPending = false;
       this.analyzer.reset();
@@ -166,20 +191,14 @@ export class VADProcessor extends FrameProcessor {
     let state: VADState;
     let transitions: readonly VADTransition[];
     try {
-      ({ state, transitions } = await this.clock.track(this.analyzer.analyze(audio)));
-      this.#failing = false;
+      let windows: number;
+      ({ state, transitions, windows } = await this.clock.track(this.analyzer.analyze(audio)));
+      // Only a model window that ran ends a run of failures: a chunk too short to complete a
+      // window says nothing about the model (counting it as a success reported a missing model
+      // once per window).
+      if (windows > 0) this.#repeats.resolved(ANALYSIS);
     } catch (error) {
-      if (!this.#failing) {
-        this.#failing = true;
-        void this.pushError(
-          new VADAnalysisError(
-            `${this.name}: voice activity detection failed (${describe(error)}); audio is forwarded unanalysed`,
-            {
-              cause: error,
-            },
-          ),
-        );
-      }
+      this.#analysisFailed(error);
       return;
     }
     const params = this.analyzer.params;
@@ -205,14 +224,5 @@ export class VADProcessor extends FrameProcessor {
   }
 }
 
-/** Averages interleaved channels into one. */
-function downmix(audio: Int16Array, channels: number): Int16Array {
-  const frames = audio.length / channels;
-  const mono = new Int16Array(frames);
-  for (let i = 0; i < frames; i++) {
-    let sum = 0;
-    for (let c = 0; c < channels; c++) sum += audio[i * channels + c]!;
-    mono[i] = Math.round(sum / channels);
-  }
-  return mono;
-}
+/** The reporter's cause for model failures (loading or running): one run, one report. */
+const ANALYSIS = "analysis";

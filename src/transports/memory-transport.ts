@@ -27,7 +27,10 @@ export interface MemoryTransportOptions {
   name?: string;
 }
 
-/** Input side of {@link MemoryTransport}: call `pushAudio()` to feed the pipeline. */
+/**
+ * Input side of {@link MemoryTransport}: call `pushAudio()` (audio) or `pushInput()` (any
+ * frame) to feed the pipeline, in order.
+ */
 export class MemoryInputTransport extends BaseInputTransport {}
 
 /** Output side of {@link MemoryTransport}: records what it writes. */

@@ -8,7 +8,11 @@ export interface TransportParams {
   audioInEnabled: boolean;
   /** Rate of the audio the client sends; resampled to the pipeline's input rate. @default the pipeline's input rate */
   audioInSampleRate: number | undefined;
-  /** Channels of the audio the client sends. @default 1 */
+  /**
+   * Channels of the audio the input pushes into the pipeline, and the default layout of
+   * `pushAudio`. Input with another layout is converted (more channels averaged, fewer copied).
+   * @default 1
+   */
   audioInChannels: number;
   /** Noise filter applied to input audio before it enters the pipeline. */
   audioInFilter: AudioFilter | undefined;

@@ -1,10 +1,10 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { int16ToBytes } from "../audio/pcm.js";
-import { type WavAudio, readWavFile, writeWav } from "../audio/wav.js";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
+import { type WavAudio, WavFileWriteError, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
-import { FrameDirection } from "../frames/frame.js";
 import { type CancelFrame, type EndFrame, EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
-import { InvalidOptionError } from "../errors.js";
+import { CancelledError, InvalidOptionError } from "../errors.js";
 import { BaseInputTransport } from "./base-input-transport.js";
 import { BaseOutputTransport } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
@@ -26,49 +26,86 @@ export interface WavFileTransportOptions {
 /**
  * Plays a WAV file into the pipeline at the pace of the task clock, one `inputFrameMs` frame
  * per tick. On a `VirtualClock`, that is as fast as the pipeline goes: offline batch use.
+ *
+ * The file is read when the pipeline starts (`open`); a file that is missing, a directory or not
+ * a WAV is a fatal error naming the path. A truncated file is played as far as it goes, with one
+ * warning that names the file and how much is missing. Audio of any rate and channel count is
+ * converted to the pipeline's (mono unless `audioInChannels` says otherwise).
  */
 export class WavFileInputTransport extends BaseInputTransport {
-  #wav: WavAudio | undefined;
+  #playing: AbortController | undefined;
   /** Frames of input pushed so far. */
   framesPushed = 0;
 
+  /**
+   * @param playAfter - Returns what playback waits for (the transport's own output starting,
+   *   when it is in the pipeline too: true to play, false never to), or undefined to play at once.
+   */
   constructor(
     private readonly path: string,
     params: Partial<TransportParams>,
     private readonly frameMs: number,
     private readonly endWhenDone: boolean,
+    private readonly playAfter: () => Promise<boolean> | undefined = () => undefined,
   ) {
     super({ ...params, audioInEnabled: true }, { name: "wav-file-input" });
   }
 
-  protected override async start(frame: StartFrame): Promise<void> {
-    try {
-      this.#wav = await this.clock.track(readWavFile(this.path));
-    } catch (error) {
-      // Nothing to play means nothing will ever end the input: fatal, so the task ends now.
-      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
-      return;
+  protected override async open(): Promise<void> {
+    const wav = await this.clock.track(readWavFile(this.path));
+    if (wav.sampleRate < MIN_SAMPLE_RATE || wav.sampleRate > MAX_SAMPLE_RATE) {
+      throw new InvalidOptionError(
+        `${this.path} is sampled at ${wav.sampleRate} Hz, which cannot be resampled (${MIN_SAMPLE_RATE} to ` +
+          `${MAX_SAMPLE_RATE} Hz); convert it first, e.g. \`sox in.wav -r 16000 out.wav\``,
+      );
     }
-    await super.start(frame);
-    void this.#play(this.#wav);
+    if (wav.missingFrames) {
+      const seconds = (frames: number): string => (frames / wav.sampleRate).toFixed(3);
+      const present = wav.audio.length / wav.numChannels;
+      this.logger.warn(
+        `${this.name}: ${this.path} is truncated: its header announces ${seconds(present + wav.missingFrames)} s ` +
+          `of audio but only ${seconds(present)} s is there (${seconds(wav.missingFrames)} s missing); ` +
+          "playing what is there",
+        { processor: this.name, path: this.path, missingFrames: wav.missingFrames },
+      );
+    }
+    this.#playing = new AbortController();
+    void this.#play(wav, AbortSignal.any([this.lifeSignal, this.#playing.signal]));
   }
 
-  async #play(wav: WavAudio): Promise<void> {
+  protected override close(): void {
+    this.#playing?.abort(new CancelledError(this.name, "input closed"));
+  }
+
+  async #play(wav: WavAudio, signal: AbortSignal): Promise<void> {
     const step = Math.max(1, Math.round((wav.sampleRate * this.frameMs) / 1000)) * wav.numChannels;
-    const t0 = this.clock.now();
     try {
+      const gate = this.playAfter();
+      if (gate && !(await untilAborted(gate, signal))) return; // the output failed: the task is ending
+      const t0 = this.clock.now();
       for (let offset = 0, i = 0; offset < wav.audio.length; offset += step, i++) {
-        await this.clock.waitUntil(t0 + i * this.frameMs, this.lifeSignal);
+        await this.clock.waitUntil(t0 + i * this.frameMs, signal);
         await this.pushAudio(wav.audio.subarray(offset, offset + step), wav.sampleRate, wav.numChannels);
         this.framesPushed++;
       }
-      if (this.endWhenDone && !this.lifeSignal.aborted) {
-        await this.pushFrame(new EndTaskFrame("input file played"), FrameDirection.DOWNSTREAM);
-      }
-    } catch {
-      // Aborted by end, cancel or teardown: nothing more to play.
+      // In order behind the last audio: the task ends once the file has been played.
+      if (this.endWhenDone && !signal.aborted) await this.pushInput(new EndTaskFrame("input file played"));
+    } catch (error) {
+      if (signal.aborted) return; // stopped by end, cancel or teardown: nothing more to play
+      // Anything else would leave the task waiting for input that never comes.
+      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
     }
   }
+}
+
+/** Resolves with `work`, or rejects with `signal.reason` as soon as `signal` aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Writes the pipeline's output audio to a 16-bit PCM WAV file, streaming (never the whole call in memory). */
@@ -76,6 +113,14 @@ export class WavFileOutputTransport extends BaseOutputTransport {
   #file: FileHandle | undefined;
   #bytes = 0;
   #closing: Promise<void> | undefined;
+  #settleStart: (opened: boolean) => void = () => {};
+  /**
+   * Settles once the start is over: true when the file is open and the output runs; false when
+   * the file could not be opened or the output was stopped first.
+   */
+  readonly startSettled: Promise<boolean> = new Promise<boolean>((resolve) => {
+    this.#settleStart = resolve;
+  });
 
   constructor(
     private readonly path: string,
@@ -89,16 +134,32 @@ export class WavFileOutputTransport extends BaseOutputTransport {
     return this.#bytes;
   }
 
+  /**
+   * Creates the file and writes its header. A path that cannot be written (no such directory, a
+   * directory, no permission) is a fatal error naming the path: the task ends before any input is
+   * played, instead of processing the whole input for nothing.
+   */
   protected override async start(frame: StartFrame): Promise<void> {
-    const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
-    this.#file = await this.clock.track(open(this.path, "w"));
-    const header = writeWav({
-      audio: new Int16Array(0),
-      sampleRate: rate,
-      numChannels: this.params.audioOutChannels,
-    });
-    await this.clock.track(this.#file.write(header));
-    await super.start(frame);
+    try {
+      const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
+      try {
+        this.#file = await this.clock.track(open(this.path, "w"));
+        const header = writeWav({
+          audio: new Int16Array(0),
+          sampleRate: rate,
+          numChannels: this.params.audioOutChannels,
+        });
+        await this.clock.track(this.#file.write(header));
+      } catch (error) {
+        this.#settleStart(false);
+        await this.pushError(new WavFileWriteError(this.path, error), { fatal: true });
+        return;
+      }
+      await super.start(frame);
+      this.#settleStart(true);
+    } finally {
+      this.#settleStart(false); // a settled promise ignores this
+    }
   }
 
   protected override async writeAudioFrame(frame: OutputAudioRawFrame): Promise<boolean> {
@@ -115,11 +176,13 @@ export class WavFileOutputTransport extends BaseOutputTransport {
   }
 
   protected override async cancel(frame: CancelFrame): Promise<void> {
+    this.#settleStart(false);
     await super.cancel(frame);
     await this.#close();
   }
 
   protected override async cleanup(): Promise<void> {
+    this.#settleStart(false);
     await super.cleanup();
     await this.#close();
   }
@@ -159,15 +222,26 @@ export class WavFileTransport extends BaseTransport {
       throw new InvalidOptionError("WavFileTransport needs an inputPath, an outputPath, or both");
     }
     const params = options.params ?? {};
+    const frameMs = options.inputFrameMs ?? 20;
+    if (!Number.isFinite(frameMs) || frameMs < 1 || frameMs > 1_000) {
+      throw new InvalidOptionError(
+        `WavFileTransport: inputFrameMs must be a number of ms from 1 to 1000 (got ${String(options.inputFrameMs)})`,
+      );
+    }
+    if (options.outputPath) this.#output = new WavFileOutputTransport(options.outputPath, params);
+    const output = this.#output;
     if (options.inputPath) {
       this.#input = new WavFileInputTransport(
         options.inputPath,
         params,
-        options.inputFrameMs ?? 20,
+        frameMs,
         options.endWhenInputDone ?? true,
+        // With the output in the pipeline too, play only once it has opened its file: a bad
+        // outputPath then ends the task before any input is processed. (The task sets every
+        // processor up before the start, so "in the pipeline" is known when the input opens.)
+        () => (output && output.state !== "created" ? output.startSettled : undefined),
       );
     }
-    if (options.outputPath) this.#output = new WavFileOutputTransport(options.outputPath, params);
   }
 
   input(): WavFileInputTransport {

@@ -3,6 +3,7 @@ import {
   PcmFormatError,
   applyGain,
   bytesToInt16,
+  convertChannels,
   dbToGain,
   dbfs,
   deinterleave,
@@ -138,6 +139,18 @@ describe("channel layout", () => {
 
   it("downmixes stereo to mono by averaging", () => {
     expect(Array.from(downmixToMono(I16(100, 300, -10, -20, 32767, 32767), 2))).toEqual([200, -15, 32767]);
+  });
+
+  it("convertChannels averages to fewer channels, copies to more, and returns same-layout audio as is", () => {
+    const stereo = I16(100, 300, -10, -20);
+    expect(convertChannels(stereo, 2, 2)).toBe(stereo);
+    expect(Array.from(convertChannels(stereo, 2, 1))).toEqual([200, -15]);
+    expect(Array.from(convertChannels(I16(5, -7), 1, 3))).toEqual([5, 5, 5, -7, -7, -7]);
+    expect(Array.from(convertChannels(stereo, 2, 3))).toEqual([100, 300, 100, -10, -20, -10]);
+    // 4 → 2 folds channels 0+2 and 1+3.
+    expect(Array.from(convertChannels(I16(10, 20, 30, 41), 4, 2))).toEqual([20, 31]);
+    expect(() => convertChannels(I16(1, 2, 3), 2, 1)).toThrow(PcmFormatError);
+    expect(() => convertChannels(I16(1, 2), 2, 0)).toThrow(/outChannels must be a positive integer/);
   });
 });
 

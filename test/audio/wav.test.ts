@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import wavefile from "wavefile";
@@ -140,6 +140,28 @@ describe("readWavFile / writeWavFile", () => {
     await expect(readWavFile(path)).rejects.toMatchObject({ code: "VP_WAV_FILE_NOT_FOUND", path });
   });
 
+  it("says a directory is not a WAV file, naming the path, instead of a raw EISDIR", async () => {
+    // Regression (issue 6): readWavFile rethrew Node's "EISDIR: illegal operation on a directory, read".
+    const path = join(dir, "a-directory.wav");
+    await mkdir(path);
+    await expect(readWavFile(path)).rejects.toMatchObject({
+      code: "VP_WAV_FILE_UNREADABLE",
+      path,
+      message: `cannot read WAV file ${path}: it is a directory; give the path of a .wav file`,
+    });
+  });
+
+  it("says why a WAV file cannot be written, naming the path", async () => {
+    const path = join(dir, "no-such-dir", "out.wav");
+    await expect(writeWavFile(path, { audio: new Int16Array(4), sampleRate: 8000 })).rejects.toMatchObject({
+      code: "VP_WAV_FILE_UNWRITABLE",
+      message: `cannot write WAV file ${path}: its directory does not exist; create it first or choose another path`,
+    });
+    await expect(writeWavFile(dir, { audio: new Int16Array(4), sampleRate: 8000 })).rejects.toThrow(
+      /it is a directory/,
+    );
+  });
+
   it("says a text file is not a WAV, naming the path", async () => {
     const path = join(dir, "notes.wav");
     await writeFile(path, "these are not the samples you are looking for");
@@ -208,6 +230,19 @@ describe("readWav encodings", () => {
     const bytes = writeWav({ audio: Int16Array.from([1, 2, 3, 4]), sampleRate: 8000, numChannels: 2 });
     const { audio } = readWav(bytes.subarray(0, bytes.length - 2));
     expect(Array.from(audio)).toEqual([1, 2]);
+  });
+
+  it("says how much of a truncated file is missing, and nothing for a whole or size-less one", () => {
+    // Regression (issue 6): a truncated file was accepted silently.
+    const bytes = writeWav({ audio: new Int16Array(2 * 8000).fill(9), sampleRate: 8000, numChannels: 2 });
+    const cut = readWav(bytes.subarray(0, 44 + 4 * 3000 + 3)); // 3000 frames and a partial one
+    expect(cut.audio.length).toBe(2 * 3000);
+    expect(cut.missingFrames).toBe(5000);
+    expect(readWav(bytes).missingFrames).toBeUndefined();
+    // A streaming writer's header (data size 0xFFFFFFFF) announces no size: nothing is missing.
+    const streamed = bytes.slice();
+    new DataView(streamed.buffer).setUint32(40, 0xffffffff, true);
+    expect(readWav(streamed).missingFrames).toBeUndefined();
   });
 
   it("rejects ADPCM with an UnsupportedWavEncodingError that names the encoding", () => {

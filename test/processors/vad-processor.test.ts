@@ -16,6 +16,7 @@ import { PipelineTask } from "../../src/pipeline/task.js";
 import { silentLogger } from "../../src/logger.js";
 import { FrameRecorder, Sleep, VirtualClock, runTest } from "../../src/testing/index.js";
 import { ScriptedVADAnalyzer, chunks, loadVadFixture, loud } from "../audio/vad/support.js";
+import { memoryLogger } from "../support/logger.js";
 
 /** 20 ms input frames of `samples`, each followed by 20 ms of virtual time (real-time pacing). */
 function paced(samples: Int16Array, sampleRate: number, channels = 1): Array<InputAudioRawFrame | Sleep> {
@@ -252,6 +253,44 @@ describe("VADProcessor", () => {
       expect.stringMatching(/model broke \(11\)/),
     ]);
     expect(errors[0]!.error).toMatchObject({ code: "VP_VAD_ANALYSIS" });
+  });
+
+  it("reports a missing model once, and counts the windows it failed, however the frames cut the windows", async () => {
+    // Regression (issue 6, log floods): 196 errors for one missing Silero model in a 7.8 s file.
+    // A frame that completes no model window "succeeded", so every failing window started a new run.
+    const missing = new Error("model file /models/silero.onnx does not exist");
+    class MissingModel extends VADAnalyzer {
+      readonly sampleRates = [16000];
+      windows = 0;
+      protected override windowSamples(): number {
+        return 512; // Silero's window at 16 kHz: 20 ms frames complete one every 1.6 frames
+      }
+      override ready(): Promise<void> {
+        return Promise.reject(missing);
+      }
+      protected override async voiceConfidence(): Promise<number> {
+        this.windows++;
+        throw missing;
+      }
+    }
+    const analyzer = new MissingModel();
+    const { logger, lines } = memoryLogger();
+    const frames = [...chunks(loud(4_000), 320)].map((c) => new InputAudioRawFrame(c, 16000));
+    const { down, up } = await runTest(new VADProcessor({ analyzer, name: "vad" }), {
+      framesToSend: frames,
+      taskOptions: { logger },
+    });
+    expect(down).toEqual(frames); // every frame still forwarded
+    const errors = up.filter((f): f is ErrorFrame => f instanceof ErrorFrame);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.error.message).toMatch(
+      /vad: voice activity detection failed \(model file \/models\/silero.onnx does not exist\)/,
+    );
+    expect(analyzer.windows).toBeGreaterThan(50); // the model was tried window after window
+    // The repeats are counted, and said once at the end.
+    const summaries = lines.filter((l) => /more times/.test(l.message));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]!.fields?.repeats).toBe(analyzer.windows);
   });
 
   it("applies params changed at run time through its analyzer", async () => {

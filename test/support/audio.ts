@@ -1,10 +1,8 @@
-/** A sine tone as PCM16. */
+import { sine } from "../audio/signals.js";
+
+/** A sine tone as PCM16, `ms` long (the shared `sine` of test/audio/signals.ts, in ms). */
 export function tone(ms: number, sampleRate: number, freq = 440, amplitude = 8000): Int16Array {
-  const n = Math.round((sampleRate * ms) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++)
-    out[i] = Math.round(amplitude * Math.sin((2 * Math.PI * freq * i) / sampleRate));
-  return out;
+  return sine(freq, sampleRate, ms / 1000, amplitude);
 }
 
 /** A constant non-zero signal, easy to recognise after mixing. */

@@ -4,8 +4,12 @@ import { RNNoiseFilter } from "../../src/audio/filters/rnnoise-filter.js";
 import { createStreamResampler } from "../../src/audio/resampler.js";
 import { deinterleave, interleave, rms } from "../../src/audio/pcm.js";
 import {
+  BaseInputTransport,
+  CancelFrame,
+  EndFrame,
   FrameDirection,
   InputAudioRawFrame,
+  InputTransportMessageFrame,
   InvalidOptionError,
   MemoryTransport,
   Pipeline,
@@ -14,6 +18,12 @@ import {
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
+import { TranscriptionFrame } from "../../src/frames/text.js";
+import {
+  type BaseInputTransportOptions,
+  TransportOpenError,
+} from "../../src/transports/base-input-transport.js";
+import { memoryLogger } from "../support/logger.js";
 import { startTask } from "../support/task.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { chunks, concat, energyDb, sine, sineFitSnrDb, whiteNoise } from "../audio/signals.js";
@@ -166,6 +176,26 @@ describe("BaseInputTransport: resampling to the pipeline rate", () => {
     expect(l!.length).toBe(Math.ceil((left.length * PIPELINE_RATE) / 48_000));
     expect(sineFitSnrDb(l!.subarray(200), 300, PIPELINE_RATE)).toBeGreaterThan(40);
     expect(sineFitSnrDb(r!.subarray(200), 1_000, PIPELINE_RATE)).toBeGreaterThan(40);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("converts stereo pushed into a mono pipeline to mono (the average), at any rate", async () => {
+    // Regression (issue 6): the transport kept the client's channel count, so a stereo source
+    // reached a mono pipeline as stereo frames that the output refused.
+    const s = setup({ audioInSampleRate: 48_000 });
+    await s.whenStarted();
+    const left = sine(300, 48_000, 0.5, 10_000);
+    const right = sine(300, 48_000, 0.5, 2_000);
+    const stereo = interleave([left, right]);
+    for (const part of irregularChunks(stereo, 2)) await s.input.pushAudio(part, 48_000, 2);
+    await s.input.pushAudio(interleave([sine(300, 16_000, 0.1), sine(300, 16_000, 0.1)]), PIPELINE_RATE, 2);
+    const frames = s.down.ofType(InputAudioRawFrame);
+    expect(frames.every((f) => f.numChannels === 1 && f.sampleRate === PIPELINE_RATE)).toBe(true);
+    const mono = Int16Array.from(left, (l, i) => Math.round((l + right[i]!) / 2));
+    const reference = await resampledWhole(mono, 48_000, PIPELINE_RATE);
+    expect(Array.from(s.received().subarray(0, reference.length))).toEqual(Array.from(reference));
+    expect(s.received().length).toBe(reference.length + 1_600);
+    expect(s.errors).toEqual([]);
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 
@@ -354,5 +384,193 @@ describe("BaseInputTransport: end, cancel and teardown", () => {
     await s.clock.runUntil(ending);
     const delivered = s.down.ofType(InputAudioRawFrame).length;
     expect(delivered + s.input.droppedAudioChunks).toBe(parts.length);
+  });
+});
+
+/** An input transport that records its verbs, with an `open` the test controls. */
+class VerbTransport extends BaseInputTransport {
+  readonly calls: string[] = [];
+  openSignal: AbortSignal | undefined;
+  constructor(
+    private readonly opening: (signal: AbortSignal) => void | Promise<void> = () => {},
+    params: Partial<TransportParams> = {},
+    options: BaseInputTransportOptions = {},
+  ) {
+    super({ audioInEnabled: true, ...params }, { name: "verbs", ...options });
+  }
+  protected override open(signal: AbortSignal): void | Promise<void> {
+    this.calls.push("open");
+    this.openSignal = signal;
+    return this.opening(signal);
+  }
+  protected override close(): void {
+    this.calls.push("close");
+  }
+}
+
+describe("BaseInputTransport: one input path for every decoded frame", () => {
+  it("keeps arrival order: a message pushed after audio never overtakes it, even while a resampler is made", async () => {
+    // Regression (issue 6, transports): only audio had an input path; a frame pushed directly
+    // went ahead of audio still being converted.
+    const s = setup();
+    await s.whenStarted();
+    const order: string[] = [];
+    const pushes: Array<Promise<void>> = [];
+    for (let i = 0; i < 5; i++) {
+      // 48 kHz: the first chunk waits for the resampler to be created.
+      pushes.push(s.input.pushAudio(sine(440, 48_000, 0.02, 1_000 * (i + 1)), 48_000));
+      pushes.push(s.input.pushInput(new InputTransportMessageFrame({ after: i })));
+      pushes.push(s.input.pushInput(new TranscriptionFrame(`after ${i}`, "user", 0)));
+    }
+    await Promise.all(pushes);
+    for (const f of s.down.frames) {
+      if (f instanceof InputAudioRawFrame) order.push("audio");
+      else if (f instanceof InputTransportMessageFrame) order.push("message");
+      else if (f instanceof TranscriptionFrame) order.push("transcription");
+    }
+    expect(order).toEqual(Array.from({ length: 5 }, () => ["audio", "message", "transcription"]).flat());
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("refuses lifecycle frames, and drops and counts frames offered before the start or after the end", async () => {
+    const transport = new MemoryTransport({ params: { audioInEnabled: true } });
+    const input = transport.input();
+    expect(() => input.pushInput(new EndFrame())).toThrow(/lifecycle frame.*EndTaskFrame/);
+    expect(() => input.pushInput(new CancelFrame())).toThrow(InvalidOptionError);
+    await input.pushInput(new InputTransportMessageFrame("too early"));
+    expect(input.droppedInputFrames).toBe(1);
+    const down = new FrameRecorder();
+    const s = startTask([input, down]);
+    await s.whenStarted();
+    await input.pushInput(new InputTransportMessageFrame("on time"));
+    await s.clock.runUntil(s.task.stopWhenDone());
+    await input.pushInput(new InputTransportMessageFrame("too late"));
+    expect(input.droppedInputFrames).toBe(2);
+    expect(down.ofType(InputTransportMessageFrame).map((f) => f.message)).toEqual(["on time"]);
+  });
+});
+
+describe("BaseInputTransport: open and close verbs", () => {
+  it("calls open once at the start and close once at the end, with no super calls in the subclass", async () => {
+    const input = new VerbTransport();
+    const s = startTask([input]);
+    await s.whenStarted();
+    expect(input.calls).toEqual(["open"]);
+    expect(input.openSignal?.aborted).toBe(false);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    await s.done;
+    expect(input.calls).toEqual(["open", "close"]);
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+
+  it("calls close once on cancel, and aborts open's signal", async () => {
+    const input = new VerbTransport();
+    const s = startTask([input]);
+    await s.whenStarted();
+    await s.clock.runUntil(s.task.cancel("test"));
+    await s.done;
+    expect(input.calls).toEqual(["open", "close"]);
+    expect(input.openSignal?.aborted).toBe(true);
+  });
+
+  it("turns a failing open into one fatal error naming the transport, closes, and the task ends", async () => {
+    const input = new VerbTransport(() => {
+      throw new Error("connection refused");
+    });
+    const down = new FrameRecorder();
+    const s = startTask([input, down]);
+    await s.clock.runUntil(s.done, { maxMs: 60_000 });
+    expect(s.errors).toHaveLength(1);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error).toBeInstanceOf(TransportOpenError);
+    expect(s.errors[0]!.error.message).toBe("verbs could not open its input: connection refused");
+    expect(input.calls).toEqual(["open", "close"]);
+    expect(input.running).toBe(false);
+  });
+
+  it("gives up on an open that never finishes after openTimeoutMs, with a fatal error that says so", async () => {
+    const input = new VerbTransport(() => new Promise<void>(() => {}), {}, { openTimeoutMs: 3_000 });
+    const s = startTask([input]);
+    await s.clock.runUntil(() => s.errors.length > 0, { maxMs: 60_000 });
+    expect(s.clock.now()).toBe(3_000);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error.message).toMatch(
+      /verbs could not open its input: open\(\) did not finish within openTimeoutMs \(3000 ms\)/,
+    );
+    expect(input.openSignal?.aborted).toBe(true);
+    await s.clock.runUntil(s.done, { maxMs: 60_000 });
+    expect(input.calls).toEqual(["open", "close"]);
+    expect(() => new VerbTransport(undefined, {}, { openTimeoutMs: 0 })).toThrow(
+      /openTimeoutMs must be a number of ms > 0/,
+    );
+  });
+});
+
+describe("BaseInputTransport: start failures and cancel during the start", () => {
+  it("never opens a transport cancelled while its audio was being prepared (nothing left open)", async () => {
+    let filterStarted: () => void = () => {};
+    const slowFilter = new RecordingFilter(1);
+    slowFilter.start = () => new Promise<void>((resolve) => (filterStarted = resolve));
+    const input = new VerbTransport(undefined, { audioInFilter: slowFilter });
+    const s = startTask([input]);
+    await new Promise((resolve) => setImmediate(resolve)); // the start now waits for the filter
+    const cancelled = s.task.cancel("client left during the start");
+    filterStarted();
+    await s.clock.runUntil(cancelled);
+    await s.done;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(input.calls).toEqual([]); // open() was never called, so close() is not owed
+    expect(input.running).toBe(false);
+  });
+
+  it("makes audio that can never be converted a fatal error at the start, naming the transport", async () => {
+    const input = new VerbTransport(undefined, { audioInSampleRate: 500 });
+    const s = startTask([input]);
+    await s.clock.runUntil(s.done, { maxMs: 60_000 });
+    expect(s.errors).toHaveLength(1);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error.message).toMatch(
+      /^verbs could not open its input: its audio cannot be set up: .*500/,
+    );
+    expect(input.calls).toEqual([]);
+  });
+});
+
+describe("BaseInputTransport: repeated problems are said once, then counted", () => {
+  it("reports audio at a rate it cannot convert once per rate, however many frames come", async () => {
+    // Regression (issue 6, log floods): each bad frame sent upstream became its own ErrorFrame.
+    const { logger, lines } = memoryLogger();
+    const transport = new MemoryTransport({ params: { audioInEnabled: true } });
+    const input = transport.input();
+    const down = new FrameRecorder();
+    const s = startTask([input, down], { logger });
+    await s.whenStarted();
+    for (let i = 0; i < 200; i++) {
+      s.task.queueFrame(new InputAudioRawFrame(new Int16Array(16), 800, 1), FrameDirection.UPSTREAM);
+      s.task.queueFrame(new InputAudioRawFrame(new Int16Array(18), 900, 1), FrameDirection.UPSTREAM);
+    }
+    await s.clock.advance(100);
+    expect(s.errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/at 800 Hz cannot be resampled .* and is dropped/),
+      expect.stringMatching(/at 900 Hz cannot be resampled/),
+    ]);
+    expect(input.droppedAudioChunks).toBe(400);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    // At the end, one summary per rate counts the repeats.
+    const summaries = lines.filter((l) => /more times/.test(l.message));
+    expect(summaries.map((l) => l.fields?.repeats)).toEqual([199, 199]);
+  });
+
+  it("says once that audio pushed after the end is dropped, and counts the rest", async () => {
+    const { logger, lines } = memoryLogger();
+    const transport = new MemoryTransport({ params: { audioInEnabled: true } });
+    const s = startTask([transport.input()], { logger });
+    await s.whenStarted();
+    await s.clock.runUntil(s.task.stopWhenDone());
+    for (let i = 0; i < 300; i++) await transport.input().pushAudio(new Int16Array(320));
+    expect(transport.input().droppedAudioChunks).toBe(300);
+    const said = lines.filter((l) => l.message.includes("after the input ended"));
+    expect(said).toHaveLength(1);
+    expect(said[0]!.level).toBe("warn");
   });
 });

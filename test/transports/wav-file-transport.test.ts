@@ -2,12 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readWavFile, writeWavFile } from "../../src/audio/wav.js";
-import { rms } from "../../src/audio/pcm.js";
+import { readWavFile, writeWav, writeWavFile } from "../../src/audio/wav.js";
+import { interleave, rms } from "../../src/audio/pcm.js";
 import {
   DEFAULT_TRANSPORT_PARAMS,
   type ErrorFrame,
   type Frame,
+  type Logger,
   FrameDirection,
   FrameProcessor,
   InputAudioRawFrame,
@@ -23,6 +24,7 @@ import {
   silentLogger,
 } from "../../src/index.js";
 import { sine, sineFitSnrDb } from "../audio/signals.js";
+import { memoryLogger } from "../support/logger.js";
 
 let dir: string;
 beforeAll(() => {
@@ -52,7 +54,10 @@ class Echo extends FrameProcessor {
   }
 }
 
-function setup(options: WavFileTransportOptions, taskOptions: { idleTimeoutMs?: number | null } = {}) {
+function setup(
+  options: WavFileTransportOptions,
+  taskOptions: { idleTimeoutMs?: number | null; logger?: Logger } = {},
+) {
   const clock = new VirtualClock();
   const files = new WavFileTransport(options);
   const echo = new Echo();
@@ -177,6 +182,27 @@ describe("WavFileTransport: file in, pipeline, file out", () => {
     expect(rms(middle)).toBeGreaterThan(rms(tail));
   });
 
+  it("plays a stereo file into a mono pipeline: both channels averaged, no error, the speech reaches the output", async () => {
+    // Regression (issue 6): stereo input reached the mono output as 2-channel audio, every chunk
+    // was refused with an error, and the output file held only the end silence.
+    const inputPath = tempPath("in-stereo-44k.wav");
+    const outputPath = tempPath("out.wav");
+    const left = sine(500, 44_100, 1, 12_000);
+    const right = sine(500, 44_100, 1, 4_000); // in phase: the average is a 500 Hz tone of 8000
+    await writeWavFile(inputPath, { audio: interleave([left, right]), sampleRate: 44_100, numChannels: 2 });
+    const params = { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 200 };
+    const s = setup({ inputPath, outputPath, params });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toEqual([]);
+    expect(s.echo.heard).toBe(50);
+    const out = await readWavFile(outputPath);
+    expect(out.numChannels).toBe(1);
+    const body = out.audio.subarray(800, 16_000 - 800);
+    expect(sineFitSnrDb(body, 500, 16_000)).toBeGreaterThan(40);
+    expect(rms(body) * Math.SQRT2).toBeGreaterThan(7_800);
+    expect(rms(body) * Math.SQRT2).toBeLessThan(8_200);
+  });
+
   it("runs audioInFilter at the pipeline's rate, on the resampled input file", async () => {
     const inputPath = tempPath("in-48k.wav");
     await writeWavFile(inputPath, { audio: sine(440, 48_000, 0.2, 8_000), sampleRate: 48_000 });
@@ -242,6 +268,137 @@ describe("WavFileTransport: bad setup", () => {
     } finally {
       if (!s.task.hasFinished()) await s.clock.runUntil(s.task.cancel("test cleanup"), { maxMs: 10_000 });
     }
+  });
+
+  it("reports a missing input file once: one fatal ErrorFrame, one log line from the input", async () => {
+    const inputPath = path.join(dir, "missing-once.wav");
+    const { logger, lines } = memoryLogger();
+    const s = setup(
+      { inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } },
+      { logger },
+    );
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toHaveLength(1);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error.message).toBe(
+      `wav-file-input could not open its input: WAV file not found: ${inputPath}; check the path (relative paths resolve from ${process.cwd()})`,
+    );
+    expect(lines.filter((l) => l.fields?.processor === "wav-file-input")).toHaveLength(1);
+  });
+
+  it("says a directory given as inputPath is a directory, naming it, and ends the task", async () => {
+    // Regression (issue 6): a raw "EISDIR: illegal operation on a directory, read" without the path.
+    const inputPath = tempPath("a-directory.wav");
+    fs.mkdirSync(inputPath);
+    const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors.map((e) => [e.fatal, e.error.message])).toEqual([
+      [
+        true,
+        `wav-file-input could not open its input: cannot read WAV file ${inputPath}: it is a directory; give the path of a .wav file`,
+      ],
+    ]);
+    expect(s.files.input().framesPushed).toBe(0);
+  });
+
+  it("plays a truncated input file as far as it goes, with one warning naming the file and what is missing", async () => {
+    // Regression (issue 6): a truncated file was accepted silently.
+    const inputPath = tempPath("truncated.wav");
+    const outputPath = tempPath("out.wav");
+    const whole = writeWav({ audio: sine(440, 16_000, 2, 8_000), sampleRate: 16_000 });
+    fs.writeFileSync(inputPath, whole.subarray(0, 44 + 2 * 16_000 * 0.5)); // 0.5 s of the 2 s announced
+    const { logger, lines } = memoryLogger();
+    const s = setup(
+      { inputPath, outputPath, params: { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 0 } },
+      { logger },
+    );
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors).toEqual([]);
+    expect(s.files.input().framesPushed).toBe(25);
+    const warnings = lines.filter((l) => l.level === "warn");
+    expect(warnings.map((l) => l.message)).toEqual([
+      `wav-file-input: ${inputPath} is truncated: its header announces 2.000 s of audio but only 0.500 s is there ` +
+        "(1.500 s missing); playing what is there",
+    ]);
+    expect((await readWavFile(outputPath)).audio.length).toBeGreaterThanOrEqual(8_000);
+  });
+
+  it.each([
+    [
+      "a directory that does not exist",
+      () => path.join(dir, "no-such-dir", "out.wav"),
+      /its directory does not exist/,
+    ],
+    ["a directory", () => dir, /it is a directory/],
+    ["a path under a file", () => path.join(tempPath("a-file"), "out.wav"), /a part of the path is a file/],
+  ])(
+    "refuses %s as outputPath at the start, before any input is processed",
+    async (_what, makePath, reason) => {
+      // Regression (issue 6): the open failure was not fatal, so the whole input was processed and
+      // the task crashed at the end.
+      const inputPath = tempPath("in.wav");
+      await writeWavFile(inputPath, { audio: sine(440, 16_000, 3, 8_000), sampleRate: 16_000 });
+      const outputPath = makePath();
+      if (outputPath.includes("a-file")) fs.writeFileSync(path.dirname(outputPath), "not a directory");
+      const s = setup({ inputPath, outputPath, params: { audioOutSampleRate: 16_000 } });
+      await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+      expect(s.errors).toHaveLength(1);
+      expect(s.errors[0]!.fatal).toBe(true);
+      expect(s.errors[0]!.error.message).toContain(`cannot write WAV file ${outputPath}: `);
+      expect(s.errors[0]!.error.message).toMatch(reason);
+      expect(s.files.input().framesPushed).toBe(0);
+      expect(s.echo.heard).toBe(0);
+      expect(s.clock.now()).toBeLessThan(1_000);
+    },
+  );
+
+  it("plays the input only once its own output has started (a slow start before the output holds playback back)", async () => {
+    const inputPath = tempPath("in.wav");
+    await writeWavFile(inputPath, { audio: sine(440, 16_000, 0.4, 8_000), sampleRate: 16_000 });
+    /** A processor whose start takes 500 ms of task-clock time (a service connecting). */
+    class SlowStart extends FrameProcessor {
+      protected override async start(): Promise<void> {
+        await this.clock.sleep(500);
+      }
+    }
+    const clock = new VirtualClock();
+    const files = new WavFileTransport({
+      inputPath,
+      outputPath: tempPath("out.wav"),
+      params: { audioOutSampleRate: 16_000, audioOutEndSilenceMs: 0 },
+    });
+    const echo = new Echo();
+    const task = new PipelineTask(new Pipeline([files.input(), echo, new SlowStart(), files.output()]), {
+      clock,
+      logger: silentLogger,
+      idleTimeoutMs: null,
+    });
+    const done = task.run();
+    await clock.advance(450); // the output has not started yet: the input must not play
+    expect(files.input().framesPushed).toBe(0);
+    expect(echo.heard).toBe(0);
+    await clock.runUntil(done, { maxMs: 60_000 });
+    expect(files.input().framesPushed).toBe(20);
+  });
+
+  it("refuses an input file at a rate no resampler takes, naming the file, instead of stopping silently", async () => {
+    const inputPath = tempPath("in-500hz.wav");
+    await writeWavFile(inputPath, { audio: sine(50, 500, 1, 8_000), sampleRate: 500 });
+    const s = setup({ inputPath, outputPath: tempPath("out.wav"), params: { audioOutSampleRate: 16_000 } });
+    await s.clock.runUntil(s.task.run(), { maxMs: 60_000 });
+    expect(s.errors.map((e) => [e.fatal, e.error.message])).toEqual([
+      [true, expect.stringContaining(`${inputPath} is sampled at 500 Hz, which cannot be resampled`)],
+    ]);
+    expect(s.files.input().framesPushed).toBe(0);
+  });
+
+  it("refuses an inputFrameMs that is not a positive number of ms", () => {
+    expect(() => new WavFileTransport({ inputPath: "x.wav", inputFrameMs: 0 })).toThrow(
+      /inputFrameMs must be a number of ms from 1 to 1000 \(got 0\)/,
+    );
+    expect(() => new WavFileTransport({ inputPath: "x.wav", inputFrameMs: Number.NaN })).toThrow(
+      InvalidOptionError,
+    );
   });
 
   it("refuses to be built with neither an input nor an output path", () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { VADAnalyzer, type VADAnalyzerOptions } from "../../../src/audio/vad/index.js";
+import { readWav, writeWav } from "../../../src/audio/wav.js";
 
 /** PCM16 audio read from a WAV file. */
 export interface Pcm16Wav {
@@ -31,60 +32,15 @@ export function fixturePath(name: string): string {
   return fileURLToPath(new URL(name, FIXTURES));
 }
 
-/**
- * Reads a 16-bit PCM WAV (RIFF, `fmt ` tag 1 or WAVE_FORMAT_EXTENSIBLE with PCM). Enough for the
- * VAD fixtures; not a general WAV reader (the library's own lives in `src/audio/`).
- */
+/** Reads a WAV fixture with the library's own reader (`src/audio/wav.ts`). */
 export function readPcm16Wav(path: string): Pcm16Wav {
-  const buf = readFileSync(path);
-  if (buf.toString("ascii", 0, 4) !== "RIFF" || buf.toString("ascii", 8, 12) !== "WAVE") {
-    throw new Error(`${path}: not a RIFF/WAVE file`);
-  }
-  let offset = 12;
-  let sampleRate = 0;
-  let numChannels = 0;
-  let bits = 0;
-  while (offset + 8 <= buf.length) {
-    const id = buf.toString("ascii", offset, offset + 4);
-    const size = buf.readUInt32LE(offset + 4);
-    const body = offset + 8;
-    if (id === "fmt ") {
-      const format = buf.readUInt16LE(body);
-      if (format !== 1 && format !== 0xfffe) throw new Error(`${path}: WAV format ${format} is not PCM`);
-      numChannels = buf.readUInt16LE(body + 2);
-      sampleRate = buf.readUInt32LE(body + 4);
-      bits = buf.readUInt16LE(body + 14);
-    } else if (id === "data") {
-      if (bits !== 16) throw new Error(`${path}: ${bits}-bit samples; only 16-bit PCM is supported`);
-      const bytes = Math.min(size, buf.length - body);
-      const samples = new Int16Array(bytes >> 1);
-      for (let i = 0; i < samples.length; i++) samples[i] = buf.readInt16LE(body + 2 * i);
-      return { samples, sampleRate, numChannels };
-    }
-    offset = body + size + (size & 1);
-  }
-  throw new Error(`${path}: no data chunk`);
+  const { audio, sampleRate, numChannels } = readWav(readFileSync(path), path);
+  return { samples: audio, sampleRate, numChannels };
 }
 
-/** Encodes mono PCM16 samples as a WAV file. */
+/** Encodes mono PCM16 samples as a WAV file, with the library's own writer. */
 export function encodePcm16Wav(samples: Int16Array, sampleRate: number): Buffer {
-  const header = Buffer.alloc(44);
-  header.write("RIFF", 0, "ascii");
-  header.writeUInt32LE(36 + samples.length * 2, 4);
-  header.write("WAVE", 8, "ascii");
-  header.write("fmt ", 12, "ascii");
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(sampleRate, 24);
-  header.writeUInt32LE(sampleRate * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write("data", 36, "ascii");
-  header.writeUInt32LE(samples.length * 2, 40);
-  const data = Buffer.alloc(samples.length * 2);
-  for (let i = 0; i < samples.length; i++) data.writeInt16LE(samples[i]!, 2 * i);
-  return Buffer.concat([header, data]);
+  return Buffer.from(writeWav({ audio: samples, sampleRate }));
 }
 
 /** Reads a `vad-*.wav` fixture and its `vad-*.json` truth. */
