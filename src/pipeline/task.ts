@@ -140,6 +140,10 @@ export class PipelineTask {
   /** The fatal error that made the task cancel itself, if any. */
   #fatal: ErrorFrame | undefined;
   #startReachedSink = false;
+  #settleStarted!: (started: boolean) => void;
+  readonly #pipelineStarted = new Promise<boolean>((resolve) => {
+    this.#settleStarted = resolve;
+  });
   #processorsReady = false;
 
   #startTimer: TimerHandle | undefined;
@@ -334,6 +338,7 @@ export class PipelineTask {
       logger: this.logger,
       taskName: this.name,
       onPush: (source, frame, direction) => this.#onPush(source, frame, direction),
+      pipelineStarted: this.#pipelineStarted,
       reportProgress: () => {
         this.#lastEndProgress = this.clock.now();
       },
@@ -477,6 +482,7 @@ export class PipelineTask {
     if (!this.#startReachedSink || !this.#processorsReady) return;
     this.#startTimer?.cancel();
     this.#startTimer = undefined;
+    if (this.#state === "starting" || this.#state === "ending") this.#settleStarted(true);
     if (this.#state !== "starting") return; // ending or cancelling already
     this.#state = "running";
     this.#events.emit("pipelineStarted");
@@ -649,6 +655,7 @@ export class PipelineTask {
       frame,
     });
     this.#outcome = outcome;
+    this.#settleStarted(false);
     this.#events.emit("pipelineFinished", frame, outcome);
     this.#resolveFinished(outcome);
   }

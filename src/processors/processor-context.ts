@@ -24,4 +24,10 @@ export interface ProcessorContext {
    * played a chunk), so `endTimeoutMs` counts from now.
    */
   reportProgress(): void;
+  /**
+   * Settles when the pipeline has started (every processor ready, `StartFrame` through): true;
+   * or false if the task finished without starting. A source that produces on its own (a file
+   * played at clock pace) waits for it, so nothing is produced into a pipeline still starting.
+   */
+  readonly pipelineStarted: Promise<boolean>;
 }

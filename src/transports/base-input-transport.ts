@@ -1,5 +1,6 @@
 import { AudioConverter } from "../audio/audio-converter.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
+import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { InputAudioRawFrame } from "../frames/audio.js";
 import { type Frame, FrameDirection, FrameFlags } from "../frames/frame.js";
 import type { CancelFrame, EndFrame, StartFrame } from "../frames/lifecycle.js";
@@ -262,31 +263,23 @@ export abstract class BaseInputTransport extends FrameProcessor {
   }
 
   async #openWithDeadline(): Promise<void> {
-    const deadline = new AbortController();
-    const signal = AbortSignal.any([this.lifeSignal, deadline.signal]);
-    const timer = this.clock.setTimer(
-      () =>
-        deadline.abort(
-          new TransportOpenError(
-            this.name,
-            `open() did not finish within openTimeoutMs (${this.#openTimeoutMs} ms); check that the source is reachable`,
-          ),
-        ),
-      this.#openTimeoutMs,
-    );
-    let onAbort: (() => void) | undefined;
+    if (this.lifeSignal.aborted) throw this.lifeSignal.reason; // never open what is already being closed
     try {
-      if (signal.aborted) throw signal.reason; // never open what is already being closed
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      });
-      aborted.catch(() => undefined);
-      await Promise.race([Promise.resolve().then(() => this.open(signal)), aborted]);
-    } finally {
-      timer.cancel();
-      if (onAbort) signal.removeEventListener("abort", onAbort);
+      await deadline(
+        this.clock,
+        // The signal open() keeps is the life of what it opened: aborted by the deadline while
+        // opening, and by cancel or teardown for as long as the transport lives.
+        (signal) => Promise.resolve().then(() => this.open(AbortSignal.any([signal, this.lifeSignal]))),
+        this.#openTimeoutMs,
+        `${this.name}: open()`,
+        { signal: this.lifeSignal },
+      );
+    } catch (error) {
+      if (!(error instanceof DeadlineExceededError)) throw error;
+      throw new TransportOpenError(
+        this.name,
+        `open() did not finish within openTimeoutMs (${this.#openTimeoutMs} ms); check that the source is reachable`,
+      );
     }
   }
 
@@ -393,7 +386,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
   }
 }
 
-const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.STOP | FrameFlags.CANCEL;
+const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL;
 
 type DropKind = "before-start" | "disabled" | "after-end";
 

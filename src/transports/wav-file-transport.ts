@@ -37,16 +37,11 @@ export class WavFileInputTransport extends BaseInputTransport {
   /** Frames of input pushed so far. */
   framesPushed = 0;
 
-  /**
-   * @param playAfter - Returns what playback waits for (the transport's own output starting,
-   *   when it is in the pipeline too: true to play, false never to), or undefined to play at once.
-   */
   constructor(
     private readonly path: string,
     params: Partial<TransportParams>,
     private readonly frameMs: number,
     private readonly endWhenDone: boolean,
-    private readonly playAfter: () => Promise<boolean> | undefined = () => undefined,
   ) {
     super({ ...params, audioInEnabled: true }, { name: "wav-file-input" });
   }
@@ -80,8 +75,10 @@ export class WavFileInputTransport extends BaseInputTransport {
   async #play(wav: WavAudio, signal: AbortSignal): Promise<void> {
     const step = Math.max(1, Math.round((wav.sampleRate * this.frameMs) / 1000)) * wav.numChannels;
     try {
-      const gate = this.playAfter();
-      if (gate && !(await untilAborted(gate, signal))) return; // the output failed: the task is ending
+      // Play into a started pipeline only: every processor ready (a bad outputPath ends the task
+      // at the start, before any input is played).
+      const started = this.context?.pipelineStarted;
+      if (started && !(await untilAborted(started, signal))) return; // the task ended without starting
       const t0 = this.clock.now();
       for (let offset = 0, i = 0; offset < wav.audio.length; offset += step, i++) {
         await this.clock.waitUntil(t0 + i * this.frameMs, signal);
@@ -229,17 +226,12 @@ export class WavFileTransport extends BaseTransport {
       );
     }
     if (options.outputPath) this.#output = new WavFileOutputTransport(options.outputPath, params);
-    const output = this.#output;
     if (options.inputPath) {
       this.#input = new WavFileInputTransport(
         options.inputPath,
         params,
         frameMs,
         options.endWhenInputDone ?? true,
-        // With the output in the pipeline too, play only once it has opened its file: a bad
-        // outputPath then ends the task before any input is processed. (The task sets every
-        // processor up before the start, so "in the pipeline" is known when the input opens.)
-        () => (output && output.state !== "created" ? output.startSettled : undefined),
       );
     }
   }

@@ -41,7 +41,14 @@ describe("FrameProcessor ordering", () => {
     const clock = new VirtualClock();
     const recorder = new FrameRecorder();
     p.link(recorder);
-    const context = { clock, logger: silentLogger, taskName: "t", onPush: undefined, reportProgress() {} };
+    const context = {
+      clock,
+      logger: silentLogger,
+      taskName: "t",
+      onPush: undefined,
+      reportProgress() {},
+      pipelineStarted: Promise.resolve(true),
+    };
     p.setup(context);
     recorder.setup(context);
     p.queueFrame(new TextFrame("early"));

@@ -352,7 +352,7 @@ describe("WavFileTransport: bad setup", () => {
     },
   );
 
-  it("plays the input only once its own output has started (a slow start before the output holds playback back)", async () => {
+  it("plays the input only once the whole pipeline has started (a processor still connecting holds playback back)", async () => {
     const inputPath = tempPath("in.wav");
     await writeWavFile(inputPath, { audio: sine(440, 16_000, 0.4, 8_000), sampleRate: 16_000 });
     /** A processor whose start takes 500 ms of task-clock time (a service connecting). */
@@ -374,7 +374,7 @@ describe("WavFileTransport: bad setup", () => {
       idleTimeoutMs: null,
     });
     const done = task.run();
-    await clock.advance(450); // the output has not started yet: the input must not play
+    await clock.advance(450); // SlowStart is still starting: the input must not play
     expect(files.input().framesPushed).toBe(0);
     expect(echo.heard).toBe(0);
     await clock.runUntil(done, { maxMs: 60_000 });
