@@ -437,9 +437,13 @@ export class PipelineTask {
     } else if (frame instanceof ErrorFrame) {
       this.#events.emit("pipelineError", frame);
       if (frame.fatal && this.#state !== "finished") {
-        this.logger.error(`${this.name}: fatal error from ${frame.processor ?? "a processor"}; cancelling`, {
-          error: frame.error.message,
-        });
+        // The processor logged the error itself: say only what the task does about it.
+        this.logger.info(
+          `${this.name}: cancelling after the fatal error from ${frame.processor ?? "a processor"}`,
+          {
+            task: this.name,
+          },
+        );
         this.#fatal ??= frame;
         this.#later(() => void this.cancel(`fatal error: ${frame.error.message}`));
       }

@@ -356,7 +356,9 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   pushError(error: Error | string, options: { fatal?: boolean } = {}): void | Promise<void> {
     const err = typeof error === "string" ? new Error(error) : error;
     const frame = new ErrorFrame(err, { fatal: options.fatal ?? false, processor: this.name });
-    this.logger.error(`${this.name}: ${err.message}`, { processor: this.name, fatal: frame.fatal });
+    // Messages often name their processor already; say the name once.
+    const text = err.message.startsWith(this.name) ? err.message : `${this.name}: ${err.message}`;
+    this.logger.error(text, { processor: this.name, fatal: frame.fatal });
     this.emit("error", ...([frame] as unknown as Parameters<E["error"]>));
     return this.pushFrame(frame, FrameDirection.UPSTREAM);
   }
