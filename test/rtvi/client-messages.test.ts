@@ -48,7 +48,7 @@ describe("RTVI client → server messages", () => {
         },
       ]);
       expect(h.rtvi.pendingClientMessages).toBe(0);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("fail() sends error-response; a second answer is refused and sends nothing", async () => {
@@ -64,7 +64,7 @@ describe("RTVI client → server messages", () => {
       expect(h.messages().slice(1)).toEqual([
         { label: "rtvi-ai", type: "error-response", id: "req-2", data: { error: "no such thing" } },
       ]);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("answers error-response when nobody responds within clientMessageTimeoutMs", async () => {
@@ -86,7 +86,7 @@ describe("RTVI client → server messages", () => {
         },
       ]);
       expect(h.rtvi.pendingClientMessages).toBe(0);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("lets a processor downstream answer through RTVIClientMessageFrame", async () => {
@@ -105,7 +105,7 @@ describe("RTVI client → server messages", () => {
         id: "req-4",
         data: { t: "q", d: "answered 42" },
       });
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("refuses requests past maxPendingClientMessages with an error-response, and clears its timers at the end", async () => {
@@ -148,7 +148,7 @@ describe("RTVI client → server messages", () => {
       expect(append.messages).toEqual([{ role: "user", content: "What time is it?" }]);
       expect(append.runLlm).toBe(true);
       expect(h.messages().map((m) => m.type)).toEqual(["bot-ready", "bot-interrupted"]);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("its text survives the interruption it asks for, even behind a busy processor", async () => {
@@ -166,7 +166,7 @@ describe("RTVI client → server messages", () => {
       expect(end.ofType(LLMMessagesAppendFrame).map((f) => f.messages)).toEqual([
         [{ role: "user", content: "stop, new question" }],
       ]);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("with audio_response false, frames the run with LLMConfigureOutputFrame(skipTts) on and off", async () => {
@@ -181,7 +181,7 @@ describe("RTVI client → server messages", () => {
       expect(
         frames.map((f) => (f instanceof LLMConfigureOutputFrame ? `skipTts=${f.skipTts}` : "append")),
       ).toEqual(["skipTts=true", "append", "skipTts=false"]);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("with run_immediately false, appends without running the LLM or interrupting", async () => {
@@ -193,7 +193,7 @@ describe("RTVI client → server messages", () => {
       const [append] = h.down.ofType(LLMMessagesAppendFrame);
       expect(append?.runLlm).toBe(false);
       expect(append?.messages).toEqual([{ role: "user", content: "later" }]);
-      await h.task.stopWhenDone();
+      await h.end();
     });
 
     it("refuses content that is not a string and options that are not booleans", async () => {
@@ -207,7 +207,7 @@ describe("RTVI client → server messages", () => {
         ["t2", { error: "send-text data.options.run_immediately must be true or false (got yes)" }],
       ]);
       expect(h.down.ofType(LLMMessagesAppendFrame)).toHaveLength(0);
-      await h.task.stopWhenDone();
+      await h.end();
     });
   });
 
@@ -229,7 +229,7 @@ describe("RTVI client → server messages", () => {
       id: "bad-role",
       data: { error: 'append-to-context data.role must be "user" or "assistant" (got system)' },
     });
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("llm-function-call-result becomes a FunctionCallResultFrame, reported back as llm-function-call-stopped", async () => {
@@ -262,7 +262,7 @@ describe("RTVI client → server messages", () => {
       id: "no-id",
       data: { error: "llm-function-call-result data.tool_call_id must be a string (got undefined)" },
     });
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("dtmf: 2.1.0 buttons and 2.0 button become InputDTMFFrames in order; a bad key is refused", async () => {
@@ -276,7 +276,7 @@ describe("RTVI client → server messages", () => {
     await h.send(h.client("dtmf", { buttons: [] }, "none"));
     expect(h.ofType("error-response").map((m) => m.id)).toEqual(["bad-key", "none"]);
     expect(h.down.ofType(InputDTMFFrame)).toHaveLength(4);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("accepts ui-event, ui-snapshot and ui-cancel-job-group quietly, raising uiMessage", async () => {
@@ -295,7 +295,7 @@ describe("RTVI client → server messages", () => {
     ]);
     expect(h.messages().map((m) => m.type)).toEqual(["bot-ready"]);
     expect(h.rtvi.rejectedMessages).toBe(0);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("answers an unknown type with error-response 'Unsupported type' and the same id", async () => {
@@ -307,7 +307,7 @@ describe("RTVI client → server messages", () => {
       { label: "rtvi-ai", type: "error-response", id: "u1", data: { error: 'Unsupported type "raw-audio"' } },
     ]);
     expect(h.rtvi.rejectedMessages).toBe(1);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("passes messages of other protocols on untouched", async () => {
@@ -320,6 +320,6 @@ describe("RTVI client → server messages", () => {
     expect(passed).toEqual([other, "plain text"]);
     expect(h.messages()).toEqual([]);
     expect(h.rtvi.rejectedMessages).toBe(0);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 });

@@ -33,7 +33,7 @@ describe("RTVI ready handshake", () => {
       { version: "2.1.0", about: { library: "@pipecat-ai/client-js", library_version: "1.13.1" } },
     ]);
     expect(h.down.ofType(RTVIClientReadyFrame)).toHaveLength(1);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("says which voicepipe it is: RTVI_ABOUT follows package.json", () => {
@@ -54,7 +54,7 @@ describe("RTVI ready handshake", () => {
     expect(h.ofType("bot-ready").map((m) => m.id)).toEqual(["first", "second"]);
     expect(readyEvents).toBe(1);
     expect(h.down.ofType(RTVIClientReadyFrame)).toHaveLength(1);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("serves a 1.x client in its own version and refuses other majors with an error-response naming the version", async () => {
@@ -74,7 +74,7 @@ describe("RTVI ready handshake", () => {
     expect(h.ofType("bot-ready")).toEqual([
       { label: "rtvi-ai", type: "bot-ready", id: "v1", data: { version: "1.2.0", about: { ...RTVI_ABOUT } } },
     ]);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("refuses a client-ready without a version, saying what it needs", async () => {
@@ -94,7 +94,7 @@ describe("RTVI ready handshake", () => {
       error: 'client-ready data.version must look like "2.1.0" (got two)',
     });
     expect(h.rtvi.clientReady).toBe(false);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("holds reports back until the client is ready, then sends them after bot-ready, in order", async () => {
@@ -106,7 +106,7 @@ describe("RTVI ready handshake", () => {
     await h.ready("r");
     expect(h.messages().map((m) => m.type)).toEqual(["bot-ready", "user-started-speaking"]);
     expect(h.rtvi.heldMessages).toBe(0);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 
   it("keeps at most maxHeldMessages while the client is not ready, dropping the oldest with one warning", async () => {
@@ -118,6 +118,6 @@ describe("RTVI ready handshake", () => {
     expect(h.rtvi.droppedHeldMessages).toBe(7);
     await h.ready();
     expect(h.ofType("server-message").map((m) => m.data)).toEqual([{ i: 7 }, { i: 8 }, { i: 9 }]);
-    await h.task.stopWhenDone();
+    await h.end();
   });
 });

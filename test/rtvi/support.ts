@@ -91,6 +91,10 @@ export function startRtvi(options: RtviHarnessOptions = {}) {
       );
       await clock.settle();
     },
+    /** Ends the task gracefully, moving virtual time until it has finished. */
+    async end() {
+      return clock.runUntil(task.stopWhenDone(), { maxMs: 30_000 });
+    },
     async queue(...frames: Frame[]): Promise<void> {
       task.queueFrames(frames);
       await clock.settle();
