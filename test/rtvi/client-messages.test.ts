@@ -108,7 +108,7 @@ describe("RTVI client → server messages", () => {
       await h.end();
     });
 
-    it("refuses requests past maxPendingClientMessages with an error-response, and clears its timers at the end", async () => {
+    it("refuses requests past maxPendingClientMessages with an error-response; at the end, answers the waiting ones and clears their timers", async () => {
       const h = startRtvi({ rtvi: { maxPendingClientMessages: 2 } });
       await h.whenStarted();
       await h.ready();
@@ -124,11 +124,16 @@ describe("RTVI client → server messages", () => {
           data: { error: "too many client-message requests waiting for an answer (2); try again later" },
         },
       ]);
-      void h.task.stopWhenDone();
-      await h.clock.runUntil(h.done, { maxMs: 1_000 });
+      await h.end();
       expect(h.rtvi.pendingClientMessages).toBe(0);
       expect(h.clock.pendingTimers).toBe(0);
       expect(held.every((r) => r.answered)).toBe(true);
+      // A graceful end still tells the client its requests will not be answered.
+      expect(h.ofType("error-response").map((m) => [m.id, m.data])).toEqual([
+        ["p3", expect.anything()],
+        ["p1", { error: "the bot ended the session before answering" }],
+        ["p2", { error: "the bot ended the session before answering" }],
+      ]);
     });
   });
 

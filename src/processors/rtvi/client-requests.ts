@@ -33,9 +33,16 @@ export class ClientRequests {
     return request;
   }
 
-  /** The session is over: every waiting request is settled without a reply, and its timer cleared. */
-  closeAll(): void {
-    for (const request of this.#pending) request.abandon();
+  /**
+   * The session is ending: every waiting request is settled and its timer cleared. With
+   * `reason` each gets an `error-response` saying it (a graceful end); without, none (a cancel,
+   * when nothing more can be sent).
+   */
+  closeAll(reason?: string): void {
+    for (const request of [...this.#pending]) {
+      if (reason === undefined) request.abandon();
+      else request.fail(reason);
+    }
     this.#pending.clear();
   }
 }

@@ -34,8 +34,7 @@ export class RTVIOutputGate extends FrameProcessor {
   #opened: Promise<void>;
   #openNow!: () => void;
   #timer: TimerHandle | undefined;
-  /** How the gate opened: `"client-ready"`, `"end"` or `"timeout"`; undefined while closed. */
-  openedBy: "client-ready" | "end" | "timeout" | undefined;
+  #openedBy: "client-ready" | "end" | "timeout" | undefined;
 
   constructor(options: RTVIOutputGateOptions = {}) {
     super(options);
@@ -54,6 +53,11 @@ export class RTVIOutputGate extends FrameProcessor {
   /** Whether output flows. */
   get isOpen(): boolean {
     return this.#open;
+  }
+
+  /** What opened the gate: `"client-ready"`, `"end"` or `"timeout"`; undefined while closed. */
+  get openedBy(): "client-ready" | "end" | "timeout" | undefined {
+    return this.#openedBy;
   }
 
   override queueFrame(
@@ -96,7 +100,7 @@ export class RTVIOutputGate extends FrameProcessor {
   #openGate(by: "client-ready" | "end" | "timeout"): void {
     if (this.#open) return;
     this.#open = true;
-    this.openedBy = by;
+    this.#openedBy = by;
     this.#clearTimer();
     this.#openNow();
   }

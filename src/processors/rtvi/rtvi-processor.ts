@@ -205,7 +205,7 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     // Frames still waiting for an interruption go now, ahead of the EndFrame.
     for (const frame of this.#afterInterruption.takeAll())
       await this.pushFrame(frame, FrameDirection.DOWNSTREAM);
-    this.#requests?.closeAll();
+    this.#requests?.closeAll("the bot ended the session before answering");
   }
 
   protected override cancel(_frame: CancelFrame): void {
