@@ -8,12 +8,14 @@ import {
   InputTransportMessageFrame,
   InterruptionFrame,
   InterruptionTaskFrame,
+  InvalidOptionError,
   LLMMessagesAppendFrame,
   TextFrame,
 } from "../../src/index.js";
 import { LLMConfigureOutputFrame } from "../../src/frames/bot-output.js";
 import { InputDTMFFrame } from "../../src/frames/dtmf.js";
 import { RTVIClientMessageFrame, type RTVIClientRequest } from "../../src/frames/rtvi.js";
+import { RTVIProcessor } from "../../src/processors/rtvi/index.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { SlowTextProcessor } from "../support/processors.js";
 import { startRtvi } from "./support.js";
@@ -326,5 +328,17 @@ describe("RTVI client → server messages", () => {
     expect(h.messages()).toEqual([]);
     expect(h.rtvi.rejectedMessages).toBe(0);
     await h.end();
+  });
+});
+
+describe("RTVIProcessor options", () => {
+  it("refuses bounds that are not positive, naming the option", () => {
+    expect(() => new RTVIProcessor({ clientMessageTimeoutMs: -1 })).toThrow(
+      "RTVIProcessor: clientMessageTimeoutMs must be a finite number of ms, at least 1 (got -1)",
+    );
+    expect(() => new RTVIProcessor({ maxHeldMessages: 2.5 })).toThrow(InvalidOptionError);
+    expect(() => new RTVIProcessor({ maxPendingClientMessages: 0 })).toThrow(
+      /maxPendingClientMessages must be a whole number/,
+    );
   });
 });

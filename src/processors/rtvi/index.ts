@@ -4,7 +4,7 @@ export type {
   RTVIProcessorEvents,
   RTVIClientInfo,
   RTVIUiMessageType,
-} from "./rtvi-processor.js";
+} from "./rtvi-processor-options.js";
 export { RTVIObserver } from "./rtvi-observer.js";
 export type { RTVIObserverOptions } from "./rtvi-observer.js";
 export { RTVIOutputGate } from "./output-gate.js";

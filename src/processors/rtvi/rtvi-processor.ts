@@ -1,4 +1,3 @@
-import { InvalidOptionError } from "../../errors.js";
 import { LLMConfigureOutputFrame } from "../../frames/bot-output.js";
 import { InputDTMFFrame } from "../../frames/dtmf.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
@@ -15,67 +14,28 @@ import { type LLMMessage, LLMMessagesAppendFrame } from "../../frames/llm.js";
 import {
   RTVIClientMessageFrame,
   RTVIClientReadyFrame,
-  type RTVIClientRequest,
   type RTVIMessage,
   RTVIOutputMessageFrame,
 } from "../../frames/rtvi.js";
 import { InputTransportMessageFrame } from "../../frames/transport-messages.js";
-import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "../frame-processor.js";
+import { FrameProcessor } from "../frame-processor.js";
 import { AfterInterruption } from "./after-interruption.js";
 import { ClientRequests } from "./client-requests.js";
 import { type ParsedClientMessage, type RTVIClientMessage, parseClientMessage } from "./parse.js";
 import { RTVI_ABOUT, RTVI_LABEL, RTVI_PROTOCOL_VERSION, rtviMessage } from "./protocol.js";
-import { RTVIObserver, type RTVIObserverOptions } from "./rtvi-observer.js";
+import { RTVIObserver } from "./rtvi-observer.js";
+import {
+  type RTVIClientInfo,
+  type RTVIProcessorEvents,
+  type RTVIProcessorOptions,
+  positiveMs,
+  wholeNumber,
+} from "./rtvi-processor-options.js";
 
 /** Batches of `send-text` frames that may wait for their interruption at once. */
 const MAX_WAITING_SENDS = 16;
 /** Longest wait for the interruption a `send-text` asked for, in ms, before its frames go anyway. */
 const INTERRUPTION_WAIT_MS = 1_000;
-
-/** Options of {@link RTVIProcessor}. */
-export interface RTVIProcessorOptions extends FrameProcessorOptions {
-  /**
-   * Longest wait for the bot's answer to a `client-message`, in ms; then the client gets an
-   * `error-response` saying nobody answered (the client itself waits 10 s by default).
-   * @default 5000
-   */
-  clientMessageTimeoutMs?: number;
-  /** Most `client-message` requests waiting for an answer at once; more are refused with an `error-response`. @default 64 */
-  maxPendingClientMessages?: number;
-  /**
-   * Most messages held back while the client is not ready (before `client-ready`); past it the
-   * oldest go, counted in `droppedHeldMessages`, with one warning. @default 256
-   */
-  maxHeldMessages?: number;
-  /** Options of {@link RTVIProcessor.observer}. */
-  observer?: RTVIObserverOptions;
-  /**
-   * Wall-clock time in ms since the epoch, read once at start to turn running time into the
-   * ISO-8601 timestamps of `user-transcription`. @default the system's wall clock
-   */
-  wallClockMs?: () => number;
-}
-
-/** What the client said about itself in `client-ready`. */
-export interface RTVIClientInfo {
-  /** Its RTVI protocol version, e.g. `"2.1.0"`. */
-  readonly version: string;
-  /** `data.about` as sent (library, version, platform…). */
-  readonly about: unknown;
-}
-
-/** The UI-worker messages the client may send; accepted quietly and raised as `uiMessage`. */
-export type RTVIUiMessageType = "ui-event" | "ui-snapshot" | "ui-cancel-job-group";
-
-/** Events of {@link RTVIProcessor}. Handlers never block the pipeline. */
-export interface RTVIProcessorEvents extends FrameProcessorEvents {
-  /** The client sent `client-ready` and was answered `bot-ready` (once per session). */
-  clientReady: (client: RTVIClientInfo) => void;
-  /** The client sent a `client-message`: answer it with `request.respond()` or `request.fail()`. */
-  clientMessage: (request: RTVIClientRequest) => void;
-  /** The client sent a UI-worker message (`ui-event`, `ui-snapshot`, `ui-cancel-job-group`). */
-  uiMessage: (type: RTVIUiMessageType, data: unknown) => void;
-}
 
 /**
  * The server side of RTVI 2.1.0, the Pipecat client protocol (docs/design/rtvi.md). Put it right
@@ -121,7 +81,7 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
 
   constructor(options: RTVIProcessorOptions = {}) {
     super(options);
-    this.#clientMessageTimeoutMs = positive(
+    this.#clientMessageTimeoutMs = positiveMs(
       "clientMessageTimeoutMs",
       options.clientMessageTimeoutMs ?? 5_000,
     );
@@ -400,20 +360,4 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     const at = new Date(this.#wallOriginMs + runningMs);
     return Number.isNaN(at.getTime()) ? new Date(this.#wallOriginMs).toISOString() : at.toISOString();
   }
-}
-
-function positive(name: string, value: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
-    throw new InvalidOptionError(
-      `RTVIProcessor: ${name} must be a finite number of ms, at least 1 (got ${String(value)})`,
-    );
-  }
-  return value;
-}
-
-function wholeNumber(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidOptionError(`RTVIProcessor: ${name} must be a whole number ≥ 1 (got ${String(value)})`);
-  }
-  return value;
 }
