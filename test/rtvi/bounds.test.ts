@@ -92,7 +92,6 @@ describe("RTVI bounds", () => {
 
     expect(events).toBe(1_000);
     expect(slow.droppedFrames).toBeGreaterThan(10_000); // the burst really overflowed the slow lane
-    console.log(`burst: slow lane dropped ${slow.droppedFrames} audio frames`);
     expect(output.count).toBe(expected);
     expect(output.transcripts).toBe(333); // every third conversation frame is a transcription
     expect(output.inOrder).toBe(true);
@@ -138,7 +137,6 @@ describe("RTVI bounds", () => {
     expect(rtvi.pendingClientMessages).toBe(0);
     // 100,000 frames: retaining even 10 bytes per frame would show.
     expect(after - warm).toBeLessThan(1_000_000);
-    console.log(`bench: rtvi-heap-growth-100k-frames ${((after - warm) / 1024).toFixed(0)} KiB`);
     await h.clock.runUntil(h.task.stopWhenDone(), { maxMs: 30_000 });
   });
 });
