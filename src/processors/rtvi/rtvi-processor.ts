@@ -112,7 +112,10 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     return this.#client;
   }
 
-  /** RTVI messages from the client that were malformed or of an unsupported type (each got an error reply). */
+  /**
+   * RTVI messages from the client that were refused, each with an error reply: malformed, of an
+   * unsupported type, or over a bound (`maxPendingClientMessages`, 16 `send-text`s waiting).
+   */
   get rejectedMessages(): number {
     return this.#rejected;
   }
