@@ -66,6 +66,13 @@ export {
   MixerEnableFrame,
   MetricsFrame,
   ServiceUpdateSettingsFrame,
+  UserMuteStartedFrame,
+  UserMuteStoppedFrame,
+  InputDTMFFrame,
+  DTMF_KEYS,
+  isDTMFKey,
+  BotOutputFrame,
+  LLMConfigureOutputFrame,
 } from "./frames/index.js";
 export type {
   FrameLane,
@@ -75,6 +82,9 @@ export type {
   FunctionCallInfo,
   MixerSettings,
   MetricsData,
+  DTMFKey,
+  BotOutputInit,
+  BotOutputSpokenStatus,
 } from "./frames/index.js";
 
 // Processors

@@ -76,3 +76,11 @@ export {
 } from "./mixer.js";
 export { MetricsFrame, type MetricsData } from "./metrics.js";
 export { ServiceUpdateSettingsFrame } from "./settings.js";
+export { UserMuteStartedFrame, UserMuteStoppedFrame } from "./user-mute.js";
+export { InputDTMFFrame, DTMF_KEYS, isDTMFKey, type DTMFKey } from "./dtmf.js";
+export {
+  BotOutputFrame,
+  LLMConfigureOutputFrame,
+  type BotOutputInit,
+  type BotOutputSpokenStatus,
+} from "./bot-output.js";

@@ -34,6 +34,9 @@ describe("package exports (run after `npm run build`)", () => {
     const sileroSpecifier = "voicepipe/audio/vad/silero";
     const silero = (await import(sileroSpecifier)) as Record<string, unknown>;
     expect(typeof silero["SileroVADAnalyzer"]).toBe("function");
+    const rtviSpecifier = "voicepipe/rtvi";
+    const rtvi = (await import(rtviSpecifier)) as Record<string, unknown>;
+    expect(typeof rtvi["RTVIProcessor"]).toBe("function");
   });
 
   it("the published declarations keep internals out, and nothing points at unshipped sources", async () => {

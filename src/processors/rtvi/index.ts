@@ -1,3 +1,7 @@
+/**
+ * voicepipe/rtvi: the server side of RTVI 2.1.0, the protocol of the official Pipecat web client
+ * (docs/design/rtvi.md).
+ */
 export { RTVIProcessor } from "./rtvi-processor.js";
 export type {
   RTVIProcessorOptions,
@@ -26,3 +30,10 @@ export type {
 } from "./protocol.js";
 export { parseClientMessage, MAX_DTMF_BUTTONS } from "./parse.js";
 export type { RTVIClientMessage, ParsedClientMessage } from "./parse.js";
+export {
+  RTVIOutputMessageFrame,
+  RTVIClientReadyFrame,
+  RTVIClientMessageFrame,
+  RTVIServerMessageFrame,
+} from "../../frames/rtvi.js";
+export type { RTVIMessage, RTVIClientRequest } from "../../frames/rtvi.js";
