@@ -15,12 +15,8 @@ import { type Logger, createConsoleLogger } from "../logger.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { ProcessorContext } from "./processor-context.js";
 import { Turn, turnStore } from "./turn.js";
+import { spendFrame } from "./turn-budget.js";
 
-/**
- * A lane that has handled this many frames without blocking yields one event-loop turn, so a
- * burst of frames whose handlers settle at once can never starve timers and I/O (docs/design/clock.md).
- */
-const YIELD_EVERY = 128;
 
 /** Frames only the task sends; a processor forwards them but never creates one. */
 const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL;
@@ -726,27 +722,21 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   async #runSystemLane(gen: number): Promise<void> {
     const queue = this.#system;
-    let burst = 0;
     while (gen === this.#systemGen) {
       const frame = queue.shift();
       if (frame === undefined) {
-        burst = 0;
         await queue.wait();
         continue;
       }
       const result = this.#dispatch(frame, queue.lastDirection!);
       if (result) await result;
       this.#systemFrameHandled();
-      if (++burst >= YIELD_EVERY) {
-        burst = 0;
-        await this.#yieldTurn();
-      }
+      if (spendFrame()) await this.#yieldTurn();
     }
   }
 
   async #runOrderedLane(gen: number): Promise<void> {
     const queue = this.#ordered;
-    let burst = 0;
     while (gen === this.#orderedGen) {
       if (this.#interruptionsPending > 0) {
         this.#resumeOrdered(); // a loop of an ended turn still waiting: let it see it is detached
@@ -757,7 +747,6 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       }
       const frame = queue.shift();
       if (frame === undefined) {
-        burst = 0;
         await queue.wait();
         continue;
       }
@@ -766,10 +755,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       if (result) await result;
       if (gen !== this.#orderedGen) return; // detached by an interruption or cancel
       this.#inFlight = undefined;
-      if (++burst >= YIELD_EVERY) {
-        burst = 0;
-        await this.#yieldTurn();
-      }
+      if (spendFrame()) await this.#yieldTurn();
     }
   }
 }

@@ -91,7 +91,7 @@ describe("RTVI bounds", () => {
     while (output.count < expected && performance.now() < giveUpAt) await h.clock.settle();
 
     expect(events).toBe(1_000);
-    expect(slow.droppedFrames).toBeGreaterThan(10_000); // the burst really overflowed the slow lane
+    expect(slow.droppedFrames).toBeGreaterThan(5_000); // the burst really overflowed the slow lane
     expect(output.count).toBe(expected);
     expect(output.transcripts).toBe(333); // every third conversation frame is a transcription
     expect(output.inOrder).toBe(true);
