@@ -83,7 +83,10 @@ export interface WireAudioRawFrame {
   audio?: Uint8Array;
   sample_rate?: number;
   num_channels?: number;
-  /** Nanoseconds; present only when the sender set it (explicit presence). */
+  /**
+   * Nanoseconds. Explicit presence: set only when the sender wrote it, which only
+   * `Object.hasOwn(audio, "pts")` tells (an unset pts reads as protobufjs' default, a zero `Long`).
+   */
   pts?: WireUint64;
 }
 
@@ -110,14 +113,17 @@ export interface WireInterruptionFrame {
 /** Which member of the `Frame` oneof is set. */
 export type WireFrameKind = "text" | "audio" | "transcription" | "message" | "interruption";
 
-/** One `pipecat.Frame`: at most one member set; `frame` names it (protobufjs keeps the last one read). */
+/**
+ * One `pipecat.Frame`: at most one member set; `frame` names it (protobufjs keeps the last one
+ * read, as proto3 requires). Members not set read as `null` once decoded.
+ */
 export interface WireFrame {
   frame?: WireFrameKind;
-  text?: WireTextFrame;
-  audio?: WireAudioRawFrame;
-  transcription?: WireTranscriptionFrame;
-  message?: WireMessageFrame;
-  interruption?: WireInterruptionFrame;
+  text?: WireTextFrame | null;
+  audio?: WireAudioRawFrame | null;
+  transcription?: WireTranscriptionFrame | null;
+  message?: WireMessageFrame | null;
+  interruption?: WireInterruptionFrame | null;
 }
 
 /**
@@ -141,8 +147,8 @@ export interface FrameCodec {
    * fields are skipped, never kept.
    */
   decode(bytes: Uint8Array): WireFrame;
-  /** The field number of the first field in `bytes`, for error messages; `undefined` if unreadable. */
-  firstFieldNumber(bytes: Uint8Array): number | undefined;
+  /** The field number and wire type of the first field in `bytes`, for error messages; `undefined` if unreadable. */
+  firstTag(bytes: Uint8Array): { field: number; wireType: number } | undefined;
 }
 
 let codec: FrameCodec | undefined;
@@ -166,9 +172,10 @@ export function frameCodec(): FrameCodec {
       reader.discardUnknown = true;
       return type.decode(reader) as unknown as WireFrame;
     },
-    firstFieldNumber: (bytes) => {
+    firstTag: (bytes) => {
       try {
-        return protobuf.Reader.create(bytes).uint32() >>> 3;
+        const tag = protobuf.Reader.create(bytes).uint32();
+        return { field: tag >>> 3, wireType: tag & 7 };
       } catch {
         return undefined;
       }

@@ -205,14 +205,14 @@ export class ProtobufFrameSerializer implements FrameSerializer {
       return {
         transcription: {
           ...this.#identity(frame),
-          text: t.text,
-          user_id: t.userId,
+          text: wellFormed(t.text),
+          user_id: wellFormed(t.userId),
           timestamp: this.#isoTimestamp(t),
         },
       };
     }
     if (frame.constructor === TextFrame)
-      return { text: { ...this.#identity(frame), text: (frame as TextFrame).text } };
+      return { text: { ...this.#identity(frame), text: wellFormed((frame as TextFrame).text) } };
     return undefined;
   }
 
@@ -248,12 +248,13 @@ export class ProtobufFrameSerializer implements FrameSerializer {
       case "interruption":
         return frames(new InterruptionFrame());
       default: {
-        const field = data.byteLength === 0 ? undefined : this.#codec.firstFieldNumber(data);
+        // A known field with the wrong wire type is skipped as unknown (as protobuf parsers do), so it lands here too.
+        const tag = data.byteLength === 0 ? undefined : this.#codec.firstTag(data);
         return this.#refuse(
           "unknown-type",
           (data.byteLength === 0
             ? "an empty message holds no frame"
-            : `no frame kind this serializer knows (first field number ${field ?? "unreadable"})`) +
+            : `no frame kind this serializer knows (first field ${tag ? `${tag.field}, wire type ${tag.wireType}` : "unreadable"})`) +
             "; expected one of text (1), audio (2), transcription (3), message (4), interruption (5)",
           data.byteLength,
         );
@@ -264,7 +265,8 @@ export class ProtobufFrameSerializer implements FrameSerializer {
   #audioFromWire(audio: WireAudioRawFrame, length: number): DeserializeResult {
     const rate = audio.sample_rate ?? 0;
     const channels = audio.num_channels ?? 0;
-    const bytes = audio.audio;
+    // Unset, bytes read as protobufjs' default, which is not a Uint8Array.
+    const bytes = audio.audio instanceof Uint8Array ? audio.audio : undefined;
     if (rate < this.#minRate || rate > this.#maxRate) {
       return this.#refuse(
         "invalid",
@@ -294,8 +296,10 @@ export class ProtobufFrameSerializer implements FrameSerializer {
     }
     // A copy: a fresh, aligned buffer the size of the audio, which does not pin the message's buffer.
     const frame = new InputAudioRawFrame(bytesToInt16(new Uint8Array(bytes)), rate, channels);
-    if (audio.pts !== undefined)
+    // Presence, not value: an unset pts reads as protobufjs' default (a zero Long), not undefined.
+    if (Object.hasOwn(audio, "pts") && audio.pts != null) {
       frame.metadata[CLIENT_PTS_METADATA_KEY] = uint64ToNumber(audio.pts) / 1_000_000;
+    }
     return frames(frame);
   }
 
@@ -336,13 +340,25 @@ function frames(frame: Frame): DeserializeResult {
   return { ok: true, frames: [frame] };
 }
 
+/**
+ * `text` with unpaired surrogates replaced by U+FFFD. protobufjs writes an unpaired surrogate as
+ * bytes that are not UTF-8, and strict peers (Pipecat's Python protobuf, voicepipe itself) then
+ * refuse the whole message; a TTS or LLM chunk boundary can split an emoji's surrogate pair.
+ * (JSON needs nothing: `JSON.stringify` escapes unpaired surrogates as `\uXXXX`.)
+ */
+function wellFormed(text: string): string {
+  // String.prototype.toWellFormed is in Node >= 20 (V8 11.3) but not in the ES2023 typings.
+  return (text as unknown as { toWellFormed(): string }).toWellFormed();
+}
+
 function messageJson(frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(frame.message);
   } catch (error) {
+    const why = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
     throw new FrameSerializeError(
-      `${frame.name}: the message cannot be written as JSON (${error instanceof Error ? error.message : String(error)}); ` +
+      `${frame.name}: the message cannot be written as JSON (${why}); ` +
         "send plain data (no cycles, no BigInt)",
       { cause: error },
     );
