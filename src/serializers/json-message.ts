@@ -15,8 +15,8 @@ export type JsonParseResult =
  * Parses a JSON message from a client. Never throws: invalid JSON and JSON nested deeper than
  * `maxDepth` are reported in words. Linear in the text's length.
  *
- * Allocation: the value is what `JSON.parse` builds, which for pathological text (`[[],[],…]`,
- * `[{},{},…]`) V8 stores in up to about 15 bytes per byte of text; callers bound it by bounding
+ * Allocation: the value is what `JSON.parse` builds, which for pathological text (`[[[…]]]`,
+ * `[{},{},…]`) costs V8 up to about 30 bytes per byte of text (measured); callers bound it by bounding
  * the text (the serializer's `maxMessageBytes`).
  */
 export function parseJsonMessage(text: string, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): JsonParseResult {

@@ -151,6 +151,16 @@ export interface FrameCodec {
   firstTag(bytes: Uint8Array): { field: number; wireType: number } | undefined;
 }
 
+/**
+ * Most fields a message may hold at one level. A well-formed `Frame` holds one field (its member)
+ * and the largest member, `AudioRawFrame`, six. Protobuf lets a field repeat (the last one wins),
+ * and protobufjs builds an object for each repeat before dropping it, so a message of 2-byte
+ * repeats would make the decoder allocate about 50 times the message's size; counting the fields
+ * first bounds what decoding allocates to the message's size plus a constant.
+ * @internal
+ */
+export const MAX_FIELDS_PER_MESSAGE = 16;
+
 let codec: FrameCodec | undefined;
 
 /**
@@ -166,6 +176,7 @@ export function frameCodec(): FrameCodec {
   codec = {
     encode: (frame) => type.encode(frame).finish(),
     decode: (bytes) => {
+      checkFieldCounts(bytes, true);
       const reader = protobuf.Reader.create(bytes);
       // Per reader, never the process-wide default: unknown fields would otherwise be kept as
       // one Buffer view each, which a message of tiny unknown fields turns into many times its size.
@@ -182,4 +193,32 @@ export function frameCodec(): FrameCodec {
     },
   };
   return codec;
+}
+
+/**
+ * Throws unless `bytes` (and, for the top level, each length-delimited field, the member
+ * messages) hold at most {@link MAX_FIELDS_PER_MESSAGE} fields. Walks tags and skips values with
+ * protobufjs' reader, allocating nothing per field; errors in the structure itself are protobufjs'.
+ */
+function checkFieldCounts(bytes: Uint8Array, topLevel: boolean): void {
+  const reader = protobuf.Reader.create(bytes);
+  let fields = 0;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (++fields > MAX_FIELDS_PER_MESSAGE) {
+      throw new RangeError(
+        `more than ${MAX_FIELDS_PER_MESSAGE} fields in one ${topLevel ? "Frame" : "frame member"} ` +
+          "(a Frame carries one frame of at most six fields; send one frame per message)",
+      );
+    }
+    const wireType = tag & 7;
+    if (wireType !== 2 || !topLevel) {
+      reader.skipType(wireType, 0, tag >>> 3);
+      continue;
+    }
+    const length = reader.uint32();
+    const start = reader.pos;
+    reader.skip(length); // throws "index out of range" past the end
+    checkFieldCounts(bytes.subarray(start, start + length), false);
+  }
 }

@@ -28,8 +28,12 @@ import {
   uint64ToNumber,
 } from "./schema.js";
 
-/** 1 MiB: 30 s of 16 kHz mono audio, or a large RTVI message; far above what a voice client sends. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_576;
+/**
+ * 256 KiB: 8 s of 16 kHz mono audio in one message (the web client sends 32 ms), or a large RTVI
+ * message. A JSON message can cost V8 up to about 30 times its size to parse, so the limit is
+ * also what bounds that.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 262_144;
 
 /** Key under which a received audio frame's `pts` is kept in `frame.metadata`, in ms of the sender's clock. */
 export const CLIENT_PTS_METADATA_KEY = "clientPtsMs";
@@ -39,7 +43,7 @@ export interface ProtobufFrameSerializerOptions {
   /**
    * Longest message accepted, in bytes; longer ones are refused before any decoding, so nothing
    * is allocated for them. Give the WebSocket server the same limit (ws: `maxPayload`).
-   * @default 1_048_576 (1 MiB)
+   * @default 262_144 (256 KiB)
    */
   maxMessageBytes?: number;
   /**
