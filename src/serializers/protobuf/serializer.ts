@@ -188,7 +188,8 @@ export class ProtobufFrameSerializer implements FrameSerializer {
     if (frame instanceof OutputAudioRawFrame) {
       if (frame.audio.length === 0) return undefined;
       const audio: WireAudioRawFrame = {
-        ...this.#identity(frame),
+        id: this.#id(frame),
+        name: this.#name(frame),
         audio: int16ToBytes(frame.audio),
         sample_rate: frame.sampleRate,
         num_channels: frame.numChannels,
@@ -202,13 +203,16 @@ export class ProtobufFrameSerializer implements FrameSerializer {
       return { message: { data: messageJson(frame) } };
     }
     if (frame instanceof InterruptionFrame) {
-      return this.sendInterruptions ? { interruption: this.#identity(frame) } : undefined;
+      return this.sendInterruptions
+        ? { interruption: { id: this.#id(frame), name: this.#name(frame) } }
+        : undefined;
     }
     if (frame.constructor === TranscriptionFrame) {
       const t = frame as TranscriptionFrame;
       return {
         transcription: {
-          ...this.#identity(frame),
+          id: this.#id(frame),
+          name: this.#name(frame),
           text: wellFormed(t.text),
           user_id: wellFormed(t.userId),
           timestamp: this.#isoTimestamp(t),
@@ -216,12 +220,20 @@ export class ProtobufFrameSerializer implements FrameSerializer {
       };
     }
     if (frame.constructor === TextFrame)
-      return { text: { ...this.#identity(frame), text: wellFormed((frame as TextFrame).text) } };
+      return {
+        text: { id: this.#id(frame), name: this.#name(frame), text: wellFormed((frame as TextFrame).text) },
+      };
     return undefined;
   }
 
-  #identity(frame: Frame): { id?: number; name?: string } {
-    return this.#sendFrameIds ? { id: frame.id, name: frame.name } : {};
+  // Explicit fields, undefined when off (protobufjs skips them), never an object spread: a spread
+  // made encoding an audio frame four times slower (bench/serializer.ts).
+  #id(frame: Frame): number | undefined {
+    return this.#sendFrameIds ? frame.id : undefined;
+  }
+
+  #name(frame: Frame): string | undefined {
+    return this.#sendFrameIds ? frame.name : undefined;
   }
 
   #isoTimestamp(frame: TranscriptionFrame): string {
