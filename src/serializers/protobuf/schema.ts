@@ -1,4 +1,5 @@
-import protobuf from "protobufjs";
+import { createRequire } from "node:module";
+import type * as ProtobufJs from "protobufjs";
 
 /**
  * The text of `frames.proto` (next to this file), Pipecat's wire schema. It is embedded because the
@@ -171,12 +172,15 @@ let codec: FrameCodec | undefined;
  */
 export function frameCodec(): FrameCodec {
   if (codec) return codec;
+  // Loaded on first use, not at import: protobufjs takes tens of milliseconds to load, which every
+  // `import "voicepipe"` would pay whether or not it speaks this format.
+  const protobuf = createRequire(import.meta.url)("protobufjs") as typeof ProtobufJs;
   const root = protobuf.parse(FRAMES_PROTO, { keepCase: true }).root;
   const type = root.lookupType("pipecat.Frame");
   codec = {
     encode: (frame) => type.encode(frame).finish(),
     decode: (bytes) => {
-      checkFieldCounts(bytes, true);
+      checkFieldCounts(protobuf, bytes, true);
       const reader = protobuf.Reader.create(bytes);
       // Per reader, never the process-wide default: unknown fields would otherwise be kept as
       // one Buffer view each, which a message of tiny unknown fields turns into many times its size.
@@ -200,7 +204,7 @@ export function frameCodec(): FrameCodec {
  * messages) hold at most {@link MAX_FIELDS_PER_MESSAGE} fields. Walks tags and skips values with
  * protobufjs' reader, allocating nothing per field; errors in the structure itself are protobufjs'.
  */
-function checkFieldCounts(bytes: Uint8Array, topLevel: boolean): void {
+function checkFieldCounts(protobuf: typeof ProtobufJs, bytes: Uint8Array, topLevel: boolean): void {
   const reader = protobuf.Reader.create(bytes);
   let fields = 0;
   while (reader.pos < reader.len) {
@@ -219,6 +223,6 @@ function checkFieldCounts(bytes: Uint8Array, topLevel: boolean): void {
     const length = reader.uint32();
     const start = reader.pos;
     reader.skip(length); // throws "index out of range" past the end
-    checkFieldCounts(bytes.subarray(start, start + length), false);
+    checkFieldCounts(protobuf, bytes.subarray(start, start + length), false);
   }
 }
