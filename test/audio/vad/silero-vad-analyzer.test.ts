@@ -222,6 +222,21 @@ describe("SileroVADAnalyzer", () => {
     expect(firedAfter!).toBeLessThan(windows / 4);
   });
 
+  it("gives timers a turn between windows on the main thread too (the WebAssembly run is synchronous)", async () => {
+    const { wav } = loadVadFixture("vad-flite");
+    const vad = new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" });
+    await vad.ready();
+    let firedAfter: number | undefined;
+    setTimeout(() => {
+      firedAfter = vad.windowsAnalyzed;
+    }, 0);
+    // One window per call, awaited back to back: nothing but the analyzer makes an event-loop turn.
+    const windows = 100;
+    for (let w = 0; w < windows; w++) await vad.analyze(wav.samples.subarray(w * 512, (w + 1) * 512));
+    expect(firedAfter).toBeDefined();
+    expect(firedAfter!).toBeLessThan(windows / 4);
+  });
+
   it("rejects sample rates Silero cannot run at", () => {
     expect(() => new SileroVADAnalyzer({ sampleRate: 48000 })).toThrow(VADSampleRateError);
     expect(() => new SileroVADAnalyzer({ resetIntervalMs: -5 })).toThrow(/resetIntervalMs/);
