@@ -45,7 +45,9 @@ export interface VADProcessorOptions extends Omit<FrameProcessorOptions, "direct
  * the next frame). `EndFrame` is handled (by the base class) only after every audio frame that arrived before it has been
  * analysed and forwarded. Audio the analyzer cannot take (a rate it does not support, or a
  * rate different from the stream's first frame) is forwarded unanalysed and reported once per
- * rate as a non-fatal error upstream; a model failure is reported once per run of failures.
+ * rate as a non-fatal error upstream. A model failure (one that cannot load included) is
+ * reported once per run of failures; the frames of the run that failed after the report are
+ * counted, and the count is logged once, when the run ends or the processor is torn down.
  * Multi-channel audio is averaged to mono for analysis (the frame itself is forwarded as is).
  *
  * The analyzer's sample rate follows the first audio frame. Params can be changed at run time
@@ -65,6 +67,8 @@ export class VADProcessor extends FrameProcessor {
   #streamRate: number | undefined;
   #reportedRate: number | undefined;
   #failing = false;
+  /** Audio frames whose analysis failed after the failure was reported (the run in progress). */
+  #repeatedFailures = 0;
   #lastSpeakingAt = 0;
   /** Between a started and a stopped frame sent by this processor. */
   #speaking = false;
@@ -94,7 +98,18 @@ export class VADProcessor extends FrameProcessor {
 
   /** Loads the analyzer's model (if any) before audio flows; a failure is reported upstream. */
   protected override async start(): Promise<void> {
-    await this.clock.track(this.analyzer.ready()); // loading the model is real work
+    try {
+      await this.clock.track(this.analyzer.ready()); // loading the model is real work
+    } catch (error) {
+      // Reported once (as a start failure); the windows that then fail the same way are counted.
+      this.#failing = true;
+      throw error;
+    } finally {
+      this.#startAudioIdleMonitor();
+    }
+  }
+
+  #startAudioIdleMonitor(): void {
     if (this.#audioIdleTimeoutMs > 0) {
       this.#audioIdle = new IdleMonitor(this.clock, this.#audioIdleTimeoutMs, () => {
         this.#resetPending = true; // analyze() may be running: start over before the next audio
@@ -116,6 +131,18 @@ export class VADProcessor extends FrameProcessor {
 
   protected override cleanup(): void {
     this.#audioIdle?.stop();
+    this.#logRepeatedFailures();
+  }
+
+  /** Logs how many frames failed after the reported failure, once per run of failures. */
+  #logRepeatedFailures(): void {
+    if (this.#repeatedFailures === 0) return;
+    this.logger.warn(
+      `${this.name}: voice activity detection failed again for ${this.#repeatedFailures} audio frame(s) ` +
+        "after the error reported above; their audio was forwarded unanalysed",
+      { processor: this.name, repeats: this.#repeatedFailures },
+    );
+    this.#repeatedFailures = 0;
   }
 
   /** Sends `VADUserStoppedSpeakingFrame` if this processor said the user started speaking. */
@@ -166,10 +193,17 @@ export class VADProcessor extends FrameProcessor {
     let state: VADState;
     let transitions: readonly VADTransition[];
     try {
-      ({ state, transitions } = await this.clock.track(this.analyzer.analyze(audio)));
-      this.#failing = false;
+      let windows: number;
+      ({ state, transitions, windows } = await this.clock.track(this.analyzer.analyze(audio)));
+      // Only a window that ran ends a run of failures (a chunk that completed none proves nothing).
+      if (windows > 0 && this.#failing) {
+        this.#failing = false;
+        this.#logRepeatedFailures();
+      }
     } catch (error) {
-      if (!this.#failing) {
+      if (this.#failing) {
+        this.#repeatedFailures++;
+      } else {
         this.#failing = true;
         void this.pushError(
           new VADAnalysisError(

@@ -64,6 +64,8 @@ const STATE_SIZE = 2 * 128;
  *
  * **Failures.** A model or runtime that cannot be loaded rejects {@link ready} (and the first
  * window) with a `VADModelLoadError` that says what is missing, where it looked and what to do.
+ * The analyzer remembers that failure: later windows reject with the same error at once, without
+ * touching the disk again, until {@link ready} is called again to retry.
  *
  * @example
  * import { SileroVADAnalyzer } from "voicepipe/audio/vad/silero";
@@ -89,6 +91,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   #tensors: { input: Ort.Tensor; state: Ort.Tensor; sr: Ort.Tensor } | undefined;
   #sinceReset = 0;
   #resets = 0;
+  /** Why the model could not be loaded, kept until {@link ready} is called again. */
+  #loadFailure: unknown;
 
   constructor(options: SileroVADAnalyzerOptions = {}) {
     super(options);
@@ -103,15 +107,25 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     if (options.sampleRate !== undefined) this.setSampleRate(options.sampleRate); // fail fast
   }
 
-  /** Loads (or joins the load of) the shared model session; resolves when the analyzer can run. */
+  /**
+   * Loads (or joins the load of) the shared model session; resolves when the analyzer can run.
+   * Rejects with a `VADModelLoadError`, which the analyzer then keeps: windows fail with it at
+   * once until `ready()` is called again, which retries the load.
+   */
   override async ready(): Promise<void> {
-    if (this.inference === "worker") {
-      const path = this.modelPath ?? defaultSileroModelPath();
-      await SileroWorker.shared().load(path);
-      this.#workerModel = path;
-      return;
+    this.#loadFailure = undefined;
+    try {
+      if (this.inference === "worker") {
+        const path = this.modelPath ?? defaultSileroModelPath();
+        await SileroWorker.shared().load(path);
+        this.#workerModel = path;
+        return;
+      }
+      this.#model ??= await loadSileroSession(this.modelPath);
+    } catch (error) {
+      this.#loadFailure = error;
+      throw error;
     }
-    this.#model ??= await loadSileroSession(this.modelPath);
   }
 
   /** Periodic model-state resets done so far (not counting {@link reset} and rate changes). */
@@ -141,6 +155,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   }
 
   protected override async voiceConfidence(window: Float32Array): Promise<number> {
+    // A load that failed is not retried per window: a missing file stays missing (one error, not one per window).
+    if (this.#loadFailure !== undefined) throw this.#loadFailure;
     if (this.inference === "worker" && this.#workerModel === undefined) await this.ready();
     const model = this.inference === "worker" ? undefined : (this.#model ?? (await this.#load()));
     const interval = this.resetIntervalMs;
