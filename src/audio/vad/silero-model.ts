@@ -1,19 +1,13 @@
 import { access } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { describe } from "../../errors.js";
 import { VADModelLoadError } from "./vad-errors.js";
 
 /**
- * Where the Silero model and its runtime come from (docs/design/silero-vad.md): the model file
- * ships inside voicepipe (`models/silero_vad_v5.onnx`, MIT licence), and the runtime is the
- * optional peer dependency `onnxruntime-web` (WebAssembly: no native build, no install script,
- * nothing downloaded). Every failure here is a {@link VADModelLoadError} that says what was
- * missing, where it looked and what to do.
+ * The Silero model file (docs/design/silero-vad.md): it ships inside voicepipe
+ * (`models/silero_vad_v5.onnx`, MIT licence), so nothing is downloaded. Every failure here is a
+ * {@link VADModelLoadError} that says what was wrong, where it looked and what to do.
  */
-
-/** The npm package that runs the model. */
-export const SILERO_RUNTIME_PACKAGE = "onnxruntime-web";
 
 /** The model's input names (Silero v5); anything else is refused at load. */
 export const SILERO_V5_INPUTS: readonly string[] = ["input", "state", "sr"];
@@ -25,34 +19,6 @@ export const SILERO_V5_INPUTS: readonly string[] = ["input", "state", "sr"];
  */
 export function defaultSileroModelPath(): string {
   return fileURLToPath(new URL("../../../models/silero_vad_v5.onnx", import.meta.url));
-}
-
-/**
- * The file the runtime package's CommonJS entry resolves to (what a worker thread `require`s),
- * looked up from voicepipe's own location as Node would. Throws {@link VADModelLoadError} naming
- * the package and the command that installs it.
- */
-export function resolveSileroRuntime(): string {
-  try {
-    return createRequire(import.meta.url).resolve(SILERO_RUNTIME_PACKAGE);
-  } catch (error) {
-    throw missingRuntime(error);
-  }
-}
-
-/** The error for a runtime that is not installed (or does not load). */
-export function missingRuntime(error: unknown): VADModelLoadError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const notInstalled = code === "MODULE_NOT_FOUND" || code === "ERR_MODULE_NOT_FOUND"; // require / import
-  const what = notInstalled
-    ? `it is not installed (looked for it from ${fileURLToPath(new URL(".", import.meta.url))})`
-    : `it did not load: ${describe(error)}`;
-  return new VADModelLoadError(
-    `Silero VAD needs the ${SILERO_RUNTIME_PACKAGE} package to run its model, and ${what}. ` +
-      `Install it in your project: \`npm install ${SILERO_RUNTIME_PACKAGE}\` (WebAssembly: no install ` +
-      "script, nothing is downloaded; the model file itself ships with voicepipe).",
-    { cause: error },
-  );
 }
 
 /** Throws a {@link VADModelLoadError} that names `path` and says how to fix it unless the file can be read. */
@@ -75,7 +41,7 @@ export async function assertModelReadable(path: string): Promise<void> {
 /** The error for a file the runtime could not load as a model. */
 export function unloadableModel(path: string, error: unknown): VADModelLoadError {
   return new VADModelLoadError(
-    `Silero VAD: ${SILERO_RUNTIME_PACKAGE} could not load ${path} as a model (${describe(error)}). ` +
+    `Silero VAD: the runtime could not load ${path} as a model (${describe(error)}). ` +
       "It must be a Silero VAD v5 .onnx file (inputs input, state, sr); leave modelPath unset to use " +
       "the one shipped with voicepipe.",
     { cause: error },

@@ -3,11 +3,16 @@ import {
   assertModelReadable,
   assertSileroV5,
   defaultSileroModelPath,
-  missingRuntime,
   unloadableModel,
 } from "./silero-model.js";
+import {
+  DEFAULT_SILERO_RUNTIME,
+  SILERO_SESSION_OPTIONS,
+  type SileroRuntime,
+  missingRuntime,
+} from "./silero-runtime.js";
 
-/** The onnxruntime-web module, as loaded. */
+/** The runtime module, as loaded (onnxruntime-web and onnxruntime-node share this API). */
 export type OnnxRuntime = typeof Ort;
 
 /** A loaded Silero model on this thread: the runtime module and one session, shared by every analyzer. */
@@ -16,6 +21,8 @@ export interface SileroSession {
   readonly session: Ort.InferenceSession;
   /** Path of the model file. */
   readonly modelPath: string;
+  /** The package that runs it. */
+  readonly runtime: SileroRuntime;
 }
 
 const sessions = new Map<string, Promise<SileroSession>>();
@@ -23,18 +30,22 @@ let loads = 0;
 
 /**
  * The process-wide main-thread session for the model at `modelPath` (default: the model shipped
- * with voicepipe, {@link defaultSileroModelPath}): loaded on first call with one WebAssembly
- * thread, then shared: every later call, concurrent or not, gets the same promise. A failed load
- * is forgotten, so a later call retries. Rejects with a `VADModelLoadError` naming the path (or
- * the missing runtime package) and the fix.
+ * with voicepipe, {@link defaultSileroModelPath}) on `runtime` (default onnxruntime-web): loaded
+ * on first call with one thread, then shared: every later call, concurrent or not, gets the same
+ * promise. A failed load is forgotten, so a later call retries. Rejects with a
+ * `VADModelLoadError` naming the path (or the missing runtime package) and the fix.
  */
-export function loadSileroSession(modelPath?: string): Promise<SileroSession> {
+export function loadSileroSession(
+  modelPath?: string,
+  runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+): Promise<SileroSession> {
   const path = modelPath ?? defaultSileroModelPath();
-  let loading = sessions.get(path);
+  const key = `${runtime}|${path}`;
+  let loading = sessions.get(key);
   if (!loading) {
-    loading = load(path);
-    sessions.set(path, loading);
-    loading.catch(() => sessions.delete(path));
+    loading = load(path, runtime);
+    sessions.set(key, loading);
+    loading.catch(() => sessions.delete(key));
   }
   return loading;
 }
@@ -63,20 +74,20 @@ export async function releaseSileroSessions(): Promise<void> {
   }
 }
 
-async function load(path: string): Promise<SileroSession> {
+async function load(path: string, runtime: SileroRuntime): Promise<SileroSession> {
   let ort: OnnxRuntime;
   try {
-    const mod = (await import("onnxruntime-web")) as OnnxRuntime & { default?: OnnxRuntime };
+    const mod = (await import(runtime)) as OnnxRuntime & { default?: OnnxRuntime };
     ort = mod.InferenceSession ? mod : mod.default!;
   } catch (error) {
-    throw missingRuntime(error);
+    throw missingRuntime(runtime, error);
   }
   // One WebAssembly thread, as in the worker, unless the application configured the runtime.
-  ort.env.wasm.numThreads ??= 1;
+  if (runtime === "onnxruntime-web") ort.env.wasm.numThreads ??= 1;
   await assertModelReadable(path);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, { executionProviders: ["wasm"] });
+    session = await ort.InferenceSession.create(path, SILERO_SESSION_OPTIONS[runtime]);
   } catch (error) {
     throw unloadableModel(path, error);
   }
@@ -87,5 +98,5 @@ async function load(path: string): Promise<SileroSession> {
     throw error;
   }
   loads++;
-  return { ort, session, modelPath: path };
+  return { ort, session, modelPath: path, runtime };
 }

@@ -2,6 +2,7 @@ import type * as Ort from "onnxruntime-web";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { InvalidOptionError } from "../../errors.js";
 import { defaultSileroModelPath } from "./silero-model.js";
+import { DEFAULT_SILERO_RUNTIME, type SileroRuntime, checkSileroRuntime } from "./silero-runtime.js";
 import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
@@ -29,6 +30,14 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
    * @default "worker"
    */
   inference?: "worker" | "main-thread";
+  /**
+   * The package that runs the model: `"onnxruntime-web"` (WebAssembly; installs with no script)
+   * or `"onnxruntime-node"` (native, several times cheaper per window, but its install script
+   * must be told to skip its downloads: see docs/design/silero-vad.md). Either is an optional
+   * peer dependency that the application installs.
+   * @default "onnxruntime-web"
+   */
+  runtime?: SileroRuntime;
 }
 
 /** Samples per window and of context per call, by sample rate. */
@@ -43,9 +52,10 @@ const STATE_SIZE = 2 * 128;
 /**
  * Silero VAD v5 (MIT licence): 16 kHz (512-sample, 32 ms windows) or 8 kHz (256-sample, 32 ms
  * windows). Import it from `voicepipe/audio/vad/silero`. The model file ships with voicepipe;
- * the runtime is the optional peer dependency `onnxruntime-web` (WebAssembly: it installs with no
- * script and downloads nothing; `npm install onnxruntime-web`). Why this runtime, and what it
- * costs, is in docs/design/silero-vad.md.
+ * the runtime is an optional peer dependency: `onnxruntime-web` by default (WebAssembly: it
+ * installs with no script and downloads nothing; `npm install onnxruntime-web`), or
+ * `onnxruntime-node` when asked for with `{ runtime: "onnxruntime-node" }` (native, cheaper per
+ * window). Why these runtimes, and what each costs, is in docs/design/silero-vad.md.
  *
  * **Sharing.** The model is loaded once per process (per model path) on first use and shared by
  * every analyzer. Each analyzer owns only its stream's state: the recurrent state `[2, 1, 128]`
@@ -83,6 +93,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
 
   /** Where inference runs (see {@link SileroVADAnalyzerOptions.inference}). */
   readonly inference: "worker" | "main-thread";
+  /** The package that runs the model (see {@link SileroVADAnalyzerOptions.runtime}). */
+  readonly runtime: SileroRuntime;
   #model: SileroSession | undefined;
   #workerModel: string | undefined;
   readonly #state = new Float32Array(STATE_SIZE);
@@ -99,6 +111,12 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     this.modelPath = options.modelPath;
     this.resetIntervalMs = options.resetIntervalMs ?? 5000;
     this.inference = options.inference ?? "worker";
+    if (this.inference !== "worker" && this.inference !== "main-thread") {
+      throw new InvalidOptionError(
+        `SileroVADAnalyzer: inference must be "worker" (the default) or "main-thread" (got ${String(options.inference)})`,
+      );
+    }
+    this.runtime = checkSileroRuntime(options.runtime ?? DEFAULT_SILERO_RUNTIME);
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,
@@ -117,11 +135,11 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     try {
       if (this.inference === "worker") {
         const path = this.modelPath ?? defaultSileroModelPath();
-        await SileroWorker.shared().load(path);
+        await SileroWorker.shared(this.runtime).load(path);
         this.#workerModel = path;
         return;
       }
-      this.#model ??= await loadSileroSession(this.modelPath);
+      this.#model ??= await loadSileroSession(this.modelPath, this.runtime);
     } catch (error) {
       this.#loadFailure = error;
       throw error;
@@ -173,7 +191,12 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     input.set(window, context);
     let prob: number;
     if (model === undefined) {
-      const out = await SileroWorker.shared().run(this.#workerModel!, input, this.#state, this.sampleRate!);
+      const out = await SileroWorker.shared(this.runtime).run(
+        this.#workerModel!,
+        input,
+        this.#state,
+        this.sampleRate!,
+      );
       this.#state.set(out.state);
       prob = out.prob;
     } else {

@@ -2,19 +2,20 @@ import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { SystemClock } from "../../clock/system-clock.js";
 import type { TimerHandle } from "../../clock/clock.js";
+import { assertModelReadable, assertSileroV5, unloadableModel } from "./silero-model.js";
 import {
-  assertModelReadable,
-  assertSileroV5,
+  DEFAULT_SILERO_RUNTIME,
+  SILERO_SESSION_OPTIONS,
+  type SileroRuntime,
   missingRuntime,
   resolveSileroRuntime,
-  unloadableModel,
-} from "./silero-model.js";
+} from "./silero-runtime.js";
 import { VADAnalysisError } from "./vad-errors.js";
 
 /**
  * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
- * `src/` under a TypeScript loader and from `dist/`). It loads onnxruntime-web (WebAssembly, one
- * thread) and holds one session per model path and nothing per stream: every request carries a
+ * `src/` under a TypeScript loader and from `dist/`). It loads one runtime package (one thread)
+ * and holds one session per model path and nothing per stream: every request carries a
  * batch of streams' input windows and recurrent states (Silero v5 takes a batch dimension), and
  * the reply carries the new states back. A failure names its stage: `runtime` (the package did
  * not load), `model` (the file did not load) or `inputs` (not a Silero v5 model).
@@ -26,14 +27,14 @@ const sessions = new Map();
 function runtime() {
   if (!ort) {
     ort = require(workerData.ortPath);
-    ort.env.wasm.numThreads = 1;
+    if (workerData.runtime === "onnxruntime-web") ort.env.wasm.numThreads = 1;
   }
   return ort;
 }
 function session(path) {
   let s = sessions.get(path);
   if (!s) {
-    s = runtime().InferenceSession.create(path, { executionProviders: ["wasm"] });
+    s = runtime().InferenceSession.create(path, workerData.sessionOptions);
     sessions.set(path, s);
     s.catch(() => sessions.delete(path));
   }
@@ -119,12 +120,16 @@ const MAX_BATCH = 256;
  * process alive while idle.
  */
 export class SileroWorker {
-  static #shared: SileroWorker | undefined;
+  static readonly #shared = new Map<SileroRuntime, SileroWorker>();
 
-  /** The process-wide worker (started on first use). */
-  static shared(): SileroWorker {
-    SileroWorker.#shared ??= new SileroWorker();
-    return SileroWorker.#shared;
+  /** The process-wide worker for `runtime` (default onnxruntime-web), started on first use. */
+  static shared(runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME): SileroWorker {
+    let worker = SileroWorker.#shared.get(runtime);
+    if (!worker) {
+      worker = new SileroWorker(undefined, runtime);
+      SileroWorker.#shared.set(runtime, worker);
+    }
+    return worker;
   }
 
   #worker: Worker | undefined;
@@ -143,7 +148,14 @@ export class SileroWorker {
   /** Model runs (batches) done. */
   batches = 0;
 
-  constructor(readonly timeoutMs = 2_000) {}
+  /**
+   * @param timeoutMs deadline of one inference request, in ms (a model load gets 15 times it).
+   * @param runtime the package the worker runs the model with.
+   */
+  constructor(
+    readonly timeoutMs = 2_000,
+    readonly runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+  ) {}
 
   /**
    * Loads `modelPath` in the worker (once per path). Rejects with a `VADModelLoadError` that
@@ -152,7 +164,7 @@ export class SileroWorker {
    */
   async load(modelPath: string): Promise<void> {
     if (this.#loaded.has(modelPath)) return;
-    resolveSileroRuntime(); // a missing package gets its own error, not "could not load the model"
+    resolveSileroRuntime(this.runtime); // a missing package gets its own error, not "could not load the model"
     await assertModelReadable(modelPath);
     let reply: Reply;
     try {
@@ -162,7 +174,7 @@ export class SileroWorker {
     }
     if (!reply.ok) {
       const cause = new Error(reply.error);
-      if (reply.stage === "runtime") throw missingRuntime(cause);
+      if (reply.stage === "runtime") throw missingRuntime(this.runtime, cause);
       if (reply.stage === "inputs") assertSileroV5(modelPath, reply.inputNames ?? []);
       throw unloadableModel(modelPath, cause);
     }
@@ -274,8 +286,13 @@ export class SileroWorker {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const ortPath = resolveSileroRuntime(); // throws the clear "install onnxruntime-web" error
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+    const runtime = this.runtime;
+    const ortPath = resolveSileroRuntime(runtime); // throws the clear "install it like this" error
+    const sessionOptions = SILERO_SESSION_OPTIONS[runtime];
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath, runtime, sessionOptions },
+    });
     worker.unref();
     worker.on("message", (reply: Reply) => this.#onReply(reply));
     worker.on("error", (error) => this.#onExit(worker, error));
