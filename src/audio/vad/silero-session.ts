@@ -10,6 +10,7 @@ import {
   SILERO_SESSION_OPTIONS,
   type SileroRuntime,
   missingRuntime,
+  resolveSileroRuntime,
 } from "./silero-runtime.js";
 
 /** The runtime module, as loaded (onnxruntime-web and onnxruntime-node share this API). */
@@ -75,6 +76,7 @@ export async function releaseSileroSessions(): Promise<void> {
 }
 
 async function load(path: string, runtime: SileroRuntime): Promise<SileroSession> {
+  resolveSileroRuntime(runtime); // not installed: the same clear error as the worker gives
   let ort: OnnxRuntime;
   try {
     const mod = (await import(runtime)) as OnnxRuntime & { default?: OnnxRuntime };
