@@ -99,6 +99,24 @@ async function load(path: string, runtime: SileroRuntime): Promise<SileroSession
     await session.release().catch(() => undefined);
     throw error;
   }
+  await warmUp(ort, session);
   loads++;
   return { ort, session, modelPath: path, runtime };
+}
+
+/**
+ * One run per rate, so the first real window does not pay for the runtime's first-run work
+ * (compiling and allocating: with WebAssembly, seconds on a busy machine).
+ */
+async function warmUp(ort: OnnxRuntime, session: Ort.InferenceSession): Promise<void> {
+  for (const [sr, size] of [
+    [16000, 576],
+    [8000, 288],
+  ] as const) {
+    await session.run({
+      input: new ort.Tensor("float32", new Float32Array(size), [1, size]),
+      state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
+      sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(sr)]), []),
+    });
+  }
 }

@@ -62,6 +62,15 @@ parentPort.on("message", async (m) => {
         await s.release().catch(() => undefined);
         return fail(m.id, "inputs", "not a Silero v5 model", { inputNames: s.inputNames });
       }
+      // One run per rate now, inside the load's deadline: a runtime's first run compiles and
+      // allocates (WebAssembly: seconds on a busy machine), which the first window must not pay.
+      for (const [sr, size] of [[16000, 576], [8000, 288]]) {
+        await s.run({
+          input: new ort.Tensor("float32", new Float32Array(size), [1, size]),
+          state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
+          sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(sr)]), []),
+        });
+      }
       parentPort.postMessage({ id: m.id, ok: true });
       return;
     }
