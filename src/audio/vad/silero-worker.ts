@@ -1,38 +1,75 @@
-import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { SystemClock } from "../../clock/system-clock.js";
 import type { TimerHandle } from "../../clock/clock.js";
-import { describe } from "../../errors.js";
-import { assertModelReadable } from "./silero-session.js";
-import { VADAnalysisError, VADModelLoadError } from "./vad-errors.js";
+import { assertModelReadable, assertSileroV5, unloadableModel } from "./silero-model.js";
+import {
+  DEFAULT_SILERO_RUNTIME,
+  SILERO_SESSION_OPTIONS,
+  type SileroRuntime,
+  missingRuntime,
+  resolveSileroRuntime,
+} from "./silero-runtime.js";
+import { VADAnalysisError } from "./vad-errors.js";
 
 /**
  * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
- * `src/` under a TypeScript loader and from `dist/`). It holds one onnxruntime session per
- * model path and nothing per stream: every request carries a batch of streams' input windows
- * and recurrent states (Silero v5 takes a batch dimension), and the reply carries the new
- * states back.
+ * `src/` under a TypeScript loader and from `dist/`). It loads one runtime package (one thread)
+ * and holds one session per model path and nothing per stream: every request carries a
+ * batch of streams' input windows and recurrent states (Silero v5 takes a batch dimension), and
+ * the reply carries the new states back. A failure names its stage: `runtime` (the package did
+ * not load), `model` (the file did not load) or `inputs` (not a Silero v5 model).
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require("node:worker_threads");
-const ort = require(workerData.ortPath);
+let ort;
 const sessions = new Map();
+function runtime() {
+  if (!ort) {
+    ort = require(workerData.ortPath);
+    if (workerData.runtime === "onnxruntime-web") ort.env.wasm.numThreads = 1;
+  }
+  return ort;
+}
 function session(path) {
   let s = sessions.get(path);
   if (!s) {
-    s = ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ["cpu"] });
+    s = runtime().InferenceSession.create(path, workerData.sessionOptions);
     sessions.set(path, s);
     s.catch(() => sessions.delete(path));
   }
   return s;
 }
+function fail(id, stage, e, extra) {
+  parentPort.postMessage({ id, ok: false, stage, error: String((e && e.message) || e), ...extra });
+}
 parentPort.on("message", async (m) => {
   try {
-    const s = await session(m.modelPath);
+    runtime();
+  } catch (e) {
+    return fail(m.id, "runtime", e);
+  }
+  let s;
+  try {
+    s = await session(m.modelPath);
+  } catch (e) {
+    return fail(m.id, "model", e);
+  }
+  try {
     if (m.type === "load") {
-      for (const name of ["input", "state", "sr"]) {
-        if (!s.inputNames.includes(name)) throw new Error("the model has no input named " + name + " (is it Silero v5?)");
+      if (!["input", "state", "sr"].every((name) => s.inputNames.includes(name))) {
+        sessions.delete(m.modelPath);
+        await s.release().catch(() => undefined);
+        return fail(m.id, "inputs", "not a Silero v5 model", { inputNames: s.inputNames });
+      }
+      // One run per rate now, inside the load's deadline: a runtime's first run compiles and
+      // allocates (WebAssembly: seconds on a busy machine), which the first window must not pay.
+      for (const [sr, size] of [[16000, 576], [8000, 288]]) {
+        await s.run({
+          input: new ort.Tensor("float32", new Float32Array(size), [1, size]),
+          state: new ort.Tensor("float32", new Float32Array(256), [2, 1, 128]),
+          sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(sr)]), []),
+        });
       }
       parentPort.postMessage({ id: m.id, ok: true });
       return;
@@ -45,7 +82,7 @@ parentPort.on("message", async (m) => {
     });
     parentPort.postMessage({ id: m.id, ok: true, probs: out.output.data, states: out.stateN.data });
   } catch (e) {
-    parentPort.postMessage({ id: m.id, ok: false, error: String((e && e.message) || e) });
+    fail(m.id, "run", e);
   }
 });
 `;
@@ -62,7 +99,12 @@ interface Reply {
   ok: boolean;
   probs?: Float32Array;
   states?: Float32Array;
+  /** Why a request failed (with `ok: false`). */
   error?: string;
+  /** Where it failed: the runtime package, the model file, its inputs, or the run. */
+  stage?: "runtime" | "model" | "inputs" | "run";
+  /** The model's inputs (stage `inputs`). */
+  inputNames?: string[];
 }
 
 /** One stream's window waiting to go out in the next batch. */
@@ -78,20 +120,25 @@ const STATE_SIZE = 2 * 128;
 const MAX_BATCH = 256;
 
 /**
- * Runs Silero inference on a worker thread shared by every analyzer in the process (DESIGN
- * §1.8: heavy inference off the main thread; one model session per process). Windows asked for
- * in the same event-loop turn (many sessions' audio arriving together) go to the worker as one
- * batch and one model run: 64 windows cost about 3 ms instead of 64 runs. Every request has a
- * deadline (`timeoutMs`); a worker that dies fails what is in flight and is started again on
- * the next request. The worker does not keep the process alive while idle.
+ * Runs Silero inference on a worker thread shared by every analyzer in the process
+ * (docs/design/silero-vad.md: inference off the main thread, one model session per process).
+ * Windows asked for in the same event-loop turn (many sessions' audio arriving together) go to
+ * the worker as one batch and one model run, which costs far less per window than one run each
+ * (`bench/silero-vad.ts`). Every request has a deadline (`timeoutMs`); a worker that dies fails
+ * what is in flight and is started again on the next request. The worker does not keep the
+ * process alive while idle.
  */
 export class SileroWorker {
-  static #shared: SileroWorker | undefined;
+  static readonly #shared = new Map<SileroRuntime, SileroWorker>();
 
-  /** The process-wide worker (started on first use). */
-  static shared(): SileroWorker {
-    SileroWorker.#shared ??= new SileroWorker();
-    return SileroWorker.#shared;
+  /** The process-wide worker for `runtime` (default onnxruntime-web), started on first use. */
+  static shared(runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME): SileroWorker {
+    let worker = SileroWorker.#shared.get(runtime);
+    if (!worker) {
+      worker = new SileroWorker(undefined, runtime);
+      SileroWorker.#shared.set(runtime, worker);
+    }
+    return worker;
   }
 
   #worker: Worker | undefined;
@@ -110,20 +157,35 @@ export class SileroWorker {
   /** Model runs (batches) done. */
   batches = 0;
 
-  constructor(readonly timeoutMs = 2_000) {}
+  /**
+   * @param timeoutMs deadline of one inference request, in ms (a model load gets 15 times it).
+   * @param runtime the package the worker runs the model with.
+   */
+  constructor(
+    readonly timeoutMs = 2_000,
+    readonly runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+  ) {}
 
-  /** Loads `modelPath` in the worker (once per path); rejects with a `VADModelLoadError`. */
+  /**
+   * Loads `modelPath` in the worker (once per path). Rejects with a `VADModelLoadError` that
+   * names what failed (the runtime package, the file, or a model that is not Silero v5) and the
+   * fix; a failure is not remembered, so a later call tries again.
+   */
   async load(modelPath: string): Promise<void> {
     if (this.#loaded.has(modelPath)) return;
+    resolveSileroRuntime(this.runtime); // a missing package gets its own error, not "could not load the model"
     await assertModelReadable(modelPath);
+    let reply: Reply;
     try {
-      await this.#request({ type: "load", modelPath }, `loading ${modelPath}`, this.timeoutMs * 15);
+      reply = await this.#request({ type: "load", modelPath }, `loading ${modelPath}`, this.timeoutMs * 15);
     } catch (error) {
-      throw new VADModelLoadError(
-        `Silero VAD: the inference worker could not load ${modelPath} (${describe(error)}). ` +
-          "Check that it is a Silero VAD v5 model, and that onnxruntime-node is installed.",
-        { cause: error },
-      );
+      throw unloadableModel(modelPath, error); // the worker died or missed its deadline
+    }
+    if (!reply.ok) {
+      const cause = new Error(reply.error);
+      if (reply.stage === "runtime") throw missingRuntime(this.runtime, cause);
+      if (reply.stage === "inputs") assertSileroV5(modelPath, reply.inputNames ?? []);
+      throw unloadableModel(modelPath, cause);
     }
     if (!this.#loaded.has(modelPath)) {
       this.#loaded.add(modelPath);
@@ -192,6 +254,13 @@ export class SileroWorker {
       for (const item of items) item.reject(error as Error);
       return;
     }
+    if (!reply.ok) {
+      const error = new VADAnalysisError(
+        `Silero VAD: inference of ${n} window(s) failed in the worker: ${reply.error}`,
+      );
+      for (const item of items) item.reject(error);
+      return;
+    }
     this.batches++;
     this.runs += n;
     const probs = reply.probs!;
@@ -226,17 +295,13 @@ export class SileroWorker {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    let ortPath: string;
-    try {
-      ortPath = createRequire(import.meta.url).resolve("onnxruntime-node");
-    } catch (error) {
-      throw new VADModelLoadError(
-        "Silero VAD: onnxruntime-node is not installed. Install it with `npm install onnxruntime-node` " +
-          '(set "allowScripts": { "onnxruntime-node": false } so its GPU download step does not run offline).',
-        { cause: error },
-      );
-    }
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+    const runtime = this.runtime;
+    const ortPath = resolveSileroRuntime(runtime); // throws the clear "install it like this" error
+    const sessionOptions = SILERO_SESSION_OPTIONS[runtime];
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath, runtime, sessionOptions },
+    });
     worker.unref();
     worker.on("message", (reply: Reply) => this.#onReply(reply));
     worker.on("error", (error) => this.#onExit(worker, error));
@@ -245,15 +310,12 @@ export class SileroWorker {
     return worker;
   }
 
+  /** A reply settles its request, failed or not: the caller reads `ok` and `stage`. */
   #onReply(reply: Reply): void {
     const pending = this.#pending.get(reply.id);
     if (!pending) return; // timed out already
     this.#settled(reply.id);
-    if (reply.ok) pending.resolve(reply);
-    else
-      pending.reject(
-        new VADAnalysisError(`Silero VAD: ${pending.what} failed in the worker: ${reply.error}`),
-      );
+    pending.resolve(reply);
   }
 
   #onExit(worker: Worker, error: Error): void {

@@ -60,7 +60,7 @@ export function* chunks(samples: Int16Array, size: number): Generator<Int16Array
  * A VAD analyzer whose model is a script: window `i` gets confidence `script(i)`. Windows are
  * 20 ms (320 samples at 16 kHz, 160 at 8 kHz), so `startMs`/`stopMs` of 200 are 10 windows.
  * `async` chooses how the confidence arrives: at once (a resolved promise) or after an
- * event-loop turn, like onnxruntime-node.
+ * event-loop turn, like a model run on onnxruntime-node.
  */
 export class ScriptedVADAnalyzer extends VADAnalyzer {
   readonly sampleRates: readonly number[] = [8000, 16000];
