@@ -8,16 +8,36 @@ import { VADModelLoadError } from "./vad-errors.js";
  * peer dependencies with the same JavaScript API; voicepipe never imports one the application
  * did not choose.
  *
- * - `onnxruntime-web` (the default): WebAssembly, one thread. No install script, no native
- *   build, nothing downloaded: installs with any npm, offline from the registry.
+ * - `onnxruntime-web`: WebAssembly, one thread. No install script, no native build, nothing
+ *   downloaded: installs with any npm, offline from the registry. The default.
  * - `onnxruntime-node`: native, several times cheaper per window (`bench/silero-vad.ts`), but
  *   its install script downloads GPU add-ons unless told not to (npm 10 ignores `allowScripts`).
- *   Used only when asked for with `{ runtime: "onnxruntime-node" }`.
+ *   Used when the application has installed it (`ONNXRUNTIME_NODE_INSTALL=skip npm install
+ *   onnxruntime-node`), or when asked for with `{ runtime: "onnxruntime-node" }`.
  */
 export type SileroRuntime = "onnxruntime-web" | "onnxruntime-node";
 
-/** The runtime used unless an analyzer asks for another. */
+/** The runtime that installs anywhere: used unless onnxruntime-node is installed or another is asked for. */
 export const DEFAULT_SILERO_RUNTIME: SileroRuntime = "onnxruntime-web";
+
+let preferred: SileroRuntime | undefined;
+
+/**
+ * The runtime an analyzer uses when none is asked for: `onnxruntime-node` when the application
+ * has installed it (it costs several times less per window, which decides how many sessions a
+ * process holds), else `onnxruntime-web`. Looked up once per process, without loading either.
+ */
+export function preferredSileroRuntime(): SileroRuntime {
+  if (preferred === undefined) {
+    try {
+      createRequire(import.meta.url).resolve("onnxruntime-node");
+      preferred = "onnxruntime-node";
+    } catch {
+      preferred = DEFAULT_SILERO_RUNTIME;
+    }
+  }
+  return preferred;
+}
 
 /** Session options per runtime: one CPU thread each, so many analyzers never oversubscribe cores. */
 export const SILERO_SESSION_OPTIONS: Readonly<Record<SileroRuntime, Readonly<Record<string, unknown>>>> = {

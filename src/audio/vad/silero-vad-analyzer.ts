@@ -2,7 +2,7 @@ import type * as Ort from "onnxruntime-web";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { InvalidOptionError } from "../../errors.js";
 import { defaultSileroModelPath } from "./silero-model.js";
-import { DEFAULT_SILERO_RUNTIME, type SileroRuntime, checkSileroRuntime } from "./silero-runtime.js";
+import { type SileroRuntime, checkSileroRuntime, preferredSileroRuntime } from "./silero-runtime.js";
 import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
@@ -35,7 +35,7 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
    * or `"onnxruntime-node"` (native, several times cheaper per window, but its install script
    * must be told to skip its downloads: see docs/design/silero-vad.md). Either is an optional
    * peer dependency that the application installs.
-   * @default "onnxruntime-web"
+   * @default "onnxruntime-node" when the application has installed it, else "onnxruntime-web"
    */
   runtime?: SileroRuntime;
 }
@@ -54,7 +54,7 @@ const STATE_SIZE = 2 * 128;
  * windows). Import it from `voicepipe/audio/vad/silero`. The model file ships with voicepipe;
  * the runtime is an optional peer dependency: `onnxruntime-web` by default (WebAssembly: it
  * installs with no script and downloads nothing; `npm install onnxruntime-web`), or
- * `onnxruntime-node` when asked for with `{ runtime: "onnxruntime-node" }` (native, cheaper per
+ * `onnxruntime-node` when the application has installed it or asks for it (native, cheaper per
  * window). Why these runtimes, and what each costs, is in docs/design/silero-vad.md.
  *
  * **Sharing.** The model is loaded once per process (per model path) on first use and shared by
@@ -116,7 +116,7 @@ export class SileroVADAnalyzer extends VADAnalyzer {
         `SileroVADAnalyzer: inference must be "worker" (the default) or "main-thread" (got ${String(options.inference)})`,
       );
     }
-    this.runtime = checkSileroRuntime(options.runtime ?? DEFAULT_SILERO_RUNTIME);
+    this.runtime = checkSileroRuntime(options.runtime ?? preferredSileroRuntime());
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,
