@@ -37,6 +37,9 @@ describe("package exports (run after `npm run build`)", () => {
     const rtviSpecifier = "voicepipe/rtvi";
     const rtvi = (await import(rtviSpecifier)) as Record<string, unknown>;
     expect(typeof rtvi["RTVIProcessor"]).toBe("function");
+    const serializersSpecifier = "voicepipe/serializers";
+    const serializers = (await import(serializersSpecifier)) as Record<string, unknown>;
+    expect(typeof serializers["ProtobufFrameSerializer"]).toBe("function");
   });
 
   it("the published declarations keep internals out, and nothing points at unshipped sources", async () => {
