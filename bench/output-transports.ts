@@ -4,16 +4,25 @@
  * + i × 40 ms), plus how often a sender fell so far behind that it re-anchored. Every session
  * plays background sound continuously and 1 s of TTS speech every 4 s.
  *
- *   npx tsx bench/output-transports.ts [sessions=200] [seconds=20]
+ *   npx tsx bench/output-transports.ts [sessions=200] [seconds=20] [pacing=shared|clock]
+ *       [quantum=1] [busy=0|1]
+ *
+ * `pacing=shared` (the default) paces every session on the process's shared ticker (one timer
+ * per phase group of `quantum` ms); `pacing=clock` gives each session its own timer. `busy=1`
+ * starts a second process that keeps one core busy for the whole run (and stops it after).
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
+  ClockPacer,
   MemoryTransport,
+  type PacerFactory,
   Pipeline,
   PipelineTask,
+  SharedTickerPacer,
   SoundfileMixer,
   SystemClock,
   TTSAudioRawFrame,
@@ -22,8 +31,26 @@ import {
   writeWavFile,
 } from "../src/index.js";
 
-const SESSIONS = Number(process.argv[2] ?? 200);
-const SECONDS = Number(process.argv[3] ?? 20);
+const positional = process.argv.slice(2).filter((a) => !a.includes("="));
+const named = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .filter((a) => a.includes("="))
+    .map((a) => a.split("=", 2) as [string, string]),
+);
+const SESSIONS = Number(positional[0] ?? 200);
+const SECONDS = Number(positional[1] ?? 20);
+const PACING = named.pacing ?? "shared";
+const QUANTUM = Number(named.quantum ?? 1);
+const BUSY = named.busy === "1";
+if (PACING !== "shared" && PACING !== "clock")
+  throw new Error(`pacing must be shared or clock (got ${PACING})`);
+const pacer: PacerFactory =
+  PACING === "clock"
+    ? (timing) => new ClockPacer(timing)
+    : (timing) => new SharedTickerPacer(timing, { phaseQuantumMs: QUANTUM });
+// A neighbour that keeps one core busy, started before the sessions and stopped after them.
+const neighbour = BUSY ? spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }) : undefined;
 const RATE = 24_000;
 const CHUNK_MS = 40;
 
@@ -51,6 +78,7 @@ async function session(stopAt: number): Promise<void> {
       audioOutMixer: new SoundfileMixer({ soundFiles: { ambience }, volume: 0.3 }),
     },
     recordLimit: 0,
+    pacer,
     sink: () => {
       const now = performance.now();
       writes++;
@@ -89,11 +117,13 @@ await new Promise((r) => setTimeout(r, (SECONDS - 3) * 1000));
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - wall0;
 await Promise.all(all);
+neighbour?.kill();
 
 const sorted = lateness.sort((a, b) => a - b);
 const pct = (p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const corePerSession = ((cpu.user + cpu.system) / 1000 / wall / SESSIONS) * 100;
+console.log(`# pacing=${PACING}${PACING === "shared" ? ` quantum=${QUANTUM}` : ""} busy=${BUSY ? 1 : 0}`);
 console.log(`bench: output_sessions ${SESSIONS} sessions`);
 console.log(`bench: output_cpu_per_session ${corePerSession.toFixed(3)} %core`);
 console.log(`bench: output_cpu_total ${(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1)} %core`);

@@ -3,10 +3,10 @@ import { int16ToBytes } from "../audio/pcm.js";
 import { type WavAudio, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
 import { FrameDirection } from "../frames/frame.js";
-import { type CancelFrame, type EndFrame, EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
+import { EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
 import { InvalidOptionError } from "../errors.js";
 import { BaseInputTransport } from "./base-input-transport.js";
-import { BaseOutputTransport } from "./base-output-transport.js";
+import { BaseOutputTransport, type OutputOpenInfo } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
 import type { TransportParams } from "./transport-params.js";
 
@@ -89,19 +89,18 @@ export class WavFileOutputTransport extends BaseOutputTransport {
     return this.#bytes;
   }
 
-  protected override async start(frame: StartFrame): Promise<void> {
-    const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
+  protected override async open(info: OutputOpenInfo): Promise<void> {
+    const format = info.format!; // audio output is always on for this transport
     this.#file = await this.clock.track(open(this.path, "w"));
     const header = writeWav({
       audio: new Int16Array(0),
-      sampleRate: rate,
-      numChannels: this.params.audioOutChannels,
+      sampleRate: format.sampleRate,
+      numChannels: format.numChannels,
     });
     await this.clock.track(this.#file.write(header));
-    await super.start(frame);
   }
 
-  protected override async writeAudioFrame(frame: OutputAudioRawFrame): Promise<boolean> {
+  protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
     if (!this.#file || this.#closing) return false;
     const bytes = int16ToBytes(frame.audio);
     await this.clock.track(this.#file.write(bytes, 0, bytes.length, 44 + this.#bytes));
@@ -109,19 +108,8 @@ export class WavFileOutputTransport extends BaseOutputTransport {
     return true;
   }
 
-  protected override async stop(frame: EndFrame): Promise<void> {
-    await super.stop(frame);
-    await this.#close();
-  }
-
-  protected override async cancel(frame: CancelFrame): Promise<void> {
-    await super.cancel(frame);
-    await this.#close();
-  }
-
-  protected override async cleanup(): Promise<void> {
-    await super.cleanup();
-    await this.#close();
+  protected override close(): Promise<void> {
+    return this.#close();
   }
 
   /** Patches the header's sizes and closes the file. */

@@ -1,3 +1,4 @@
+import type { Clock } from "../../clock/clock.js";
 import type { MixerControlFrame } from "../../frames/mixer.js";
 import { InvalidOptionError } from "../../errors.js";
 
@@ -16,9 +17,11 @@ import { InvalidOptionError } from "../../errors.js";
 export interface AudioMixer {
   /**
    * Prepares for output at `sampleRate` Hz with `numChannels` interleaved channels. May be
-   * async (reading sound files); the output gives it `audioOutMixerTimeoutMs`.
+   * async (reading sound files); the output gives it `audioOutMixerTimeoutMs`. Mark real I/O
+   * with `context.clock.track()` (so a `VirtualClock` waits for it instead of letting the
+   * deadline fire in virtual time) and give up when `context.signal` aborts (cancel).
    */
-  start(sampleRate: number, numChannels: number): void | Promise<void>;
+  start(sampleRate: number, numChannels: number, context?: MixerStartContext): void | Promise<void>;
   /** Releases what `start` acquired. Idempotent. */
   stop(): void | Promise<void>;
   /** Applies a run-time control frame (sound, volume, looping, on/off). */
@@ -34,6 +37,14 @@ export interface AudioMixer {
    * ticks even with nothing queued (writing mixed silence); while false it may idle.
    */
   readonly active: boolean;
+}
+
+/** What the output hands a mixer's `start()`. */
+export interface MixerStartContext {
+  /** The task's clock: mark real I/O with `clock.track()`. */
+  readonly clock: Clock;
+  /** Aborted when the output is cancelled or torn down while the mixer starts. */
+  readonly signal: AbortSignal;
 }
 
 const METHODS = ["start", "stop", "processFrame", "mix"] as const;

@@ -5,7 +5,7 @@ import { resampleOnce } from "../resampler.js";
 import { readWavFile } from "../wav.js";
 import { MixerEnableFrame, type MixerControlFrame, MixerUpdateSettingsFrame } from "../../frames/mixer.js";
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
-import type { AudioMixer } from "./audio-mixer.js";
+import type { AudioMixer, MixerStartContext } from "./audio-mixer.js";
 
 /** A sound file for the mixer is missing or cannot be used. */
 export class MixerSoundError extends VoicepipeError {
@@ -119,12 +119,13 @@ export class SoundfileMixer implements AudioMixer {
     return this.#volume;
   }
 
-  async start(sampleRate: number, numChannels: number): Promise<void> {
+  async start(sampleRate: number, numChannels: number, context?: MixerStartContext): Promise<void> {
     this.#channels = numChannels;
     for (const [name, path] of Object.entries(this.#files)) {
       let atRate: Int16Array;
       try {
-        atRate = await loadSound(path, sampleRate);
+        const loading = loadSound(path, sampleRate); // file I/O: marked as real work on the task clock
+        atRate = await (context ? context.clock.track(loading) : loading);
       } catch (error) {
         throw new MixerSoundError(
           `SoundfileMixer: cannot use sound "${name}" (${path}): ${error instanceof Error ? error.message : String(error)}`,
