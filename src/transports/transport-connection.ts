@@ -36,6 +36,11 @@ export class TransportConnection {
     return this.#closedReason;
   }
 
+  /** Close listeners still registered (none once it closed). */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
   /** Sides holding a lease. */
   get holders(): number {
     return this.#holders;
