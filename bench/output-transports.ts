@@ -15,7 +15,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import {
   ClockPacer,
   MemoryTransport,
@@ -113,7 +113,12 @@ const all = Array.from({ length: SESSIONS }, () => session(stopAt));
 await new Promise((r) => setTimeout(r, 2_000));
 const cpu0 = process.cpuUsage();
 const wall0 = performance.now();
+// How late the event loop itself runs (the whole process, not only the outputs): separates a
+// starved process (another job on the machine) from a slow pacer.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 await new Promise((r) => setTimeout(r, (SECONDS - 3) * 1000));
+loopDelay.disable();
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - wall0;
 await Promise.all(all);
@@ -132,3 +137,4 @@ console.log(`bench: output_write_lateness_p99 ${pct(99).toFixed(2)} ms`);
 console.log(`bench: output_write_lateness_max ${sorted.at(-1)!.toFixed(2)} ms`);
 console.log(`bench: output_writes ${writes} chunks`);
 console.log(`bench: output_reanchors ${reanchors} times`);
+console.log(`bench: output_event_loop_delay_p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)} ms`);

@@ -306,10 +306,11 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     }
     const sender = this.#senderFor(frame);
     if (!sender) return;
-    if (frame instanceof MixerControlFrame) return sender.controlMixer(frame);
-    if (frame instanceof OutputAudioRawFrame) {
-      return this.#format ? sender.enqueueAudio(frame, signal) : super.processFrame(frame, direction);
+    if (!this.#format && (frame instanceof OutputAudioRawFrame || frame instanceof MixerControlFrame)) {
+      return super.processFrame(frame, direction); // audio output is off: not ours to play or mix
     }
+    if (frame instanceof MixerControlFrame) return sender.controlMixer(frame);
+    if (frame instanceof OutputAudioRawFrame) return sender.enqueueAudio(frame, signal);
     return sender.enqueue(frame, this.#checkedPts(frame));
   }
 

@@ -1,5 +1,5 @@
 /**
- * The seed bug and its family, as tests (../shared/seed, reference/pipecat.md §2): with a mixer
+ * The seed bug and its family, as tests: with a mixer
  * on, ending or cancelling a pipeline while a service is slow to disconnect made Pipecat's
  * output transport generate silence endlessly until memory ran out. Each scenario measures its
  * bounds inside the test.

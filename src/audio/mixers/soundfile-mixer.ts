@@ -13,7 +13,7 @@ export class MixerSoundError extends VoicepipeError {
 }
 
 /**
- * Decoded sounds shared by every mixer in the process (DESIGN §1.8: sessions are cheap), keyed
+ * Decoded sounds shared by every mixer in the process (sessions are cheap), keyed
  * by path, file size and mtime, and output rate. Holds one copy per distinct sound file and
  * rate; `clearSoundCache()` empties it.
  */
@@ -55,7 +55,7 @@ export interface SoundfileMixerOptions {
 }
 
 /**
- * Mixes WAV sound files (hold music, office ambience) into the bot's output (DESIGN §6).
+ * Mixes WAV sound files (hold music, office ambience) into the bot's output (docs/design/output-pacing.md).
  * Files are read and resampled to the output rate when the output starts (Pipecat rejects
  * other rates; this mixer converts them) and shared by every mixer in the process; they are
  * mixed with clipping, switched at run time with
