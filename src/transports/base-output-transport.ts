@@ -11,7 +11,7 @@ import {
 import { FrameProcessor, type FrameProcessorOptions } from "../processors/frame-processor.js";
 import { VoicepipeError, describe } from "../errors.js";
 import { type OutputFormat, outputFormat } from "./audio-chunker.js";
-import { withDeadline } from "./deadline.js";
+import { DeadlineExceededError, withDeadline } from "./deadline.js";
 import { Lifetime } from "./lifetime.js";
 import { MediaSender } from "./media-sender.js";
 import { type Pacer, type PacerFactory, type PacerTiming, PaceLimiter } from "./pacer.js";
@@ -99,6 +99,8 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   #format: OutputFormat | undefined;
   #sampleRate = 0;
   #sinkClosedReason: string | undefined;
+  /** A writeFrame() overran its deadline: the client is not written to any more. */
+  #clientStalled = false;
 
   constructor(params: Partial<TransportParams> = {}, options: BaseOutputTransportOptions = {}) {
     super(options);
@@ -368,15 +370,23 @@ export abstract class BaseOutputTransport extends FrameProcessor {
    * (unless it is a transport message, which is for the client only) pushed on.
    */
   async #deliver(frame: Frame): Promise<void> {
-    try {
-      await withDeadline(
-        this.clock,
-        () => this.writeFrame(frame),
-        this.params.audioOutWriteTimeoutMs,
-        `${this.name}: writeFrame(${frame.name})`,
-      );
-    } catch (error) {
-      this.#errors.once("writeFrame", () => `${this.name}: writeFrame failed: ${describe(error)}`);
+    if (!this.#clientStalled) {
+      try {
+        await withDeadline(
+          this.clock,
+          () => this.writeFrame(frame),
+          this.params.audioOutWriteTimeoutMs,
+          `${this.name}: writeFrame(${frame.name})`,
+        );
+      } catch (error) {
+        this.#errors.once("writeFrame", () => `${this.name}: writeFrame failed: ${describe(error)}`);
+        if (error instanceof DeadlineExceededError) {
+          // A client that does not take a frame in time is gone: stop writing to it (frames
+          // still go on downstream), instead of stalling every later frame by the deadline.
+          this.#clientStalled = true;
+          this.closeSink("writeFrame stalled");
+        }
+      }
     }
     if (frame instanceof OutputTransportMessageFrame || frame instanceof OutputTransportMessageUrgentFrame)
       return;

@@ -482,6 +482,8 @@ class ScriptedOutput extends BaseOutputTransport {
   readonly calls: string[] = [];
   openInfo: OutputOpenInfo | undefined;
   openSignal: AbortSignal | undefined;
+  /** writeFrame() never settles from now on. */
+  frameHangs = false;
   #finishOpen: (() => void) | undefined;
 
   constructor(
@@ -516,8 +518,9 @@ class ScriptedOutput extends BaseOutputTransport {
     return true;
   }
 
-  protected override writeFrame(frame: Frame): void {
+  protected override writeFrame(frame: Frame): Promise<void> | void {
     this.calls.push(`frame ${frame.constructor.name}`);
+    if (this.frameHangs) return new Promise<void>(() => {});
   }
 
   protected override clearClientBuffer(destination: string | undefined): void {
@@ -533,3 +536,21 @@ function startScripted(
   const down = new FrameRecorder();
   return { ...startTask([output, down]), output, down };
 }
+
+describe("BaseOutputTransport: a client that stops taking frames", () => {
+  it("a writeFrame that never settles stalls the output once, then frames go on without it", async () => {
+    const s = startScripted({ audioOutWriteTimeoutMs: 500 });
+    await s.whenStarted();
+    s.output.frameHangs = true;
+    s.task.queueFrames([new TextFrame("a"), new TextFrame("b"), new TextFrame("c")]);
+    const t0 = s.clock.now();
+    await s.clock.runUntil(() => s.down.ofType(TextFrame).length === 3);
+    expect(s.clock.now() - t0).toBeLessThanOrEqual(500 + 1);
+    expect(s.output.calls.filter((c) => c.startsWith("frame"))).toEqual(["frame TextFrame"]);
+    expect(s.output.sinkClosed).toBe(true);
+    expect(s.errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/writeFrame failed: .*did not settle within 500 ms/),
+    ]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
