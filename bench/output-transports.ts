@@ -117,7 +117,13 @@ const wall0 = performance.now();
 // starved process (another job on the machine) from a slow pacer.
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
+// Node timers armed at once, sampled: one per session with per-session pacing, one per phase group shared.
+const timerSamples: number[] = [];
+const sampler = setInterval(() => {
+  timerSamples.push(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length);
+}, 250);
 await new Promise((r) => setTimeout(r, (SECONDS - 3) * 1000));
+clearInterval(sampler);
 loopDelay.disable();
 const cpu = process.cpuUsage(cpu0);
 const wall = performance.now() - wall0;
@@ -138,3 +144,5 @@ console.log(`bench: output_write_lateness_max ${sorted.at(-1)!.toFixed(2)} ms`);
 console.log(`bench: output_writes ${writes} chunks`);
 console.log(`bench: output_reanchors ${reanchors} times`);
 console.log(`bench: output_event_loop_delay_p99 ${(loopDelay.percentile(99) / 1e6).toFixed(2)} ms`);
+const meanTimers = timerSamples.reduce((a, b) => a + b, 0) / Math.max(1, timerSamples.length);
+console.log(`bench: output_armed_timers_mean ${meanTimers.toFixed(1)} timers`);

@@ -10,7 +10,7 @@ import { describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
 import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
 import { BotSpeakingDetector } from "./bot-speaking-detector.js";
-import { DeadlineExceededError, withDeadline } from "./deadline.js";
+import { CallDeadline, DeadlineExceededError, withDeadline } from "./deadline.js";
 import type { Pacer } from "./pacer.js";
 import { RepeatedErrors } from "./repeated-errors.js";
 import { TimedFrameQueue } from "./timed-frame-queue.js";
@@ -88,6 +88,8 @@ export class MediaSender {
   /** Frames whose turn has come, delivered by the loop in order. */
   #ready: Frame[] = [];
   readonly #timed: TimedFrameQueue;
+  /** The write deadline: one timer for the whole stream of writes, not one per write. */
+  readonly #writeDeadline: CallDeadline;
   readonly #life = new AbortController();
   #state: SenderState = "running";
   #sinkClosed = false;
@@ -125,6 +127,7 @@ export class MediaSender {
     this.#speaking = new BotSpeakingDetector(host.clock, host.broadcast, options.botSpeakingFallbackMs);
     this.#errors = new RepeatedErrors(host.error, (m) => host.logger.warn(m, { processor: host.name }));
     this.#timed = new TimedFrameQueue(host.clock, () => this.#wake());
+    this.#writeDeadline = new CallDeadline(host.clock, options.writeTimeoutMs);
   }
 
   /** Duration of one chunk, in ms (0 without audio output). */
@@ -311,6 +314,7 @@ export class MediaSender {
       this.#queuedAudioChunks = 0;
       this.#space();
       this.#speaking.dispose();
+      this.#writeDeadline.dispose();
       this.#wake();
       this.#resolveEnded();
     }
@@ -322,6 +326,7 @@ export class MediaSender {
     if (this.#state !== "ended") void this.cancel();
     this.#chunker?.dispose();
     this.#options.pacer?.dispose();
+    this.#writeDeadline.dispose();
     this.#timed.clear();
     this.#speaking.dispose();
     this.#errors.summarize();
@@ -478,18 +483,17 @@ export class MediaSender {
     await this.#options.mixer?.stop();
     if (this.#state === "ending") this.#state = "ended";
     this.#speaking.dispose();
+    this.#writeDeadline.dispose();
     this.#resolveEnded();
   }
 
   /** Writes with a deadline. False (and the sink closed) when refused, stalled or failing. */
   async #write(frame: OutputAudioRawFrame): Promise<boolean> {
-    const { clock, name } = this.#host;
+    const { name } = this.#host;
     const timeoutMs = this.#options.writeTimeoutMs;
     try {
-      const outcome = await withDeadline(
-        clock,
+      const outcome = await this.#writeDeadline.run(
         () => this.#host.writeAudio(frame),
-        timeoutMs,
         `${name}: writeAudio`,
       );
       this.#writeErrors = 0;

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
   ClockPacer,
+  MemoryTransport,
+  Pipeline,
+  PipelineTask,
+  silentLogger,
   InvalidOptionError,
   type Pacer,
   type PacerTiming,
@@ -197,4 +201,45 @@ describe("a sink that paces itself (its own media clock) takes the pacing role",
     expect(s.output.writeCalls).toBeLessThanOrEqual(elapsed / 40 + 4 + 2);
     await s.clock.runUntil(s.task.cancel());
   });
+});
+
+describe("the shared ticker costs no timer per session per tick", () => {
+  it("100 playing outputs on one clock arm about one timer per phase group per tick, not one per session", async () => {
+    const clock = new VirtualClock();
+    const tasks: PipelineTask[] = [];
+    const mixers: CountingMixer[] = [];
+    for (let i = 0; i < 100; i++) {
+      const mixer = new CountingMixer(clock);
+      mixers.push(mixer);
+      const transport = new MemoryTransport({
+        params: { audioOutEnabled: true, audioOutSampleRate: RATE, audioOutMixer: mixer },
+        recordLimit: 0,
+      });
+      const task = new PipelineTask(new Pipeline([transport.output()]), {
+        clock,
+        logger: silentLogger,
+        idleTimeoutMs: null,
+      });
+      void task.run();
+      tasks.push(task);
+      await clock.advance(3); // sessions start at many phases
+    }
+    await clock.advance(1_000);
+    let armed = 0;
+    const setTimer = clock.setTimer.bind(clock);
+    clock.setTimer = (callback, delayMs) => {
+      armed++;
+      return setTimer(callback, delayMs);
+    };
+    const mixes = mixers.reduce((n, m) => n + m.calls.length, 0);
+    await clock.advance(4_000); // 100 ticks of 40 ms for each of 100 sessions
+    const ticks = mixers.reduce((n, m) => n + m.calls.length, 0) - mixes;
+    expect(ticks).toBeGreaterThanOrEqual(100 * 99);
+    expect(sharedTickerGroups(clock)).toBeLessThanOrEqual(40);
+    // One timer per group per tick (at most 40 × 100) and a write-deadline re-arm every 2 s per
+    // session; a timer per session per tick would be 10,000 (20,000 with a timer per write).
+    expect(armed).toBeLessThanOrEqual(40 * 100 + 100 * 3);
+    for (const task of tasks) await clock.runUntil(task.cancel());
+    expect(clock.pendingTimers).toBe(0);
+  }, 20_000);
 });
