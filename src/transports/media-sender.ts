@@ -10,9 +10,9 @@ import { describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
 import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
 import { BotSpeakingDetector } from "./bot-speaking-detector.js";
-import { CallDeadline, DeadlineExceededError, withDeadline } from "./deadline.js";
 import type { Pacer } from "./pacer.js";
 import { RepeatedErrors } from "./repeated-errors.js";
+import { SinkWriter } from "./sink-writer.js";
 import { TimedFrameQueue } from "./timed-frame-queue.js";
 
 /** What a sender needs from its output transport. */
@@ -51,9 +51,6 @@ export interface MediaSenderOptions {
 
 type SenderState = "running" | "ending" | "ended" | "cancelled";
 
-/** Consecutive throwing writes after which the sink is treated as closed. */
-const MAX_WRITE_ERRORS = 5;
-
 /**
  * Sends one destination's output, paced (docs/design/output-pacing.md).
  *
@@ -88,8 +85,7 @@ export class MediaSender {
   /** Frames whose turn has come, delivered by the loop in order. */
   #ready: Frame[] = [];
   readonly #timed: TimedFrameQueue;
-  /** The write deadline: one timer for the whole stream of writes, not one per write. */
-  readonly #writeDeadline: CallDeadline;
+  readonly #writer: SinkWriter;
   readonly #life = new AbortController();
   #state: SenderState = "running";
   #sinkClosed = false;
@@ -108,7 +104,6 @@ export class MediaSender {
   #wakePromise: Promise<void> | undefined;
   #wakeResolve: (() => void) | undefined;
   #woken = false;
-  #writeErrors = 0;
   #started = false;
 
   /** Ticks that wrote a chunk (counters for tests and metrics). */
@@ -127,7 +122,7 @@ export class MediaSender {
     this.#speaking = new BotSpeakingDetector(host.clock, host.broadcast, options.botSpeakingFallbackMs);
     this.#errors = new RepeatedErrors(host.error, (m) => host.logger.warn(m, { processor: host.name }));
     this.#timed = new TimedFrameQueue(host.clock, () => this.#wake());
-    this.#writeDeadline = new CallDeadline(host.clock, options.writeTimeoutMs);
+    this.#writer = new SinkWriter(host, options.writeTimeoutMs, this.#errors);
   }
 
   /** Duration of one chunk, in ms (0 without audio output). */
@@ -314,7 +309,7 @@ export class MediaSender {
       this.#queuedAudioChunks = 0;
       this.#space();
       this.#speaking.dispose();
-      this.#writeDeadline.dispose();
+      this.#writer.dispose();
       this.#wake();
       this.#resolveEnded();
     }
@@ -326,7 +321,7 @@ export class MediaSender {
     if (this.#state !== "ended") void this.cancel();
     this.#chunker?.dispose();
     this.#options.pacer?.dispose();
-    this.#writeDeadline.dispose();
+    this.#writer.dispose();
     this.#timed.clear();
     this.#speaking.dispose();
     this.#errors.summarize();
@@ -483,51 +478,20 @@ export class MediaSender {
     await this.#options.mixer?.stop();
     if (this.#state === "ending") this.#state = "ended";
     this.#speaking.dispose();
-    this.#writeDeadline.dispose();
+    this.#writer.dispose();
     this.#resolveEnded();
   }
 
-  /** Writes with a deadline. False (and the sink closed) when refused, stalled or failing. */
+  /** Writes a chunk; false (and the sink closed, if the writer says so) when it did not go out. */
   async #write(frame: OutputAudioRawFrame): Promise<boolean> {
-    const { name } = this.#host;
-    const timeoutMs = this.#options.writeTimeoutMs;
-    try {
-      const outcome = await this.#writeDeadline.run(
-        () => this.#host.writeAudio(frame),
-        `${name}: writeAudio`,
-      );
-      this.#writeErrors = 0;
-      if (outcome === false) this.closeSink("writeAudio returned false");
-      else if (outcome !== true) {
-        this.#errors.once(
-          "write-result",
-          () =>
-            `${name}: writeAudio must resolve to true (written) or false (sink closed); got ${String(outcome)}, taken as written`,
-        );
-      }
-      return outcome !== false && !this.#sinkClosed;
-    } catch (error) {
-      if (error instanceof DeadlineExceededError) {
-        this.#host.error(`${name}: the sink did not accept audio within ${timeoutMs} ms; stopping output`);
-        this.closeSink("write stalled");
-        return false;
-      }
-      this.#host.error(`${name}: writeAudio threw: ${describe(error)}`);
-      if (++this.#writeErrors >= MAX_WRITE_ERRORS)
-        this.closeSink(`${MAX_WRITE_ERRORS} writes in a row threw`);
-      return false;
-    }
+    const result = await this.#writer.writeAudio(frame);
+    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
+    return result.ok && !this.#sinkClosed;
   }
 
-  /** Calls the client with the write deadline; a failure is reported once, a stall closes the sink. */
   async #callClient(what: string, call: () => void | Promise<void>): Promise<void> {
-    const { clock, name } = this.#host;
-    try {
-      await withDeadline(clock, call, this.#options.writeTimeoutMs, `${name}: ${what}`);
-    } catch (error) {
-      this.#errors.once(what, () => `${name}: failed ${what}: ${describe(error)}`);
-      if (error instanceof DeadlineExceededError) this.closeSink(`${what} stalled`);
-    }
+    const result = await this.#writer.call(what, call);
+    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
   }
 
   // ---------------------------------------------------------------- helpers
