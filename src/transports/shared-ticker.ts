@@ -44,9 +44,9 @@ function registryFor(clock: Clock): Registry {
 
 /**
  * Streams whose ticks fall at `phase + n × chunkMs` on the registry's clock. One timer, armed
- * while the group has members, for the next tick. A late timer catches up one tick per timer
- * turn, at most `maxCatchUpChunks` chunks; later than that it skips to the current slot
- * (counted as a re-anchor by every member).
+ * while the group has members, for the next tick. A late timer hands every tick due by then to
+ * the members in one wake-up (at most `maxCatchUpChunks + 1`); later than that it skips to the
+ * current slot (counted as a re-anchor by every member).
  */
 class TickGroup {
   readonly members = new Set<SharedTickerPacer>();
@@ -86,15 +86,18 @@ class TickGroup {
   #fire(): void {
     this.#timer = undefined;
     const now = this.registry.clock.now();
-    let due = this.phase + this.#next * this.chunkMs;
+    let first = this.#next;
     let skipped = false;
-    if (now - due > this.maxCatchUpChunks * this.chunkMs) {
-      this.#next = Math.floor((now - this.phase) / this.chunkMs);
-      due = this.phase + this.#next * this.chunkMs;
+    if (now - (this.phase + first * this.chunkMs) > this.maxCatchUpChunks * this.chunkMs) {
+      first = Math.floor((now - this.phase) / this.chunkMs); // too late: skip to the current slot
       skipped = true;
     }
-    this.#next++;
-    for (const member of this.members) member.onGroupTick(due, skipped);
+    // Every tick due by now, in this one wake-up: a late timer (a busy event loop) is caught up
+    // at once, not one tick per timer turn. At most maxCatchUpChunks + 1 of them.
+    const last = Math.max(first, Math.floor((now - this.phase) / this.chunkMs));
+    this.#next = last + 1;
+    const firstDue = this.phase + first * this.chunkMs;
+    for (const member of this.members) member.onGroupTicks(firstDue, last - first + 1, skipped);
     if (this.members.size > 0) this.#arm();
   }
 }
@@ -170,22 +173,32 @@ export class SharedTickerPacer implements Pacer {
     });
   }
 
-  /** Called by the group on each of its ticks (`due` on the registry's clock). */
-  onGroupTick(due: number, skipped: boolean): void {
-    if (due <= this.#joinedAt) return; // a tick of the slot that came before this stream joined
+  /**
+   * Called by the group when it fires: `count` ticks fell due, the first at `firstDue` (on the
+   * registry's clock), one chunk apart; `skipped` if the group was so late it skipped ticks.
+   */
+  onGroupTicks(firstDue: number, count: number, skipped: boolean): void {
+    let n = count;
+    // Ticks of the slot that came before this stream joined are not its own.
+    for (let due = firstDue; n > 0 && due <= this.#joinedAt; due += this.#chunkMs) n--;
+    if (n === 0) return;
     if (skipped) this.reanchors++;
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
       waiter.signal.removeEventListener("abort", waiter.onAbort);
       waiter.resolve();
-      return;
+      n--;
     }
-    if (this.#owed < this.#maxCatchUp) {
-      this.#owed++;
-    } else if (!this.#overflowing) {
-      this.#overflowing = true;
-      this.reanchors++;
+    if (n === 0) return;
+    if (this.#owed + n <= this.#maxCatchUp) {
+      this.#owed += n;
+    } else {
+      this.#owed = this.#maxCatchUp;
+      if (!this.#overflowing) {
+        this.#overflowing = true;
+        this.reanchors++;
+      }
     }
   }
 

@@ -136,6 +136,45 @@ describe("SharedTickerPacer: one timer per phase group", () => {
   });
 });
 
+describe("SharedTickerPacer: a late timer is caught up in one wake-up", () => {
+  /** A virtual clock whose next timer fires `lateMs` after it is due (a busy event loop, once). */
+  class LateClock extends VirtualClock {
+    lateMs = 0;
+    override setTimer(callback: () => void, delayMs: number) {
+      const late = this.lateMs;
+      this.lateMs = 0;
+      return super.setTimer(callback, delayMs + late);
+    }
+  }
+
+  it("hands every tick due by then to its streams at once, at most maxCatchUpChunks + 1", async () => {
+    const clock = new LateClock();
+    const pacer = new SharedTickerPacer(timing(clock, 40, 4));
+    const c = consume(clock, pacer);
+    await clock.advance(200);
+    expect(c.ticks).toEqual([0, 40, 80, 120, 160, 200]);
+    clock.lateMs = 100; // the group's next timer (armed at 240 for 280) fires at 380
+    await clock.advance(240);
+    // Ticks due at 280, 320 and 360 all go at 380, back to back; then the schedule goes on.
+    expect(c.ticks.filter((t) => t > 200)).toEqual([240, 380, 380, 380, 400, 440]);
+    expect(pacer.reanchors).toBe(0);
+
+    const late = new LateClock();
+    const skipping = new SharedTickerPacer(timing(late, 40, 2));
+    const d = consume(late, skipping);
+    await late.advance(40);
+    late.lateMs = 500; // far later than 2 chunks: the slots are skipped, counted as a re-anchor
+    await late.advance(1_000);
+    expect(skipping.reanchors).toBe(1);
+    const gaps = d.ticks.slice(1).map((t, i) => t - d.ticks[i]!);
+    expect(gaps.filter((g) => g === 0).length).toBe(0); // no burst after a skip
+    for (const x of [c, d]) x.stop();
+    await Promise.all([c.done, d.done]);
+    pacer.dispose();
+    skipping.dispose();
+  });
+});
+
 describe("PaceLimiter: no pacer can make the output write faster than the clock", () => {
   it("bounds a pacer that grants every tick at once to one per chunk of clock time plus a burst", async () => {
     const clock = new VirtualClock();
