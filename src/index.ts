@@ -101,7 +101,7 @@ export { Pipeline, flattenProcessors } from "./pipeline/pipeline.js";
 export { ParallelPipeline } from "./pipeline/parallel-pipeline.js";
 export { PipelineTask } from "./pipeline/task.js";
 export type { PipelineTaskEvents, TaskOutcome, TaskTimeoutEvent } from "./pipeline/task.js";
-export { DEFAULT_PIPELINE_PARAMS } from "./pipeline/task-options.js";
+export { DEFAULT_PIPELINE_PARAMS, resolvePipelineParams } from "./pipeline/task-options.js";
 export type { PipelineParams, PipelineTaskOptions, FrameClass } from "./pipeline/task-options.js";
 export { PipelineRunner } from "./pipeline/runner.js";
 export type { PipelineRunnerOptions } from "./pipeline/runner.js";
@@ -133,9 +133,26 @@ export type { Logger, LogLevel } from "./logger.js";
 // Transports
 export { BaseTransport } from "./transports/base-transport.js";
 export { BaseInputTransport } from "./transports/base-input-transport.js";
-export { BaseOutputTransport, DEFAULT_DESTINATION } from "./transports/base-output-transport.js";
+export {
+  BaseOutputTransport,
+  DEFAULT_DESTINATION,
+  OutputOpenError,
+  TransportDefinitionError,
+} from "./transports/base-output-transport.js";
+export type {
+  BaseOutputTransportOptions,
+  OutputCloseReason,
+  OutputOpenInfo,
+} from "./transports/base-output-transport.js";
+export type { OutputFormat } from "./transports/audio-chunker.js";
 export { MediaSender } from "./transports/media-sender.js";
 export type { MediaSenderHost, MediaSenderOptions } from "./transports/media-sender.js";
+export { ClockPacer, PaceLimiter } from "./transports/pacer.js";
+export type { Pacer, PacerFactory, PacerTiming } from "./transports/pacer.js";
+export { SharedTickerPacer } from "./transports/shared-ticker.js";
+export type { SharedTickerOptions } from "./transports/shared-ticker.js";
+export { TransportConnection } from "./transports/transport-connection.js";
+export type { ConnectionLease } from "./transports/transport-connection.js";
 export { DEFAULT_TRANSPORT_PARAMS, resolveTransportParams } from "./transports/transport-params.js";
 export type { TransportParams } from "./transports/transport-params.js";
 export {
@@ -154,7 +171,7 @@ export type { WavFileTransportOptions } from "./transports/wav-file-transport.js
 // Mixers
 export { SoundfileMixer, MixerSoundError, clearSoundCache } from "./audio/mixers/soundfile-mixer.js";
 export type { SoundfileMixerOptions } from "./audio/mixers/soundfile-mixer.js";
-export type { AudioMixer } from "./audio/mixers/audio-mixer.js";
+export type { AudioMixer, MixerStartContext } from "./audio/mixers/audio-mixer.js";
 
 // Audio utilities (PCM16, G.711, WAV, resampling, input filters)
 export {

@@ -8,7 +8,7 @@ export class DeadlineExceededError extends VoicepipeError {
     readonly what: string,
     readonly timeoutMs: number,
   ) {
-    super(`${what} did not finish within ${timeoutMs} ms`);
+    super(`${what} did not settle within ${timeoutMs} ms`);
   }
 }
 

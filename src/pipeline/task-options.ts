@@ -2,18 +2,25 @@ import type { Clock } from "../clock/clock.js";
 import type { Frame } from "../frames/frame.js";
 import type { Logger } from "../logger.js";
 import type { Observer } from "../observers/observer.js";
+import { InvalidOptionError } from "../errors.js";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkKnownKeys,
+  checkSampleRate,
+} from "../transports/param-checks.js";
 
 /** Pipeline-wide parameters, sent to every processor with `StartFrame` where relevant. */
 export interface PipelineParams {
-  /** Sample rate of audio entering the pipeline, in Hz. @default 16000 */
+  /** Sample rate of audio entering the pipeline, in Hz (integer, 1000 … 768000). @default 16000 */
   audioInSampleRate: number;
-  /** Sample rate of audio leaving the pipeline, in Hz. @default 24000 */
+  /** Sample rate of audio leaving the pipeline, in Hz (integer, 1000 … 768000). @default 24000 */
   audioOutSampleRate: number;
   /** Send `HeartbeatFrame`s through the pipeline to detect stalled lanes. @default false */
   enableHeartbeats: boolean;
-  /** Interval between heartbeats, in ms. @default 1000 */
+  /** Interval between heartbeats, in ms (> 0). @default 1000 */
   heartbeatsPeriodMs: number;
-  /** A `heartbeatTimeout` event fires when no heartbeat has come through for this long, in ms. @default 10000 */
+  /** A `heartbeatTimeout` event fires when no heartbeat has come through for this long, in ms (> 0). @default 10000 */
   heartbeatsMonitorMs: number;
 }
 
@@ -25,6 +32,29 @@ export const DEFAULT_PIPELINE_PARAMS: Readonly<PipelineParams> = Object.freeze({
   heartbeatsPeriodMs: 1_000,
   heartbeatsMonitorMs: 10_000,
 });
+
+/**
+ * Fills in defaults and checks every pipeline parameter where it is given, with an error that
+ * names the setting, the accepted range and what it got: rates are integer Hz from 1000 to
+ * 768000 (what the resampler converts), durations finite and positive, flags booleans. Unknown
+ * keys are refused (a misspelt setting would otherwise be ignored).
+ */
+export function resolvePipelineParams(params: Partial<PipelineParams> = {}): Readonly<PipelineParams> {
+  if (params === null || typeof params !== "object") {
+    throw new InvalidOptionError(`PipelineTask: params must be an object (got ${String(params)})`);
+  }
+  checkKnownKeys("PipelineTask params", params, Object.keys(DEFAULT_PIPELINE_PARAMS));
+  const defined = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+  const p: PipelineParams = { ...DEFAULT_PIPELINE_PARAMS, ...defined };
+  checkSampleRate("PipelineTask params.audioInSampleRate", p.audioInSampleRate);
+  checkSampleRate("PipelineTask params.audioOutSampleRate", p.audioOutSampleRate);
+  checkBoolean("PipelineTask params.enableHeartbeats", p.enableHeartbeats);
+  // At least 1 ms: a period so small that `now + ms === now` would fire at the same instant for ever.
+  const atLeastOneMs = { min: 1 } as const;
+  checkDurationMs("PipelineTask params.heartbeatsPeriodMs", p.heartbeatsPeriodMs, atLeastOneMs);
+  checkDurationMs("PipelineTask params.heartbeatsMonitorMs", p.heartbeatsMonitorMs, atLeastOneMs);
+  return Object.freeze(p);
+}
 
 /** A frame class, for `idleTimeoutFrames`. */
 export type FrameClass = abstract new (...args: never[]) => Frame;

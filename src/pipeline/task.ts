@@ -31,10 +31,10 @@ import type { ProcessorContext } from "../processors/processor-context.js";
 import { ContainerEdge, Pipeline, flattenProcessors } from "./pipeline.js";
 import { HeartbeatMonitor, IdleMonitor } from "./task-monitors.js";
 import {
-  DEFAULT_PIPELINE_PARAMS,
   type FrameClass,
   type PipelineParams,
   type PipelineTaskOptions,
+  resolvePipelineParams,
 } from "./task-options.js";
 
 /** Reported by the `timeout` event: a lifecycle stage overran its deadline. */
@@ -157,7 +157,7 @@ export class PipelineTask {
     this.name = options.name ?? `PipelineTask#${nextTaskId++}`;
     this.clock = options.clock ?? new SystemClock();
     this.logger = options.logger ?? createConsoleLogger("warn");
-    this.params = Object.freeze({ ...DEFAULT_PIPELINE_PARAMS, ...options.params });
+    this.params = resolvePipelineParams(options.params);
     this.#idleTimeoutMs = options.idleTimeoutMs === undefined ? 300_000 : options.idleTimeoutMs;
     this.#idleFrames = options.idleTimeoutFrames ?? [BotSpeakingFrame, UserSpeakingFrame];
     this.#cancelOnIdle = options.cancelOnIdleTimeout ?? true;

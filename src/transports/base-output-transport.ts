@@ -1,4 +1,4 @@
-import type { AudioMixer } from "../audio/mixers/audio-mixer.js";
+import { GuardedMixer } from "../audio/mixers/guarded-mixer.js";
 import { loadSpeexModule } from "../audio/speex-wasm.js";
 import { OutputAudioRawFrame } from "../frames/audio.js";
 import { type Frame, FrameDirection, SystemFrame } from "../frames/frame.js";
@@ -9,37 +9,112 @@ import {
   OutputTransportMessageUrgentFrame,
 } from "../frames/transport-messages.js";
 import { FrameProcessor, type FrameProcessorOptions } from "../processors/frame-processor.js";
+import { VoicepipeError, describe } from "../errors.js";
+import { type OutputFormat, outputFormat } from "./audio-chunker.js";
+import { DeadlineExceededError, withDeadline } from "./deadline.js";
+import { Lifetime } from "./lifetime.js";
 import { MediaSender } from "./media-sender.js";
-import { TimedFrameQueue } from "./timed-frame-queue.js";
-import { type TransportParams, resolveTransportParams } from "./transport-params.js";
+import { type Pacer, type PacerFactory, type PacerTiming, PaceLimiter } from "./pacer.js";
+import { checkSampleRate } from "./param-checks.js";
+import { RepeatedErrors } from "./repeated-errors.js";
+import { SharedTickerPacer } from "./shared-ticker.js";
+import type { TransportConnection } from "./transport-connection.js";
+import { type TransportParams, mixerFor, resolveTransportParams } from "./transport-params.js";
 
 /** Key of the default destination in per-destination maps. */
 export const DEFAULT_DESTINATION = "";
 
+/** A transport class overrides what its base runs itself. */
+export class TransportDefinitionError extends VoicepipeError {
+  readonly code = "VP_TRANSPORT_DEFINITION";
+}
+
+/** Why an output closes: its stream ended, it was cancelled, or its task tore it down. */
+export type OutputCloseReason = "end" | "cancel" | "teardown";
+
+/** What {@link BaseOutputTransport.open} is told. */
+export interface OutputOpenInfo {
+  /** Every destination: "" (the default one) and the named ones. */
+  readonly destinations: readonly string[];
+  /** The audio the output plays; `undefined` when audio output is off. */
+  readonly format: OutputFormat | undefined;
+  /** Aborted by cancel and teardown. The base also gives up after `openTimeoutMs`. */
+  readonly signal: AbortSignal;
+}
+
+/** Options of a {@link BaseOutputTransport}. */
+export interface BaseOutputTransportOptions extends FrameProcessorOptions {
+  /**
+   * The connection shared with the input side. The output holds a lease on it from start to
+   * end; when it closes, the output's sink is closed at once on every destination.
+   */
+  connection?: TransportConnection;
+  /**
+   * Makes each destination's pacer (a sink with its own media clock). Default: the process's
+   * shared clock ticker. Whatever it returns is bounded by a `PaceLimiter`.
+   */
+  pacer?: PacerFactory;
+}
+
+/** Hooks the base runs itself: a subclass implements the verbs instead (see the class docs). */
+const SEALED = ["start", "stop", "cancel", "cleanup", "processFrame", "onInterruption"] as const;
+
 /**
- * Sends the pipeline's output to a client (DESIGN §6). Subclasses implement
- * {@link writeAudioFrame} (and {@link sendMessage} for messages); the base class does the rest:
- * one clock-paced {@link MediaSender} per destination, resampling and chunking, the mixer,
- * timed frames, bot-speaking detection, interruption, and the end of the stream.
+ * Sends the pipeline's output to a client (docs/design/transports.md,
+ * docs/design/output-pacing.md). The base owns the lifecycle; a subclass implements small
+ * verbs and never calls `super`:
  *
- * Guarantees: audio leaves on clock ticks only, one chunk of `audioOut10msChunks × 10 ms` per
- * tick; a sink that returns at once, refuses, throws or never settles cannot make it spin or
- * push frames downstream; on `EndFrame` it plays what is queued, then `audioOutEndSilenceMs` of
- * (mixed) silence, stops the mixer and passes the frame on; on `CancelFrame` it stops at once.
+ * - {@link writeAudio} (required): write one chunk; `false` means the sink is closed.
+ * - {@link open}: once, at start, before any write (connect, open the file); deadline
+ *   `openTimeoutMs`; a failure is fatal.
+ * - {@link close}: once, at end (after the last chunk), cancel or teardown; deadline
+ *   `closeTimeoutMs`. Runs even if `open()` failed or is still pending.
+ * - {@link writeFrame}: every non-audio frame whose turn comes, whole, in order with the audio
+ *   (messages; a serializer picks the frames its client understands).
+ * - {@link clearClientBuffer}: an interruption; tell the client to drop the audio it buffered.
+ * - {@link createPacer}: optional; a sink with its own media clock paces itself.
+ *
+ * The lifecycle hooks (`start`, `stop`, `cancel`, `cleanup`, `processFrame`, `onInterruption`)
+ * are the base's: a subclass that overrides one is refused at construction.
+ *
+ * Guarantees: audio leaves on ticks only, one chunk of `audioOut10msChunks × 10 ms` per tick;
+ * a sink that returns at once, refuses, throws or never settles cannot make it spin; on
+ * `EndFrame` it plays what is queued, then `audioOutEndSilenceMs` of (mixed) silence, stops
+ * the mixer, closes, and passes the frame on; on `CancelFrame` it stops at once. Nothing it
+ * starts (senders, timers, mixers, the connection lease) outlives its end, cancel or teardown,
+ * even one that comes while it is still starting.
  *
  * Downstream it pushes the bot audio it played (never mixer-only audio) and the frames that
- * were queued behind audio, in order.
+ * were queued behind audio, in order; transport messages go to the client only.
  */
 export abstract class BaseOutputTransport extends FrameProcessor {
   readonly params: Readonly<TransportParams>;
+  /** The connection shared with the input side, if any. */
+  readonly connection: TransportConnection | undefined;
+  readonly #pacerFactory: PacerFactory | undefined;
   readonly #senders = new Map<string, MediaSender>();
-  #timed: TimedFrameQueue | undefined;
-  #sampleRate = 0;
+  readonly #life: Lifetime;
+  readonly #errors: RepeatedErrors;
   readonly #warnedDestinations = new Set<string>();
+  #format: OutputFormat | undefined;
+  #sampleRate = 0;
+  #sinkClosedReason: string | undefined;
+  /** A writeFrame() overran its deadline: the client is not written to any more. */
+  #clientStalled = false;
 
-  constructor(params: Partial<TransportParams> = {}, options: FrameProcessorOptions = {}) {
+  constructor(params: Partial<TransportParams> = {}, options: BaseOutputTransportOptions = {}) {
     super(options);
+    checkSealed(this, new.target.name);
     this.params = resolveTransportParams(params);
+    this.connection = options.connection;
+    this.#pacerFactory = options.pacer;
+    this.#life = new Lifetime(this.name, (error) =>
+      this.logger.error(`${this.name}: shutting down: ${describe(error)}`, { processor: this.name }),
+    );
+    this.#errors = new RepeatedErrors(
+      (m) => void this.pushError(m),
+      (m) => this.logger.warn(m, { processor: this.name }),
+    );
   }
 
   /** Output sample rate in Hz (known once started). */
@@ -47,125 +122,311 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     return this.#sampleRate;
   }
 
+  /** The audio the output plays (known once started; `undefined` with audio output off). */
+  get format(): OutputFormat | undefined {
+    return this.#format;
+  }
+
   /** The sender of `destination` ("" or undefined: the default one), once started. */
   sender(destination?: string): MediaSender | undefined {
     return this.#senders.get(destination ?? DEFAULT_DESTINATION);
   }
 
+  /** Whether the sink is closed (the output stopped producing audio for good). */
+  get sinkClosed(): boolean {
+    return this.#sinkClosedReason !== undefined;
+  }
+
   /**
-   * Writes one chunk of audio to the client. Return false when the sink is closed (the
-   * transport then stops producing for good). Never sleep here to pace: the base class
-   * already writes on the clock.
+   * The client is gone (e.g. it disconnected): stop producing now on every destination, without
+   * waiting for a write to fail. Idempotent. A shared {@link connection} calls it when it closes.
    */
-  protected abstract writeAudioFrame(
+  closeSink(reason: string): void {
+    if (this.#sinkClosedReason !== undefined) return;
+    this.#sinkClosedReason = reason;
+    for (const s of this.#senders.values()) s.closeSink(reason);
+  }
+
+  // ---------------------------------------------------------------- verbs for subclasses
+
+  /**
+   * Writes one chunk of audio to the client. Return false when the sink is closed (the output
+   * then stops producing for good). Never sleep here to pace: the base writes on ticks. Called
+   * one at a time per destination; mark real I/O with `this.clock.track()`.
+   */
+  protected abstract writeAudio(
     frame: OutputAudioRawFrame,
     destination: string | undefined,
   ): Promise<boolean>;
 
-  /** Sends a message to the client (RTVI, custom messages). The default drops it. */
-  protected sendMessage(_message: unknown, _urgent: boolean): Promise<void> | void {}
+  /** Opens the sink, once, before anything is written. The default does nothing. */
+  protected open(_info: OutputOpenInfo): void | Promise<void> {}
+
+  /** Closes the sink, once (end, cancel or teardown). The default does nothing. */
+  protected close(_reason: OutputCloseReason): void | Promise<void> {}
 
   /**
-   * The sink closed (e.g. the client disconnected): stop producing now on every destination,
-   * without waiting for a write to fail.
+   * Writes a non-audio frame to the client: every frame whose turn comes (queued behind audio,
+   * at its `pts`, or urgent), whole and in order with the audio. Transport message frames are
+   * for the client only; every other frame is also pushed on. The default writes nothing.
    */
-  protected sinkClosed(reason: string): void {
-    for (const s of this.#senders.values()) s.closeSink(reason);
+  protected writeFrame(_frame: Frame): void | Promise<void> {}
+
+  /** Interruption: tell the client to drop the audio of `destination` it has buffered. The default does nothing. */
+  protected clearClientBuffer(_destination: string | undefined): void | Promise<void> {}
+
+  /**
+   * The pacer of `destination`, for a sink that paces itself (its own media clock). The default
+   * uses the `pacer` option, or the process's shared clock ticker.
+   */
+  protected createPacer(timing: PacerTiming, destination: string): Pacer {
+    return this.#pacerFactory?.(timing, destination) ?? new SharedTickerPacer(timing);
   }
 
+  // ---------------------------------------------------------------- lifecycle (the base's own)
+
   protected override async start(frame: StartFrame): Promise<void> {
-    if (!this.params.audioOutEnabled) return;
-    const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
+    const life = this.#life;
+    let rate: number;
+    try {
+      rate =
+        this.params.audioOutSampleRate ??
+        checkSampleRate(
+          "the pipeline's audioOutSampleRate (StartFrame params)",
+          frame.params.audioOutSampleRate,
+        );
+    } catch (error) {
+      await this.pushError(error as Error, { fatal: true });
+      return;
+    }
+    const format = this.params.audioOutEnabled
+      ? outputFormat(rate, this.params.audioOutChannels, this.params.audioOut10msChunks)
+      : undefined;
     this.#sampleRate = rate;
-    const channels = this.params.audioOutChannels;
-    const chunkSamples = Math.floor(rate / 100) * this.params.audioOut10msChunks * channels;
-    // Load the resampler now, so the first audio at another rate is not held up mid-stream.
-    await this.clock.track(loadSpeexModule());
-    this.#timed = new TimedFrameQueue(this.clock, (f) => void this.pushFrame(f, FrameDirection.DOWNSTREAM));
-    for (const destination of [DEFAULT_DESTINATION, ...this.params.audioOutDestinations]) {
-      const mixer = await this.#startMixer(destination, rate, channels);
-      const sender = new MediaSender(
-        {
+    this.#format = format;
+    const destinations = [DEFAULT_DESTINATION, ...this.params.audioOutDestinations];
+    const mixers = new Map<string, GuardedMixer>();
+    if (format) {
+      for (const destination of destinations) {
+        const mixer = mixerFor(this.params, destination);
+        if (!mixer) continue;
+        const guarded = new GuardedMixer(mixer, {
           clock: this.clock,
-          logger: this.logger,
-          name: destination ? `${this.name}[${destination}]` : this.name,
-          write: (f) => this.writeAudioFrame(f, destination || undefined),
-          push: (f) => this.pushFrame(f, FrameDirection.DOWNSTREAM),
-          broadcast: (make) => void this.broadcastFrame(make),
-          release: (f) => this.#release(f),
-          error: (message) => void this.pushError(message),
-          progress: () => this.context?.reportProgress(),
-        },
-        {
-          sampleRate: rate,
-          numChannels: channels,
-          chunkSamples,
-          mixer,
-          maxQueuedMs: this.params.audioOutMaxQueuedMs,
-          maxCatchUpChunks: this.params.audioOutMaxCatchUpChunks,
-          writeTimeoutMs: this.params.audioOutWriteTimeoutMs,
-          botSpeakingFallbackMs: this.params.botSpeakingFallbackMs,
-        },
-      );
-      this.#senders.set(destination, sender);
+          timeoutMs: this.params.audioOutMixerTimeoutMs,
+          owner: this.#destinationName(destination),
+          report: (message) => void this.pushError(message),
+        });
+        if (!life.defer(() => guarded.stop())) return;
+        mixers.set(destination, guarded);
+      }
+    }
+    if (this.connection) {
+      const connection = this.connection;
+      const lease = connection.acquire(this.name);
+      const off = connection.onClose((reason) => this.closeSink(reason));
+      const released = life.defer(async () => {
+        off();
+        await withDeadline(
+          this.clock,
+          lease.release(),
+          this.params.closeTimeoutMs,
+          `${this.name}: releasing the connection`,
+        );
+      });
+      if (!released) return;
+    }
+    if (!life.defer((reason) => this.#close(reason as OutputCloseReason))) return;
+    try {
+      await Promise.all([
+        withDeadline(
+          this.clock,
+          () => this.open({ destinations, format, signal: life.signal }),
+          this.params.openTimeoutMs,
+          `${this.name}: open()`,
+          life.signal,
+        ).catch((error: unknown) => {
+          if (life.closed) throw error;
+          throw new OutputOpenError(`${this.name} could not open its sink: ${describe(error)}`, {
+            cause: error,
+          });
+        }),
+        // Loaded now so the first audio at another rate is not held up mid-stream.
+        format
+          ? withDeadline(
+              this.clock,
+              this.clock.track(loadSpeexModule()),
+              this.params.openTimeoutMs,
+              "loading the resampler",
+              life.signal,
+            )
+          : undefined,
+        ...[...mixers.values()].map((m) => m.start(rate, this.params.audioOutChannels, life.signal)),
+      ]);
+    } catch (error) {
+      if (life.closed) return; // cancelled or torn down while starting: the lifetime disposed what was made
+      await this.pushError(error as Error, { fatal: true });
+      return;
+    }
+    for (const destination of destinations) {
+      const sender = this.#createSender(destination, format, mixers.get(destination));
+      if (!sender) return; // closed meanwhile: it was cancelled at once and never started
+      if (this.#sinkClosedReason !== undefined) sender.closeSink(this.#sinkClosedReason);
       sender.start();
     }
   }
 
   protected override async stop(_frame: EndFrame): Promise<void> {
     await Promise.all([...this.#senders.values()].map((s) => s.end(this.params.audioOutEndSilenceMs)));
-    this.#timed?.flushAll();
+    await this.#life.close("end");
   }
 
   protected override async cancel(_frame: CancelFrame): Promise<void> {
-    this.#timed?.clear();
-    await Promise.all([...this.#senders.values()].map((s) => s.stop()));
+    await this.#life.close("cancel");
   }
 
   protected override async cleanup(): Promise<void> {
-    this.#timed?.clear();
-    await Promise.all([...this.#senders.values()].map((s) => s.stop()));
-    for (const s of this.#senders.values()) s.dispose();
+    await this.#life.close("teardown");
+    this.#errors.summarize();
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
     if (direction === FrameDirection.UPSTREAM) return super.processFrame(frame, direction);
-    if (this.#senders.size === 0) {
-      // No audio output: messages still go to the client, in order; everything else passes on.
-      if (frame instanceof OutputTransportMessageUrgentFrame) return this.sendMessage(frame.message, true);
-      if (frame instanceof OutputTransportMessageFrame) return this.sendMessage(frame.message, false);
-      return super.processFrame(frame, direction);
-    }
     if (frame instanceof SystemFrame) {
       if (frame instanceof InterruptionFrame) {
-        this.#timed?.clear();
         for (const s of this.#senders.values()) s.interrupt();
       } else if (frame instanceof OutputTransportMessageUrgentFrame) {
-        return this.sendMessage(frame.message, true);
+        const sender = this.#senderFor(frame);
+        return sender ? sender.enqueueUrgent(frame) : this.#deliver(frame);
       }
       return super.processFrame(frame, direction);
     }
+    if (this.#senders.size === 0) {
+      // Not started (a failed start): audio passes on unplayed, other frames take the usual last step.
+      return frame instanceof OutputAudioRawFrame
+        ? super.processFrame(frame, direction)
+        : this.#deliver(frame);
+    }
     const sender = this.#senderFor(frame);
     if (!sender) return;
-    if (frame instanceof MixerControlFrame) return sender.controlMixer(frame);
-    if (frame.pts !== undefined && !(frame instanceof OutputAudioRawFrame)) {
-      this.#timed?.add(frame);
-      return;
+    if (!this.#format && (frame instanceof OutputAudioRawFrame || frame instanceof MixerControlFrame)) {
+      return super.processFrame(frame, direction); // audio output is off: not ours to play or mix
     }
+    if (frame instanceof MixerControlFrame) return sender.controlMixer(frame);
     if (frame instanceof OutputAudioRawFrame) return sender.enqueueAudio(frame, signal);
-    return sender.enqueue(frame);
+    return sender.enqueue(frame, this.#checkedPts(frame));
   }
 
-  /** A non-audio frame whose turn came behind the audio. */
-  #release(frame: Frame): void | Promise<void> {
-    if (frame instanceof OutputTransportMessageFrame) return this.sendMessage(frame.message, false);
-    return this.pushFrame(frame, FrameDirection.DOWNSTREAM);
+  // ---------------------------------------------------------------- internals
+
+  #createSender(
+    destination: string,
+    format: OutputFormat | undefined,
+    mixer: GuardedMixer | undefined,
+  ): MediaSender | undefined {
+    let pacer: Pacer | undefined;
+    if (format) {
+      const timing: PacerTiming = {
+        clock: this.clock,
+        chunkMs: format.chunkMs,
+        maxCatchUpChunks: this.params.audioOutMaxCatchUpChunks,
+      };
+      pacer = new PaceLimiter(this.createPacer(timing, destination), timing);
+    }
+    const target = destination || undefined;
+    const sender = new MediaSender(
+      {
+        clock: this.clock,
+        logger: this.logger,
+        name: this.#destinationName(destination),
+        writeAudio: (f) => this.writeAudio(f, target),
+        deliver: (f) => this.#deliver(f),
+        clearClient: () => this.clearClientBuffer(target),
+        pushPlayed: (f) => this.pushFrame(f, FrameDirection.DOWNSTREAM),
+        broadcast: (make) => void this.broadcastFrame(make),
+        error: (message) => void this.pushError(message),
+        progress: () => this.context?.reportProgress(),
+      },
+      {
+        format,
+        pacer,
+        mixer,
+        maxQueuedMs: this.params.audioOutMaxQueuedMs,
+        writeTimeoutMs: this.params.audioOutWriteTimeoutMs,
+        botSpeakingFallbackMs: this.params.botSpeakingFallbackMs,
+      },
+    );
+    const registered = this.#life.defer(async () => {
+      await sender.cancel();
+      sender.dispose();
+      this.#senders.delete(destination);
+    });
+    if (!registered) return undefined;
+    this.#senders.set(destination, sender);
+    return sender;
+  }
+
+  /**
+   * The one last step of every non-audio frame whose turn came: written to the client, then
+   * (unless it is a transport message, which is for the client only) pushed on.
+   */
+  async #deliver(frame: Frame): Promise<void> {
+    if (!this.#clientStalled) {
+      try {
+        await withDeadline(
+          this.clock,
+          () => this.writeFrame(frame),
+          this.params.audioOutWriteTimeoutMs,
+          `${this.name}: writeFrame(${frame.name})`,
+        );
+      } catch (error) {
+        this.#errors.once("writeFrame", () => `${this.name}: writeFrame failed: ${describe(error)}`);
+        if (error instanceof DeadlineExceededError) {
+          // A client that does not take a frame in time is gone: stop writing to it (frames
+          // still go on downstream), instead of stalling every later frame by the deadline.
+          this.#clientStalled = true;
+          this.closeSink("writeFrame stalled");
+        }
+      }
+    }
+    if (frame instanceof OutputTransportMessageFrame || frame instanceof OutputTransportMessageUrgentFrame)
+      return;
+    await this.pushFrame(frame, FrameDirection.DOWNSTREAM);
+  }
+
+  async #close(reason: OutputCloseReason): Promise<void> {
+    try {
+      await withDeadline(
+        this.clock,
+        () => this.close(reason),
+        this.params.closeTimeoutMs,
+        `${this.name}: close()`,
+      );
+    } catch (error) {
+      this.#errors.once("close", () => `${this.name}: close(${reason}) failed: ${describe(error)}`);
+    }
+  }
+
+  /** A frame's pts if it is usable; a non-finite one is reported once and ignored (the frame goes in order). */
+  #checkedPts(frame: Frame): number | undefined {
+    const pts = frame.pts;
+    if (pts === undefined || Number.isFinite(pts)) return pts;
+    this.#errors.once(
+      "pts",
+      () =>
+        `${this.name}: ${frame.name} has pts ${String(pts)}, which is not a time; frames with a non-finite pts ` +
+        "are sent in order, as if they had none (set pts to a number of ms on the task clock)",
+    );
+    return undefined;
+  }
+
+  #destinationName(destination: string): string {
+    return destination ? `${this.name}[${destination}]` : this.name;
   }
 
   #senderFor(frame: Frame): MediaSender | undefined {
     const destination = frame.transportDestination ?? DEFAULT_DESTINATION;
     const sender = this.#senders.get(destination);
-    if (!sender && !this.#warnedDestinations.has(destination)) {
+    if (!sender && this.#senders.size > 0 && !this.#warnedDestinations.has(destination)) {
       this.#warnedDestinations.add(destination);
       void this.pushError(
         `${this.name}: no output destination "${destination}" (known: ${[...this.#senders.keys()].map((d) => JSON.stringify(d)).join(", ")}); ` +
@@ -174,24 +435,28 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     }
     return sender;
   }
-
-  async #startMixer(destination: string, rate: number, channels: number): Promise<AudioMixer | undefined> {
-    const m = this.params.audioOutMixer;
-    const mixer = m === undefined ? undefined : isMixer(m) ? m : m[destination];
-    if (!mixer) return undefined;
-    try {
-      await this.clock.track(Promise.resolve(mixer.start(rate, channels))); // reads sound files
-      return mixer;
-    } catch (error) {
-      void this.pushError(
-        `${this.name}: the mixer for ${destination ? `"${destination}"` : "the default destination"} failed to start ` +
-          `and is off: ${error instanceof Error ? error.message : String(error)}`,
-      );
-      return undefined;
-    }
-  }
 }
 
-function isMixer(m: AudioMixer | Record<string, AudioMixer>): m is AudioMixer {
-  return typeof (m as AudioMixer).mix === "function";
+/** The output could not open its sink (a fatal error: nothing could be played). */
+export class OutputOpenError extends VoicepipeError {
+  readonly code = "VP_OUTPUT_OPEN";
+}
+
+/** Refuses a subclass that overrides a lifecycle hook the base runs itself. */
+function checkSealed(instance: BaseOutputTransport, className: string): void {
+  for (
+    let proto: unknown = Object.getPrototypeOf(instance);
+    proto && proto !== BaseOutputTransport.prototype;
+  ) {
+    for (const hook of SEALED) {
+      if (Object.prototype.hasOwnProperty.call(proto, hook)) {
+        throw new TransportDefinitionError(
+          `${className} overrides ${hook}(), which BaseOutputTransport runs itself (a subclass that forgets to call ` +
+            "super turns the output into a pass-through). Implement the verbs instead: open(), close(), " +
+            "writeAudio(), writeFrame(), clearClientBuffer()",
+        );
+      }
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
 }

@@ -3,7 +3,7 @@ import type { Frame } from "../frames/frame.js";
 import { BotSpeakingFrame, BotStartedSpeakingFrame, BotStoppedSpeakingFrame } from "../frames/speaking.js";
 
 /**
- * Decides when the bot is speaking, from the bot audio the output actually plays (DESIGN §6):
+ * Decides when the bot is speaking, from the bot audio the output actually plays (docs/design/output-pacing.md):
  * `BotStartedSpeakingFrame` on the first chunk, `BotSpeakingFrame` at most every
  * `speakingIntervalMs`, `BotStoppedSpeakingFrame` on `TTSStoppedFrame`, on interruption, or
  * when no bot audio was played for `fallbackMs`. Mixer-only audio is never reported to it.

@@ -1,13 +1,19 @@
-import type { Clock, TimerHandle } from "../clock/clock.js";
-import type { AudioMixer } from "../audio/mixers/audio-mixer.js";
-import { type StreamResampler, createStreamResampler } from "../audio/resampler.js";
-import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
-import type { Frame } from "../frames/frame.js";
+import type { Clock } from "../clock/clock.js";
+import type { GuardedMixer } from "../audio/mixers/guarded-mixer.js";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
+import { OutputAudioRawFrame } from "../frames/audio.js";
+import { type Frame, FrameDirection, isUninterruptible } from "../frames/frame.js";
+import type { MixerControlFrame } from "../frames/mixer.js";
 import { TTSStoppedFrame } from "../frames/tts.js";
 import type { Logger } from "../logger.js";
+import { describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
-import { FrameDirection } from "../frames/frame.js";
+import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
 import { BotSpeakingDetector } from "./bot-speaking-detector.js";
+import type { Pacer } from "./pacer.js";
+import { RepeatedErrors } from "./repeated-errors.js";
+import { SinkWriter } from "./sink-writer.js";
+import { TimedFrameQueue } from "./timed-frame-queue.js";
 
 /** What a sender needs from its output transport. */
 export interface MediaSenderHost {
@@ -15,14 +21,16 @@ export interface MediaSenderHost {
   readonly logger: Logger;
   /** Name for logs: `transport[destination]`. */
   readonly name: string;
-  /** Writes one chunk to the sink; false means the sink is closed. */
-  write(frame: OutputAudioRawFrame): Promise<boolean>;
-  /** Pushes a frame downstream (played audio, frames queued behind audio). */
-  push(frame: Frame): void | Promise<void>;
+  /** Writes one chunk to the client; false means the sink is closed. */
+  writeAudio(frame: OutputAudioRawFrame): Promise<boolean>;
+  /** Hands on a frame whose turn came: to the client and/or downstream (the one delivery route). */
+  deliver(frame: Frame): void | Promise<void>;
+  /** Tells the client to drop the audio it has buffered (interruption). */
+  clearClient(): void | Promise<void>;
+  /** Pushes a played chunk of bot audio downstream. */
+  pushPlayed(frame: OutputAudioRawFrame): void | Promise<void>;
   /** Broadcasts a speaking notification both ways. */
   broadcast(make: () => Frame): void;
-  /** Handles a non-audio frame whose turn came (send a message, forward it…). */
-  release(frame: Frame): void | Promise<void>;
   /** Reports an error upstream (non-fatal). */
   error(message: string): void;
   /** Tells the task that the end is making progress. */
@@ -31,61 +39,71 @@ export interface MediaSenderHost {
 
 /** Settings of one {@link MediaSender}. */
 export interface MediaSenderOptions {
-  sampleRate: number;
-  numChannels: number;
-  /** Samples (all channels) per chunk. */
-  chunkSamples: number;
-  mixer: AudioMixer | undefined;
+  /** The audio this destination plays; `undefined`: no audio output, frames only. */
+  format: OutputFormat | undefined;
+  /** Grants the ticks (required with a `format`); already bounded by a `PaceLimiter`. */
+  pacer: Pacer | undefined;
+  mixer: GuardedMixer | undefined;
   maxQueuedMs: number;
-  maxCatchUpChunks: number;
   writeTimeoutMs: number;
   botSpeakingFallbackMs: number;
 }
 
-type SenderState = "running" | "ending" | "stopped";
-
-/** Consecutive throwing writes after which the sink is treated as closed. */
-const MAX_WRITE_ERRORS = 5;
+type SenderState = "running" | "ending" | "ended" | "cancelled";
 
 /**
- * Sends one destination's audio, paced by the clock (DESIGN §1.1, STYLE §3).
+ * Sends one destination's output, paced (docs/design/output-pacing.md).
  *
- * Audio frames are resampled to the output rate and cut into chunks of `chunkSamples`; other
- * frames queue behind the audio before them. A loop waits for each chunk's deadline
- * (`anchor + index × chunkMs`) on the clock, then takes the next chunk (or, with an active
- * mixer, a chunk of silence), mixes it, writes it, and pushes the played chunk downstream.
- * With nothing queued and no active mixer it blocks on its queue and writes nothing; when it
- * wakes it re-anchors. A late loop writes at most `maxCatchUpChunks` back to back, then
- * re-anchors. So whatever the sink does (returns at once, refuses, throws, never settles), the
- * mixer runs at most once per chunk of elapsed time, and nothing spins.
+ * **One route for every frame.** Audio is cut into chunks at the output rate by an
+ * {@link AudioChunker} and queued; other frames queue behind the audio before them, or wait in
+ * a {@link TimedFrameQueue} for their `pts`, or (urgent ones) skip the queue. Every frame leaves
+ * the same way: the loop releases it when its turn comes and hands it to `host.deliver`, which
+ * writes it to the client and/or pushes it on; every chunk leaves on a tick through
+ * `host.writeAudio`. All calls to the client (write audio, deliver, clear) come from the loop,
+ * one at a time, in order.
  *
- * A sink that refuses a write is closed for good: the sender stops producing, drops queued
- * audio, stops its mixer and passes other frames straight on.
+ * **Pacing.** The loop asks its {@link Pacer} for a tick before every write and never writes
+ * without one. On a tick it releases the frames queued ahead of the next chunk, then takes that
+ * chunk (or, with an active mixer or end silence due, a chunk of silence), mixes it, writes it,
+ * and pushes the played bot chunk on. With nothing to write it tells the pacer it is idle and
+ * blocks until something comes. So whatever the sink does (returns at once, refuses, throws,
+ * never settles), the mixer runs at most once per tick, and nothing spins.
+ *
+ * **Sink closed.** A sink that refuses a write (or that the transport learns is gone) is closed
+ * for good: the sender stops producing audio, drops the queued audio, stops the mixer; frames
+ * still go on, in order.
  */
 export class MediaSender {
-  readonly chunkMs: number;
-  readonly #queue = new FrameQueue();
+  readonly #host: MediaSenderHost;
+  readonly #options: MediaSenderOptions;
+  readonly #format: OutputFormat | undefined;
+  readonly #chunker: AudioChunker | undefined;
   readonly #speaking: BotSpeakingDetector;
-  readonly #loopAbort = new AbortController();
+  readonly #errors: RepeatedErrors;
+  /** Audio chunks and the frames queued behind them, in order. */
+  readonly #queue = new FrameQueue();
+  /** Frames whose turn has come, delivered by the loop in order. */
+  #ready: Frame[] = [];
+  readonly #timed: TimedFrameQueue;
+  readonly #writer: SinkWriter;
+  readonly #life = new AbortController();
   #state: SenderState = "running";
   #sinkClosed = false;
-  #resampler: StreamResampler | undefined;
-  #resamplerRate = 0;
-  /** Samples waiting to fill the next chunk, and the frame class they came in. */
-  #partial: Int16Array;
-  #partialLength = 0;
-  #partialType: typeof OutputAudioRawFrame = OutputAudioRawFrame;
+  #clearPending = false;
   #queuedAudioChunks = 0;
-  #anchor = 0;
-  #index = 0;
   #endSilenceChunks = 0;
-  #onEnded: (() => void) | undefined;
   #ended: Promise<void> | undefined;
-  #onIdle: (() => void) | undefined;
+  #onEnded: (() => void) | undefined;
   #onSpace: (() => void) | undefined;
-  #writeErrors = 0;
-  #mixerFailed = false;
-  #mixerStopped = false;
+  /** A tick requested from the pacer and not yet used. */
+  #tickWait: Promise<void> | undefined;
+  #tickDue = false;
+  #tickFailure: { error: unknown } | undefined;
+  /** The pacer's schedule is running (a tick was asked for since the last idle). */
+  #playing = false;
+  #wakePromise: Promise<void> | undefined;
+  #wakeResolve: (() => void) | undefined;
+  #woken = false;
   #started = false;
 
   /** Ticks that wrote a chunk (counters for tests and metrics). */
@@ -94,19 +112,25 @@ export class MediaSender {
   audioChunksWritten = 0;
   /** Audio chunks dropped by interruptions or a closed sink. */
   chunksDropped = 0;
-  /** Times the loop was late by more than `maxCatchUpChunks` and re-anchored. */
-  reanchors = 0;
 
-  constructor(
-    private readonly host: MediaSenderHost,
-    private readonly options: MediaSenderOptions,
-  ) {
-    this.chunkMs = (options.chunkSamples / options.numChannels / options.sampleRate) * 1000;
-    this.#partial = new Int16Array(options.chunkSamples);
+  constructor(host: MediaSenderHost, options: MediaSenderOptions) {
+    this.#host = host;
+    this.#options = options;
+    this.#format = options.format;
+    if (options.format && !options.pacer) throw new Error(`${host.name}: a sender with audio needs a pacer`);
+    this.#chunker = options.format ? new AudioChunker(options.format, host.clock) : undefined;
     this.#speaking = new BotSpeakingDetector(host.clock, host.broadcast, options.botSpeakingFallbackMs);
+    this.#errors = new RepeatedErrors(host.error, (m) => host.logger.warn(m, { processor: host.name }));
+    this.#timed = new TimedFrameQueue(host.clock, () => this.#wake());
+    this.#writer = new SinkWriter(host, options.writeTimeoutMs, this.#errors);
   }
 
-  /** Whether the sink refused audio (or stalled) and the sender stopped producing. */
+  /** Duration of one chunk, in ms (0 without audio output). */
+  get chunkMs(): number {
+    return this.#format?.chunkMs ?? 0;
+  }
+
+  /** Whether the sink refused audio (or stalled, or was closed) and the sender stopped producing. */
   get sinkClosed(): boolean {
     return this.#sinkClosed;
   }
@@ -121,7 +145,12 @@ export class MediaSender {
     return this.#speaking.speaking;
   }
 
-  /** Starts the clock loop. */
+  /** Times the pacer was late by more than `audioOutMaxCatchUpChunks` and re-anchored. */
+  get reanchors(): number {
+    return this.#options.pacer?.reanchors ?? 0;
+  }
+
+  /** Starts the loop. */
   start(): void {
     if (this.#started) return;
     this.#started = true;
@@ -131,24 +160,42 @@ export class MediaSender {
   /**
    * Queues audio: resampled to the output rate, cut into chunks. Waits (aborted by `signal`)
    * while more than `maxQueuedMs` is queued, so a fast producer is held back instead of
-   * growing the queue.
+   * growing the queue. Audio the output cannot play (wrong channel count, a rate out of range)
+   * is reported once and dropped.
    */
   async enqueueAudio(frame: OutputAudioRawFrame, signal?: AbortSignal): Promise<void> {
-    if (this.#sinkClosed || this.#state === "stopped") {
-      this.chunksDropped += Math.ceil(frame.audio.length / this.options.chunkSamples);
+    const format = this.#format;
+    const chunker = this.#chunker;
+    if (!format || !chunker) return;
+    if (!this.#producing()) {
+      this.chunksDropped += Math.ceil(frame.audio.length / format.chunkSamples);
       return;
     }
-    if (frame.numChannels !== this.options.numChannels) {
-      this.host.error(
-        `${this.host.name}: audio has ${frame.numChannels} channel(s) but the output plays ${this.options.numChannels}; ` +
-          "set TransportParams.audioOutChannels or convert before the output transport",
+    if (frame.numChannels !== format.numChannels) {
+      this.#errors.once(
+        "channels",
+        () =>
+          `${this.#host.name}: audio has ${frame.numChannels} channel(s) but the output plays ${format.numChannels}; ` +
+          "set TransportParams.audioOutChannels or convert before the output transport. Such audio is dropped",
       );
       return;
     }
-    while (this.queuedMs >= this.options.maxQueuedMs && this.#producing()) {
+    if (frame.sampleRate < MIN_SAMPLE_RATE || frame.sampleRate > MAX_SAMPLE_RATE) {
+      this.#errors.once(
+        "rate",
+        () =>
+          `${this.#host.name}: audio at ${frame.sampleRate} Hz cannot be converted to ${format.sampleRate} Hz ` +
+          `(rates from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} Hz can); such audio is dropped`,
+      );
+      return;
+    }
+    while (this.queuedMs >= this.#options.maxQueuedMs && this.#producing()) {
       await new Promise<void>((resolve, reject) => {
         if (signal?.aborted) return reject(signal.reason);
-        const onAbort = (): void => reject(signal?.reason);
+        const onAbort = (): void => {
+          this.#onSpace = undefined;
+          reject(signal?.reason);
+        };
         signal?.addEventListener("abort", onAbort, { once: true });
         this.#onSpace = () => {
           signal?.removeEventListener("abort", onAbort);
@@ -156,322 +203,337 @@ export class MediaSender {
         };
       });
     }
-    const audio = await this.#resample(frame);
+    let chunks: OutputAudioRawFrame[];
+    try {
+      chunks = await chunker.chunk(frame);
+    } catch (error) {
+      this.#errors.once(
+        "resample",
+        () => `${this.#host.name}: cannot convert output audio: ${describe(error)}`,
+      );
+      return;
+    }
     if (signal?.aborted) return; // interrupted while resampling: the audio is stale
-    this.#append(audio, frame instanceof TTSAudioRawFrame ? TTSAudioRawFrame : OutputAudioRawFrame);
+    if (!this.#producing()) {
+      this.chunksDropped += chunks.length;
+      return;
+    }
+    for (const chunk of chunks) this.#queueChunk(chunk);
   }
 
-  /** Queues a non-audio frame behind the audio queued before it. */
-  enqueue(frame: Frame): void | Promise<void> {
-    if (frame instanceof TTSStoppedFrame) this.#flushPartial();
-    if (this.#sinkClosed || this.#state === "stopped") return this.host.release(frame);
-    this.#queue.push(frame, FrameDirection.DOWNSTREAM);
+  /**
+   * Queues a non-audio frame: behind the audio queued before it, or, with a `pts` (a finite
+   * time on the task clock, checked by the transport), until that time. Delivered by the loop
+   * when its turn comes.
+   */
+  enqueue(frame: Frame, pts?: number): void | Promise<void> {
+    if (this.#state === "ended" || this.#state === "cancelled") return this.#host.deliver(frame);
+    if (frame instanceof TTSStoppedFrame) {
+      const partial = this.#chunker?.flush();
+      if (partial) this.#queueChunk(partial);
+    }
+    if (pts !== undefined) {
+      this.#timed.add(frame, pts);
+    } else if (this.#sinkClosed || (!this.#playing && this.#queue.length === 0)) {
+      this.#ready.push(frame); // nothing is playing or queued ahead of it: its turn is now
+    } else {
+      this.#queue.push(frame, FrameDirection.DOWNSTREAM);
+    }
+    this.#wake();
+  }
+
+  /** Delivers a frame ahead of queued audio (urgent messages), in order with other such frames. */
+  enqueueUrgent(frame: Frame): void | Promise<void> {
+    if (this.#state === "ended" || this.#state === "cancelled") return this.#host.deliver(frame);
+    this.#ready.push(frame);
     this.#wake();
   }
 
   /** Applies a mixer control frame now (not in audio order). */
-  async controlMixer(frame: Parameters<AudioMixer["processFrame"]>[0]): Promise<void> {
-    await this.options.mixer?.processFrame(frame);
+  async controlMixer(frame: MixerControlFrame): Promise<void> {
+    await this.#options.mixer?.control(frame);
     this.#wake(); // a mixer that became active needs ticks
   }
 
   /**
-   * Interruption: drops queued audio (and other interruptible frames) at once, ends the bot's
-   * turn, keeps ticking so the mixer plays on without a gap. At most the chunk being written
-   * right now still goes out.
+   * Interruption: drops queued audio (and other interruptible frames, timed ones too) at once,
+   * tells the client to drop what it buffered, ends the bot's turn, and keeps ticking so the
+   * mixer plays on without a gap. At most the chunk being written right now still goes out.
    */
   interrupt(): void {
     const before = this.#queuedAudioChunks;
-    this.#dropQueuedAudio();
+    this.#queue.dropInterruptible();
+    this.#queuedAudioChunks = 0;
     this.chunksDropped += before;
-    this.#partialLength = 0;
-    this.#resampler?.reset();
+    this.#ready = this.#ready.filter(isUninterruptible);
+    this.#timed.dropInterruptible();
+    this.#chunker?.reset();
+    this.#space();
     this.#speaking.stopped();
+    if (this.#format && !this.#sinkClosed && this.#state !== "cancelled") this.#clearPending = true;
+    this.#wake();
   }
 
   /**
-   * End: plays what is queued, then `endSilenceMs` of (mixed) silence, stops the mixer and
-   * resolves. Resolves at once if the sink is closed. Idempotent.
+   * End: plays what is queued, then `endSilenceMs` of (mixed) silence, delivers the frames still
+   * waiting for their time, stops the mixer and resolves. Without a sink to play to, resolves
+   * as soon as the frames are delivered. Idempotent.
    */
   end(endSilenceMs: number): Promise<void> {
     if (this.#ended) return this.#ended;
-    this.#flushPartial();
     this.#ended = new Promise<void>((resolve) => {
       this.#onEnded = resolve;
     });
-    if (this.#sinkClosed || this.#state === "stopped") {
-      this.#finish();
+    if (this.#state === "cancelled") {
+      this.#resolveEnded();
       return this.#ended;
     }
+    const partial = this.#chunker?.flush();
+    if (partial) this.#queueChunk(partial);
     this.#state = "ending";
-    this.#endSilenceChunks = Math.ceil(endSilenceMs / this.chunkMs);
+    if (this.#format && !this.#sinkClosed)
+      this.#endSilenceChunks = Math.ceil(endSilenceMs / this.#format.chunkMs);
+    if (!this.#started) this.start();
     this.#wake();
     return this.#ended;
   }
 
   /** Cancel: stops now, drops everything, stops the mixer. Idempotent. */
-  async stop(): Promise<void> {
-    this.#dropQueuedAudio();
-    this.#queue.clear();
-    this.#finish();
-    await this.#stopMixer();
+  async cancel(): Promise<void> {
+    if (this.#state !== "cancelled" && this.#state !== "ended") {
+      this.#state = "cancelled";
+      this.#life.abort();
+      this.#queue.clear();
+      this.#ready = [];
+      this.#timed.clear();
+      this.#queuedAudioChunks = 0;
+      this.#space();
+      this.#speaking.dispose();
+      this.#writer.dispose();
+      this.#wake();
+      this.#resolveEnded();
+    }
+    await this.#options.mixer?.stop();
   }
 
-  /** Releases the resampler. Call after `stop()` or `end()`. */
+  /** Releases the resampler, the pacer and the timers. Call after `cancel()` or `end()`. */
   dispose(): void {
-    this.#finish();
-    this.#resampler?.dispose();
-    this.#resampler = undefined;
+    if (this.#state !== "ended") void this.cancel();
+    this.#chunker?.dispose();
+    this.#options.pacer?.dispose();
+    this.#writer.dispose();
+    this.#timed.clear();
+    this.#speaking.dispose();
+    this.#errors.summarize();
   }
 
   /**
-   * The sink is gone (the write returned false, kept throwing or stalled, or the transport
-   * learned it from its socket): stop producing for good.
+   * The sink is gone (a write returned false, kept throwing or stalled, or the transport learned
+   * it from its connection): stop producing audio for good. Frames queued behind the audio
+   * still go on, in order.
    */
   closeSink(reason: string): void {
     if (this.#sinkClosed) return;
     this.#sinkClosed = true;
-    this.host.logger.info(`${this.host.name}: sink closed (${reason}); no more audio will be produced`, {
-      processor: this.host.name,
+    this.#host.logger.info(`${this.#host.name}: sink closed (${reason}); no more audio will be produced`, {
+      processor: this.#host.name,
     });
     this.chunksDropped += this.#queuedAudioChunks;
-    // Frames queued behind audio still go on, in order; audio cannot be played any more.
-    const rest: Frame[] = [];
     for (let f = this.#queue.shift(); f; f = this.#queue.shift())
-      if (!(f instanceof OutputAudioRawFrame)) rest.push(f);
+      if (!(f instanceof OutputAudioRawFrame)) this.#ready.push(f);
     this.#queuedAudioChunks = 0;
-    this.#partialLength = 0;
+    this.#endSilenceChunks = 0;
+    this.#chunker?.reset();
+    this.#clearPending = false;
     this.#speaking.dispose();
-    this.#finish();
-    void this.#stopMixer();
-    void (async () => {
-      for (const f of rest) await this.host.release(f);
-    })();
+    this.#space();
+    void this.#options.mixer?.stop();
+    this.#wake();
   }
 
-  // ---------------------------------------------------------------- the clock loop
+  // ---------------------------------------------------------------- the loop
 
   async #run(): Promise<void> {
-    const { clock } = this.host;
-    const signal = this.#loopAbort.signal;
-    this.#anchor = clock.now();
-    this.#index = 0;
+    const signal = this.#life.signal;
     try {
-      while (!signal.aborted) {
-        if (!this.#hasWork()) {
-          if (this.#state === "ending") {
-            await this.#stopMixer(); // stop the mixer, then report the end
-            this.#finish();
-            return;
-          }
-          await new Promise<void>((resolve) => {
-            this.#onIdle = resolve;
-          });
-          this.#anchor = clock.now();
-          this.#index = 0;
+      for (;;) {
+        await this.#releaseReady();
+        if (this.#state === "cancelled") return;
+        const wants = this.#wantsTick();
+        if (this.#tickDue) {
+          this.#tickDue = false;
+          this.#tickWait = undefined;
+          if (wants) await this.#tick();
+          else this.#goIdle();
           continue;
         }
-        const due = this.#anchor + this.#index * this.chunkMs;
-        const now = clock.now();
-        if (due > now) {
-          await clock.waitUntil(due, signal);
-        } else if (now - due > this.options.maxCatchUpChunks * this.chunkMs) {
-          this.reanchors++;
-          this.#anchor = now;
-          this.#index = 0;
+        if (!this.#tickWait) {
+          if (wants) {
+            this.#playing = true;
+            this.#tickWait = this.#options.pacer!.nextTick(signal).then(
+              () => {
+                this.#tickDue = true;
+                this.#wake();
+              },
+              (error: unknown) => {
+                this.#tickFailure = { error };
+                this.#wake();
+              },
+            );
+          } else if (this.#state === "ending") {
+            await this.#finishEnd();
+            return;
+          } else {
+            this.#goIdle();
+            await this.#nextWake();
+            continue;
+          }
         }
-        await this.#tick();
-        this.#index++;
+        // Wait for the tick (it wakes the loop); frames whose turn comes meanwhile (urgent,
+        // timed) wake it too and go out at once.
+        await this.#nextWake();
+        if (this.#tickFailure) throw this.#tickFailure.error;
       }
     } catch (error) {
-      if (!signal.aborted) this.host.error(`${this.host.name}: output loop failed: ${String(error)}`);
+      if (!signal.aborted) this.#host.error(`${this.#host.name}: output loop failed: ${describe(error)}`);
     }
   }
 
-  /** Whether the sender still takes audio (the state changes across awaits, hence a method). */
-  #producing(): boolean {
-    return !this.#sinkClosed && this.#state !== "stopped";
-  }
-
-  #hasWork(): boolean {
+  /** Whether the loop needs a tick: queued frames or audio, an active mixer, end silence due. */
+  #wantsTick(): boolean {
+    if (!this.#format || this.#sinkClosed) return false;
     if (this.#queue.length > 0) return true;
     if (this.#state === "ending") return this.#endSilenceChunks > 0;
-    return this.#mixerActive();
+    return this.#options.mixer?.active ?? false;
   }
 
-  #mixerActive(): boolean {
-    return !!this.options.mixer && !this.#mixerFailed && !this.#mixerStopped && this.options.mixer.active;
+  #goIdle(): void {
+    if (!this.#playing) return;
+    this.#playing = false;
+    this.#options.pacer?.idle();
   }
 
   async #tick(): Promise<void> {
-    // Frames queued before the next chunk of audio go now, in order.
+    // Frames queued before the next chunk go now, in order: the audio before them has played.
     for (
       let head = this.#queue.peek();
       head && !(head instanceof OutputAudioRawFrame);
       head = this.#queue.peek()
     ) {
-      this.#queue.shift();
-      if (head instanceof TTSStoppedFrame) this.#speaking.stopped();
-      await this.host.release(head);
-      if (this.#sinkClosed || this.#state === "stopped") return;
+      this.#ready.push(this.#queue.shift()!);
     }
+    await this.#releaseReady();
+    if (this.#state === "cancelled" || this.#sinkClosed) return;
+    const format = this.#format!;
     const chunk = this.#queue.peek() as OutputAudioRawFrame | undefined;
     let audio: Int16Array;
     if (chunk) {
       this.#queue.shift();
       this.#queuedAudioChunks--;
-      this.#onSpace?.();
-      this.#onSpace = undefined;
+      this.#space();
       audio = chunk.audio;
-    } else if (this.#mixerActive() || (this.#state === "ending" && this.#endSilenceChunks > 0)) {
-      audio = new Int16Array(this.options.chunkSamples);
+    } else if (
+      this.#state === "ending" ? this.#endSilenceChunks > 0 : (this.#options.mixer?.active ?? false)
+    ) {
+      audio = new Int16Array(format.chunkSamples);
       if (this.#state === "ending") this.#endSilenceChunks--;
     } else {
       return;
     }
-    audio = this.#mix(audio);
+    if (this.#options.mixer) audio = this.#options.mixer.mix(audio);
     const out =
       chunk && audio === chunk.audio
         ? chunk
-        : new OutputAudioRawFrame(audio, this.options.sampleRate, this.options.numChannels);
-    const written = await this.#write(out);
-    if (!written) return;
+        : new OutputAudioRawFrame(audio, format.sampleRate, format.numChannels);
+    if (!(await this.#write(out))) return;
     this.chunksWritten++;
-    if (this.#state === "ending") this.host.progress();
+    if (this.#state === "ending") this.#host.progress();
     if (chunk) {
       this.audioChunksWritten++;
       this.#speaking.onBotAudio();
-      await this.host.push(chunk); // the bot audio as played, without the background
+      await this.#host.pushPlayed(chunk); // the bot audio as played, without the background
     }
   }
 
-  #mix(audio: Int16Array): Int16Array {
-    const mixer = this.options.mixer;
-    if (!mixer || this.#mixerFailed || this.#mixerStopped) return audio;
-    try {
-      return mixer.mix(audio);
-    } catch (error) {
-      this.#mixerFailed = true;
-      this.host.error(`${this.host.name}: mixer failed and was turned off: ${String(error)}`);
-      return audio;
+  /** Delivers the frames whose turn came (and the client's clear after an interruption), in order. */
+  async #releaseReady(): Promise<void> {
+    for (;;) {
+      if (this.#clearPending) {
+        this.#clearPending = false;
+        await this.#callClient("clearing the client's buffer", () => this.#host.clearClient());
+      }
+      if (this.#timed.length > 0) this.#timed.takeDue((f) => this.#ready.push(f));
+      const frame = this.#ready.shift();
+      if (!frame) return;
+      if (frame instanceof TTSStoppedFrame) this.#speaking.stopped();
+      await this.#host.deliver(frame);
+      if (this.#state === "cancelled") return;
     }
   }
 
-  /** Writes with a deadline. False (and the sink closed) when refused, stalled or failing. */
+  async #finishEnd(): Promise<void> {
+    this.#timed.takeAll((f) => this.#ready.push(f));
+    await this.#releaseReady();
+    this.#goIdle();
+    await this.#options.mixer?.stop();
+    if (this.#state === "ending") this.#state = "ended";
+    this.#speaking.dispose();
+    this.#writer.dispose();
+    this.#resolveEnded();
+  }
+
+  /** Writes a chunk; false (and the sink closed, if the writer says so) when it did not go out. */
   async #write(frame: OutputAudioRawFrame): Promise<boolean> {
-    let timer: TimerHandle | undefined;
-    try {
-      const outcome = await Promise.race([
-        this.host.write(frame),
-        new Promise<"timeout">((resolve) => {
-          timer = this.host.clock.setTimer(() => resolve("timeout"), this.options.writeTimeoutMs);
-        }),
-      ]);
-      if (outcome === "timeout") {
-        this.host.error(
-          `${this.host.name}: the sink did not accept audio within ${this.options.writeTimeoutMs} ms; stopping output`,
-        );
-        this.closeSink("write stalled");
-        return false;
-      }
-      this.#writeErrors = 0;
-      if (!outcome) this.closeSink("writeAudioFrame returned false");
-      return outcome && !this.#sinkClosed;
-    } catch (error) {
-      this.host.error(`${this.host.name}: writeAudioFrame threw: ${String(error)}`);
-      if (++this.#writeErrors >= MAX_WRITE_ERRORS)
-        this.closeSink(`${MAX_WRITE_ERRORS} writes in a row threw`);
-      return false;
-    } finally {
-      timer?.cancel();
-    }
+    const result = await this.#writer.writeAudio(frame);
+    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
+    return result.ok && !this.#sinkClosed;
   }
 
-  // ---------------------------------------------------------------- chunking
-
-  async #resample(frame: OutputAudioRawFrame): Promise<Int16Array> {
-    if (frame.sampleRate === this.options.sampleRate) return frame.audio;
-    if (!this.#resampler || this.#resamplerRate !== frame.sampleRate) {
-      this.#resampler?.dispose();
-      this.#resampler = await this.host.clock.track(
-        createStreamResampler({
-          inRate: frame.sampleRate,
-          outRate: this.options.sampleRate,
-          channels: this.options.numChannels,
-        }),
-      );
-      this.#resamplerRate = frame.sampleRate;
-    }
-    return this.#resampler.resample(frame.audio);
+  async #callClient(what: string, call: () => void | Promise<void>): Promise<void> {
+    const result = await this.#writer.call(what, call);
+    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
   }
 
-  #append(audio: Int16Array, type: typeof OutputAudioRawFrame): void {
-    if (this.#partialLength > 0 && type !== this.#partialType) this.#flushPartial();
-    this.#partialType = type;
-    const size = this.options.chunkSamples;
-    let offset = 0;
-    while (offset < audio.length) {
-      const take = Math.min(size - this.#partialLength, audio.length - offset);
-      this.#partial.set(audio.subarray(offset, offset + take), this.#partialLength);
-      this.#partialLength += take;
-      offset += take;
-      if (this.#partialLength === size) {
-        this.#pushChunk(this.#partial);
-        this.#partial = new Int16Array(size);
-        this.#partialLength = 0;
-      }
-    }
+  // ---------------------------------------------------------------- helpers
+
+  #producing(): boolean {
+    return !this.#sinkClosed && (this.#state === "running" || this.#state === "ending");
   }
 
-  /** Queues the trailing partial chunk, padded with silence, so no audio of a turn is lost. */
-  #flushPartial(): void {
-    if (this.#partialLength === 0) return;
-    this.#pushChunk(this.#partial); // the rest of the array is already zeros
-    this.#partial = new Int16Array(this.options.chunkSamples);
-    this.#partialLength = 0;
-  }
-
-  #pushChunk(samples: Int16Array): void {
-    const chunk = new this.#partialType(samples, this.options.sampleRate, this.options.numChannels);
+  #queueChunk(chunk: OutputAudioRawFrame): void {
     this.#queue.push(chunk, FrameDirection.DOWNSTREAM);
     this.#queuedAudioChunks++;
     this.#wake();
   }
 
-  #dropQueuedAudio(): void {
-    if (this.#queuedAudioChunks > 0 || this.#queue.length > 0) this.#queue.dropInterruptible();
-    this.#queuedAudioChunks = 0;
-    this.#onSpace?.();
+  #space(): void {
+    const onSpace = this.#onSpace;
     this.#onSpace = undefined;
+    onSpace?.();
+  }
+
+  #nextWake(): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    this.#wakePromise ??= new Promise<void>((resolve) => {
+      this.#wakeResolve = resolve;
+    });
+    return this.#wakePromise;
   }
 
   #wake(): void {
-    const wake = this.#onIdle;
-    this.#onIdle = undefined;
-    wake?.();
+    const resolve = this.#wakeResolve;
+    this.#wakeResolve = undefined;
+    this.#wakePromise = undefined;
+    if (resolve) resolve();
+    else this.#woken = true;
   }
 
-  #finish(): void {
-    if (this.#state !== "stopped") {
-      this.#state = "stopped";
-      this.#loopAbort.abort();
-      this.#wake();
-      this.#onSpace?.();
-      this.#onSpace = undefined;
-    }
-    this.#speaking.dispose();
+  #resolveEnded(): void {
     const ended = this.#onEnded;
     this.#onEnded = undefined;
     ended?.();
-  }
-
-  async #stopMixer(): Promise<void> {
-    if (this.#mixerStopped || !this.options.mixer) return;
-    this.#mixerStopped = true;
-    try {
-      await this.options.mixer.stop();
-    } catch (error) {
-      this.host.error(`${this.host.name}: mixer failed to stop: ${String(error)}`);
-    }
   }
 }

@@ -3,10 +3,10 @@ import { int16ToBytes } from "../audio/pcm.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { type WavAudio, WavFileWriteError, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
-import { type CancelFrame, type EndFrame, EndTaskFrame, type StartFrame } from "../frames/lifecycle.js";
+import { EndTaskFrame } from "../frames/lifecycle.js";
 import { CancelledError, InvalidOptionError } from "../errors.js";
 import { BaseInputTransport } from "./base-input-transport.js";
-import { BaseOutputTransport } from "./base-output-transport.js";
+import { BaseOutputTransport, type OutputOpenInfo } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
 import type { TransportParams } from "./transport-params.js";
 
@@ -110,14 +110,6 @@ export class WavFileOutputTransport extends BaseOutputTransport {
   #file: FileHandle | undefined;
   #bytes = 0;
   #closing: Promise<void> | undefined;
-  #settleStart: (opened: boolean) => void = () => {};
-  /**
-   * Settles once the start is over: true when the file is open and the output runs; false when
-   * the file could not be opened or the output was stopped first.
-   */
-  readonly startSettled: Promise<boolean> = new Promise<boolean>((resolve) => {
-    this.#settleStart = resolve;
-  });
 
   constructor(
     private readonly path: string,
@@ -133,33 +125,25 @@ export class WavFileOutputTransport extends BaseOutputTransport {
 
   /**
    * Creates the file and writes its header. A path that cannot be written (no such directory, a
-   * directory, no permission) is a fatal error naming the path: the task ends before any input is
-   * played, instead of processing the whole input for nothing.
+   * directory, no permission) fails the open, which is fatal: the task ends at the start, before
+   * any input is played, instead of processing the whole input for nothing.
    */
-  protected override async start(frame: StartFrame): Promise<void> {
+  protected override async open(info: OutputOpenInfo): Promise<void> {
+    const format = info.format!; // audio output is always on for this transport
     try {
-      const rate = this.params.audioOutSampleRate ?? frame.params.audioOutSampleRate;
-      try {
-        this.#file = await this.clock.track(open(this.path, "w"));
-        const header = writeWav({
-          audio: new Int16Array(0),
-          sampleRate: rate,
-          numChannels: this.params.audioOutChannels,
-        });
-        await this.clock.track(this.#file.write(header));
-      } catch (error) {
-        this.#settleStart(false);
-        await this.pushError(new WavFileWriteError(this.path, error), { fatal: true });
-        return;
-      }
-      await super.start(frame);
-      this.#settleStart(true);
-    } finally {
-      this.#settleStart(false); // a settled promise ignores this
+      this.#file = await this.clock.track(open(this.path, "w"));
+      const header = writeWav({
+        audio: new Int16Array(0),
+        sampleRate: format.sampleRate,
+        numChannels: format.numChannels,
+      });
+      await this.clock.track(this.#file.write(header));
+    } catch (error) {
+      throw new WavFileWriteError(this.path, error);
     }
   }
 
-  protected override async writeAudioFrame(frame: OutputAudioRawFrame): Promise<boolean> {
+  protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
     if (!this.#file || this.#closing) return false;
     const bytes = int16ToBytes(frame.audio);
     await this.clock.track(this.#file.write(bytes, 0, bytes.length, 44 + this.#bytes));
@@ -167,21 +151,8 @@ export class WavFileOutputTransport extends BaseOutputTransport {
     return true;
   }
 
-  protected override async stop(frame: EndFrame): Promise<void> {
-    await super.stop(frame);
-    await this.#close();
-  }
-
-  protected override async cancel(frame: CancelFrame): Promise<void> {
-    this.#settleStart(false);
-    await super.cancel(frame);
-    await this.#close();
-  }
-
-  protected override async cleanup(): Promise<void> {
-    this.#settleStart(false);
-    await super.cleanup();
-    await this.#close();
+  protected override close(): Promise<void> {
+    return this.#close();
   }
 
   /** Patches the header's sizes and closes the file. */

@@ -8,6 +8,8 @@ import {
   InputTransportMessageFrame,
   MemoryInputTransport,
   MemoryOutputTransport,
+  OutputTransportMessageFrame,
+  OutputTransportMessageUrgentFrame,
   TranscriptionFrame,
   UserStartedSpeakingFrame,
   UserStoppedSpeakingFrame,
@@ -27,8 +29,10 @@ class CountingOutput extends MemoryOutputTransport {
   constructor() {
     super({}, {}, "counting-output");
   }
-  protected override sendMessage(message: unknown): void {
-    const m = message as RTVIMessage;
+  protected override writeFrame(frame: Frame): void {
+    if (!(frame instanceof OutputTransportMessageFrame || frame instanceof OutputTransportMessageUrgentFrame))
+      return;
+    const m = frame.message as RTVIMessage;
     this.count++;
     if (m.type === "user-transcription") {
       const text = (m.data as { text: string }).text;

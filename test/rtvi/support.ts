@@ -7,6 +7,8 @@ import {
   MemoryOutputTransport,
   type MemoryTransportOptions,
   MemoryInputTransport,
+  OutputTransportMessageFrame,
+  OutputTransportMessageUrgentFrame,
   type PipelineTaskOptions,
   type TransportParams,
 } from "../../src/index.js";
@@ -24,8 +26,11 @@ export class TimedMessageOutput extends MemoryOutputTransport {
   constructor(params: Partial<TransportParams> = {}, options: MemoryTransportOptions = {}) {
     super(params, options, "test-output");
   }
-  protected override sendMessage(message: unknown, urgent: boolean): void {
-    this.sent.push({ message: message as RTVIMessage, urgent, atMs: this.clock.now() });
+  protected override writeFrame(frame: Frame): void {
+    if (!(frame instanceof OutputTransportMessageFrame || frame instanceof OutputTransportMessageUrgentFrame))
+      return;
+    const urgent = frame instanceof OutputTransportMessageUrgentFrame;
+    this.sent.push({ message: frame.message as RTVIMessage, urgent, atMs: this.clock.now() });
   }
 }
 

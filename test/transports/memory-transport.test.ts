@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   EndFrame,
+  InterruptionFrame,
   type MemoryTransportOptions,
   OutputAudioRawFrame,
   OutputTransportMessageFrame,
@@ -179,6 +180,30 @@ describe("MemoryTransport: messages", () => {
     s.task.queueFrame(new OutputTransportMessageUrgentFrame("second"));
     await s.clock.advance(10);
     expect(s.output.messages.map((m) => m.message)).toEqual(["first", "second"]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
+
+describe("MemoryTransport: interruption and the shared connection", () => {
+  it("records that the client was told to clear its buffer, once per interruption", async () => {
+    const s = setup();
+    await s.whenStarted();
+    s.task.queueFrame(new TTSAudioRawFrame(numberedAudio(25), RATE));
+    await s.clock.advance(100);
+    s.task.queueFrame(new InterruptionFrame());
+    await s.clock.advance(100);
+    expect(s.output.clears.get("")).toBe(1);
+    expect(s.output.writeCalls).toBeLessThanOrEqual(4);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("closeSink() closes the connection both sides share", async () => {
+    const s = setup();
+    await s.whenStarted();
+    s.transport.closeSink("client left");
+    expect(s.transport.connection.closed).toBe(true);
+    expect(s.transport.connection.closeReason).toBe("client left");
+    expect(s.output.sinkClosed).toBe(true);
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  BaseOutputTransport,
   BotSpeakingFrame,
   BotStartedSpeakingFrame,
   BotStoppedSpeakingFrame,
@@ -13,11 +14,15 @@ import {
   TTSAudioRawFrame,
   TTSStoppedFrame,
   TextFrame,
+  type OutputCloseReason,
+  type OutputOpenInfo,
+  TransportDefinitionError,
   type TransportParams,
 } from "../../src/index.js";
+import { FrameRecorder } from "../../src/testing/index.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
-import { startOutput } from "../support/task.js";
+import { startOutput, startTask } from "../support/task.js";
 
 const RATE = 24_000;
 const CHUNK = 960; // 40 ms at 24 kHz
@@ -317,5 +322,235 @@ describe("BaseOutputTransport sinks that misbehave", () => {
     await s.clock.advance(400);
     expect(s.output.writeCalls).toBeGreaterThanOrEqual(off + 10);
     await s.clock.runUntil(s.task.cancel());
+  });
+});
+
+describe("BaseOutputTransport: cancel while it is still starting", () => {
+  it("leaves no sender running when cancel comes while a mixer's async start is under way", async () => {
+    const mixer = new CountingMixer(() => s.clock);
+    let startSettled = false;
+    // The mixer's start takes real time (like reading its sound files).
+    mixer.start = () =>
+      new Promise<void>((resolve) =>
+        setTimeout(() => {
+          mixer.started++;
+          startSettled = true;
+          resolve();
+        }, 30),
+      );
+    const s = setup({ audioOutMixer: mixer });
+    // A few event-loop turns: StartFrame reaches the output and the mixer starts (30 ms of real time).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(s.isStarted()).toBe(false);
+    await s.clock.runUntil(s.task.cancel());
+    await s.done;
+    while (!startSettled) await new Promise((r) => setTimeout(r, 5));
+    await s.clock.settle();
+    await s.clock.advance(5_000);
+    expect(s.output.writeCalls).toBe(0);
+    expect(mixer.calls).toEqual([]);
+    expect(mixer.active).toBe(false); // stopped again once its late start settled
+    expect(s.output.sender()).toBeUndefined();
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+
+  it("leaves nothing running when cancel comes while open() is under way, and closes once", async () => {
+    const s = startScripted({ audioOutMixer: undefined }, { openHangs: true });
+    await s.clock.settle();
+    expect(s.output.calls).toEqual(["open"]);
+    await s.clock.runUntil(s.task.cancel());
+    await s.done;
+    s.output.finishOpen();
+    await s.clock.advance(5_000);
+    expect(s.output.openSignal!.aborted).toBe(true);
+    expect(s.output.calls).toEqual(["open", "close(cancel)"]);
+    expect(s.output.sender()).toBeUndefined();
+    expect(s.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe("BaseOutputTransport: timed frames take the same route as the others", () => {
+  it("writes a timed transport message to the client at its time (it used to be pushed downstream)", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const message = new OutputTransportMessageFrame({ word: "hello" });
+    message.pts = s.clock.now() + 300;
+    s.task.queueFrame(message);
+    await s.clock.advance(299);
+    expect(s.output.messages).toEqual([]);
+    await s.clock.advance(1);
+    expect(s.output.messages).toEqual([{ message: { word: "hello" }, urgent: false }]);
+    expect(s.down.ofType(OutputTransportMessageFrame)).toEqual([]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("sends frames whose pts is not a number in order, says so once, and time keeps moving", async () => {
+    const s = setup();
+    await s.whenStarted();
+    for (const pts of [Number.NaN, Number.POSITIVE_INFINITY, Number.NaN]) {
+      const f = new TextFrame(`pts ${pts}`);
+      f.pts = pts;
+      s.task.queueFrame(f);
+    }
+    await s.clock.advance(100);
+    expect(s.down.ofType(TextFrame).map((f) => f.text)).toEqual(["pts NaN", "pts Infinity", "pts NaN"]);
+    const reports = s.errors.filter((e) => /has pts .*which is not a time/.test(e.error.message));
+    expect(reports).toHaveLength(1);
+    expect(Number.isFinite(s.clock.now())).toBe(true);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(s.clock.now()).toBeLessThan(3_000);
+  }, 10_000);
+
+  it("delivers timed frames still waiting at the end, before the EndFrame", async () => {
+    const s = setup({ audioOutEndSilenceMs: 0 });
+    await s.whenStarted();
+    const late = new TextFrame("far future");
+    late.pts = s.clock.now() + 60_000;
+    s.task.queueFrame(late);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(
+      s.down.frames.filter((f) => f instanceof TextFrame || f instanceof EndFrame).map((f) => f.name),
+    ).toEqual([late.name, expect.stringMatching(/^EndFrame/)]);
+    expect(s.clock.now()).toBeLessThan(1_000);
+  });
+});
+
+describe("BaseOutputTransport: the verbs a transport implements", () => {
+  it("opens once before writing, writes frames in order with the audio, and closes once at the end", async () => {
+    const s = startScripted();
+    await s.whenStarted();
+    expect(s.output.openInfo?.format).toMatchObject({ sampleRate: RATE, chunkSamples: CHUNK, chunkMs: 40 });
+    s.task.queueFrame(new TTSAudioRawFrame(constant(80, RATE), RATE));
+    s.task.queueFrame(new TextFrame("after"));
+    s.task.queueFrame(new OutputTransportMessageFrame("m"));
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(s.output.calls).toEqual([
+      "open",
+      "audio",
+      "audio",
+      "frame TextFrame",
+      "frame OutputTransportMessageFrame",
+      ...Array(50).fill("audio"), // 2 s of end silence
+      "close(end)",
+    ]);
+    expect(s.down.ofType(TextFrame)).toHaveLength(1); // written to the client and pushed on
+  });
+
+  it("tells the client to clear its buffer on interruption, after the chunk being written", async () => {
+    const s = startScripted();
+    await s.whenStarted();
+    s.task.queueFrame(new TTSAudioRawFrame(constant(1_000, RATE), RATE));
+    await s.clock.advance(100);
+    s.task.queueFrame(new InterruptionFrame());
+    await s.clock.advance(100);
+    const i = s.output.calls.indexOf("clear(default)");
+    expect(i).toBeGreaterThan(0);
+    expect(s.output.calls.slice(i + 1)).toEqual([]);
+    expect(s.output.calls.filter((c) => c === "audio")).toHaveLength(3);
+    await s.clock.runUntil(s.task.cancel());
+    expect(s.output.calls.at(-1)).toBe("close(cancel)");
+  });
+
+  it("reports a failing open() as fatal, with the transport's name, and still closes", async () => {
+    const s = startScripted({}, { openFails: true });
+    await s.clock.runUntil(s.done);
+    expect(s.errors[0]!.fatal).toBe(true);
+    expect(s.errors[0]!.error.message).toMatch(/scripted-output could not open its sink: no such device/);
+    expect(s.output.calls).toEqual(["open", "close(cancel)"]);
+  });
+
+  it("gives up on an open() that never settles after openTimeoutMs", async () => {
+    const s = startScripted({ openTimeoutMs: 3_000 }, { openHangs: true });
+    await s.clock.runUntil(s.done);
+    expect(s.clock.now()).toBeGreaterThanOrEqual(3_000);
+    expect(s.errors[0]!.error.message).toMatch(/open\(\) did not settle within 3000 ms/);
+  });
+
+  it("refuses a subclass that overrides a lifecycle hook (forgetting super used to make it a pass-through)", () => {
+    class Forgetful extends ScriptedOutput {
+      protected override async start(): Promise<void> {}
+    }
+    expect(() => new Forgetful({})).toThrow(TransportDefinitionError);
+    expect(() => new Forgetful({})).toThrow(
+      /Forgetful overrides start\(\).*Implement the verbs instead: open\(\)/,
+    );
+  });
+});
+
+/** An output transport that records the verbs the base calls, in order. */
+class ScriptedOutput extends BaseOutputTransport {
+  readonly calls: string[] = [];
+  openInfo: OutputOpenInfo | undefined;
+  openSignal: AbortSignal | undefined;
+  /** writeFrame() never settles from now on. */
+  frameHangs = false;
+  #finishOpen: (() => void) | undefined;
+
+  constructor(
+    params: Partial<TransportParams>,
+    private readonly script: { openHangs?: boolean; openFails?: boolean } = {},
+  ) {
+    super({ audioOutEnabled: true, audioOutSampleRate: RATE, ...params }, { name: "scripted-output" });
+  }
+
+  finishOpen(): void {
+    this.#finishOpen?.();
+  }
+
+  protected override open(info: OutputOpenInfo): Promise<void> | void {
+    this.calls.push("open");
+    this.openInfo = info;
+    this.openSignal = info.signal;
+    if (this.script.openFails) throw new Error("no such device");
+    if (this.script.openHangs) {
+      return new Promise<void>((resolve) => {
+        this.#finishOpen = resolve;
+      });
+    }
+  }
+
+  protected override close(reason: OutputCloseReason): void {
+    this.calls.push(`close(${reason})`);
+  }
+
+  protected override async writeAudio(): Promise<boolean> {
+    this.calls.push("audio");
+    return true;
+  }
+
+  protected override writeFrame(frame: Frame): Promise<void> | void {
+    this.calls.push(`frame ${frame.constructor.name}`);
+    if (this.frameHangs) return new Promise<void>(() => {});
+  }
+
+  protected override clearClientBuffer(destination: string | undefined): void {
+    this.calls.push(`clear(${destination ?? "default"})`);
+  }
+}
+
+function startScripted(
+  params: Partial<TransportParams> = {},
+  script: ConstructorParameters<typeof ScriptedOutput>[1] = {},
+) {
+  const output = new ScriptedOutput(params, script);
+  const down = new FrameRecorder();
+  return { ...startTask([output, down]), output, down };
+}
+
+describe("BaseOutputTransport: a client that stops taking frames", () => {
+  it("a writeFrame that never settles stalls the output once, then frames go on without it", async () => {
+    const s = startScripted({ audioOutWriteTimeoutMs: 500 });
+    await s.whenStarted();
+    s.output.frameHangs = true;
+    s.task.queueFrames([new TextFrame("a"), new TextFrame("b"), new TextFrame("c")]);
+    const t0 = s.clock.now();
+    await s.clock.runUntil(() => s.down.ofType(TextFrame).length === 3);
+    expect(s.clock.now() - t0).toBeLessThanOrEqual(500 + 1);
+    expect(s.output.calls.filter((c) => c.startsWith("frame"))).toEqual(["frame TextFrame"]);
+    expect(s.output.sinkClosed).toBe(true);
+    expect(s.errors.map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/writeFrame failed: .*did not settle within 500 ms/),
+    ]);
+    await s.clock.runUntil(s.task.stopWhenDone());
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The seed bug and its family, as tests (../shared/seed, reference/pipecat.md §2): with a mixer
+ * The seed bug and its family, as tests: with a mixer
  * on, ending or cancelling a pipeline while a service is slow to disconnect made Pipecat's
  * output transport generate silence endlessly until memory ran out. Each scenario measures its
  * bounds inside the test.
@@ -25,7 +25,7 @@ import {
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
-import { settledHeap } from "../support/gc.js";
+import { activeResources, settledHeap } from "../support/gc.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
 
@@ -266,4 +266,80 @@ describe("seed scenario 6: EndFrame after 3 s of queued TTS audio", () => {
     expect(endAt - t0).toBeGreaterThanOrEqual(3_000 + 200 - CHUNK_MS);
     expect(s.finishedBy[0]).toBeInstanceOf(EndFrame);
   });
+});
+
+describe("seed scenario 7: churn of tasks with outputs and mixers, cancelled at random moments", () => {
+  it("2,000 tasks: afterwards no output writes, no timer is left and the heap is back where it was", async () => {
+    const clock = new SystemClock();
+    let writes = 0;
+    let mixes = 0;
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const sleep = (msReal: number) => new Promise((r) => setTimeout(r, msReal));
+
+    async function one(): Promise<void> {
+      const mixer = new CountingMixer(clock);
+      const mix = mixer.mix.bind(mixer);
+      mixer.calls.length = 0;
+      mixer.mix = (a) => {
+        mixes++;
+        mixer.calls.length = 0; // keep the recorder from growing
+        return mix(a);
+      };
+      const startMs = Math.floor(random() * 6);
+      const start = mixer.start.bind(mixer);
+      mixer.start = () => sleep(startMs).then(() => start()); // a start that takes real time
+      const transport = new MemoryTransport({
+        params: {
+          audioOutEnabled: true,
+          audioOutSampleRate: RATE,
+          audioOutMixer: mixer,
+          audioOutEndSilenceMs: 80,
+        },
+        recordLimit: 0,
+        sink: () => {
+          writes++;
+          return true;
+        },
+      });
+      const task = new PipelineTask(new Pipeline([transport.output()]), {
+        clock,
+        logger: silentLogger,
+        idleTimeoutMs: null,
+      });
+      const done = task.run();
+      const moment = random();
+      if (moment < 0.2) {
+        // at once: before the output has started
+      } else if (moment < 0.45) {
+        await sleep(startMs * random()); // while the mixer is starting
+      } else {
+        await new Promise<void>((r) => (task.hasFinished() ? r() : task.on("pipelineStarted", r)));
+        task.queueFrame(new TTSAudioRawFrame(constant(200, RATE), RATE));
+        if (moment < 0.75) {
+          await sleep(random() * 30); // mid-speech
+        } else {
+          void task.stopWhenDone().catch(() => undefined);
+          await sleep(random() * 40); // during the end (or its cleanup)
+        }
+      }
+      await task.cancel("churn");
+      await done;
+    }
+
+    const timersBefore = activeResources().Timeout ?? 0;
+    const heapBefore = await settledHeap();
+    for (let i = 0; i < 2_000; i += 100) await Promise.all(Array.from({ length: 100 }, () => one()));
+    const writesAfter = writes;
+    const mixesAfter = mixes;
+    await sleep(300);
+    expect(writes).toBe(writesAfter); // no output kept writing after its task ended
+    expect(mixes).toBe(mixesAfter);
+    expect((activeResources().Timeout ?? 0) - timersBefore).toBeLessThanOrEqual(0);
+    const heapAfter = await settledHeap();
+    expect(heapAfter - heapBefore).toBeLessThan(2 * 1024 * 1024);
+  }, 60_000);
 });

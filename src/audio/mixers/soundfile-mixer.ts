@@ -5,7 +5,7 @@ import { resampleOnce } from "../resampler.js";
 import { readWavFile } from "../wav.js";
 import { MixerEnableFrame, type MixerControlFrame, MixerUpdateSettingsFrame } from "../../frames/mixer.js";
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
-import type { AudioMixer } from "./audio-mixer.js";
+import type { AudioMixer, MixerStartContext } from "./audio-mixer.js";
 
 /** A sound file for the mixer is missing or cannot be used. */
 export class MixerSoundError extends VoicepipeError {
@@ -13,7 +13,7 @@ export class MixerSoundError extends VoicepipeError {
 }
 
 /**
- * Decoded sounds shared by every mixer in the process (DESIGN §1.8: sessions are cheap), keyed
+ * Decoded sounds shared by every mixer in the process (sessions are cheap), keyed
  * by path, file size and mtime, and output rate. Holds one copy per distinct sound file and
  * rate; `clearSoundCache()` empties it.
  */
@@ -55,7 +55,7 @@ export interface SoundfileMixerOptions {
 }
 
 /**
- * Mixes WAV sound files (hold music, office ambience) into the bot's output (DESIGN §6).
+ * Mixes WAV sound files (hold music, office ambience) into the bot's output (docs/design/output-pacing.md).
  * Files are read and resampled to the output rate when the output starts (Pipecat rejects
  * other rates; this mixer converts them) and shared by every mixer in the process; they are
  * mixed with clipping, switched at run time with
@@ -119,12 +119,13 @@ export class SoundfileMixer implements AudioMixer {
     return this.#volume;
   }
 
-  async start(sampleRate: number, numChannels: number): Promise<void> {
+  async start(sampleRate: number, numChannels: number, context?: MixerStartContext): Promise<void> {
     this.#channels = numChannels;
     for (const [name, path] of Object.entries(this.#files)) {
       let atRate: Int16Array;
       try {
-        atRate = await loadSound(path, sampleRate);
+        const loading = loadSound(path, sampleRate); // file I/O: marked as real work on the task clock
+        atRate = await (context ? context.clock.track(loading) : loading);
       } catch (error) {
         throw new MixerSoundError(
           `SoundfileMixer: cannot use sound "${name}" (${path}): ${error instanceof Error ? error.message : String(error)}`,
