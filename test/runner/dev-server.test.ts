@@ -35,7 +35,11 @@ describe("development server: POST /start", () => {
 
   it("refuses a wrong or missing bearer token with 401, and returns the token for the socket", async () => {
     const server = await serve({ token: "s3cret" });
-    const attempts: Record<string, string>[] = [{}, { Authorization: "Bearer nope" }, { Authorization: "Basic s3cret" }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { Authorization: "Bearer nope" },
+      { Authorization: "Basic s3cret" },
+    ];
     for (const headers of attempts) {
       const reply = await postStart(server.url, headers);
       expect(reply.status).toBe(401);
