@@ -1,18 +1,16 @@
 /**
  * Turns whatever the official client rejects or reports with into one sentence for the page:
- * a `Response` from `POST /start` (the server's JSON `{ error }` body when there is one), an RTVI
- * `error` message (`data.message` or `data.error`), an `Error`, or anything else.
+ * a refused `POST /start` (its status and the server's `detail`), an RTVI `error` message
+ * (`data.message` or `data.error`), an `Error`, or anything else.
  */
-export async function describeError(error: unknown): Promise<string> {
-  if (typeof Response !== "undefined" && error instanceof Response) {
-    let detail = "";
-    try {
-      const body: unknown = await error.json();
-      if (body && typeof body === "object" && "error" in body) detail = `: ${String(body.error)}`;
-    } catch {
-      // Not JSON: the status line says enough.
+export function describeError(error: unknown): string {
+  // client-js turns a refused POST /start into an Error with the HTTP status and the body's
+  // `detail` (or `info`) as its message.
+  if (error instanceof Error && typeof (error as { status?: unknown }).status === "number") {
+    const status = (error as unknown as { status: number }).status;
+    if (status !== 500 || error.message) {
+      return `The server refused to start a session (POST /start answered ${status}): ${error.message}`;
     }
-    return `The server refused to start a session (POST /start answered ${error.status} ${error.statusText})${detail}`;
   }
   if (error && typeof error === "object" && "data" in error) {
     const data = (error as { data: unknown }).data;

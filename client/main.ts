@@ -43,8 +43,8 @@ function newClient(): PipecatClient {
         endSession();
       },
       onBotReady: (data) => view.event("bot-ready", data),
-      onError: (message) => void describeError(message).then((text) => view.showError(text)),
-      onMessageError: (message) => void describeError(message).then((text) => view.showError(text)),
+      onError: (message) => view.showError(describeError(message)),
+      onMessageError: (message) => view.showError(describeError(message)),
       onDeviceError: (error) => view.showError(`Microphone: ${error.details ?? error.type}`),
       onTrackStarted: (track, participant) => {
         if (participant?.local && track.kind === "audio") {
@@ -112,8 +112,12 @@ async function connect(): Promise<void> {
     await Promise.race([ready, notReady]);
     view.event("connect-resolved");
   } catch (error) {
-    view.showError(await describeError(error));
-    await current.disconnect().catch(() => undefined);
+    view.showError(describeError(error));
+    // After a fatal error the client has already disconnected itself; a second disconnect throws
+    // inside it (the recorder's stream is gone).
+    if (current.connected || current.state === "connecting" || current.state === "ready") {
+      await current.disconnect().catch(() => undefined);
+    }
     endSession();
   } finally {
     clearTimeout(timer);
@@ -130,6 +134,6 @@ function endSession(): void {
 view.connect.addEventListener("click", () => void connect());
 view.disconnect.addEventListener("click", () => {
   view.event("disconnect-clicked");
-  void client?.disconnect().catch(async (error: unknown) => view.showError(await describeError(error)));
+  void client?.disconnect().catch((error: unknown) => view.showError(describeError(error)));
 });
 view.setState("disconnected");

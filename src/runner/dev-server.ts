@@ -9,7 +9,14 @@ import { InvalidOptionError, VoicepipeError } from "../errors.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../serializers/protobuf/serializer.js";
 import { loadClientPage, type PageFile } from "./client-page.js";
-import { plainHost, refuseUpgrade, requestToken, sendJson, tokensEqual } from "./http-edge.js";
+import {
+  type ErrorBody,
+  plainHost,
+  refuseUpgrade,
+  requestToken,
+  sendJson,
+  tokensEqual,
+} from "./http-edge.js";
 
 /** One WebSocket session, as the server sees it. */
 export interface DevSession {
@@ -102,6 +109,10 @@ export class DevServerListenError extends VoicepipeError {
 }
 
 const START_BODY_LIMIT_BYTES = 65_536;
+
+function refusal(status: number, error: string, detail: string): { status: number; body: ErrorBody } {
+  return { status, body: { error, detail } };
+}
 
 interface LiveSession {
   readonly socket: WebSocket;
@@ -267,13 +278,14 @@ class DevServerImpl implements DevServer {
     const file = this.#page.get(path);
     if (!file)
       return sendJson(res, 404, {
-        error: `no such path: ${url.pathname}; the page is at / and sessions start with POST /start`,
+        error: "not-found",
+        detail: `no such path: ${url.pathname}; the page is at / and sessions start with POST /start`,
       });
     if (req.method !== "GET" && req.method !== "HEAD")
       return sendJson(
         res,
         405,
-        { error: `${req.method} ${path} is not allowed; use GET` },
+        { error: "method-not-allowed", detail: `${req.method} ${path} is not allowed; use GET` },
         { Allow: "GET, HEAD" },
       );
     res.writeHead(200, {
@@ -292,7 +304,7 @@ class DevServerImpl implements DevServer {
         ? { "Access-Control-Allow-Origin": origin, Vary: "Origin" }
         : {};
     const refusal = this.#refusal(req, url);
-    if (refusal) return sendJson(res, refusal.status, { error: refusal.error }, cors);
+    if (refusal) return sendJson(res, refusal.status, refusal.body, cors);
     if (req.method === "OPTIONS") {
       res.writeHead(204, {
         ...cors,
@@ -306,14 +318,17 @@ class DevServerImpl implements DevServer {
       return sendJson(
         res,
         405,
-        { error: `${req.method} /start is not allowed; use POST` },
+        { error: "method-not-allowed", detail: `${req.method} /start is not allowed; use POST` },
         { ...cors, Allow: "POST, OPTIONS" },
       );
     if (Number(req.headers["content-length"] ?? 0) > START_BODY_LIMIT_BYTES) {
       return sendJson(
         res,
         413,
-        { error: `the /start body is over ${START_BODY_LIMIT_BYTES} bytes; send none` },
+        {
+          error: "body-too-large",
+          detail: `the /start body is over ${START_BODY_LIMIT_BYTES} bytes; send none`,
+        },
         { ...cors, Connection: "close" },
       );
     }
@@ -328,35 +343,38 @@ class DevServerImpl implements DevServer {
     socket.on("error", (error) => this.#logger.debug(`dev-server: upgrade socket error: ${error.message}`));
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== "/ws")
-      return refuseUpgrade(socket, 404, `no WebSocket at ${url.pathname}; connect to /ws`);
+      return refuseUpgrade(socket, 404, {
+        error: "not-found",
+        detail: `no WebSocket at ${url.pathname}; connect to /ws`,
+      });
     const refusal = this.#refusal(req, url);
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.error);
+    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#startSession(ws, req));
   }
 
   /** Why a `/start` or an upgrade is refused (closing, origin, token, cap), or undefined. */
-  #refusal(req: IncomingMessage, url: URL): { status: number; error: string } | undefined {
-    if (this.#closing) return { status: 503, error: "the server is shutting down; no new sessions" };
+  #refusal(req: IncomingMessage, url: URL): { status: number; body: ErrorBody } | undefined {
+    if (this.#closing) return refusal(503, "shutting-down", "the server is shutting down; no new sessions");
     const origin = req.headers.origin;
     if (origin !== undefined && !this.#origins.has(origin)) {
-      return {
-        status: 403,
-        error: `origin ${origin} is not allowed; add it to allowedOrigins (allowed: ${[...this.#origins].join(", ")})`,
-      };
+      const allowed = [...this.#origins].join(", ");
+      return refusal(
+        403,
+        "origin-not-allowed",
+        `origin ${origin} is not allowed; add it to allowedOrigins (allowed: ${allowed})`,
+      );
     }
     const token = this.#options.token;
     if (token !== undefined && !tokensEqual(requestToken(req, url), token)) {
-      return {
-        status: 401,
-        error:
-          "a valid bearer token is required: send Authorization: Bearer <token> (the page takes it as #token=<token>)",
-      };
+      return refusal(
+        401,
+        "unauthorized",
+        "a valid bearer token is required: send Authorization: Bearer <token> (the page takes it as #token=<token>)",
+      );
     }
     if (this.#live.size >= this.#maxSessions) {
-      return {
-        status: 503,
-        error: `the server is at its limit of ${this.#maxSessions} concurrent sessions (maxSessions); try again when one ends`,
-      };
+      const why = `the server is at its limit of ${this.#maxSessions} concurrent sessions (maxSessions); try again when one ends`;
+      return refusal(503, "session-limit", why);
     }
     return undefined;
   }

@@ -3,6 +3,17 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
 
+/**
+ * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
+ * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
+ * `body-too-large`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * the official client shows (it reads FastAPI's convention), so the page can put it in words.
+ */
+export interface ErrorBody {
+  readonly error: string;
+  readonly detail: string;
+}
+
 /** Answers `status` with the JSON `body` and no caching. */
 export function sendJson(
   res: ServerResponse,
@@ -20,9 +31,9 @@ export function sendJson(
   res.end(text);
 }
 
-/** Refuses a WebSocket upgrade with an HTTP `status` and a JSON `{ error }` body, then drops the socket. */
-export function refuseUpgrade(socket: Duplex, status: number, error: string): void {
-  const text = JSON.stringify({ error });
+/** Refuses a WebSocket upgrade with an HTTP `status` and a JSON body, then drops the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, body: ErrorBody): void {
+  const text = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
       "Content-Type: application/json; charset=utf-8\r\n" +

@@ -19,6 +19,13 @@ import {
 
 const SPEECH_WAV = fileURLToPath(new URL("../fixtures/vad-espeak.wav", import.meta.url));
 
+/**
+ * websocket-transport 1.7.1's recorder reads its stream in a callback that can run after a fatal
+ * `/start` refusal has already torn the recorder down: an uncaught error inside the official
+ * client, harmless to the page. Allowed only in the test of that refusal.
+ */
+const KNOWN_CLIENT_RACE = "Cannot read properties of null (reading 'getAudioTracks')";
+
 /** What the test's stand-in for the bot saw on one socket. */
 interface Seen {
   clientReady?: { id: string; version: unknown };
@@ -161,3 +168,43 @@ if (browserSkipReason !== undefined) {
     it.skip(browserSkipReason ?? "", () => undefined);
   });
 }
+
+describe.skipIf(browserSkipReason !== undefined)("the page's errors, in Chromium", () => {
+  let harness: BrowserHarness;
+  let server: DevServer;
+
+  beforeAll(async () => {
+    server = await startDevServer({
+      port: 0,
+      token: "s3cret",
+      onSession: (socket) => standIn(socket, { audio: [], refused: [] }),
+    });
+    harness = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    await server?.close({ graceMs: 0, cancelTimeoutMs: 500 });
+  });
+
+  it("shows a refused /start in words, and connects with the token given as #token=", async () => {
+    const refused = await harness.open(server.url);
+    await refused.page.click("#connect");
+    await refused.page.waitForSelector("#connect:not([disabled])", { timeout: 10_000 });
+    const error = await refused.page.textContent("#error");
+    expect(error).toContain("POST /start answered 401");
+    expect(error).toContain("a valid bearer token is required");
+    expect(error).not.toContain("session ended");
+    expect(server.sessions).toBe(0);
+
+    const allowed = await harness.open(`${server.url}#token=s3cret`);
+    await allowed.page.click("#connect");
+    await allowed.page.waitForSelector('#events li[data-type="connect-resolved"]', { timeout: 10_000 });
+    expect(await allowed.page.textContent("#error")).toBe("");
+    expect(server.sessions).toBe(1);
+    await allowed.page.click("#disconnect");
+    await expect.poll(() => server.sessions).toBe(0);
+    expect(allowed.errors).toEqual([]);
+    expect(refused.errors.filter((e) => e !== KNOWN_CLIENT_RACE)).toEqual([]);
+  });
+});

@@ -43,7 +43,10 @@ describe("development server: POST /start", () => {
     for (const headers of attempts) {
       const reply = await postStart(server.url, headers);
       expect(reply.status).toBe(401);
-      expect((reply.json() as { error: string }).error).toMatch(/bearer token/);
+      expect(reply.json()).toMatchObject({
+        error: "unauthorized",
+        detail: expect.stringMatching(/bearer token/),
+      });
     }
     const ok = await postStart(server.url, { Authorization: "Bearer s3cret" });
     expect(ok.json()).toStrictEqual({ wsUrl: `ws://127.0.0.1:${server.port}/ws`, token: "s3cret" });
@@ -58,7 +61,8 @@ describe("development server: POST /start", () => {
     const server = await serve({ allowedOrigins: ["http://app.example:3000"] });
     const refused = await postStart(server.url, { Origin: "http://evil.example" });
     expect(refused.status).toBe(403);
-    expect((refused.json() as { error: string }).error).toMatch(
+    expect(refused.json()).toHaveProperty("error", "origin-not-allowed");
+    expect((refused.json() as { detail: string }).detail).toMatch(
       /origin http:\/\/evil\.example is not allowed/,
     );
     expect((await openSocket(wsUrl(server), { Origin: "http://evil.example" })).status).toBe(403);
@@ -82,7 +86,8 @@ describe("development server: POST /start", () => {
     await expect.poll(() => server.sessions).toBe(1);
     const full = await postStart(server.url);
     expect(full.status).toBe(503);
-    expect((full.json() as { error: string }).error).toMatch(
+    expect(full.json()).toHaveProperty("error", "session-limit");
+    expect((full.json() as { detail: string }).detail).toMatch(
       /limit of 1 concurrent sessions \(maxSessions\)/,
     );
     expect((await openSocket(wsUrl(server))).status).toBe(503);
@@ -106,7 +111,7 @@ describe("development server: other paths", () => {
     const server = await serve();
     const reply = await request(new URL("/nope/../../etc/passwd", server.url).href);
     expect(reply.status).toBe(404);
-    expect((reply.json() as { error: string }).error).toMatch(/no such path/);
+    expect(reply.json()).toMatchObject({ error: "not-found", detail: expect.stringMatching(/no such path/) });
     expect((await openSocket(`ws://127.0.0.1:${server.port}/other`)).status).toBe(404);
   });
 
