@@ -256,7 +256,12 @@ class DevServerImpl implements DevServer {
       );
     this.#http.closeAllConnections();
     this.#wss.close();
-    await stopped;
+    try {
+      await deadline(this.#clock, stopped, 1000, "the HTTP listener closing", { io: true });
+    } catch (error) {
+      if (!(error instanceof DeadlineExceededError)) throw error;
+      this.#logger.warn(`dev-server: ${error.message}; a connection is still open`);
+    }
     return { ended, cancelled: finished, abandoned: abandoned.length };
   }
 
@@ -380,6 +385,8 @@ class DevServerImpl implements DevServer {
   }
 
   #startSession(socket: WebSocket, req: IncomingMessage): void {
+    // An upgrade checked before close() began can complete after it: that session never starts.
+    if (this.#closing) return void socket.close(1001, "server shutting down");
     const id = this.#nextId++;
     const closing = new AbortController();
     const cancelled = new AbortController();
