@@ -386,7 +386,7 @@ class DevServerImpl implements DevServer {
 
   #startSession(socket: WebSocket, req: IncomingMessage): void {
     // An upgrade checked before close() began can complete after it: that session never starts.
-    if (this.#closing) return void socket.close(1001, "server shutting down");
+    if (this.#closing) return void socket.terminate();
     const id = this.#nextId++;
     const closing = new AbortController();
     const cancelled = new AbortController();
