@@ -1,0 +1,68 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { STATUS_CODES } from "node:http";
+
+/**
+ * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
+ * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
+ * `body-too-large`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * the official client shows (it reads FastAPI's convention), so the page can put it in words.
+ */
+export interface ErrorBody {
+  readonly error: string;
+  readonly detail: string;
+}
+
+/** Answers `status` with the JSON `body` and no caching. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Refuses a WebSocket upgrade with an HTTP `status` and a JSON body, then drops the socket. */
+export function refuseUpgrade(socket: Duplex, status: number, body: ErrorBody): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+      "Content-Type: application/json; charset=utf-8\r\n" +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n` +
+      "Connection: close\r\n\r\n" +
+      text,
+  );
+}
+
+/** The bearer token a request carries: `Authorization: Bearer …`, else the `token` query parameter (what the official client appends to the WebSocket URL). */
+export function requestToken(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1];
+  }
+  return url.searchParams.get("token") ?? undefined;
+}
+
+/** Compares two tokens in time that does not depend on where they differ. */
+export function tokensEqual(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** A `Host` header that is a plain `host[:port]` (letters, digits, dots, dashes, an IPv6 literal). */
+export function plainHost(host: string | undefined): string | undefined {
+  return host !== undefined && /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host)
+    ? host
+    : undefined;
+}
