@@ -323,7 +323,7 @@ export class AudioBufferProcessor extends FrameProcessor<AudioBufferProcessorEve
     this.#wanted = false;
   }
 
-  protected override async stop(_frame: EndFrame): Promise<void> {
+  protected override async end(_frame: EndFrame): Promise<void> {
     await this.stopRecording();
     this.#open = false;
     this.#repeats.flush();

@@ -74,7 +74,7 @@ let nextProcessorId = 1;
  * **Forwarding.** Unknown frames are forwarded: the base {@link processFrame} pushes the frame on
  * in the direction it was travelling. Override it, handle the frames you care about, and hand
  * the rest to `super.processFrame`. Lifecycle frames (`StartFrame`, `EndFrame` and
- * `CancelFrame`) never reach `processFrame`: they run the {@link start}, {@link stop} and
+ * `CancelFrame`) never reach `processFrame`: they run the {@link start}, {@link end} and
  * {@link cancel} hooks and the base class always forwards them, so a subclass cannot swallow
  * one; a hook that never returns is caught by the task's deadlines. Only the task creates
  * lifecycle frames: a processor that pushes one of its own gets a `MisuseError` (push an
@@ -376,7 +376,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
    * Runs when `EndFrame` reaches the head of the ordered lane (after every frame queued before
    * it), before it is forwarded. Flush and disconnect here.
    */
-  protected stop(_frame: EndFrame): void | Promise<void> {}
+  protected end(_frame: EndFrame): void | Promise<void> {}
 
   /** Runs when `CancelFrame` arrives, before it is forwarded. Stop now; do not wait on remote peers. */
   protected cancel(_frame: CancelFrame): void | Promise<void> {}
@@ -647,7 +647,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
           return this.#afterSystemFrames(barrier).then(() => this.#dispatch(frame, direction));
         }
         this.#hold(frame);
-        return this.#runLifecycle(frame, direction, () => this.stop(frame as EndFrame), "ending").then(() => {
+        return this.#runLifecycle(frame, direction, () => this.end(frame as EndFrame), "ending").then(() => {
           if (this.#state === "running") this.#state = "ended";
         });
       }

@@ -121,7 +121,7 @@ export class VADProcessor extends FrameProcessor {
   }
 
   /** The stream ends while the user speaks: say so before the EndFrame passes on. */
-  protected override async stop(): Promise<void> {
+  protected override async end(): Promise<void> {
     this.#audioIdle?.stop();
     await this.#stopSpeaking();
     this.#repeats.flush();

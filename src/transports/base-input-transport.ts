@@ -223,7 +223,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
   }
 
   /** End: input accepted before the EndFrame still goes out ahead of it; later input is dropped. */
-  protected override async stop(_frame: EndFrame): Promise<void> {
+  protected override async end(_frame: EndFrame): Promise<void> {
     this.#accepting = false;
     await this.#close();
   }

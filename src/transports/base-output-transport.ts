@@ -57,7 +57,7 @@ export interface BaseOutputTransportOptions extends FrameProcessorOptions {
 }
 
 /** Hooks the base runs itself: a subclass implements the verbs instead (see the class docs). */
-const SEALED = ["start", "stop", "cancel", "cleanup", "processFrame", "onInterruption"] as const;
+const SEALED = ["start", "end", "cancel", "cleanup", "processFrame", "onInterruption"] as const;
 
 /**
  * Sends the pipeline's output to a client (docs/design/transports.md,
@@ -275,7 +275,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     }
   }
 
-  protected override async stop(_frame: EndFrame): Promise<void> {
+  protected override async end(_frame: EndFrame): Promise<void> {
     await Promise.all([...this.#senders.values()].map((s) => s.end(this.params.audioOutEndSilenceMs)));
     await this.#life.close("end");
   }

@@ -75,7 +75,7 @@ describe("ParallelPipeline", () => {
     const clock = new VirtualClock();
     const recorder = new FrameRecorder();
     const slowStart = new SlowOn("start", 500, { name: "slow-start" });
-    const slowStop = new SlowOn("stop", 700, { name: "slow-stop" });
+    const slowStop = new SlowOn("end", 700, { name: "slow-stop" });
     const parallel = new ParallelPipeline(
       [slowStart, new Suffix("A")],
       [new SlowTextProcessor(100), slowStop],

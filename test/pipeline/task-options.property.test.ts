@@ -41,7 +41,7 @@ const pipeline = (): Pipeline =>
   new Pipeline([
     new SlowOn("start", 30),
     new SlowTextProcessor(20),
-    new SlowOn("stop", 50),
+    new SlowOn("end", 50),
     new FrameProcessor(),
   ]);
 

@@ -170,7 +170,7 @@ describe("PipelineTask termination contract", () => {
   });
 
   it("escalates to cancel after endTimeoutMs when a processor blocks EndFrame forever", async () => {
-    const stuck = new StuckOn("stop", { name: "never-disconnects" });
+    const stuck = new StuckOn("end", { name: "never-disconnects" });
     const { clock, task, recorder, timeouts, finishedBy, done, whenStarted } = setup([stuck], {
       endTimeoutMs: 5_000,
       cancelTimeoutMs: 1_000,
@@ -190,7 +190,7 @@ describe("PipelineTask termination contract", () => {
 
   it("does not escalate while the end keeps making progress", async () => {
     // Ten processors each take 3 s to end: 30 s in all, each hop well inside endTimeoutMs.
-    const slow = Array.from({ length: 10 }, (_, i) => new SlowOn("stop", 3_000, { name: `svc${i}` }));
+    const slow = Array.from({ length: 10 }, (_, i) => new SlowOn("end", 3_000, { name: `svc${i}` }));
     const { clock, task, timeouts, finishedBy, whenStarted } = setup(slow, { endTimeoutMs: 5_000 });
     await whenStarted();
     const t0 = clock.now();
@@ -202,7 +202,7 @@ describe("PipelineTask termination contract", () => {
 
   it("still ends when a processor's stop hook throws, reporting one error", async () => {
     class ThrowsOnStop extends FrameProcessor {
-      protected override stop(): void {
+      protected override end(): void {
         throw new Error("disconnect failed");
       }
     }

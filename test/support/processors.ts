@@ -36,7 +36,7 @@ export class SlowTextProcessor extends FrameProcessor {
 export class StuckOn extends FrameProcessor {
   calls = 0;
   constructor(
-    private readonly stage: "start" | "stop" | "cancel",
+    private readonly stage: "start" | "end" | "cancel",
     options: FrameProcessorOptions = {},
   ) {
     super(options);
@@ -44,8 +44,8 @@ export class StuckOn extends FrameProcessor {
   protected override start(_frame: StartFrame): Promise<void> | void {
     if (this.stage === "start") return this.#forever();
   }
-  protected override stop(_frame: EndFrame): Promise<void> | void {
-    if (this.stage === "stop") return this.#forever();
+  protected override end(_frame: EndFrame): Promise<void> | void {
+    if (this.stage === "end") return this.#forever();
   }
   protected override cancel(_frame: CancelFrame): Promise<void> | void {
     if (this.stage === "cancel") return this.#forever();
@@ -59,7 +59,7 @@ export class StuckOn extends FrameProcessor {
 /** A lifecycle hook that takes `delayMs` of task-clock time (cut short by cancel, via the life signal). */
 export class SlowOn extends FrameProcessor {
   constructor(
-    private readonly stage: "start" | "stop" | "cancel",
+    private readonly stage: "start" | "end" | "cancel",
     private readonly delayMs: number,
     options: FrameProcessorOptions = {},
   ) {
@@ -68,8 +68,8 @@ export class SlowOn extends FrameProcessor {
   protected override start(_frame: StartFrame): Promise<void> | void {
     if (this.stage === "start") return this.clock.sleep(this.delayMs, this.lifeSignal);
   }
-  protected override stop(_frame: EndFrame): Promise<void> | void {
-    if (this.stage === "stop") return this.clock.sleep(this.delayMs, this.lifeSignal);
+  protected override end(_frame: EndFrame): Promise<void> | void {
+    if (this.stage === "end") return this.clock.sleep(this.delayMs, this.lifeSignal);
   }
   protected override cancel(_frame: CancelFrame): Promise<void> | void {
     if (this.stage === "cancel") return this.clock.sleep(this.delayMs, this.lifeSignal);

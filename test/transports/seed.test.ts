@@ -41,7 +41,7 @@ class SlowToDisconnect extends FrameProcessor {
   ) {
     super(options);
   }
-  protected override stop(): Promise<void> {
+  protected override end(): Promise<void> {
     return this.clock.sleep(this.endMs);
   }
   protected override cancel(): Promise<void> | void {

@@ -164,7 +164,7 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     });
   }
 
-  protected override async stop(_frame: EndFrame): Promise<void> {
+  protected override async end(_frame: EndFrame): Promise<void> {
     // Frames still waiting for an interruption go now, ahead of the EndFrame.
     for (const frame of this.#afterInterruption.takeAll())
       await this.pushFrame(frame, FrameDirection.DOWNSTREAM);
