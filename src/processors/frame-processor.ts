@@ -530,6 +530,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       if (this.#state !== "running") return;
       this.#lanesOpen = true;
       void turnStore.exit(() => this.#runSystemLane(this.#systemGen));
+      if (this.#state !== "running") return; // the first system frame cancelled it
       void turnStore.run(this.#turn, () => this.#runOrderedLane(this.#orderedGen));
     });
     return forwarded;
@@ -722,7 +723,9 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   async #runSystemLane(gen: number): Promise<void> {
     const queue = this.#system;
-    while (gen === this.#systemGen) {
+    // A closed queue's wait() resolves at once: checking it here keeps a loop started on a lane
+    // that closed meanwhile (a cancel during the start hook) from spinning.
+    while (gen === this.#systemGen && !queue.closed) {
       const frame = queue.shift();
       if (frame === undefined) {
         await queue.wait();
@@ -737,7 +740,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   async #runOrderedLane(gen: number): Promise<void> {
     const queue = this.#ordered;
-    while (gen === this.#orderedGen) {
+    while (gen === this.#orderedGen && !queue.closed) {
       if (this.#interruptionsPending > 0) {
         this.#resumeOrdered(); // a loop of an ended turn still waiting: let it see it is detached
         await new Promise<void>((resolve) => {

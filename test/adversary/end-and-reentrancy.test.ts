@@ -19,7 +19,7 @@ class SlowStop extends FrameProcessor {
   constructor(private readonly ms: number) {
     super();
   }
-  protected override stop(_f: EndFrame): Promise<void> {
+  protected override end(_f: EndFrame): Promise<void> {
     return this.clock.sleep(this.ms);
   }
 }
@@ -48,7 +48,7 @@ describe("stopWhenDone ends within its bounds (adversary)", () => {
         }
       }
       class StuckOnStop extends FrameProcessor {
-        protected override stop(_f: EndFrame): Promise<void> {
+        protected override end(_f: EndFrame): Promise<void> {
           return new Promise(() => {});
         }
       }

@@ -95,7 +95,7 @@ class Misbehaving extends FrameProcessor {
   protected override start(_f: StartFrame) {
     return this.#hook(this.spec.start);
   }
-  protected override stop(_f: EndFrame) {
+  protected override end(_f: EndFrame) {
     return this.#hook(this.spec.stop);
   }
   protected override cancel(_f: CancelFrame) {

@@ -19,7 +19,7 @@ describe("nothing spins (adversary)", () => {
   // again: the cancel deadline (a timer) never fires, run() never resolves, 100 % CPU.
   // Measured: killed after 15 s of real time (user CPU 7.5 s on a shared 2-core machine); with the
   // same handler deferred by one microtask the task is cancelled in 120 ms.
-  it.fails(
+  it(
     "a cancel() from a pipelineError handler while a slow-starting processor opens its lanes ends the task",
     () => {
       const r = runIsolated(
@@ -49,7 +49,7 @@ describe("nothing spins (adversary)", () => {
   // The same hole reduced to three plain processors on a VirtualClock: A (queued) passes the
   // ErrorFrame of B (start rejects) upstream when its lanes open; the handler cancels; C's cancel
   // hook takes time (any I/O), so the teardown that would end the spin needs a macrotask.
-  it.fails(
+  it(
     "minimal: [A, B(start rejects), C(cancel hook waits)] with cancel() in the pipelineError handler",
     () => {
       const r = runIsolated(
@@ -101,7 +101,7 @@ describe("nothing spins (adversary)", () => {
   // chunk each time: a synchronous infinite loop that also grows the queue without bound. The
   // event loop never runs again (killed after 20 s in the probe; user 11 s + sys 7 s). The same via
   // PipelineTask params.audioOutSampleRate, which is not checked at all.
-  it.fails(
+  it(
     "audioOutSampleRate: 50 is refused, or audio at that rate is played without freezing",
     () => {
       const r = runIsolated(
