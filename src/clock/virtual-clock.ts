@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn, setTimeout as realSleep } from "node:timers/promises";
+import { AsyncResource } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
 import { BaseClock, type TimerHandle, checkDelay } from "./clock.js";
 import { MinHeap } from "./min-heap.js";
@@ -97,7 +98,9 @@ export class VirtualClock extends BaseClock {
     const timer: VirtualTimer = {
       at: this.#now + Math.max(0, delayMs),
       seq: this.#seq++,
-      callback,
+      // Run in the async context that set the timer, as a Node timer does: work started by an
+      // interrupted turn is then known as stale on this clock too (docs/design/interruption.md).
+      callback: AsyncResource.bind(callback),
       cancelled: false,
     };
     this.#heap.push(timer);

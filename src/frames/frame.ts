@@ -24,6 +24,8 @@ export const FrameFlags = {
   END: 8,
   CANCEL: 16,
   INTERRUPTION: 32,
+  /** For the task: requests (`EndTaskFrame`, …) and errors, acted on where they are pushed. */
+  TASK: 64,
 } as const;
 /** Flags that send a frame down the runtime's slow path. */
 export const SPECIAL_FRAME_FLAGS =

@@ -54,20 +54,28 @@ export class InterruptionFrame extends SystemFrame {
 /** A processor asks the task to end gracefully (the task queues an {@link EndFrame}). */
 export class EndTaskFrame extends ControlFrame {
   static override readonly uninterruptible = true;
+  static override readonly kindFlags: number = FrameFlags.TASK;
   constructor(readonly reason?: string) {
     super();
   }
 }
 
-/** A processor asks the task to cancel (the task calls `cancel()`). */
+/**
+ * A processor asks the task to cancel (the task calls `cancel()`). Never dropped by a full lane:
+ * a request lost behind a stuck processor would leave the task running.
+ */
 export class CancelTaskFrame extends SystemFrame {
+  static override readonly uninterruptible = true;
+  static override readonly kindFlags: number = FrameFlags.TASK;
   constructor(readonly reason?: string) {
     super();
   }
 }
 
 /** A processor asks the task to interrupt (the task pushes an {@link InterruptionFrame} downstream from the head). */
-export class InterruptionTaskFrame extends SystemFrame {}
+export class InterruptionTaskFrame extends SystemFrame {
+  static override readonly kindFlags: number = FrameFlags.TASK;
+}
 
 /**
  * Sent periodically by the task when heartbeats are on. A control frame, so it travels the

@@ -1,9 +1,8 @@
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
-import { OutputAudioRawFrame } from "../frames/audio.js";
 import { ErrorFrame } from "../frames/error.js";
-import { Frame, FrameDirection } from "../frames/frame.js";
+import { Frame, FrameDirection, FrameFlags } from "../frames/frame.js";
 import {
   CancelFrame,
   CancelTaskFrame,
@@ -145,6 +144,10 @@ export class PipelineTask {
     this.#settleStarted = resolve;
   });
   #processorsReady = false;
+  /** Requests and errors already acted on (they are seen where pushed, and again at the end). */
+  readonly #taskFramesSeen = new WeakSet<Frame>();
+  /** Aborted when the task finishes. */
+  readonly #over = new AbortController();
 
   #startTimer: TimerHandle | undefined;
   #endTimer: TimerHandle | undefined;
@@ -345,7 +348,19 @@ export class PipelineTask {
     };
     this.#source.setup(context);
     this.#sink.setup(context);
-    this.#pipeline.setup(context);
+    try {
+      this.#pipeline.setup(context);
+    } catch (error) {
+      // A processor's setup() threw: nothing can run. The task fails with the error; run()
+      // still resolves, never rejects.
+      const cause = error instanceof Error ? error : new Error(String(error));
+      this.logger.error(`${this.name}: setting the pipeline up failed: ${cause.message}`, {
+        task: this.name,
+      });
+      this.#fatal ??= new ErrorFrame(cause, { fatal: true });
+      await this.cancel(`setup failed: ${cause.message}`);
+      return this.#finished;
+    }
     if (this.#state === "created") this.#state = "starting";
     if (this.#state === "ending") this.#armEndWatchdog(); // stopWhenDone() came before run()
     if (this.#state !== "cancelling") {
@@ -394,7 +409,13 @@ export class PipelineTask {
 
   /** Called for every push by any processor: must stay cheap. */
   #onPush(source: FrameProcessor, frame: Frame, direction: FrameDirection): void {
-    if (this.#state === "ending" && (frame === this.#endFrame || frame instanceof OutputAudioRawFrame)) {
+    // Requests and errors for the task are acted on where they are pushed, not when they come out
+    // of the pipeline: a processor stuck between them and the task would hold them for ever.
+    if (frame.schedulingFlags & FrameFlags.TASK) this.#onFrameAtEnd(frame, direction);
+    // Progress of the end is the EndFrame moving on, and the output reporting played audio
+    // (reportProgress); audio pushed by any other processor (a timer) is not: it would keep a
+    // stuck end alive for ever.
+    if (this.#state === "ending" && frame === this.#endFrame) {
       this.#lastEndProgress = this.clock.now();
     }
     if (this.#idle?.watching) {
@@ -423,6 +444,10 @@ export class PipelineTask {
 
   /** A frame came out of either end of the pipeline. */
   #onFrameAtEnd(frame: Frame, direction: FrameDirection): void {
+    if (frame.schedulingFlags & FrameFlags.TASK) {
+      if (this.#taskFramesSeen.has(frame)) return; // acted on once: where it was first pushed
+      this.#taskFramesSeen.add(frame);
+    }
     if (frame instanceof StartFrame) {
       if (direction === FrameDirection.DOWNSTREAM) {
         this.#startReachedSink = true;
@@ -489,9 +514,10 @@ export class PipelineTask {
     if (this.#state === "starting" || this.#state === "ending") this.#settleStarted(true);
     if (this.#state !== "starting") return; // ending or cancelling already
     this.#state = "running";
-    this.#events.emit("pipelineStarted");
+    // Monitors first: a handler may end or cancel the task, and that must stop them.
     this.#idle?.start();
     this.#heartbeats?.start();
+    this.#events.emit("pipelineStarted");
   }
 
   // ---------------------------------------------------------------- timers
@@ -634,10 +660,13 @@ export class PipelineTask {
       () => undefined,
       () => undefined,
     );
-    return deadline(this.clock, settled, Math.max(0, at - this.clock.now()), this.name).then(
+    // Aborted when the task finishes: a wait the task no longer needs leaves no timer behind.
+    const signal = this.#over.signal;
+    return deadline(this.clock, settled, Math.max(0, at - this.clock.now()), this.name, { signal }).then(
       () => true,
       (error: unknown) => {
         if (error instanceof DeadlineExceededError) return false;
+        if (signal.aborted) return true; // the task finished meanwhile: nothing to report
         throw error;
       },
     );
@@ -659,6 +688,7 @@ export class PipelineTask {
       frame,
     });
     this.#outcome = outcome;
+    this.#over.abort();
     this.#settleStarted(false);
     this.#events.emit("pipelineFinished", frame, outcome);
     this.#resolveFinished(outcome);

@@ -14,9 +14,8 @@ import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { ProcessorContext } from "./processor-context.js";
-import { Turn, turnStore } from "./turn.js";
+import { Turn, endedTurns, turnStore } from "./turn.js";
 import { spendFrame } from "./turn-budget.js";
-
 
 /** Frames only the task sends; a processor forwards them but never creates one. */
 const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL;
@@ -139,8 +138,6 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   /** Ended (aborted, then replaced) by an interruption, and by cancel/teardown. */
   #turnControl = new AbortController();
   #turn: Turn;
-  /** Turns ended so far: pushes are checked for staleness only once one has ended. */
-  #turnsEnded = 0;
   /** Aborted once, by cancel or teardown. */
   readonly #life = new AbortController();
   /** The lifecycle frame this processor has received and not yet forwarded. */
@@ -324,9 +321,11 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   pushFrame(frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM): void | Promise<void> {
     const flags = frame.schedulingFlags;
     if (flags & LIFECYCLE_FLAGS && frame !== this.#forwarding) throw lifecycleMisuse(this.name, frame);
-    if (this.#turnsEnded > 0 && !(flags & NEVER_STALE_FLAGS)) {
+    if (endedTurns.count > 0 && !(flags & NEVER_STALE_FLAGS)) {
+      // Whose turn it is does not matter: work running in any ended turn is stale, including a
+      // direct processor's work started inside the turn of the processor that called it.
       const turn = turnStore.getStore();
-      if (turn !== undefined && turn.ownerId === this.id && turn.signal.aborted) {
+      if (turn !== undefined && turn.signal.aborted) {
         this.#dropStale(frame);
         return;
       }
@@ -463,7 +462,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.#turnControl.abort(reason);
     this.#turnControl = new AbortController();
     this.#turn = this.#newTurn();
-    this.#turnsEnded++;
+    endedTurns.count++;
   }
 
   #dropStale(frame: Frame): void {
@@ -577,7 +576,6 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.#systemBarrier = undefined;
     barrier?.resolve();
     this.#turnControl.abort(reason);
-    this.#turnsEnded++;
     if (!this.#life.signal.aborted) this.#life.abort(reason);
     this.#markReady();
   }

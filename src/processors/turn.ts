@@ -51,3 +51,9 @@ export class Turn {
  * @internal
  */
 export const turnStore = new AsyncLocalStorage<Turn>();
+
+/**
+ * Turns ended so far in the process: pushes are checked for staleness only once one has ended,
+ * so a session that never interrupts pays nothing for the check. @internal
+ */
+export const endedTurns = { count: 0 };

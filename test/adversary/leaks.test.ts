@@ -15,10 +15,8 @@ describe("nothing outlives the task (adversary)", () => {
   // a loop nobody will ever stop. Measured with a 300 ms mixer start and cancel at 50 ms: the
   // task reported "cancelled" and then the sink got 31 chunks of mixed silence in the next 1.5 s
   // (one per 40 ms tick, for ever), mixer.stop() never called, a Timeout handle left.
-  it.fails(
-    "cancel during the output transport's start: no chunk is written after the task finished",
-    () => {
-      const r = runIsolated(`
+  it("cancel during the output transport's start: no chunk is written after the task finished", () => {
+    const r = runIsolated(`
         import { MemoryTransport, Pipeline, PipelineTask, silentLogger } from "@SRC@/index.ts";
         class SlowMixer {
           startedN = 0; stoppedN = 0;
@@ -39,11 +37,9 @@ describe("nothing outlives the task (adversary)", () => {
         console.log(JSON.stringify({ how: outcome.how, writesAfterFinish: transport.output().writeCalls - w0, mixerStarted: mixer.startedN, mixerStopped: mixer.stoppedN }));
         process.exit(0);
       `);
-      expect(r.timedOut).toBe(false);
-      expect(r.result).toMatchObject({ how: "cancelled", writesAfterFinish: 0 });
-    },
-    20_000,
-  );
+    expect(r.timedOut).toBe(false);
+    expect(r.result).toMatchObject({ how: "cancelled", writesAfterFinish: 0 });
+  }, 20_000);
 
   // HOLE. WavFileOutputTransport.start() opens the output file; a cancel while the open is in
   // flight runs #close() with no file yet (and memoises it), so the handle opened a moment later
@@ -90,7 +86,7 @@ describe("nothing outlives the task (adversary)", () => {
   // emitted and logged. Found by lifecycle.property.test.ts. Measured: cleanupTimeoutMs 3013,
   // cancelTimeoutMs 1: the task finished at 2 ms, one timer still pending at 3012 ms, and the late
   // timeout event at 3014 ms.
-  it.fails("cancel during cleanup leaves no timer and no late timeout event behind", async () => {
+  it("cancel during cleanup leaves no timer and no late timeout event behind", async () => {
     class HangsInCleanup extends FrameProcessor {
       protected override cleanup(): Promise<void> {
         return new Promise(() => {});
@@ -118,34 +114,31 @@ describe("nothing outlives the task (adversary)", () => {
   // cancelTimeoutMs, after a bogus "cancel" timeout event naming a processor, and its deadline
   // timer outlives the task. Measured: cancelTimeoutMs 2000 → task finished at 0 ms, cancel()
   // resolved at 2000 ms, 1 timer pending after finish, 1 timeout event.
-  it.fails(
-    "task.cancel() from a processor's cancel hook: the caller's cancel() resolves with the task",
-    async () => {
-      const ref: { task?: { cancel(reason?: string): Promise<unknown> } } = {};
-      class CancelsAgain extends FrameProcessor {
-        protected override cancel(): void {
-          void ref.task?.cancel("from the hook");
-        }
+  it("task.cancel() from a processor's cancel hook: the caller's cancel() resolves with the task", async () => {
+    const ref: { task?: { cancel(reason?: string): Promise<unknown> } } = {};
+    class CancelsAgain extends FrameProcessor {
+      protected override cancel(): void {
+        void ref.task?.cancel("from the hook");
       }
-      const s = setup([new CancelsAgain()], { cancelTimeoutMs: 2_000 });
-      ref.task = s.task;
-      await s.whenStarted();
-      const t0 = s.clock.now();
-      let resolvedAt: number | undefined;
-      const p = s.task.cancel("user").then(() => (resolvedAt = s.clock.now()));
-      await s.clock.runUntil(s.done);
-      const finishedAt = s.clock.now();
-      const pendingAtFinish = s.clock.pendingTimers;
-      await s.clock.runUntil(p);
-      const timeouts: TaskTimeoutEvent[] = s.timeouts;
-      expect({
-        finishedAfter: finishedAt - t0,
-        cancelResolvedAfter: resolvedAt! - t0,
-        pendingAtFinish,
-        timeouts: timeouts.map((e) => e.stage),
-      }).toEqual({ finishedAfter: 0, cancelResolvedAfter: 0, pendingAtFinish: 0, timeouts: [] });
-    },
-  );
+    }
+    const s = setup([new CancelsAgain()], { cancelTimeoutMs: 2_000 });
+    ref.task = s.task;
+    await s.whenStarted();
+    const t0 = s.clock.now();
+    let resolvedAt: number | undefined;
+    const p = s.task.cancel("user").then(() => (resolvedAt = s.clock.now()));
+    await s.clock.runUntil(s.done);
+    const finishedAt = s.clock.now();
+    const pendingAtFinish = s.clock.pendingTimers;
+    await s.clock.runUntil(p);
+    const timeouts: TaskTimeoutEvent[] = s.timeouts;
+    expect({
+      finishedAfter: finishedAt - t0,
+      cancelResolvedAfter: resolvedAt! - t0,
+      pendingAtFinish,
+      timeouts: timeouts.map((e) => e.stage),
+    }).toEqual({ finishedAfter: 0, cancelResolvedAfter: 0, pendingAtFinish: 0, timeouts: [] });
+  });
 });
 
 describe("nothing grows for the length of a session (adversary)", () => {

@@ -19,11 +19,9 @@ describe("nothing spins (adversary)", () => {
   // again: the cancel deadline (a timer) never fires, run() never resolves, 100 % CPU.
   // Measured: killed after 15 s of real time (user CPU 7.5 s on a shared 2-core machine); with the
   // same handler deferred by one microtask the task is cancelled in 120 ms.
-  it(
-    "a cancel() from a pipelineError handler while a slow-starting processor opens its lanes ends the task",
-    () => {
-      const r = runIsolated(
-        `
+  it("a cancel() from a pipelineError handler while a slow-starting processor opens its lanes ends the task", () => {
+    const r = runIsolated(
+      `
         import { mkdtempSync } from "node:fs";
         import { tmpdir } from "node:os";
         import { join } from "node:path";
@@ -38,22 +36,18 @@ describe("nothing spins (adversary)", () => {
         console.log(JSON.stringify({ how: outcome.how, ms: Date.now() - t0 }));
         process.exit(0);
       `,
-        LIMIT_MS,
-      );
-      expect(r.timedOut).toBe(false);
-      expect(r.result).toMatchObject({ how: "cancelled" });
-    },
-    20_000,
-  );
+      LIMIT_MS,
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.result).toMatchObject({ how: "cancelled" });
+  }, 20_000);
 
   // The same hole reduced to three plain processors on a VirtualClock: A (queued) passes the
   // ErrorFrame of B (start rejects) upstream when its lanes open; the handler cancels; C's cancel
   // hook takes time (any I/O), so the teardown that would end the spin needs a macrotask.
-  it(
-    "minimal: [A, B(start rejects), C(cancel hook waits)] with cancel() in the pipelineError handler",
-    () => {
-      const r = runIsolated(
-        `
+  it("minimal: [A, B(start rejects), C(cancel hook waits)] with cancel() in the pipelineError handler", () => {
+    const r = runIsolated(
+      `
         import { FrameProcessor, Pipeline, PipelineTask, VirtualClock, silentLogger } from "@SRC@/index.ts";
         class A extends FrameProcessor {}
         class B extends FrameProcessor { protected override start() { return Promise.reject(new Error("start rejected")); } }
@@ -66,13 +60,11 @@ describe("nothing spins (adversary)", () => {
         console.log(JSON.stringify({ finished: task.hasFinished() }));
         process.exit(0);
       `,
-        LIMIT_MS,
-      );
-      expect(r.timedOut).toBe(false);
-      expect(r.result).toEqual({ finished: true });
-    },
-    20_000,
-  );
+      LIMIT_MS,
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.result).toEqual({ finished: true });
+  }, 20_000);
 
   it("control: the same handler deferred by one microtask ends the task", () => {
     const r = runIsolated(
@@ -101,11 +93,9 @@ describe("nothing spins (adversary)", () => {
   // chunk each time: a synchronous infinite loop that also grows the queue without bound. The
   // event loop never runs again (killed after 20 s in the probe; user 11 s + sys 7 s). The same via
   // PipelineTask params.audioOutSampleRate, which is not checked at all.
-  it(
-    "audioOutSampleRate: 50 is refused, or audio at that rate is played without freezing",
-    () => {
-      const r = runIsolated(
-        `
+  it("audioOutSampleRate: 50 is refused, or audio at that rate is played without freezing", () => {
+    const r = runIsolated(
+      `
         import { MemoryTransport, OutputAudioRawFrame, Pipeline, PipelineTask, silentLogger } from "@SRC@/index.ts";
         let transport;
         try {
@@ -122,10 +112,8 @@ describe("nothing spins (adversary)", () => {
         console.log(JSON.stringify({ alive: true }));
         process.exit(0);
       `,
-        LIMIT_MS,
-      );
-      expect(r.timedOut).toBe(false);
-    },
-    20_000,
-  );
+      LIMIT_MS,
+    );
+    expect(r.timedOut).toBe(false);
+  }, 20_000);
 });
