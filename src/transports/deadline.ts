@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from "../clock/clock.js";
-import { DeadlineExceededError } from "../clock/deadline.js";
+import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 
 export { DeadlineExceededError };
 
@@ -20,45 +20,10 @@ export function withDeadline<T>(
   what: string,
   signal?: AbortSignal,
 ): Promise<T> {
-  let pending: Promise<T> | T;
-  try {
-    pending = typeof work === "function" ? (work as () => Promise<T> | T)() : work;
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  if (typeof (pending as { then?: unknown } | null | undefined)?.then !== "function") {
-    return Promise.resolve(pending);
-  }
-  const promise = Promise.resolve(pending);
-  if (signal?.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const finish = (): void => {
-      timer.cancel();
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = (): void => {
-      finish();
-      reject(signal?.reason);
-    };
-    const timer: TimerHandle = clock.setTimer(() => {
-      finish();
-      reject(new DeadlineExceededError(what, timeoutMs));
-    }, timeoutMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        finish();
-        resolve(value);
-      },
-      (error: unknown) => {
-        finish();
-        reject(error);
-      },
-    );
-  });
+  // One implementation of a deadline: this only adapts plain values and argument-less functions.
+  const run = (): Promise<T> =>
+    Promise.resolve(typeof work === "function" ? (work as () => Promise<T> | T)() : work);
+  return deadline(clock, run, timeoutMs, what, signal ? { signal } : {});
 }
 
 /**
