@@ -62,6 +62,16 @@ export class VirtualClock extends BaseClock {
     checkDelay(this.#now, "startMs");
     this.settleTurns = options.settleTurns ?? 4;
     this.realWorkTimeoutMs = options.realWorkTimeoutMs ?? 60_000;
+    if (!Number.isInteger(this.settleTurns) || this.settleTurns < 0 || this.settleTurns > 1_000) {
+      throw new RangeError(
+        `VirtualClock: settleTurns must be a whole number from 0 to 1000 (got ${options.settleTurns})`,
+      );
+    }
+    if (!Number.isFinite(this.realWorkTimeoutMs) || this.realWorkTimeoutMs <= 0) {
+      throw new RangeError(
+        `VirtualClock: realWorkTimeoutMs must be a finite number of ms above 0 (got ${options.realWorkTimeoutMs})`,
+      );
+    }
   }
 
   /** Real work marked with {@link track} and still in flight. */

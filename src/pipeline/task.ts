@@ -162,7 +162,10 @@ export class PipelineTask {
     this.logger = options.logger ?? createConsoleLogger("warn");
     this.params = resolvePipelineParams(options.params);
     this.#idleTimeoutMs = options.idleTimeoutMs === undefined ? 300_000 : options.idleTimeoutMs;
-    this.#idleFrames = options.idleTimeoutFrames ?? [BotSpeakingFrame, UserSpeakingFrame];
+    this.#idleFrames = checkFrameClasses(
+      "PipelineTask: idleTimeoutFrames",
+      options.idleTimeoutFrames ?? [BotSpeakingFrame, UserSpeakingFrame],
+    );
     this.#cancelOnIdle = options.cancelOnIdleTimeout ?? true;
     this.#startTimeoutMs = checkMs("startTimeoutMs", options.startTimeoutMs ?? 20_000);
     this.#endTimeoutMs = checkMs("endTimeoutMs", options.endTimeoutMs ?? 10_000);
@@ -224,6 +227,8 @@ export class PipelineTask {
 
   /** Adds an observer (see `Observer`). */
   addObserver(observer: Observer): void {
+    if (observer.frameTypes !== undefined)
+      checkFrameClasses(`${this.name}: an observer's frameTypes`, observer.frameTypes);
     this.#dispatchers.push(new ObserverDispatcher(observer, this.logger, this.#observerLimits));
   }
 
@@ -706,6 +711,19 @@ function checkMs(name: string, value: number): number {
     );
   }
   return value;
+}
+
+/** Throws unless `classes` is an array of frame classes (checked with `instanceof` on every push). */
+function checkFrameClasses<T>(what: string, classes: readonly T[]): readonly T[] {
+  if (
+    !Array.isArray(classes) ||
+    !classes.every((c) => typeof c === "function" && c.prototype instanceof Frame)
+  ) {
+    throw new InvalidOptionError(
+      `${what} must be an array of frame classes, e.g. [TranscriptionFrame] (got ${String(classes)})`,
+    );
+  }
+  return classes;
 }
 
 function positiveInt(name: string, value: number): number {

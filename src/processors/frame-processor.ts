@@ -9,7 +9,14 @@ import {
   isUninterruptible,
 } from "../frames/frame.js";
 import type { CancelFrame, EndFrame, InterruptionFrame, StartFrame } from "../frames/lifecycle.js";
-import { CancelledError, InterruptedError, MisuseError, ProcessorError, describe } from "../errors.js";
+import {
+  CancelledError,
+  InterruptedError,
+  InvalidOptionError,
+  MisuseError,
+  ProcessorError,
+  describe,
+} from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
 import { FrameQueue } from "./frame-queue.js";
@@ -156,6 +163,11 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.name = options.name ?? `${new.target.name}#${this.id}`;
     this.direct = options.direct ?? false;
     this.#maxQueued = options.maxQueuedFrames ?? 10_000;
+    if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 1) {
+      throw new InvalidOptionError(
+        `${this.name}: maxQueuedFrames must be a whole number ≥ 1 (got ${String(options.maxQueuedFrames)})`,
+      );
+    }
     this.#events = new TypedEvents<E>(this.name, () => this.logger);
     this.#turn = this.#newTurn();
     this.#ready = new Promise<void>((resolve) => {

@@ -14,7 +14,6 @@ import {
   VADAnalyzer,
   VADProcessor,
   VirtualClock,
-  type Logger,
 } from "../../src/index.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import { setup } from "./support.js";
@@ -50,30 +49,8 @@ class Fake extends VADAnalyzer {
 describe("settings are checked where they are given (adversary)", () => {
   // HOLE. FrameProcessorOptions.maxQueuedFrames is not checked (accepted: 0, -1, 1.5, NaN,
   // Infinity). NaN or Infinity silently removes the lane bound; 0 or -1 breaks every lane (next).
-  it.fails("FrameProcessor refuses a maxQueuedFrames that is not a whole number ≥ 1", () => {
+  it("FrameProcessor refuses a maxQueuedFrames that is not a whole number ≥ 1", () => {
     expect(accepted(BAD_COUNTS, (v) => new FrameProcessor({ maxQueuedFrames: v }))).toEqual([]);
-  });
-
-  // HOLE. With maxQueuedFrames 0 the overflow path peeks an empty queue and reads
-  // `undefined.schedulingFlags`: every frame offered to the processor is lost, each with a
-  // TypeError that the task only logs ("pushing TextFrame#11 failed TypeError: Cannot read
-  // properties of undefined (reading 'schedulingFlags')"). Measured: 2 frames in, 0 out.
-  it.fails("a processor with maxQueuedFrames 0 does not lose every frame", async () => {
-    const lines: string[] = [];
-    const logger: Logger = {
-      debug() {},
-      info() {},
-      warn: (m) => void lines.push(m),
-      error: (m, f) => void lines.push(`${m} ${String((f as { error?: unknown } | undefined)?.error)}`),
-    };
-    const s = setup([new FrameProcessor({ maxQueuedFrames: 0 })], { logger });
-    await s.whenStarted();
-    s.task.queueFrame(new TextFrame("a"));
-    s.task.queueFrame(new TextFrame("b"));
-    await s.clock.advance(100);
-    const out = s.recorder.frames.filter((f) => f instanceof TextFrame).length;
-    await s.clock.runUntil(s.task.cancel());
-    expect(out).toBe(2);
   });
 
   // HOLE. PipelineTask checks its durations but not params.audioInSampleRate /
@@ -133,7 +110,7 @@ describe("settings are checked where they are given (adversary)", () => {
   // accepted, and then `frame instanceof undefined` throws inside every pushFrame of every
   // processor. The StartFrame push itself fails (logged), so the task sits until startTimeoutMs
   // and is cancelled; the misuse is reported 20 s later as a start timeout.
-  it.fails("an observer whose frameTypes are not classes is refused when added", () => {
+  it("an observer whose frameTypes are not classes is refused when added", () => {
     expect(
       accepted(
         [[undefined], ["TextFrame"], [{}]],
@@ -147,7 +124,7 @@ describe("settings are checked where they are given (adversary)", () => {
 
   // HOLE. idleTimeoutFrames is not checked either: with [undefined], every push throws a
   // TypeError once the task has started (the idle monitor is watching).
-  it.fails("idleTimeoutFrames that are not classes are refused", () => {
+  it("idleTimeoutFrames that are not classes are refused", () => {
     expect(
       accepted(
         [[undefined], [{}]],
@@ -160,7 +137,7 @@ describe("settings are checked where they are given (adversary)", () => {
   // NaN makes `performance.now() > NaN` never true: tracked work that never settles hangs the test
   // for ever instead of raising VirtualTimeExceededError; settleTurns 1e12 makes every advance()
   // take 1e12 event-loop turns.
-  it.fails("VirtualClock refuses odd settleTurns and realWorkTimeoutMs", () => {
+  it("VirtualClock refuses odd settleTurns and realWorkTimeoutMs", () => {
     const bad: string[] = [];
     for (const [k, v] of [
       ["settleTurns", Number.NaN],
