@@ -1,6 +1,6 @@
 /**
  * The audio utility layer: PCM16 helpers, G.711, WAV files, the streaming resampler and input
- * audio filters. Listed name by name (STYLE §11). VAD lives in `./vad/` and is exported separately.
+ * audio filters. Listed name by name. VAD lives in `./vad/` and is exported separately.
  */
 
 export {

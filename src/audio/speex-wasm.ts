@@ -1,6 +1,6 @@
 /**
  * The SpeexDSP resampler compiled to WebAssembly (`@echogarden/speex-resampler-wasm`, BSD-3):
- * one module instance per process, shared by every stream (DESIGN §1.8), and {@link SpeexState},
+ * one module instance per process, shared by every stream (docs/design/principles.md: sessions are cheap), and {@link SpeexState},
  * one stream's resampler state plus its own input/output buffers in the module's memory.
  *
  * Internal: the public API is `resampler.ts`.

@@ -10,7 +10,7 @@ export class AudioFilterNotStartedError extends VoicepipeError {
 
 /**
  * A filter for input audio (noise suppression, echo cancellation…), run by the input transport on
- * raw audio before resampling and VAD (DESIGN §6, `audioInFilter`). Mono PCM16 at the transport's
+ * raw audio before resampling and VAD (`audioInFilter`, docs/design/input-transport.md). Mono PCM16 at the transport's
  * input rate.
  *
  * Lifecycle: `start(sampleRate)` → any number of `filter()` calls → `stop()`. A stopped filter may

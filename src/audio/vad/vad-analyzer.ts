@@ -7,7 +7,7 @@ import { VolumeMeter } from "./volume-meter.js";
 
 /**
  * One analyze call that runs this many windows yields an event-loop turn between windows, so a
- * long chunk given to a model that answers at once cannot starve timers and I/O (DESIGN §1.2).
+ * long chunk given to a model that answers at once cannot starve timers and I/O (docs/design/clock.md).
  * 32 windows is about 1 s of audio; real-time chunks (10–40 ms) never reach it.
  */
 const YIELD_EVERY_WINDOWS = 32;
@@ -46,7 +46,7 @@ export interface VADAnalyzerOptions {
 const NO_TRANSITIONS: readonly VADTransition[] = Object.freeze([]);
 
 /**
- * Voice activity detection for one mono PCM16 stream (DESIGN §7). Subclasses provide a model:
+ * Voice activity detection for one mono PCM16 stream (docs/design/silero-vad.md). Subclasses provide a model:
  * {@link sampleRates}, {@link windowSamples} and {@link voiceConfidence}; this base does the
  * rest: it cuts chunks of any size into model windows, measures volume ({@link VolumeMeter}),
  * decides speech per window (`confidence ≥ params.confidence && volume ≥ params.minVolume`) and
