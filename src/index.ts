@@ -97,11 +97,11 @@ export type {
 export type { ProcessorContext } from "./processors/processor-context.js";
 
 // Pipeline
-export { Pipeline, flattenProcessors } from "./pipeline/pipeline.js";
+export { Pipeline } from "./pipeline/pipeline.js";
 export { ParallelPipeline } from "./pipeline/parallel-pipeline.js";
 export { PipelineTask } from "./pipeline/task.js";
 export type { PipelineTaskEvents, TaskOutcome, TaskTimeoutEvent } from "./pipeline/task.js";
-export { DEFAULT_PIPELINE_PARAMS, resolvePipelineParams } from "./pipeline/task-options.js";
+export { DEFAULT_PIPELINE_PARAMS } from "./pipeline/task-options.js";
 export type { PipelineParams, PipelineTaskOptions, FrameClass } from "./pipeline/task-options.js";
 export { PipelineRunner } from "./pipeline/runner.js";
 export type { PipelineRunnerOptions } from "./pipeline/runner.js";
@@ -125,7 +125,6 @@ export { deadline, DeadlineExceededError } from "./clock/deadline.js";
 export type { DeadlineOptions } from "./clock/deadline.js";
 export { Turn } from "./processors/turn.js";
 export type { TimeoutStage } from "./errors.js";
-export { TypedEvents } from "./events.js";
 export type { EventMap } from "./events.js";
 export { createConsoleLogger, silentLogger } from "./logger.js";
 export type { Logger, LogLevel } from "./logger.js";
@@ -145,15 +144,13 @@ export type {
   OutputOpenInfo,
 } from "./transports/base-output-transport.js";
 export type { OutputFormat } from "./transports/audio-chunker.js";
-export { MediaSender } from "./transports/media-sender.js";
-export type { MediaSenderHost, MediaSenderOptions } from "./transports/media-sender.js";
-export { ClockPacer, PaceLimiter } from "./transports/pacer.js";
+export { ClockPacer } from "./transports/pacer.js";
 export type { Pacer, PacerFactory, PacerTiming } from "./transports/pacer.js";
 export { SharedTickerPacer } from "./transports/shared-ticker.js";
 export type { SharedTickerOptions } from "./transports/shared-ticker.js";
 export { TransportConnection } from "./transports/transport-connection.js";
 export type { ConnectionLease } from "./transports/transport-connection.js";
-export { DEFAULT_TRANSPORT_PARAMS, resolveTransportParams } from "./transports/transport-params.js";
+export { DEFAULT_TRANSPORT_PARAMS } from "./transports/transport-params.js";
 export type { TransportParams } from "./transports/transport-params.js";
 export {
   MemoryTransport,

@@ -29,6 +29,20 @@ describe("package exports (run after `npm run build`)", () => {
     const main = (await import(mainSpecifier)) as Record<string, unknown>;
     expect(typeof main["PipelineTask"]).toBe("function");
     expect(typeof main["VirtualClock"]).toBe("function");
+    // Internals stay internal: users build on processors, tasks and transports, not on these.
+    for (const internal of [
+      "MediaSender",
+      "ObserverDispatcher",
+      "FrameQueue",
+      "resolveTransportParams",
+      "resolvePipelineParams",
+      "TypedEvents",
+      "flattenProcessors",
+      "PaceLimiter",
+      "turnStore",
+    ]) {
+      expect(main[internal], internal).toBeUndefined();
+    }
     const testing = (await import(testingSpecifier)) as Record<string, unknown>;
     expect(typeof testing["runTest"]).toBe("function");
     const sileroSpecifier = "voicepipe/audio/vad/silero";

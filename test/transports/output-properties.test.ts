@@ -19,8 +19,8 @@ import {
   TTSStoppedFrame,
   type TransportParams,
   VirtualClock,
-  resolveTransportParams,
 } from "../../src/index.js";
+import { resolveTransportParams } from "../../src/transports/transport-params.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";
 import { startOutput } from "../support/task.js";

@@ -8,11 +8,11 @@ import {
   InvalidOptionError,
   type Pacer,
   type PacerTiming,
-  PaceLimiter,
   SharedTickerPacer,
   TTSAudioRawFrame,
   VirtualClock,
 } from "../../src/index.js";
+import { PaceLimiter } from "../../src/transports/pacer.js";
 import { sharedTickerGroups } from "../../src/transports/shared-ticker.js";
 import { constant } from "../support/audio.js";
 import { CountingMixer } from "../support/mixers.js";

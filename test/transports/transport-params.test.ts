@@ -6,10 +6,10 @@ import {
   Pipeline,
   PipelineTask,
   type TransportParams,
-  resolvePipelineParams,
-  resolveTransportParams,
   VirtualClock,
 } from "../../src/index.js";
+import { resolveTransportParams } from "../../src/transports/transport-params.js";
+import { resolvePipelineParams } from "../../src/pipeline/task-options.js";
 import { CountingMixer } from "../support/mixers.js";
 
 const clock = new VirtualClock();
