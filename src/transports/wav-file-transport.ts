@@ -131,7 +131,13 @@ export class WavFileOutputTransport extends BaseOutputTransport {
   protected override async open(info: OutputOpenInfo): Promise<void> {
     const format = info.format!; // audio output is always on for this transport
     try {
-      this.#file = await this.clock.track(open(this.path, "w"));
+      const file = await this.clock.track(open(this.path, "w"));
+      if (this.#closing) {
+        // Closed (a cancel) while the file was being opened: close() found no file to close.
+        await this.clock.track(file.close());
+        return;
+      }
+      this.#file = file;
       const header = writeWav({
         audio: new Int16Array(0),
         sampleRate: format.sampleRate,
