@@ -95,7 +95,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   readonly #senders = new Map<string, MediaSender>();
   readonly #life: Lifetime;
   readonly #errors: RepeatedErrors;
-  readonly #warnedDestinations = new Set<string>();
+  #unknownDestinationFrames = 0;
   #format: OutputFormat | undefined;
   #sampleRate = 0;
   #sinkClosedReason: string | undefined;
@@ -423,14 +423,21 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     return destination ? `${this.name}[${destination}]` : this.name;
   }
 
+  /** Frames dropped because their `transportDestination` is not an output destination. */
+  get unknownDestinationFrames(): number {
+    return this.#unknownDestinationFrames;
+  }
+
   #senderFor(frame: Frame): MediaSender | undefined {
     const destination = frame.transportDestination ?? DEFAULT_DESTINATION;
     const sender = this.#senders.get(destination);
-    if (!sender && this.#senders.size > 0 && !this.#warnedDestinations.has(destination)) {
-      this.#warnedDestinations.add(destination);
+    if (!sender && this.#senders.size > 0 && this.#unknownDestinationFrames++ === 0) {
+      // Said once, for the first unknown name; the rest are counted (a set of every name seen
+      // would grow with whatever a client sends).
       void this.pushError(
         `${this.name}: no output destination "${destination}" (known: ${[...this.#senders.keys()].map((d) => JSON.stringify(d)).join(", ")}); ` +
-          "add it to TransportParams.audioOutDestinations. Frames for it are dropped.",
+          "add it to TransportParams.audioOutDestinations. Frames for unknown destinations are dropped " +
+          "and counted in unknownDestinationFrames.",
       );
     }
     return sender;
