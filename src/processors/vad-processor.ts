@@ -87,6 +87,11 @@ export class VADProcessor extends FrameProcessor {
       logger: () => this.logger,
       now: () => (this.context ? this.clock.now() : 0),
     });
+    if (!Number.isFinite(this.speakingIntervalMs) || this.speakingIntervalMs < 0) {
+      throw new InvalidOptionError(
+        `VADProcessor: speakingIntervalMs must be a finite number of ms ≥ 0 (got ${String(options.speakingIntervalMs)})`,
+      );
+    }
     if (!Number.isFinite(this.#audioIdleTimeoutMs) || this.#audioIdleTimeoutMs < 0) {
       throw new InvalidOptionError(
         `VADProcessor: audioIdleTimeoutMs must be a number of ms ≥ 0 (got ${String(options.audioIdleTimeoutMs)})`,

@@ -25,7 +25,7 @@ class SlowStop extends FrameProcessor {
 }
 
 describe("stopWhenDone ends within its bounds (adversary)", () => {
-  // HOLE. The end watchdog counts *any* OutputAudioRawFrame pushed anywhere as progress (#onPush),
+  // Was a HOLE, fixed; now a regression test. The end watchdog counts *any* OutputAudioRawFrame pushed anywhere as progress (#onPush),
   // not only audio moving towards the output or the EndFrame moving. A processor that keeps
   // producing audio on its own timer (hold music, a looping prompt, a TTS stream that never
   // ends) therefore hides a processor stuck in its stop() hook: no "end" timeout, no name, the
@@ -60,7 +60,7 @@ describe("stopWhenDone ends within its bounds (adversary)", () => {
     expect({ finished, stages }).toEqual({ finished: true, stages: ["end"] });
   });
 
-  // HOLE. #maybeStarted emits "pipelineStarted" and only then starts the idle monitor and the
+  // Was a HOLE, fixed; now a regression test. #maybeStarted emits "pipelineStarted" and only then starts the idle monitor and the
   // heartbeats. stopWhenDone() called from that handler stops the activity timers first, then
   // they are started after it: the idle monitor runs during the end and cancels it. Measured:
   // idleTimeoutMs 1 s, a stop() of 3 s: outcome "cancelled" (reason "idle timeout") instead of
@@ -113,7 +113,7 @@ describe("stopWhenDone ends within its bounds (adversary)", () => {
 });
 
 describe("run() never rejects (adversary)", () => {
-  // HOLE. #run calls every processor's setup() (public, documented as "called by the task before
+  // Was a HOLE, fixed; now a regression test. #run calls every processor's setup() (public, documented as "called by the task before
   // StartFrame", so a natural place to check configuration) outside any try: a throw there rejects
   // run() (and PipelineRunner.run()), the promise the docs say never rejects, and the task is
   // left in "created" with hasFinished() false.

@@ -76,7 +76,7 @@ describe("nothing outlives the task (adversary)", () => {
     expect(r.result).toEqual({ leakedFds: 0 });
   }, 20_000);
 
-  // HOLE. cancel() during a graceful end's cleanup stops waiting after cancelTimeoutMs and
+  // Was a HOLE, fixed; now a regression test. cancel() during a graceful end's cleanup stops waiting after cancelTimeoutMs and
   // finishes the task, but the cleanup's own deadline timer (cleanupTimeoutMs) is left on the
   // clock; when it fires, after the task finished, a second "timeout" event (stage "cleanup") is
   // emitted and logged. Found by lifecycle.property.test.ts. Measured: cleanupTimeoutMs 3013,
@@ -103,7 +103,7 @@ describe("nothing outlives the task (adversary)", () => {
     });
   });
 
-  // HOLE. A cancel hook that calls task.cancel() again (a processor that "makes sure" the session
+  // Was a HOLE, fixed; now a regression test. A cancel hook that calls task.cancel() again (a processor that "makes sure" the session
   // ends, or an app's cancel path shared with a processor) starts a second #cancel before the
   // first has stored its promise: two CancelFrames, and the second overwrites the resolver the
   // first waits on. The task finishes at once, but the first caller's cancel() resolves only at

@@ -87,7 +87,7 @@ describe("nothing spins (adversary)", () => {
     expect(r.result).toEqual({ finished: true });
   }, 20_000);
 
-  // HOLE. TransportParams.audioOutSampleRate is checked to be a positive integer only. Below
+  // Was a HOLE, fixed; now a regression test. TransportParams.audioOutSampleRate is checked to be a positive integer only. Below
   // 100 Hz the chunk is Math.floor(rate / 100) × … = 0 samples, and MediaSender#append loops
   // `while (offset < audio.length)` taking min(0 - 0, …) = 0 samples per turn, pushing an empty
   // chunk each time: a synchronous infinite loop that also grows the queue without bound. The

@@ -17,7 +17,7 @@ const texts = (frames: readonly Frame[]): string[] =>
   frames.filter((f): f is TextFrame => f instanceof TextFrame).map((f) => f.text);
 
 describe("stale work after an interruption cannot push (adversary)", () => {
-  // HOLE. VirtualClock fires timer callbacks from advance()/runUntil(), in the caller's async
+  // Was a HOLE, fixed; now a regression test. VirtualClock fires timer callbacks from advance()/runUntil(), in the caller's async
   // context, so a timer a handler set (`this.clock.setTimer`, the injected clock) loses the turn
   // it was set in: after an interruption its push is not recognised as stale. On a SystemClock
   // (Node timers carry AsyncLocalStorage) the same push is dropped (staleFramesDropped 1), so tests
@@ -44,7 +44,7 @@ describe("stale work after an interruption cannot push (adversary)", () => {
     expect(texts(s.recorder.frames)).not.toContain("stale");
   });
 
-  // HOLE. A direct processor never has its own turn in the AsyncLocalStorage (it runs in its
+  // Was a HOLE, fixed; now a regression test. A direct processor never has its own turn in the AsyncLocalStorage (it runs in its
   // pusher's context), so the `turn.ownerId === this.id` check in pushFrame never matches: work a
   // direct processor detached from a handler pushes after an interruption unchecked, although
   // #dispatchInterruption ends its turn "to make in-flight work stale". Measured: "stale" reached
@@ -111,7 +111,7 @@ class StuckOnAudio extends FrameProcessor {
 const audio = (): InputAudioRawFrame => new InputAudioRawFrame(new Int16Array(320), 16000);
 
 describe("lanes never drop what the task must see (adversary)", () => {
-  // HOLE. A full lane drops its oldest frame that is neither lifecycle, interruption nor
+  // Was a HOLE, fixed; now a regression test. A full lane drops its oldest frame that is neither lifecycle, interruption nor
   // uninterruptible. CancelTaskFrame (and InterruptionTaskFrame) are plain system frames, and
   // upstream requests travel through the same system lanes as input audio: a processor behind on
   // audio (maxQueuedFrames 10 here, 10,000 by default) drops a processor's request to cancel
@@ -138,7 +138,7 @@ describe("lanes never drop what the task must see (adversary)", () => {
     expect(finished).toBe(true);
   });
 
-  // HOLE. Same for a fatal ErrorFrame (a system frame, droppable): the fatal error of a processor
+  // Was a HOLE, fixed; now a regression test. Same for a fatal ErrorFrame (a system frame, droppable): the fatal error of a processor
   // behind a slow one never reaches the task, which keeps running instead of failing. Measured:
   // pipelineError events 0, outcome not "failed".
   it("a fatal ErrorFrame survives a full upstream system lane", async () => {

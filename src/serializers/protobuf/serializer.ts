@@ -153,6 +153,12 @@ export class ProtobufFrameSerializer implements FrameSerializer {
   }
 
   deserialize(data: Uint8Array | string): DeserializeResult {
+    // Whatever a socket library hands over: an ArrayBuffer is the same bytes; anything else
+    // (null, a number) is refused in words, never thrown on.
+    if (data instanceof ArrayBuffer) data = new Uint8Array(data);
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      return this.#refuse("malformed", `not a message: expected bytes or text (got ${String(data)})`, 0);
+    }
     const length = typeof data === "string" ? data.length : data.byteLength;
     if (length > this.maxMessageBytes) {
       return this.#refuse(
