@@ -73,6 +73,9 @@ type SenderState = "running" | "ending" | "ended" | "cancelled";
  * for good: the sender stops producing audio, drops the queued audio, stops the mixer; frames
  * still go on, in order.
  */
+/** Most frames held for their `pts` at once (uninterruptible ones always are). */
+const MAX_TIMED_FRAMES = 10_000;
+
 export class MediaSender {
   readonly #host: MediaSenderHost;
   readonly #options: MediaSenderOptions;
@@ -112,6 +115,8 @@ export class MediaSender {
   audioChunksWritten = 0;
   /** Audio chunks dropped by interruptions or a closed sink. */
   chunksDropped = 0;
+  /** Frames with a `pts` dropped because too many were already waiting for theirs. */
+  timedFramesDropped = 0;
 
   constructor(host: MediaSenderHost, options: MediaSenderOptions) {
     this.#host = host;
@@ -233,6 +238,16 @@ export class MediaSender {
       if (partial) this.#queueChunk(partial);
     }
     if (pts !== undefined) {
+      if (this.#timed.length >= MAX_TIMED_FRAMES && !isUninterruptible(frame)) {
+        // Frames held for a far-off pts are bounded like any queue: past the bound the newest goes.
+        if (this.timedFramesDropped++ === 0) {
+          this.#host.error(
+            `${this.#host.name}: more than ${MAX_TIMED_FRAMES} frames are waiting for their pts; dropping ${frame.name} ` +
+              "and counting the rest in timedFramesDropped. Schedule frames closer to their time.",
+          );
+        }
+        return;
+      }
       this.#timed.add(frame, pts);
     } else if (this.#sinkClosed || (!this.#playing && this.#queue.length === 0)) {
       this.#ready.push(frame); // nothing is playing or queued ahead of it: its turn is now
