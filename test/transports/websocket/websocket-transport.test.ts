@@ -42,6 +42,29 @@ async function until(predicate: () => boolean, timeoutMs = 2000, what = "conditi
   }
 }
 
+/** A system clock that knows how many of its timers are still pending. */
+class CountingClock extends SystemClock {
+  pending = 0;
+  override setTimer(callback: () => void, delayMs: number) {
+    this.pending++;
+    let live = true;
+    const settle = () => {
+      if (live) this.pending--;
+      live = false;
+    };
+    const handle = super.setTimer(() => {
+      settle();
+      callback();
+    }, delayMs);
+    return {
+      cancel: () => {
+        settle();
+        handle.cancel();
+      },
+    };
+  }
+}
+
 interface SessionOptions {
   transport?: Partial<Omit<WebSocketTransportOptions, "serializer">>;
   serializer?: ProtobufFrameSerializerOptions;
@@ -73,8 +96,9 @@ async function session(options: SessionOptions = {}) {
   transport.on("clientConnected", () => void events.push("connected"));
   transport.on("clientDisconnected", (reason) => void events.push(`disconnected: ${reason}`));
   const recorder = new FrameRecorder();
+  const clock = new CountingClock();
   const task = new PipelineTask(new Pipeline([transport.input(), recorder, transport.output()]), {
-    clock: new SystemClock(),
+    clock,
     logger,
     idleTimeoutMs: null,
     params: { audioInSampleRate: 16_000, audioOutSampleRate: 24_000 },
@@ -99,6 +123,7 @@ async function session(options: SessionOptions = {}) {
     transport,
     task,
     recorder,
+    clock,
     events,
     lines,
     received,
@@ -217,6 +242,7 @@ describe("WebSocketTransport: ending", () => {
     expect(s.events).toHaveLength(2);
     expect(s.events[1]).toMatch(/^disconnected: client disconnected \(close code 1006\)/);
     await s.transport.socketClosed;
+    expect(s.clock.pending).toBe(0); // no heartbeat, handshake or task timer left
     await s.closeServer();
     await until(
       () => {
@@ -242,6 +268,7 @@ describe("WebSocketTransport: ending", () => {
     expect(s.events[1]).toMatch(/did not answer 2 pings in a row \(half-open/);
     expect(s.outcome()!.how).toBe("cancelled");
     await s.transport.socketClosed;
+    expect(s.clock.pending).toBe(0);
     // The client that answers is still there after several intervals.
     await new Promise((r) => setTimeout(r, 4 * pingIntervalMs));
     expect(healthy.events).toEqual(["connected"]);
@@ -270,5 +297,6 @@ describe("WebSocketTransport: ending", () => {
     expect(tookMs).toBeGreaterThanOrEqual(closeHandshakeMs - 5);
     expect(tookMs).toBeLessThan(closeHandshakeMs + 500);
     expect(s.socket.readyState).toBe(WebSocket.CLOSED);
+    expect(s.clock.pending).toBe(0);
   });
 });
