@@ -185,6 +185,27 @@ describe("WebSocketTransport: input", () => {
   });
 });
 
+describe("WebSocketTransport: input limits", () => {
+  it("drops a message over the serializer's maxMessageBytes, says it once, and goes on", async () => {
+    const s = await session({ serializer: { maxMessageBytes: 1000 } });
+    for (let i = 0; i < 3; i++) s.send(new OutputAudioRawFrame(tone(4000, 9), 16_000)); // 8 KB each
+    s.send(new OutputAudioRawFrame(tone(320, 4), 16_000));
+    await until(() => s.recorder.ofType(InputAudioRawFrame).length === 1, 2000, "the small message");
+    expect(s.recorder.ofType(InputAudioRawFrame)[0]!.audio[0]).toBe(4);
+    expect(s.transport.refusedMessages.oversized).toBe(3);
+    expect(s.lines.filter((l) => /oversized/.test(l.message))).toHaveLength(1);
+    expect(s.client.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("counts text sent to a binary serializer as unknown-type, not a crash", async () => {
+    const s = await session();
+    s.client.send("hello");
+    s.client.send(JSON.stringify({ label: "rtvi-ai" }));
+    await until(() => s.transport.refusedMessages["unknown-type"] === 2, 2000, "two refusals");
+    expect(s.outcome()).toBeUndefined();
+  });
+});
+
 describe("WebSocketTransport: output", () => {
   it("writes output audio to the client as audio frames at real-time pace", async () => {
     const s = await session();
@@ -298,5 +319,40 @@ describe("WebSocketTransport: ending", () => {
     expect(tookMs).toBeLessThan(closeHandshakeMs + 500);
     expect(s.socket.readyState).toBe(WebSocket.CLOSED);
     expect(s.clock.pending).toBe(0);
+  });
+
+  it('with onClientDisconnect "end", a disconnect ends the task gracefully (EndFrame)', async () => {
+    const s = await session({ transport: { onClientDisconnect: "end" } });
+    s.client.close();
+    await s.done;
+    expect(s.outcome()!.how).toBe("ended");
+    expect(s.events).toEqual(["connected", "disconnected: client disconnected (close code 1005)"]);
+    await s.transport.socketClosed;
+    expect(s.clock.pending).toBe(0);
+  });
+
+  it("a client gone before the pipeline starts still ends the task, with no events", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await once(wss, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    const socket = await accepted;
+    client.terminate();
+    await once(socket, "close");
+    const transport = new WebSocketTransport(socket, { serializer: new ProtobufFrameSerializer() });
+    const events: string[] = [];
+    transport.on("clientConnected", () => void events.push("connected"));
+    transport.on("clientDisconnected", () => void events.push("disconnected"));
+    const clock = new CountingClock();
+    const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), {
+      clock,
+      logger: memoryLogger().logger,
+      idleTimeoutMs: null,
+    });
+    const outcome = await task.run();
+    expect(outcome.how).toBe("cancelled");
+    expect(events).toEqual([]);
+    expect(clock.pending).toBe(0);
   });
 });
