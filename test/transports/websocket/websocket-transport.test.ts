@@ -338,6 +338,7 @@ describe("WebSocketTransport: ending", () => {
     const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
     const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
     const socket = await accepted;
+    await once(client, "open"); // a terminate before it would be an error on the client side
     client.terminate();
     await once(socket, "close");
     const transport = new WebSocketTransport(socket, { serializer: new ProtobufFrameSerializer() });
