@@ -164,6 +164,17 @@ export {
   WavFileOutputTransport,
 } from "./transports/wav-file-transport.js";
 export type { WavFileTransportOptions } from "./transports/wav-file-transport.js";
+export {
+  WebSocketTransport,
+  WebSocketInputTransport,
+  WebSocketOutputTransport,
+} from "./transports/websocket/index.js";
+export type {
+  WebSocketTransportOptions,
+  WebSocketTransportEvents,
+  ClientDisconnectAction,
+  RefusedMessageReason,
+} from "./transports/websocket/index.js";
 
 // Mixers
 export { SoundfileMixer, MixerSoundError, clearSoundCache } from "./audio/mixers/soundfile-mixer.js";
