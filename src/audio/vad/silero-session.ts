@@ -6,7 +6,7 @@ import {
   unloadableModel,
 } from "./silero-model.js";
 import {
-  DEFAULT_SILERO_RUNTIME,
+  preferredSileroRuntime,
   SILERO_SESSION_OPTIONS,
   type SileroRuntime,
   missingRuntime,
@@ -38,7 +38,7 @@ let loads = 0;
  */
 export function loadSileroSession(
   modelPath?: string,
-  runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+  runtime: SileroRuntime = preferredSileroRuntime(),
 ): Promise<SileroSession> {
   const path = modelPath ?? defaultSileroModelPath();
   const key = `${runtime}|${path}`;

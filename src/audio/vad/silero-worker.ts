@@ -4,7 +4,7 @@ import { SystemClock } from "../../clock/system-clock.js";
 import type { TimerHandle } from "../../clock/clock.js";
 import { assertModelReadable, assertSileroV5, unloadableModel } from "./silero-model.js";
 import {
-  DEFAULT_SILERO_RUNTIME,
+  preferredSileroRuntime,
   SILERO_SESSION_OPTIONS,
   type SileroRuntime,
   missingRuntime,
@@ -132,7 +132,7 @@ export class SileroWorker {
   static readonly #shared = new Map<SileroRuntime, SileroWorker>();
 
   /** The process-wide worker for `runtime` (default onnxruntime-web), started on first use. */
-  static shared(runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME): SileroWorker {
+  static shared(runtime: SileroRuntime = preferredSileroRuntime()): SileroWorker {
     let worker = SileroWorker.#shared.get(runtime);
     if (!worker) {
       worker = new SileroWorker(undefined, runtime);
@@ -163,7 +163,7 @@ export class SileroWorker {
    */
   constructor(
     readonly timeoutMs = 2_000,
-    readonly runtime: SileroRuntime = DEFAULT_SILERO_RUNTIME,
+    readonly runtime: SileroRuntime = preferredSileroRuntime(),
   ) {}
 
   /**
