@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: the unit/integration suite over `src/` (run first), and a small
-// suite that checks the built package's `exports` map (run after `npm run build`).
+// Three projects: the unit/integration suite over `src/` (run first); the browser suite (the
+// official web client in headless Chromium, in real time, so it runs alone, one file at a time,
+// and no other test file takes its CPU); and a small suite that checks the built package's
+// `exports` map (run after `npm run build`).
 export default defineConfig({
   test: {
     projects: [
@@ -9,8 +11,17 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/exports/**"],
+          exclude: ["test/exports/**", "test/browser/**"],
           testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 60_000,
           hookTimeout: 30_000,
         },
       },

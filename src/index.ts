@@ -176,6 +176,20 @@ export type {
   RefusedMessageReason,
 } from "./transports/websocket/index.js";
 
+// Development server: the page, /start and one bot per WebSocket
+export { startDevServer, DevServerListenError } from "./runner/dev-server.js";
+export type {
+  DevServer,
+  DevServerOptions,
+  DevServerCloseOptions,
+  DevServerCloseReport,
+  DevSession,
+  SessionHandler,
+} from "./runner/dev-server.js";
+export { runDevServer } from "./runner/run-dev-server.js";
+export type { RunDevServerOptions } from "./runner/run-dev-server.js";
+export { runSessionTask } from "./runner/session-task.js";
+
 // Mixers
 export { SoundfileMixer, MixerSoundError, clearSoundCache } from "./audio/mixers/soundfile-mixer.js";
 export type { SoundfileMixerOptions } from "./audio/mixers/soundfile-mixer.js";
@@ -260,6 +274,8 @@ export type {
   VADStep,
 } from "./audio/vad/index.js";
 export { VADProcessor } from "./processors/vad-processor.js";
+export { UserTurnProcessor } from "./processors/user-turn-processor.js";
+export type { UserTurnProcessorOptions } from "./processors/user-turn-processor.js";
 export type { VADProcessorOptions } from "./processors/vad-processor.js";
 
 // Recording

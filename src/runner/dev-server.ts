@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { Clock } from "../clock/clock.js";
+import type { Clock, TimerHandle } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError, VoicepipeError } from "../errors.js";
@@ -22,9 +22,12 @@ import {
 export interface DevSession {
   /** Process-unique, increasing from 1; for logs. */
   readonly id: number;
-  /** Aborted when the server starts closing: end the session by its normal end path, soon. */
+  /**
+   * Aborted when the session should end by its normal end path, soon: the server started
+   * closing, or the session reached `sessionTimeoutMs`. The reason says which.
+   */
   readonly closing: AbortSignal;
-  /** Aborted when the grace period is over; the socket is closed (1001) at the same moment. */
+  /** Aborted when the grace period after `closing` is over; the socket is closed (1001) at the same moment. */
   readonly cancelled: AbortSignal;
 }
 
@@ -59,6 +62,13 @@ export interface DevServerOptions {
   allowedOrigins?: readonly string[];
   /** Folder of the built page. @default `<package>/dist/client` */
   clientDir?: string;
+  /**
+   * Longest a session may last, in ms; then its `closing` aborts, and `sessionGraceMs` later its
+   * `cancelled` (and its socket closes). `null`: no limit. @default 1800000 (30 minutes)
+   */
+  sessionTimeoutMs?: number | null;
+  /** How long a session that reached `sessionTimeoutMs` gets to end on its own, in ms. @default 5000 */
+  sessionGraceMs?: number;
   /** Largest WebSocket message accepted, in bytes (ws `maxPayload`). @default 262144 (the protobuf serializer's) */
   maxMessageBytes?: number;
   /** Clock for the close deadlines. @default a new SystemClock */
@@ -110,11 +120,26 @@ export class DevServerListenError extends VoicepipeError {
 
 const START_BODY_LIMIT_BYTES = 65_536;
 
+function checkDuration(
+  key: string,
+  value: number | null | undefined,
+  how: { nullable?: boolean } = {},
+): void {
+  if (value === undefined || (value === null && how.nullable)) return;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
+    const orNull = how.nullable ? ", or null for no limit" : "";
+    throw new InvalidOptionError(
+      `startDevServer: ${key} must be a number of ms ≥ 1${orNull} (got ${String(value)}); leave it out for the default`,
+    );
+  }
+}
+
 function refusal(status: number, error: string, detail: string): { status: number; body: ErrorBody } {
   return { status, body: { error, detail } };
 }
 
 interface LiveSession {
+  readonly id: number;
   readonly socket: WebSocket;
   readonly closing: AbortController;
   readonly cancelled: AbortController;
@@ -145,6 +170,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     throw new InvalidOptionError(
       `startDevServer: maxSessions must be an integer ≥ 1 (got ${String(maxSessions)})`,
     );
+  checkDuration("sessionTimeoutMs", options.sessionTimeoutMs, { nullable: true });
+  checkDuration("sessionGraceMs", options.sessionGraceMs);
   if (options.token !== undefined && (typeof options.token !== "string" || options.token.length === 0)) {
     throw new InvalidOptionError(
       "startDevServer: token must be a non-empty string, or left out to allow anyone on the network to start sessions",
@@ -407,13 +434,36 @@ class DevServerImpl implements DevServer {
       socket.terminate();
     });
     const session: LiveSession = {
+      id,
       socket,
       closing,
       cancelled,
       done: Promise.all([socketClosed, handled]).then(() => undefined),
     };
     this.#live.add(session);
-    void session.done.then(() => this.#live.delete(session));
+    const timeout = this.#sessionTimer(session);
+    void session.done.then(() => {
+      timeout?.cancel();
+      this.#live.delete(session);
+    });
+  }
+
+  /** Ends `session` when it reaches `sessionTimeoutMs`: closing, then after `sessionGraceMs` cancelled. */
+  #sessionTimer(session: LiveSession): TimerHandle | undefined {
+    const limitMs = this.#options.sessionTimeoutMs === undefined ? 1_800_000 : this.#options.sessionTimeoutMs;
+    if (limitMs === null) return undefined;
+    const graceMs = this.#options.sessionGraceMs ?? 5000;
+    let timer = this.#clock.setTimer(() => {
+      this.#logger.info(
+        `dev-server: session ${session.id} reached sessionTimeoutMs (${limitMs} ms); ending it`,
+      );
+      session.closing.abort(new Error(`session reached its time limit of ${limitMs} ms (sessionTimeoutMs)`));
+      timer = this.#clock.setTimer(() => {
+        session.cancelled.abort(new Error("session did not end within sessionGraceMs after its time limit"));
+        session.socket.close(1001, "session time limit");
+      }, graceMs);
+    }, limitMs);
+    return { cancel: () => timer.cancel() };
   }
 
   /** `host:port` for URLs: the request's Host when it names an allowed origin, else the listening address. */

@@ -11,6 +11,7 @@ import { type Browser, type Page, chromium } from "playwright-core";
 import { deinterleave } from "../../src/audio/pcm.js";
 import { resampleOnce } from "../../src/audio/resampler.js";
 import { readWav, writeWavFile } from "../../src/audio/wav.js";
+import { SCRIPTED_MICROPHONE, WIRE_RECORDER } from "./page-scripts.js";
 
 /** Where Debian puts Chromium; `VOICEPIPE_CHROMIUM` names another binary. */
 const CANDIDATES = [
@@ -63,11 +64,61 @@ export interface WatchedPage {
   readonly requests: string[];
 }
 
+/** What {@link BrowserHarness.open} installs in the page before its own scripts run. */
+export interface OpenOptions {
+  /**
+   * Replace the microphone with one the test speaks into: `getUserMedia` returns a 16 kHz
+   * stream that is silent until `window.__mic.speak(samples)` plays 16 kHz PCM16 samples into it
+   * (see {@link speak}). The official client is unchanged; only the device is scripted.
+   */
+  scriptedMicrophone?: boolean;
+  /** Record every binary WebSocket message the page receives, with its arrival time (see {@link takeWire}). */
+  recordWire?: boolean;
+}
+
 /** A launched browser. `close()` ends it and removes its temporary files. */
 export interface BrowserHarness {
   readonly browser: Browser;
-  open(url: string): Promise<WatchedPage>;
+  open(url: string, options?: OpenOptions): Promise<WatchedPage>;
   close(): Promise<void>;
+}
+
+/** One binary WebSocket message the page received: `atMs` on the page's `performance.now()` clock. */
+export interface WireMessage {
+  readonly atMs: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Plays 16 kHz mono `samples` into a page opened with `scriptedMicrophone`; returns the page time it started. */
+export async function speak(page: Page, samples: Int16Array): Promise<number> {
+  return page.evaluate(
+    (s) => (globalThis as unknown as { __mic: { speak(s: number[]): number } }).__mic.speak(s),
+    [...samples],
+  );
+}
+
+/** The page's time now (`performance.now()`), to compare with {@link WireMessage.atMs}. */
+export async function pageNow(page: Page): Promise<number> {
+  return page.evaluate(() => performance.now());
+}
+
+/** Takes (and forgets) the messages recorded so far in a page opened with `recordWire`. */
+export async function takeWire(page: Page): Promise<WireMessage[]> {
+  // Base64 strings: a byte array crosses to Node as a JSON array of numbers, ten times the size.
+  const taken = await page.evaluate(async () => {
+    const log = (globalThis as unknown as { __wire: { atMs: number; data: ArrayBuffer | Blob }[] }).__wire;
+    const items = log.splice(0, log.length);
+    const out: { atMs: number; base64: string }[] = [];
+    for (const item of items) {
+      const bytes = new Uint8Array(item.data instanceof Blob ? await item.data.arrayBuffer() : item.data);
+      let text = "";
+      for (let i = 0; i < bytes.length; i += 8192)
+        text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+      out.push({ atMs: item.atMs, base64: btoa(text) });
+    }
+    return out;
+  });
+  return taken.map((m) => ({ atMs: m.atMs, bytes: new Uint8Array(Buffer.from(m.base64, "base64")) }));
 }
 
 /** Options of {@link launchBrowser}. */
@@ -101,8 +152,10 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
   }
   return {
     browser,
-    async open(url: string): Promise<WatchedPage> {
+    async open(url: string, openOptions: OpenOptions = {}): Promise<WatchedPage> {
       const page = await browser.newPage();
+      if (openOptions.scriptedMicrophone) await page.addInitScript({ content: SCRIPTED_MICROPHONE });
+      if (openOptions.recordWire) await page.addInitScript({ content: WIRE_RECORDER });
       const watched: WatchedPage = { page, console: [], errors: [], requests: [] };
       page.on("console", (message) => watched.console.push(`${message.type()}: ${message.text()}`));
       page.on("pageerror", (error) => watched.errors.push(error.message));
