@@ -618,9 +618,13 @@ export class PipelineTask {
     this.#state = "cancelling";
     this.#stopAllTimers();
     if (previous === "created" || !this.#runPromise) {
-      // Nothing was started: there is nothing to wait for.
+      // Nothing was started: there is nothing to wait for, but processors may hold what their
+      // constructors took (a socket handed over): their cleanup hooks still run, within the bound.
       this.#pending = [];
-      this.#finish(new CancelFrame(reason));
+      const frame = new CancelFrame(reason);
+      if (this.#processors.length === 0) this.#processors = flattenProcessors(this.#pipeline);
+      await this.#teardownAll(this.clock.now() + this.#cancelTimeoutMs, "cancel");
+      this.#finish(frame);
       return this.#finished;
     }
     const deadline = this.clock.now() + this.#cancelTimeoutMs;

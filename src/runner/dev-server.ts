@@ -10,10 +10,12 @@ import { type Logger, silentLogger } from "../logger.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../serializers/protobuf/serializer.js";
 import { loadClientPage, type PageFile } from "./client-page.js";
 import {
+  BAD_TARGET,
   type ErrorBody,
   plainHost,
   refuseUpgrade,
   requestToken,
+  requestUrl,
   sendJson,
   tokensEqual,
 } from "./http-edge.js";
@@ -89,7 +91,7 @@ export interface DevServerCloseOptions {
 export interface DevServerCloseReport {
   /** Sessions that ended within the grace period. */
   readonly ended: number;
-  /** Sessions cancelled after the grace period that then finished. */
+  /** Sessions cancelled after the grace period whose handler then settled (a socket whose client did not answer the close frame is destroyed). */
   readonly cancelled: number;
   /** Sessions whose handler had still not settled `cancelTimeoutMs` after cancel (their sockets were terminated). */
   readonly abandoned: number;
@@ -108,7 +110,8 @@ export interface DevServer {
    * `closing`, waits up to `graceMs` for them to end, then aborts `cancelled`, closes their
    * sockets and waits up to `cancelTimeoutMs`; then drops every HTTP connection.
    * Guarantees: resolves within about `graceMs + cancelTimeoutMs`; nothing is left listening.
-   * Idempotent: a second call returns the first call's promise.
+   * Idempotent: a second call returns the first call's promise. Throws `InvalidOptionError`
+   * (before anything stops) when `graceMs` or `cancelTimeoutMs` is not a finite number ≥ 0.
    */
   close(options?: DevServerCloseOptions): Promise<DevServerCloseReport>;
 }
@@ -134,6 +137,15 @@ function checkDuration(
   }
 }
 
+function checkCloseDuration(key: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(
+      `DevServer.close: ${key} must be a finite number of ms ≥ 0 (got ${String(value)}); nothing was closed, call close() again with a valid value or leave it out for the default`,
+    );
+  }
+}
+
 function refusal(status: number, error: string, detail: string): { status: number; body: ErrorBody } {
   return { status, body: { error, detail } };
 }
@@ -141,6 +153,8 @@ function refusal(status: number, error: string, detail: string): { status: numbe
 interface LiveSession {
   readonly id: number;
   readonly socket: WebSocket;
+  /** The handler's promise has settled (the session may still wait for its socket to close). */
+  handlerSettled: boolean;
   readonly closing: AbortController;
   readonly cancelled: AbortController;
   readonly done: Promise<void>;
@@ -259,7 +273,12 @@ class DevServerImpl implements DevServer {
   }
 
   close(options: DevServerCloseOptions = {}): Promise<DevServerCloseReport> {
-    this.#closing ??= this.#close(options.graceMs ?? 5000, options.cancelTimeoutMs ?? 2000);
+    if (this.#closing) return this.#closing;
+    // Checked before anything stops: a bad value refuses the call and leaves the server as it
+    // was, so a corrected call can still close it.
+    checkCloseDuration("graceMs", options.graceMs);
+    checkCloseDuration("cancelTimeoutMs", options.cancelTimeoutMs);
+    this.#closing = this.#close(options.graceMs ?? 5000, options.cancelTimeoutMs ?? 2000);
     return this.#closing;
   }
 
@@ -274,12 +293,16 @@ class DevServerImpl implements DevServer {
       session.cancelled.abort(new Error("development server closed: grace period over"));
       session.socket.close(1001, "server shutting down");
     }
-    const finished = await this.#waitFor(left, cancelTimeoutMs, "cancelled sessions finishing");
-    const abandoned = left.filter((s) => this.#live.has(s));
-    for (const session of abandoned) session.socket.terminate();
+    await this.#waitFor(left, cancelTimeoutMs, "cancelled sessions finishing");
+    // A handler that settled on a socket whose client never answered the close frame is the
+    // client's fault, not the application's: its socket is destroyed and it counts as cancelled.
+    const abandoned = left.filter((s) => this.#live.has(s) && !s.handlerSettled);
+    for (const session of left) if (this.#live.has(session)) session.socket.terminate();
+    const finished = left.length - abandoned.length;
     if (abandoned.length > 0)
       this.#logger.warn(
-        `dev-server: ${abandoned.length} session(s) did not finish within cancelTimeoutMs (${cancelTimeoutMs} ms); abandoned`,
+        `dev-server: the handler of ${abandoned.length} session(s) had not settled ${cancelTimeoutMs} ms (cancelTimeoutMs) ` +
+          "after its session was cancelled; abandoned (its socket is destroyed): make onSession end when `cancelled` aborts",
       );
     this.#http.closeAllConnections();
     this.#wss.close();
@@ -304,7 +327,8 @@ class DevServerImpl implements DevServer {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req);
+    if (!url) return sendJson(res, 400, BAD_TARGET, { Connection: "close" });
     const path = url.pathname === "/index.html" ? "/" : url.pathname;
     if (path === "/start") return this.#onStart(req, res, url);
     const file = this.#page.get(path);
@@ -373,7 +397,8 @@ class DevServerImpl implements DevServer {
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", (error) => this.#logger.debug(`dev-server: upgrade socket error: ${error.message}`));
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req);
+    if (!url) return refuseUpgrade(socket, 400, BAD_TARGET);
     if (url.pathname !== "/ws")
       return refuseUpgrade(socket, 404, {
         error: "not-found",
@@ -436,10 +461,12 @@ class DevServerImpl implements DevServer {
     const session: LiveSession = {
       id,
       socket,
+      handlerSettled: false,
       closing,
       cancelled,
       done: Promise.all([socketClosed, handled]).then(() => undefined),
     };
+    void handled.then(() => (session.handlerSettled = true));
     this.#live.add(session);
     const timeout = this.#sessionTimer(session);
     void session.done.then(() => {

@@ -6,7 +6,7 @@ import { STATUS_CODES } from "node:http";
 /**
  * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
  * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
- * `body-too-large`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * `body-too-large`, `bad-request`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
  * the official client shows (it reads FastAPI's convention), so the page can put it in words.
  */
 export interface ErrorBody {
@@ -66,3 +66,22 @@ export function plainHost(host: string | undefined): string | undefined {
     ? host
     : undefined;
 }
+
+/**
+ * The request's target as a URL, or undefined when it is not one (`GET http://[ HTTP/1.1` gets
+ * through Node's parser): the caller answers 400 instead of throwing out of a request handler,
+ * which would end the process.
+ */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The body of a 400 for a request target that is not a URL. */
+export const BAD_TARGET: ErrorBody = {
+  error: "bad-request",
+  detail: "the request target is not a valid URL path; request / for the page, POST /start, or /ws for the socket",
+};

@@ -123,6 +123,13 @@ export abstract class BaseInputTransport extends FrameProcessor {
    */
   protected close(): void | Promise<void> {}
 
+  /**
+   * Gives back what the constructor took (a socket handed over when the transport was made).
+   * Runs once, when the input is done for good: after `close()`, or instead of it when `open()`
+   * never ran (the task was cancelled before it started). The default does nothing.
+   */
+  protected dispose(): void | Promise<void> {}
+
   // ---------------------------------------------------------------- input
 
   /**
@@ -302,6 +309,11 @@ export abstract class BaseInputTransport extends FrameProcessor {
       this.#converter = undefined;
       await this.params.audioInFilter?.stop();
       this.#repeats.flush();
+      try {
+        await this.dispose();
+      } catch (error) {
+        this.logger.error(`${this.name}: dispose() failed: ${describe(error)}`, { processor: this.name });
+      }
     })();
     return this.#shutdown;
   }

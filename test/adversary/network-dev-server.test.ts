@@ -70,7 +70,7 @@ describe("development server: request targets", () => {
   // handler for it. Measured in a child process: exit status 1 within ~1 s of the request,
   // stderr "TypeError: Invalid URL", the server gone. (Root: dev-server.ts:280 and :349,
   // `new URL(req.url ?? "/", "http://localhost")` unguarded.)
-  it.fails("a request target that is not a URL gets 400, and the server (and the process) stays up", () => {
+  it("a request target that is not a URL gets 400, and the server (and the process) stays up", () => {
     const probe = `
       import { mkdtempSync, writeFileSync } from "node:fs";
       import { tmpdir } from "node:os";
@@ -218,21 +218,21 @@ describe("development server: close()", () => {
   // every later close() returns the same rejection: the server cannot be closed any more. With no
   // live session the NaN is accepted silently. (Root: dev-server.ts:235, graceMs and
   // cancelTimeoutMs are not checked; the RangeError from deadline() escapes #waitFor.)
-  it.fails("close({ graceMs: NaN }) refuses the option by name at once, or closes anyway", async () => {
-    const server = await serve({ onSession: () => new Promise<void>(() => undefined) });
+  // Fixed: the call is refused by name before anything stops, and a corrected call closes.
+  it("close({ graceMs: NaN }) refuses the option by name at once, and a corrected close() still closes", async () => {
+    const server = await serve({
+      onSession: (_socket, _request, session) =>
+        new Promise<void>((resolve) => session.cancelled.addEventListener("abort", () => resolve())),
+    });
     const { socket } = await rawUpgrade(server.port);
     await waitFor(() => server.sessions === 1);
-    let error: unknown;
-    try {
-      await server.close({ graceMs: Number.NaN, cancelTimeoutMs: 100 });
-    } catch (e) {
-      error = e;
-    }
-    await sleep(300);
-    const sessionsAfter = server.sessions;
+    expect(() => server.close({ graceMs: Number.NaN, cancelTimeoutMs: 100 })).toThrow(/graceMs must be/);
+    expect(() => server.close({ cancelTimeoutMs: -1 })).toThrow(/cancelTimeoutMs must be/);
+    expect(server.sessions).toBe(1); // refused before anything stopped
+    const report = await server.close({ graceMs: 50, cancelTimeoutMs: 300 });
     socket.destroy();
-    if (error !== undefined) expect(String(error)).toMatch(/graceMs/);
-    expect(sessionsAfter).toBe(0);
+    expect(report).toStrictEqual({ ended: 0, cancelled: 1, abandoned: 0 });
+    expect(await waitFor(() => server.sessions === 0, 1000)).toBe(true);
   });
 
   // HOLE (words): DevServerCloseReport.abandoned is documented as "sessions whose handler had
@@ -242,7 +242,7 @@ describe("development server: close()", () => {
   // and "1 session(s) did not finish within cancelTimeoutMs (300 ms); abandoned", pointing at the
   // application's handler when the fault is the client's. (Root: dev-server.ts:250, a session is
   // "live" until its socket's close event too, and nothing tells the two apart.)
-  it.fails(
+  it(
     "a settled handler whose client ignores the close frame is not reported as an abandoned handler",
     async () => {
       const warnings: string[] = [];

@@ -256,7 +256,7 @@ describe("network edge: ending", () => {
   // starts in the input's open, so even a vanished client is never detected. (Root:
   // websocket-transport.ts closes the socket only from the connection's release, which runs when
   // the last lease goes; a lease is taken only in the sides' open/start.)
-  it.fails("a task cancelled before it runs still closes its socket, within closeHandshakeMs", async () => {
+  it("a task cancelled before it runs still closes its socket, within closeHandshakeMs", async () => {
     const { server, wsUrl, bots } = await serve({
       transport: { closeHandshakeMs: 200 },
       beforeRun: (task) => task.cancel("gave up before start"),

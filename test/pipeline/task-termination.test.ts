@@ -150,7 +150,7 @@ describe("PipelineTask termination contract", () => {
     await task.cancel();
     expect(task.hasFinished()).toBe(true);
     await task.run();
-    expect(p.state).toBe("created");
+    expect(p.state).toBe("closed"); // torn down (its cleanup ran) without ever starting
     expect(clock.pendingTimers).toBe(0);
   });
 

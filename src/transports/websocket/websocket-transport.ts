@@ -1,6 +1,7 @@
 import WebSocket, { type RawData } from "ws";
 import type { Clock } from "../../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
+import { SystemClock } from "../../clock/system-clock.js";
 import { InvalidOptionError, describe } from "../../errors.js";
 import { type EventMap, TypedEvents } from "../../events.js";
 import { InputAudioRawFrame, type OutputAudioRawFrame } from "../../frames/audio.js";
@@ -126,6 +127,7 @@ export class WebSocketTransport extends BaseTransport {
   #disconnected = false;
   #windowStartMs = 0;
   #windowCount = 0;
+  #socketClosing: Promise<void> | undefined;
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
     super();
@@ -259,6 +261,11 @@ export class WebSocketTransport extends BaseTransport {
     return ++this.refusedMessages[reason] === 1;
   }
 
+  /** @internal The input side is done for good: closes the socket if no side holds the connection. */
+  async disposed(): Promise<void> {
+    if (this.connection.holders === 0) await this.#closeSocket("the task ended before the pipeline started");
+  }
+
   /** @internal Sends one message; resolves false when the socket is not open or the send failed. */
   send(data: Uint8Array | string): Promise<boolean> {
     const socket = this.#socket;
@@ -279,14 +286,21 @@ export class WebSocketTransport extends BaseTransport {
     }
   }
 
-  /** Both sides are done: close with a bounded handshake, then destroy; drop every listener. */
-  async #closeSocket(reason: string): Promise<void> {
+  /** Both sides are done: close with a bounded handshake, then destroy; drop every listener. Once. */
+  #closeSocket(reason: string): Promise<void> {
+    this.#socketClosing ??= this.#closeSocketOnce(reason);
+    return this.#socketClosing;
+  }
+
+  async #closeSocketOnce(reason: string): Promise<void> {
     this.#heartbeat?.stop();
     const socket = this.#socket;
     try {
       if (socket.readyState === WebSocket.CLOSED) return;
-      const clock = this.#clock;
-      if (socket.readyState !== WebSocket.OPEN || !clock) {
+      // A task cancelled before it started never gave the transport its clock: the handshake
+      // is still bounded, on real time.
+      const clock = this.#clock ?? new SystemClock();
+      if (socket.readyState !== WebSocket.OPEN) {
         socket.terminate();
         return;
       }
@@ -336,6 +350,12 @@ export class WebSocketInputTransport extends BaseInputTransport {
     // The task is ending already: a disconnect from here on needs no request of its own.
     this.#endRequested = true;
     await this.#lease?.release(`${this.name} closed`);
+  }
+
+  /** The task is done with this transport: a socket no side ever took (cancelled before it started) is closed here. */
+  protected override async dispose(): Promise<void> {
+    this.#endRequested = true;
+    await this.#transport.disposed();
   }
 
   /** @internal One message from the socket. Never throws. */
