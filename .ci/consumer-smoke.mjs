@@ -1,7 +1,8 @@
 /* global console, process */
 // A user's first script, run by .ci/install-check inside a fresh project that installed the
-// packed voicepipe tarball: it imports the package by name, as a user would, and runs Silero VAD
-// on one second of speech.
+// packed voicepipe tarball: it imports the package by name, as a user would, decodes one Pipecat
+// protobuf frame (the schema file is read from the installed package) and runs Silero VAD on one
+// second of speech.
 //
 //   node consumer-smoke.mjs without-runtime   # onnxruntime-web not installed: expect one clear error
 //   node consumer-smoke.mjs with-runtime <16 kHz speech WAV>
@@ -9,6 +10,7 @@
 // Exits non-zero (with the reason) if voicepipe does not behave as its README says.
 import { readWavFile } from "voicepipe";
 import { SileroVADAnalyzer, VADModelLoadError } from "voicepipe/audio/vad/silero";
+import { ProtobufFrameSerializer } from "voicepipe/serializers";
 
 const [mode, wavPath] = process.argv.slice(2);
 
@@ -16,6 +18,16 @@ function fail(message) {
   console.error(`consumer-smoke: FAIL: ${message}`);
   process.exit(1);
 }
+
+// pipecat.Frame { text: TextFrame { text: "hi" } }, as a Pipecat client sends it.
+const decoded = new ProtobufFrameSerializer().deserialize(
+  Uint8Array.from([0x0a, 0x04, 0x1a, 0x02, 0x68, 0x69]),
+);
+if (!decoded.ok || decoded.frames[0]?.text !== "hi")
+  fail(
+    `the protobuf serializer did not decode a text frame: ${decoded.ok ? JSON.stringify(decoded.frames) : decoded.error.message}`,
+  );
+console.log("consumer-smoke: ok: decoded a Pipecat protobuf frame");
 
 if (mode === "without-runtime") {
   const vad = new SileroVADAnalyzer({ sampleRate: 16000 });

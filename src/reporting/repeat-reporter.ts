@@ -6,6 +6,11 @@ export interface RepeatReporterOptions {
   owner: string;
   /** Where summaries go. A function, so a processor can hand over the logger it gets at setup. */
   logger: () => Logger;
+  /**
+   * Where {@link RepeatReporter.reportOnce} sends a cause's first occurrence (e.g. an `ErrorFrame`
+   * upstream), apart from where summaries go. @default a line on `logger()` at the cause's level
+   */
+  report?: (message: string) => void;
   /** Time in ms, for spacing summaries (a processor passes its task clock's `now`). */
   now: () => number;
   /** Least time between two summary lines of one cause, in ms of `now()`. @default 10000 */
@@ -35,7 +40,8 @@ const OTHER = "\u0000other causes";
  * Says a repeated problem once, then counts it: the answer to "a bad chunk logged per frame".
  *
  * The caller reports the first occurrence of a cause itself (an `ErrorFrame` via `pushError`, or a
- * log line that says what to do) when {@link occurred} returns true. Later occurrences of the same
+ * log line that says what to do) when {@link occurred} returns true, or lets {@link reportOnce}
+ * hand it to the `report` option. Later occurrences of the same
  * cause are only counted; one summary line ("… happened 57 more times in the last 10.0 s") is
  * logged at most every `summaryIntervalMs` while they keep coming, and the rest when the cause is
  * {@link resolved} or at {@link flush} (call it at end, cancel and teardown).
@@ -47,12 +53,15 @@ const OTHER = "\u0000other causes";
  * @example
  * const repeats = new RepeatReporter({ owner: this.name, logger: () => this.logger, now: () => this.clock.now() });
  * if (repeats.occurred(`rate:${rate}`, message)) void this.pushError(message);
+ * // or, with `report: (m) => void this.pushError(m)` among the options:
+ * repeats.reportOnce("pts", () => `${this.name}: a frame has pts NaN; …`);
  * // at end / cancel / teardown:
  * repeats.flush();
  */
 export class RepeatReporter {
   readonly #owner: string;
   readonly #logger: () => Logger;
+  readonly #report: ((message: string) => void) | undefined;
   readonly #now: () => number;
   readonly #intervalMs: number;
   readonly #maxCauses: number;
@@ -61,6 +70,7 @@ export class RepeatReporter {
   constructor(options: RepeatReporterOptions) {
     this.#owner = options.owner;
     this.#logger = options.logger;
+    this.#report = options.report;
     this.#now = options.now;
     this.#intervalMs = options.summaryIntervalMs ?? 10_000;
     this.#maxCauses = options.maxCauses ?? 64;
@@ -71,16 +81,18 @@ export class RepeatReporter {
    * Returns true for the first occurrence since creation or since the cause was resolved: report
    * that one yourself, with what to do. Returns false for a repeat (counted, summarised later).
    *
-   * @param message - What the first occurrence said; summaries repeat it so they read alone.
+   * @param message - What the first occurrence said; summaries repeat it so they read alone. A
+   *   function is called only for a first occurrence, so a repeat (per frame) builds no string.
    * @param level - Level of the summary lines. @default "error"
    */
-  occurred(cause: string, message: string, level: "warn" | "error" = "error"): boolean {
+  occurred(cause: string, message: string | (() => string), level: "warn" | "error" = "error"): boolean {
     let key = cause;
     if (!this.#causes.has(key) && this.#causes.size >= this.#maxCauses) key = OTHER;
     const known = this.#causes.get(key);
     const now = this.#now();
     if (!known) {
-      const text = key === OTHER ? `other problems (first: ${message})` : message;
+      const said = typeof message === "string" ? message : message();
+      const text = key === OTHER ? `other problems (first: ${said})` : said;
       this.#causes.set(key, { message: text, level, total: 1, pending: 0, sinceMs: now });
       return true;
     }
@@ -88,6 +100,19 @@ export class RepeatReporter {
     known.pending++;
     if (now - known.sinceMs >= this.#intervalMs) this.#summarise(known, now);
     return false;
+  }
+
+  /**
+   * {@link occurred}, with the first report made here: the first occurrence's message goes to
+   * the `report` option (or, without one, to the log at `level`); repeats are only counted and
+   * summarised. For callers whose first report is a plain message.
+   */
+  reportOnce(cause: string, message: () => string, level: "warn" | "error" = "error"): void {
+    let said = "";
+    const first = this.occurred(cause, () => (said = message()), level);
+    if (!first) return;
+    if (this.#report) this.#report(said);
+    else this.#logger()[level](said, { processor: this.#owner });
   }
 
   /** Occurrences of `cause` since it was first seen or last resolved (0 if none). */

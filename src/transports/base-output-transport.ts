@@ -9,6 +9,7 @@ import {
   OutputTransportMessageUrgentFrame,
 } from "../frames/transport-messages.js";
 import { FrameProcessor, type FrameProcessorOptions } from "../processors/frame-processor.js";
+import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { VoicepipeError, describe } from "../errors.js";
 import { type OutputFormat, outputFormat } from "./audio-chunker.js";
 import { DeadlineExceededError, withDeadline } from "./deadline.js";
@@ -16,7 +17,6 @@ import { Lifetime } from "./lifetime.js";
 import { MediaSender } from "./media-sender.js";
 import { type Pacer, type PacerFactory, type PacerTiming, PaceLimiter } from "./pacer.js";
 import { checkSampleRate } from "./param-checks.js";
-import { RepeatedErrors } from "./repeated-errors.js";
 import { SharedTickerPacer } from "./shared-ticker.js";
 import type { TransportConnection } from "./transport-connection.js";
 import { type TransportParams, mixerFor, resolveTransportParams } from "./transport-params.js";
@@ -94,7 +94,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   readonly #pacerFactory: PacerFactory | undefined;
   readonly #senders = new Map<string, MediaSender>();
   readonly #life: Lifetime;
-  readonly #errors: RepeatedErrors;
+  readonly #errors: RepeatReporter;
   #unknownDestinationFrames = 0;
   #format: OutputFormat | undefined;
   #sampleRate = 0;
@@ -111,10 +111,12 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     this.#life = new Lifetime(this.name, (error) =>
       this.logger.error(`${this.name}: shutting down: ${describe(error)}`, { processor: this.name }),
     );
-    this.#errors = new RepeatedErrors(
-      (m) => void this.pushError(m),
-      (m) => this.logger.warn(m, { processor: this.name }),
-    );
+    this.#errors = new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => (this.context ? this.clock.now() : 0),
+      report: (m) => void this.pushError(m),
+    });
   }
 
   /** Output sample rate in Hz (known once started). */
@@ -286,7 +288,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
 
   protected override async cleanup(): Promise<void> {
     await this.#life.close("teardown");
-    this.#errors.summarize();
+    this.#errors.flush();
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
@@ -379,7 +381,11 @@ export abstract class BaseOutputTransport extends FrameProcessor {
           `${this.name}: writeFrame(${frame.name})`,
         );
       } catch (error) {
-        this.#errors.once("writeFrame", () => `${this.name}: writeFrame failed: ${describe(error)}`);
+        this.#errors.reportOnce(
+          "writeFrame",
+          () => `${this.name}: writeFrame failed: ${describe(error)}`,
+          "warn",
+        );
         if (error instanceof DeadlineExceededError) {
           // A client that does not take a frame in time is gone: stop writing to it (frames
           // still go on downstream), instead of stalling every later frame by the deadline.
@@ -402,7 +408,11 @@ export abstract class BaseOutputTransport extends FrameProcessor {
         `${this.name}: close()`,
       );
     } catch (error) {
-      this.#errors.once("close", () => `${this.name}: close(${reason}) failed: ${describe(error)}`);
+      this.#errors.reportOnce(
+        "close",
+        () => `${this.name}: close(${reason}) failed: ${describe(error)}`,
+        "warn",
+      );
     }
   }
 
@@ -410,11 +420,12 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   #checkedPts(frame: Frame): number | undefined {
     const pts = frame.pts;
     if (pts === undefined || Number.isFinite(pts)) return pts;
-    this.#errors.once(
+    this.#errors.reportOnce(
       "pts",
       () =>
         `${this.name}: ${frame.name} has pts ${String(pts)}, which is not a time; frames with a non-finite pts ` +
         "are sent in order, as if they had none (set pts to a number of ms on the task clock)",
+      "warn",
     );
     return undefined;
   }

@@ -8,10 +8,10 @@ import { TTSStoppedFrame } from "../frames/tts.js";
 import type { Logger } from "../logger.js";
 import { describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
+import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
 import { BotSpeakingDetector } from "./bot-speaking-detector.js";
 import type { Pacer } from "./pacer.js";
-import { RepeatedErrors } from "./repeated-errors.js";
 import { SinkWriter } from "./sink-writer.js";
 import { TimedFrameQueue } from "./timed-frame-queue.js";
 
@@ -82,7 +82,7 @@ export class MediaSender {
   readonly #format: OutputFormat | undefined;
   readonly #chunker: AudioChunker | undefined;
   readonly #speaking: BotSpeakingDetector;
-  readonly #errors: RepeatedErrors;
+  readonly #errors: RepeatReporter;
   /** Audio chunks and the frames queued behind them, in order. */
   readonly #queue = new FrameQueue();
   /** Frames whose turn has come, delivered by the loop in order. */
@@ -125,7 +125,12 @@ export class MediaSender {
     if (options.format && !options.pacer) throw new Error(`${host.name}: a sender with audio needs a pacer`);
     this.#chunker = options.format ? new AudioChunker(options.format, host.clock) : undefined;
     this.#speaking = new BotSpeakingDetector(host.clock, host.broadcast, options.botSpeakingFallbackMs);
-    this.#errors = new RepeatedErrors(host.error, (m) => host.logger.warn(m, { processor: host.name }));
+    this.#errors = new RepeatReporter({
+      owner: host.name,
+      logger: () => host.logger,
+      now: () => host.clock.now(),
+      report: host.error,
+    });
     this.#timed = new TimedFrameQueue(host.clock, () => this.#wake());
     this.#writer = new SinkWriter(host, options.writeTimeoutMs, this.#errors);
   }
@@ -177,20 +182,22 @@ export class MediaSender {
       return;
     }
     if (frame.numChannels !== format.numChannels) {
-      this.#errors.once(
+      this.#errors.reportOnce(
         "channels",
         () =>
           `${this.#host.name}: audio has ${frame.numChannels} channel(s) but the output plays ${format.numChannels}; ` +
           "set TransportParams.audioOutChannels or convert before the output transport. Such audio is dropped",
+        "warn",
       );
       return;
     }
     if (frame.sampleRate < MIN_SAMPLE_RATE || frame.sampleRate > MAX_SAMPLE_RATE) {
-      this.#errors.once(
+      this.#errors.reportOnce(
         "rate",
         () =>
           `${this.#host.name}: audio at ${frame.sampleRate} Hz cannot be converted to ${format.sampleRate} Hz ` +
           `(rates from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} Hz can); such audio is dropped`,
+        "warn",
       );
       return;
     }
@@ -212,9 +219,10 @@ export class MediaSender {
     try {
       chunks = await chunker.chunk(frame);
     } catch (error) {
-      this.#errors.once(
+      this.#errors.reportOnce(
         "resample",
         () => `${this.#host.name}: cannot convert output audio: ${describe(error)}`,
+        "warn",
       );
       return;
     }
@@ -339,7 +347,7 @@ export class MediaSender {
     this.#writer.dispose();
     this.#timed.clear();
     this.#speaking.dispose();
-    this.#errors.summarize();
+    this.#errors.flush();
   }
 
   /**

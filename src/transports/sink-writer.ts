@@ -1,8 +1,8 @@
 import type { Clock } from "../clock/clock.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
 import { describe } from "../errors.js";
+import type { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { CallDeadline, DeadlineExceededError, withDeadline } from "./deadline.js";
-import type { RepeatedErrors } from "./repeated-errors.js";
 
 /** Consecutive throwing writes after which the sink is treated as closed. */
 export const MAX_WRITE_ERRORS = 5;
@@ -36,7 +36,7 @@ export class SinkWriter {
   constructor(
     private readonly host: SinkWriterHost,
     private readonly timeoutMs: number,
-    private readonly errors: RepeatedErrors,
+    private readonly errors: RepeatReporter,
   ) {
     this.#deadline = new CallDeadline(host.clock, timeoutMs);
   }
@@ -49,10 +49,11 @@ export class SinkWriter {
       this.#errorsInARow = 0;
       if (outcome === false) return { ok: false, closeSink: "writeAudio returned false" };
       if (outcome !== true) {
-        this.errors.once(
+        this.errors.reportOnce(
           "write-result",
           () =>
             `${name}: writeAudio must resolve to true (written) or false (sink closed); got ${String(outcome)}, taken as written`,
+          "warn",
         );
       }
       return OK;
@@ -78,7 +79,7 @@ export class SinkWriter {
       await withDeadline(clock, call, this.timeoutMs, `${name}: ${what}`);
       return OK;
     } catch (error) {
-      this.errors.once(what, () => `${name}: failed ${what}: ${describe(error)}`);
+      this.errors.reportOnce(what, () => `${name}: failed ${what}: ${describe(error)}`, "warn");
       return error instanceof DeadlineExceededError
         ? { ok: false, closeSink: `${what} stalled` }
         : { ok: false };

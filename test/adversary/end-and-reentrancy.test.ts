@@ -13,7 +13,7 @@ import {
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 
 class SlowStop extends FrameProcessor {
   constructor(private readonly ms: number) {
@@ -50,7 +50,7 @@ describe("stopWhenDone ends within its bounds (adversary)", () => {
         return new Promise(() => {});
       }
     }
-    const s = setup([new HoldMusic(), new StuckOnStop()], { endTimeoutMs: 2_000 });
+    const s = startRecordedTask([new HoldMusic(), new StuckOnStop()], { endTimeoutMs: 2_000 });
     await s.whenStarted();
     void s.task.stopWhenDone();
     await s.clock.advance(60_000);

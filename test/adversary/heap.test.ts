@@ -11,7 +11,7 @@ import {
   InputAudioRawFrame,
 } from "../../src/index.js";
 import { RTVIProcessor, RTVIOutputGate } from "../../src/processors/rtvi/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 import { settledHeap } from "../support/gc.js";
 
 /** Turns text into 40 ms of audio, slowly, ignoring its signal (stale work the turns must drop). */
@@ -30,7 +30,7 @@ describe("heap over a long session (adversary)", () => {
       recordLimit: 0,
     });
     const rtvi = new RTVIProcessor();
-    const s = setup(
+    const s = startRecordedTask(
       [
         transport.input(),
         rtvi,

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputAudioRawFrame, MemoryTransport, TextFrame, type Frame } from "../../src/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 
 describe("input transport keeps the order of what it is handed (adversary)", () => {
   it("held: audio at changing rates and channel counts interleaved with frames comes out in order", async () => {
@@ -21,7 +21,7 @@ describe("input transport keeps the order of what it is handed (adversary)", () 
         ),
         async (items) => {
           const transport = new MemoryTransport({ params: { audioInEnabled: true } });
-          const s = setup([transport.input()]);
+          const s = startRecordedTask([transport.input()]);
           await s.whenStarted();
           const expected: string[] = [];
           const pushes: Array<Promise<void>> = [];

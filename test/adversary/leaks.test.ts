@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { FrameProcessor, MemoryTransport, TextFrame, type TaskTimeoutEvent } from "../../src/index.js";
-import { runIsolated, setup } from "./support.js";
+import { runIsolated } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 import { settledHeap } from "../support/gc.js";
 
 describe("nothing outlives the task (adversary)", () => {
@@ -88,7 +89,7 @@ describe("nothing outlives the task (adversary)", () => {
         return new Promise(() => {});
       }
     }
-    const s = setup([new HangsInCleanup()], { cleanupTimeoutMs: 3_000, cancelTimeoutMs: 10 });
+    const s = startRecordedTask([new HangsInCleanup()], { cleanupTimeoutMs: 3_000, cancelTimeoutMs: 10 });
     await s.whenStarted();
     void s.task.stopWhenDone();
     await s.clock.advance(5); // EndFrame through, cleanup running
@@ -117,7 +118,7 @@ describe("nothing outlives the task (adversary)", () => {
         void ref.task?.cancel("from the hook");
       }
     }
-    const s = setup([new CancelsAgain()], { cancelTimeoutMs: 2_000 });
+    const s = startRecordedTask([new CancelsAgain()], { cancelTimeoutMs: 2_000 });
     ref.task = s.task;
     await s.whenStarted();
     const t0 = s.clock.now();
@@ -143,7 +144,7 @@ describe("nothing grows for the length of a session (adversary)", () => {
   // scheduled an hour ahead: settled heap +9.7 MB, lane droppedFrames 0.
   it("frames with a far-future pts are bounded like any queue", async () => {
     const transport = new MemoryTransport({ params: { audioOutEnabled: true } });
-    const s = setup([transport.output()]);
+    const s = startRecordedTask([transport.output()]);
     await s.whenStarted();
     const push = async (n: number): Promise<void> => {
       for (let i = 0; i < n; i++) {
@@ -168,7 +169,7 @@ describe("nothing grows for the length of a session (adversary)", () => {
   // project's own answer to exactly this.
   it("unknown destinations are said once, then counted", async () => {
     const transport = new MemoryTransport({ params: { audioOutEnabled: true } });
-    const s = setup([transport.output()]);
+    const s = startRecordedTask([transport.output()]);
     await s.whenStarted();
     for (let i = 0; i < 1_000; i++) {
       const f = new TextFrame("x");

@@ -16,7 +16,7 @@ import {
   VirtualClock,
 } from "../../src/index.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 
 /** The values of `values` for which `make` does not throw. */
 function accepted<T>(values: readonly T[], make: (v: T) => unknown): string[] {
@@ -89,7 +89,7 @@ describe("settings are checked where they are given (adversary)", () => {
       expect(e).toBeInstanceOf(InvalidOptionError);
       return;
     }
-    const s = setup([transport.output()]);
+    const s = startRecordedTask([transport.output()]);
     await s.whenStarted();
     s.task.queueFrame(new OutputAudioRawFrame(new Int16Array(2_400), 24_000));
     const outcome = await s.clock.runUntil(s.task.stopWhenDone());
@@ -178,7 +178,7 @@ describe("frames with odd values (adversary)", () => {
   // delayMs must be a finite number of ms (got NaN)", the second for the valid frame.
   it("one frame with pts NaN does not stop later timed frames", async () => {
     const transport = new MemoryTransport({ params: { audioOutEnabled: true } });
-    const s = setup([transport.output()]);
+    const s = startRecordedTask([transport.output()]);
     await s.whenStarted();
     const bad = new TextFrame("nan");
     bad.pts = Number.NaN;

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputTransportMessageFrame } from "../../src/index.js";
 import { RTVIOutputMessageFrame, RTVIProcessor } from "../../src/processors/rtvi/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 
 const TYPES = [
   "client-ready",
@@ -41,7 +41,7 @@ describe("RTVI client messages (adversary)", () => {
         ),
         async (messages) => {
           const rtvi = new RTVIProcessor({ clientMessageTimeoutMs: 1_000 });
-          const s = setup([rtvi], { observers: [rtvi.observer] });
+          const s = startRecordedTask([rtvi], { observers: [rtvi.observer] });
           await s.whenStarted();
           messages.forEach((m, i) => {
             const message: Record<string, unknown> = { label: "rtvi-ai", type: m.type, data: m.data };

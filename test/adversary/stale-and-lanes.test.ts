@@ -11,7 +11,7 @@ import {
   InterruptionFrame,
   TextFrame,
 } from "../../src/index.js";
-import { setup } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
 
 const texts = (frames: readonly Frame[]): string[] =>
   frames.filter((f): f is TextFrame => f instanceof TextFrame).map((f) => f.text);
@@ -34,7 +34,7 @@ describe("stale work after an interruption cannot push (adversary)", () => {
       }
     }
     const p = new TimerPusher();
-    const s = setup([p]);
+    const s = startRecordedTask([p]);
     await s.whenStarted();
     s.task.queueFrame(new TextFrame("go"));
     await s.clock.advance(10);
@@ -65,7 +65,7 @@ describe("stale work after an interruption cannot push (adversary)", () => {
         return super.processFrame(frame, direction);
       }
     }
-    const s = setup([new FrameProcessor(), new DirectDetached()]);
+    const s = startRecordedTask([new FrameProcessor(), new DirectDetached()]);
     await s.whenStarted();
     s.task.queueFrame(new TextFrame("go"));
     await s.clock.advance(10);
@@ -89,7 +89,7 @@ describe("stale work after an interruption cannot push (adversary)", () => {
       }
     }
     const p = new Detached();
-    const s = setup([p]);
+    const s = startRecordedTask([p]);
     await s.whenStarted();
     s.task.queueFrame(new TextFrame("go"));
     await s.clock.advance(10);
@@ -126,7 +126,7 @@ describe("lanes never drop what the task must see (adversary)", () => {
       }
     }
     const stuck = new StuckOnAudio({ maxQueuedFrames: 10 });
-    const s = setup([stuck, new Requester()]);
+    const s = startRecordedTask([stuck, new Requester()]);
     await s.whenStarted();
     for (let i = 0; i < 11; i++) s.task.queueFrame(audio());
     s.task.queueFrame(new TextFrame("bye"));
@@ -149,7 +149,7 @@ describe("lanes never drop what the task must see (adversary)", () => {
       }
     }
     const stuck = new StuckOnAudio({ maxQueuedFrames: 10 });
-    const s = setup([stuck, new Failer()]);
+    const s = startRecordedTask([stuck, new Failer()]);
     await s.whenStarted();
     for (let i = 0; i < 11; i++) s.task.queueFrame(audio());
     s.task.queueFrame(new TextFrame("go"));

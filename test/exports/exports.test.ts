@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -56,9 +57,41 @@ describe("package exports (run after `npm run build`)", () => {
     expect(typeof serializers["ProtobufFrameSerializer"]).toBe("function");
   });
 
+  it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
+    // The schema is read beside the built module on first use: this fails if the build did not copy it.
+    const serializersSpecifier = "voicepipe/serializers";
+    const mainSpecifier = "voicepipe";
+    const { ProtobufFrameSerializer } = (await import(serializersSpecifier)) as {
+      ProtobufFrameSerializer: new () => {
+        deserialize(data: Uint8Array): { ok: boolean; frames?: { text?: string }[] };
+        serialize(frame: unknown): Uint8Array | undefined;
+      };
+    };
+    const { TextFrame } = (await import(mainSpecifier)) as { TextFrame: new (text: string) => unknown };
+    const serializer = new ProtobufFrameSerializer();
+    // pipecat.Frame { text: TextFrame { text: "hi" } }, Pipecat's bytes.
+    const decoded = serializer.deserialize(Uint8Array.from([0x0a, 0x04, 0x1a, 0x02, 0x68, 0x69]));
+    expect(decoded.ok).toBe(true);
+    expect(decoded.frames?.map((f) => f.text)).toEqual(["hi"]);
+    expect(serializer.serialize(new TextFrame("hi"))?.length).toBeGreaterThan(0);
+    expect(readFileSync(`${root}dist/serializers/protobuf/frames.proto`, "utf8")).toBe(
+      readFileSync(`${root}src/serializers/protobuf/frames.proto`, "utf8"),
+    );
+    // What `npm pack` would put in the tarball (scripts skipped: dist/ is already built).
+    const packed = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    const files = (JSON.parse(packed) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    expect(files).toContain("dist/serializers/protobuf/frames.proto");
+    expect(files).toContain("dist/serializers/protobuf/schema.js");
+  });
+
   it("the published declarations keep internals out, and nothing points at unshipped sources", async () => {
     const { readdirSync } = await import("node:fs");
-    const files = (readdirSync(`${root}dist`, { recursive: true }) as string[]).map((f) => `${root}dist/${f}`);
+    const files = (readdirSync(`${root}dist`, { recursive: true }) as string[]).map(
+      (f) => `${root}dist/${f}`,
+    );
     for (const file of files.filter((f) => f.endsWith(".d.ts"))) {
       expect(readFileSync(file, "utf8"), file).not.toMatch(/@internal/);
     }

@@ -12,43 +12,19 @@ import {
   InterruptionTaskFrame,
   Pipeline,
   PipelineTask,
-  type PipelineTaskOptions,
   TaskClosedError,
-  type TaskTimeoutEvent,
   TextFrame,
   VirtualClock,
   silentLogger,
   type Logger,
 } from "../../src/index.js";
-import { FrameRecorder } from "../../src/testing/index.js";
 import { SlowOn, SlowTextProcessor, StuckOn, texts } from "../support/processors.js";
-
-function setup(processors: FrameProcessor[], options: Partial<PipelineTaskOptions> = {}) {
-  const clock = new VirtualClock();
-  const recorder = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([...processors, recorder]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-    ...options,
-  });
-  const timeouts: TaskTimeoutEvent[] = [];
-  const finishedBy: Frame[] = [];
-  task.on("timeout", (e) => void timeouts.push(e));
-  task.on("pipelineFinished", (f) => void finishedBy.push(f));
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const done = task.run();
-  const whenStarted = () => clock.runUntil(() => started, { maxMs: 60_000 });
-  return { clock, task, recorder, timeouts, finishedBy, done, whenStarted };
-}
+import { startRecordedTask } from "../support/task.js";
 
 describe("PipelineTask termination contract", () => {
   it("stopWhenDone drains everything queued before it, then ends", async () => {
     const slow = new SlowTextProcessor(100);
-    const { clock, task, recorder, finishedBy, done, whenStarted } = setup([slow]);
+    const { clock, task, recorder, finishedBy, done, whenStarted } = startRecordedTask([slow]);
     await whenStarted();
     const sent = Array.from({ length: 50 }, (_, i) => `s${i}`);
     for (const s of sent) task.queueFrame(new TextFrame(s));
@@ -66,14 +42,14 @@ describe("PipelineTask termination contract", () => {
   });
 
   it("refuses frames after stopWhenDone with a TaskClosedError, and after cancel too", async () => {
-    const a = setup([new FrameProcessor()]);
+    const a = startRecordedTask([new FrameProcessor()]);
     await a.whenStarted();
     void a.task.stopWhenDone();
     expect(() => a.task.queueFrame(new TextFrame("late"))).toThrow(TaskClosedError);
     await a.clock.runUntil(a.done);
     expect(() => a.task.queueFrame(new TextFrame("later"))).toThrow(/finished/);
 
-    const b = setup([new FrameProcessor()]);
+    const b = startRecordedTask([new FrameProcessor()]);
     await b.whenStarted();
     void b.task.cancel();
     expect(() => b.task.queueFrame(new TextFrame("late"))).toThrow(/cancelled/);
@@ -81,7 +57,7 @@ describe("PipelineTask termination contract", () => {
   });
 
   it("refuses something that is not a frame, or a bad direction, saying what it expected", async () => {
-    const { clock, task, whenStarted } = setup([new FrameProcessor()]);
+    const { clock, task, whenStarted } = startRecordedTask([new FrameProcessor()]);
     await whenStarted();
     expect(() => task.queueFrame({ text: "hi" } as unknown as TextFrame)).toThrow(
       /queueFrame: expected a Frame \(e\.g\. new TextFrame\("hi"\)\), got an object of type Object/,
@@ -94,9 +70,12 @@ describe("PipelineTask termination contract", () => {
 
   it("cancel resolves within cancelTimeoutMs when a processor never finishes handling CancelFrame, naming it", async () => {
     const stuck = new StuckOn("cancel", { name: "stuck-stt" });
-    const { clock, task, timeouts, finishedBy, done, whenStarted } = setup([new FrameProcessor(), stuck], {
-      cancelTimeoutMs: 2_000,
-    });
+    const { clock, task, timeouts, finishedBy, done, whenStarted } = startRecordedTask(
+      [new FrameProcessor(), stuck],
+      {
+        cancelTimeoutMs: 2_000,
+      },
+    );
     await whenStarted();
     const t0 = clock.now();
     const cancelled = task.cancel("user left");
@@ -132,7 +111,7 @@ describe("PipelineTask termination contract", () => {
 
   it("cancel works before StartFrame has reached the end of the pipeline", async () => {
     const slowStart = new SlowOn("start", 60_000, { name: "slow-connect" });
-    const { clock, task, finishedBy, done } = setup([slowStart]);
+    const { clock, task, finishedBy, done } = startRecordedTask([slowStart]);
     await clock.advance(100);
     expect(task.hasFinished()).toBe(false);
     const t0 = clock.now();
@@ -155,7 +134,7 @@ describe("PipelineTask termination contract", () => {
   });
 
   it("cancel after the task finished resolves at once", async () => {
-    const { clock, task, done, whenStarted } = setup([new FrameProcessor()]);
+    const { clock, task, done, whenStarted } = startRecordedTask([new FrameProcessor()]);
     await whenStarted();
     await clock.runUntil(task.stopWhenDone());
     await done;
@@ -171,7 +150,7 @@ describe("PipelineTask termination contract", () => {
 
   it("escalates to cancel after endTimeoutMs when a processor blocks EndFrame forever", async () => {
     const stuck = new StuckOn("end", { name: "never-disconnects" });
-    const { clock, task, recorder, timeouts, finishedBy, done, whenStarted } = setup([stuck], {
+    const { clock, task, recorder, timeouts, finishedBy, done, whenStarted } = startRecordedTask([stuck], {
       endTimeoutMs: 5_000,
       cancelTimeoutMs: 1_000,
     });
@@ -191,7 +170,9 @@ describe("PipelineTask termination contract", () => {
   it("does not escalate while the end keeps making progress", async () => {
     // Ten processors each take 3 s to end: 30 s in all, each hop well inside endTimeoutMs.
     const slow = Array.from({ length: 10 }, (_, i) => new SlowOn("end", 3_000, { name: `svc${i}` }));
-    const { clock, task, timeouts, finishedBy, whenStarted } = setup(slow, { endTimeoutMs: 5_000 });
+    const { clock, task, timeouts, finishedBy, whenStarted } = startRecordedTask(slow, {
+      endTimeoutMs: 5_000,
+    });
     await whenStarted();
     const t0 = clock.now();
     await clock.runUntil(task.stopWhenDone());
@@ -206,7 +187,7 @@ describe("PipelineTask termination contract", () => {
         throw new Error("disconnect failed");
       }
     }
-    const { clock, task, recorder, finishedBy, whenStarted } = setup([
+    const { clock, task, recorder, finishedBy, whenStarted } = startRecordedTask([
       new ThrowsOnStop({ name: "bad-stop" }),
     ]);
     const errors: ErrorFrame[] = [];
@@ -227,9 +208,12 @@ describe("PipelineTask termination contract", () => {
     }
     const logged: string[] = [];
     const logger: Logger = { ...silentLogger, error: (m: string) => void logged.push(m) };
-    const { clock, task, finishedBy, whenStarted } = setup([new ThrowsOnCleanup({ name: "bad-cleanup" })], {
-      logger,
-    });
+    const { clock, task, finishedBy, whenStarted } = startRecordedTask(
+      [new ThrowsOnCleanup({ name: "bad-cleanup" })],
+      {
+        logger,
+      },
+    );
     await whenStarted();
     await clock.runUntil(task.stopWhenDone());
     expect(finishedBy[0]).toBeInstanceOf(EndFrame);
@@ -243,9 +227,12 @@ describe("PipelineTask termination contract", () => {
         return new Promise(() => {});
       }
     }
-    const { clock, task, timeouts, whenStarted } = setup([new HangsOnCleanup({ name: "hangs" })], {
-      cleanupTimeoutMs: 700,
-    });
+    const { clock, task, timeouts, whenStarted } = startRecordedTask(
+      [new HangsOnCleanup({ name: "hangs" })],
+      {
+        cleanupTimeoutMs: 700,
+      },
+    );
     await whenStarted();
     const t0 = clock.now();
     await clock.runUntil(task.stopWhenDone());
@@ -254,9 +241,12 @@ describe("PipelineTask termination contract", () => {
   });
 
   it("cancels when StartFrame never reaches the end within startTimeoutMs, naming the processor", async () => {
-    const { clock, timeouts, finishedBy, done } = setup([new StuckOn("start", { name: "never-connects" })], {
-      startTimeoutMs: 3_000,
-    });
+    const { clock, timeouts, finishedBy, done } = startRecordedTask(
+      [new StuckOn("start", { name: "never-connects" })],
+      {
+        startTimeoutMs: 3_000,
+      },
+    );
     await clock.runUntil(done);
     expect(clock.now()).toBeLessThanOrEqual(3_000 + 2_000);
     expect(timeouts.map((t) => [t.stage, t.processor])).toEqual([["start", "never-connects"]]);
@@ -283,7 +273,7 @@ describe("task requests pushed from inside the pipeline", () => {
   it("EndTaskFrame from the middle ends the task through the normal path", async () => {
     for (const towards of [FrameDirection.UPSTREAM, FrameDirection.DOWNSTREAM]) {
       const before = new SlowTextProcessor(10, { name: "before" });
-      const { clock, task, recorder, finishedBy, done, whenStarted } = setup([
+      const { clock, task, recorder, finishedBy, done, whenStarted } = startRecordedTask([
         before,
         new Requester(() => new EndTaskFrame("done talking"), towards),
       ]);
@@ -297,13 +287,15 @@ describe("task requests pushed from inside the pipeline", () => {
   });
 
   it("CancelTaskFrame cancels, InterruptionTaskFrame interrupts", async () => {
-    const c = setup([new Requester(() => new CancelTaskFrame("enough"), FrameDirection.UPSTREAM)]);
+    const c = startRecordedTask([
+      new Requester(() => new CancelTaskFrame("enough"), FrameDirection.UPSTREAM),
+    ]);
     await c.whenStarted();
     c.task.queueFrame(new TextFrame("bye"));
     await c.clock.runUntil(c.done);
     expect(c.finishedBy[0]).toBeInstanceOf(CancelFrame);
 
-    const i = setup([new Requester(() => new InterruptionTaskFrame(), FrameDirection.UPSTREAM)]);
+    const i = startRecordedTask([new Requester(() => new InterruptionTaskFrame(), FrameDirection.UPSTREAM)]);
     await i.whenStarted();
     i.task.queueFrame(new TextFrame("bye"));
     await i.clock.advance(10);
@@ -319,7 +311,7 @@ describe("task requests pushed from inside the pipeline", () => {
         return super.processFrame(frame, direction);
       }
     }
-    const { clock, task, finishedBy, done, whenStarted } = setup([new Fatal()]);
+    const { clock, task, finishedBy, done, whenStarted } = startRecordedTask([new Fatal()]);
     const errors: ErrorFrame[] = [];
     task.on("pipelineError", (e) => void errors.push(e));
     await whenStarted();

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { RepeatReporter } from "../../src/reporting/repeat-reporter.js";
 import { memoryLogger } from "../support/logger.js";
 
-function setup(options: { summaryIntervalMs?: number; maxCauses?: number } = {}) {
+function setup(
+  options: { summaryIntervalMs?: number; maxCauses?: number; report?: (message: string) => void } = {},
+) {
   const { logger, lines } = memoryLogger();
   let now = 0;
   const reporter = new RepeatReporter({ owner: "input", logger: () => logger, now: () => now, ...options });
@@ -67,5 +69,34 @@ describe("RepeatReporter", () => {
     s.reporter.flush();
     expect(s.lines).toHaveLength(1);
     expect(s.lines[0]!.message).toMatch(/996 more times .*other problems \(first: problem 3\)/);
+  });
+
+  it("reportOnce sends a cause's first message to the report sink and only counts the repeats", () => {
+    const reported: string[] = [];
+    const s = setup({ report: (m) => void reported.push(m) });
+    let built = 0;
+    const message = (): string => `input: bad pts (${++built})`;
+    for (let i = 0; i < 100; i++) s.reporter.reportOnce("pts", message, "warn");
+    s.reporter.reportOnce("close", () => "input: close failed");
+    expect(reported).toEqual(["input: bad pts (1)", "input: close failed"]); // said once each
+    expect(built).toBe(1); // a repeat builds no message
+    expect(s.reporter.count("pts")).toBe(100);
+    expect(s.lines).toEqual([]); // the report sink is not the log
+    s.advance(2_000);
+    s.reporter.flush();
+    expect(s.lines).toEqual([
+      {
+        level: "warn",
+        message: "input: 99 more times in the last 2.0 s: bad pts (1)",
+        fields: expect.objectContaining({ repeats: 99, total: 100 }),
+      },
+    ]);
+  });
+
+  it("reportOnce without a report sink says the first occurrence on the log", () => {
+    const s = setup();
+    s.reporter.reportOnce("pts", () => "input: bad pts", "warn");
+    s.reporter.reportOnce("pts", () => "input: bad pts", "warn");
+    expect(s.lines).toEqual([{ level: "warn", message: "input: bad pts", fields: { processor: "input" } }]);
   });
 });

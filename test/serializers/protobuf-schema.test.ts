@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
-import { FRAMES_PROTO, type WireFrame, frameCodec } from "../../src/serializers/protobuf/schema.js";
+import { type WireFrame, frameCodec, readProtoFile } from "../../src/serializers/protobuf/schema.js";
 
 const protoFile = new URL("../../src/serializers/protobuf/frames.proto", import.meta.url);
 
@@ -34,8 +34,11 @@ const vectors: { name: string; frame: WireFrame; hex: string }[] = [
 const bytes = (hex: string): Buffer => Buffer.from(hex.replaceAll(" ", ""), "hex");
 
 describe("frames.proto", () => {
-  it("the embedded schema is the .proto file, character for character", () => {
-    expect(FRAMES_PROTO).toBe(readFileSync(protoFile, "utf8"));
+  it("a schema file that cannot be read is an error naming the file and what to do", () => {
+    const missing = new URL("./no-such-schema.proto", protoFile);
+    expect(() => readProtoFile(missing)).toThrow(
+      /cannot read the protobuf schema .*no-such-schema\.proto \(.*ENOENT.*\); .*reinstall voicepipe, or run `npm run build`/,
+    );
   });
 
   it("declares Pipecat's messages with Pipecat's field numbers and types", () => {

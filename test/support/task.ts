@@ -9,6 +9,7 @@ import {
   Pipeline,
   PipelineTask,
   type PipelineTaskOptions,
+  type TaskTimeoutEvent,
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
@@ -16,7 +17,9 @@ import { FrameRecorder } from "../../src/testing/index.js";
 
 /**
  * Runs `processors` in a PipelineTask on a VirtualClock (idle detection off, silent log) and
- * collects what the task reports. The common set-up of the transport and pipeline tests.
+ * collects what the task reports: errors, timeouts and the frame it finished by. The one set-up
+ * of the transport, pipeline and adversary tests. Public API only (src/index.ts and
+ * src/testing), so the adversary tests may use it.
  */
 export function startTask(processors: FrameProcessor[], options: Partial<PipelineTaskOptions> = {}) {
   const clock = options.clock instanceof VirtualClock ? options.clock : new VirtualClock();
@@ -27,9 +30,11 @@ export function startTask(processors: FrameProcessor[], options: Partial<Pipelin
     clock,
   });
   const errors: ErrorFrame[] = [];
+  const timeouts: TaskTimeoutEvent[] = [];
   const finishedBy: Frame[] = [];
   let started = false;
   task.on("pipelineError", (e) => void errors.push(e));
+  task.on("timeout", (e) => void timeouts.push(e));
   task.on("pipelineFinished", (f) => void finishedBy.push(f));
   task.on("pipelineStarted", () => {
     started = true;
@@ -39,12 +44,19 @@ export function startTask(processors: FrameProcessor[], options: Partial<Pipelin
     clock,
     task,
     errors,
+    timeouts,
     finishedBy,
     done,
     isStarted: (): boolean => started,
-    /** Moves virtual time until the pipeline has started. */
-    whenStarted: () => clock.runUntil(() => started),
+    /** Moves virtual time until the pipeline has started (at most a minute of it). */
+    whenStarted: () => clock.runUntil(() => started, { maxMs: 60_000 }),
   };
+}
+
+/** {@link startTask} with a FrameRecorder last in the pipeline: `recorder` holds what came out of the end. */
+export function startRecordedTask(processors: FrameProcessor[], options: Partial<PipelineTaskOptions> = {}) {
+  const recorder = new FrameRecorder();
+  return { ...startTask([...processors, recorder], options), recorder };
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   EndFrame,
   type Frame,
   InterruptionFrame,
+  MemoryTransport,
   type MemoryTransportOptions,
   MixerEnableFrame,
   OutputAudioRawFrame,
@@ -21,6 +22,7 @@ import {
 } from "../../src/index.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { constant } from "../support/audio.js";
+import { memoryLogger } from "../support/logger.js";
 import { CountingMixer } from "../support/mixers.js";
 import { startOutput, startTask } from "../support/task.js";
 
@@ -400,6 +402,37 @@ describe("BaseOutputTransport: timed frames take the same route as the others", 
     await s.clock.runUntil(s.task.stopWhenDone());
     expect(s.clock.now()).toBeLessThan(3_000);
   }, 10_000);
+
+  it("says each repeated problem once upstream, counts the repeats and logs them at the end", async () => {
+    const { logger, lines } = memoryLogger();
+    const transport = new MemoryTransport({ params: { audioOutEnabled: true, audioOutSampleRate: RATE } });
+    const s = startTask([transport.output()], { logger });
+    await s.whenStarted();
+    for (let i = 0; i < 50; i++) {
+      s.task.queueFrame(new TTSAudioRawFrame(constant(40, RATE), RATE, 2)); // stereo into mono: the sender's check
+      const f = new TextFrame("no time");
+      f.pts = Number.NaN; // the transport's own check
+      s.task.queueFrame(f);
+    }
+    await s.clock.advance(100);
+    const said = s.errors.map((e) => e.error.message);
+    expect(said).toHaveLength(2);
+    expect(said).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/audio has 2 channel\(s\) but the output plays 1/),
+        expect.stringMatching(/has pts NaN, which is not a time/),
+      ]),
+    );
+    expect(lines.filter((l) => /more times/.test(l.message))).toEqual([]); // counted, not said per frame
+    await s.clock.runUntil(s.task.stopWhenDone());
+    const summaries = lines.filter((l) => /more times/.test(l.message));
+    expect(summaries.map((l) => [l.level, l.fields?.repeats])).toEqual([
+      ["warn", 49],
+      ["warn", 49],
+    ]);
+    expect(summaries.map((l) => l.message).join("\n")).toMatch(/49 more times .*2 channel\(s\)/);
+    expect(summaries.map((l) => l.message).join("\n")).toMatch(/49 more times .*has pts NaN/);
+  });
 
   it("delivers timed frames still waiting at the end, before the EndFrame", async () => {
     const s = setup({ audioOutEndSilenceMs: 0 });

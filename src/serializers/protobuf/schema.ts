@@ -1,74 +1,31 @@
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type * as ProtobufJs from "protobufjs";
+import { describe } from "../../errors.js";
 
 /**
- * The text of `frames.proto` (next to this file), Pipecat's wire schema. It is embedded because the
- * build ships compiled JavaScript only; `test/serializers/protobuf-schema.test.ts` fails if the two
- * ever differ, so edit the `.proto` file and paste it here.
+ * Where Pipecat's wire schema is: `frames.proto`, next to this module both in `src/` (run from
+ * source) and in `dist/` (`npm run build` copies it there, and the package ships `dist`).
+ */
+const FRAMES_PROTO_URL = new URL("./frames.proto", import.meta.url);
+
+/**
+ * The text of the `.proto` file at `url`. Throws an error naming the file and what to do when it
+ * cannot be read (a build that did not copy it, a package with files missing).
  * @internal
  */
-export const FRAMES_PROTO = `// Pipecat's WebSocket wire format, as voicepipe reads and writes it.
-//
-// Every binary WebSocket message is one "Frame", with no length prefix and no batching.
-// Field numbers and types follow Pipecat's frames.proto (package "pipecat"), so the bytes are
-// the same as those the official Pipecat clients and servers send. Do not renumber a field: the
-// numbers are the protocol.
-//
-// voicepipe parses this file's text at run time with protobufjs (the copy embedded in
-// schema.ts; a test keeps the two identical). See docs/design/serializers.md.
-
-syntax = "proto3";
-
-package pipecat;
-
-// A piece of text (the receiver turns it into a TextFrame).
-message TextFrame {
-  uint64 id = 1;    // the sender's frame id; voicepipe does not reuse it on receipt
-  string name = 2;  // the sender's frame name, e.g. "TextFrame#3"
-  string text = 3;
-}
-
-// PCM audio: signed 16-bit little-endian samples, interleaved when there is more than one channel.
-message AudioRawFrame {
-  uint64 id = 1;
-  string name = 2;
-  bytes audio = 3;
-  uint32 sample_rate = 4;   // Hz
-  uint32 num_channels = 5;
-  optional uint64 pts = 6;  // presentation time in nanoseconds; explicit presence
-}
-
-// A final transcription of what a user said.
-message TranscriptionFrame {
-  uint64 id = 1;
-  string name = 2;
-  string text = 3;
-  string user_id = 4;
-  string timestamp = 5;  // ISO-8601 text, e.g. "2026-01-01T00:00:00.000Z", not a number
-}
-
-// An application message (RTVI and others): a JSON document, as text.
-message MessageFrame {
-  string data = 1;
-}
-
-// The bot was interrupted: a client that understands it flushes its playback buffer.
-message InterruptionFrame {
-  uint64 id = 1;
-  string name = 2;
-}
-
-// One WebSocket message: exactly one of the frames above.
-message Frame {
-  oneof frame {
-    TextFrame text = 1;
-    AudioRawFrame audio = 2;
-    TranscriptionFrame transcription = 3;
-    MessageFrame message = 4;
-    InterruptionFrame interruption = 5;
+export function readProtoFile(url: URL): string {
+  try {
+    return readFileSync(url, "utf8");
+  } catch (error) {
+    throw new Error(
+      `voicepipe: cannot read the protobuf schema ${fileURLToPath(url)} (${describe(error)}); ` +
+        "the package is incomplete: reinstall voicepipe, or run `npm run build`, which copies it into dist/",
+      { cause: error },
+    );
   }
 }
-`;
 
 /** The wire messages as protobufjs reads them (`keepCase`: field names as in the `.proto` file). */
 export interface WireTextFrame {
@@ -165,7 +122,7 @@ export const MAX_FIELDS_PER_MESSAGE = 16;
 let codec: FrameCodec | undefined;
 
 /**
- * The codec for `pipecat.Frame`, built from {@link FRAMES_PROTO} on first use (parsing the
+ * The codec for `pipecat.Frame`, built from `frames.proto` on first use (reading and parsing the
  * schema and generating protobufjs' encoder and decoder takes milliseconds, paid once per
  * process, on first use rather than at import).
  * @internal
@@ -175,7 +132,7 @@ export function frameCodec(): FrameCodec {
   // Loaded on first use, not at import: protobufjs takes tens of milliseconds to load, which every
   // `import "voicepipe"` would pay whether or not it speaks this format.
   const protobuf = createRequire(import.meta.url)("protobufjs") as typeof ProtobufJs;
-  const root = protobuf.parse(FRAMES_PROTO, { keepCase: true }).root;
+  const root = protobuf.parse(readProtoFile(FRAMES_PROTO_URL), { keepCase: true }).root;
   const type = root.lookupType("pipecat.Frame");
   codec = {
     encode: (frame) => type.encode(frame).finish(),
