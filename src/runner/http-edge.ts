@@ -83,5 +83,6 @@ export function requestUrl(req: IncomingMessage): URL | undefined {
 /** The body of a 400 for a request target that is not a URL. */
 export const BAD_TARGET: ErrorBody = {
   error: "bad-request",
-  detail: "the request target is not a valid URL path; request / for the page, POST /start, or /ws for the socket",
+  detail:
+    "the request target is not a valid URL path; request / for the page, POST /start, or /ws for the socket",
 };

@@ -179,7 +179,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
     }
     if (!this.#accepting) {
       this.droppedInputFrames++;
-      this.#sayDropped(this.#pipelineRate ? "after-end" : "before-start", frame.constructor.name);
+      this.#sayDropped(this.#opened ? "after-end" : "before-start", frame.constructor.name);
       return Promise.resolve();
     }
     return this.#enqueue(async () => {
@@ -373,7 +373,9 @@ export abstract class BaseInputTransport extends FrameProcessor {
 
   #dropAudio(): Promise<void> {
     this.droppedAudioChunks++;
-    const kind: DropKind = !this.#pipelineRate
+    // Said from whether the input has opened: the pipeline's rate is known before its start
+    // (a filter loading) has finished.
+    const kind: DropKind = !this.#opened
       ? "before-start"
       : this.params.audioInEnabled
         ? "after-end"

@@ -63,7 +63,7 @@ function tryOpen(url: string, headers: Record<string, string> = {}): Promise<Web
 }
 
 describe("development server: request targets", () => {
-  // HOLE: "it never ends the session or the process". One request whose target is not a URL
+  // Was a HOLE (fixed; the test now guards it): "it never ends the session or the process". One request whose target is not a URL
   // (`GET http://[ HTTP/1.1`, also `http://%`, `//[`; Node's parser accepts them) throws
   // `TypeError: Invalid URL` out of the request handler, and out of the "upgrade" handler for the
   // same target with Upgrade headers: an uncaught exception, which ends a process that has no
@@ -208,7 +208,7 @@ describe("development server: the session cap under races", () => {
 });
 
 describe("development server: close()", () => {
-  // HOLE: close() guarantees "resolves within about graceMs + cancelTimeoutMs; nothing is left
+  // Was a HOLE (fixed; the test now guards it): close() guarantees "resolves within about graceMs + cancelTimeoutMs; nothing is left
   // listening", and bad input gets a clear error at the point of misuse. close({ graceMs: NaN })
   // (e.g. Number(process.env.GRACE_MS) unset) with one live session instead rejects with
   // "RangeError: deadline: timeoutMs for "sessions ending after the server began to close" must be
@@ -235,29 +235,26 @@ describe("development server: close()", () => {
     expect(await waitFor(() => server.sessions === 0, 1000)).toBe(true);
   });
 
-  // HOLE (words): DevServerCloseReport.abandoned is documented as "sessions whose handler had
+  // Was a HOLE (words; fixed): DevServerCloseReport.abandoned is documented as "sessions whose handler had
   // still not settled cancelTimeoutMs after cancel", and the warning says the session "did not
   // finish". A handler that settled at once, on a socket whose client never answers the server's
   // 1001 close frame, is reported the same way: measured { ended: 0, cancelled: 0, abandoned: 1 }
   // and "1 session(s) did not finish within cancelTimeoutMs (300 ms); abandoned", pointing at the
   // application's handler when the fault is the client's. (Root: dev-server.ts:250, a session is
   // "live" until its socket's close event too, and nothing tells the two apart.)
-  it(
-    "a settled handler whose client ignores the close frame is not reported as an abandoned handler",
-    async () => {
-      const warnings: string[] = [];
-      const server = await serve({
-        logger: { debug() {}, info() {}, error() {}, warn: (m: string) => void warnings.push(m) },
-      });
-      const { socket } = await rawUpgrade(server.port);
-      socket.pause(); // never answers the close frame
-      await waitFor(() => server.sessions === 1);
-      const report = await server.close({ graceMs: 100, cancelTimeoutMs: 300 });
-      socket.destroy();
-      expect(report.abandoned).toBe(0);
-      expect(warnings.filter((w) => /did not finish/.test(w))).toEqual([]);
-    },
-  );
+  it("a settled handler whose client ignores the close frame is not reported as an abandoned handler", async () => {
+    const warnings: string[] = [];
+    const server = await serve({
+      logger: { debug() {}, info() {}, error() {}, warn: (m: string) => void warnings.push(m) },
+    });
+    const { socket } = await rawUpgrade(server.port);
+    socket.pause(); // never answers the close frame
+    await waitFor(() => server.sessions === 1);
+    const report = await server.close({ graceMs: 100, cancelTimeoutMs: 300 });
+    socket.destroy();
+    expect(report.abandoned).toBe(0);
+    expect(warnings.filter((w) => /did not finish/.test(w))).toEqual([]);
+  });
 
   it("held: close({ graceMs }) with bots whose clients do nothing: each ends within graceMs by its normal path", async () => {
     const before = tcpHandles();

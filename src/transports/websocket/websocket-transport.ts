@@ -16,8 +16,11 @@ import { type ConnectionLease, TransportConnection } from "../transport-connecti
 import type { TransportParams } from "../transport-params.js";
 import { Heartbeat } from "./heartbeat.js";
 
-/** Why a received message was dropped: the serializer's reasons, or the per-connection rate limit. */
-export type RefusedMessageReason = DeserializeErrorReason | "rate-limited";
+/**
+ * Why a received message was dropped: the serializer's reasons, the per-connection rate limit, or
+ * too many messages before the pipeline started.
+ */
+export type RefusedMessageReason = DeserializeErrorReason | "rate-limited" | "early-overflow";
 
 /** What the transport does to the task when the client goes away. */
 export type ClientDisconnectAction = "cancel" | "end" | "none";
@@ -65,6 +68,9 @@ export interface WebSocketTransportEvents extends EventMap {
   clientDisconnected: (reason: string) => void;
 }
 
+/** Most messages held between the socket opening and the pipeline starting (about 16 s of the web client's audio). */
+const MAX_EARLY_MESSAGES = 512;
+
 /** Largest close reason a close frame holds, in bytes (RFC 6455: 125 minus the 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
 
@@ -111,6 +117,7 @@ export class WebSocketTransport extends BaseTransport {
     "unknown-type": 0,
     invalid: 0,
     "rate-limited": 0,
+    "early-overflow": 0,
   };
   /** Interruption messages sent to the client. */
   clearsSent = 0;
@@ -128,6 +135,8 @@ export class WebSocketTransport extends BaseTransport {
   #windowStartMs = 0;
   #windowCount = 0;
   #socketClosing: Promise<void> | undefined;
+  /** Messages that came before the input opened, in order; undefined once it has. */
+  #early: Array<[RawData, boolean]> | undefined = [];
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
     super();
@@ -165,7 +174,10 @@ export class WebSocketTransport extends BaseTransport {
       socket.readyState === WebSocket.CLOSED
         ? Promise.resolve()
         : new Promise((resolve) => socket.once("close", () => resolve()));
-    const onMessage = (data: RawData, isBinary: boolean): void => this.#input.receive(data, isBinary);
+    const onMessage = (data: RawData, isBinary: boolean): void => {
+      if (this.#early) this.#holdEarly(data, isBinary);
+      else this.#input.receive(data, isBinary);
+    };
     const onPong = (): void => this.#heartbeat?.alive();
     const onClose = (code: number): void => this.connection.close(`client disconnected (close code ${code})`);
     const onError = (error: Error): void => {
@@ -214,6 +226,7 @@ export class WebSocketTransport extends BaseTransport {
   /** @internal The input opened: the pipeline runs. Starts the heartbeat, says the client is here. */
   opened(clock: Clock): void {
     this.#clock ??= clock;
+    this.#releaseEarly();
     if (this.connection.closed) {
       // Gone before the pipeline started: no events, but the task must still end.
       this.#input.requestEnd(this.#options.onClientDisconnect, this.connection.closeReason ?? "client gone");
@@ -276,6 +289,31 @@ export class WebSocketTransport extends BaseTransport {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * The official client sends `client-ready` (and microphone audio) the moment the socket opens,
+   * before the pipeline has started: those messages wait here, in order, and the socket stops
+   * being read (TCP pushes back on the client) until the input opens. Bounded: past
+   * {@link MAX_EARLY_MESSAGES} a message is dropped and counted as `early-overflow`.
+   */
+  #holdEarly(data: RawData, isBinary: boolean): void {
+    const early = this.#early!;
+    if (early.length === 0) this.#socket.pause();
+    if (early.length >= MAX_EARLY_MESSAGES) {
+      this.#input.refuseEarly();
+      return;
+    }
+    early.push([data, isBinary]);
+  }
+
+  /** Hands the held messages to the input, in order, and reads the socket again. */
+  #releaseEarly(): void {
+    const early = this.#early;
+    if (!early) return;
+    this.#early = undefined;
+    for (const [data, isBinary] of early) this.#input.receive(data, isBinary, { admitted: true });
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.resume();
+  }
 
   #onConnectionClosed(reason: string): void {
     this.#heartbeat?.stop();
@@ -358,10 +396,13 @@ export class WebSocketInputTransport extends BaseInputTransport {
     await this.#transport.disposed();
   }
 
-  /** @internal One message from the socket. Never throws. */
-  receive(data: RawData, isBinary: boolean): void {
+  /**
+   * @internal One message from the socket. Never throws. `admitted`: held since before the
+   * pipeline started, it is not counted against the rate limit (the client sent it over time).
+   */
+  receive(data: RawData, isBinary: boolean, options: { admitted?: boolean } = {}): void {
     const transport = this.#transport;
-    if (!transport.admit()) {
+    if (!options.admitted && !transport.admit()) {
       this.#refuse(
         "rate-limited",
         `more than maxMessagesPerSecond messages in a second; the excess is dropped (raise maxMessagesPerSecond if the client is right to send that many)`,
@@ -388,6 +429,14 @@ export class WebSocketInputTransport extends BaseInputTransport {
         this.#refuse("invalid", `${frame.name} cannot be pushed: ${describe(error)}`);
       }
     }
+  }
+
+  /** @internal A message that came before the pipeline started was one too many to hold. */
+  refuseEarly(): void {
+    this.#refuse(
+      "early-overflow",
+      `more than ${MAX_EARLY_MESSAGES} messages came before the pipeline started; the excess is dropped (a pipeline that takes seconds to start: load models before sessions start)`,
+    );
   }
 
   /** @internal The client is gone: ask the task to end as configured (once). */
