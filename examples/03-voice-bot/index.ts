@@ -18,13 +18,13 @@ const voice = await loadEchoBotVoice();
 try {
   const { stopped } = await runDevServer({
     logger,
+    note: "the echo bot answers (no API keys needed): it plays back what you say",
     onSession: async (socket, _request, session) => {
       logger.info(`session ${session.id}: started (echo bot)`);
       const outcome = await runEchoBot(socket, session, { voice, logger });
       logger.info(`session ${session.id}: ${outcome.how}${outcome.reason ? ` (${outcome.reason})` : ""}`);
     },
   });
-  console.log("voicepipe: the echo bot answers (no API keys needed): it plays back what you say");
   const report = await stopped;
   console.log(
     `voicepipe: stopped (${report.ended} session(s) ended, ${report.cancelled} cancelled, ${report.abandoned} abandoned)`,

@@ -16,6 +16,8 @@ export interface RunDevServerOptions extends Omit<DevServerOptions, "host" | "po
   graceMs?: number;
   /** Where the one line with the URL goes. @default process.stdout */
   out?: { write(text: string): unknown };
+  /** Said at the end of that line, after "; " (which bot answers, say). */
+  note?: string;
 }
 
 /**
@@ -31,11 +33,12 @@ export async function runDevServer(
     env = process.env,
     graceMs = 5000,
     out = process.stdout,
+    note,
     ...serverOptions
   } = options;
   const { host, port } = parseServerArgs(argv, env);
   const server = await startDevServer({ ...serverOptions, host, port });
-  out.write(`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)\n`);
+  out.write(`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}\n`);
   const onSignal = (): void => {
     process.once("SIGINT", () => process.exit(130));
     void server.close({ graceMs });

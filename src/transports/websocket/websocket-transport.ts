@@ -70,6 +70,8 @@ export interface WebSocketTransportEvents extends EventMap {
 
 /** Most messages held between the socket opening and the pipeline starting (about 16 s of the web client's audio). */
 const MAX_EARLY_MESSAGES = 512;
+/** Most bytes held between the socket opening and the pipeline starting. */
+const MAX_EARLY_BYTES = 1 << 20;
 
 /** Largest close reason a close frame holds, in bytes (RFC 6455: 125 minus the 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
@@ -137,6 +139,7 @@ export class WebSocketTransport extends BaseTransport {
   #socketClosing: Promise<void> | undefined;
   /** Messages that came before the input opened, in order; undefined once it has. */
   #early: Array<[RawData, boolean]> | undefined = [];
+  #earlyBytes = 0;
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
     super();
@@ -292,17 +295,20 @@ export class WebSocketTransport extends BaseTransport {
 
   /**
    * The official client sends `client-ready` (and microphone audio) the moment the socket opens,
-   * before the pipeline has started: those messages wait here, in order, and the socket stops
-   * being read (TCP pushes back on the client) until the input opens. Bounded: past
-   * {@link MAX_EARLY_MESSAGES} a message is dropped and counted as `early-overflow`.
+   * before the pipeline has started: those messages wait here, in order, until the input opens.
+   * Bounded: past {@link MAX_EARLY_MESSAGES} messages or {@link MAX_EARLY_BYTES} bytes a message
+   * is dropped and counted as `early-overflow`. (Pausing the socket instead lets TCP hold them,
+   * but then they arrive as one burst after the start and trip the rate limit.)
    */
   #holdEarly(data: RawData, isBinary: boolean): void {
     const early = this.#early!;
-    if (early.length === 0) this.#socket.pause();
-    if (early.length >= MAX_EARLY_MESSAGES) {
-      this.#input.refuseEarly();
+    const bytes = rawSize(data);
+    if (early.length >= MAX_EARLY_MESSAGES || this.#earlyBytes + bytes > MAX_EARLY_BYTES) {
+      // Said when the input opens: before that, the input has no logger of the task's.
+      this.refusedMessages["early-overflow"]++;
       return;
     }
+    this.#earlyBytes += bytes;
     early.push([data, isBinary]);
   }
 
@@ -311,8 +317,10 @@ export class WebSocketTransport extends BaseTransport {
     const early = this.#early;
     if (!early) return;
     this.#early = undefined;
+    this.#earlyBytes = 0;
+    const overflow = this.refusedMessages["early-overflow"];
+    if (overflow > 0) this.#input.saidEarlyOverflow(overflow);
     for (const [data, isBinary] of early) this.#input.receive(data, isBinary, { admitted: true });
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.resume();
   }
 
   #onConnectionClosed(reason: string): void {
@@ -431,11 +439,13 @@ export class WebSocketInputTransport extends BaseInputTransport {
     }
   }
 
-  /** @internal A message that came before the pipeline started was one too many to hold. */
-  refuseEarly(): void {
-    this.#refuse(
-      "early-overflow",
-      `more than ${MAX_EARLY_MESSAGES} messages came before the pipeline started; the excess is dropped (a pipeline that takes seconds to start: load models before sessions start)`,
+  /** @internal Says once how many messages that came before the pipeline started were too many to hold. */
+  saidEarlyOverflow(count: number): void {
+    this.logger.warn(
+      `${this.name}: ${count} message(s) from the client were dropped: more than ${MAX_EARLY_MESSAGES} messages ` +
+        `(or ${MAX_EARLY_BYTES} bytes) came before the pipeline started. Start the pipeline sooner (load models ` +
+        "before sessions start); the count is in WebSocketTransport.refusedMessages",
+      { processor: this.name },
     );
   }
 
@@ -503,6 +513,11 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
     if (data === undefined) return;
     if (await this.clock.track(this.#transport.send(data))) this.#transport.clearsSent++;
   }
+}
+
+function rawSize(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data.byteLength;
 }
 
 function toBytes(data: RawData): Buffer {
