@@ -70,5 +70,9 @@ async function measure(
 const chain = (n: number, maxQueuedFrames = 10_000): FrameProcessor[] =>
   Array.from({ length: n }, () => new FrameProcessor({ maxQueuedFrames }));
 await measure("10proc_200k", (c) => new Pipeline([...chain(10), c]), 200_000);
-await measure("parallel3x3_100k", (c) => new Pipeline([new ParallelPipeline(chain(3), chain(3), chain(3)), c]), 100_000);
+await measure(
+  "parallel3x3_100k",
+  (c) => new Pipeline([new ParallelPipeline(chain(3), chain(3), chain(3)), c]),
+  100_000,
+);
 await measure("10proc_200k_all_at_once", (c) => new Pipeline([...chain(10, 300_000), c]), 200_000, true);

@@ -41,7 +41,9 @@ async function runSession(plan: Plan): Promise<MemoryOutputTransport> {
       audioOutEnabled: true,
       audioOutSampleRate: 16_000,
       audioOutEndSilenceMs: 40,
-      ...(plan.mixer ? { audioOutMixer: new SoundfileMixer({ soundFiles: { room: AMBIENCE }, volume: 0.2 }) } : {}),
+      ...(plan.mixer
+        ? { audioOutMixer: new SoundfileMixer({ soundFiles: { room: AMBIENCE }, volume: 0.2 }) }
+        : {}),
     },
     recordLimit: 0,
   });
