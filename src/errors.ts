@@ -6,8 +6,16 @@
 export abstract class VoicepipeError extends Error {
   abstract readonly code: string;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * @param options.stack `false` for control-flow errors made by the thousand (every teardown,
+   * every interruption) whose stack says nothing: capturing one costs more than the rest of the
+   * teardown.
+   */
+  constructor(message: string, options?: { cause?: unknown; stack?: false }) {
+    const limit = Error.stackTraceLimit;
+    if (options?.stack === false) Error.stackTraceLimit = 0;
     super(message, options);
+    Error.stackTraceLimit = limit;
     this.name = new.target.name;
   }
 }
@@ -43,7 +51,7 @@ export class LifecycleTimeoutError extends VoicepipeError {
 export class InterruptedError extends VoicepipeError {
   readonly code = "VP_INTERRUPTED";
   constructor(readonly processor: string) {
-    super(`${processor}: work aborted by an interruption`);
+    super(`${processor}: work aborted by an interruption`, { stack: false });
   }
 }
 
@@ -54,7 +62,7 @@ export class CancelledError extends VoicepipeError {
     readonly processor: string,
     reason?: string,
   ) {
-    super(`${processor}: cancelled${reason ? ` (${reason})` : ""}`);
+    super(`${processor}: cancelled${reason ? ` (${reason})` : ""}`, { stack: false });
   }
 }
 

@@ -15,6 +15,7 @@ import {
 } from "../frames/lifecycle.js";
 import { BotSpeakingFrame, UserSpeakingFrame } from "../frames/speaking.js";
 import {
+  CancelledError,
   InvalidOptionError,
   LifecycleTimeoutError,
   MisuseError,
@@ -697,7 +698,8 @@ export class PipelineTask {
       frame,
     });
     this.#outcome = outcome;
-    this.#over.abort();
+    // A reason of our own: without one, abort() makes a DOMException, stack and all.
+    this.#over.abort(new CancelledError(this.name, "task finished"));
     this.#settleStarted(false);
     this.#events.emit("pipelineFinished", frame, outcome);
     this.#resolveFinished(outcome);

@@ -6,7 +6,7 @@ import { type Frame, FrameDirection, isUninterruptible } from "../frames/frame.j
 import type { MixerControlFrame } from "../frames/mixer.js";
 import { TTSStoppedFrame } from "../frames/tts.js";
 import type { Logger } from "../logger.js";
-import { describe } from "../errors.js";
+import { CancelledError, describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
 import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
@@ -325,7 +325,7 @@ export class MediaSender {
   async cancel(): Promise<void> {
     if (this.#state !== "cancelled" && this.#state !== "ended") {
       this.#state = "cancelled";
-      this.#life.abort();
+      this.#life.abort(new CancelledError(this.#host.name, "output cancelled"));
       this.#queue.clear();
       this.#ready = [];
       this.#timed.clear();
