@@ -1,11 +1,10 @@
 /** The WebSocket server transport (docs/design/websocket-transport.md). */
 export { Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
-export {
-  type ClientDisconnectAction,
-  type RefusedMessageReason,
-  WebSocketInputTransport,
-  WebSocketOutputTransport,
-  WebSocketTransport,
-  type WebSocketTransportEvents,
-  type WebSocketTransportOptions,
-} from "./websocket-transport.js";
+export { WebSocketTransport, type WebSocketTransportEvents } from "./websocket-transport.js";
+export { WebSocketInputTransport } from "./websocket-input.js";
+export { WebSocketOutputTransport } from "./websocket-output.js";
+export type {
+  ClientDisconnectAction,
+  RefusedMessageReason,
+  WebSocketTransportOptions,
+} from "./websocket-options.js";

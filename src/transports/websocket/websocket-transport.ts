@@ -2,63 +2,22 @@ import WebSocket, { type RawData } from "ws";
 import type { Clock } from "../../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { SystemClock } from "../../clock/system-clock.js";
-import { InvalidOptionError, describe } from "../../errors.js";
+import { InvalidOptionError } from "../../errors.js";
 import { type EventMap, TypedEvents } from "../../events.js";
-import { InputAudioRawFrame, type OutputAudioRawFrame } from "../../frames/audio.js";
-import { FrameDirection, type Frame } from "../../frames/frame.js";
-import { CancelTaskFrame, EndTaskFrame, InterruptionFrame } from "../../frames/lifecycle.js";
-import type { Logger } from "../../logger.js";
-import type { DeserializeErrorReason, FrameSerializer } from "../../serializers/frame-serializer.js";
-import { BaseInputTransport } from "../base-input-transport.js";
-import { BaseOutputTransport, type OutputOpenInfo } from "../base-output-transport.js";
+import type { FrameSerializer } from "../../serializers/frame-serializer.js";
 import { BaseTransport } from "../base-transport.js";
-import { type ConnectionLease, TransportConnection } from "../transport-connection.js";
-import type { TransportParams } from "../transport-params.js";
+import { TransportConnection } from "../transport-connection.js";
 import { Heartbeat } from "./heartbeat.js";
-
-/**
- * Why a received message was dropped: the serializer's reasons, the per-connection rate limit, or
- * too many messages before the pipeline started.
- */
-export type RefusedMessageReason = DeserializeErrorReason | "rate-limited" | "early-overflow";
-
-/** What the transport does to the task when the client goes away. */
-export type ClientDisconnectAction = "cancel" | "end" | "none";
-
-/** Options of {@link WebSocketTransport}. Every duration is in ms of the task clock. */
-export interface WebSocketTransportOptions {
-  /** The wire format; one serializer per connection (it may hold per-connection state). */
-  serializer: FrameSerializer;
-  params?: Partial<TransportParams>;
-  /** Name prefix for the two processors and the logs. @default "ws" */
-  name?: string;
-  /**
-   * After the server's close frame, how long the client gets to answer before the socket is
-   * destroyed. @default 500
-   */
-  closeHandshakeMs?: number;
-  /** Time between pings. @default 5000 */
-  pingIntervalMs?: number;
-  /**
-   * Pings in a row the client may leave unanswered (no pong, no message) before the socket is
-   * destroyed as half-open. Detection takes at most `(maxMissedPongs + 1) × pingIntervalMs`.
-   * @default 2
-   */
-  maxMissedPongs?: number;
-  /**
-   * Most messages taken from the client per second (a fixed one-second window of the task
-   * clock); the rest are dropped and counted as `rate-limited`. The Pipecat web client sends
-   * about 31 audio messages a second. @default 200
-   */
-  maxMessagesPerSecond?: number;
-  /**
-   * What the task is asked to do when the client goes away (socket closed or found half-open):
-   * `"cancel"` pushes a `CancelTaskFrame` (nothing can reach the client any more, so nothing is
-   * worth draining), `"end"` an `EndTaskFrame` (processors that record or bill finish their
-   * work), `"none"` leaves it to a `clientDisconnected` handler. @default "cancel"
-   */
-  onClientDisconnect?: ClientDisconnectAction;
-}
+import {
+  MAX_EARLY_BYTES,
+  MAX_EARLY_MESSAGES,
+  type RefusedMessageReason,
+  type WebSocketTransportOptions,
+  positiveInt,
+  positiveMs,
+} from "./websocket-options.js";
+import { WebSocketInputTransport } from "./websocket-input.js";
+import { WebSocketOutputTransport } from "./websocket-output.js";
 
 /** Events of a {@link WebSocketTransport}. Handlers never block the transport. */
 export interface WebSocketTransportEvents extends EventMap {
@@ -67,11 +26,6 @@ export interface WebSocketTransportEvents extends EventMap {
   /** The client went away (after `clientConnected`). Emitted at most once, never without `clientConnected`. */
   clientDisconnected: (reason: string) => void;
 }
-
-/** Most messages held between the socket opening and the pipeline starting (about 16 s of the web client's audio). */
-const MAX_EARLY_MESSAGES = 512;
-/** Most bytes held between the socket opening and the pipeline starting. */
-const MAX_EARLY_BYTES = 1 << 20;
 
 /** Largest close reason a close frame holds, in bytes (RFC 6455: 125 minus the 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
@@ -372,182 +326,13 @@ export class WebSocketTransport extends BaseTransport {
   }
 }
 
-/** Input side of {@link WebSocketTransport}: turns the client's messages into frames. */
-export class WebSocketInputTransport extends BaseInputTransport {
-  readonly #transport: WebSocketTransport;
-  #lease: ConnectionLease | undefined;
-  #endRequested = false;
-
-  constructor(
-    transport: WebSocketTransport,
-    params: Partial<TransportParams> | undefined,
-    options: { name: string },
-  ) {
-    super(params, options);
-    this.#transport = transport;
-  }
-
-  protected override open(): void {
-    this.#lease = this.#transport.connection.acquire(this.name);
-    this.#transport.opened(this.clock);
-  }
-
-  protected override async close(): Promise<void> {
-    // The task is ending already: a disconnect from here on needs no request of its own.
-    this.#endRequested = true;
-    await this.#lease?.release(`${this.name} closed`);
-  }
-
-  /** The task is done with this transport: a socket no side ever took (cancelled before it started) is closed here. */
-  protected override async dispose(): Promise<void> {
-    this.#endRequested = true;
-    await this.#transport.disposed();
-  }
-
-  /**
-   * @internal One message from the socket. Never throws. `admitted`: held since before the
-   * pipeline started, it is not counted against the rate limit (the client sent it over time).
-   */
-  receive(data: RawData, isBinary: boolean, options: { admitted?: boolean } = {}): void {
-    const transport = this.#transport;
-    if (!options.admitted && !transport.admit()) {
-      this.#refuse(
-        "rate-limited",
-        `more than maxMessagesPerSecond messages in a second; the excess is dropped (raise maxMessagesPerSecond if the client is right to send that many)`,
-      );
-      return;
-    }
-    const bytes = toBytes(data);
-    const message = isBinary ? bytes : bytes.toString("utf8");
-    const result = transport.serializer.deserialize(message);
-    if (!result.ok) {
-      this.#refuse(result.error.reason, result.error.message);
-      return;
-    }
-    for (const frame of result.frames) {
-      try {
-        const pushed =
-          frame instanceof InputAudioRawFrame
-            ? this.pushAudio(frame.audio, frame.sampleRate, frame.numChannels)
-            : this.pushInput(frame);
-        pushed.catch((error: unknown) =>
-          this.logger.error(`${this.name}: pushing ${frame.name} failed: ${describe(error)}`),
-        );
-      } catch (error) {
-        this.#refuse("invalid", `${frame.name} cannot be pushed: ${describe(error)}`);
-      }
-    }
-  }
-
-  /** @internal Says once how many messages that came before the pipeline started were too many to hold. */
-  saidEarlyOverflow(count: number): void {
-    this.logger.warn(
-      `${this.name}: ${count} message(s) from the client were dropped: more than ${MAX_EARLY_MESSAGES} messages ` +
-        `(or ${MAX_EARLY_BYTES} bytes) came before the pipeline started. Start the pipeline sooner (load models ` +
-        "before sessions start); the count is in WebSocketTransport.refusedMessages",
-      { processor: this.name },
-    );
-  }
-
-  /** @internal The client is gone: ask the task to end as configured (once). */
-  requestEnd(action: ClientDisconnectAction, reason: string): void {
-    if (action === "none" || this.#endRequested) return;
-    this.#endRequested = true;
-    const frame = action === "cancel" ? new CancelTaskFrame(reason) : new EndTaskFrame(reason);
-    Promise.resolve()
-      .then(() => this.pushFrame(frame, FrameDirection.UPSTREAM))
-      .catch((error: unknown) =>
-        this.logger.error(`${this.name}: asking the task to end failed: ${describe(error)}`),
-      );
-  }
-
-  #refuse(reason: RefusedMessageReason, message: string): void {
-    if (!this.#transport.refuse(reason)) return;
-    const logger: Logger = this.logger;
-    logger.warn(
-      `${this.name}: a message from the client was dropped: ${message}. Later ${reason} messages are dropped ` +
-        "without a log line and counted (WebSocketTransport.refusedMessages)",
-      { processor: this.name },
-    );
-  }
-}
-
-/** Output side of {@link WebSocketTransport}: writes frames through the serializer. */
-export class WebSocketOutputTransport extends BaseOutputTransport {
-  readonly #transport: WebSocketTransport;
-
-  constructor(
-    transport: WebSocketTransport,
-    params: Partial<TransportParams>,
-    options: { name: string; connection: TransportConnection },
-  ) {
-    super(params, options);
-    this.#transport = transport;
-  }
-
-  protected override async open(_info: OutputOpenInfo): Promise<void> {
-    this.#transport.setClock(this.clock);
-    await this.#transport.serializer.setup?.({
-      audioInSampleRate: this.#transport.input().pipelineSampleRate,
-      audioOutSampleRate: this.sampleRate,
-    });
-  }
-
-  protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
-    if (this.sinkClosed) return false;
-    const data = this.#transport.serializer.serialize(frame);
-    if (data === undefined) return true;
-    return this.clock.track(this.#transport.send(data));
-  }
-
-  protected override async writeFrame(frame: Frame): Promise<void> {
-    if (this.sinkClosed) return;
-    const data = this.#transport.serializer.serialize(frame);
-    if (data !== undefined) await this.clock.track(this.#transport.send(data));
-  }
-
-  protected override async clearClientBuffer(): Promise<void> {
-    if (this.sinkClosed) return;
-    // The serializer decides whether this client understands an interruption message.
-    const data = this.#transport.serializer.serialize(new InterruptionFrame());
-    if (data === undefined) return;
-    if (await this.clock.track(this.#transport.send(data))) this.#transport.clearsSent++;
-  }
-}
-
 function rawSize(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
   return data.byteLength;
-}
-
-function toBytes(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
 }
 
 function closeReason(reason: string): string {
   let text = reason;
   while (Buffer.byteLength(text) > MAX_CLOSE_REASON_BYTES) text = text.slice(0, -1);
   return text;
-}
-
-function positiveMs(owner: string, key: string, value: number | undefined, fallback: number): number {
-  const ms = value ?? fallback;
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms <= 0) {
-    throw new InvalidOptionError(
-      `${owner}: ${key} must be a number of ms > 0 (got ${String(value)}); leave it out for ${fallback}`,
-    );
-  }
-  return ms;
-}
-
-function positiveInt(owner: string, key: string, value: number | undefined, fallback: number): number {
-  const n = value ?? fallback;
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidOptionError(
-      `${owner}: ${key} must be a whole number ≥ 1 (got ${String(value)}); leave it out for ${fallback}`,
-    );
-  }
-  return n;
 }

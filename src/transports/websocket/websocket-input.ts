@@ -1,0 +1,122 @@
+import type { RawData } from "ws";
+import { describe } from "../../errors.js";
+import { InputAudioRawFrame } from "../../frames/audio.js";
+import { FrameDirection } from "../../frames/frame.js";
+import { CancelTaskFrame, EndTaskFrame } from "../../frames/lifecycle.js";
+import type { Logger } from "../../logger.js";
+import { BaseInputTransport } from "../base-input-transport.js";
+import type { ConnectionLease } from "../transport-connection.js";
+import type { TransportParams } from "../transport-params.js";
+import {
+  type ClientDisconnectAction,
+  MAX_EARLY_BYTES,
+  MAX_EARLY_MESSAGES,
+  type RefusedMessageReason,
+} from "./websocket-options.js";
+import type { WebSocketTransport } from "./websocket-transport.js";
+
+/** Input side of {@link WebSocketTransport}: turns the client's messages into frames. */
+export class WebSocketInputTransport extends BaseInputTransport {
+  readonly #transport: WebSocketTransport;
+  #lease: ConnectionLease | undefined;
+  #endRequested = false;
+
+  constructor(
+    transport: WebSocketTransport,
+    params: Partial<TransportParams> | undefined,
+    options: { name: string },
+  ) {
+    super(params, options);
+    this.#transport = transport;
+  }
+
+  protected override open(): void {
+    this.#lease = this.#transport.connection.acquire(this.name);
+    this.#transport.opened(this.clock);
+  }
+
+  protected override async close(): Promise<void> {
+    // The task is ending already: a disconnect from here on needs no request of its own.
+    this.#endRequested = true;
+    await this.#lease?.release(`${this.name} closed`);
+  }
+
+  /** The task is done with this transport: a socket no side ever took (cancelled before it started) is closed here. */
+  protected override async dispose(): Promise<void> {
+    this.#endRequested = true;
+    await this.#transport.disposed();
+  }
+
+  /**
+   * @internal One message from the socket. Never throws. `admitted`: held since before the
+   * pipeline started, it is not counted against the rate limit (the client sent it over time).
+   */
+  receive(data: RawData, isBinary: boolean, options: { admitted?: boolean } = {}): void {
+    const transport = this.#transport;
+    if (!options.admitted && !transport.admit()) {
+      this.#refuse(
+        "rate-limited",
+        `more than maxMessagesPerSecond messages in a second; the excess is dropped (raise maxMessagesPerSecond if the client is right to send that many)`,
+      );
+      return;
+    }
+    const bytes = toBytes(data);
+    const message = isBinary ? bytes : bytes.toString("utf8");
+    const result = transport.serializer.deserialize(message);
+    if (!result.ok) {
+      this.#refuse(result.error.reason, result.error.message);
+      return;
+    }
+    for (const frame of result.frames) {
+      try {
+        const pushed =
+          frame instanceof InputAudioRawFrame
+            ? this.pushAudio(frame.audio, frame.sampleRate, frame.numChannels)
+            : this.pushInput(frame);
+        pushed.catch((error: unknown) =>
+          this.logger.error(`${this.name}: pushing ${frame.name} failed: ${describe(error)}`),
+        );
+      } catch (error) {
+        this.#refuse("invalid", `${frame.name} cannot be pushed: ${describe(error)}`);
+      }
+    }
+  }
+
+  /** @internal Says once how many messages that came before the pipeline started were too many to hold. */
+  saidEarlyOverflow(count: number): void {
+    this.logger.warn(
+      `${this.name}: ${count} message(s) from the client were dropped: more than ${MAX_EARLY_MESSAGES} messages ` +
+        `(or ${MAX_EARLY_BYTES} bytes) came before the pipeline started. Start the pipeline sooner (load models ` +
+        "before sessions start); the count is in WebSocketTransport.refusedMessages",
+      { processor: this.name },
+    );
+  }
+
+  /** @internal The client is gone: ask the task to end as configured (once). */
+  requestEnd(action: ClientDisconnectAction, reason: string): void {
+    if (action === "none" || this.#endRequested) return;
+    this.#endRequested = true;
+    const frame = action === "cancel" ? new CancelTaskFrame(reason) : new EndTaskFrame(reason);
+    Promise.resolve()
+      .then(() => this.pushFrame(frame, FrameDirection.UPSTREAM))
+      .catch((error: unknown) =>
+        this.logger.error(`${this.name}: asking the task to end failed: ${describe(error)}`),
+      );
+  }
+
+  #refuse(reason: RefusedMessageReason, message: string): void {
+    if (!this.#transport.refuse(reason)) return;
+    const logger: Logger = this.logger;
+    logger.warn(
+      `${this.name}: a message from the client was dropped: ${message}. Later ${reason} messages are dropped ` +
+        "without a log line and counted (WebSocketTransport.refusedMessages)",
+      { processor: this.name },
+    );
+  }
+}
+
+function toBytes(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

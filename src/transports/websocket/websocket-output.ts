@@ -1,0 +1,50 @@
+import { type OutputAudioRawFrame } from "../../frames/audio.js";
+import { type Frame } from "../../frames/frame.js";
+import { InterruptionFrame } from "../../frames/lifecycle.js";
+import { BaseOutputTransport, type OutputOpenInfo } from "../base-output-transport.js";
+import type { TransportConnection } from "../transport-connection.js";
+import type { TransportParams } from "../transport-params.js";
+import type { WebSocketTransport } from "./websocket-transport.js";
+
+/** Output side of {@link WebSocketTransport}: writes frames through the serializer. */
+export class WebSocketOutputTransport extends BaseOutputTransport {
+  readonly #transport: WebSocketTransport;
+
+  constructor(
+    transport: WebSocketTransport,
+    params: Partial<TransportParams>,
+    options: { name: string; connection: TransportConnection },
+  ) {
+    super(params, options);
+    this.#transport = transport;
+  }
+
+  protected override async open(_info: OutputOpenInfo): Promise<void> {
+    this.#transport.setClock(this.clock);
+    await this.#transport.serializer.setup?.({
+      audioInSampleRate: this.#transport.input().pipelineSampleRate,
+      audioOutSampleRate: this.sampleRate,
+    });
+  }
+
+  protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
+    if (this.sinkClosed) return false;
+    const data = this.#transport.serializer.serialize(frame);
+    if (data === undefined) return true;
+    return this.clock.track(this.#transport.send(data));
+  }
+
+  protected override async writeFrame(frame: Frame): Promise<void> {
+    if (this.sinkClosed) return;
+    const data = this.#transport.serializer.serialize(frame);
+    if (data !== undefined) await this.clock.track(this.#transport.send(data));
+  }
+
+  protected override async clearClientBuffer(): Promise<void> {
+    if (this.sinkClosed) return;
+    // The serializer decides whether this client understands an interruption message.
+    const data = this.#transport.serializer.serialize(new InterruptionFrame());
+    if (data === undefined) return;
+    if (await this.clock.track(this.#transport.send(data))) this.#transport.clearsSent++;
+  }
+}
