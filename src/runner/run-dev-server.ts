@@ -39,8 +39,10 @@ export async function runDevServer(
   const { host, port } = parseServerArgs(argv, env);
   const server = await startDevServer({ ...serverOptions, host, port });
   out.write(`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}\n`);
+  // A second Ctrl-C while closing exits at once; once closed, that listener goes too.
+  const exitNow = (): never => process.exit(130);
   const onSignal = (): void => {
-    process.once("SIGINT", () => process.exit(130));
+    process.once("SIGINT", exitNow);
     void server.close({ graceMs });
   };
   process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
@@ -50,7 +52,11 @@ export async function runDevServer(
     server.close = (closeOptions) => {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
       const closing = close(closeOptions);
-      closing.then(resolve, reject);
+      const done = (): void => void process.off("SIGINT", exitNow);
+      closing.then(
+        (report) => (done(), resolve(report)),
+        (error: unknown) => (done(), reject(error)),
+      );
       return closing;
     };
   });

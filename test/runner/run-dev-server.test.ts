@@ -27,6 +27,7 @@ describe("runDevServer, as a command", () => {
       expect(await code).toBe(1000);
       expect(await exited).toBe(0);
       expect(stderr).toContain('stopped {"ended":1,"cancelled":0,"abandoned":0}');
+      expect(stderr).toContain("SIGINT listeners left: 0");
       expect(stdout.split("\n")).toHaveLength(2); // one line, then nothing
     } finally {
       child.kill("SIGKILL");
