@@ -149,6 +149,16 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     for (const s of this.#senders.values()) s.closeSink(reason);
   }
 
+  /**
+   * The output found by itself that the client cannot take what it sends (a write refused,
+   * stalled or kept failing): the sink is closed and so is the shared connection, so the task
+   * ends by its disconnect path instead of running on, silent, for a client still sending.
+   */
+  #sinkLost(reason: string): void {
+    this.closeSink(reason);
+    this.connection?.close(`${this.name}: the client stopped taking output (${reason})`);
+  }
+
   // ---------------------------------------------------------------- verbs for subclasses
 
   /**
@@ -347,6 +357,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
         broadcast: (make) => void this.broadcastFrame(make),
         error: (message) => void this.pushError(message),
         progress: () => this.context?.reportProgress(),
+        sinkLost: (reason) => this.#sinkLost(reason),
       },
       {
         format,
@@ -390,7 +401,7 @@ export abstract class BaseOutputTransport extends FrameProcessor {
           // A client that does not take a frame in time is gone: stop writing to it (frames
           // still go on downstream), instead of stalling every later frame by the deadline.
           this.#clientStalled = true;
-          this.closeSink("writeFrame stalled");
+          this.#sinkLost("writeFrame stalled");
         }
       }
     }

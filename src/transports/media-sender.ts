@@ -35,6 +35,8 @@ export interface MediaSenderHost {
   error(message: string): void;
   /** Tells the task that the end is making progress. */
   progress(): void;
+  /** The sender found the sink gone by itself (a write refused, stalled or kept failing). */
+  sinkLost(reason: string): void;
 }
 
 /** Settings of one {@link MediaSender}. */
@@ -508,13 +510,20 @@ export class MediaSender {
   /** Writes a chunk; false (and the sink closed, if the writer says so) when it did not go out. */
   async #write(frame: OutputAudioRawFrame): Promise<boolean> {
     const result = await this.#writer.writeAudio(frame);
-    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
+    if (!result.ok && result.closeSink) this.#lose(result.closeSink);
     return result.ok && !this.#sinkClosed;
   }
 
   async #callClient(what: string, call: () => void | Promise<void>): Promise<void> {
     const result = await this.#writer.call(what, call);
-    if (!result.ok && result.closeSink) this.closeSink(result.closeSink);
+    if (!result.ok && result.closeSink) this.#lose(result.closeSink);
+  }
+
+  /** The sink is gone by what this sender saw: stop, and tell the transport (its connection is gone too). */
+  #lose(reason: string): void {
+    if (this.#sinkClosed) return;
+    this.closeSink(reason);
+    this.#host.sinkLost(reason);
   }
 
   // ---------------------------------------------------------------- helpers

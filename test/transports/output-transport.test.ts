@@ -277,6 +277,10 @@ describe("BaseOutputTransport sinks that misbehave", () => {
     expect(s.output.writeCalls).toBe(1);
     expect(s.output.sender()!.sinkClosed).toBe(true);
     expect(s.errors.map((e) => e.error.message).join()).toMatch(/did not accept audio within 500 ms/);
+    // The client is gone for the whole transport: the shared connection closes too, so a network
+    // transport ends the session instead of running on, silent, for a client that still sends.
+    expect(s.transport.connection.closed).toBe(true);
+    expect(s.transport.connection.closeReason).toMatch(/stopped taking output \(write stalled\)/);
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 
