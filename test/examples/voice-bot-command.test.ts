@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runCommand } from "../support/command.js";
 import WebSocket from "ws";
 import { InputAudioRawFrame } from "../../src/frames/audio.js";
 import {
@@ -13,21 +13,15 @@ const COMMAND = fileURLToPath(new URL("../../examples/03-voice-bot/index.ts", im
 
 describe("npm start (examples/03-voice-bot)", () => {
   it("prints one line with the URL and the bot, answers client-ready, greets, and on Ctrl-C closes the session and exits 0", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", COMMAND, "--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const command = runCommand(COMMAND, ["--port", "0"]);
+    const { child, exited, stdout, stderr } = command;
     try {
-      await expect.poll(() => stdout, { timeout: 30_000 }).toContain("\n");
+      await expect.poll(stdout, { timeout: 30_000 }).toContain("\n");
       const match =
         /^voicepipe: open (http:\/\/127\.0\.0\.1:(\d+)\/) in a browser \(Ctrl-C to stop\); the echo bot answers/.exec(
-          stdout,
+          stdout(),
         );
-      expect(match, stdout + stderr).not.toBeNull();
+      expect(match, stdout() + stderr()).not.toBeNull();
       const page = await fetch(match![1]!);
       expect(page.status).toBe(200);
       const start = await fetch(`${match![1]}start`, { method: "POST" });
@@ -68,9 +62,9 @@ describe("npm start (examples/03-voice-bot)", () => {
       child.kill("SIGINT");
       expect(await closeCode).toBe(1000);
       expect(await exited).toBe(0);
-      expect(stdout).toMatch(/voicepipe: stopped \(1 session\(s\) ended, 0 cancelled, 0 abandoned\)/);
+      expect(stdout()).toMatch(/voicepipe: stopped \(1 session\(s\) ended, 0 cancelled, 0 abandoned\)/);
     } finally {
-      child.kill("SIGKILL");
+      command.kill();
     }
   });
 });

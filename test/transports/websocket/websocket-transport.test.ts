@@ -135,6 +135,41 @@ async function session(options: SessionOptions = {}) {
   };
 }
 
+/**
+ * A connected client and a transport on the server's socket, with no task yet: what the client
+ * sends now arrives before the pipeline starts. `start()` then runs [input, recorder, output].
+ */
+async function beforeTheTask(options: Partial<Omit<WebSocketTransportOptions, "serializer">> = {}) {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await once(wss, "listening");
+  cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  await once(client, "open");
+  const transport = new WebSocketTransport(await accepted, {
+    serializer: new ProtobufFrameSerializer(),
+    params: { audioInEnabled: true },
+    ...options,
+  });
+  const wire = new ProtobufFrameSerializer();
+  const { logger, lines } = memoryLogger();
+  const recorder = new FrameRecorder();
+  const start = (): void => {
+    const task = new PipelineTask(new Pipeline([transport.input(), recorder, transport.output()]), {
+      idleTimeoutMs: null,
+      logger,
+      params: { audioInSampleRate: 16_000 },
+    });
+    const done = task.run();
+    cleanups.push(async () => {
+      client.terminate();
+      await task.cancel("test over");
+      await done;
+    });
+  };
+  return { transport, lines, recorder, start, send: (frame: Frame) => client.send(wire.serialize(frame)!) };
+}
+
 function tone(samples: number, value: number): Int16Array {
   return new Int16Array(samples).fill(value);
 }
@@ -161,78 +196,32 @@ describe("WebSocketTransport: input", () => {
   });
 
   it("holds what the client sends before the pipeline starts, and hands it over in order, outside the rate limit", async () => {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await once(wss, "listening");
-    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
-    const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    await once(client, "open");
-    const transport = new WebSocketTransport(await accepted, {
-      serializer: new ProtobufFrameSerializer(),
-      params: { audioInEnabled: true },
-      maxMessagesPerSecond: 100,
-    });
+    const c = await beforeTheTask({ maxMessagesPerSecond: 100 });
     // The official client's order: client-ready the moment the socket opens, then audio: 300
     // messages, three times what the rate limit takes in a second.
-    const wire = new ProtobufFrameSerializer();
-    client.send(wire.serialize(new OutputTransportMessageFrame({ label: "rtvi-ai", type: "client-ready" }))!);
-    for (let i = 1; i <= 300; i++)
-      client.send(wire.serialize(new OutputAudioRawFrame(tone(256, i), 16_000))!);
+    c.send(new OutputTransportMessageFrame({ label: "rtvi-ai", type: "client-ready" }));
+    for (let i = 1; i <= 300; i++) c.send(new OutputAudioRawFrame(tone(256, i), 16_000));
     await new Promise((resolve) => setTimeout(resolve, 200)); // the pipeline is slow to start
-    const recorder = new FrameRecorder();
-    const task = new PipelineTask(new Pipeline([transport.input(), recorder, transport.output()]), {
-      idleTimeoutMs: null,
-      logger: memoryLogger().logger,
-      params: { audioInSampleRate: 16_000 },
-    });
-    const done = task.run();
-    cleanups.push(async () => {
-      client.terminate();
-      await task.cancel("test over");
-      await done;
-    });
-    await until(() => recorder.ofType(InputAudioRawFrame).length === 300, 3000, "300 held audio frames");
-    const seen = recorder.frames
+    c.start();
+    await until(() => c.recorder.ofType(InputAudioRawFrame).length === 300, 3000, "300 held audio frames");
+    const seen = c.recorder.frames
       .filter((f) => f instanceof InputAudioRawFrame || f instanceof InputTransportMessageFrame)
       .map((f) => (f instanceof InputAudioRawFrame ? f.audio[0] : "client-ready"));
     expect(seen).toEqual(["client-ready", ...Array.from({ length: 300 }, (_, i) => i + 1)]);
-    expect(transport.refusedMessageCount).toBe(0);
+    expect(c.transport.refusedMessageCount).toBe(0);
   });
 
   it("holds at most 512 messages before the pipeline starts: the rest are dropped, said once and counted", async () => {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    await once(wss, "listening");
-    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
-    const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    await once(client, "open");
-    const transport = new WebSocketTransport(await accepted, {
-      serializer: new ProtobufFrameSerializer(),
-      params: { audioInEnabled: true },
-    });
-    const wire = new ProtobufFrameSerializer();
-    for (let i = 1; i <= 600; i++)
-      client.send(wire.serialize(new OutputAudioRawFrame(tone(256, i), 16_000))!);
-    await until(() => transport.refusedMessages["early-overflow"] === 88, 3000, "88 early overflows");
-    const { logger, lines } = memoryLogger();
-    const recorder = new FrameRecorder();
-    const task = new PipelineTask(new Pipeline([transport.input(), recorder, transport.output()]), {
-      idleTimeoutMs: null,
-      logger,
-      params: { audioInSampleRate: 16_000 },
-    });
-    const done = task.run();
-    cleanups.push(async () => {
-      client.terminate();
-      await task.cancel("test over");
-      await done;
-    });
-    await until(() => recorder.ofType(InputAudioRawFrame).length === 512, 3000, "512 held audio frames");
-    expect(recorder.ofType(InputAudioRawFrame).map((f) => f.audio[0])).toEqual(
+    const c = await beforeTheTask();
+    for (let i = 1; i <= 600; i++) c.send(new OutputAudioRawFrame(tone(256, i), 16_000));
+    await until(() => c.transport.refusedMessages["early-overflow"] === 88, 3000, "88 early overflows");
+    c.start();
+    await until(() => c.recorder.ofType(InputAudioRawFrame).length === 512, 3000, "512 held audio frames");
+    expect(c.recorder.ofType(InputAudioRawFrame).map((f) => f.audio[0])).toEqual(
       Array.from({ length: 512 }, (_, i) => i + 1),
     );
-    expect(transport.refusedMessageCount).toBe(88);
-    expect(lines.filter((l) => /before the pipeline started/.test(l.message))).toHaveLength(1);
+    expect(c.transport.refusedMessageCount).toBe(88);
+    expect(c.lines.filter((l) => /before the pipeline started/.test(l.message))).toHaveLength(1);
   });
 
   it("drops 1,000 malformed messages with one log line and a count; the session goes on", async () => {
