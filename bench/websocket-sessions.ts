@@ -232,6 +232,8 @@ async function step(n: number): Promise<StepResult> {
     s.reanchorsAtStart = s.output.sender()?.reanchors ?? 0;
     s.t0 = performance.now();
   }
+  const worker = SileroWorker.shared();
+  const silero0 = { runs: worker.runs, batches: worker.batches };
   const endedBefore = sessionsEnded;
   const logsBefore = logger.warnings + logger.errors;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -249,6 +251,7 @@ async function step(n: number): Promise<StepResult> {
   let reanchors = 0;
   for (const s of measured) reanchors += (s.output.sender()?.reanchors ?? 0) - s.reanchorsAtStart;
   const { report } = await reply("window", 10_000);
+  const silero = { runs: worker.runs - silero0.runs, batches: worker.batches - silero0.batches };
   const rss = process.memoryUsage().rss;
 
   const lateness = latenessOf(measured);
@@ -265,6 +268,7 @@ async function step(n: number): Promise<StepResult> {
     reanchors,
     alive,
     logs,
+    silero,
     report,
     loopP99: loopDelay.percentile(99) / 1e6,
   });
@@ -282,6 +286,7 @@ function printStep(
     reanchors: number;
     alive: number;
     logs: number;
+    silero: { runs: number; batches: number };
     report: WindowReport;
     loopP99: number;
   },
@@ -297,6 +302,10 @@ function printStep(
   console.log(`bench: ${p}_event_loop_delay_p99 ${f(m.loopP99)} ms`);
   console.log(`bench: ${p}_server_cpu ${f(m.cpuPercent, 1)} %core`);
   console.log(`bench: ${p}_server_cpu_per_session ${f(m.cpuPercent / n)} %core`);
+  console.log(`bench: ${p}_silero_windows ${f(m.silero.runs / SECONDS, 0)} windows/s`);
+  console.log(
+    `bench: ${p}_silero_windows_per_batch ${f(m.silero.runs / Math.max(1, m.silero.batches), 1)} windows`,
+  );
   console.log(`bench: ${p}_rss ${f(m.rss / 1_048_576, 0)} MiB`);
   console.log(`bench: ${p}_rss_per_session ${f((m.rss - rssBefore) / n / 1_048_576)} MiB`);
   console.log(`bench: ${p}_client_received_rate_min ${f(rates[0] ?? NaN, 0)} samples/s`);
