@@ -30,7 +30,7 @@ import { fork } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { PerformanceObserver, monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { loadEchoBotVoice, runEchoBot } from "../examples/03-voice-bot/echo-bot.js";
 import { SileroWorker } from "../src/audio/vad/silero-worker.js";
@@ -238,6 +238,15 @@ async function step(n: number): Promise<StepResult> {
   const logsBefore = logger.warnings + logger.errors;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  // Garbage-collection pauses of the main thread: a cause of event-loop delay the process owns.
+  const gc = { totalMs: 0, maxMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.totalMs += e.duration;
+      if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+    }
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
   tell({ type: "window-start" });
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -247,6 +256,7 @@ async function step(n: number): Promise<StepResult> {
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - wall0;
   loopDelay.disable();
+  gcObserver.disconnect();
   tell({ type: "window-end" });
   let reanchors = 0;
   for (const s of measured) reanchors += (s.output.sender()?.reanchors ?? 0) - s.reanchorsAtStart;
@@ -269,6 +279,7 @@ async function step(n: number): Promise<StepResult> {
     alive,
     logs,
     silero,
+    gc,
     report,
     loopP99: loopDelay.percentile(99) / 1e6,
   });
@@ -287,6 +298,7 @@ function printStep(
     alive: number;
     logs: number;
     silero: { runs: number; batches: number };
+    gc: { totalMs: number; maxMs: number };
     report: WindowReport;
     loopP99: number;
   },
@@ -300,6 +312,8 @@ function printStep(
   console.log(`bench: ${p}_writes ${lateness.length} chunks`);
   console.log(`bench: ${p}_reanchors ${m.reanchors} times`);
   console.log(`bench: ${p}_event_loop_delay_p99 ${f(m.loopP99)} ms`);
+  console.log(`bench: ${p}_gc_pause_max ${f(m.gc.maxMs)} ms`);
+  console.log(`bench: ${p}_gc_time ${f((m.gc.totalMs / (SECONDS * 1000)) * 100)} %`);
   console.log(`bench: ${p}_server_cpu ${f(m.cpuPercent, 1)} %core`);
   console.log(`bench: ${p}_server_cpu_per_session ${f(m.cpuPercent / n)} %core`);
   console.log(`bench: ${p}_silero_windows ${f(m.silero.runs / SECONDS, 0)} windows/s`);
