@@ -282,6 +282,7 @@ async function step(n: number): Promise<StepResult> {
     gc,
     report,
     loopP99: loopDelay.percentile(99) / 1e6,
+    loopMax: loopDelay.max / 1e6,
   });
   console.log(`bench: ws_sessions_${n}_pass ${pass ? 1 : 0} bool`);
   return { n, pass };
@@ -301,6 +302,7 @@ function printStep(
     gc: { totalMs: number; maxMs: number };
     report: WindowReport;
     loopP99: number;
+    loopMax: number;
   },
 ): void {
   const rates = m.report.receivedRates;
@@ -312,6 +314,7 @@ function printStep(
   console.log(`bench: ${p}_writes ${lateness.length} chunks`);
   console.log(`bench: ${p}_reanchors ${m.reanchors} times`);
   console.log(`bench: ${p}_event_loop_delay_p99 ${f(m.loopP99)} ms`);
+  console.log(`bench: ${p}_event_loop_delay_max ${f(m.loopMax)} ms`);
   console.log(`bench: ${p}_gc_pause_max ${f(m.gc.maxMs)} ms`);
   console.log(`bench: ${p}_gc_time ${f((m.gc.totalMs / (SECONDS * 1000)) * 100)} %`);
   console.log(`bench: ${p}_server_cpu ${f(m.cpuPercent, 1)} %core`);
