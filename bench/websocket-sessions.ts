@@ -359,8 +359,15 @@ try {
     else if (!KEEP_GOING) break;
   }
 } finally {
+  // The clients leave first (their sessions end on the disconnect path), then the server closes.
   tell({ type: "stop" });
-  await server.close({ graceMs: 2_000, cancelTimeoutMs: 2_000 });
+  const leaveDeadline = performance.now() + 10_000;
+  while (server.sessions > 0 && performance.now() < leaveDeadline) await sleep(50);
+  const stillOpen = server.sessions;
+  const report = await server.close({ graceMs: 2_000, cancelTimeoutMs: 2_000 });
+  console.log(
+    `# after the clients left: ${stillOpen} session(s) still open; server close: ${report.ended} ended, ${report.cancelled} cancelled, ${report.abandoned} abandoned`,
+  );
   if (generator.exitCode === null) generator.kill();
 }
 console.log(`bench: ws_sessions_largest_passing ${largest} sessions`);
