@@ -7,13 +7,14 @@
  *
  * N grows step by step (clients added staggered over `ramp` s); after `warmup` s each step is
  * measured for `seconds` s:
- * - output write lateness, per 20 ms chunk, in this process: each session's `writeAudio` is
+ * - output write lateness, per chunk (20 ms in the echo bot), in this process: each session's `writeAudio` is
  *   timed (wrapped from outside) against that session's ideal schedule, chunk i of the window
- *   due at phase + i × 20 ms, the phase being the session's earliest write (unlike
+ *   due at phase + i × chunk, the phase being the session's earliest write (unlike
  *   bench/output-transports.ts, which anchors at the first write: a late first write there makes
  *   the others look early);
  * - re-anchors of the sessions' pacers (`sender().reanchors`, over the window);
- * - event-loop delay p99; server CPU (user + system, worker threads included, % of one core);
+ * - event-loop delay p99 and max (beyond the monitor's 10 ms interval), GC pauses, Silero windows
+ *   per model run (batch); server CPU (user + system, worker threads included, % of one core);
  *   RSS and RSS above the process's before any session, per session;
  * - from the generator: the bot audio each client received (samples/s; 24,000 is real time) and
  *   the generator's own CPU.
@@ -21,7 +22,9 @@
  * run stops at the first failing step unless `keepGoing=1`.
  *
  *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0]
- *   npx tsx bench/websocket-sessions.ts 25,50,100,150,200 30        (the BENCHMARKS.md run)
+ *   npx tsx bench/websocket-sessions.ts 25,35,50,75 30 keepGoing=1     (a BENCHMARKS.md run)
+ *
+ * `npm run bench` runs it with the short defaults (about 40 s).
  *
  * The Silero runtime is the bot's default: onnxruntime-node when installed, else onnxruntime-web
  * (docs/design/silero-vad.md); the first line says which.
