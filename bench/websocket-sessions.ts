@@ -1,0 +1,382 @@
+/**
+ * Concurrent WebSocket sessions of the default bot (issue 7): the development server with the
+ * echo bot that `npm start` runs (Silero VAD, 24 kHz output with the ambience mixer), and N
+ * loopback clients in a SEPARATE process (`bench/support/websocket-clients.ts`) that each send
+ * RTVI `client-ready` and stream 16 kHz audio in real time, speech and silence in a loop, so the
+ * bot hears turns and echoes them.
+ *
+ * N grows step by step (clients added staggered over `ramp` s); after `warmup` s each step is
+ * measured for `seconds` s:
+ * - output write lateness, per chunk (20 ms in the echo bot), in this process: each session's `writeAudio` is
+ *   timed (wrapped from outside) against that session's ideal schedule, chunk i of the window
+ *   due at phase + i × chunk, the phase being the session's earliest write (unlike
+ *   bench/output-transports.ts, which anchors at the first write: a late first write there makes
+ *   the others look early);
+ * - re-anchors of the sessions' pacers (`sender().reanchors`, over the window);
+ * - event-loop delay p99 and max (beyond the monitor's 10 ms interval), GC pauses, Silero windows
+ *   per model run (batch); server CPU (user + system, worker threads included, % of one core);
+ *   RSS and RSS above the process's before any session, per session;
+ * - from the generator: the bot audio each client received (samples/s; 24,000 is real time) and
+ *   the generator's own CPU.
+ * A step passes when every session is alive, p99 lateness < 20 ms and no pacer re-anchored. The
+ * run stops at the first failing step unless `keepGoing=1`.
+ *
+ *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0]
+ *   npx tsx bench/websocket-sessions.ts 25,35,50,75 30 keepGoing=1     (a BENCHMARKS.md run)
+ *
+ * `npm run bench` runs it with the short defaults (about 40 s).
+ *
+ * The Silero runtime is the bot's default: onnxruntime-node when installed, else onnxruntime-web
+ * (docs/design/silero-vad.md); the first line says which.
+ */
+import { fork } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { PerformanceObserver, monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { loadEchoBotVoice, runEchoBot } from "../examples/03-voice-bot/echo-bot.js";
+import { SileroWorker } from "../src/audio/vad/silero-worker.js";
+import type { OutputAudioRawFrame } from "../src/frames/audio.js";
+import { type Logger, silentLogger } from "../src/logger.js";
+import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
+import { startDevServer } from "../src/runner/dev-server.js";
+import type { WebSocketOutputTransport } from "../src/transports/websocket/websocket-transport.js";
+import type { ChildMessage, ParentMessage, WindowReport } from "./support/websocket-clients.js";
+
+const positional = process.argv.slice(2).filter((a) => !a.includes("="));
+const named = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .filter((a) => a.includes("="))
+    .map((a) => a.split("=", 2) as [string, string]),
+);
+const STEPS = (positional[0] ?? named.steps ?? "25,50").split(",").map(Number);
+const SECONDS = Number(positional[1] ?? named.seconds ?? 10);
+const WARMUP_S = Number(named.warmup ?? 5);
+const RAMP_S = Number(named.ramp ?? 3);
+const KEEP_GOING = named.keepGoing === "1";
+if (STEPS.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= STEPS[i - 1]!)))
+  throw new Error(`steps must be increasing whole numbers ≥ 1, e.g. 25,50,100 (got ${STEPS.join(",")})`);
+for (const [key, value] of [
+  ["seconds", SECONDS],
+  ["warmup", WARMUP_S],
+  ["ramp", RAMP_S],
+] as const)
+  if (!Number.isFinite(value) || value < 0)
+    throw new Error(`${key} must be a number of seconds ≥ 0 (got ${value})`);
+
+const PASS_P99_MS = 20;
+/** Sampling interval of the event-loop delay monitor, ms. */
+const LOOP_RESOLUTION_MS = 10;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- the measured sessions
+
+/** One session's write times over the window, as offsets from its schedule's phase. */
+interface SessionTiming {
+  output: WebSocketOutputTransport;
+  chunkMs: number;
+  /** Per write i of the window: its time − i × chunkMs, ms (the phase it was written at). */
+  offsets: number[];
+  t0: number;
+  reanchorsAtStart: number;
+}
+
+const sessions = new Set<SessionTiming>();
+let measuring = false;
+let sessionsEnded = 0;
+
+/**
+ * Times every chunk the session's output writes, from outside: the output's `writeAudio` is
+ * looked up on the instance each time the sender writes, so an own property wraps it.
+ */
+function timeWrites(output: WebSocketOutputTransport): SessionTiming {
+  const timing: SessionTiming = { output, chunkMs: 20, offsets: [], t0: 0, reanchorsAtStart: 0 };
+  const host = output as unknown as { writeAudio(frame: OutputAudioRawFrame): Promise<boolean> };
+  const write = host.writeAudio.bind(output);
+  host.writeAudio = (frame) => {
+    if (measuring) {
+      const { offsets } = timing;
+      offsets.push(performance.now() - timing.t0 - offsets.length * timing.chunkMs);
+    }
+    return write(frame);
+  };
+  return timing;
+}
+
+/**
+ * Lateness of every write against its session's ideal schedule: chunk i due at phase + i × chunk,
+ * the phase being the session's earliest write of the window (so no write is early, and a late
+ * first write does not make the others look early).
+ */
+function latenessOf(measured: Iterable<SessionTiming>): number[] {
+  const all: number[] = [];
+  for (const s of measured) {
+    let phase = Infinity;
+    for (const o of s.offsets) if (o < phase) phase = o;
+    for (const o of s.offsets) all.push(o - phase);
+  }
+  return all.sort((a, b) => a - b);
+}
+
+/** Counts warnings and errors of the server and the bots; keeps the first few. */
+function countingLogger(): Logger & { warnings: number; errors: number; first: string[] } {
+  const logger = {
+    warnings: 0,
+    errors: 0,
+    first: [] as string[],
+    debug: () => {},
+    info: () => {},
+    warn: (m: string) => {
+      logger.warnings++;
+      if (logger.first.length < 5) logger.first.push(`warn: ${m}`);
+    },
+    error: (m: string) => {
+      logger.errors++;
+      if (logger.first.length < 5) logger.first.push(`error: ${m}`);
+    },
+  };
+  return logger;
+}
+
+// ---------------------------------------------------------------- the server (as npm start)
+
+const logger = countingLogger();
+const voice = await loadEchoBotVoice();
+const runtime = SileroWorker.shared().runtime;
+// The page is not used; a placeholder lets the bench run before `npm run build`.
+let clientDir = DEFAULT_CLIENT_DIR;
+if (!existsSync(join(clientDir, "index.html"))) {
+  clientDir = mkdtempSync(join(tmpdir(), "voicepipe-bench-page-"));
+  for (const file of ["index.html", "app.js", "THIRD_PARTY_LICENSES.txt"])
+    writeFileSync(join(clientDir, file), "");
+}
+const server = await startDevServer({
+  port: 0,
+  maxSessions: 100_000,
+  sessionTimeoutMs: null,
+  clientDir,
+  logger: silentLogger,
+  onSession: async (socket, _request, session) => {
+    let timing: SessionTiming | undefined;
+    try {
+      await runEchoBot(socket, session, {
+        voice,
+        logger,
+        onTask: (_task, transport) => {
+          timing = timeWrites(transport.output() as WebSocketOutputTransport);
+          sessions.add(timing);
+        },
+      });
+    } finally {
+      if (timing) sessions.delete(timing);
+      sessionsEnded++;
+    }
+  },
+});
+const wsUrl = `ws://${server.host}:${server.port}/ws`;
+const rssBefore = process.memoryUsage().rss;
+
+// ---------------------------------------------------------------- the load generator
+
+const generatorFile = fileURLToPath(new URL("./support/websocket-clients.ts", import.meta.url));
+const generator = fork(generatorFile, [], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+const inbox: ChildMessage[] = [];
+let wakeInbox: (() => void) | undefined;
+generator.on("message", (m: ChildMessage) => {
+  inbox.push(m);
+  wakeInbox?.();
+});
+generator.on("exit", (code) => {
+  if (code !== 0 && code !== null) console.error(`bench: the load generator exited with code ${code}`);
+  wakeInbox?.();
+});
+
+async function reply<T extends ChildMessage["type"]>(
+  type: T,
+  timeoutMs: number,
+): Promise<Extract<ChildMessage, { type: T }>> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const i = inbox.findIndex((m) => m.type === type);
+    if (i >= 0) return inbox.splice(i, 1)[0] as Extract<ChildMessage, { type: T }>;
+    if (generator.exitCode !== null) throw new Error(`the load generator exited before its "${type}"`);
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`the load generator sent no "${type}" within ${timeoutMs} ms`);
+    await Promise.race([new Promise<void>((r) => (wakeInbox = r)), sleep(left)]);
+  }
+}
+const tell = (message: ParentMessage) => generator.send(message);
+
+// ---------------------------------------------------------------- the steps
+
+const pct = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const f = (n: number, digits = 2) => n.toFixed(digits);
+
+interface StepResult {
+  n: number;
+  pass: boolean;
+}
+
+async function step(n: number): Promise<StepResult> {
+  tell({ type: "grow", url: wsUrl, total: n, rampMs: RAMP_S * 1000 });
+  const grown = await reply("grown", RAMP_S * 1000 + 90_000);
+  if (grown.failed > 0)
+    console.log(
+      `# ${grown.failed} of ${n} clients got no bot-ready${grown.firstError ? ` (${grown.firstError})` : ""}`,
+    );
+  await sleep(WARMUP_S * 1000);
+
+  // The window.
+  const measured = new Set(sessions);
+  for (const s of measured) {
+    s.offsets = [];
+    s.chunkMs = s.output.sender()?.chunkMs || 20;
+    s.reanchorsAtStart = s.output.sender()?.reanchors ?? 0;
+    s.t0 = performance.now();
+  }
+  const worker = SileroWorker.shared();
+  const silero0 = { runs: worker.runs, batches: worker.batches };
+  const endedBefore = sessionsEnded;
+  const logsBefore = logger.warnings + logger.errors;
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  loopDelay.enable();
+  // Garbage-collection pauses of the main thread: a cause of event-loop delay the process owns.
+  const gc = { totalMs: 0, maxMs: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.totalMs += e.duration;
+      if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+    }
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
+  tell({ type: "window-start" });
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  measuring = true;
+  await sleep(SECONDS * 1000);
+  measuring = false;
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - wall0;
+  loopDelay.disable();
+  gcObserver.disconnect();
+  tell({ type: "window-end" });
+  let reanchors = 0;
+  for (const s of measured) reanchors += (s.output.sender()?.reanchors ?? 0) - s.reanchorsAtStart;
+  const { report } = await reply("window", 10_000);
+  const silero = { runs: worker.runs - silero0.runs, batches: worker.batches - silero0.batches };
+  const rss = process.memoryUsage().rss;
+
+  const lateness = latenessOf(measured);
+  const logs = logger.warnings + logger.errors - logsBefore;
+  const cpuPercent = ((cpu.user + cpu.system) / 1000 / wallMs) * 100;
+  const ended = sessionsEnded - endedBefore;
+  const alive = sessions.size;
+  const p99 = pct(lateness, 99);
+  const pass = alive === n && ended === 0 && report.closed === 0 && p99 < PASS_P99_MS && reanchors === 0;
+  printStep(n, lateness, {
+    p99,
+    cpuPercent,
+    rss,
+    reanchors,
+    alive,
+    logs,
+    silero,
+    gc,
+    report,
+    // The histogram holds whole timer intervals: the delay is what exceeds the resolution.
+    loopP99: loopDelay.percentile(99) / 1e6 - LOOP_RESOLUTION_MS,
+    loopMax: loopDelay.max / 1e6 - LOOP_RESOLUTION_MS,
+  });
+  console.log(`bench: ws_sessions_${n}_pass ${pass ? 1 : 0} bool`);
+  return { n, pass };
+}
+
+function printStep(
+  n: number,
+  lateness: number[],
+  m: {
+    p99: number;
+    cpuPercent: number;
+    rss: number;
+    reanchors: number;
+    alive: number;
+    logs: number;
+    silero: { runs: number; batches: number };
+    gc: { totalMs: number; maxMs: number };
+    report: WindowReport;
+    loopP99: number;
+    loopMax: number;
+  },
+): void {
+  const rates = m.report.receivedRates;
+  const p = `ws_sessions_${n}`;
+  console.log(`# ${n} sessions: ${m.alive} alive, ${f(SECONDS, 0)} s window, load ${loadAverage()}`);
+  console.log(`bench: ${p}_write_lateness_p50 ${f(pct(lateness, 50))} ms`);
+  console.log(`bench: ${p}_write_lateness_p99 ${f(m.p99)} ms`);
+  console.log(`bench: ${p}_write_lateness_max ${f(lateness.at(-1) ?? NaN)} ms`);
+  console.log(`bench: ${p}_writes ${lateness.length} chunks`);
+  console.log(`bench: ${p}_reanchors ${m.reanchors} times`);
+  console.log(`bench: ${p}_event_loop_delay_p99 ${f(m.loopP99)} ms`);
+  console.log(`bench: ${p}_event_loop_delay_max ${f(m.loopMax)} ms`);
+  console.log(`bench: ${p}_gc_pause_max ${f(m.gc.maxMs)} ms`);
+  console.log(`bench: ${p}_gc_time ${f((m.gc.totalMs / (SECONDS * 1000)) * 100)} %`);
+  console.log(`bench: ${p}_server_cpu ${f(m.cpuPercent, 1)} %core`);
+  console.log(`bench: ${p}_server_cpu_per_session ${f(m.cpuPercent / n)} %core`);
+  console.log(`bench: ${p}_silero_windows ${f(m.silero.runs / SECONDS, 0)} windows/s`);
+  console.log(
+    `bench: ${p}_silero_windows_per_batch ${f(m.silero.runs / Math.max(1, m.silero.batches), 1)} windows`,
+  );
+  console.log(`bench: ${p}_rss ${f(m.rss / 1_048_576, 0)} MiB`);
+  console.log(`bench: ${p}_rss_per_session ${f((m.rss - rssBefore) / n / 1_048_576)} MiB`);
+  console.log(`bench: ${p}_client_received_rate_min ${f(rates[0] ?? NaN, 0)} samples/s`);
+  console.log(`bench: ${p}_client_received_rate_p50 ${f(pct(rates, 50), 0)} samples/s`);
+  console.log(`bench: ${p}_client_received_rate_max ${f(rates.at(-1) ?? NaN, 0)} samples/s`);
+  console.log(`bench: ${p}_client_other_format_frames ${m.report.otherFormatFrames} frames`);
+  console.log(`bench: ${p}_server_log_lines ${m.logs} lines`);
+  console.log(`bench: ${p}_clients_closed ${m.report.closed} clients`);
+  console.log(`bench: ${p}_user_turns ${m.report.userStartedSpeaking} turns`);
+  console.log(`bench: ${p}_bot_replies ${m.report.botStartedSpeaking} replies`);
+  console.log(`bench: ${p}_generator_cpu ${f(m.report.cpuPercent, 1)} %core`);
+}
+
+function loadAverage(): string {
+  // What `uptime` prints: the 1, 5 and 15 minute load averages.
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+}
+
+console.log(
+  `# echo bot, Silero on ${runtime}; steps ${STEPS.join(",")}, ${SECONDS} s each after ${WARMUP_S} s warm-up, ramp ${RAMP_S} s; load ${loadAverage()}`,
+);
+console.log(`bench: ws_rss_before_sessions ${f(rssBefore / 1_048_576, 0)} MiB`);
+let largest = 0;
+try {
+  await reply("ready", 30_000);
+  for (const n of STEPS) {
+    const result = await step(n);
+    if (result.pass) largest = result.n;
+    else if (!KEEP_GOING) break;
+  }
+} finally {
+  // The clients leave first (their sessions end on the disconnect path), then the server closes.
+  tell({ type: "stop" });
+  const leaveDeadline = performance.now() + 10_000;
+  while (server.sessions > 0 && performance.now() < leaveDeadline) await sleep(50);
+  const stillOpen = server.sessions;
+  const report = await server.close({ graceMs: 2_000, cancelTimeoutMs: 2_000 });
+  console.log(
+    `# after the clients left: ${stillOpen} session(s) still open; server close: ${report.ended} ended, ${report.cancelled} cancelled, ${report.abandoned} abandoned`,
+  );
+  if (generator.exitCode === null) generator.kill();
+}
+console.log(`bench: ws_sessions_largest_passing ${largest} sessions`);
+if (logger.warnings + logger.errors > 0)
+  console.log(
+    `# server log: ${logger.warnings} warning(s), ${logger.errors} error(s); first: ${logger.first.join(" | ")}`,
+  );
+// The shared Silero worker keeps the process alive.
+process.exit(process.exitCode ?? 0);
