@@ -7,7 +7,7 @@
  *
  * N grows step by step (clients added staggered over `ramp` s); after `warmup` s each step is
  * measured for `seconds` s:
- * - output write lateness, per chunk (20 ms in the echo bot), in this process: each session's `writeAudio` is
+ * - output write lateness, per chunk (40 ms in the echo bot), in this process: each session's `writeAudio` is
  *   timed (wrapped from outside) against that session's ideal schedule, chunk i of the window
  *   due at phase + i × chunk, the phase being the session's earliest write (unlike
  *   bench/output-transports.ts, which anchors at the first write: a late first write there makes
@@ -41,7 +41,7 @@ import type { OutputAudioRawFrame } from "../src/frames/audio.js";
 import { type Logger, silentLogger } from "../src/logger.js";
 import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
 import { startDevServer } from "../src/runner/dev-server.js";
-import type { WebSocketOutputTransport } from "../src/transports/websocket/websocket-transport.js";
+import type { WebSocketOutputTransport } from "../src/transports/websocket/websocket-output.js";
 import type { ChildMessage, ParentMessage, WindowReport } from "./support/websocket-clients.js";
 
 const positional = process.argv.slice(2).filter((a) => !a.includes("="));

@@ -6,9 +6,12 @@
  * 16 ms), looping a speech fixture followed by silence, so Silero hears turns and the bot echoes
  * them. It counts the bot's audio each client receives.
  *
- * All clients send on ONE timer, on a drift-free schedule (tick k at start + k × 16 ms); a late
- * tick sends every frame due since the last one, as a browser hands over audio it captured while
- * its page was busy.
+ * All clients send from ONE timer, each on its own drift-free schedule (frame k at its phase +
+ * k × 16 ms): real browsers are not in step, so by default the phases are spread over the 16 ms
+ * (the timer wakes every 2 ms); `WS_BENCH_IN_STEP=1` puts every client on the same phase, the
+ * worst case, where every session's audio arrives in the same millisecond. A late tick sends
+ * every frame due since the last one, as a browser hands over audio it captured while its page
+ * was busy.
  *
  * Messages from the parent (`ParentMessage`) and replies (`ChildMessage`) are defined below.
  */
@@ -72,6 +75,10 @@ const OUT_RATE = 24_000;
 const SILENCE_AFTER_MS = 4_000;
 /** Bound of one catch-up: a tick never sends more than this many frames per client. */
 const MAX_CATCH_UP_FRAMES = 50;
+/** Every client on one phase (the worst case) instead of phases spread over the frame. */
+const IN_STEP = process.env.WS_BENCH_IN_STEP === "1";
+/** How often the timer wakes when the phases are spread, ms. */
+const WAKE_MS = 2;
 /** How long a client may take from `grow` to `bot-ready`. */
 const READY_DEADLINE_MS = 60_000;
 
@@ -81,6 +88,8 @@ interface Client {
   patternIndex: number;
   /** Global tick from which this client streams. */
   startTick: number;
+  /** Offset of this client's schedule, ms (0 with WS_BENCH_IN_STEP=1). */
+  phaseMs: number;
   /** Frames sent so far (compared with the ticks elapsed since `startTick`). */
   sent: number;
   open: boolean;
@@ -129,9 +138,9 @@ function send(message: ChildMessage): void {
 /** One tick: every open client sends the frames due since its last send, then the next tick is armed. */
 function onTick(): void {
   const now = performance.now();
-  const due = Math.floor((now - t0) / FRAME_MS);
   for (const c of clients) {
     if (!c.open) continue;
+    const due = Math.floor((now - t0 - c.phaseMs) / FRAME_MS);
     const owed = Math.min(MAX_CATCH_UP_FRAMES, due - c.startTick + 1 - c.sent);
     for (let i = 0; i < owed; i++) {
       c.socket.send(pattern[c.patternIndex]!);
@@ -143,8 +152,9 @@ function onTick(): void {
     if (owed === MAX_CATCH_UP_FRAMES) c.sent = due - c.startTick + 1;
     if (c.socket.bufferedAmount > maxBufferedBytes) maxBufferedBytes = c.socket.bufferedAmount;
   }
-  tick = due + 1;
-  timer = setTimeout(onTick, Math.max(0, t0 + tick * FRAME_MS - performance.now()));
+  const slot = IN_STEP ? FRAME_MS : WAKE_MS;
+  tick = Math.floor((now - t0) / slot) + 1;
+  timer = setTimeout(onTick, Math.max(0, t0 + tick * slot - performance.now()));
 }
 
 function onMessage(c: Client, data: Buffer): void {
@@ -174,6 +184,7 @@ function openClient(url: string, id: number): void {
     // Spread the clients over the pattern, so their turns do not all fall on the same ticks.
     patternIndex: Math.floor(Math.random() * pattern.length),
     startTick: 0,
+    phaseMs: IN_STEP ? 0 : (clients.length * 5.3) % FRAME_MS,
     sent: 0,
     open: false,
     closed: false,
@@ -183,7 +194,7 @@ function openClient(url: string, id: number): void {
   clients.push(c);
   socket.on("open", () => {
     c.open = true;
-    c.startTick = Math.floor((performance.now() - t0) / FRAME_MS);
+    c.startTick = Math.floor((performance.now() - t0 - c.phaseMs) / FRAME_MS);
     const ready = serializer.serialize(
       new OutputTransportMessageFrame({
         label: RTVI_LABEL,

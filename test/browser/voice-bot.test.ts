@@ -32,12 +32,12 @@ interface Received {
   rtvi: { atMs: number; type: string; data: unknown }[];
 }
 
-/** Speech louder than this (RMS of a 20 ms frame, PCM16) is the bot talking; the ambience (at 0.15) stays below 900. */
+/** Speech louder than this (RMS of a 40 ms frame, PCM16) is the bot talking; the ambience (at 0.15) stays below 900. */
 const SPEECH_RMS = 1500;
 
-/** 20 ms frames of `audio` louder than {@link SPEECH_RMS}: what the page should count as speech for it. */
+/** 40 ms frames of `audio` louder than {@link SPEECH_RMS}: what the page should count as speech for it. */
 function loudFrames(audio: Int16Array, sampleRate: number): number {
-  const size = sampleRate / 50;
+  const size = sampleRate / 25;
   let n = 0;
   for (let i = 0; i + size <= audio.length; i += size) if (rms(audio.subarray(i, i + size)) > SPEECH_RMS) n++;
   return n;
@@ -134,8 +134,8 @@ describe.skipIf(browserSkipReason !== undefined)("the default bot with the offic
     const stoppedAt = await rtviEvent("bot-stopped-speaking", spokeAt, 20_000);
     const all = received.audio;
     expect(new Set(all.map((a) => `${a.sampleRate}/${a.numChannels}`))).toEqual(new Set(["24000/1"]));
-    // 20 ms frames, as the web client expects them.
-    expect(new Set(all.map((a) => a.samples))).toEqual(new Set([480]));
+    // 40 ms frames (the issue allows 20–40 ms; the web client plays any size).
+    expect(new Set(all.map((a) => a.samples))).toEqual(new Set([960]));
     // Real time: over the greeting, samples received per second of the page's clock.
     const during = all.filter((a) => a.atMs > spokeAt + 500 && a.atMs <= stoppedAt);
     const rate = (during.reduce((n, a) => n + a.samples, 0) * 1000) / (during.at(-1)!.atMs - during[0]!.atMs);
@@ -150,7 +150,7 @@ describe.skipIf(browserSkipReason !== undefined)("the default bot with the offic
     // Background ambience: the output never goes silent, even when the bot is not speaking.
     await page.waitForTimeout(500);
     await collect();
-    expect(received.audio.filter((a) => a.atMs > stoppedAt + 100).length).toBeGreaterThan(10);
+    expect(received.audio.filter((a) => a.atMs > stoppedAt + 100).length).toBeGreaterThan(5);
   });
 
   it("hears the user's turn and echoes it back", async () => {
