@@ -20,6 +20,7 @@ export class WebSocketInputTransport extends BaseInputTransport {
   readonly #transport: WebSocketTransport;
   #lease: ConnectionLease | undefined;
   #endRequested = false;
+  #closed = false;
 
   constructor(
     transport: WebSocketTransport,
@@ -36,8 +37,10 @@ export class WebSocketInputTransport extends BaseInputTransport {
   }
 
   protected override async close(): Promise<void> {
-    // The task is ending already: a disconnect from here on needs no request of its own.
+    // The task is ending already: a disconnect from here on needs no request of its own, and
+    // what the client still sends (its microphone runs until it hears of the end) is not news.
     this.#endRequested = true;
+    this.#closed = true;
     await this.#lease?.release(`${this.name} closed`);
   }
 
@@ -52,6 +55,7 @@ export class WebSocketInputTransport extends BaseInputTransport {
    * pipeline started, it is not counted against the rate limit (the client sent it over time).
    */
   receive(data: RawData, isBinary: boolean, options: { admitted?: boolean } = {}): void {
+    if (this.#closed) return;
     const transport = this.#transport;
     if (!options.admitted && !transport.admit()) {
       this.#refuse(

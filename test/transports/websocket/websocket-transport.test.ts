@@ -224,6 +224,20 @@ describe("WebSocketTransport: input", () => {
     expect(c.lines.filter((l) => /before the pipeline started/.test(l.message))).toHaveLength(1);
   });
 
+  it("says nothing about the audio a client still sends after the server ended the session", async () => {
+    const s = await session();
+    const streaming = setInterval(() => s.send(new OutputAudioRawFrame(tone(256, 1), 16_000)), 5);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await s.task.stopWhenDone();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      clearInterval(streaming);
+    }
+    expect(s.outcome()?.how).toBe("ended");
+    expect(s.lines.filter((l) => l.level === "warn")).toEqual([]);
+  });
+
   it("drops 1,000 malformed messages with one log line and a count; the session goes on", async () => {
     const s = await session({ transport: { maxMessagesPerSecond: 100_000 } });
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
