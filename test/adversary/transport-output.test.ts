@@ -148,7 +148,7 @@ describe("output transport: the sink (adversary, third pass)", () => {
     expect(Math.max(...gaps)).toBeLessThanOrEqual(41); // the mixer played on through every interruption
     expect(s.up.ofType(BotStoppedSpeakingFrame).length).toBeLessThanOrEqual(1_000);
     const outcome = await s.clock.runUntil(s.task.cancel());
-    expect(outcome.how).toBe("cancelled");
+    expect(outcome?.how).toBe("cancelled");
     expect(s.clock.pendingTimers).toBe(0);
   });
 });
@@ -312,7 +312,7 @@ describe("output transport: odd audio and odd times (adversary, third pass)", ()
     expect(texts()).not.toContain("future");
     expect(s.errors.filter((e) => /pts/.test(e.error.message)).length).toBeLessThanOrEqual(1);
     const outcome = await s.clock.runUntil(s.task.stopWhenDone(), { maxMs: 60_000 });
-    expect(outcome.how).toBe("ended");
+    expect(outcome?.how).toBe("ended");
     expect(texts().at(-1)).toBe("future");
     expect(s.down.frames.at(-1)).toBeInstanceOf(EndFrame);
     expect(s.clock.pendingTimers).toBe(0);
