@@ -27,7 +27,10 @@ class SlowOpenOutput extends BaseOutputTransport {
   opened = false;
   closes: string[] = [];
   constructor(private readonly openMs: number) {
-    super({ audioOutEnabled: true, audioOutSampleRate: RATE, audioOutEndSilenceMs: 0 }, { name: "slow-open" });
+    super(
+      { audioOutEnabled: true, audioOutSampleRate: RATE, audioOutEndSilenceMs: 0 },
+      { name: "slow-open" },
+    );
   }
   protected override async open(info: OutputOpenInfo): Promise<void> {
     await this.clock.waitUntil(this.clock.now() + this.openMs, info.signal);
@@ -164,7 +167,8 @@ describe("output transport: end and cancel racing (adversary, third pass)", () =
     const ending = s.task.stopWhenDone();
     const cancelling = s.task.cancel("race");
     const t0 = s.clock.now();
-    const [e, c] = await s.clock.runUntil(Promise.all([ending, cancelling]), { maxMs: 5_000 });
+    await s.clock.runUntil(Promise.all([ending, cancelling]), { maxMs: 5_000 });
+    const [e, c] = await Promise.all([ending, cancelling]);
     expect(c.how).toBe("cancelled");
     expect(e.how).toBe("cancelled");
     expect(s.clock.now() - t0).toBeLessThanOrEqual(2_000);

@@ -62,7 +62,7 @@ describe("output transport: the sink (adversary, third pass)", () => {
   // throws "in a row" resets on each success) and every throw is an ErrorFrame upstream: the
   // "said once, then counted" rule does not hold for writeAudio errors. Measured: 10 s of
   // playback (250 chunks) gave 125 ErrorFrames "writeAudio threw: …", one per 80 ms.
-  // Root cause: src/transports/sink-writer.ts:76 calls host.error() on every throw instead of
+  // Root cause: src/transports/sink-writer.ts:67 calls host.error() on every throw instead of
   // going through the RepeatReporter (as the other sink results do).
   it.fails("a sink that throws on every other write is reported once, its repeats counted", async () => {
     let n = 0;
@@ -159,7 +159,7 @@ describe("output transport: the mixer (adversary, third pass)", () => {
   // pushes that same chunk downstream as "the bot audio as played, without the background": the
   // background is recorded as bot speech. Measured: every one of the 25 bot chunks pushed on
   // carried 1100 (bot 1000 + background 100) instead of 1000.
-  // Root cause: src/transports/media-sender.ts:444-447 (`audio === chunk.audio` → the chunk
+  // Root cause: src/transports/media-sender.ts:468-471 (`audio === chunk.audio` → the chunk
   // itself is written and pushed on; mix() is handed the queued chunk's own array, not a copy).
   it.fails("a mixer that mixes in place never puts background into the bot audio pushed on", async () => {
     const mixer = new InPlaceMixer(100);
@@ -237,7 +237,7 @@ describe("output transport: odd audio and odd times (adversary, third pass)", ()
   // checked before a frame is chunked, not for what it brings. Measured: a single 120 s
   // TTSAudioRawFrame with audioOutMaxQueuedMs = 2000 left queuedMs = 119880 (60× the bound;
   // 3000 chunk copies held at once, ~5.8 MB at 24 kHz).
-  // Root cause: src/transports/media-sender.ts:211 (the wait is on queuedMs before the frame,
+  // Root cause: src/transports/media-sender.ts:206 and :236 (the wait is on queuedMs before the frame,
   // and the chunks are all queued at once after it).
   it.fails("a single frame longer than audioOutMaxQueuedMs does not queue past the bound", async () => {
     const s = startOutput(RATE, { audioOutMaxQueuedMs: 2_000, audioOutEndSilenceMs: 0 });
