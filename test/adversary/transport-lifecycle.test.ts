@@ -4,6 +4,9 @@
  * end silence at its extremes. Public API only. Holes are `it.fails` with the measured numbers in
  * a comment; `held:` tests are attacks that held.
  */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   BaseOutputTransport,
@@ -13,6 +16,8 @@ import {
   type OutputOpenInfo,
   TTSAudioRawFrame,
   TextFrame,
+  WavFileTransport,
+  readWavFile,
 } from "../../src/index.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { constant } from "../support/audio.js";
@@ -220,5 +225,38 @@ describe("output transport: end and cancel racing (adversary, third pass)", () =
     expect(s.clock.now() - t0).toBeLessThanOrEqual(400 + 80);
     expect(s.output.written.at(-1)!.frame.audio[0]).toBe(1100); // the last chunk is audio, not silence
     expect(mixer.stopped).toBe(1);
+  });
+});
+
+describe("WAV output under interruption and cancel (adversary, third pass)", () => {
+  // held: interruptions storm a WAV output, then a cancel lands mid-speech: the file is a valid
+  // WAV whose header sizes match the bytes on disk, holding exactly the chunks the output wrote.
+  it("held: a WAV output interrupted 100 times and cancelled mid-speech leaves a consistent file", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "vp-adv3-")), "out.wav");
+    const transport = new WavFileTransport({
+      outputPath: path,
+      params: { audioOutEnabled: true, audioOutSampleRate: RATE, audioOutEndSilenceMs: 0 },
+    });
+    const output = transport.output();
+    const s = startTask([output]);
+    await s.whenStarted();
+    for (let i = 0; i < 100; i++) {
+      s.task.queueFrame(new TTSAudioRawFrame(constant(400, RATE, 1000 + i), RATE));
+      await s.clock.advance(30);
+      s.task.queueFrame(new InterruptionFrame());
+      await s.clock.advance(10);
+    }
+    s.task.queueFrame(new TTSAudioRawFrame(constant(2_000, RATE, 5_000), RATE));
+    await s.clock.advance(1_000);
+    const written = output.sender()!.chunksWritten;
+    const outcome = await s.clock.runUntil(s.task.cancel(), { maxMs: 5_000 });
+    expect(outcome?.how).toBe("cancelled");
+    const bytes = readFileSync(path);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect(view.getUint32(40, true)).toBe(bytes.length - 44); // data size in the header = data on disk
+    expect(view.getUint32(4, true)).toBe(bytes.length - 8);
+    const wav = await readWavFile(path);
+    expect(wav.audio.length).toBe(written * 960);
+    expect(s.errors).toHaveLength(0);
   });
 });
