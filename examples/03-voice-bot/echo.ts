@@ -54,9 +54,10 @@ export class EchoProcessor extends FrameProcessor {
   /** The last `prerollMs` of audio heard while the user is not speaking. */
   #preroll: InputAudioRawFrame[] = [];
   #prerollHeldMs = 0;
-  /** The current turn's audio, or undefined between turns. */
+  /** The current turn's audio (pre-roll first), or undefined between turns. */
   #turn: InputAudioRawFrame[] | undefined;
-  #turnMs = 0;
+  /** Audio heard since the turn started, pre-roll excluded: what minUtteranceMs is checked against. */
+  #spokenMs = 0;
 
   constructor(options: EchoOptions) {
     super({ name: "echo" });
@@ -77,10 +78,11 @@ export class EchoProcessor extends FrameProcessor {
 
   #hear(frame: InputAudioRawFrame): void {
     const ms = frame.durationMs;
+    if (ms === 0) return; // nothing to hear, and it would not count against the pre-roll's bound
     if (this.#turn) {
-      if (this.#turnMs + ms > this.#maxUtteranceMs) return;
+      if (this.#spokenMs + ms > this.#maxUtteranceMs) return;
       this.#turn.push(frame);
-      this.#turnMs += ms;
+      this.#spokenMs += ms;
       return;
     }
     this.#preroll.push(frame);
@@ -92,17 +94,18 @@ export class EchoProcessor extends FrameProcessor {
 
   #startTurn(): void {
     this.#turn = this.#preroll;
-    this.#turnMs = this.#prerollHeldMs;
+    this.#spokenMs = 0;
     this.#preroll = [];
     this.#prerollHeldMs = 0;
   }
 
   async #endTurn(): Promise<void> {
     const turn = this.#turn;
-    const turnMs = this.#turnMs;
+    const spokenMs = this.#spokenMs;
     this.#turn = undefined;
-    this.#turnMs = 0;
-    if (!turn || turnMs < this.#minUtteranceMs || turn.length === 0) return;
+    this.#spokenMs = 0;
+    // The turn's own audio, not the pre-roll: a click after a pause is not a turn to echo.
+    if (!turn || spokenMs < this.#minUtteranceMs || turn.length === 0) return;
     const { sampleRate } = turn[0]!;
     const recording = joinAudio(turn.filter((f) => f.sampleRate === sampleRate && f.numChannels === 1));
     this.echoes++;
