@@ -226,7 +226,10 @@ export abstract class BaseOutputTransport extends FrameProcessor {
           clock: this.clock,
           timeoutMs: this.params.audioOutMixerTimeoutMs,
           owner: this.#destinationName(destination),
-          report: (message) => void this.pushError(message),
+          report: (message, cause) =>
+            cause === undefined
+              ? void this.pushError(message)
+              : this.#errors.reportOnce(cause, () => message, "warn"),
         });
         if (!life.defer(() => guarded.stop())) return;
         mixers.set(destination, guarded);

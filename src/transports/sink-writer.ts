@@ -64,7 +64,9 @@ export class SinkWriter {
         );
         return { ok: false, closeSink: "write stalled" };
       }
-      this.host.error(`${name}: writeAudio threw: ${describe(error)}`);
+      // Said once, then counted: a flaky sink that throws on every other write is not closed (the
+      // throws are not in a row) and must not send an error upstream per chunk.
+      this.errors.reportOnce("write-threw", () => `${name}: writeAudio threw: ${describe(error)}`, "warn");
       if (++this.#errorsInARow >= MAX_WRITE_ERRORS) {
         return { ok: false, closeSink: `${MAX_WRITE_ERRORS} writes in a row threw` };
       }

@@ -171,26 +171,22 @@ describe("EchoProcessor (adversary, third pass)", () => {
   // frame); the same count of 1-sample frames grew it by less than 4 MB (the trim works then).
   // Root cause: examples/03-voice-bot/echo.ts:88 (`#prerollHeldMs - head.durationMs >= prerollMs`
   // never holds while every frame is 0 ms long).
-  it(
-    "empty mic frames between turns do not pile up in the preroll",
-    async () => {
-      const s = startBot({ record: false });
-      await s.whenStarted();
-      s.task.queueFrame(mic(10)); // some real audio first
-      await s.clock.advance(20);
-      const before = await settledHeap();
-      for (let batch = 0; batch < 200; batch++) {
-        for (let i = 0; i < 1_000; i++) s.task.queueFrame(new InputAudioRawFrame(new Int16Array(0), IN_RATE));
-        await s.clock.advance(1);
-      }
-      await s.clock.advance(100);
-      const grown = (await settledHeap()) - before;
-      expect(grown).toBeLessThan(4 * 1024 * 1024);
-      expect(s.echo.echoes).toBe(0);
-      await s.clock.runUntil(s.task.cancel());
-    },
-    30_000,
-  );
+  it("empty mic frames between turns do not pile up in the preroll", async () => {
+    const s = startBot({ record: false });
+    await s.whenStarted();
+    s.task.queueFrame(mic(10)); // some real audio first
+    await s.clock.advance(20);
+    const before = await settledHeap();
+    for (let batch = 0; batch < 200; batch++) {
+      for (let i = 0; i < 1_000; i++) s.task.queueFrame(new InputAudioRawFrame(new Int16Array(0), IN_RATE));
+      await s.clock.advance(1);
+    }
+    await s.clock.advance(100);
+    const grown = (await settledHeap()) - before;
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
+    expect(s.echo.echoes).toBe(0);
+    await s.clock.runUntil(s.task.cancel());
+  }, 30_000);
 
   it("held: UserStoppedSpeakingFrame without a start echoes nothing", async () => {
     const s = startBot();

@@ -14,8 +14,11 @@ export interface MixerGuardOptions {
   readonly timeoutMs: number;
   /** Who uses the mixer, for messages: e.g. `memory-output[avatar]`. */
   readonly owner: string;
-  /** Reports a problem (once per problem: a mixer that fails is turned off and not called again). */
-  readonly report: (message: string) => void;
+  /**
+   * Reports a problem. Most are said once because the mixer is then turned off; a refused control
+   * frame is not, so those come with a `cause` (one per frame class): say the first, count the rest.
+   */
+  readonly report: (message: string, cause?: string) => void;
 }
 
 type MixerState = "created" | "starting" | "on" | "off" | "stopped";
@@ -150,7 +153,11 @@ export class GuardedMixer {
       );
     } catch (error) {
       if (error instanceof DeadlineExceededError) this.#turnOff(`processFrame(${frame.name}) never settled`);
-      else this.options.report(`${this.options.owner}: the mixer refused ${frame.name}: ${describe(error)}`);
+      else
+        this.options.report(
+          `${this.options.owner}: the mixer refused ${frame.constructor.name}: ${describe(error)}`,
+          `mixer-refused:${frame.constructor.name}`,
+        );
     }
   }
 
