@@ -7,6 +7,7 @@ import type { CancelFrame, EndFrame, StartFrame } from "../frames/lifecycle.js";
 import { FrameProcessor, type FrameProcessorOptions } from "../processors/frame-processor.js";
 import { RepeatReporter } from "../reporting/repeat-reporter.js";
 import { CancelledError, InvalidOptionError, VoicepipeError, describe } from "../errors.js";
+import { withDeadline } from "./deadline.js";
 import { type TransportParams, resolveTransportParams } from "./transport-params.js";
 
 /** Options of {@link BaseInputTransport}, besides its {@link TransportParams}. */
@@ -58,6 +59,8 @@ export abstract class BaseInputTransport extends FrameProcessor {
   readonly #openTimeoutMs: number;
   /** Takes new input (started, not ending or cancelled). */
   #accepting = false;
+  /** The filter threw once: it is not called again. */
+  #filterFailed = false;
   /** Still delivers input it accepted (false once cancelled or shut down). */
   #running = false;
   #pipelineRate = 0;
@@ -307,7 +310,7 @@ export abstract class BaseInputTransport extends FrameProcessor {
       this.#running = false;
       this.#converter?.dispose();
       this.#converter = undefined;
-      await this.params.audioInFilter?.stop();
+      await this.#stopFilter();
       this.#repeats.flush();
       try {
         await this.dispose();
@@ -316,6 +319,24 @@ export abstract class BaseInputTransport extends FrameProcessor {
       }
     })();
     return this.#shutdown;
+  }
+
+  /** Stops the filter within `closeTimeoutMs`; a failure is logged, and the shutdown goes on. */
+  async #stopFilter(): Promise<void> {
+    const filter = this.params.audioInFilter;
+    if (!filter) return;
+    try {
+      await withDeadline(
+        this.clock,
+        () => filter.stop(),
+        this.params.closeTimeoutMs,
+        `${this.name}: the audio filter's stop()`,
+      );
+    } catch (error) {
+      this.logger.error(`${this.name}: the audio filter did not stop cleanly: ${describe(error)}`, {
+        processor: this.name,
+      });
+    }
   }
 
   #enqueue(step: () => Promise<void>): Promise<void> {
@@ -352,8 +373,17 @@ export abstract class BaseInputTransport extends FrameProcessor {
       return;
     }
     const filter = this.params.audioInFilter;
-    if (filter?.enabled && this.params.audioInChannels === 1 && samples.length > 0)
-      samples = filter.filter(samples);
+    if (filter?.enabled && !this.#filterFailed && this.params.audioInChannels === 1 && samples.length > 0) {
+      try {
+        samples = filter.filter(samples);
+      } catch (error) {
+        // As a mixer that fails is turned off: said once, and the audio goes on unfiltered.
+        this.#filterFailed = true;
+        void this.pushError(
+          `${this.name}: the audio filter failed (${describe(error)}); audio goes on unfiltered for the rest of the session`,
+        );
+      }
+    }
     if (samples.length === 0) return; // held in the resampler or the filter until more comes
     if (!this.params.audioInPassthrough) return;
     await this.pushFrame(
