@@ -104,6 +104,8 @@ export class MediaSender {
   #tickWait: Promise<void> | undefined;
   #tickDue = false;
   #tickFailure: { error: unknown } | undefined;
+  /** The loop failed once and was started again without ticks (the sink lost). */
+  #loopRestarted = false;
   /** The pacer's schedule is running (a tick was asked for since the last idle). */
   #playing = false;
   #wakePromise: Promise<void> | undefined;
@@ -420,7 +422,17 @@ export class MediaSender {
         if (this.#tickFailure) throw this.#tickFailure.error;
       }
     } catch (error) {
-      if (!signal.aborted) this.#host.error(`${this.#host.name}: output loop failed: ${describe(error)}`);
+      if (signal.aborted) return;
+      this.#host.error(`${this.#host.name}: output loop failed: ${describe(error)}`);
+      if (this.#loopRestarted) return; // failed again: the task's end watchdog bounds what is left
+      // The pacer (or the loop) is gone, so no audio can go out: the sink is lost, and a loop
+      // that needs no tick starts again to hand on the frames and finish the end.
+      this.#loopRestarted = true;
+      this.#tickFailure = undefined;
+      this.#tickWait = undefined;
+      this.#tickDue = false;
+      this.#lose(`output loop failed: ${describe(error)}`);
+      void this.#run();
     }
   }
 
@@ -465,7 +477,8 @@ export class MediaSender {
     } else {
       return;
     }
-    if (this.#options.mixer) audio = this.#options.mixer.mix(audio);
+    // A mixer that mixes in place must not put the background into the bot audio pushed on.
+    if (this.#options.mixer) audio = this.#options.mixer.mix(chunk ? audio.slice() : audio);
     const out =
       chunk && audio === chunk.audio
         ? chunk

@@ -119,14 +119,14 @@ describe("output transport: the sink (adversary, third pass)", () => {
 });
 
 describe("output transport: the mixer (adversary, third pass)", () => {
-  // HOLE. A mixer that mixes in place (adds the background to the array it is given and returns
+  // Was a HOLE (fixed: the mixer gets a copy of a bot chunk). A mixer that mixes in place (adds the background to the array it is given and returns
   // it) passes GuardedMixer's checks (an Int16Array of the right length), and the output then
   // pushes that same chunk downstream as "the bot audio as played, without the background": the
   // background is recorded as bot speech. Measured: every one of the 25 bot chunks pushed on
   // carried 1100 (bot 1000 + background 100) instead of 1000.
   // Root cause: src/transports/media-sender.ts:468-471 (`audio === chunk.audio` → the chunk
   // itself is written and pushed on; mix() is handed the queued chunk's own array, not a copy).
-  it.fails("a mixer that mixes in place never puts background into the bot audio pushed on", async () => {
+  it("a mixer that mixes in place never puts background into the bot audio pushed on", async () => {
     const mixer = new InPlaceMixer(100);
     const s = startOutput(RATE, { audioOutMixer: mixer, audioOutEndSilenceMs: 0 });
     await s.whenStarted();

@@ -55,7 +55,7 @@ class FailingPacer implements Pacer {
 }
 
 describe("output transport: pacers (adversary, third pass)", () => {
-  // HOLE. A pacer whose nextTick() rejects (a WebRTC track that ended) kills the destination's
+  // Was a HOLE (fixed). A pacer whose nextTick() rejects (a WebRTC track that ended) kills the destination's
   // loop: one "output loop failed" error, and then nothing: the sink is not closed, queued audio
   // stays queued, and the graceful end never finishes (the loop that would finish it is gone),
   // so stopWhenDone() waits for the task's end watchdog and ends "cancelled". Measured: with
@@ -63,24 +63,21 @@ describe("output transport: pacers (adversary, third pass)", () => {
   // after 10,000 ms of task time (the end timeout), with a `timeout` event naming the output.
   // Root cause: src/transports/media-sender.ts:420-423 (a tick failure is thrown out of #run;
   // the catch only reports it, leaving state "running" and no one to resolve end()).
-  it.fails(
-    "a pacer that fails mid-stream closes the sink; the end still finishes by its EndFrame, soon",
-    async () => {
-      const s = startOutput(
-        RATE,
-        { audioOutEndSilenceMs: 0 },
-        { pacer: (timing) => new FailingPacer(timing, 10, "reject") },
-      );
-      await s.whenStarted();
-      s.task.queueFrame(new TTSAudioRawFrame(constant(2_000, RATE), RATE));
-      await s.clock.advance(1_000);
-      expect(s.errors.filter((e) => /media track ended/.test(e.error.message))).toHaveLength(1);
-      const t0 = s.clock.now();
-      const outcome = await s.clock.runUntil(s.task.stopWhenDone(), { maxMs: 60_000 });
-      expect(outcome?.how).toBe("ended");
-      expect(s.clock.now() - t0).toBeLessThanOrEqual(1_000);
-    },
-  );
+  it("a pacer that fails mid-stream closes the sink; the end still finishes by its EndFrame, soon", async () => {
+    const s = startOutput(
+      RATE,
+      { audioOutEndSilenceMs: 0 },
+      { pacer: (timing) => new FailingPacer(timing, 10, "reject") },
+    );
+    await s.whenStarted();
+    s.task.queueFrame(new TTSAudioRawFrame(constant(2_000, RATE), RATE));
+    await s.clock.advance(1_000);
+    expect(s.errors.filter((e) => /media track ended/.test(e.error.message))).toHaveLength(1);
+    const t0 = s.clock.now();
+    const outcome = await s.clock.runUntil(s.task.stopWhenDone(), { maxMs: 60_000 });
+    expect(outcome?.how).toBe("ended");
+    expect(s.clock.now() - t0).toBeLessThanOrEqual(1_000);
+  });
 
   // held: a pacer that stops ticking (and honours its signal) holds the end only until the end
   // watchdog: the task ends "cancelled" after endTimeoutMs (measured: 10,000 ms), names the output,
