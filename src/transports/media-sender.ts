@@ -1,7 +1,7 @@
 import type { Clock } from "../clock/clock.js";
 import type { GuardedMixer } from "../audio/mixers/guarded-mixer.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
-import { OutputAudioRawFrame } from "../frames/audio.js";
+import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
 import { type Frame, FrameDirection, isUninterruptible } from "../frames/frame.js";
 import type { MixerControlFrame } from "../frames/mixer.js";
 import { TTSStoppedFrame } from "../frames/tts.js";
@@ -205,37 +205,54 @@ export class MediaSender {
       );
       return;
     }
-    while (this.queuedMs >= this.#options.maxQueuedMs && this.#producing()) {
-      await new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason);
-        const onAbort = (): void => {
-          this.#onSpace = undefined;
-          reject(signal?.reason);
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-        this.#onSpace = () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        };
-      });
+    // A frame longer than the bound goes in pieces, each waiting for room: the bound holds for
+    // what a frame brings, not only before it (one 120 s frame queued 60× a 2 s bound).
+    const maxMs = this.#options.maxQueuedMs;
+    const pieceMs = Math.max(format.chunkMs, maxMs / 2);
+    const pieceSamples = Math.max(1, Math.floor((pieceMs / 1000) * frame.sampleRate)) * frame.numChannels;
+    for (let at = 0; at < frame.audio.length || at === 0; at += pieceSamples) {
+      const piece =
+        frame.audio.length <= pieceSamples
+          ? frame
+          : pieceOf(frame, frame.audio.subarray(at, at + pieceSamples));
+      const ms = (piece.audio.length / piece.numChannels / piece.sampleRate) * 1000;
+      while (this.queuedMs + Math.min(ms, maxMs) > maxMs && this.queuedMs > 0 && this.#producing())
+        await this.#waitForSpace(signal);
+      let chunks: OutputAudioRawFrame[];
+      try {
+        chunks = await chunker.chunk(piece);
+      } catch (error) {
+        this.#errors.reportOnce(
+          "resample",
+          () => `${this.#host.name}: cannot convert output audio: ${describe(error)}`,
+          "warn",
+        );
+        return;
+      }
+      if (signal?.aborted) return; // interrupted while resampling: the audio is stale
+      if (!this.#producing()) {
+        this.chunksDropped += chunks.length;
+        return;
+      }
+      for (const chunk of chunks) this.#queueChunk(chunk);
+      if (piece === frame) return;
     }
-    let chunks: OutputAudioRawFrame[];
-    try {
-      chunks = await chunker.chunk(frame);
-    } catch (error) {
-      this.#errors.reportOnce(
-        "resample",
-        () => `${this.#host.name}: cannot convert output audio: ${describe(error)}`,
-        "warn",
-      );
-      return;
-    }
-    if (signal?.aborted) return; // interrupted while resampling: the audio is stale
-    if (!this.#producing()) {
-      this.chunksDropped += chunks.length;
-      return;
-    }
-    for (const chunk of chunks) this.#queueChunk(chunk);
+  }
+
+  /** Waits until the loop takes a chunk off the queue (aborted by `signal`). */
+  #waitForSpace(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = (): void => {
+        this.#onSpace = undefined;
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#onSpace = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+    });
   }
 
   /**
@@ -581,4 +598,11 @@ export class MediaSender {
     this.#onEnded = undefined;
     ended?.();
   }
+}
+
+/** A piece of a frame's audio, as a frame of the same kind (TTS audio stays TTS audio). */
+function pieceOf(frame: OutputAudioRawFrame, audio: Int16Array): OutputAudioRawFrame {
+  return frame instanceof TTSAudioRawFrame
+    ? new TTSAudioRawFrame(audio, frame.sampleRate, frame.numChannels)
+    : new OutputAudioRawFrame(audio, frame.sampleRate, frame.numChannels);
 }
