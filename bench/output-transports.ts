@@ -34,14 +34,9 @@ import {
   silentLogger,
   writeWavFile,
 } from "../src/index.js";
+import { benchArgs } from "./support/args.js";
 
-const positional = process.argv.slice(2).filter((a) => !a.includes("="));
-const named = Object.fromEntries(
-  process.argv
-    .slice(2)
-    .filter((a) => a.includes("="))
-    .map((a) => a.split("=", 2) as [string, string]),
-);
+const { positional, named } = benchArgs();
 const SESSIONS = Number(positional[0] ?? 200);
 const SECONDS = Number(positional[1] ?? 20);
 const PACING = named.pacing ?? "shared";

@@ -43,14 +43,9 @@ import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
 import { startDevServer } from "../src/runner/dev-server.js";
 import type { WebSocketOutputTransport } from "../src/transports/websocket/websocket-output.js";
 import type { ChildMessage, ParentMessage, WindowReport } from "./support/websocket-clients.js";
+import { benchArgs } from "./support/args.js";
 
-const positional = process.argv.slice(2).filter((a) => !a.includes("="));
-const named = Object.fromEntries(
-  process.argv
-    .slice(2)
-    .filter((a) => a.includes("="))
-    .map((a) => a.split("=", 2) as [string, string]),
-);
+const { positional, named } = benchArgs();
 const STEPS = (positional[0] ?? named.steps ?? "25,50").split(",").map(Number);
 const SECONDS = Number(positional[1] ?? named.seconds ?? 10);
 const WARMUP_S = Number(named.warmup ?? 5);
