@@ -28,6 +28,7 @@ export interface ObserverDispatcherLimits {
 export class ObserverDispatcher {
   readonly lossless: boolean;
   readonly #types: readonly ObservedFrameClass[] | undefined;
+  readonly #wantedByClass = new WeakMap<object, boolean>();
   readonly #limit: number;
   #buffer: Array<FramePushedEvent | undefined>;
   #head = 0;
@@ -63,8 +64,15 @@ export class ObserverDispatcher {
     if (this.#closed || !this.observer.onPushFrame) return false;
     const types = this.#types;
     if (types === undefined) return true;
-    for (let i = 0; i < types.length; i++) if (frame instanceof types[i]!) return true;
-    return false;
+    // The answer depends on the frame's class only: worked out once per class (a WeakMap, so
+    // nothing grows with the session), not with a list of instanceof checks on every push.
+    const cls = frame.constructor;
+    let wanted = this.#wantedByClass.get(cls);
+    if (wanted === undefined) {
+      wanted = types.some((type) => frame instanceof type);
+      this.#wantedByClass.set(cls, wanted);
+    }
+    return wanted;
   }
 
   /** Queues an event. Never blocks, never throws. */
