@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
-import { InvalidOptionError, VoicepipeError } from "../errors.js";
+import { InvalidOptionError } from "../errors.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../serializers/protobuf/serializer.js";
 import { loadClientPage, type PageFile } from "./client-page.js";
@@ -19,132 +19,27 @@ import {
   sendJson,
   tokensEqual,
 } from "./http-edge.js";
+import {
+  type DevServer,
+  type DevServerCloseOptions,
+  type DevServerCloseReport,
+  DevServerListenError,
+  type DevServerOptions,
+  checkCloseDuration,
+  checkDuration,
+} from "./dev-server-options.js";
 
-/** One WebSocket session, as the server sees it. */
-export interface DevSession {
-  /** Process-unique, increasing from 1; for logs. */
-  readonly id: number;
-  /**
-   * Aborted when the session should end by its normal end path, soon: the server started
-   * closing, or the session reached `sessionTimeoutMs`. The reason says which.
-   */
-  readonly closing: AbortSignal;
-  /** Aborted when the grace period after `closing` is over; the socket is closed (1001) at the same moment. */
-  readonly cancelled: AbortSignal;
-}
-
-/**
- * Runs one session on an upgraded socket (the WebSocket transport plugs in here). The session
- * lasts until the socket has closed and the returned promise (if any) has settled; a handler that
- * throws or rejects is logged and its socket terminated.
- */
-export type SessionHandler = (
-  socket: WebSocket,
-  request: IncomingMessage,
-  session: DevSession,
-) => void | Promise<void>;
-
-/** Options of {@link startDevServer}. */
-export interface DevServerOptions {
-  /** Called once per accepted WebSocket on `/ws`. */
-  onSession: SessionHandler;
-  /** Interface to listen on. @default "127.0.0.1" (loopback only) */
-  host?: string;
-  /** TCP port; 0 picks a free one. @default 7860 */
-  port?: number;
-  /** Most sessions at once; further `POST /start` and upgrades get 503. @default 20 */
-  maxSessions?: number;
-  /** When set, `POST /start` and the upgrade need `Authorization: Bearer <token>` (or `?token=` on the socket); else 401. */
-  token?: string;
-  /**
-   * Origins (`scheme://host:port`) allowed to call `/start` and open the socket, besides the
-   * server's own loopback origins. A request without `Origin` (not a browser) is allowed: use
-   * `token` to guard those. A browser request from any other origin gets 403.
-   */
-  allowedOrigins?: readonly string[];
-  /** Folder of the built page. @default `<package>/dist/client` */
-  clientDir?: string;
-  /**
-   * Longest a session may last, in ms; then its `closing` aborts, and `sessionGraceMs` later its
-   * `cancelled` (and its socket closes). `null`: no limit. @default 1800000 (30 minutes)
-   */
-  sessionTimeoutMs?: number | null;
-  /** How long a session that reached `sessionTimeoutMs` gets to end on its own, in ms. @default 5000 */
-  sessionGraceMs?: number;
-  /** Largest WebSocket message accepted, in bytes (ws `maxPayload`). @default 262144 (the protobuf serializer's) */
-  maxMessageBytes?: number;
-  /** Clock for the close deadlines. @default a new SystemClock */
-  clock?: Clock;
-  /** @default silentLogger */
-  logger?: Logger;
-}
-
-/** Options of {@link DevServer.close}. */
-export interface DevServerCloseOptions {
-  /** How long sessions get to end on their own after `closing` aborts, in ms. @default 5000 */
-  graceMs?: number;
-  /** After the grace period, how long cancelled sessions get to finish, in ms, before they are abandoned. @default 2000 */
-  cancelTimeoutMs?: number;
-}
-
-/** How {@link DevServer.close} went. */
-export interface DevServerCloseReport {
-  /** Sessions that ended within the grace period. */
-  readonly ended: number;
-  /** Sessions cancelled after the grace period whose handler then settled (a socket whose client did not answer the close frame is destroyed). */
-  readonly cancelled: number;
-  /** Sessions whose handler had still not settled `cancelTimeoutMs` after cancel (their sockets were terminated). */
-  readonly abandoned: number;
-}
-
-/** A running development server. */
-export interface DevServer {
-  /** The page's URL, e.g. `http://127.0.0.1:7860/`. */
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  /** Sessions in progress. */
-  readonly sessions: number;
-  /**
-   * Stops accepting (listener closed, `/start` and upgrades refused), aborts every session's
-   * `closing`, waits up to `graceMs` for them to end, then aborts `cancelled`, closes their
-   * sockets and waits up to `cancelTimeoutMs`; then drops every HTTP connection.
-   * Guarantees: resolves within about `graceMs + cancelTimeoutMs`; nothing is left listening.
-   * Idempotent: a second call returns the first call's promise. Throws `InvalidOptionError`
-   * (before anything stops) when `graceMs` or `cancelTimeoutMs` is not a finite number ≥ 0.
-   */
-  close(options?: DevServerCloseOptions): Promise<DevServerCloseReport>;
-}
-
-/** The server could not listen (port in use, no such interface). */
-export class DevServerListenError extends VoicepipeError {
-  readonly code = "VP_DEV_SERVER_LISTEN";
-}
+export { DevServerListenError } from "./dev-server-options.js";
+export type {
+  DevServer,
+  DevServerCloseOptions,
+  DevServerCloseReport,
+  DevServerOptions,
+  DevSession,
+  SessionHandler,
+} from "./dev-server-options.js";
 
 const START_BODY_LIMIT_BYTES = 65_536;
-
-function checkDuration(
-  key: string,
-  value: number | null | undefined,
-  how: { nullable?: boolean } = {},
-): void {
-  if (value === undefined || (value === null && how.nullable)) return;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
-    const orNull = how.nullable ? ", or null for no limit" : "";
-    throw new InvalidOptionError(
-      `startDevServer: ${key} must be a number of ms ≥ 1${orNull} (got ${String(value)}); leave it out for the default`,
-    );
-  }
-}
-
-function checkCloseDuration(key: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionError(
-      `DevServer.close: ${key} must be a finite number of ms ≥ 0 (got ${String(value)}); nothing was closed, call close() again with a valid value or leave it out for the default`,
-    );
-  }
-}
 
 function refusal(status: number, error: string, detail: string): { status: number; body: ErrorBody } {
   return { status, body: { error, detail } };
