@@ -61,6 +61,8 @@ export abstract class BaseInputTransport extends FrameProcessor {
   #accepting = false;
   /** The filter threw once: it is not called again. */
   #filterFailed = false;
+  /** The filter's start() was called: its stop() is owed. */
+  #filterStarted = false;
   /** Still delivers input it accepted (false once cancelled or shut down). */
   #running = false;
   #pipelineRate = 0;
@@ -262,7 +264,10 @@ export abstract class BaseInputTransport extends FrameProcessor {
     // The filter runs on audio at the pipeline's rate, after conversion, so its rate never
     // depends on what a caller pushes.
     const filter = this.params.audioInFilter;
-    if (filter) await this.clock.track(filter.start(this.#pipelineRate));
+    if (filter) {
+      this.#filterStarted = true; // from here on its stop() is owed, even if start() fails
+      await this.clock.track(filter.start(this.#pipelineRate));
+    }
     const inRate = this.params.audioInSampleRate;
     if (inRate !== undefined) await converter.prepare(inRate, this.params.audioInChannels);
   }
@@ -324,7 +329,8 @@ export abstract class BaseInputTransport extends FrameProcessor {
   /** Stops the filter within `closeTimeoutMs`; a failure is logged, and the shutdown goes on. */
   async #stopFilter(): Promise<void> {
     const filter = this.params.audioInFilter;
-    if (!filter) return;
+    // A filter never started (the task was cancelled before it ran) has nothing to stop.
+    if (!filter || !this.#filterStarted) return;
     try {
       await withDeadline(
         this.clock,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AudioFilter } from "../../src/audio/filters/audio-filter.js";
 import { RNNoiseFilter } from "../../src/audio/filters/rnnoise-filter.js";
 import { createStreamResampler } from "../../src/audio/resampler.js";
@@ -322,6 +322,29 @@ describe("BaseInputTransport: malformed input", () => {
 });
 
 describe("BaseInputTransport: end, cancel and teardown", () => {
+  it("a task cancelled before it runs neither starts nor stops the filter, and says nothing", async () => {
+    const filter = new RecordingFilter(1);
+    const transport = new MemoryTransport({ params: { audioInEnabled: true, audioInFilter: filter } });
+    const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), {
+      logger: silentLogger,
+      clock: new VirtualClock(),
+    });
+    // Processors never set up log to the console: a false "did not stop cleanly" went there.
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((text) => {
+      written.push(String(text));
+      return true;
+    });
+    try {
+      expect((await task.cancel("before run")).how).toBe("cancelled");
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(written.filter((line) => line.includes("[voicepipe]"))).toEqual([]);
+    expect(filter.startedAt).toEqual([]);
+    expect(filter.stops).toBe(0);
+  });
+
   it("drops and counts audio pushed after EndFrame, and leaves no timer behind", async () => {
     const filter = new RecordingFilter(1);
     const s = setup({ audioInSampleRate: 48_000, audioInFilter: filter });
