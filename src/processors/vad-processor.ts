@@ -196,12 +196,12 @@ export class VADProcessor extends FrameProcessor {
     let state: VADState;
     let transitions: readonly VADTransition[];
     try {
-      let windows: number;
-      ({ state, transitions, windows } = await this.clock.track(this.analyzer.analyze(audio)));
+      let modelWindows: number;
+      ({ state, transitions, modelWindows } = await this.clock.track(this.analyzer.analyze(audio)));
       // Only a model window that ran ends a run of failures: a chunk too short to complete a
-      // window says nothing about the model (counting it as a success reported a missing model
-      // once per window).
-      if (windows > 0) this.#repeats.resolved(ANALYSIS);
+      // window, or a quiet window the model was spared, says nothing about the model (counting
+      // it as a success reported a missing model once per window).
+      if (modelWindows > 0) this.#repeats.resolved(ANALYSIS);
     } catch (error) {
       this.#analysisFailed(error);
       return;

@@ -98,6 +98,8 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   #model: SileroSession | undefined;
   #workerModel: string | undefined;
   readonly #state = new Float32Array(STATE_SIZE);
+  /** Windows were skipped since the last run: the recurrent state no longer follows the stream. */
+  #stateStale = false;
   #input = new Float32Array(0);
   #context = 0;
   #tensors: { input: Ort.Tensor; state: Ort.Tensor; sr: Ort.Tensor } | undefined;
@@ -157,6 +159,7 @@ export class SileroVADAnalyzer extends VADAnalyzer {
 
   protected override resetModel(): void {
     this.#state.fill(0);
+    this.#stateStale = false;
     const rate = this.sampleRate;
     const geometry = rate === undefined ? undefined : GEOMETRY[rate];
     if (geometry) {
@@ -172,6 +175,14 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     this.#sinceReset = 0;
   }
 
+  protected override skippedWindow(window: Float32Array): void {
+    // The recurrent state has not seen this audio: it is cleared before the next run. The
+    // context (the samples just before a window) stays true to the stream.
+    this.#stateStale = true;
+    const context = this.#context;
+    if (context > 0) this.#input.set(window.subarray(window.length - context), 0);
+  }
+
   protected override async voiceConfidence(window: Float32Array): Promise<number> {
     // A load that failed is not retried per window: a missing file stays missing (one error, not one per window).
     if (this.#loadFailure !== undefined) throw this.#loadFailure;
@@ -185,6 +196,11 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     ) {
       this.resetModel();
       this.#resets++;
+    }
+    if (this.#stateStale) {
+      this.#stateStale = false;
+      this.#state.fill(0);
+      this.#sinceReset = 0;
     }
     const input = this.#input;
     const context = this.#context;

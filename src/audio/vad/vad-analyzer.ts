@@ -3,7 +3,7 @@ import { VADInputError, VADSampleRateError } from "./vad-errors.js";
 import { type VADParams, resolveVADParams } from "./vad-params.js";
 import { VADState } from "./vad-state.js";
 import { VADStateMachine } from "./vad-state-machine.js";
-import { VolumeMeter } from "./volume-meter.js";
+import { VolumeMeter, windowVolume } from "./volume-meter.js";
 
 /**
  * One analyze call that runs this many windows yields an event-loop turn between windows, so a
@@ -31,8 +31,10 @@ export interface VADAnalysis {
   readonly state: VADState;
   /** Starts and stops confirmed by the windows completed in this call, in order (often empty). */
   readonly transitions: readonly VADTransition[];
-  /** Model windows completed (and run) in this call. */
+  /** Windows completed in this call (the model ran on each, or skipped it as too quiet to be speech). */
   readonly windows: number;
+  /** Of {@link windows}, those the model ran on (the rest were skipped as too quiet to be speech). */
+  readonly modelWindows: number;
 }
 
 /** Options common to every {@link VADAnalyzer}. */
@@ -41,6 +43,15 @@ export interface VADAnalyzerOptions {
   params?: Partial<VADParams>;
   /** Sample rate of the stream, in Hz. May also be set later with {@link VADAnalyzer.setSampleRate}. */
   sampleRate?: number;
+  /**
+   * Whether a window that cannot count as speech is kept from the model: one heard while QUIET
+   * whose own volume and smoothed volume are both under `params.minVolume`. Speech needs the
+   * smoothed volume at `minVolume` or more, so no decision changes; the model is spared its work
+   * in every silence (in a conversation, most of the time, since the user is quiet while the bot
+   * talks). The model's state is cleared before the next window it runs, as after its periodic
+   * reset (docs/design/silero-vad.md). `false` runs the model on every window. @default true
+   */
+  skipQuietWindows?: boolean;
 }
 
 const NO_TRANSITIONS: readonly VADTransition[] = Object.freeze([]);
@@ -85,6 +96,8 @@ export abstract class VADAnalyzer {
   #lastConfidence = 0;
   #busy = false;
   #windowsTotal = 0;
+  #windowsSkipped = 0;
+  readonly #skipQuiet: boolean;
 
   /**
    * A sample rate given to the constructor, applied on first use: subclass fields (such as
@@ -96,6 +109,7 @@ export abstract class VADAnalyzer {
   constructor(options: VADAnalyzerOptions = {}) {
     this.#params = resolveVADParams(options.params);
     this.#pendingRate = options.sampleRate;
+    this.#skipQuiet = options.skipQuietWindows ?? true;
   }
 
   /** Samples per model window at `sampleRate` (called only with a rate in {@link sampleRates}). */
@@ -113,6 +127,14 @@ export abstract class VADAnalyzer {
    * changes. The default does nothing.
    */
   protected resetModel(): void {}
+
+  /**
+   * A window kept from the model because it cannot count as speech (see
+   * {@link VADAnalyzerOptions.skipQuietWindows}), in stream order between the
+   * {@link voiceConfidence} calls. A model with memory of past windows can keep what it needs
+   * of it (Silero keeps its last samples as context). The default does nothing.
+   */
+  protected skippedWindow(_window: Float32Array): void {}
 
   /**
    * Resolves when the model is loaded and {@link analyze} will not wait for it. Optional: the
@@ -198,7 +220,7 @@ export abstract class VADAnalyzer {
     return rate ? (this.#consumed * 1000) / rate : 0;
   }
 
-  /** Model confidence of the last window (0 before the first). */
+  /** Model confidence of the last window (0 before the first, and after a skipped quiet window). */
   get lastConfidence(): number {
     return this.#lastConfidence;
   }
@@ -208,9 +230,17 @@ export abstract class VADAnalyzer {
     return this.#volume.volume;
   }
 
-  /** Windows run since the analyzer was created (never reset). */
+  /** Windows analysed since the analyzer was created (never reset), skipped ones included. */
   get windowsAnalyzed(): number {
     return this.#windowsTotal;
+  }
+
+  /**
+   * Windows of {@link windowsAnalyzed} not given to the model because they could not count as
+   * speech ({@link VADAnalyzerOptions.skipQuietWindows}).
+   */
+  get windowsSkipped(): number {
+    return this.#windowsSkipped;
   }
 
   /**
@@ -268,6 +298,7 @@ export abstract class VADAnalyzer {
   async #analyze(chunk: Int16Array): Promise<VADAnalysis> {
     let transitions: VADTransition[] | undefined;
     let windows = 0;
+    const skippedBefore = this.#windowsSkipped;
     let offset = 0;
     while (offset < chunk.length) {
       const window = this.#window;
@@ -282,12 +313,28 @@ export abstract class VADAnalyzer {
       if (step) (transitions ??= []).push(step);
       if (++windows % YIELD_EVERY_WINDOWS === 0) await nextTurn();
     }
-    return { state: this.#machine.state, transitions: transitions ?? NO_TRANSITIONS, windows };
+    const modelWindows = windows - (this.#windowsSkipped - skippedBefore);
+    return { state: this.#machine.state, transitions: transitions ?? NO_TRANSITIONS, windows, modelWindows };
   }
 
   async #runWindow(window: Float32Array, size: number): Promise<VADTransition | undefined> {
     const startSample = this.#consumed;
     const volume = this.#volume.measure(window);
+    const params = this.#params;
+    if (
+      this.#skipQuiet &&
+      volume < params.minVolume &&
+      this.#machine.state === VADState.QUIET &&
+      windowVolume(window) < params.minVolume
+    ) {
+      // Not speech whatever the model says, and not the onset of any: the model is not asked.
+      this.skippedWindow(window);
+      this.#consumed += size;
+      this.#windowsTotal++;
+      this.#windowsSkipped++;
+      this.#lastConfidence = 0;
+      return undefined;
+    }
     let confidence: number;
     try {
       confidence = await this.voiceConfidence(window);
@@ -297,7 +344,6 @@ export abstract class VADAnalyzer {
       this.#windowsTotal++;
     }
     this.#lastConfidence = confidence;
-    const params = this.#params;
     const speech = confidence >= params.confidence && volume >= params.minVolume;
     const before = this.#machine.state;
     if (speech) {

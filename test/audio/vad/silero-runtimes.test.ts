@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { SileroVADAnalyzer, VADModelLoadError, type SileroRuntime } from "../../../src/audio/vad/silero.js";
 import type { VADTransition } from "../../../src/audio/vad/index.js";
-import { chunks, loadVadFixture } from "./support.js";
+import { chunks, loadVadFixture, loudWindow } from "./support.js";
 
 /** Whether the optional native runtime is installed here (`npm test` runs without it; .ci/install-check with it). */
 const nativeInstalled = ((): boolean => {
@@ -67,7 +67,7 @@ describe("Silero VAD runtimes", () => {
         expect((error as Error).message).toMatch(
           /needs the onnxruntime-node package .* not installed \(looked for it from .*audio\/vad\/\).*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/,
         );
-        await expect(vad.analyze(new Int16Array(512))).rejects.toBe(error); // remembered, not retried per window
+        await expect(vad.analyze(loudWindow())).rejects.toBe(error); // remembered, not retried per window
       }
     },
   );

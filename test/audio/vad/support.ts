@@ -102,3 +102,13 @@ export function loud(ms: number, sampleRate = 16_000): Int16Array {
   for (let i = 0; i < out.length; i++) out[i] = i % 2 === 0 ? 3000 : -3000;
   return out;
 }
+
+/**
+ * One 32 ms window at 16 kHz loud enough to be speech by volume (a 400 Hz tone at about
+ * −13 dBFS), so the analyzer gives it to the model: a silent window is skipped as too quiet.
+ */
+export function loudWindow(samples = 512): Int16Array {
+  return Int16Array.from({ length: samples }, (_, i) =>
+    Math.round(8000 * Math.sin((2 * Math.PI * 400 * i) / 16000)),
+  );
+}
