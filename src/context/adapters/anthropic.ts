@@ -71,7 +71,8 @@ export function toAnthropicRequest(
     const converted = toAnthropicMessage(message, `messages[${offset + i}]`, tools.length > 0, rest, options);
     if (converted.content.length === 0) continue;
     const last = messages.at(-1);
-    if (last?.role === converted.role) last.content = mergeBlocks(last.content, converted.content);
+    // Tool results open their user message: pairToolResults puts them straight after their call.
+    if (last?.role === converted.role) last.content.push(...converted.content);
     else messages.push(converted);
   }
   if (messages[0]?.role !== "user")
@@ -97,12 +98,6 @@ export function toAnthropicRequest(
           ? { type: "any" }
           : { type: "tool", name: choice.name };
   return request;
-}
-
-/** Tool results first, as Anthropic requires of a user message that holds any. */
-function mergeBlocks(a: AnthropicContentBlock[], b: AnthropicContentBlock[]): AnthropicContentBlock[] {
-  const all = [...a, ...b];
-  return [...all.filter((x) => x.type === "tool_result"), ...all.filter((x) => x.type !== "tool_result")];
 }
 
 function text(value: string): AnthropicTextBlock[] {

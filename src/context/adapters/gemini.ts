@@ -56,7 +56,8 @@ export function toGeminiRequest(input: LLMRequestInput, options: ConversionOptio
     const converted = toGeminiContent(message, `messages[${offset + i}]`, names, options);
     if (converted.parts.length === 0) continue;
     const last = contents.at(-1);
-    if (last?.role === converted.role) last.parts = mergeParts(last.parts, converted.parts);
+    // Function responses open their user turn: pairToolResults puts them straight after their call.
+    if (last?.role === converted.role) last.parts.push(...converted.parts);
     else contents.push(converted);
   }
   if (contents[0]?.role !== "user")
@@ -89,12 +90,6 @@ export function toGeminiRequest(input: LLMRequestInput, options: ConversionOptio
             : { mode: "ANY", allowedFunctionNames: [choice.name] },
   };
   return request;
-}
-
-/** Function responses first, so they line up with the calls of the model turn before. */
-function mergeParts(a: GeminiPart[], b: GeminiPart[]): GeminiPart[] {
-  const all = [...a, ...b];
-  return [...all.filter((p) => "functionResponse" in p), ...all.filter((p) => !("functionResponse" in p))];
 }
 
 function text(value: string): GeminiPart[] {
