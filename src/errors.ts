@@ -97,6 +97,15 @@ export class MisuseError extends VoicepipeError {
   readonly code = "VP_MISUSE";
 }
 
+/**
+ * An LLM context, message, tool schema or tool-call record is malformed, or cannot be expressed for
+ * the provider it is converted for. The message names the message (by index) or tool and says
+ * what to change.
+ */
+export class LLMContextError extends VoicepipeError {
+  readonly code = "VP_LLM_CONTEXT";
+}
+
 /** A short text for any thrown value. */
 export function describe(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -1,10 +1,12 @@
+import type { JsonObject, JsonValue } from "../context/json.js";
 import { ControlFrame, DataFrame, SystemFrame } from "./frame.js";
 
 /** Identifies one call of a tool. */
 export interface FunctionCallInfo {
   readonly functionName: string;
   readonly toolCallId: string;
-  readonly arguments: Record<string, unknown>;
+  /** The arguments the model sent, parsed (checked against the tool's schema by the function-call runner). */
+  readonly arguments: JsonObject;
 }
 
 /** The LLM asked for these calls. */
@@ -25,12 +27,15 @@ export class FunctionCallInProgressFrame extends ControlFrame {
   }
 }
 
-/** A function call's result. Survives interruptions: a result is never lost. */
+/**
+ * A function call's result. Survives interruptions: a result is never lost. The result is JSON
+ * data; a string is recorded in the context as it is, anything else as its JSON text.
+ */
 export class FunctionCallResultFrame extends DataFrame {
   static override readonly uninterruptible = true;
   constructor(
     readonly call: FunctionCallInfo,
-    readonly result: unknown,
+    readonly result: JsonValue,
   ) {
     super();
   }

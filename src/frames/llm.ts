@@ -1,11 +1,10 @@
+import type { LLMContext } from "../context/llm-context.js";
+import type { LLMMessage } from "../context/messages.js";
+import type { FunctionSchema, ToolChoice } from "../context/tools.js";
 import { ControlFrame, DataFrame } from "./frame.js";
 
-/** An OpenAI-shaped chat message. */
-export interface LLMMessage {
-  role: "system" | "user" | "assistant" | "tool" | "developer";
-  content: unknown;
-  [key: string]: unknown;
-}
+/** An OpenAI-shaped chat message (docs/design/llm-context.md). */
+export type { LLMMessage };
 
 /** Run the LLM on its current context. */
 export class LLMRunFrame extends DataFrame {}
@@ -30,16 +29,26 @@ export class LLMMessagesUpdateFrame extends DataFrame {
   }
 }
 
-/** Set the tools the LLM may call. */
+/**
+ * Set the tools the LLM may call and, when given, the tool choice (otherwise the context keeps
+ * its choice, falling back to `"auto"` if it named a tool that is gone).
+ */
 export class LLMSetToolsFrame extends DataFrame {
-  constructor(readonly tools: readonly unknown[]) {
+  constructor(
+    readonly tools: readonly FunctionSchema[],
+    readonly toolChoice?: ToolChoice,
+  ) {
     super();
   }
 }
 
-/** A whole LLM context, for the LLM service to run. */
+/**
+ * The conversation, for the LLM service to run. It carries the live context (shared with the
+ * aggregators); the service takes `context.snapshot()` when it starts the request, so edits made
+ * while the answer streams never change what was sent.
+ */
 export class LLMContextFrame extends DataFrame {
-  constructor(readonly context: unknown) {
+  constructor(readonly context: LLMContext) {
     super();
   }
 }

@@ -1,4 +1,8 @@
 import { type DTMFKey, isDTMFKey } from "../../frames/dtmf.js";
+import { isJsonObjectValue, isJsonValue, type JsonValue } from "../../context/json.js";
+import { parseLLMMessage } from "../../context/message-parse.js";
+import type { LLMAssistantMessage, LLMUserMessage } from "../../context/messages.js";
+import { describe } from "../../errors.js";
 import type { FunctionCallInfo } from "../../frames/function-calls.js";
 import { RTVI_LABEL, RTVI_PROTOCOL_VERSION, RTVI_SUPPORTED_MAJORS, versionMajor } from "./protocol.js";
 
@@ -16,11 +20,10 @@ export type RTVIClientMessage =
   | {
       type: "append-to-context";
       id: string;
-      role: "user" | "assistant";
-      content: unknown;
+      message: LLMUserMessage | LLMAssistantMessage;
       runImmediately: boolean;
     }
-  | { type: "llm-function-call-result"; id: string; call: FunctionCallInfo; result: unknown }
+  | { type: "llm-function-call-result"; id: string; call: FunctionCallInfo; result: JsonValue }
   | { type: "dtmf"; id: string; buttons: DTMFKey[] }
   | { type: "ui-event" | "ui-snapshot" | "ui-cancel-job-group"; id: string; data: unknown };
 
@@ -174,7 +177,16 @@ function parseKnown(raw: Record_, id: string, type: string): RTVIClientMessage |
       }
       if (data["content"] === undefined) throw new Invalid("append-to-context data.content is missing");
       const runImmediately = optionalBoolean(data, "run_immediately", false, "append-to-context data");
-      return { type, id, role, content: data["content"], runImmediately };
+      let message: LLMUserMessage | LLMAssistantMessage;
+      try {
+        message = parseLLMMessage(
+          { role, content: data["content"] },
+          "append-to-context data",
+        ) as typeof message;
+      } catch (error) {
+        throw new Invalid(describe(error));
+      }
+      return { type, id, message, runImmediately };
     }
     case "llm-function-call-result": {
       const data = dataOf(raw, type);
@@ -182,9 +194,13 @@ function parseKnown(raw: Record_, id: string, type: string): RTVIClientMessage |
       const functionName = requiredString(data, "function_name", where);
       const toolCallId = requiredString(data, "tool_call_id", where);
       const args = data["arguments"] ?? {};
-      if (!isRecord(args)) throw new Invalid(`${where}.arguments must be an object (got ${preview(args)})`);
+      if (!isJsonObjectValue(args))
+        throw new Invalid(`${where}.arguments must be an object (got ${preview(args)})`);
       const call: FunctionCallInfo = { functionName, toolCallId, arguments: args };
-      return { type, id, call, result: data["result"] ?? null };
+      const result = data["result"] ?? null;
+      if (!isJsonValue(result))
+        throw new Invalid(`${where}.result must be JSON data (got ${preview(result)})`);
+      return { type, id, call, result };
     }
     case "dtmf":
       return { type, id, buttons: parseButtons(dataOf(raw, type)) };

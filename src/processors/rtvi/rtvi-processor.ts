@@ -216,13 +216,12 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
       case "send-text":
         return this.#appendToContext(
           message.id,
-          "user",
-          message.content,
+          { role: "user", content: message.content },
           message.runImmediately,
           message.audioResponse,
         );
       case "append-to-context":
-        return this.#appendToContext(message.id, message.role, message.content, message.runImmediately, true);
+        return this.#appendToContext(message.id, message.message, message.runImmediately, true);
       case "llm-function-call-result":
         return this.pushFrame(
           new FunctionCallResultFrame(message.call, message.result),
@@ -269,12 +268,11 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
 
   async #appendToContext(
     id: string,
-    role: "user" | "assistant",
-    content: unknown,
+    message: LLMMessage,
     runImmediately: boolean,
     audioResponse: boolean,
   ): Promise<void> {
-    const messages: LLMMessage[] = [{ role, content }];
+    const messages: LLMMessage[] = [message];
     if (!runImmediately)
       return this.pushFrame(new LLMMessagesAppendFrame(messages, false), FrameDirection.DOWNSTREAM);
     const append = new LLMMessagesAppendFrame(messages, true);

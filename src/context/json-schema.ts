@@ -1,0 +1,219 @@
+import type { JsonObject, JsonValue } from "./json.js";
+
+/**
+ * The part of JSON Schema that OpenAI, Anthropic and Gemini all accept in a function's
+ * parameters, and that voicepipe both types (`FromSchema`) and checks at run time
+ * (`findSchemaViolation`). See docs/design/llm-context.md, "Tool schemas".
+ */
+export type JSONSchema =
+  StringSchema | NumberSchema | BooleanSchema | NullSchema | ArraySchema | ObjectSchema | AnyOfSchema;
+
+interface Described {
+  readonly description?: string;
+  readonly title?: string;
+}
+
+/** `{ type: "string" }`, optionally limited to `enum` values. */
+export interface StringSchema extends Described {
+  readonly type: "string";
+  readonly enum?: readonly string[];
+  /** A hint for the model (`date-time`, `email`…); not checked. */
+  readonly format?: string;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+}
+
+/** `{ type: "number" }` or `{ type: "integer" }`, optionally limited to `enum` values. */
+export interface NumberSchema extends Described {
+  readonly type: "number" | "integer";
+  readonly enum?: readonly number[];
+  readonly minimum?: number;
+  readonly maximum?: number;
+}
+
+/** `{ type: "boolean" }`. */
+export interface BooleanSchema extends Described {
+  readonly type: "boolean";
+}
+
+/** `{ type: "null" }`: only useful inside `anyOf`, to make a value nullable. */
+export interface NullSchema extends Described {
+  readonly type: "null";
+}
+
+/** `{ type: "array", items }`. */
+export interface ArraySchema extends Described {
+  readonly type: "array";
+  readonly items: JSONSchema;
+  readonly minItems?: number;
+  readonly maxItems?: number;
+}
+
+/** `{ type: "object", properties, required }`. Properties not listed in `required` are optional. */
+export interface ObjectSchema extends Described {
+  readonly type: "object";
+  readonly properties?: { readonly [name: string]: JSONSchema };
+  readonly required?: readonly string[];
+  /** `false` refuses properties not in `properties`. Gemini's schema has no such keyword and is sent without it. */
+  readonly additionalProperties?: boolean;
+}
+
+/** One of several schemas; `anyOf: [X, { type: "null" }]` is how a value is made nullable. */
+export interface AnyOfSchema extends Described {
+  readonly anyOf: readonly JSONSchema[];
+}
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+type RequiredNames<S> = S extends { readonly required: readonly (infer R)[] } ? R : never;
+
+type ObjectFromSchema<S> = S extends { readonly properties: infer P }
+  ? string extends keyof P
+    ? JsonObject
+    : Simplify<
+        {
+          -readonly [K in keyof P & string as K extends RequiredNames<S> ? K : never]: FromSchema<P[K]>;
+        } & {
+          -readonly [K in keyof P & string as K extends RequiredNames<S> ? never : K]?: FromSchema<P[K]>;
+        }
+      >
+  : JsonObject;
+
+/**
+ * The TypeScript type of the JSON data a schema accepts. Write the schema as a literal (inside
+ * `defineTool`, or with `as const`) so its `type`, `enum` and `required` are literal types.
+ * A schema that is not a literal maps to `JsonValue`/`JsonObject`, never `unknown`.
+ *
+ * @example
+ * type Args = FromSchema<{ type: "object"; properties: { city: { type: "string" } }; required: ["city"] }>;
+ * // { city: string }
+ */
+export type FromSchema<S> = S extends { readonly anyOf: readonly (infer U)[] }
+  ? FromSchema<U>
+  : S extends { readonly type: "string"; readonly enum: readonly (infer E)[] }
+    ? E
+    : S extends { readonly type: "string" }
+      ? string
+      : S extends { readonly type: "number" | "integer"; readonly enum: readonly (infer E)[] }
+        ? E
+        : S extends { readonly type: "number" | "integer" }
+          ? number
+          : S extends { readonly type: "boolean" }
+            ? boolean
+            : S extends { readonly type: "null" }
+              ? null
+              : S extends { readonly type: "array"; readonly items: infer I }
+                ? FromSchema<I>[]
+                : S extends { readonly type: "object" }
+                  ? ObjectFromSchema<S>
+                  : JsonValue;
+
+const TYPES = new Set(["string", "number", "integer", "boolean", "null", "array", "object"]);
+
+/**
+ * Checks that `schema` is inside the supported subset (a known `type` on every node, `items` on
+ * arrays, every `required` name among `properties`). Returns the first problem as a sentence
+ * naming its path, or `undefined` when the schema is fine.
+ */
+export function findSchemaProblem(schema: JSONSchema, path: string): string | undefined {
+  if (typeof schema !== "object" || schema === null) return `${path} must be a JSON Schema object`;
+  if ("anyOf" in schema) {
+    if (!Array.isArray(schema.anyOf) || schema.anyOf.length === 0)
+      return `${path}.anyOf must be a non-empty array of schemas`;
+    for (const [i, s] of schema.anyOf.entries()) {
+      const problem = findSchemaProblem(s, `${path}.anyOf[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  const type: unknown = (schema as { type?: unknown }).type;
+  if (typeof type !== "string" || !TYPES.has(type))
+    return `${path}.type must be one of ${[...TYPES].join(", ")} (got ${JSON.stringify(type)}); voicepipe supports that subset of JSON Schema`;
+  if (schema.type === "array") return findSchemaProblem(schema.items, `${path}.items`);
+  if (schema.type !== "object") return undefined;
+  const properties = schema.properties ?? {};
+  for (const [name, s] of Object.entries(properties)) {
+    const problem = findSchemaProblem(s, `${path}.properties.${name}`);
+    if (problem) return problem;
+  }
+  for (const name of schema.required ?? []) {
+    if (!Object.hasOwn(properties, name))
+      return `${path}.required names "${name}", which is not in ${path}.properties; add the property or remove the name`;
+  }
+  return undefined;
+}
+
+function kindOf(value: JsonValue): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * Checks `value` against `schema` (the supported subset). Returns the first violation as a
+ * sentence naming its path (e.g. `arguments.city must be a string (got number 42)`), or
+ * `undefined` when `value` conforms. `format` and string lengths are hints for the model and are
+ * not checked.
+ */
+export function findSchemaViolation(schema: JSONSchema, value: JsonValue, path: string): string | undefined {
+  if ("anyOf" in schema) {
+    const ok = schema.anyOf.some((s) => findSchemaViolation(s, value, path) === undefined);
+    return ok ? undefined : `${path} matches none of the allowed shapes (got ${kindOf(value)})`;
+  }
+  switch (schema.type) {
+    case "string":
+      if (typeof value !== "string") return `${path} must be a string (got ${kindOf(value)})`;
+      return checkEnum(schema.enum, value, path);
+    case "number":
+    case "integer":
+      if (typeof value !== "number") return `${path} must be a number (got ${kindOf(value)})`;
+      if (schema.type === "integer" && !Number.isInteger(value))
+        return `${path} must be an integer (got ${value})`;
+      if (schema.minimum !== undefined && value < schema.minimum)
+        return `${path} must be at least ${schema.minimum} (got ${value})`;
+      if (schema.maximum !== undefined && value > schema.maximum)
+        return `${path} must be at most ${schema.maximum} (got ${value})`;
+      return checkEnum(schema.enum, value, path);
+    case "boolean":
+      return typeof value === "boolean" ? undefined : `${path} must be true or false (got ${kindOf(value)})`;
+    case "null":
+      return value === null ? undefined : `${path} must be null (got ${kindOf(value)})`;
+    case "array": {
+      if (!Array.isArray(value)) return `${path} must be an array (got ${kindOf(value)})`;
+      const items = value as readonly JsonValue[];
+      for (const [i, item] of items.entries()) {
+        const problem = findSchemaViolation(schema.items, item, `${path}[${i}]`);
+        if (problem) return problem;
+      }
+      return undefined;
+    }
+    case "object":
+      return findObjectViolation(schema, value, path);
+  }
+}
+
+function checkEnum(allowed: readonly (string | number)[] | undefined, value: string | number, path: string) {
+  if (allowed === undefined || allowed.includes(value)) return undefined;
+  return `${path} must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")} (got ${JSON.stringify(value)})`;
+}
+
+function findObjectViolation(schema: ObjectSchema, value: JsonValue, path: string): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return `${path} must be an object (got ${kindOf(value)})`;
+  const object = value as JsonObject;
+  const properties = schema.properties ?? {};
+  for (const name of schema.required ?? []) {
+    if (!Object.hasOwn(object, name)) return `${path}.${name} is required but missing`;
+  }
+  for (const [name, item] of Object.entries(object)) {
+    const property = Object.hasOwn(properties, name) ? properties[name] : undefined;
+    if (property === undefined) {
+      if (schema.additionalProperties === false) return `${path}.${name} is not an allowed property`;
+      continue;
+    }
+    const problem = findSchemaViolation(property, item, `${path}.${name}`);
+    if (problem) return problem;
+  }
+  return undefined;
+}
