@@ -120,6 +120,7 @@ export {
   InvalidOptionError,
   PipelineLinkError,
   MisuseError,
+  LLMContextError,
 } from "./errors.js";
 export { deadline, DeadlineExceededError } from "./clock/deadline.js";
 export type { DeadlineOptions } from "./clock/deadline.js";
@@ -284,3 +285,15 @@ export type {
   AudioBufferProcessorOptions,
   AudioBufferProcessorEvents,
 } from "./processors/audio-buffer-processor.js";
+
+// Conversation context (the adapters to provider requests are in `voicepipe/context`)
+export { LLMContext, defineTool } from "./context/index.js";
+export type {
+  LLMContextOptions,
+  LLMContextSnapshot,
+  FunctionSchema,
+  ToolArguments,
+  ToolChoice,
+  JsonValue,
+  JsonObject,
+} from "./context/index.js";

@@ -55,6 +55,9 @@ describe("package exports (run after `npm run build`)", () => {
     const serializersSpecifier = "voicepipe/serializers";
     const serializers = (await import(serializersSpecifier)) as Record<string, unknown>;
     expect(typeof serializers["ProtobufFrameSerializer"]).toBe("function");
+    const contextSpecifier = "voicepipe/context";
+    const context = (await import(contextSpecifier)) as Record<string, unknown>;
+    expect(typeof context["toAnthropicRequest"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
