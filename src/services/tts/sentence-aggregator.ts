@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../../errors.js";
-import { chooseCut, findSentenceEnd } from "./sentence-boundaries.js";
+import { chooseCut, findSentenceEnd, type ScanProgress } from "./sentence-boundaries.js";
 
 /** Options of {@link SentenceAggregator}. */
 export interface SentenceAggregatorOptions {
@@ -41,6 +41,8 @@ export class SentenceAggregator {
   #buffer = "";
   /** Whether the buffer starts at the start of a line (for "1. item" list numbers). */
   #startsLine = true;
+  /** Where the last scan of the held sentence stopped, so a push scans only what it added. */
+  #progress: ScanProgress = { at: 0, hasContent: false };
 
   constructor(options: SentenceAggregatorOptions = {}) {
     const maxChars = options.maxChars ?? DEFAULT_MAX_SENTENCE_CHARS;
@@ -72,7 +74,7 @@ export class SentenceAggregator {
         limit: Math.min(this.#buffer.length, start + this.maxChars + 1),
         startsLine: this.#startsLine,
       };
-      let end = findSentenceEnd(this.#buffer, window);
+      let end = findSentenceEnd(this.#buffer, window, this.#progress);
       if (end === undefined) {
         if (remaining <= this.maxChars) break;
         end = chooseCut(this.#buffer, start, this.maxChars);
@@ -80,9 +82,13 @@ export class SentenceAggregator {
       const piece = this.#buffer.slice(start, end);
       out.push(piece);
       this.#startsLine = endsLine(piece, this.#startsLine);
+      this.#progress = { at: end, hasContent: false };
       start = end;
     }
-    if (start > 0) this.#buffer = this.#buffer.slice(start);
+    if (start > 0) {
+      this.#buffer = this.#buffer.slice(start);
+      this.#progress.at -= start;
+    }
     return out;
   }
 
@@ -97,6 +103,7 @@ export class SentenceAggregator {
   reset(): void {
     this.#buffer = "";
     this.#startsLine = true;
+    this.#progress = { at: 0, hasContent: false };
   }
 }
 

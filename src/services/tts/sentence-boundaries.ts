@@ -5,54 +5,26 @@
  */
 
 /** Marks that end a sentence only when whitespace follows (and the next word is not lower case). */
-const LATIN_TERMINALS = new Set([".", "!", "?", "…", "‼", "⁇", "⁈", "⁉"]);
+const LATIN_TERMINALS = new Set(".!?…‼⁇⁈⁉");
 
 /**
  * Marks that end a sentence with no whitespace after them: CJK (。｡！？ and the full-width ；),
  * Devanagari danda and double danda, Arabic question mark, Urdu full stop, Armenian full stop,
  * Ethiopic full stop and question mark, Khmer khan, Myanmar section mark.
  */
-const STRONG_TERMINALS = new Set(["。", "｡", "！", "？", "；", "।", "॥", "؟", "۔", "։", "።", "፧", "។", "။"]);
+const STRONG_TERMINALS = new Set("。｡！？；।॥؟۔։።፧។။");
 
 /**
  * Characters that close what a terminal mark ended and belong to the same sentence: quotes,
  * brackets (Latin and CJK), and markdown emphasis or code marks (`**Done.** Next` cuts after `**`).
  */
-const CLOSERS = new Set([
-  '"',
-  "'",
-  "”",
-  "’",
-  "»",
-  "›",
-  ")",
-  "]",
-  "}",
-  "」",
-  "』",
-  "）",
-  "】",
-  "〕",
-  "〉",
-  "》",
-  "〗",
-  "〙",
-  "〛",
-  "＂",
-  "＇",
-  "］",
-  "｝",
-  "*",
-  "_",
-  "`",
-  "~",
-]);
+const CLOSERS = new Set("\"'”’»›)]}」』）】〕〉》〗〙〛＂＇］｝*_`~");
 
 /** Clause marks: preferred places to cut a sentence that grew past the bound. */
-const CLAUSE_MARKS = new Set([",", ";", ":", "—", "–", "،", "؛", "、", "，", "；", "：", "﹐", "｡", "。"]);
+const CLAUSE_MARKS = new Set(",;:—–،؛、，；：﹐｡。");
 
 /** Clause marks that need no whitespace after them (CJK). */
-const CJK_CLAUSE_MARKS = new Set(["、", "，", "；", "：", "﹐", "｡", "。"]);
+const CJK_CLAUSE_MARKS = new Set("、，；：﹐｡。");
 
 /**
  * Abbreviations whose period never ends a sentence, compared lower-cased and without the period:
@@ -60,66 +32,13 @@ const CJK_CLAUSE_MARKS = new Set(["、", "，", "；", "：", "﹐", "｡", "。
  * ("No. 5", "Fig. 3", "Jan. 12", "vs. Madrid"). A false "no end" only merges two sentences, which
  * costs a little latency; a false end splits a name, which the listener hears.
  */
-const ABBREVIATIONS = new Set([
-  "mr",
-  "mrs",
-  "ms",
-  "mx",
-  "dr",
-  "prof",
-  "sr",
-  "jr",
-  "st",
-  "mt",
-  "ft",
-  "gen",
-  "col",
-  "lt",
-  "sgt",
-  "capt",
-  "cmdr",
-  "rev",
-  "hon",
-  "sen",
-  "rep",
-  "gov",
-  "pres",
-  "messrs",
-  "mme",
-  "mlle",
-  "vs",
-  "cf",
-  "approx",
-  "appt",
-  "dept",
-  "est",
-  "fig",
-  "figs",
-  "no",
-  "nos",
-  "vol",
-  "vols",
-  "pp",
-  "ch",
-  "sec",
-  "ca",
-  "viz",
-  "al",
-  "tel",
-  "ext",
-  "jan",
-  "feb",
-  "mar",
-  "apr",
-  "jun",
-  "jul",
-  "aug",
-  "sep",
-  "sept",
-  "oct",
-  "nov",
-  "dec",
-]);
+const ABBREVIATIONS = new Set(
+  (
+    "mr mrs ms mx dr prof sr jr st mt ft gen col lt sgt capt cmdr rev hon sen rep gov pres " +
+    "messrs mme mlle vs cf approx appt dept est fig figs no nos vol vols pp ch sec ca viz al " +
+    "tel ext jan feb mar apr jun jul aug sep sept oct nov dec"
+  ).split(" "),
+);
 
 const WHITESPACE = /\s/u;
 const LOWERCASE = /\p{Ll}/u;
@@ -138,6 +57,17 @@ export interface BoundaryWindow {
   readonly limit: number;
   /** Whether `start` is at the start of a line (text start or just after a newline). */
   readonly startsLine: boolean;
+}
+
+/**
+ * How far a scan that found no end got, so the next scan of the same sentence (with more text)
+ * resumes there instead of starting over: everything before `at` was decided for good.
+ */
+export interface ScanProgress {
+  /** Index to resume at (≥ the window's start). */
+  at: number;
+  /** Whether the sentence holds a visible character before `at`. */
+  hasContent: boolean;
 }
 
 /** Index just past the run of characters from `from` that `belongs` accepts, stopping at `limit`. */
@@ -161,24 +91,34 @@ function runEnd(text: string, from: number, limit: number, belongs: (ch: string)
  * past the end it places, and never before `window.start`, so the answer is the same however the
  * text arrived.
  *
+ * @param progress where an earlier scan of this sentence stopped; updated when no end is found.
  * @returns the index the sentence ends before, or `undefined` when no end is decided before
  * `window.limit` (none there, or the character that decides it has not arrived).
  */
-export function findSentenceEnd(text: string, window: BoundaryWindow): number | undefined {
-  const { start, limit } = window;
-  let hasContent = false;
-  let i = start;
+export function findSentenceEnd(
+  text: string,
+  window: BoundaryWindow,
+  progress: ScanProgress = { at: window.start, hasContent: false },
+): number | undefined {
+  const { limit } = window;
+  let { hasContent } = progress;
+  let i = Math.max(progress.at, window.start);
+  const stop = (at: number): undefined => {
+    progress.at = at;
+    progress.hasContent = hasContent;
+    return undefined;
+  };
   while (i < limit) {
     const ch = text[i]!;
     if (ch === "\n" && hasContent) {
       const next = runEnd(text, i, limit, isSpace);
-      return next < limit ? next : undefined;
+      return next < limit ? next : stop(i);
     }
     if (LATIN_TERMINALS.has(ch) || STRONG_TERMINALS.has(ch)) {
       const marksEnd = runEnd(text, i, limit, (c) => LATIN_TERMINALS.has(c) || STRONG_TERMINALS.has(c));
       const closersEnd = runEnd(text, marksEnd, limit, (c) => CLOSERS.has(c));
       const next = runEnd(text, closersEnd, limit, isSpace);
-      if (next >= limit) return undefined;
+      if (next >= limit) return stop(i);
       if (endsSentence(text, text.slice(i, marksEnd), i, closersEnd, next, window)) return next;
       hasContent = true;
       i = next;
@@ -187,7 +127,7 @@ export function findSentenceEnd(text: string, window: BoundaryWindow): number | 
     if (!isSpace(ch)) hasContent = true;
     i++;
   }
-  return undefined;
+  return stop(i);
 }
 
 /** Whether the terminal `marks` at `markAt`, followed by closers and whitespace up to `next`, end a sentence. */
@@ -240,19 +180,23 @@ const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: "grapheme" });
  * `p`, with `start < p <= start + maxChars`. Needs `text` to hold at least `start + maxChars + 1`
  * characters (the character after the window tells whether a word starts there). In order of
  * preference: after the last clause mark (`,` `;` `:` dashes, CJK 、，) and its whitespace, when
- * that keeps at least half the window; before the last word; after the last clause mark anywhere;
- * at the last grapheme boundary; at the last code point boundary (never inside a surrogate pair).
+ * that keeps at least half the window; before the last word that has something visible before
+ * it; after the last clause mark anywhere; at the last grapheme boundary; at the last code point
+ * boundary (never inside a surrogate pair). Only the last two can return a whitespace-only piece
+ * (a whitespace run longer than the window).
  */
 export function chooseCut(text: string, start: number, maxChars: number): number {
   const last = start + maxChars;
   let lastClause = -1;
   let lastWord = -1;
+  let visible = false; // a cut must leave something to say before it, or whitespace would go alone
   for (let p = start + 1; p <= last; p++) {
+    const before = text[p - 1]!;
+    if (!isSpace(before)) visible = true;
     const here = text[p];
     if (here === undefined || isSpace(here)) continue;
-    const before = text[p - 1]!;
     if (isSpace(before)) {
-      lastWord = p;
+      if (visible) lastWord = p;
       let q = p - 1;
       while (q > start && isSpace(text[q - 1]!)) q--;
       if (q > start && CLAUSE_MARKS.has(text[q - 1]!) && q - 1 > start) lastClause = p;

@@ -158,6 +158,25 @@ describe("SentenceAggregator properties", () => {
     );
   });
 
+  it("sends whitespace on with the sentence after it: a whitespace-only piece is a cut at the bound", () => {
+    const spacey = fc.string({
+      unit: fc.constantFrom(" ", "          ", "\n", "\n\n\n\n", "\t", "a", ".", "A", "。"),
+      maxLength: 300,
+    });
+    fc.assert(
+      fc.property(
+        spacey,
+        fc.array(fc.nat(), { maxLength: 30 }),
+        fc.integer({ min: 16, max: 40 }),
+        (text, cuts, maxChars) => {
+          const { out } = run(splitAt(text, cuts), maxChars);
+          for (const piece of out.slice(0, -1)) if (piece.trim() === "") expect(piece.length).toBe(maxChars);
+        },
+      ),
+      params,
+    );
+  });
+
   it("never cuts a well-formed surrogate pair in two", () => {
     fc.assert(
       fc.property(
