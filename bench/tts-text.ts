@@ -61,6 +61,8 @@ console.log(`bench: tts-text-per-token-run-on ${perToken(RUN_ON, 50).toFixed(2)}
 
 const ADVERSARIAL: Record<string, string> = {
   footnotes: "[^".repeat(40_000),
+  brackets: "[".repeat(80_000),
+  tails: "](".repeat(40_000),
   images: "![a](".repeat(16_000),
   links: "[a](b".repeat(16_000),
   ticks: "`a".repeat(40_000),

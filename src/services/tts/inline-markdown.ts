@@ -16,6 +16,7 @@ const INLINE = new RegExp(
     /!\[[^\]\n]*\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // image: dropped
     /\[([^[\]\n]+)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // 5: link: its text
     /\[\^[^[\]\s]+\]/.source, // footnote mark: dropped
+    /\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // the tail of a link whose text began in an earlier sentence
     /\[([^[\]\n]+)\]\[[^[\]\n]*\]/.source, // 6: reference link: its text
     /<br\s*\/?>/.source, // line break tag: a space
     /[*_]+|~~|`+/.source, // emphasis, strikethrough, stray ticks: decided by their neighbours
@@ -29,6 +30,20 @@ const ALPHANUMERIC = /[\p{L}\p{N}]/u;
 
 /** Strips inline markdown from `text` (one line or part of one). Never throws. */
 export function stripInlineMarkdown(text: string): string {
+  return dropUnclosedBrackets(replaceInline(text));
+}
+
+/**
+ * Drops every `[` that no `]` follows: the head of a link whose text goes on in the next sentence
+ * ("See [the guide. " | "It is short](url)"). Its tail is one of the INLINE patterns.
+ */
+function dropUnclosedBrackets(text: string): string {
+  const open = text.indexOf("[", text.lastIndexOf("]") + 1);
+  if (open < 0) return text;
+  return text.slice(0, open) + text.slice(open).replaceAll("[", "");
+}
+
+function replaceInline(text: string): string {
   return text.replace(INLINE, (match: string, ...rest: unknown[]) => {
     const [, code, autolink, escaped, linkText, refText] = rest as (string | undefined)[];
     const offset = rest[6] as number;
@@ -38,7 +53,7 @@ export function stripInlineMarkdown(text: string): string {
     if (linkText !== undefined) return stripInlineMarkdown(linkText);
     if (refText !== undefined) return stripInlineMarkdown(refText);
     const first = match[0];
-    if (first === "!" || first === "[") return "";
+    if (first === "!" || first === "[" || first === "]") return "";
     if (first === "<") return " ";
     if (first === "h" || first === "H" || first === "w" || first === "W") return match; // URL
     if (first === "`") return "";

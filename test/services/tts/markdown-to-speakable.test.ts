@@ -89,6 +89,17 @@ describe("markdownToSpeakable", () => {
     ]);
   });
 
+  it("removes a link's marks when its text holds a sentence end and is split in two", () => {
+    expect(speakStreamed("See [the guide. It is short](https://x.io/g_(v2)) today.")).toEqual([
+      "See the guide. ",
+      "It is short today.",
+    ]);
+  });
+
+  it("keeps brackets that close", () => {
+    expect(speak("Cite [1] and [see below].")).toBe("Cite [1] and [see below].");
+  });
+
   it("knows a piece that starts mid-line is not a heading or a bullet", () => {
     const toSpeakable = markdownToSpeakable();
     expect(toSpeakable("First part. ")).toBe("First part. ");
