@@ -6,8 +6,8 @@ export interface SentenceAggregatorOptions {
   /**
    * The longest piece returned, in UTF-16 code units (JavaScript string length). A text that
    * reaches it with no sentence end is cut at the last clause mark or word start (see
-   * docs/design/tts-text.md), so a run-on answer still reaches the TTS and the buffer never
-   * holds more than this plus one pushed piece. An integer ≥ 16. @default 250
+   * docs/design/tts-text.md), so a run-on answer still reaches the TTS, and the aggregator never
+   * holds more than this between calls. An integer ≥ 16. @default 250
    */
   maxChars?: number;
 }
@@ -27,7 +27,7 @@ export const DEFAULT_MAX_SENTENCE_CHARS = 250;
  * Each sentence keeps the whitespace that follows it ("Hello. "), which streaming providers
  * expect between transcripts. What ends a sentence is listed in docs/design/tts-text.md.
  *
- * Not thread-safe state: one aggregator per TTS stream.
+ * It holds the text of one stream: one aggregator per TTS stream.
  *
  * @example
  * const sentences = new SentenceAggregator();
