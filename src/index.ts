@@ -297,3 +297,9 @@ export type {
   JsonValue,
   JsonObject,
 } from "./context/index.js";
+
+// Text for speech (the TTS services build on these)
+export { SentenceAggregator, DEFAULT_MAX_SENTENCE_CHARS } from "./services/tts/sentence-aggregator.js";
+export type { SentenceAggregatorOptions } from "./services/tts/sentence-aggregator.js";
+export { markdownToSpeakable } from "./services/tts/markdown-to-speakable.js";
+export type { TextToSpeakable, TextToSpeakableFactory } from "./services/tts/text-to-speakable.js";
