@@ -64,59 +64,5 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-/** What to do about an HTTP answer to the upgrade, as the end of a sentence. */
-export function statusAdvice(status: number, advice: Advice): string {
-  const key = advice.apiKeyEnv ? `the key in ${advice.apiKeyEnv}` : "the API key";
-  const base = advice.baseUrlEnv ? ` (${advice.baseUrlEnv})` : "";
-  switch (status) {
-    case 401:
-      return `the provider rejected the API key: check ${key}`;
-    case 402:
-      return "the provider wants payment: check the account's balance or plan";
-    case 403:
-      return `the API key is not allowed to do this: check ${key} and its permissions (model access)`;
-    case 404:
-      return `nothing answers at that address: check the base URL${base} and the path`;
-    case 400:
-      return "the provider refused the connection's settings: check the service options (model, encoding, sample rate, language)";
-    case 408:
-    case 429:
-      return "the provider is rate limiting or busy: lower the number of concurrent sessions or wait, and check the plan's limits";
-    default:
-      return status >= 500
-        ? "the provider had a server error: it is retried; if it lasts, check the provider's status page"
-        : `the provider refused the connection: check ${key}, the base URL${base} and the service options`;
-  }
-}
-
-/** What to do after `maxAttempts` failed attempts, by the last attempt's failure. */
-export function gaveUpAdvice(last: AttemptFailure, advice: Advice): string {
-  if (last.status !== undefined) return statusAdvice(last.status, advice);
-  const base = advice.baseUrlEnv ? ` (${advice.baseUrlEnv})` : "";
-  if (last.key === "timeout") {
-    return `the provider did not answer in time: check the network and the base URL${base}`;
-  }
-  return `check that the provider is reachable at that address${base} and that the network allows it`;
-}
-
 /** A close code an open connection may end with that says retrying cannot help. */
 export const DEFAULT_PERMANENT_CLOSE_CODES: readonly number[] = [1002, 1003, 1007, 1008];
-
-/** A short name for a WebSocket close code, for messages. */
-export function closeCodeName(code: number): string {
-  const names: Record<number, string> = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status",
-    1006: "abnormal closure, no close frame",
-    1007: "invalid payload",
-    1008: "policy violation",
-    1009: "message too big",
-    1011: "internal server error",
-    1012: "service restart",
-    1013: "try again later",
-  };
-  return names[code] ?? "application code";
-}

@@ -89,6 +89,51 @@ export interface ProviderSocketOptions {
   readonly onFailure?: (error: ProviderSocketError) => void;
 }
 
+/** Where a `ProviderSocket` is in its life. */
+export type ProviderSocketState =
+  /** Made, `start()` not called yet. */
+  | "idle"
+  /** An attempt to open is in flight. */
+  | "connecting"
+  /** Open: `send()` goes out. */
+  | "open"
+  /** Waiting (backoff) before the next attempt. */
+  | "waiting"
+  /** `close()` was called and is under way. */
+  | "closing"
+  /** `close()` finished. */
+  | "closed"
+  /** Gave up for good; `ProviderSocket.failure` says why. */
+  | "failed";
+
+/** Counters of a `ProviderSocket`, for tests, metrics and "why was this dropped?". */
+export interface ProviderSocketStats {
+  /** Attempts to open a connection. */
+  attempts: number;
+  /** Attempts that failed (refused, an HTTP error, timed out), plus connections that dropped before `stableAfterMs`. */
+  failedAttempts: number;
+  /** Connections opened. */
+  opens: number;
+  /** Connections opened after a drop. */
+  reconnects: number;
+  /** Open connections that ended while running (not by `close()`). */
+  disconnects: number;
+  /** Messages handed to the socket by `send()`. */
+  sent: number;
+  /** Messages `send()` refused (not open, or too much unsent). */
+  droppedSends: number;
+  /** Keep-alive messages sent. */
+  keepAlivesSent: number;
+  /** WebSocket pings sent. */
+  pingsSent: number;
+  /** Messages received. */
+  received: number;
+  /** Throws from `onMessage` or `onOpen`. */
+  handlerErrors: number;
+  /** Connections destroyed because the server did not close in time at `close()`. */
+  terminatedAtClose: number;
+}
+
 /** The options with defaults applied and checked. */
 export interface ResolvedSocketOptions {
   readonly connectTimeoutMs: number;

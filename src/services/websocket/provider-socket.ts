@@ -5,6 +5,15 @@ import { CancelledError, InvalidOptionError, describe } from "../../errors.js";
 import type { Logger } from "../../logger.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { Backoff } from "./backoff.js";
+import {
+  attemptFailure,
+  checkUrl,
+  closedError,
+  describeClose,
+  gaveUpError,
+  notOpenMessage,
+  rejectedError,
+} from "./failure-messages.js";
 import { Liveness } from "./liveness.js";
 import {
   AttemptError,
@@ -12,65 +21,18 @@ import {
   ProviderConnection,
   printableUrl,
 } from "./provider-connection.js";
-import {
-  type AttemptFailure,
-  ProviderSocketError,
-  closeCodeName,
-  gaveUpAdvice,
-  statusAdvice,
-} from "./provider-socket-error.js";
+import { ProviderSocketError } from "./provider-socket-error.js";
 import {
   type ProviderSocketOptions,
   type ResolvedSocketOptions,
   type SocketData,
+  type ProviderSocketState,
+  type ProviderSocketStats,
   type SocketMessage,
   resolveSocketOptions,
 } from "./provider-socket-options.js";
 
-/** Where a {@link ProviderSocket} is in its life. */
-export type ProviderSocketState =
-  /** Made, `start()` not called yet. */
-  | "idle"
-  /** An attempt to open is in flight. */
-  | "connecting"
-  /** Open: `send()` goes out. */
-  | "open"
-  /** Waiting (backoff) before the next attempt. */
-  | "waiting"
-  /** `close()` was called and is under way. */
-  | "closing"
-  /** `close()` finished. */
-  | "closed"
-  /** Gave up for good; {@link ProviderSocket.failure} says why. */
-  | "failed";
-
-/** Counters of a {@link ProviderSocket}, for tests, metrics and "why was this dropped?". */
-export interface ProviderSocketStats {
-  /** Attempts to open a connection. */
-  attempts: number;
-  /** Attempts that failed (refused, an HTTP error, timed out), plus connections that dropped before `stableAfterMs`. */
-  failedAttempts: number;
-  /** Connections opened. */
-  opens: number;
-  /** Connections opened after a drop. */
-  reconnects: number;
-  /** Open connections that ended while running (not by `close()`). */
-  disconnects: number;
-  /** Messages handed to the socket by `send()`. */
-  sent: number;
-  /** Messages `send()` refused (not open, or too much unsent). */
-  droppedSends: number;
-  /** Keep-alive messages sent. */
-  keepAlivesSent: number;
-  /** WebSocket pings sent. */
-  pingsSent: number;
-  /** Messages received. */
-  received: number;
-  /** Throws from `onMessage` or `onOpen`. */
-  handlerErrors: number;
-  /** Connections destroyed because the server did not close in time at `close()`. */
-  terminatedAtClose: number;
-}
+export type { ProviderSocketState, ProviderSocketStats };
 
 /**
  * The WebSocket a streaming provider service (Deepgram STT, Cartesia, ElevenLabs, Deepgram TTS)
@@ -188,8 +150,22 @@ export class ProviderSocket {
       };
     });
     this.#started.catch(() => {}); // the caller may not await it; the failure is reported anyway
-    if (this.#state === "idle") this.#running = this.#run();
-    else
+    if (this.#state === "idle") {
+      this.#running = this.#run().catch((error: unknown) => {
+        // A bug, not a provider problem: give up loudly rather than leave the owner waiting.
+        this.#connection?.terminate();
+        this.#fail(
+          new ProviderSocketError(
+            this.service,
+            "gave-up",
+            `${this.service}: the reconnect loop failed: ${describe(error)}`,
+            {
+              cause: error,
+            },
+          ),
+        );
+      });
+    } else
       this.#settleStarted?.(
         this.#failure ?? new CancelledError(this.service, "the provider socket was closed"),
       );
@@ -302,9 +278,11 @@ export class ProviderSocket {
         if (this.#stopping) return;
         const failure = attemptFailure(error);
         this.stats.failedAttempts++;
-        if (failure.permanent) return this.#fail(this.#rejected(failure));
+        if (failure.permanent)
+          return this.#fail(rejectedError(this.service, this.#where(), failure, this.#options));
         failures++;
-        if (failures >= this.#backoff.maxAttempts) return this.#fail(this.#gaveUp(failures, failure));
+        if (failures >= this.#backoff.maxAttempts)
+          return this.#fail(gaveUpError(this.service, this.#where(), failures, failure, this.#options));
         const delayMs = this.#backoff.delayAfter(failures);
         this.#repeats.reportOnce(
           `attempt:${failure.key}`,
@@ -324,26 +302,30 @@ export class ProviderSocket {
       if (this.#stopping) return;
       this.#state = "connecting";
       this.stats.disconnects++;
-      const why = this.#describeClose(closed);
-      if (this.#clock.now() - openedAt >= this.#settings.stableAfterMs) failures = 0;
-      else this.stats.failedAttempts++;
+      const why = describeClose(closed, this.#destroyedBecause);
+      if (this.#clock.now() - openedAt >= this.#settings.stableAfterMs) {
+        failures = 0;
+        // A drop after a good while is news again: say it (the repeats since the last one are summarised).
+        this.#repeats.resolved("disconnect");
+      } else {
+        this.stats.failedAttempts++;
+      }
       failures++;
       if (this.#settings.permanentCloseCodes.has(closed.code) && this.#destroyedBecause === undefined) {
         this.#notifyDisconnect(closed, false);
-        return this.#fail(
-          new ProviderSocketError(
-            this.service,
-            "closed",
-            `${this.service}: the provider ${why}; not reconnecting, since it refused what was sent: ` +
-              `check ${this.#options.apiKeyEnv ? `the key in ${this.#options.apiKeyEnv}` : "the API key"}, ` +
-              "the service options and the audio format",
-            { closeCode: closed.code, cause: closed.error },
-          ),
-        );
+        return this.#fail(closedError(this.service, why, closed, this.#options));
       }
       if (failures >= this.#backoff.maxAttempts) {
         this.#notifyDisconnect(closed, false);
-        return this.#fail(this.#gaveUp(failures, { key: "closed", what: why, permanent: false }));
+        return this.#fail(
+          gaveUpError(
+            this.service,
+            this.#where(),
+            failures,
+            { key: "closed", what: why, permanent: false },
+            this.#options,
+          ),
+        );
       }
       this.#notifyDisconnect(closed, true);
       this.#destroyedBecause = undefined;
@@ -478,38 +460,6 @@ export class ProviderSocket {
     else this.#logger.error(error.message, { processor: this.service, code: error.code });
   }
 
-  #rejected(failure: AttemptFailure): ProviderSocketError {
-    if (failure.key === "invalid-url") {
-      const env = this.#options.baseUrlEnv ? ` (check ${this.#options.baseUrlEnv})` : "";
-      return new ProviderSocketError(this.service, "invalid-url", `${this.service}: ${failure.what}${env}`);
-    }
-    const advice = failure.status === undefined ? "" : `; ${statusAdvice(failure.status, this.#options)}`;
-    return new ProviderSocketError(
-      this.service,
-      "rejected",
-      `${this.service}: ${this.#where()} answered the connection with ${failure.what}${advice}. ` +
-        "Not retried: asking again gets the same answer",
-      { ...(failure.status === undefined ? {} : { status: failure.status }), cause: failure.cause },
-    );
-  }
-
-  #gaveUp(attempts: number, last: AttemptFailure): ProviderSocketError {
-    return new ProviderSocketError(
-      this.service,
-      "gave-up",
-      `${this.service}: gave up on ${this.#where()} after ${attempts} failed attempts in a row ` +
-        `(last: ${last.what}); ${gaveUpAdvice(last, this.#options)}`,
-      { ...(last.status === undefined ? {} : { status: last.status }), cause: last.cause },
-    );
-  }
-
-  #describeClose(closed: ConnectionClosed): string {
-    if (this.#destroyedBecause !== undefined) return `stopped answering: ${this.#destroyedBecause}`;
-    const reason = closed.reason ? `: "${closed.reason}"` : "";
-    const error = closed.error ? `, after the error ${describe(closed.error)}` : "";
-    return `closed the connection with code ${closed.code} (${closeCodeName(closed.code)}${reason})${error}`;
-  }
-
   #where(): string {
     try {
       return printableUrl(typeof this.#options.url === "function" ? this.#options.url() : this.#options.url);
@@ -524,43 +474,6 @@ export class ProviderSocket {
   }
 }
 
-function notOpenMessage(state: ProviderSocketState): string {
-  switch (state) {
-    case "idle":
-      return "a message was sent before start(); it was dropped (call start() first)";
-    case "connecting":
-    case "waiting":
-      return "a message was sent while the connection to the provider is being (re)opened; messages are dropped until it is open (counted in stats.droppedSends)";
-    case "failed":
-      return "a message was sent after the connection to the provider failed for good (see the error before); it was dropped";
-    default:
-      return "a message was sent after close(); it was dropped";
-  }
-}
-
 function messageOf(message: SocketMessage | undefined): SocketData | undefined {
   return typeof message === "function" ? message() : message;
-}
-
-/** Why `url` cannot be used, or undefined when it can. */
-function checkUrl(url: unknown): string | undefined {
-  if (typeof url !== "string") return `the URL must be a string (got ${typeof url})`;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `"${url.split("?")[0]}" is not a URL; give a ws:// or wss:// URL`;
-  }
-  if (!["ws:", "wss:", "http:", "https:"].includes(parsed.protocol)) {
-    return `"${printableUrl(url)}" has the scheme ${parsed.protocol}; give a ws:// or wss:// URL`;
-  }
-  return undefined;
-}
-
-function attemptFailure(error: unknown): AttemptFailure {
-  if (error instanceof AttemptError) return error.failure;
-  if (error instanceof DeadlineExceededError) {
-    return { key: "timeout", what: `no answer within ${error.timeoutMs} ms`, permanent: false, cause: error };
-  }
-  return { key: "error", what: describe(error), permanent: false, cause: error };
 }

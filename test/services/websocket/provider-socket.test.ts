@@ -246,6 +246,57 @@ describe("ProviderSocket: exchange and reconnect", () => {
     expect(server.upgrades).toHaveLength(1);
   });
 
+  it("an upgrade that never gets an answer is abandoned at connectTimeoutMs and retried, then given up on (real time)", async () => {
+    const server = await provider({ answer: () => "hang" });
+    const { socket, failures } = make(
+      server.url,
+      { connectTimeoutMs: 80, backoff: { initialDelayMs: 10, maxAttempts: 2 } },
+      new SystemClock(),
+    );
+    const t0 = performance.now();
+    await socket.start().catch(() => {});
+    const tookMs = performance.now() - t0;
+    expect(tookMs).toBeGreaterThanOrEqual(165);
+    expect(tookMs).toBeLessThan(170 + 300);
+    expect(server.upgrades).toHaveLength(2);
+    expect(failures[0]!.message).toMatch(
+      /after 2 failed attempts in a row \(last: no answer within 80 ms\); the provider did not answer in time: check the network and the base URL \(TEST_BASE_URL\)/,
+    );
+    await until(
+      () => server.rawSockets.every((s) => s.destroyed || s.readableEnded),
+      "the abandoned sockets to go",
+    );
+  });
+
+  it("drops of a flapping connection are said once and counted; a drop after a stable connection is said again", async () => {
+    const server = await provider({
+      onConnection: (ws) => ws.on("message", () => ws.close(1011, "NET-0000")),
+    });
+    const clock = new VirtualClock();
+    const { socket, opens, lines } = make(
+      server.url,
+      { stableAfterMs: 60_000, ping: false, backoff: { initialDelayMs: 10, maxAttempts: 100 } },
+      clock,
+    );
+    await clock.runUntil(socket.start());
+    for (let i = 0; i < 5; i++) {
+      socket.send("x");
+      await until(() => socket.state !== "open", "the drop");
+      await clock.runUntil(() => opens.length === i + 2);
+    }
+    const lost = () => lines.filter((l) => /was lost/.test(l.message));
+    expect(lost()).toHaveLength(1);
+    await clock.advance(60_000); // now stable
+    socket.send("x");
+    await until(() => socket.state !== "open", "the drop");
+    await clock.runUntil(() => opens.length === 7);
+    expect(lost().map((l) => l.message.replace(/ in the last .*/, ""))).toEqual([
+      expect.stringMatching(/^TestSTTService: the connection .* was lost/),
+      "TestSTTService: 4 more times", // the flapping drops, summarised
+      expect.stringMatching(/^TestSTTService: the connection .* was lost/),
+    ]);
+  });
+
   it("a URL that cannot be used is a permanent error at the first attempt", async () => {
     const { socket, failures, clock } = make("ftp://example.invalid/x?api_key=secret");
     await (clock as VirtualClock).runUntil(socket.start()).catch(() => {});
