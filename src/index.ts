@@ -303,3 +303,16 @@ export { SentenceAggregator, DEFAULT_MAX_SENTENCE_CHARS } from "./services/tts/s
 export type { SentenceAggregatorOptions } from "./services/tts/sentence-aggregator.js";
 export { markdownToSpeakable } from "./services/tts/markdown-to-speakable.js";
 export type { TextToSpeakable, TextToSpeakableFactory } from "./services/tts/text-to-speakable.js";
+
+// The WebSocket a streaming provider service holds (reconnect, keep-alive, bounded close)
+export { ProviderSocket, ProviderSocketError } from "./services/websocket/index.js";
+export type {
+  ProviderSocketOptions,
+  ProviderSocketState,
+  ProviderSocketStats,
+  OpenInfo,
+  DisconnectInfo,
+  SocketData,
+  SocketMessage,
+  BackoffOptions,
+} from "./services/websocket/index.js";

@@ -50,6 +50,13 @@ export class MinHeap<T> {
     return top;
   }
 
+  /** Removes every item `drop` is true for, keeping the order of the rest. O(n log n). */
+  removeWhere(drop: (item: T) => boolean): void {
+    const kept = this.#items.filter((item) => !drop(item));
+    this.#items.length = 0;
+    for (const item of kept) this.push(item);
+  }
+
   clear(): void {
     this.#items.length = 0;
   }

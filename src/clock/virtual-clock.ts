@@ -5,6 +5,8 @@ import { BaseClock, type TimerHandle, checkDelay } from "./clock.js";
 import { MinHeap } from "./min-heap.js";
 import { VoicepipeError } from "../errors.js";
 
+const NOOP = (): void => {};
+
 interface VirtualTimer {
   at: number;
   seq: number;
@@ -45,6 +47,8 @@ export class VirtualTimeExceededError extends VoicepipeError {
 export class VirtualClock extends BaseClock {
   #now = 0;
   #seq = 0;
+  /** Cancelled timers still in the heap. */
+  #cancelledInHeap = 0;
   readonly #heap = new MinHeap<VirtualTimer>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   #live = 0;
   /** Real work marked with `track()` and not settled yet. */
@@ -120,6 +124,7 @@ export class VirtualClock extends BaseClock {
         if (timer.cancelled) return;
         timer.cancelled = true;
         this.#live--;
+        this.#forget(timer);
       },
     };
   }
@@ -254,6 +259,25 @@ export class VirtualClock extends BaseClock {
   }
 
   #dropCancelledHead(): void {
-    while (this.#heap.peek()?.cancelled) this.#heap.pop();
+    while (this.#heap.peek()?.cancelled) {
+      this.#heap.pop();
+      this.#cancelledInHeap--;
+    }
+  }
+
+  /**
+   * A cancelled timer stays in the heap until its time comes (removing it from the middle costs a
+   * search), but lets go of its callback at once, and the heap is rebuilt without the cancelled
+   * ones once they are most of it: a timer re-armed on every send (a keep-alive) would otherwise
+   * keep every callback, and whatever it holds, until its due time, and the heap would grow with
+   * the sends.
+   */
+  #forget(timer: VirtualTimer): void {
+    timer.callback = NOOP;
+    this.#cancelledInHeap++;
+    if (this.#cancelledInHeap > 64 && this.#cancelledInHeap * 2 > this.#heap.size) {
+      this.#heap.removeWhere((t) => t.cancelled);
+      this.#cancelledInHeap = 0;
+    }
   }
 }

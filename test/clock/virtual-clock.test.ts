@@ -1,7 +1,32 @@
 import { describe, expect, it } from "vitest";
 import { SystemClock, VirtualClock, VirtualTimeExceededError } from "../../src/index.js";
+import { settledHeap } from "../support/gc.js";
 
 describe("VirtualClock", () => {
+  it("lets go of a cancelled timer at once: a timer re-armed on every send holds nothing until its due time", async () => {
+    const clock = new VirtualClock();
+    const keep = clock.setTimer(() => undefined, 1); // one live timer among the cancelled ones
+    const before = await settledHeap();
+    // A keep-alive re-armed 5,000 times, each callback holding 64 KiB: 320 MB if kept.
+    let handle = clock.setTimer(() => undefined, 10_000);
+    for (let i = 0; i < 5_000; i++) {
+      handle.cancel();
+      const held = new Uint8Array(64 * 1024);
+      handle = clock.setTimer(() => void held, 10_000);
+    }
+    const after = await settledHeap();
+    expect(after - before).toBeLessThan(8 * 1024 * 1024);
+    expect(clock.pendingTimers).toBe(2);
+    // The rebuilt heap still fires what is live, in order.
+    const fired: string[] = [];
+    handle.cancel();
+    clock.setTimer(() => fired.push("b"), 20);
+    clock.setTimer(() => fired.push("a"), 10);
+    keep.cancel();
+    await clock.runAll();
+    expect(fired).toEqual(["a", "b"]);
+  });
+
   it("fires timers in time order, ties in the order they were set", async () => {
     const clock = new VirtualClock();
     const fired: string[] = [];
