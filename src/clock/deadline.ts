@@ -49,10 +49,12 @@ export function deadline<T>(
   }
   const outer = options.signal;
   if (outer?.aborted) return Promise.reject(outer.reason);
-  const inner = new AbortController();
+  // Only work that takes a signal gets one: an AbortController is costly on Node 20, and a wait
+  // on a promise already under way (the task's own waits) has nobody to tell.
+  const inner = typeof work === "function" ? new AbortController() : undefined;
   let promise: Promise<T>;
   try {
-    promise = typeof work === "function" ? work(inner.signal) : work;
+    promise = inner ? (work as (signal: AbortSignal) => Promise<T>)(inner.signal) : (work as Promise<T>);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -64,13 +66,13 @@ export function deadline<T>(
     };
     const onAbort = (): void => {
       finish();
-      inner.abort(outer?.reason);
+      inner?.abort(outer?.reason);
       reject(outer?.reason);
     };
     const timer = clock.setTimer(() => {
       outer?.removeEventListener("abort", onAbort);
       const error = new DeadlineExceededError(what, timeoutMs);
-      inner.abort(error);
+      inner?.abort(error);
       reject(error);
     }, timeoutMs);
     outer?.addEventListener("abort", onAbort, { once: true });

@@ -21,6 +21,7 @@ import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
 import { FrameQueue } from "./frame-queue.js";
 import type { ProcessorContext } from "./processor-context.js";
+import { LazySignal } from "./lazy-signal.js";
 import { Turn, endedTurns, turnStore } from "./turn.js";
 import { spendFrame } from "./turn-budget.js";
 
@@ -142,11 +143,10 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #systemBarrier: { until: number; resolve: () => void } | undefined;
   /** For each queued EndFrame, how many system frames had arrived before it. */
   readonly #endBarriers = new Map<Frame, number>();
-  /** Ended (aborted, then replaced) by an interruption, and by cancel/teardown. */
-  #turnControl = new AbortController();
+  /** Ended (then replaced) by an interruption, and ended by cancel/teardown. */
   #turn: Turn;
-  /** Aborted once, by cancel or teardown. */
-  readonly #life = new AbortController();
+  /** Ended once, by cancel or teardown. */
+  readonly #life = new LazySignal();
   /** The lifecycle frame this processor has received and not yet forwarded. */
   #holding: Frame | undefined;
   #holdingSince = 0;
@@ -337,7 +337,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       // Whose turn it is does not matter: work running in any ended turn is stale, including a
       // direct processor's work started inside the turn of the processor that called it.
       const turn = turnStore.getStore();
-      if (turn !== undefined && turn.signal.aborted) {
+      if (turn !== undefined && !turn.active) {
         this.#dropStale(frame);
         return;
       }
@@ -460,8 +460,8 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   }
 
   #newTurn(): Turn {
-    return new Turn(this.id, this.#turnControl.signal, (frame, direction, turn) => {
-      if (turn.signal.aborted && !(frame.schedulingFlags & NEVER_STALE_FLAGS)) {
+    return new Turn(this.id, (frame, direction, turn) => {
+      if (!turn.active && !(frame.schedulingFlags & NEVER_STALE_FLAGS)) {
         this.#dropStale(frame);
         return;
       }
@@ -471,8 +471,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   /** Ends the current turn (interruption) and starts the next one. */
   #endTurn(reason: Error): void {
-    this.#turnControl.abort(reason);
-    this.#turnControl = new AbortController();
+    this.#turn.end(reason);
     this.#turn = this.#newTurn();
     endedTurns.count++;
   }
@@ -587,8 +586,8 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     const barrier = this.#systemBarrier;
     this.#systemBarrier = undefined;
     barrier?.resolve();
-    this.#turnControl.abort(reason);
-    if (!this.#life.signal.aborted) this.#life.abort(reason);
+    this.#turn.end(reason);
+    this.#life.end(reason);
     this.#markReady();
   }
 
@@ -666,7 +665,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
         return this.#dispatchInterruption(frame as InterruptionFrame, direction);
     }
     try {
-      const result = this.processFrame(frame, direction, this.#turnControl.signal);
+      const result = this.processFrame(frame, direction, this.#turn.signal);
       if (result) return result.catch((error: unknown) => this.#onHandlerError(error, frame));
     } catch (error) {
       this.#onHandlerError(error, frame);
@@ -681,7 +680,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.#runInterruptionHook();
     let result: void | Promise<void> = undefined;
     try {
-      result = this.processFrame(frame, direction, this.#turnControl.signal);
+      result = this.processFrame(frame, direction, this.#turn.signal);
     } catch (error) {
       this.#onHandlerError(error, frame);
     }

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Frame, FrameDirection } from "../frames/frame.js";
+import { LazySignal } from "./lazy-signal.js";
 
 type TurnPush = (frame: Frame, direction: FrameDirection | undefined, turn: Turn) => void | Promise<void>;
 
@@ -16,21 +17,30 @@ type TurnPush = (frame: Frame, direction: FrameDirection | undefined, turn: Turn
  */
 export class Turn {
   readonly #push: TurnPush;
+  readonly #end = new LazySignal();
 
   /** @internal */
   constructor(
     /** Id of the processor that owns the turn. @internal */
     readonly ownerId: number,
-    /** Aborted when an interruption (or cancel) ends the turn. */
-    readonly signal: AbortSignal,
     push: TurnPush,
   ) {
     this.#push = push;
   }
 
+  /** Aborted when an interruption (or cancel) ends the turn. */
+  get signal(): AbortSignal {
+    return this.#end.signal;
+  }
+
   /** Whether the turn is still current (no interruption or cancel has ended it). */
   get active(): boolean {
-    return !this.signal.aborted;
+    return !this.#end.ended;
+  }
+
+  /** Ends the turn (the processor's interruption or cancel). @internal */
+  end(reason: Error): void {
+    this.#end.end(reason);
   }
 
   /**

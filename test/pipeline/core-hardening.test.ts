@@ -7,6 +7,7 @@ import {
   FrameProcessor,
   InputAudioRawFrame,
   InterruptionFrame,
+  InterruptedError,
   InterruptionTaskFrame,
   MisuseError,
   ParallelPipeline,
@@ -96,6 +97,7 @@ describe("stale work after an interruption", () => {
     /** Sends "requests" on TextFrames; a loop started at start() delivers the replies later. */
     class SocketService extends FrameProcessor {
       readonly #inbox: Array<{ text: string; turn: FrameProcessor["turn"] }> = [];
+      readonly taken: Array<FrameProcessor["turn"]> = [];
       protected override start(): void {
         void (async () => {
           while (!this.lifeSignal.aborted) {
@@ -108,6 +110,7 @@ describe("stale work after an interruption", () => {
       override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
         if (frame instanceof TextFrame) {
           this.#inbox.push({ text: frame.text, turn: this.turn });
+          this.taken.push(this.turn);
           return;
         }
         return super.processFrame(frame, direction);
@@ -127,7 +130,17 @@ describe("stale work after an interruption", () => {
     await clock.advance(50);
     expect(texts(recorder.frames)).toEqual(["a:reply", "c:reply"]);
     expect(service.staleFramesDropped).toBe(1);
+    // The handle of the interrupted turn says so, and its signal, even if first asked for only
+    // now, is aborted with the interruption.
+    const [a, b, c] = service.taken;
+    expect(a).toBe(b);
+    expect(b!.active).toBe(false);
+    expect(b!.signal.aborted).toBe(true);
+    expect(b!.signal.reason).toBeInstanceOf(InterruptedError);
+    expect(c!.active).toBe(true);
+    expect(c!.signal.aborted).toBe(false);
     await clock.runUntil(task.stopWhenDone());
+    expect(c!.active).toBe(false); // the task's end tore the processor down, and its turn with it
   });
 });
 
