@@ -282,7 +282,7 @@ describe("DeepgramSTTService: cancel at every point leaves nothing running", () 
       const clock = point === "connecting" || point === "ending" ? new SystemClock() : new VirtualClock();
       const s =
         point === "connecting"
-          ? await startSessionNoWait(server.baseUrl, clock)
+          ? await startSessionNoWait(server, clock)
           : await startSession({ baseUrl: server.baseUrl, closeTimeoutMs: 5_000 }, {}, clock);
       if (point === "mid-stream" || point === "awaiting-finalize" || point === "reconnecting") {
         s.queue(new VADUserStartedSpeakingFrame());
@@ -304,6 +304,11 @@ describe("DeepgramSTTService: cancel at every point leaves nothing running", () 
       expect(["cancelled", "ended"]).toContain(outcome.how);
       expect(tookMs).toBeLessThan(2_000);
       expectNothingPending(clock);
+      // The client let go of everything itself: each socket the server holds is closed from the other end.
+      await until(
+        () => server.upgrades.every((r) => r.socket.destroyed || r.socket.readableEnded),
+        "the client's sockets to close",
+      );
       await server.close();
       await until(() => tcpHandles() <= baseline, `TCP handles back to ${baseline}`);
     });
@@ -311,7 +316,8 @@ describe("DeepgramSTTService: cancel at every point leaves nothing running", () 
 });
 
 /** Starts a session without waiting for the pipeline to start (the upgrade hangs). */
-async function startSessionNoWait(baseUrl: string, clock: SystemClock) {
+async function startSessionNoWait(server: FakeDeepgram, clock: SystemClock) {
+  const baseUrl = server.baseUrl;
   const { DeepgramSTTService } = await import("../../../src/services/deepgram/stt.js");
   const { Pipeline } = await import("../../../src/pipeline/pipeline.js");
   const { PipelineTask } = await import("../../../src/pipeline/task.js");
@@ -319,7 +325,7 @@ async function startSessionNoWait(baseUrl: string, clock: SystemClock) {
   const stt = new DeepgramSTTService({ apiKey: "test-key", baseUrl });
   const task = new PipelineTask(new Pipeline([stt]), { clock, logger: silentLogger, idleTimeoutMs: null });
   void task.run();
-  await until(() => stt.socketStats?.attempts === 1, "the first attempt");
+  await until(() => server.upgrades.length === 1, "the first upgrade request to hang");
   return {
     stt,
     task,
