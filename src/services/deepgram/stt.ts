@@ -77,7 +77,11 @@ export class DeepgramSTTService extends STTService {
     super({ ...options, model: options.model ?? "nova-3-general", language: options.language ?? "en" });
     this.#options = options;
     this.#apiKey = options.apiKey ?? nonEmpty(process.env["DEEPGRAM_API_KEY"]);
-    this.#baseUrl = (options.baseUrl ?? nonEmpty(process.env["DEEPGRAM_BASE_URL"]) ?? DEEPGRAM_DEFAULT_BASE_URL)
+    this.#baseUrl = (
+      options.baseUrl ??
+      nonEmpty(process.env["DEEPGRAM_BASE_URL"]) ??
+      DEEPGRAM_DEFAULT_BASE_URL
+    )
       .trim()
       .replace(/\/+$/, "");
     if (!/^(wss?|https?):\/\//i.test(this.#baseUrl)) {
@@ -140,13 +144,17 @@ export class DeepgramSTTService extends STTService {
     if (isBinary) {
       this.reportMalformed(
         "binary",
-        () => `${this.name}: Deepgram sent a binary message (${data.length} bytes); it sends only JSON text, so it was ignored`,
+        () =>
+          `${this.name}: Deepgram sent a binary message (${data.length} bytes); it sends only JSON text, so it was ignored`,
       );
       return;
     }
     const message = parseListenMessage(data.toString("utf8"));
     if ("cause" in message) {
-      this.reportMalformed(message.cause, () => `${this.name}: Deepgram sent ${message.what}; it was ignored`);
+      this.reportMalformed(
+        message.cause,
+        () => `${this.name}: Deepgram sent ${message.what}; it was ignored`,
+      );
       return;
     }
     switch (message.type) {
@@ -167,12 +175,10 @@ export class DeepgramSTTService extends STTService {
       case "SpeechStarted":
         return;
       case "Other":
-        this.reportMalformed(
-          `type:${message.name}`,
-          () =>
-            message.error === undefined
-              ? `${this.name}: Deepgram sent a message of type "${message.name}", which this service does not know; ignored`
-              : `${this.name}: Deepgram reported an error: ${message.error}`,
+        this.reportMalformed(`type:${message.name}`, () =>
+          message.error === undefined
+            ? `${this.name}: Deepgram sent a message of type "${message.name}", which this service does not know; ignored`
+            : `${this.name}: Deepgram reported an error: ${message.error}`,
         );
     }
   }

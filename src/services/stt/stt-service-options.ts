@@ -109,7 +109,9 @@ export function resolveSTTOptions(owner: string, options: STTServiceOptions): Re
 function positiveMs(owner: string, setting: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidOptionError(`${owner}: ${setting} must be a finite number of ms above 0 (got ${String(v)})`);
+    throw new InvalidOptionError(
+      `${owner}: ${setting} must be a finite number of ms above 0 (got ${String(v)})`,
+    );
   }
   return v;
 }

@@ -190,6 +190,14 @@ export abstract class STTService extends FrameProcessor {
   }
 
   /**
+   * A problem the service survives (a failed request): the first of each `cause` (a short stable
+   * key) is reported as a non-fatal error with `message()`, repeats are counted and summarised.
+   */
+  protected reportProblem(cause: string, message: () => string): void {
+    this.#repeats.reportOnce(`problem:${cause}`, message);
+  }
+
+  /**
    * The service cannot work (a rejected key, a provider that gave up): said once, as a fatal
    * error unless `fatalOnFailure` is false; the service is marked unusable and gets no more audio.
    */
@@ -335,4 +343,3 @@ export abstract class STTService extends FrameProcessor {
     return this.#disconnecting;
   }
 }
-

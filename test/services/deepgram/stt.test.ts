@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SystemClock, VirtualClock } from "../../../src/clock/index.js";
+import type { Clock } from "../../../src/clock/clock.js";
 import { ErrorFrame } from "../../../src/frames/error.js";
 import { InputAudioRawFrame } from "../../../src/frames/audio.js";
 import { MetricsFrame } from "../../../src/frames/metrics.js";
@@ -13,7 +14,12 @@ import { UserMuteStartedFrame, UserMuteStoppedFrame } from "../../../src/frames/
 import { InterruptionFrame } from "../../../src/frames/lifecycle.js";
 import { FrameDirection } from "../../../src/frames/frame.js";
 import { tcpHandles, until } from "../websocket/loopback-provider.js";
-import { type FakeDeepgram, type FakeDeepgramOptions, fakeDeepgramListen, results } from "./fake-deepgram-listen.js";
+import {
+  type FakeDeepgram,
+  type FakeDeepgramOptions,
+  fakeDeepgramListen,
+  results,
+} from "./fake-deepgram-listen.js";
 import { expectNothingPending, finish, speechChunk, startSession } from "./stt-session.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -46,7 +52,10 @@ describe("DeepgramSTTService: a whole pipeline on a loopback /v1/listen", () => 
     });
     s.queue(new VADUserStartedSpeakingFrame());
     await s.speak(500);
-    await until(() => conn().audioBytes === 16_000 && s.down.ofType(InterimTranscriptionFrame).length === 5, "5 interims");
+    await until(
+      () => conn().audioBytes === 16_000 && s.down.ofType(InterimTranscriptionFrame).length === 5,
+      "5 interims",
+    );
     s.queue(new VADUserStoppedSpeakingFrame());
     await until(() => s.down.ofType(TranscriptionFrame).length === 1, "the final");
     expect(texts(s.down.frames)).toEqual([
@@ -210,7 +219,10 @@ describe("DeepgramSTTService: failures", () => {
     const droppedBefore = s.stt.stats.audioDroppedMs;
     await s.speak(200);
     await until(() => server.connections[1]?.pending.length === 2, "2 words on the new connection");
-    await until(() => s.down.ofType(InterimTranscriptionFrame).length === 4, "interims from both connections");
+    await until(
+      () => s.down.ofType(InterimTranscriptionFrame).length === 4,
+      "interims from both connections",
+    );
     expect(s.stt.stats.audioDroppedMs).toBe(droppedBefore);
     expect(s.up.ofType(ErrorFrame)).toEqual([]);
     const warns = s.lines.filter((l) => l.level === "warn" && l.message.includes("dropped"));
@@ -244,11 +256,7 @@ describe("DeepgramSTTService: failures", () => {
 
   it("ends within closeTimeoutMs when the server never answers CloseStream", async () => {
     const server = await fake({ ignoreCloseStream: true });
-    const s = await startSession(
-      { baseUrl: server.baseUrl, closeTimeoutMs: 100 },
-      {},
-      new SystemClock(),
-    );
+    const s = await startSession({ baseUrl: server.baseUrl, closeTimeoutMs: 100 }, {}, new SystemClock());
     s.queue(speechChunk(20, 16_000));
     await until(() => server.connections[0]!.audioBytes > 0, "audio");
     const t0 = performance.now();
@@ -261,14 +269,7 @@ describe("DeepgramSTTService: failures", () => {
 });
 
 describe("DeepgramSTTService: cancel at every point leaves nothing running", () => {
-  const points = [
-    "connecting",
-    "idle",
-    "mid-stream",
-    "awaiting-finalize",
-    "reconnecting",
-    "ending",
-  ] as const;
+  const points = ["connecting", "idle", "mid-stream", "awaiting-finalize", "reconnecting", "ending"] as const;
   for (const point of points) {
     it(`cancel while ${point}`, async () => {
       const baseline = tcpHandles();
@@ -316,7 +317,7 @@ describe("DeepgramSTTService: cancel at every point leaves nothing running", () 
 });
 
 /** Starts a session without waiting for the pipeline to start (the upgrade hangs). */
-async function startSessionNoWait(server: FakeDeepgram, clock: SystemClock) {
+async function startSessionNoWait(server: FakeDeepgram, clock: Clock) {
   const baseUrl = server.baseUrl;
   const { DeepgramSTTService } = await import("../../../src/services/deepgram/stt.js");
   const { Pipeline } = await import("../../../src/pipeline/pipeline.js");
