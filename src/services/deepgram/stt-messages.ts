@@ -1,0 +1,84 @@
+/**
+ * What Deepgram's live endpoint (`/v1/listen`) sends, read into plain values. Only the fields the
+ * service uses are read; anything else is ignored, so new fields never break it.
+ */
+
+/** A message from Deepgram, as far as the service cares. */
+export type DeepgramListenMessage =
+  | {
+      readonly type: "Results";
+      readonly transcript: string;
+      readonly isFinal: boolean;
+      readonly speechFinal: boolean;
+      readonly fromFinalize: boolean;
+      readonly language: string | undefined;
+    }
+  | { readonly type: "Metadata"; readonly requestId: string | undefined }
+  | { readonly type: "UtteranceEnd" | "SpeechStarted" }
+  /** A documented error body (`err_code`, `err_msg`), or a `type` this service does not know. */
+  | { readonly type: "Other"; readonly name: string; readonly error: string | undefined };
+
+/** Why a message could not be read: a short stable cause and a description. */
+export interface Unreadable {
+  readonly cause: string;
+  readonly what: string;
+}
+
+/** Reads one text message; returns what it says, or why it could not be read. */
+export function parseListenMessage(text: string): DeepgramListenMessage | Unreadable {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { cause: "json", what: `a message that is not JSON (${quote(text)})` };
+  }
+  if (!isRecord(json)) return { cause: "shape", what: `a message that is not an object (${quote(text)})` };
+  const type = json["type"];
+  if (type === "Results") return parseResults(json, text);
+  if (type === "Metadata") {
+    const id = json["request_id"];
+    return { type: "Metadata", requestId: typeof id === "string" ? id : undefined };
+  }
+  if (type === "UtteranceEnd" || type === "SpeechStarted") return { type };
+  const error =
+    typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
+      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
+      : undefined;
+  if (typeof type !== "string" && error === undefined) {
+    return { cause: "type", what: `a message without a "type" (${quote(text)})` };
+  }
+  return { type: "Other", name: typeof type === "string" ? type : "error", error };
+}
+
+function parseResults(json: Record<string, unknown>, text: string): DeepgramListenMessage | Unreadable {
+  const channel = json["channel"];
+  const alternatives = isRecord(channel) ? channel["alternatives"] : undefined;
+  const first: unknown = Array.isArray(alternatives) ? alternatives[0] : undefined;
+  const transcript = isRecord(first) ? first["transcript"] : undefined;
+  if (typeof transcript !== "string") {
+    return {
+      cause: "results",
+      what: `a Results message without channel.alternatives[0].transcript (${quote(text)})`,
+    };
+  }
+  const languages = isRecord(first) ? first["languages"] : undefined;
+  const language: unknown = Array.isArray(languages) ? languages[0] : undefined;
+  return {
+    type: "Results",
+    transcript,
+    isFinal: json["is_final"] === true,
+    speechFinal: json["speech_final"] === true,
+    fromFinalize: json["from_finalize"] === true,
+    language: typeof language === "string" ? language : undefined,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** At most 120 characters of a message, for an error line. */
+function quote(text: string): string {
+  const flat = text.replace(/\s+/g, " ");
+  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
+}
