@@ -316,3 +316,16 @@ export type {
   SocketMessage,
   BackoffOptions,
 } from "./services/websocket/index.js";
+
+// Speech-to-text service bases (providers: `voicepipe/deepgram`)
+export { STTService } from "./services/stt/stt-service.js";
+export type {
+  STTServiceOptions,
+  STTServiceStats,
+  TranscriptResult,
+  STTConnectInfo,
+  STTDisconnectInfo,
+} from "./services/stt/stt-service.js";
+export { SegmentedSTTService } from "./services/stt/segmented-stt-service.js";
+export type { SegmentedSTTServiceOptions, SegmentInfo } from "./services/stt/segmented-stt-service.js";
+export { MissingApiKeyError } from "./services/stt/stt-errors.js";

@@ -58,6 +58,9 @@ describe("package exports (run after `npm run build`)", () => {
     const contextSpecifier = "voicepipe/context";
     const context = (await import(contextSpecifier)) as Record<string, unknown>;
     expect(typeof context["toAnthropicRequest"]).toBe("function");
+    const deepgramSpecifier = "voicepipe/deepgram";
+    const deepgram = (await import(deepgramSpecifier)) as Record<string, unknown>;
+    expect(typeof deepgram["DeepgramSTTService"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
