@@ -105,5 +105,5 @@ describe("examples", () => {
     ]);
     expect(noSpeech.code).toBe(1);
     expect(noSpeech.stderr).toMatch(/^failed: no speech was found in .*ambience\.wav/m);
-  });
+  }, 90_000); // three runs of the example, each loading Silero: 27 s on a loaded 2-core machine
 });
