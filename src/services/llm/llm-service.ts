@@ -1,0 +1,462 @@
+import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
+import { LLMContext, type LLMContextSnapshot } from "../../context/llm-context.js";
+import { InvalidOptionError, VoicepipeError } from "../../errors.js";
+import { type Frame, FrameDirection } from "../../frames/frame.js";
+import { FunctionCallsStartedFrame, type FunctionCallInfo } from "../../frames/function-calls.js";
+import type { StartFrame } from "../../frames/lifecycle.js";
+import {
+  LLMContextFrame,
+  LLMFullResponseEndFrame,
+  LLMFullResponseStartFrame,
+  LLMMessagesAppendFrame,
+  LLMMessagesUpdateFrame,
+  LLMRunFrame,
+  LLMSetToolsFrame,
+} from "../../frames/llm.js";
+import { type MetricsData, MetricsFrame } from "../../frames/metrics.js";
+import { LLMTextFrame } from "../../frames/text.js";
+import {
+  FrameProcessor,
+  type FrameProcessorEvents,
+  type FrameProcessorOptions,
+} from "../../processors/frame-processor.js";
+import { RepeatReporter } from "../../reporting/repeat-reporter.js";
+import { LLMServiceError } from "./llm-service-error.js";
+import type { LLMCompletionRequest, LLMStreamEvent, LLMUsage } from "./llm-stream.js";
+import { ToolCallAssembler } from "./tool-call-assembler.js";
+
+/** Options common to every LLM service. */
+export interface LLMServiceOptions extends FrameProcessorOptions {
+  /**
+   * The context `LLMRunFrame`, `LLMMessagesAppendFrame`, `LLMMessagesUpdateFrame` and
+   * `LLMSetToolsFrame` act on. An `LLMContextFrame` replaces it with the one it carries.
+   * @default a new, empty `LLMContext`
+   */
+  context?: LLMContext;
+  /**
+   * Longest wait for the next piece of the stream, in ms: for the answer to start (request sent,
+   * headers, first chunk) and then between two chunks. Past it the request is abandoned as
+   * stalled: retried once when nothing of the answer was pushed yet, else the answer ends there.
+   * @default 10000
+   */
+  stallTimeoutMs?: number;
+  /** Wait before the one retry of a failed request (429, 5xx, connection), in ms. @default 500 */
+  retryBackoffMs?: number;
+  /** Longest wait before a retry when the provider asks for more (`retry-after`), in ms. @default 5000 */
+  maxRetryWaitMs?: number;
+  /** Push `MetricsFrame`s (ttfb, processing, usage). @default true */
+  metrics?: boolean;
+}
+
+/** Events of an LLM service. */
+export interface LLMServiceEvents extends FrameProcessorEvents {
+  /**
+   * A completion failed for good (after its retry, if any). Emitted for every failure, also
+   * those whose `ErrorFrame` was not pushed because it repeated one already said.
+   */
+  completionFailed: (error: LLMServiceError) => void;
+}
+
+/** The abort reason of a completion replaced by a newer context. */
+class SupersededError extends VoicepipeError {
+  readonly code = "VP_LLM_SUPERSEDED";
+  constructor(service: string) {
+    super(`${service}: a newer context arrived; the answer in progress was stopped`, { stack: false });
+  }
+}
+
+/** What one completion has produced so far (all attempts together). */
+interface Answer {
+  readonly startedAtMs: number;
+  /** `LLMFullResponseStartFrame` has been pushed: something of the answer went out. */
+  started: boolean;
+  usage: LLMUsage | undefined;
+  assembler: ToolCallAssembler;
+}
+
+let completions = 0;
+
+/**
+ * The base of every LLM service (docs/design/llm-services.md). It owns the lifecycle, the
+ * frames, deadlines, retries, interruption and metrics; a provider implements two verbs:
+ * {@link streamCompletion} (run one streamed request, yield {@link LLMStreamEvent}s) and
+ * {@link describeError} (say what a provider error means), plus {@link connect} if it has
+ * something to set up at start.
+ *
+ * On `LLMContextFrame` (or `LLMRunFrame`, or `LLMMessagesAppendFrame`/`LLMMessagesUpdateFrame`
+ * with `runLlm`) it takes `context.snapshot()` and streams one answer:
+ * `LLMFullResponseStartFrame`, an `LLMTextFrame` per piece of text, then, if the model called
+ * tools, the calls recorded in the context (`recordToolCalls`) and a `FunctionCallsStartedFrame`
+ * sent both ways, then `LLMFullResponseEndFrame` and `MetricsFrame`s (ttfb, processing, usage).
+ *
+ * Guarantees:
+ * - One request at a time: a new context (or run request) arriving while an answer streams
+ *   stops that answer at once (its HTTP request is aborted; what it pushed stands, closed by
+ *   `LLMFullResponseEndFrame`) and the new one runs next.
+ * - An interruption or cancel aborts the request at once; nothing of it is pushed afterwards.
+ * - Every wait has a deadline (`stallTimeoutMs`); a stalled, rate-limited (429), failing (5xx)
+ *   or dropped request is retried once when nothing of its answer went out yet, else reported.
+ * - A failure is reported as one `ErrorFrame` per cause (repeats are counted); a rejected or
+ *   missing key or a missing SDK marks the service unusable ({@link usable}), and later requests
+ *   are refused without reaching the network. A failed request that pushed nothing pushes
+ *   nothing downstream (so a switcher can fail over without a seam).
+ *
+ * Does not guarantee: that a retried answer matches what a stalled one had begun to say (so a
+ * stream that stalls after text went out is not retried).
+ */
+export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> extends FrameProcessor<E> {
+  /** The model asked for, reported with metrics. */
+  abstract readonly model: string;
+
+  /** Longest wait for the next piece of the stream, in ms (see {@link LLMServiceOptions.stallTimeoutMs}). */
+  readonly stallTimeoutMs: number;
+  readonly #retryBackoffMs: number;
+  readonly #maxRetryWaitMs: number;
+  readonly #metrics: boolean;
+  #context: LLMContext;
+  /** Aborts the completion in progress (a newer context supersedes it). */
+  #running: AbortController | undefined;
+  /** Why the service cannot work, once it cannot. */
+  #unusable: LLMServiceError | undefined;
+  readonly #repeats: RepeatReporter;
+
+  constructor(options: LLMServiceOptions = {}) {
+    super(options);
+    this.stallTimeoutMs = positive(this.name, "stallTimeoutMs", options.stallTimeoutMs, 10_000);
+    this.#retryBackoffMs = positive(this.name, "retryBackoffMs", options.retryBackoffMs, 500, true);
+    this.#maxRetryWaitMs = positive(this.name, "maxRetryWaitMs", options.maxRetryWaitMs, 5_000, true);
+    this.#metrics = options.metrics ?? true;
+    this.#context = options.context ?? new LLMContext();
+    this.#repeats = new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => this.clock.now(),
+    });
+  }
+
+  // ---------------------------------------------------------------- verbs for providers
+
+  /**
+   * Runs one streamed completion of `request.context` and yields its pieces. Hand
+   * `request.signal` to the provider's client: it aborts on interruption, a newer context, a
+   * stall or cancel, and the request must close at once. Throw what the client throws: the base
+   * passes it to {@link describeError}. Called once per attempt.
+   */
+  protected abstract streamCompletion(request: LLMCompletionRequest): AsyncIterable<LLMStreamEvent>;
+
+  /**
+   * Says what a provider error means: an {@link LLMServiceError} with the failure kind (which
+   * decides retry and usability) and a message naming what to do (e.g. the env var of the key).
+   */
+  protected abstract describeError(error: unknown): LLMServiceError;
+
+  /**
+   * Sets the provider up when the pipeline starts (load the SDK, create the client). Throw an
+   * {@link LLMServiceError} (`missing-key`, `missing-sdk`…) to mark the service unusable with
+   * that message. @default nothing to do
+   */
+  protected connect(): void | Promise<void> {}
+
+  // ---------------------------------------------------------------- public state
+
+  /** The context run by `LLMRunFrame` and changed by the message frames: the last one seen. */
+  get llmContext(): LLMContext {
+    return this.#context;
+  }
+
+  /** Whether the service can work: false after a rejected or missing key or a missing SDK. */
+  get usable(): boolean {
+    return this.#unusable === undefined;
+  }
+
+  // ---------------------------------------------------------------- the frame protocol
+
+  /** A newer context stops the answer in progress at once (one request at a time). */
+  override queueFrame(
+    frame: Frame,
+    direction: FrameDirection = FrameDirection.DOWNSTREAM,
+  ): void | Promise<void> {
+    if (this.#running && direction === FrameDirection.DOWNSTREAM && startsCompletion(frame)) {
+      this.#running.abort(new SupersededError(this.name));
+    }
+    return super.queueFrame(frame, direction);
+  }
+
+  override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
+    if (direction === FrameDirection.DOWNSTREAM && signal) {
+      if (frame instanceof LLMContextFrame) {
+        this.#context = frame.context;
+        return this.#complete(frame.context, signal);
+      }
+      if (frame instanceof LLMRunFrame) return this.#complete(this.#context, signal);
+      if (frame instanceof LLMMessagesAppendFrame) {
+        this.#context.addMessages(frame.messages);
+        if (frame.runLlm) return this.#complete(this.#context, signal);
+        return;
+      }
+      if (frame instanceof LLMMessagesUpdateFrame) {
+        this.#context.setMessages(frame.messages);
+        if (frame.runLlm) return this.#complete(this.#context, signal);
+        return;
+      }
+      if (frame instanceof LLMSetToolsFrame) {
+        this.#context.setTools(frame.tools);
+        if (frame.toolChoice !== undefined) this.#context.setToolChoice(frame.toolChoice);
+        return;
+      }
+    }
+    return super.processFrame(frame, direction, signal);
+  }
+
+  protected override async start(_frame: StartFrame): Promise<void> {
+    try {
+      await this.connect();
+    } catch (error) {
+      if (!(error instanceof LLMServiceError)) throw error;
+      this.#fail(error);
+    }
+  }
+
+  protected override end(): void {
+    this.#repeats.flush();
+  }
+
+  protected override cancel(): void {
+    this.#repeats.flush();
+  }
+
+  protected override cleanup(): void {
+    this.#repeats.flush();
+  }
+
+  // ---------------------------------------------------------------- one completion
+
+  /** Streams one answer for `context`, retrying once; returns when it is over or aborted. */
+  async #complete(context: LLMContext, laneSignal: AbortSignal): Promise<void> {
+    if (this.#unusable) {
+      this.#fail(this.#unusable);
+      return;
+    }
+    const snapshot = context.snapshot();
+    const request = new AbortController();
+    const onLaneAbort = (): void => request.abort(laneSignal.reason);
+    if (laneSignal.aborted) return;
+    laneSignal.addEventListener("abort", onLaneAbort, { once: true });
+    this.#running?.abort(new SupersededError(this.name));
+    this.#running = request;
+    const signal = request.signal;
+    const answer: Answer = {
+      startedAtMs: this.clock.now(),
+      started: false,
+      usage: undefined,
+      assembler: new ToolCallAssembler(),
+    };
+    try {
+      const failure = await this.#attempts(snapshot, signal, answer);
+      if (failure) {
+        // The calls of a broken stream are incomplete: none is recorded or run.
+        this.#fail(failure);
+        if (answer.started) await this.pushFrame(new LLMFullResponseEndFrame());
+        return;
+      }
+      await this.#finish(context, signal, answer);
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      // Superseded: the answer stops here, closed. Interrupted or cancelled: the turn is over
+      // and nothing more of it goes out (the base class would drop it anyway).
+      if (signal.reason instanceof SupersededError && answer.started) {
+        await this.pushFrame(new LLMFullResponseEndFrame());
+      }
+    } finally {
+      laneSignal.removeEventListener("abort", onLaneAbort);
+      if (this.#running === request) this.#running = undefined;
+    }
+  }
+
+  /** Runs the request, and once more if the first attempt failed in a way a retry can help. */
+  async #attempts(
+    snapshot: LLMContextSnapshot,
+    signal: AbortSignal,
+    answer: Answer,
+  ): Promise<LLMServiceError | undefined> {
+    const first = await this.#attempt(snapshot, signal, answer);
+    if (!first || !first.retryable || answer.started) return first;
+    const waitMs =
+      first.failure === "stalled"
+        ? 0
+        : Math.min(this.#maxRetryWaitMs, Math.max(this.#retryBackoffMs, first.retryAfterMs ?? 0));
+    this.#repeats.reportOnce(
+      `retry:${first.failure}`,
+      () => `${first.message}; retrying once in ${waitMs} ms`,
+      "warn",
+    );
+    if (waitMs > 0) await this.clock.sleep(waitMs, signal);
+    answer.assembler = new ToolCallAssembler();
+    return this.#attempt(snapshot, signal, answer);
+  }
+
+  /**
+   * One streamed request. Returns the failure (or nothing when the stream ended well); throws
+   * `signal.reason` when aborted. The request is closed however it ends.
+   */
+  async #attempt(
+    snapshot: LLMContextSnapshot,
+    signal: AbortSignal,
+    answer: Answer,
+  ): Promise<LLMServiceError | undefined> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let iterator: AsyncIterator<LLMStreamEvent> | undefined;
+    try {
+      iterator = this.streamCompletion({ context: snapshot, signal: controller.signal })[
+        Symbol.asyncIterator
+      ]();
+      const what = `${this.name}: waiting for the next piece of the answer`;
+      for (;;) {
+        const next = await deadline(this.clock, iterator.next(), this.stallTimeoutMs, what, {
+          io: true,
+          signal,
+        });
+        if (next.done) return undefined;
+        await this.#onEvent(next.value, signal, answer);
+      }
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      if (error instanceof LLMServiceError) return error;
+      if (error instanceof DeadlineExceededError) {
+        return new LLMServiceError(
+          this.name,
+          "stalled",
+          `${this.name}: the ${this.model} stream stalled: nothing arrived for ${this.stallTimeoutMs} ms (stallTimeoutMs); ` +
+            "the provider may be overloaded, or a proxy is buffering the stream",
+        );
+      }
+      return this.describeError(error);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      controller.abort(new SupersededError(this.name)); // close the request however the attempt ended
+      iterator?.return?.().catch(() => undefined);
+    }
+  }
+
+  async #onEvent(event: LLMStreamEvent, signal: AbortSignal, answer: Answer): Promise<void> {
+    if (event.type === "usage") {
+      answer.usage = event.usage;
+      return;
+    }
+    if (event.type === "text" && event.text === "") return;
+    await this.#begin(signal, answer);
+    if (event.type === "text") {
+      await this.pushFrame(new LLMTextFrame(event.text));
+      return;
+    }
+    try {
+      answer.assembler.add(event);
+    } catch (error) {
+      throw new LLMServiceError(this.name, "malformed", `${this.name}: ${(error as Error).message}`);
+    }
+  }
+
+  /** The first piece of the answer: the response starts, and TTFB is measured. */
+  async #begin(signal: AbortSignal, answer: Answer): Promise<void> {
+    if (answer.started) return;
+    answer.started = true;
+    this.#pushMetrics(signal, [{ kind: "ttfb", value: this.clock.now() - answer.startedAtMs }]);
+    await this.pushFrame(new LLMFullResponseStartFrame());
+  }
+
+  /** The stream ended well: tool calls, the end of the response, metrics. */
+  async #finish(context: LLMContext, signal: AbortSignal, answer: Answer): Promise<void> {
+    const { calls, dropped } = answer.assembler.finish(`${this.id}_${++completions}`);
+    if (dropped > 0) {
+      this.#repeats.reportOnce(
+        "tool-call-without-name",
+        () =>
+          `${this.name}: the model sent ${dropped} tool call(s) without a function name; they were ignored`,
+        "warn",
+      );
+    }
+    for (const call of calls) {
+      if (call.argumentsProblem === undefined) continue;
+      this.#repeats.reportOnce(
+        "tool-call-arguments",
+        () =>
+          `${this.name}: the arguments of a ${call.name} call ${call.argumentsProblem} ` +
+          `(${JSON.stringify(call.argumentsText.slice(0, 80))}); the call gets {} and its schema check will answer the model`,
+        "warn",
+      );
+    }
+    if (signal.aborted) return;
+    if (!answer.started) {
+      // An empty answer still opens and closes a response, so the turn is seen to end.
+      answer.started = true;
+      await this.pushFrame(new LLMFullResponseStartFrame());
+    }
+    if (calls.length > 0) {
+      context.recordToolCalls(calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })));
+      const infos: FunctionCallInfo[] = calls.map((c) => ({
+        functionName: c.name,
+        toolCallId: c.id,
+        arguments: c.arguments,
+      }));
+      await this.broadcastFrame(() => new FunctionCallsStartedFrame(infos));
+    }
+    await this.pushFrame(new LLMFullResponseEndFrame());
+    const data: Omit<MetricsData, "processor" | "model">[] = [
+      { kind: "processing", value: this.clock.now() - answer.startedAtMs },
+    ];
+    if (answer.usage) data.push({ kind: "usage", value: usageRecord(answer.usage) });
+    this.#pushMetrics(signal, data);
+  }
+
+  #pushMetrics(signal: AbortSignal, data: readonly Omit<MetricsData, "processor" | "model">[]): void {
+    if (!this.#metrics || signal.aborted) return;
+    void this.pushFrame(
+      new MetricsFrame(data.map((d) => ({ ...d, processor: this.name, model: this.model }))),
+    );
+  }
+
+  /** Reports a failure: one `ErrorFrame` per cause, repeats counted; marks the service unusable if it is. */
+  #fail(error: LLMServiceError): void {
+    if (error.unusable) this.#unusable ??= error;
+    const key = error.status === undefined ? error.failure : `${error.failure}:${error.status}`;
+    if (this.#repeats.occurred(key, error.message)) void this.pushError(error);
+    this.emit("completionFailed", ...([error] as Parameters<E["completionFailed"]>));
+  }
+}
+
+function startsCompletion(frame: Frame): boolean {
+  return (
+    frame instanceof LLMContextFrame ||
+    frame instanceof LLMRunFrame ||
+    ((frame instanceof LLMMessagesAppendFrame || frame instanceof LLMMessagesUpdateFrame) && frame.runLlm)
+  );
+}
+
+function usageRecord(usage: LLMUsage): Record<string, number> {
+  const record: Record<string, number> = {
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    totalTokens: usage.totalTokens,
+  };
+  if (usage.cachedTokens !== undefined) record["cachedTokens"] = usage.cachedTokens;
+  if (usage.reasoningTokens !== undefined) record["reasoningTokens"] = usage.reasoningTokens;
+  return record;
+}
+
+function positive(
+  service: string,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  zeroOk = false,
+): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0 || (!zeroOk && v === 0)) {
+    throw new InvalidOptionError(
+      `${service}: ${name} must be a finite number of ms ${zeroOk ? "≥ 0" : "above 0"} (got ${String(value)})`,
+    );
+  }
+  return v;
+}

@@ -1,0 +1,42 @@
+import type { LLMContextSnapshot } from "../../context/llm-context.js";
+
+/** What an LLM service's {@link LLMService.streamCompletion} is asked to run. */
+export interface LLMCompletionRequest {
+  /** The conversation, frozen when the request started. */
+  readonly context: LLMContextSnapshot;
+  /**
+   * Aborted when the request must stop: an interruption, a newer context, a stall, cancel. Hand
+   * it to the provider's client so the HTTP request is closed at once.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A piece of a streamed answer, in a form common to every provider. */
+export type LLMStreamEvent =
+  /** Answer text, in the order the model produced it. */
+  | { readonly type: "text"; readonly text: string }
+  /**
+   * A fragment of a tool call. Fragments of one call share `index`; `id` and `name` come with
+   * one of them (usually the first); `arguments` fragments are concatenated in order and make a
+   * JSON document once the stream ends.
+   */
+  | {
+      readonly type: "tool-call";
+      readonly index: number;
+      readonly id?: string | undefined;
+      readonly name?: string | undefined;
+      readonly arguments?: string | undefined;
+    }
+  /** Token counts for the whole request (sent once, near the end of the stream). */
+  | { readonly type: "usage"; readonly usage: LLMUsage };
+
+/** Token counts of one completion. */
+export interface LLMUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+  /** Prompt tokens served from the provider's cache, when it says. */
+  readonly cachedTokens?: number | undefined;
+  /** Completion tokens spent on reasoning, when it says. */
+  readonly reasoningTokens?: number | undefined;
+}

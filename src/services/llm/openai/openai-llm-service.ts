@@ -1,0 +1,174 @@
+import type OpenAI from "openai";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import { deadline } from "../../../clock/deadline.js";
+import { toOpenAIRequest } from "../../../context/adapters/openai.js";
+import type { ConversionOptions } from "../../../context/adapters/common.js";
+import type { JsonObject } from "../../../context/json.js";
+import { LLMService, type LLMServiceOptions } from "../llm-service.js";
+import { LLMServiceError } from "../llm-service-error.js";
+import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
+import { describeOpenAIError } from "./describe-openai-error.js";
+import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
+
+/** The SDK's default endpoint, named in messages when no other is set. */
+const DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+/** Options of {@link OpenAILLMService}. */
+export interface OpenAILLMServiceOptions extends LLMServiceOptions {
+  /** The model. @default "gpt-4.1-mini" */
+  model?: string;
+  /** The API key. @default process.env.OPENAI_API_KEY */
+  apiKey?: string;
+  /**
+   * The endpoint, as the OpenAI SDK means it: the URL `/chat/completions` is appended to, e.g.
+   * `https://api.openai.com/v1`, or an OpenAI-compatible server (`http://localhost:11434/v1` for
+   * Ollama, vLLM, Groq…). @default process.env.OPENAI_BASE_URL, else `https://api.openai.com/v1`
+   */
+  baseURL?: string;
+  /**
+   * Ask for the token counts (`stream_options: { include_usage: true }`), reported as a `usage`
+   * metric. Turn it off for OpenAI-compatible servers that refuse the field. @default true
+   */
+  includeUsage?: boolean;
+  /**
+   * More fields of the request body, sent as they are (e.g. `{ temperature: 0.3,
+   * max_completion_tokens: 300 }`). `model`, `messages`, `tools`, `tool_choice`, `stream` and
+   * `stream_options` are the service's and cannot be set here.
+   */
+  params?: JsonObject;
+  /** How the context is converted (e.g. an `interruptedNote`). */
+  conversion?: ConversionOptions;
+  /** Where the key and base URL are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Longest wait for the `openai` package to load, in ms. */
+const LOAD_TIMEOUT_MS = 30_000;
+
+/**
+ * An LLM service on OpenAI chat completions, through the official `openai` SDK (an optional peer
+ * dependency: `npm install openai@^6`), streamed. With `baseURL` it serves every
+ * OpenAI-compatible server. Everything else (frames, interruption, stalls, retries, metrics) is
+ * {@link LLMService}'s; see docs/design/llm-services.md.
+ *
+ * The SDK is loaded when the pipeline starts, not when this module is imported. A missing SDK,
+ * a missing key (OPENAI_API_KEY) or a rejected one (HTTP 401/403) is one clear error and marks
+ * the service unusable. The SDK's own retries are off: the service retries once itself, on the
+ * task clock.
+ *
+ * @example
+ * const llm = new OpenAILLMService({ model: "gpt-4.1-mini" }); // key from OPENAI_API_KEY
+ * const pipeline = new Pipeline([transport.input(), stt, userAggregator, llm, tts, transport.output()]);
+ */
+export class OpenAILLMService extends LLMService {
+  readonly model: string;
+  /** The endpoint in use. */
+  readonly baseURL: string;
+  readonly #apiKey: string | undefined;
+  readonly #baseURLOption: string | undefined;
+  readonly #includeUsage: boolean;
+  readonly #params: JsonObject;
+  readonly #conversion: ConversionOptions;
+  #sdk: OpenAIModule | undefined;
+  #client: OpenAI | undefined;
+
+  constructor(options: OpenAILLMServiceOptions = {}) {
+    super(options);
+    const env = options.env ?? process.env;
+    this.model = options.model ?? "gpt-4.1-mini";
+    this.#apiKey = options.apiKey ?? (env["OPENAI_API_KEY"] || undefined);
+    this.#baseURLOption = options.baseURL ?? (env["OPENAI_BASE_URL"] || undefined);
+    this.baseURL = this.#baseURLOption ?? DEFAULT_BASE_URL;
+    this.#includeUsage = options.includeUsage ?? true;
+    this.#params = options.params ?? {};
+    this.#conversion = options.conversion ?? {};
+  }
+
+  protected override async connect(): Promise<void> {
+    if (!this.#apiKey) {
+      throw new LLMServiceError(
+        this.name,
+        "missing-key",
+        `${this.name}: OPENAI_API_KEY is not set: set it to your OpenAI API key, or pass the apiKey option ` +
+          "(an OpenAI-compatible server that needs no key takes any non-empty string)",
+      );
+    }
+    const sdk = await deadline(
+      this.clock,
+      loadOpenAI(this.name),
+      LOAD_TIMEOUT_MS,
+      `${this.name}: loading the openai package`,
+      {
+        io: true,
+      },
+    );
+    this.#sdk = sdk;
+    const name = this.name;
+    const log = (message: string): void =>
+      this.logger.debug(`${name}: openai SDK: ${message}`, { processor: name });
+    this.#client = new sdk.OpenAI({
+      apiKey: this.#apiKey,
+      ...(this.#baseURLOption === undefined ? {} : { baseURL: this.#baseURLOption }),
+      maxRetries: 0, // the base class retries, on the task clock
+      // What the SDK logs (a chunk it cannot parse…) is reported by the service itself.
+      logger: { error: log, warn: log, info: log, debug: log },
+    });
+  }
+
+  protected override async *streamCompletion(request: LLMCompletionRequest): AsyncIterable<LLMStreamEvent> {
+    const client = this.#client;
+    if (!client) throw new Error(`${this.name}: streamCompletion called before connect`);
+    const body = {
+      ...this.#params,
+      ...toOpenAIRequest(request.context, this.#conversion),
+      model: this.model,
+      stream: true,
+      ...(this.#includeUsage ? { stream_options: { include_usage: true } } : {}),
+    } as ChatCompletionCreateParamsStreaming; // our message types are a subset of the SDK's
+    const stream = await client.chat.completions.create(body, { signal: request.signal });
+    let finished = false;
+    for await (const chunk of stream) {
+      if (chunk.usage) {
+        const u = chunk.usage;
+        yield {
+          type: "usage",
+          usage: {
+            promptTokens: u.prompt_tokens,
+            completionTokens: u.completion_tokens,
+            totalTokens: u.total_tokens,
+            cachedTokens: u.prompt_tokens_details?.cached_tokens,
+            reasoningTokens: u.completion_tokens_details?.reasoning_tokens,
+          },
+        };
+      }
+      for (const choice of chunk.choices) {
+        if (choice.index !== 0) continue; // one answer is asked for (n = 1)
+        const delta = choice.delta;
+        if (delta?.content) yield { type: "text", text: delta.content };
+        for (const call of delta?.tool_calls ?? []) {
+          yield {
+            type: "tool-call",
+            index: call.index,
+            id: call.id,
+            name: call.function?.name,
+            arguments: call.function?.arguments,
+          };
+        }
+        if (choice.finish_reason) finished = true;
+      }
+    }
+    // The SDK ends quietly when the connection closes early; an answer without a finish
+    // reason was cut off.
+    if (!finished && !request.signal.aborted) {
+      throw new LLMServiceError(
+        this.name,
+        "connection",
+        `${this.name}: ${this.baseURL} closed the stream before the answer was finished (no finish_reason)`,
+      );
+    }
+  }
+
+  protected override describeError(error: unknown): LLMServiceError {
+    return describeOpenAIError(this.#sdk, this.name, { baseURL: this.baseURL, model: this.model }, error);
+  }
+}

@@ -1,0 +1,95 @@
+import { type JsonObject, isJsonObject, tryParseJson } from "../../context/json.js";
+
+/** Most parallel tool calls one answer may hold; a fragment past it is refused. */
+export const MAX_TOOL_CALLS = 128;
+
+/** A tool call put together from its streamed fragments. */
+export interface AssembledToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** The parsed arguments; `{}` when the model sent none or sent text that is not a JSON object. */
+  readonly arguments: JsonObject;
+  /** The argument text as the model sent it. */
+  readonly argumentsText: string;
+  /** Why the argument text was not used, when it was not (e.g. "is not valid JSON"). */
+  readonly argumentsProblem?: string | undefined;
+}
+
+interface Partial {
+  id: string;
+  name: string;
+  /** Argument fragments, joined once at the end (a join, not a string grown per fragment). */
+  readonly args: string[];
+}
+
+/**
+ * Puts streamed tool calls back together (docs/design/llm-services.md). Fragments are keyed by
+ * `index`, so parallel calls whose fragments interleave come out whole; `id` and `name` may come
+ * with any fragment of their call. Holds one answer's calls only: make one per completion.
+ */
+export class ToolCallAssembler {
+  readonly #calls = new Map<number, Partial>();
+
+  /** Whether any fragment has been added. */
+  get empty(): boolean {
+    return this.#calls.size === 0;
+  }
+
+  /**
+   * Adds one fragment. Throws a `RangeError` naming the index when it is not a whole number from
+   * 0 to {@link MAX_TOOL_CALLS} - 1 (a stream that says so is malformed).
+   */
+  add(fragment: {
+    index: number;
+    id?: string | undefined;
+    name?: string | undefined;
+    arguments?: string | undefined;
+  }): void {
+    const { index } = fragment;
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_TOOL_CALLS) {
+      throw new RangeError(
+        `a tool call fragment has index ${String(index)}; it must be a whole number from 0 to ${MAX_TOOL_CALLS - 1}`,
+      );
+    }
+    let call = this.#calls.get(index);
+    if (!call) {
+      call = { id: "", name: "", args: [] };
+      this.#calls.set(index, call);
+    }
+    if (fragment.id) call.id = fragment.id;
+    // Some OpenAI-compatible servers repeat the name on every fragment: the first one counts.
+    if (fragment.name && call.name === "") call.name = fragment.name;
+    if (fragment.arguments) call.args.push(fragment.arguments);
+  }
+
+  /**
+   * The calls, in index order. A call without an id gets `call_<index>_<suffix>` (some
+   * OpenAI-compatible servers send none); one without a name is left out and reported in
+   * `dropped`, since nothing could run it.
+   */
+  finish(idSuffix: string): { calls: AssembledToolCall[]; dropped: number } {
+    const calls: AssembledToolCall[] = [];
+    let dropped = 0;
+    for (const [index, call] of [...this.#calls].sort(([a], [b]) => a - b)) {
+      if (call.name === "") {
+        dropped++;
+        continue;
+      }
+      const text = call.args.join("");
+      const parsed = text.trim() === "" ? {} : tryParseJson(text);
+      const ok = parsed !== undefined && isJsonObject(parsed);
+      calls.push({
+        id: call.id || `call_${index}_${idSuffix}`,
+        name: call.name,
+        arguments: ok ? parsed : {},
+        argumentsText: text,
+        argumentsProblem: ok
+          ? undefined
+          : parsed === undefined
+            ? "is not valid JSON"
+            : "is JSON but not an object",
+      });
+    }
+    return { calls, dropped };
+  }
+}
