@@ -329,3 +329,14 @@ export type {
 export { SegmentedSTTService } from "./services/stt/segmented-stt-service.js";
 export type { SegmentedSTTServiceOptions, SegmentInfo } from "./services/stt/segmented-stt-service.js";
 export { MissingApiKeyError } from "./services/stt/stt-errors.js";
+
+// LLM service base (providers: `voicepipe/openai`)
+export { LLMService, LLMServiceError } from "./services/llm/index.js";
+export type {
+  LLMServiceEvents,
+  LLMServiceOptions,
+  LLMFailure,
+  LLMCompletionRequest,
+  LLMStreamEvent,
+  LLMUsage,
+} from "./services/llm/index.js";

@@ -61,6 +61,9 @@ describe("package exports (run after `npm run build`)", () => {
     const deepgramSpecifier = "voicepipe/deepgram";
     const deepgram = (await import(deepgramSpecifier)) as Record<string, unknown>;
     expect(typeof deepgram["DeepgramSTTService"]).toBe("function");
+    const openaiSpecifier = "voicepipe/openai";
+    const openai = (await import(openaiSpecifier)) as Record<string, unknown>;
+    expect(typeof openai["OpenAILLMService"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
