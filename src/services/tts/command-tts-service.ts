@@ -1,3 +1,7 @@
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { InvalidOptionError } from "../../errors.js";
 import { PcmStreamReader } from "./pcm-stream-reader.js";
 import { Subprocess } from "./subprocess.js";
@@ -58,6 +62,9 @@ export class CommandTTSService extends TTSService<CommandTTSServiceEvents> {
   readonly #command: TTSCommand;
   readonly #exitTimeoutMs: number;
   #rate = 0;
+  /** Where programs that write files write them (made at connect, removed at disconnect). */
+  #tempDir: string | undefined;
+  #runs = 0;
 
   constructor(options: CommandTTSServiceOptions) {
     super(options);
@@ -86,12 +93,20 @@ export class CommandTTSService extends TTSService<CommandTTSServiceEvents> {
 
   protected override async connect(signal: AbortSignal): Promise<void> {
     await this.clock.track(Promise.resolve(this.#command.prepare?.()));
+    if (this.#command.outputFile)
+      this.#tempDir = await this.clock.track(mkdtemp(join(tmpdir(), "voicepipe-tts-")));
     const output = this.#command.output;
     if (output !== "wav") this.#rate = output.sampleRate;
     // One run on a short text: the program exists, its voice or model loads, and (for WAV) its rate.
     for await (const _ of this.#run(CHECK_TEXT, signal, (rate) => (this.#rate = rate))) {
       /* the audio of the check is not played */
     }
+  }
+
+  protected override async disconnect(): Promise<void> {
+    const dir = this.#tempDir;
+    this.#tempDir = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 
   protected override synthesize(text: string, signal: AbortSignal): AsyncIterable<Int16Array> {
@@ -108,10 +123,11 @@ export class CommandTTSService extends TTSService<CommandTTSServiceEvents> {
   async *#run(text: string, signal: AbortSignal, onRate: (rate: number) => void): AsyncGenerator<Int16Array> {
     const command = this.#command;
     const output = command.output;
+    const file = this.#tempDir === undefined ? "" : join(this.#tempDir, `${++this.#runs}.wav`);
     const proc = new Subprocess(
       {
         binary: command.binary,
-        args: command.args(text),
+        args: command.args(text, file),
         stdin: command.stdin(text),
         env: command.env,
         installHint: command.installHint,
@@ -125,19 +141,24 @@ export class CommandTTSService extends TTSService<CommandTTSServiceEvents> {
       output === "wav" ? undefined : output,
     );
     let formatChecked = false;
+    const read = (bytes: Buffer): Int16Array => {
+      const audio = reader.push(bytes);
+      if (!formatChecked && reader.format) {
+        formatChecked = true;
+        if (reader.format.numChannels !== 1) {
+          throw new TTSOutputError(
+            `${this.name}: "${command.binary}" wrote ${reader.format.numChannels}-channel audio; only mono is read`,
+          );
+        }
+        onRate(reader.format.sampleRate);
+      }
+      return audio;
+    };
     try {
       try {
         for await (const bytes of proc.stdout) {
-          const audio = reader.push(bytes);
-          if (!formatChecked && reader.format) {
-            formatChecked = true;
-            if (reader.format.numChannels !== 1) {
-              throw new TTSOutputError(
-                `${this.name}: "${command.binary}" wrote ${reader.format.numChannels}-channel audio; only mono is read`,
-              );
-            }
-            onRate(reader.format.sampleRate);
-          }
+          if (file !== "") continue; // it writes a file; stdout is only drained
+          const audio = read(bytes as Buffer);
           if (audio.length > 0) yield audio;
         }
       } catch (error) {
@@ -147,8 +168,15 @@ export class CommandTTSService extends TTSService<CommandTTSServiceEvents> {
       }
       if (signal.aborted) throw signal.reason;
       await proc.finished(this.clock, this.#exitTimeoutMs); // a spawn error or a failed exit throws here
+      if (file !== "") {
+        for await (const bytes of createReadStream(file, { signal })) {
+          const audio = read(bytes as Buffer);
+          if (audio.length > 0) yield audio;
+        }
+      }
       reader.end();
     } finally {
+      if (file !== "") await rm(file, { force: true });
       const reaped = await proc.dispose(this.clock, this.#exitTimeoutMs);
       const exit = proc.exit;
       this.emit("processEnded", {

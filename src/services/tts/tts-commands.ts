@@ -15,8 +15,17 @@ export interface TTSCommand {
   readonly installHint: string;
   /** The voice or model, named in metrics. */
   readonly model?: string;
-  /** Its arguments to speak `text`. */
-  args(text: string): string[];
+  /**
+   * Its arguments to speak `text`. With {@link outputFile}, `file` is where it must write its WAV
+   * (a fresh path in a temp dir of the service's own, read then removed after each run).
+   */
+  args(text: string, file: string): string[];
+  /**
+   * It writes its audio to a file named in its arguments, not to stdout: the file is read once the
+   * program has exited. For programs that cannot write to a pipe (flite opens its output by name,
+   * and Node's stdout pipes cannot be opened as `/dev/stdout`). @default false
+   */
+  readonly outputFile?: boolean;
   /** What to write to its stdin for `text` (then stdin is closed); undefined: nothing. */
   stdin(text: string): string | undefined;
   /**
@@ -70,8 +79,11 @@ export interface FliteOptions {
 }
 
 /**
- * CMU Flite (BSD-style licence): small, fast, intelligible. Writes a WAV (16 kHz for "slt") to
- * `/dev/stdout` (Linux and macOS). The text is one argument after `-t`, so it is never read as an option.
+ * CMU Flite (BSD-style licence): small, fast, intelligible. Writes a WAV (16 kHz for "slt") to a
+ * file: flite opens its output by name, and `/dev/stdout` cannot be opened when stdout is the
+ * socket Node gives a child (flite then writes nothing and still exits 0). Flite synthesises a
+ * whole utterance before writing it anyway, so nothing is lost by reading the file after it exits.
+ * The text is one argument after `-t`, so it is never read as an option.
  */
 export function fliteCommand(options: FliteOptions = {}): TTSCommand {
   const voice = options.voice ?? "slt";
@@ -79,9 +91,10 @@ export function fliteCommand(options: FliteOptions = {}): TTSCommand {
     binary: options.binary ?? "flite",
     installHint: "sudo apt-get install flite",
     model: voice,
-    args: (text) => ["-voice", voice, "-o", "/dev/stdout", "-t", text],
+    args: (text, file) => ["-voice", voice, "-o", file, "-t", text],
     stdin: () => undefined,
     output: "wav",
+    outputFile: true,
   };
 }
 

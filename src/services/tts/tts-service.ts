@@ -68,8 +68,8 @@ export interface TTSServiceOptions extends FrameProcessorOptions {
   releaseTimeoutMs?: number;
 }
 
-/** Events of a {@link TTSService}. */
-export interface TTSServiceEvents extends FrameProcessorEvents {}
+/** Events of a {@link TTSService} (those of every processor, so far). */
+export type TTSServiceEvents = FrameProcessorEvents;
 
 /** The `kind` of the metric that counts the characters sent to the engine (RTVI `characters`). */
 export const TTS_USAGE_METRIC = "tts_usage";
