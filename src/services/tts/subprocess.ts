@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Clock } from "../../clock/clock.js";
 import { deadline } from "../../clock/deadline.js";
 import { TTSBinaryNotFoundError, TTSCommandFailedError } from "./tts-errors.js";
@@ -140,6 +141,9 @@ export class Subprocess {
       await deadline(clock, this.#closed, timeoutMs, `waiting for "${this.#spec.binary}" to be reaped`, {
         io: true,
       });
+      // 'close' comes before libuv has closed the process handle (the loop's close phase, after
+      // the immediates of this turn): two turns later, nothing of the run is left.
+      await clock.track(nextTurn().then(() => nextTurn()));
       return true;
     } catch {
       return false;

@@ -222,10 +222,11 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
   protected override async start(frame: StartFrame): Promise<void> {
     this.#sampleRate = this.#options.sampleRate ?? frame.params.audioOutSampleRate;
+    let connecting: Promise<void> | undefined;
     try {
       await deadline(
         this.clock,
-        async (signal) => this.connect(signal),
+        (signal) => (this.#inFlight = connecting = Promise.resolve(this.connect(signal))),
         this.#options.connectTimeoutMs,
         `${this.name}: connecting to the TTS engine`,
         { signal: this.lifeSignal, io: true },
@@ -234,6 +235,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
         createStreamResampler({ inRate: this.engineSampleRate, outRate: this.#sampleRate }),
       );
     } catch (error) {
+      // The deadline (or cancel) told connect() to stop: let it release what it opened first.
+      if (connecting) await this.#settle(connecting, "waiting for the TTS engine's start-up check to stop");
       if (this.lifeSignal.aborted) return;
       this.#failure = asError(error);
       await this.pushError(this.#failure, { fatal: true });
@@ -511,22 +514,29 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     }));
   }
 
+  /** Waits for `work` to settle, at most `releaseTimeoutMs`; never throws (a late one is logged). */
+  async #settle(work: Promise<unknown>, what: string): Promise<void> {
+    try {
+      await deadline(
+        this.clock,
+        work.then(noop, noop),
+        this.#options.releaseTimeoutMs,
+        `${this.name}: ${what}`,
+        {
+          io: true,
+        },
+      );
+    } catch (error) {
+      this.logger.warn(`${describe(error)}; it may still hold a process or a connection`, {
+        processor: this.name,
+      });
+    }
+  }
+
   /** Waits (bounded) for the piece in flight to let go, then disconnects, once. */
   async #release(): Promise<void> {
     const inFlight = this.#inFlight;
-    if (inFlight) {
-      try {
-        await deadline(
-          this.clock,
-          inFlight,
-          this.#options.releaseTimeoutMs,
-          `${this.name}: waiting for the synthesis in flight to stop`,
-          { io: true },
-        );
-      } catch (error) {
-        this.logger.warn(describe(error), { processor: this.name });
-      }
-    }
+    if (inFlight) await this.#settle(inFlight, "waiting for the synthesis in flight to stop");
     this.#repeats?.flush();
     if (this.#disconnected) return;
     this.#disconnected = true;

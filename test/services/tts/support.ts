@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,11 +35,11 @@ export function watchRuns(tts: CommandTTSService) {
   return { started, ended, running: () => started.length - ended.length };
 }
 
-/** True while a process with this pid exists (zombies included). */
+/** True while a process with this pid runs (a zombie waiting for its parent to reap it does not). */
 export function pidAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
@@ -71,7 +72,8 @@ export function hangingEspeak(mode: "audio-then-hang" | "silent-hang" | "always-
       ? "sleep 600"
       : mode === "silent-hang"
         ? `if [ "$text" = "ok" ]; then ${speak}; else sleep 600; fi`
-        : `${speak}; if [ "$text" != "ok" ]; then sleep 600; fi`;
+        : // The sleep is a child of the script holding stdout open; its pid is left beside the script.
+          `${speak}; if [ "$text" != "ok" ]; then sleep 600 & echo $! > "$0.sleep-pid"; wait; fi`;
   return `#!/bin/sh\ntext=$(cat)\n${body}\n`;
 }
 
