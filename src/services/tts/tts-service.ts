@@ -474,7 +474,9 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     context: AudioContext,
     pieceStartMs: number,
   ): Promise<void> {
-    const anchor = (context.audioStartMs ?? this.clock.now()) + pieceStartMs;
+    // The resampler delays the engine's audio by its filter: a word sounds that much later.
+    const delayMs = ((this.#resampler?.delayFrames ?? 0) * 1000) / this.#sampleRate;
+    const anchor = (context.audioStartMs ?? this.clock.now()) + pieceStartMs + delayMs;
     for (const word of words) {
       const frame = new TTSTextFrame(word.text);
       frame.pts = anchor + word.startMs;

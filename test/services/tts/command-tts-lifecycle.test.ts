@@ -2,7 +2,7 @@
  * Interruption, cancel and deadlines with real subprocesses. These run on the real clock: an engine
  * that hangs is tracked real work, which (by design) stops a virtual clock from firing deadlines.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   InterruptionFrame,
@@ -64,6 +64,7 @@ describe("interruption", () => {
     ]);
     // The first sentence's audio is out; its program now hangs with stdout open.
     await waitFor(() => recorder.ofType(TTSAudioRawFrame).length > 0, "first audio");
+    await waitFor(() => existsSync(`${audioThenHang}.sleep-pid`), "the program's child started");
     const pid = runs.started.at(-1)!.pid!;
     expect(pidAlive(pid)).toBe(true);
     const before = recorder.frames.length;
@@ -73,6 +74,7 @@ describe("interruption", () => {
     expect(pidAlive(pid)).toBe(false);
     // What the program started died with it (its process group was killed).
     const sleepPid = Number(readFileSync(`${audioThenHang}.sleep-pid`, "utf8"));
+    rmSync(`${audioThenHang}.sleep-pid`);
     await waitFor(() => !pidAlive(sleepPid), "the program's child gone");
     expect(tts.pendingChars).toBe(0); // "It never gets here. " was dropped with the aggregator's text
 
