@@ -55,6 +55,7 @@ describe("interruption", () => {
   it("kills the program mid-synthesis at once; nothing of the old answer comes after; the next answer is spoken", async () => {
     const tts = new CommandTTSService({ command: espeakNgCommand({ binary: audioThenHang }) });
     const runs = watchRuns(tts);
+    rmSync(`${audioThenHang}.sleep-pid`, { force: true });
     const { task, recorder, errors, done, whenStarted } = startRealTimeTask([tts]);
     await whenStarted();
     task.queueFrames([
