@@ -1,0 +1,576 @@
+import { createStreamResampler, type StreamResampler } from "../../audio/resampler.js";
+import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
+import { InvalidOptionError, describe } from "../../errors.js";
+import { TTSAudioRawFrame } from "../../frames/audio.js";
+import type { Frame, FrameDirection } from "../../frames/frame.js";
+import type { CancelFrame, EndFrame, StartFrame } from "../../frames/lifecycle.js";
+import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../frames/llm.js";
+import { MetricsFrame } from "../../frames/metrics.js";
+import { LLMTextFrame, TTSSpeakFrame, TTSTextFrame } from "../../frames/text.js";
+import { TTSStartedFrame, TTSStoppedFrame } from "../../frames/tts.js";
+import {
+  FrameProcessor,
+  type FrameProcessorEvents,
+  type FrameProcessorOptions,
+} from "../../processors/frame-processor.js";
+import { RepeatReporter } from "../../reporting/repeat-reporter.js";
+import { markdownToSpeakable } from "./markdown-to-speakable.js";
+import { SentenceAggregator } from "./sentence-aggregator.js";
+import type { TextToSpeakable, TextToSpeakableFactory } from "./text-to-speakable.js";
+import { TTSBinaryNotFoundError, TTSModelNotFoundError, TTSTimeoutError } from "./tts-errors.js";
+
+/** A word the engine says, timed from the start of the audio of the text it was given. */
+export interface WordTimestamp {
+  /** The word as written. */
+  readonly text: string;
+  /** When the word starts, in ms from the start of this synthesis's audio. */
+  readonly startMs: number;
+}
+
+/** Word timings an engine reports along with its audio (engines that have none never yield one). */
+export interface WordTimestamps {
+  readonly words: readonly WordTimestamp[];
+}
+
+/**
+ * What {@link TTSService.synthesize} yields: PCM16 mono audio at {@link TTSService.engineSampleRate}
+ * (any chunk size, empty chunks allowed), or word timings.
+ */
+export type SynthesisOutput = Int16Array | WordTimestamps;
+
+/** Options of every {@link TTSService}. */
+export interface TTSServiceOptions extends FrameProcessorOptions {
+  /**
+   * Sample rate of the audio frames the service pushes, in Hz. Engine audio at another rate is
+   * resampled. @default the task's `audioOutSampleRate` (from `StartFrame`, 24000 unless set)
+   */
+  sampleRate?: number;
+  /**
+   * Makes the text-to-speakable step for each response (docs/design/tts-text.md).
+   * @default markdownToSpeakable (markdown removed)
+   */
+  textToSpeakable?: TextToSpeakableFactory;
+  /** Longest piece of text sent to the engine at once, in characters (`SentenceAggregator.maxChars`). @default 250 */
+  maxSentenceChars?: number;
+  /**
+   * Longest wait for the engine's next output (the first audio of a piece included), in ms; past
+   * it the piece is abandoned (a subprocess is killed) and reported. @default 5000
+   */
+  stallTimeoutMs?: number;
+  /** Longest time one piece (at most `maxSentenceChars`) may take to synthesise, in ms. @default 30000 */
+  synthesisTimeoutMs?: number;
+  /** Longest wait for the engine to connect (or check it can run) at start, in ms. @default 10000 */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait for an abandoned synthesis to let go of what it holds (a killed subprocess to be
+   * reaped), in ms, at interruption, cancel and end. @default 1000
+   */
+  releaseTimeoutMs?: number;
+}
+
+/** Events of a {@link TTSService} (those of every processor, so far). */
+export type TTSServiceEvents = FrameProcessorEvents;
+
+/** The `kind` of the metric that counts the characters sent to the engine (RTVI `characters`). */
+export const TTS_USAGE_METRIC = "tts_usage";
+
+/** One response being spoken: an audio context, its id on every frame it produces. */
+interface AudioContext {
+  readonly contextId: string;
+  readonly toSpeakable: TextToSpeakable;
+  /** TTSStartedFrame pushed (the first piece with something to say). */
+  started: boolean;
+  /** TTFB reported (once per response: the first piece's text → its first audio). */
+  measured: boolean;
+  /** Clock time of the first audio frame pushed, in ms (anchor of word `pts`). */
+  audioStartMs: number | undefined;
+  /** Audio pushed so far, in ms. */
+  audioMs: number;
+}
+
+const DEFAULTS = {
+  stallTimeoutMs: 5_000,
+  synthesisTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+  releaseTimeoutMs: 1_000,
+} as const;
+
+/**
+ * The base of every text-to-speech service (docs/design/tts-services.md). It owns the lifecycle,
+ * the text steps, the frames and the metrics; a concrete service implements a few verbs:
+ * {@link synthesize} (text → audio chunks, honouring an `AbortSignal`), {@link engineSampleRate},
+ * and optionally {@link connect} / {@link disconnect} and {@link model}. A subclass never overrides
+ * the lifecycle hooks or `processFrame`.
+ *
+ * Frames in: `LLMFullResponseStartFrame` opens a response; `LLMTextFrame`s are aggregated into
+ * sentences (`SentenceAggregator`) and each sentence is made speakable (`textToSpeakable`) and
+ * synthesised as soon as it is complete; `LLMFullResponseEndFrame` flushes the rest and closes the
+ * response; `TTSSpeakFrame` is spoken at once as a response of its own. `LLMTextFrame` and
+ * `TTSSpeakFrame` are consumed; every other frame is passed on, in order behind the audio of the
+ * text that came before it.
+ *
+ * Frames out, per response (one audio context, `contextId` on each): `TTSStartedFrame`, then per
+ * sentence its `TTSAudioRawFrame`s (at {@link sampleRate}) followed by its `TTSTextFrame` (the
+ * sentence as written, without `pts`: the output transport releases it when the audio before it
+ * has played, so an interrupted sentence is never reported as spoken), or, from an engine with word
+ * timings, one `TTSTextFrame` per word with `pts`; then `TTSStoppedFrame`. A sentence with nothing to
+ * say (a code block) produces only its `TTSTextFrame`, with `metadata.spoken = false`.
+ *
+ * Interruption: the aggregator drops held text, the synthesis in flight is aborted at once (its
+ * signal fires; a subprocess is killed) and nothing it produced later is pushed. The interrupted
+ * response gets no `TTSStoppedFrame`: the `InterruptionFrame` ends it downstream.
+ *
+ * Metrics (`MetricsFrame`, pushed downstream): `ttfb` once per response (text sent → first audio,
+ * ms) and {@link TTS_USAGE_METRIC} per piece (characters sent).
+ *
+ * Bounds: held text ≤ `maxSentenceChars`; each engine chunk is pushed as it comes (nothing is
+ * accumulated per response); every wait on the engine has a deadline.
+ */
+export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> extends FrameProcessor<E> {
+  readonly #options: Required<Omit<TTSServiceOptions, keyof FrameProcessorOptions | "sampleRate">> & {
+    sampleRate: number | undefined;
+  };
+  readonly #sentences: SentenceAggregator;
+  #sampleRate = 0;
+  #resampler: StreamResampler | undefined;
+  #response: AudioContext | undefined;
+  #contexts = 0;
+  /** The piece being synthesised, settled once its engine has let go (awaited by end/cancel). */
+  #inFlight: Promise<unknown> | undefined;
+  /** A permanent failure (the engine cannot run): nothing more is synthesised. */
+  #failure: Error | undefined;
+  #repeats: RepeatReporter | undefined;
+  #disconnected = false;
+
+  constructor(options: TTSServiceOptions = {}) {
+    super(options);
+    const sampleRate = options.sampleRate;
+    if (sampleRate !== undefined && (!Number.isInteger(sampleRate) || sampleRate < 1000)) {
+      throw new InvalidOptionError(
+        `${this.name}: sampleRate must be an integer number of Hz ≥ 1000 (got ${String(sampleRate)}); ` +
+          "leave it out to use the task's audioOutSampleRate",
+      );
+    }
+    for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      const value = options[key];
+      if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
+        throw new InvalidOptionError(
+          `${this.name}: ${key} must be a positive number of ms (got ${String(value)}); the default is ${DEFAULTS[key]}`,
+        );
+      }
+    }
+    this.#options = {
+      sampleRate,
+      textToSpeakable: options.textToSpeakable ?? markdownToSpeakable,
+      maxSentenceChars: options.maxSentenceChars ?? 250,
+      stallTimeoutMs: options.stallTimeoutMs ?? DEFAULTS.stallTimeoutMs,
+      synthesisTimeoutMs: options.synthesisTimeoutMs ?? DEFAULTS.synthesisTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      releaseTimeoutMs: options.releaseTimeoutMs ?? DEFAULTS.releaseTimeoutMs,
+    };
+    this.#sentences = new SentenceAggregator({ maxChars: this.#options.maxSentenceChars });
+  }
+
+  // ---------------------------------------------------------------- verbs for subclasses
+
+  /**
+   * Synthesises `text` (one sentence, already speakable, at most `maxSentenceChars`): yields
+   * PCM16 mono chunks at {@link engineSampleRate} as they are made, and word timings if the
+   * engine has them. When `signal` aborts (interruption, cancel, a deadline) it must stop at once
+   * and release what it holds (kill its subprocess, cancel the provider's context) in `finally`.
+   * Throw to report a failure; the base reports it (once, then counted) and goes on with the next
+   * sentence, unless it is a `TTSBinaryNotFoundError` or `TTSModelNotFoundError`.
+   */
+  protected abstract synthesize(text: string, signal: AbortSignal): AsyncIterable<SynthesisOutput>;
+
+  /** Sample rate of what {@link synthesize} yields, in Hz; read after {@link connect}. */
+  protected abstract get engineSampleRate(): number;
+
+  /**
+   * Gets ready to synthesise (open a connection, check the program and its voice exist), once,
+   * at start, within `connectTimeoutMs`. A throw here is reported as fatal: the service cannot
+   * speak at all. @default does nothing
+   */
+  protected connect(_signal: AbortSignal): void | Promise<void> {}
+
+  /** Releases what {@link connect} opened; called once, at end, cancel or teardown. @default does nothing */
+  protected disconnect(): void | Promise<void> {}
+
+  /** The model or voice named in metrics. @default undefined */
+  protected get model(): string | undefined {
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- public state
+
+  /** Sample rate of the audio frames pushed, in Hz (known once started; 0 before). */
+  get sampleRate(): number {
+    return this.#sampleRate;
+  }
+
+  /** Whether the service can still speak (no permanent failure such as a missing program). */
+  get usable(): boolean {
+    return this.#failure === undefined;
+  }
+
+  /** Characters of text held, waiting for the end of their sentence (≤ `maxSentenceChars`). */
+  get pendingChars(): number {
+    return this.#sentences.pendingChars;
+  }
+
+  // ---------------------------------------------------------------- lifecycle (owned here)
+
+  protected override async start(frame: StartFrame): Promise<void> {
+    this.#sampleRate = this.#options.sampleRate ?? frame.params.audioOutSampleRate;
+    let connecting: Promise<void> | undefined;
+    try {
+      await deadline(
+        this.clock,
+        (signal) => (this.#inFlight = connecting = Promise.resolve(this.connect(signal))),
+        this.#options.connectTimeoutMs,
+        `${this.name}: connecting to the TTS engine`,
+        { signal: this.lifeSignal, io: true },
+      );
+      this.#resampler = await this.clock.track(
+        createStreamResampler({ inRate: this.engineSampleRate, outRate: this.#sampleRate }),
+      );
+    } catch (error) {
+      // The deadline (or cancel) told connect() to stop: let it release what it opened first.
+      if (connecting) await this.#settle(connecting, "waiting for the TTS engine's start-up check to stop");
+      if (this.lifeSignal.aborted) return;
+      this.#failure = asError(error);
+      await this.pushError(this.#failure, { fatal: true });
+    }
+  }
+
+  protected override async end(_frame: EndFrame): Promise<void> {
+    // Text still held (a response that never got its end frame) is spoken: end drains.
+    const response = this.#response;
+    if (response) {
+      await this.#speakPiece(this.#sentences.flush(), response, this.lifeSignal);
+      await this.#closeResponse();
+    }
+    await this.#release();
+  }
+
+  protected override async cancel(_frame: CancelFrame): Promise<void> {
+    await this.#release();
+  }
+
+  protected override async cleanup(): Promise<void> {
+    await this.#release();
+    this.#resampler?.dispose();
+  }
+
+  protected override onInterruption(): void {
+    this.#sentences.reset();
+    this.#response = undefined; // the next text opens a fresh context and text-to-speakable
+  }
+
+  override async processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): Promise<void> {
+    const turn = signal ?? this.lifeSignal;
+    if (frame instanceof LLMTextFrame) {
+      const response = (this.#response ??= this.#newContext());
+      for (const piece of this.#sentences.push(frame.text)) {
+        if (turn.aborted) return;
+        await this.#speakPiece(piece, response, turn);
+      }
+      return;
+    }
+    if (frame instanceof LLMFullResponseStartFrame) {
+      if (this.#response) {
+        // The previous response never got its end frame: finish it first.
+        await this.#speakPiece(this.#sentences.flush(), this.#response, turn);
+        await this.#closeResponse();
+        if (turn.aborted) return;
+      }
+      this.#response = this.#newContext();
+      return this.pushFrame(frame, direction);
+    }
+    if (frame instanceof LLMFullResponseEndFrame) {
+      const response = this.#response;
+      if (response) {
+        await this.#speakPiece(this.#sentences.flush(), response, turn);
+        if (turn.aborted) return;
+        await this.#closeResponse();
+      }
+      return this.pushFrame(frame, direction);
+    }
+    if (frame instanceof TTSSpeakFrame) {
+      // Its own response, cut at the same bound; text held for an LLM response stays held.
+      const context = this.#newContext();
+      const sentences = new SentenceAggregator({ maxChars: this.#options.maxSentenceChars });
+      for (const piece of [...sentences.push(frame.text), sentences.flush()]) {
+        if (turn.aborted) return;
+        await this.#speakPiece(piece, context, turn);
+      }
+      if (context.started && !turn.aborted) await this.pushFrame(new TTSStoppedFrame(context.contextId));
+      return;
+    }
+    return super.processFrame(frame, direction);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #newContext(): AudioContext {
+    return {
+      contextId: `${this.name}/${++this.#contexts}`,
+      toSpeakable: this.#options.textToSpeakable(),
+      started: false,
+      measured: false,
+      audioStartMs: undefined,
+      audioMs: 0,
+    };
+  }
+
+  async #closeResponse(): Promise<void> {
+    const response = this.#response;
+    this.#response = undefined;
+    if (response?.started) await this.pushFrame(new TTSStoppedFrame(response.contextId));
+  }
+
+  /** Speaks one piece (a sentence as written) of `context`. */
+  async #speakPiece(piece: string, context: AudioContext, signal: AbortSignal): Promise<void> {
+    if (piece === "" || signal.aborted) return;
+    const speakable = context.toSpeakable(piece);
+    if (speakable.trim() === "") {
+      const text = new TTSTextFrame(piece);
+      text.metadata.spoken = false;
+      return this.pushFrame(text);
+    }
+    if (this.#failure) {
+      this.#countFailure(this.#failure);
+      return;
+    }
+    if (!context.started) {
+      context.started = true;
+      await this.pushFrame(new TTSStartedFrame(context.contextId));
+    }
+    await this.#metric(TTS_USAGE_METRIC, speakable.length);
+    const work = this.#synthesizePiece(speakable, context, signal);
+    this.#inFlight = work;
+    const outcome = await work;
+    if (this.#inFlight === work) this.#inFlight = undefined;
+    if (outcome.completed && !outcome.timed && !signal.aborted) await this.pushFrame(new TTSTextFrame(piece));
+  }
+
+  /**
+   * Runs the engine on one piece and pushes its audio (and word texts) as it comes. Resolves
+   * (never rejects) once the engine has let go, or `releaseTimeoutMs` after it was told to.
+   */
+  async #synthesizePiece(
+    text: string,
+    context: AudioContext,
+    outer: AbortSignal,
+  ): Promise<{ completed: boolean; timed: boolean }> {
+    const options = this.#options;
+    const control = new AbortController();
+    const onOuter = (): void => control.abort(outer.reason);
+    outer.addEventListener("abort", onOuter, { once: true });
+    const overall = this.clock.setTimer(() => {
+      control.abort(
+        new TTSTimeoutError(
+          "synthesisTimeoutMs",
+          options.synthesisTimeoutMs,
+          `${this.name}: synthesising "${preview(text)}" took over ${options.synthesisTimeoutMs} ms (synthesisTimeoutMs); it was abandoned`,
+        ),
+      );
+    }, options.synthesisTimeoutMs);
+    const resampler = this.#resampler!;
+    resampler.reset();
+    const sentAt = this.clock.now();
+    const pieceStartMs = context.audioMs;
+    let iterator: AsyncIterator<SynthesisOutput> | undefined;
+    let pending: Promise<IteratorResult<SynthesisOutput>> | undefined;
+    let timed = false;
+    try {
+      iterator = this.synthesize(text, control.signal)[Symbol.asyncIterator]();
+      for (;;) {
+        pending = iterator.next();
+        const result = await deadline(
+          this.clock,
+          pending,
+          options.stallTimeoutMs,
+          `${this.name}: waiting for audio of "${preview(text)}"`,
+          { signal: control.signal, io: true },
+        );
+        pending = undefined;
+        if (control.signal.aborted) throw control.signal.reason;
+        if (result.done) break;
+        const output = result.value;
+        if (output instanceof Int16Array) {
+          if (output.length === 0) continue;
+          if (!context.measured) {
+            context.measured = true;
+            await this.#metric("ttfb", this.clock.now() - sentAt);
+          }
+          await this.#pushAudio(resampler.resample(output), context);
+        } else {
+          timed = true;
+          await this.#pushWords(output.words, context, pieceStartMs);
+        }
+      }
+      await this.#pushAudio(resampler.flush(), context);
+      return { completed: true, timed };
+    } catch (thrown) {
+      if (outer.aborted) return { completed: false, timed }; // interrupted or cancelled: not a failure
+      let error = control.signal.aborted ? control.signal.reason : thrown;
+      if (error instanceof DeadlineExceededError) {
+        error = new TTSTimeoutError(
+          "stallTimeoutMs",
+          options.stallTimeoutMs,
+          `${this.name}: the TTS engine gave no audio for ${options.stallTimeoutMs} ms (stallTimeoutMs) ` +
+            `while synthesising "${preview(text)}"; it was abandoned. Raise stallTimeoutMs if the engine is slow to start`,
+        );
+      }
+      if (!control.signal.aborted) control.abort(error);
+      await this.#fail(asError(error));
+      return { completed: false, timed };
+    } finally {
+      overall.cancel();
+      outer.removeEventListener("abort", onOuter);
+      await this.#letGo(iterator, pending, control);
+    }
+  }
+
+  /** Waits (bounded) for an engine that was stopped early to finish its `finally`. */
+  async #letGo(
+    iterator: AsyncIterator<SynthesisOutput> | undefined,
+    pending: Promise<unknown> | undefined,
+    control: AbortController,
+  ): Promise<void> {
+    if (!iterator || !control.signal.aborted) return;
+    const what = `${this.name}: waiting for the TTS engine to stop`;
+    try {
+      // The engine saw the abort: its pending next() settles once its `finally` has run.
+      if (pending) {
+        await deadline(this.clock, pending.then(noop, noop), this.#options.releaseTimeoutMs, what, {
+          io: true,
+        });
+      }
+      const closing = iterator.return?.();
+      if (closing)
+        await deadline(this.clock, closing.then(noop, noop), this.#options.releaseTimeoutMs, what, {
+          io: true,
+        });
+    } catch (error) {
+      this.logger.warn(`${describe(error)}; it may still hold a process or a connection`, {
+        processor: this.name,
+      });
+    }
+  }
+
+  async #pushAudio(audio: Int16Array, context: AudioContext): Promise<void> {
+    if (audio.length === 0) return;
+    const frame = new TTSAudioRawFrame(audio, this.#sampleRate, 1);
+    frame.contextId = context.contextId;
+    context.audioStartMs ??= this.clock.now();
+    context.audioMs += frame.durationMs;
+    await this.pushFrame(frame);
+  }
+
+  async #pushWords(
+    words: readonly WordTimestamp[],
+    context: AudioContext,
+    pieceStartMs: number,
+  ): Promise<void> {
+    // The resampler delays the engine's audio by its filter: a word sounds that much later.
+    const delayMs = ((this.#resampler?.delayFrames ?? 0) * 1000) / this.#sampleRate;
+    const anchor = (context.audioStartMs ?? this.clock.now()) + pieceStartMs + delayMs;
+    for (const word of words) {
+      const frame = new TTSTextFrame(word.text);
+      frame.pts = anchor + word.startMs;
+      await this.pushFrame(frame);
+    }
+  }
+
+  #metric(kind: string, value: number): void | Promise<void> {
+    const model = this.model;
+    return this.pushFrame(
+      new MetricsFrame([
+        model === undefined
+          ? { processor: this.name, kind, value }
+          : { processor: this.name, kind, value, model },
+      ]),
+    );
+  }
+
+  /** Reports a failed piece: once per cause, then counted. A permanent failure stops the service. */
+  async #fail(error: Error): Promise<void> {
+    const permanent = error instanceof TTSBinaryNotFoundError || error instanceof TTSModelNotFoundError;
+    if (permanent) this.#failure = error;
+    if (this.#reporter().occurred(causeOf(error), error.message)) {
+      await this.pushError(error, { fatal: permanent });
+    }
+  }
+
+  #countFailure(error: Error): void {
+    this.#reporter().occurred(causeOf(error), error.message);
+  }
+
+  #reporter(): RepeatReporter {
+    return (this.#repeats ??= new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => this.clock.now(),
+    }));
+  }
+
+  /** Waits for `work` to settle, at most `releaseTimeoutMs`; never throws (a late one is logged). */
+  async #settle(work: Promise<unknown>, what: string): Promise<void> {
+    try {
+      await deadline(
+        this.clock,
+        work.then(noop, noop),
+        this.#options.releaseTimeoutMs,
+        `${this.name}: ${what}`,
+        {
+          io: true,
+        },
+      );
+    } catch (error) {
+      this.logger.warn(`${describe(error)}; it may still hold a process or a connection`, {
+        processor: this.name,
+      });
+    }
+  }
+
+  /** Waits (bounded) for the piece in flight to let go, then disconnects, once. */
+  async #release(): Promise<void> {
+    const inFlight = this.#inFlight;
+    if (inFlight) await this.#settle(inFlight, "waiting for the synthesis in flight to stop");
+    this.#repeats?.flush();
+    if (this.#disconnected) return;
+    this.#disconnected = true;
+    try {
+      await deadline(
+        this.clock,
+        async () => this.disconnect(),
+        this.#options.releaseTimeoutMs,
+        `${this.name}: disconnecting from the TTS engine`,
+        { io: true },
+      );
+    } catch (error) {
+      this.logger.warn(describe(error), { processor: this.name });
+    }
+  }
+}
+
+function noop(): void {}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** A stable key for "the same failure again": the error's code (and exit code), not its text. */
+function causeOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  const exit = (error as { exitCode?: unknown }).exitCode;
+  return `${typeof code === "string" ? code : error.name}:${exit === undefined ? "" : String(exit)}`;
+}
+
+/** The start of a text, for messages. */
+function preview(text: string): string {
+  const flat = text.replace(/\s+/gu, " ").trim();
+  return flat.length <= 40 ? flat : `${flat.slice(0, 39)}…`;
+}
