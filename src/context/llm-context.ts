@@ -75,6 +75,13 @@ export type ToolResultOutcome =
  */
 export class LLMContext {
   #messages: LLMMessage[] = [];
+  /**
+   * How many messages at the head are the kept instructions: the system and developer messages
+   * the conversation began with. Counted as they are added, not found by a scan at trim time: a
+   * system message added later (a late result's note) must not become one of them once the
+   * messages before it are trimmed, or it would be kept for ever, outside the bound.
+   */
+  #pinned = 0;
   #tools: readonly FunctionSchema[] = Object.freeze([]);
   #toolChoice: ToolChoice = "auto";
   #version = 0;
@@ -131,6 +138,7 @@ export class LLMContext {
   /** Appends messages, all or none: if one is malformed, `LLMContextError` names it and nothing is added. */
   addMessages(messages: readonly LLMMessage[]): void {
     const checked = messages.map((m, i) => parseLLMMessage(m, `messages[${this.#messages.length + i}]`));
+    if (this.#pinned === this.#messages.length) this.#pinned += leadingInstructions(checked);
     this.#messages.push(...checked);
     this.#changed();
   }
@@ -139,6 +147,7 @@ export class LLMContext {
   setMessages(messages: readonly LLMMessage[]): void {
     const checked = messages.map((m, i) => parseLLMMessage(m, `messages[${i}]`));
     this.#messages = checked;
+    this.#pinned = leadingInstructions(checked);
     this.#changed();
   }
 
@@ -274,12 +283,7 @@ export class LLMContext {
     const max = this.#maxMessages;
     if (max === undefined) return;
     const messages = this.#messages;
-    let pinned = 0;
-    while (
-      pinned < messages.length &&
-      (messages[pinned]!.role === "system" || messages[pinned]!.role === "developer")
-    )
-      pinned++;
+    const pinned = this.#pinned;
     const excess = messages.length - pinned - max;
     if (excess <= 0) return;
     const from = pinned + excess;
@@ -291,4 +295,11 @@ export class LLMContext {
     if (cut <= pinned) return;
     messages.splice(pinned, cut - pinned);
   }
+}
+
+/** How many messages at the start of `messages` are system or developer messages. */
+function leadingInstructions(messages: readonly LLMMessage[]): number {
+  let n = 0;
+  while (n < messages.length && (messages[n]!.role === "system" || messages[n]!.role === "developer")) n++;
+  return n;
 }

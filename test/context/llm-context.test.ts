@@ -240,6 +240,21 @@ describe("LLMContext maxMessages", () => {
     expect(context.recordToolResult("a", 1)).toEqual({ accepted: false, reason: "unknown" });
   });
 
+  it("does not keep a system message added later as one of the first ones once what came before it is trimmed", () => {
+    // Found by the maxMessages property (seed -372979157): a late result's note, once the messages
+    // before it were dropped, sat right after the system message and was kept for ever, outside
+    // the bound.
+    const context = new LLMContext({ maxMessages: 3, messages: [{ role: "system", content: "S" }] });
+    context.recordToolCalls([{ id: "c0", name: "f", arguments: {} }]);
+    context.addMessage({ role: "user", content: "q" });
+    expect(context.recordToolResult("c0", "r")).toEqual({ accepted: true, late: true });
+    context.addAssistantText("a1");
+    context.addAssistantText("a2");
+    context.recordToolCalls([{ id: "c1", name: "f", arguments: {} }]);
+    for (let i = 0; i < 5; i++) context.addMessage({ role: "user", content: `u${i}` });
+    expect(context.messages.map((m) => m.content)).toEqual(["S", "u2", "u3", "u4"]);
+  });
+
   it("refuses a bound that is not a whole number of at least 1", () => {
     expect(() => new LLMContext({ maxMessages: 0 })).toThrow(
       /maxMessages must be a whole number of at least 1 \(got 0\)/,
