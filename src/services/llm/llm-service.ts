@@ -406,7 +406,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     const data: Omit<MetricsData, "processor" | "model">[] = [
       { kind: "processing", value: this.clock.now() - answer.startedAtMs },
     ];
-    if (answer.usage) data.push({ kind: "usage", value: usageRecord(answer.usage) });
+    if (answer.usage) data.push({ kind: "llm_usage", value: usageRecord(answer.usage) });
     this.#pushMetrics(signal, data);
   }
 

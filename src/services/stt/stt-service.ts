@@ -325,10 +325,10 @@ export abstract class STTService extends FrameProcessor {
     if (this.#unbilledMs <= 0) return;
     const audioSeconds = this.#unbilledMs / 1000;
     this.#unbilledMs = 0;
-    this.#pushMetric("usage", { audioSeconds });
+    this.#pushMetric("stt_usage", { audioSeconds });
   }
 
-  #pushMetric(kind: "ttfb" | "usage", value: number | Record<string, number>): void {
+  #pushMetric(kind: "ttfb" | "stt_usage", value: number | Record<string, number>): void {
     const model = this.settings.model;
     const data = { processor: this.name, kind, value, ...(model === undefined ? {} : { model }) };
     void this.pushFrame(new MetricsFrame([data]));

@@ -71,7 +71,7 @@ describe("DeepgramSTTService: a whole pipeline on a loopback /v1/listen", () => 
     expect(s.down.ofType(InputAudioRawFrame)).toHaveLength(25); // audio passes on
     expect(conn().texts).toEqual(['{"type":"Finalize"}']);
     const metrics = s.down.ofType(MetricsFrame).flatMap((m) => m.data);
-    expect(metrics.find((m) => m.kind === "usage")).toMatchObject({
+    expect(metrics.find((m) => m.kind === "stt_usage")).toMatchObject({
       processor: s.stt.name,
       value: { audioSeconds: 0.5 },
       model: "nova-3-general",

@@ -116,7 +116,7 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     ]);
     expect(t.textsAfter().join("")).toBe("The weather is fine.");
     const metrics = t.down.ofType(MetricsFrame).flatMap((m) => m.data);
-    expect(metrics.map((m) => m.kind)).toEqual(["ttfb", "processing", "usage"]);
+    expect(metrics.map((m) => m.kind)).toEqual(["ttfb", "processing", "llm_usage"]);
     expect(metrics.every((m) => m.model === "gpt-test" && m.processor === t.llm.name)).toBe(true);
     expect(metrics[2]!.value).toMatchObject({ promptTokens: 61, completionTokens: 15, totalTokens: 76 });
     // The request, as documented.

@@ -115,7 +115,7 @@ describe("SegmentedSTTService: one request per utterance", () => {
     expect(s.down.ofType(TranscriptionFrame)[0]!.text).toBe("heard 400 ms");
     expect(s.down.ofType(InterimTranscriptionFrame)).toEqual([]);
     const metrics = s.down.ofType(MetricsFrame).flatMap((m) => m.data);
-    expect(metrics.find((m) => m.kind === "usage")?.value).toEqual({ audioSeconds: 0.4 });
+    expect(metrics.find((m) => m.kind === "stt_usage")?.value).toEqual({ audioSeconds: 0.4 });
     expect(metrics.some((m) => m.kind === "ttfb")).toBe(true);
     void s.task.stopWhenDone();
     expect((await s.clock.runUntil(s.finished))?.how).toBe("ended");
