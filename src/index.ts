@@ -340,3 +340,28 @@ export type {
   LLMStreamEvent,
   LLMUsage,
 } from "./services/llm/index.js";
+
+// Text-to-speech service base, and local speech from an installed espeak-ng, flite or piper
+export { TTSService } from "./services/tts/tts-service.js";
+export type {
+  TTSServiceOptions,
+  TTSServiceEvents,
+  SynthesisOutput,
+  WordTimestamp,
+  WordTimestamps,
+} from "./services/tts/tts-service.js";
+export { CommandTTSService } from "./services/tts/command-tts-service.js";
+export type {
+  CommandTTSServiceOptions,
+  CommandTTSServiceEvents,
+  CommandRun,
+} from "./services/tts/command-tts-service.js";
+export { espeakNgCommand, fliteCommand, piperCommand } from "./services/tts/tts-commands.js";
+export type { TTSCommand, EspeakNgOptions, FliteOptions, PiperOptions } from "./services/tts/tts-commands.js";
+export {
+  TTSBinaryNotFoundError,
+  TTSModelNotFoundError,
+  TTSCommandFailedError,
+  TTSOutputError,
+  TTSTimeoutError,
+} from "./services/tts/tts-errors.js";
