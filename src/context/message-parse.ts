@@ -16,8 +16,17 @@ function isFields(value: unknown): value is Fields {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** A short view of a bad value for an error message; never throws (a BigInt or a cycle has no JSON). */
 function preview(value: unknown): string {
-  const text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text =
+      typeof value === "bigint"
+        ? `${value}n`
+        : `a ${typeof value} that is not JSON (a cycle or a BigInt inside)`;
+  }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

@@ -13,7 +13,7 @@ const INLINE = new RegExp(
     /<((?:https?:\/\/|mailto:)[^\s<>]+)>/.source, // 3: autolink: the address
     /(?:https?:\/\/|www\.)[^\s<>]*[^\s<>.,;:!?)\]'"*_~`]/.source, // a bare URL, untouched
     /\\([!-/:-@[-`{-~])/.source, // 4: backslash escape: the character
-    /!\[[^\]\n]*\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // image: dropped
+    /!\[[^[\]\n]*\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // image: dropped (alt text stops at "[", so a flood of "![" is linear)
     /\[([^[\]\n]+)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // 5: link: its text
     /\[\^[^[\]\s]+\]/.source, // footnote mark: dropped
     /\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+"[^"\n]*")?\)/.source, // the tail of a link whose text began in an earlier sentence
