@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from "node:http";
 import { DeadlineExceededError } from "../../clock/deadline.js";
 import { describe } from "../../errors.js";
 import { AttemptError, type ConnectionClosed, printableUrl } from "./provider-connection.js";
@@ -80,6 +81,12 @@ export function rejectedError(
     const env = advice.baseUrlEnv ? ` (check ${advice.baseUrlEnv})` : "";
     return new ProviderSocketError(service, "invalid-url", `${service}: ${failure.what}${env}`);
   }
+  if (failure.key === "invalid-headers") {
+    const env = advice.apiKeyEnv
+      ? ` (check ${advice.apiKeyEnv}: a key copied with its line break is the usual cause)`
+      : "";
+    return new ProviderSocketError(service, "invalid-headers", `${service}: ${failure.what}${env}`);
+  }
   const what = failure.status === undefined ? "" : `; ${statusAdvice(failure.status, advice)}`;
   return new ProviderSocketError(
     service,
@@ -157,6 +164,25 @@ export function checkUrl(url: unknown): string | undefined {
   }
   if (!["ws:", "wss:", "http:", "https:"].includes(parsed.protocol)) {
     return `"${printableUrl(url)}" has the scheme ${parsed.protocol}; give a ws:// or wss:// URL`;
+  }
+  return undefined;
+}
+
+/** What is wrong with the request headers, or `undefined` when HTTP can carry them. */
+export function checkHeaders(headers: unknown): string | undefined {
+  if (headers === null || typeof headers !== "object")
+    return `the headers must be an object (got ${typeof headers})`;
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+    } catch {
+      return `the header name ${JSON.stringify(name)} cannot be sent over HTTP`;
+    }
+    try {
+      validateHeaderValue(name, value);
+    } catch {
+      return `the value of the header ${JSON.stringify(name)} cannot be sent over HTTP (a line break, a control character or not a string)`;
+    }
   }
   return undefined;
 }

@@ -9,7 +9,9 @@ export type ProviderSocketFailure =
   /** The provider closed an open connection with a close code that says retrying cannot help (1008…). */
   | "closed"
   /** The URL is not one a WebSocket can connect to. */
-  | "invalid-url";
+  | "invalid-url"
+  /** A header (the API key, usually) holds what HTTP cannot carry, such as a line break. */
+  | "invalid-headers";
 
 /**
  * A provider's WebSocket failed permanently: the socket will not reconnect and the service that

@@ -7,6 +7,7 @@ import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { Backoff } from "./backoff.js";
 import {
   attemptFailure,
+  checkHeaders,
   checkUrl,
   closedError,
   describeClose,
@@ -179,6 +180,14 @@ export class ProviderSocket {
    * throws. Messages are never held for a later connection (docs/design/provider-socket.md).
    */
   send(data: SocketData): boolean {
+    if (!isSocketData(data)) {
+      this.#dropped(
+        "send:invalid",
+        () =>
+          `${this.service}: send() was given ${describeValue(data)}; only a string, a Buffer, an ArrayBuffer or a typed array can be sent (it was dropped)`,
+      );
+      return false;
+    }
     const socket = this.#connection?.socket;
     if (this.#state !== "open" || !socket || socket.readyState !== WebSocket.OPEN) {
       const state = this.#state === "open" ? "waiting" : this.#state;
@@ -251,7 +260,7 @@ export class ProviderSocket {
     this.#liveness?.stop();
     const socket = connection.socket;
     if (socket.readyState === WebSocket.OPEN) {
-      const endOfStream = messageOf(this.#options.endOfStream);
+      const endOfStream = this.#messageOf("endOfStream", this.#options.endOfStream);
       if (endOfStream === undefined) socket.close(1000, "client closing");
       else socket.send(endOfStream);
     }
@@ -349,6 +358,9 @@ export class ProviderSocket {
       return Promise.reject(new AttemptError({ key: "invalid-url", what: invalid, permanent: true }));
     const headersOption = this.#options.headers;
     const headers = typeof headersOption === "function" ? headersOption() : (headersOption ?? {});
+    const badHeaders = checkHeaders(headers);
+    if (badHeaders)
+      return Promise.reject(new AttemptError({ key: "invalid-headers", what: badHeaders, permanent: true }));
     this.stats.attempts++;
     return deadline(
       this.#clock,
@@ -387,7 +399,7 @@ export class ProviderSocket {
           ? {
               intervalMs: this.#settings.keepAliveIntervalMs,
               send: () => {
-                const message = messageOf(keepAlive.message);
+                const message = this.#messageOf("keepAlive", keepAlive.message);
                 if (message === undefined || socket.readyState !== WebSocket.OPEN) return;
                 socket.send(message);
                 this.stats.keepAlivesSent++;
@@ -411,6 +423,24 @@ export class ProviderSocket {
     this.#callHandler("onOpen", () => this.#options.onOpen?.({ reconnected }));
   }
 
+  /**
+   * The owner's keep-alive or end-of-stream message, called if it is a function. A throw, or
+   * something that cannot be sent, is said once and counted like a throwing handler, and nothing is
+   * sent: a timer callback or `close()` must never throw on the owner's behalf.
+   */
+  #messageOf(name: string, message: SocketMessage | undefined): SocketData | undefined {
+    let data: unknown;
+    try {
+      data = typeof message === "function" ? message() : message;
+    } catch (error) {
+      this.#handlerFailed(name, error);
+      return undefined;
+    }
+    if (data === undefined || isSocketData(data)) return data;
+    this.#handlerFailed(name, new TypeError(`it gave ${describeValue(data)}, which cannot be sent`));
+    return undefined;
+  }
+
   #deliver(data: Buffer, isBinary: boolean): void {
     this.stats.received++;
     this.#callHandler("onMessage", () => this.#options.onMessage(data, isBinary));
@@ -418,19 +448,21 @@ export class ProviderSocket {
 
   /** Calls a handler of the owner; a throw (or a rejection) is said once and counted, never thrown on. */
   #callHandler(name: string, call: () => unknown): void {
-    const report = (error: unknown): void => {
-      this.stats.handlerErrors++;
-      this.#repeats.reportOnce(
-        `handler:${name}`,
-        () => `${this.service}: its ${name} handler threw (${describe(error)}); the message was skipped`,
-      );
-    };
+    const report = (error: unknown): void => this.#handlerFailed(name, error);
     try {
       const result = call();
       if (result instanceof Promise) result.catch(report);
     } catch (error) {
       report(error);
     }
+  }
+
+  #handlerFailed(name: string, error: unknown): void {
+    this.stats.handlerErrors++;
+    this.#repeats.reportOnce(
+      `handler:${name}`,
+      () => `${this.service}: its ${name} handler threw (${describe(error)}); the message was skipped`,
+    );
   }
 
   #notifyDisconnect(closed: ConnectionClosed, willReconnect: boolean): void {
@@ -474,6 +506,12 @@ export class ProviderSocket {
   }
 }
 
-function messageOf(message: SocketMessage | undefined): SocketData | undefined {
-  return typeof message === "function" ? message() : message;
+function isSocketData(data: unknown): data is SocketData {
+  return typeof data === "string" || data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return `an object (${Object.prototype.toString.call(value)})`;
+  return `a ${typeof value}`;
 }
