@@ -1,5 +1,5 @@
 import { InvalidOptionError, LLMContextError } from "../errors.js";
-import type { JsonObject, JsonValue } from "./json.js";
+import { type JsonObject, type JsonValue, isJsonObjectValue, isJsonValue } from "./json.js";
 import { parseLLMMessage } from "./message-parse.js";
 import type { LLMAssistantMessage, LLMMessage, LLMToolCallStatus, LLMToolMessage } from "./messages.js";
 import {
@@ -198,6 +198,10 @@ export class LLMContext {
   recordToolCalls(calls: readonly ToolCallRequest[], options: { text?: string } = {}): void {
     if (calls.length === 0) return;
     for (const call of calls) {
+      if (typeof call.arguments !== "string" && !isJsonObjectValue(call.arguments))
+        throw new LLMContextError(
+          `the arguments of tool call ${JSON.stringify(call.id)} must be a JSON object or its text (${NOT_JSON})`,
+        );
       if (hasToolCallId(this.#messages, call.id))
         throw new LLMContextError(
           `tool call id ${JSON.stringify(call.id)} is already in the context; each call needs a new id`,
@@ -232,6 +236,12 @@ export class LLMContext {
    * arrived is appended too, and `late` is `true`: the caller decides whether to run the LLM.
    */
   recordToolResult(id: string, result: JsonValue): ToolResultOutcome {
+    // A handler is user code and may return anything: JSON.stringify would turn NaN into null and
+    // a Map into {} without a word, and the model would be told a wrong result.
+    if (!isJsonValue(result))
+      throw new LLMContextError(
+        `the result of tool call ${JSON.stringify(id)} is not JSON data (${NOT_JSON}); convert it before returning it, e.g. a Map to an object, NaN to null or a string`,
+      );
     const found = findToolCall(this.#messages, id);
     if (!found) return { accepted: false, reason: "unknown" };
     const status = statusOf(found.message);
@@ -303,3 +313,6 @@ function leadingInstructions(messages: readonly LLMMessage[]): number {
   while (n < messages.length && (messages[n]!.role === "system" || messages[n]!.role === "developer")) n++;
   return n;
 }
+
+const NOT_JSON =
+  "strings, finite numbers, booleans, null, arrays and plain objects, at most 64 deep, no cycles; not a BigInt, a function, a Symbol, undefined, a Map or a Set";

@@ -1,5 +1,5 @@
 import { LLMContextError } from "../errors.js";
-import { type JsonObject, isJsonObject, tryParseJson } from "./json.js";
+import { type JsonObject, isJsonObject, isJsonValue, tryParseJson } from "./json.js";
 import { type FromSchema, type ObjectSchema, findSchemaProblem, findSchemaViolation } from "./json-schema.js";
 
 /**
@@ -41,6 +41,12 @@ export function checkFunctionSchema<P extends ObjectSchema>(schema: FunctionSche
   if (schema.parameters?.type !== "object")
     throw new LLMContextError(
       `${label}: parameters must be an object schema ({ type: "object", properties }); got type ${JSON.stringify(schema.parameters?.type)}`,
+    );
+  // The schema is checked recursively: a cycle (a recursive type built in code) or absurd depth
+  // must be refused here, not overflow the stack. isJsonValue bounds the depth (64).
+  if (!isJsonValue(schema.parameters))
+    throw new LLMContextError(
+      `${label}: parameters must be plain JSON data, a tree at most 64 deep (no cycles, no $ref to itself: providers take a schema without references)`,
     );
   const problem = findSchemaProblem(schema.parameters, "parameters");
   if (problem) throw new LLMContextError(`${label}: ${problem}`);

@@ -287,32 +287,29 @@ describe("adversary: ProviderSocket misuse by its owner", () => {
   // are owner callbacks too. Root cause: provider-socket.ts `#opened` builds the keep-alive `send`
   // as `messageOf(keepAlive.message)` outside `#callHandler`, and `Liveness.#keepAliveDue` calls it
   // from the timer with no try.
-  it(
-    "a keep-alive message function that throws is said once and counted; the clock and the connection carry on",
-    async () => {
-      const server = await wsServer(() => {});
-      const clock = new VirtualClock();
-      let calls = 0;
-      const p = probe(
-        server.url,
-        {
-          keepAlive: {
-            intervalMs: 100,
-            message: () => {
-              calls++;
-              throw new Error("no context id yet");
-            },
+  it("a keep-alive message function that throws is said once and counted; the clock and the connection carry on", async () => {
+    const server = await wsServer(() => {});
+    const clock = new VirtualClock();
+    let calls = 0;
+    const p = probe(
+      server.url,
+      {
+        keepAlive: {
+          intervalMs: 100,
+          message: () => {
+            calls++;
+            throw new Error("no context id yet");
           },
         },
-        clock,
-      );
-      await clock.runUntil(p.socket.start());
-      await clock.advance(1_000); // rejects today with "no context id yet"
-      expect(calls).toBeGreaterThanOrEqual(9); // re-armed after each throw
-      expect(p.socket.state).toBe("open");
-      expect(p.socket.stats.handlerErrors).toBeGreaterThanOrEqual(1);
-    },
-  );
+      },
+      clock,
+    );
+    await clock.runUntil(p.socket.start());
+    await clock.advance(1_000); // rejects today with "no context id yet"
+    expect(calls).toBeGreaterThanOrEqual(9); // re-armed after each throw
+    expect(p.socket.state).toBe("open");
+    expect(p.socket.stats.handlerErrors).toBeGreaterThanOrEqual(1);
+  });
 
   // HOLE: an `endOfStream` function that throws makes close() reject with the owner's error (the
   // TSDoc says close() "never rejects"), and the connection is left open: state stays "closing",
@@ -320,31 +317,28 @@ describe("adversary: ProviderSocket misuse by its owner", () => {
   // later). The same happens when the message it returns is not something ws can send. Root
   // cause: provider-socket.ts `#closeConnection` calls `messageOf(endOfStream)` and `socket.send`
   // with no guard, before the bounded wait and the terminate that follow.
-  it(
-    "an endOfStream function that throws: close() still resolves (it never rejects) and the connection is closed",
-    async () => {
-      const server = await wsServer(() => {});
-      const clock = new SystemClock();
-      const p = probe(
-        server.url,
-        {
-          endOfStream: () => {
-            throw new Error("boom");
-          },
-          closeTimeoutMs: 100,
+  it("an endOfStream function that throws: close() still resolves (it never rejects) and the connection is closed", async () => {
+    const server = await wsServer(() => {});
+    const clock = new SystemClock();
+    const p = probe(
+      server.url,
+      {
+        endOfStream: () => {
+          throw new Error("boom");
         },
-        clock,
-      );
-      await p.socket.start();
-      const outcome = await settled(p.socket.close(), clock);
-      await new Promise((r) => setTimeout(r, 200));
-      expect({ outcome, state: p.socket.state, serverClients: server.clients() }).toEqual({
-        outcome: "resolved",
-        state: "closed",
-        serverClients: 0,
-      });
-    },
-  );
+        closeTimeoutMs: 100,
+      },
+      clock,
+    );
+    await p.socket.start();
+    const outcome = await settled(p.socket.close(), clock);
+    await new Promise((r) => setTimeout(r, 200));
+    expect({ outcome, state: p.socket.state, serverClients: server.clients() }).toEqual({
+      outcome: "resolved",
+      state: "closed",
+      serverClients: 0,
+    });
+  });
 
   it("held: onFailure, onDisconnect and onOpen that throw are counted; start() still rejects once; nothing is unhandled", async () => {
     let n = 0;
@@ -406,18 +400,15 @@ describe("adversary: ProviderSocket misuse by its owner", () => {
   // as `gave-up` with advice to "check that the provider is reachable at that address". Root cause:
   // provider-connection.ts classifies every error thrown by `new WebSocket(...)` (ERR_INVALID_CHAR
   // from `http.request`) as a transient network error; only the URL is checked before an attempt.
-  it(
-    "a header value with a newline is a permanent error at the first attempt, naming the header",
-    async () => {
-      const server = await wsServer(() => {});
-      const clock = new VirtualClock();
-      const p = probe(server.url, { backoff: FAST, headers: { Authorization: "Token key\n" } }, clock);
-      expect(await settled(p.socket.start(), clock)).toBeInstanceOf(ProviderSocketError);
-      expect(p.socket.stats.attempts).toBe(0); // refused before connecting, like a bad URL: nothing retried
-      expect(p.failures[0]!.failure).toBe("invalid-headers");
-      expect(p.failures[0]!.message).toMatch(/Authorization/);
-    },
-  );
+  it("a header value with a newline is a permanent error at the first attempt, naming the header", async () => {
+    const server = await wsServer(() => {});
+    const clock = new VirtualClock();
+    const p = probe(server.url, { backoff: FAST, headers: { Authorization: "Token key\n" } }, clock);
+    expect(await settled(p.socket.start(), clock)).toBeInstanceOf(ProviderSocketError);
+    expect(p.socket.stats.attempts).toBe(0); // refused before connecting, like a bad URL: nothing retried
+    expect(p.failures[0]!.failure).toBe("invalid-headers");
+    expect(p.failures[0]!.message).toMatch(/Authorization/);
+  });
 
   // HOLE (small): send() "never throws", "so a frame handler never fails deep inside", but a value
   // outside `SocketData` from JavaScript (an object, a Symbol, a function, a BigInt) throws ws's

@@ -100,8 +100,9 @@ export function toAnthropicRequest(
   return request;
 }
 
+/** A text block, or none: Anthropic refuses a text block that is empty or only whitespace (400). */
 function text(value: string): AnthropicTextBlock[] {
-  return value === "" ? [] : [{ type: "text", text: value }];
+  return value.trim() === "" ? [] : [{ type: "text", text: value }];
 }
 
 function toAnthropicMessage(
