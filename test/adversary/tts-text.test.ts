@@ -53,14 +53,14 @@ describe("adversary: markdownToSpeakable on adversarial input", () => {
   // 1,000 23 ms, 4,000 158 ms, 16,000 2,331 ms. Root cause: markdown-to-speakable.ts repeats
   // stripInlineMarkdown until nothing changes, with no bound on the number of passes; the
   // reference-link pattern matches only the innermost "[text][]".
-  it.fails("is linear on nested reference links [[[a][]][]][]", () => {
+  it("is linear on nested reference links [[[a][]][]][]", () => {
     const g = growth((n) => `${"[".repeat(n / 4)}a${"][]".repeat(n / 4)}`, 8_000, speak, 8);
     expect(g, JSON.stringify(g)).toMatchObject({ linear: true });
   });
 
   // HOLE: the same root cause with autolinks: "<<<http://x>>>" loses one "<…>" per pass.
   // Measured (one run): depth 1,000 6 ms, 4,000 97 ms, 16,000 1,054 ms.
-  it.fails("is linear on nested autolinks <<<http://x>>>", () => {
+  it("is linear on nested autolinks <<<http://x>>>", () => {
     const g = growth((n) => `${"<".repeat(n / 2)}http://x${">".repeat(n / 2)}`, 4_000, speak, 8);
     expect(g, JSON.stringify(g)).toMatchObject({ linear: true });
   });
