@@ -7,7 +7,9 @@ export interface SentenceAggregatorOptions {
    * The longest piece returned, in UTF-16 code units (JavaScript string length). A text that
    * reaches it with no sentence end is cut at the last clause mark or word start (see
    * docs/design/tts-text.md), so a run-on answer still reaches the TTS, and the aggregator never
-   * holds more than this between calls. An integer ≥ 16. @default 250
+   * holds more than this between calls. An integer from 16 to 4,096 (a push may rescan up to this
+   * much, so a huge bound made pushing one character at a time quadratic: 80,000 emoji in 30 s with
+   * 100,000). @default 250
    */
   maxChars?: number;
 }
@@ -46,9 +48,9 @@ export class SentenceAggregator {
 
   constructor(options: SentenceAggregatorOptions = {}) {
     const maxChars = options.maxChars ?? DEFAULT_MAX_SENTENCE_CHARS;
-    if (!Number.isInteger(maxChars) || maxChars < 16) {
+    if (!Number.isInteger(maxChars) || maxChars < 16 || maxChars > 4096) {
       throw new InvalidOptionError(
-        `SentenceAggregator: maxChars must be an integer ≥ 16 (got ${String(options.maxChars)}); ` +
+        `SentenceAggregator: maxChars must be an integer from 16 to 4096 (got ${String(options.maxChars)}); ` +
           `it bounds each piece sent to the TTS, in characters`,
       );
     }

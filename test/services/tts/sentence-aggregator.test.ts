@@ -129,8 +129,9 @@ describe("SentenceAggregator", () => {
   it("rejects a bound too small to hold a word, naming the option", () => {
     expect(() => new SentenceAggregator({ maxChars: 4 })).toThrow(InvalidOptionError);
     expect(() => new SentenceAggregator({ maxChars: 4 })).toThrow(
-      /maxChars must be an integer ≥ 16 \(got 4\)/,
+      /maxChars must be an integer from 16 to 4096 \(got 4\)/,
     );
     expect(() => new SentenceAggregator({ maxChars: 20.5 })).toThrow(/maxChars/);
+    expect(() => new SentenceAggregator({ maxChars: 100_000 })).toThrow(/from 16 to 4096 \(got 100000\)/);
   });
 });
