@@ -37,6 +37,9 @@ import {
   resolvePipelineParams,
 } from "./task-options.js";
 
+/** Frames the task acts on when they reach an end of the pipeline (besides heartbeats). */
+const AT_END_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL | FrameFlags.TASK;
+
 /** Reported by the `timeout` event: a lifecycle stage overran its deadline. */
 export interface TaskTimeoutEvent {
   readonly stage: TimeoutStage;
@@ -450,6 +453,9 @@ export class PipelineTask {
 
   /** A frame came out of either end of the pipeline. */
   #onFrameAtEnd(frame: Frame, direction: FrameDirection): void {
+    // Most frames reaching an end of the pipeline concern the task not at all: tell them apart by
+    // their flags, not by a chain of instanceof checks on every frame.
+    if (!(frame.schedulingFlags & AT_END_FLAGS) && !(frame instanceof HeartbeatFrame)) return;
     if (frame.schedulingFlags & FrameFlags.TASK) {
       if (this.#taskFramesSeen.has(frame)) return; // acted on once: where it was first pushed
       this.#taskFramesSeen.add(frame);

@@ -145,6 +145,8 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   readonly #endBarriers = new Map<Frame, number>();
   /** Ended (then replaced) by an interruption, and ended by cancel/teardown. */
   #turn: Turn;
+  /** The current turn's signal once a handler was given it (read on every dispatch). */
+  #turnSignal: AbortSignal | undefined;
   /** Ended once, by cancel or teardown. */
   readonly #life = new LazySignal();
   /** The lifecycle frame this processor has received and not yet forwarded. */
@@ -473,6 +475,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #endTurn(reason: Error): void {
     this.#turn.end(reason);
     this.#turn = this.#newTurn();
+    this.#turnSignal = undefined;
     endedTurns.count++;
   }
 
@@ -665,7 +668,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
         return this.#dispatchInterruption(frame as InterruptionFrame, direction);
     }
     try {
-      const result = this.processFrame(frame, direction, this.#turn.signal);
+      const result = this.processFrame(frame, direction, (this.#turnSignal ??= this.#turn.signal));
       if (result) return result.catch((error: unknown) => this.#onHandlerError(error, frame));
     } catch (error) {
       this.#onHandlerError(error, frame);
@@ -680,7 +683,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     this.#runInterruptionHook();
     let result: void | Promise<void> = undefined;
     try {
-      result = this.processFrame(frame, direction, this.#turn.signal);
+      result = this.processFrame(frame, direction, (this.#turnSignal ??= this.#turn.signal));
     } catch (error) {
       this.#onHandlerError(error, frame);
     }
