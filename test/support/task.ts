@@ -10,9 +10,11 @@ import {
   PipelineTask,
   type PipelineTaskOptions,
   type TaskTimeoutEvent,
+  SystemClock,
   VirtualClock,
   silentLogger,
 } from "../../src/index.js";
+import { vi } from "vitest";
 import { FrameRecorder } from "../../src/testing/index.js";
 
 /**
@@ -23,11 +25,42 @@ import { FrameRecorder } from "../../src/testing/index.js";
  */
 export function startTask(processors: FrameProcessor[], options: Partial<PipelineTaskOptions> = {}) {
   const clock = options.clock instanceof VirtualClock ? options.clock : new VirtualClock();
+  const launched = launch(processors, { ...options, clock });
+  return {
+    clock,
+    ...launched,
+    /** Moves virtual time until the pipeline has started (at most a minute of it). */
+    whenStarted: () => clock.runUntil(launched.isStarted, { maxMs: 60_000 }),
+  };
+}
+
+/**
+ * {@link startRecordedTask} on the real clock, for work a virtual clock cannot time out (an engine
+ * that hangs is tracked real work, which stops virtual time by design: docs/design/clock.md).
+ */
+export function startRealTimeTask(processors: FrameProcessor[], options: Partial<PipelineTaskOptions> = {}) {
+  const recorder = new FrameRecorder();
+  const launched = launch([...processors, recorder], { ...options, clock: new SystemClock() });
+  return {
+    ...launched,
+    recorder,
+    /** Waits (real time, at most 5 s) until the pipeline has started. */
+    whenStarted: () =>
+      vi.waitFor(
+        () => {
+          if (!launched.isStarted()) throw new Error("the pipeline did not start within 5 s");
+        },
+        { timeout: 5000, interval: 5 },
+      ),
+  };
+}
+
+/** Runs the task and collects what it reports. */
+function launch(processors: FrameProcessor[], options: Partial<PipelineTaskOptions>) {
   const task = new PipelineTask(new Pipeline(processors), {
     logger: silentLogger,
     idleTimeoutMs: null,
     ...options,
-    clock,
   });
   const errors: ErrorFrame[] = [];
   const timeouts: TaskTimeoutEvent[] = [];
@@ -40,17 +73,7 @@ export function startTask(processors: FrameProcessor[], options: Partial<Pipelin
     started = true;
   });
   const done = task.run();
-  return {
-    clock,
-    task,
-    errors,
-    timeouts,
-    finishedBy,
-    done,
-    isStarted: (): boolean => started,
-    /** Moves virtual time until the pipeline has started (at most a minute of it). */
-    whenStarted: () => clock.runUntil(() => started, { maxMs: 60_000 }),
-  };
+  return { task, errors, timeouts, finishedBy, done, isStarted: (): boolean => started };
 }
 
 /** {@link startTask} with a FrameRecorder last in the pipeline: `recorder` holds what came out of the end. */

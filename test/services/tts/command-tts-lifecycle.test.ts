@@ -17,14 +17,8 @@ import {
 import { CommandTTSService } from "../../../src/services/tts/command-tts-service.js";
 import { espeakNgCommand } from "../../../src/services/tts/tts-commands.js";
 import { TTSTimeoutError } from "../../../src/services/tts/tts-errors.js";
-import {
-  hangingEspeak,
-  pidAlive,
-  processHandles,
-  scriptDir,
-  startRealTimeTask,
-  watchRuns,
-} from "./support.js";
+import { hangingEspeak, pidAlive, processHandles, scriptDir, watchRuns } from "./support.js";
+import { startRealTimeTask } from "../../support/task.js";
 
 let temp: Awaited<ReturnType<typeof scriptDir>>;
 let audioThenHang: string;

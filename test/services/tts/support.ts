@@ -2,19 +2,7 @@ import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { vi } from "vitest";
-import {
-  type Frame,
-  type FrameProcessor,
-  type ErrorFrame,
-  Pipeline,
-  PipelineTask,
-  SystemClock,
-  TextFrame,
-  TTSAudioRawFrame,
-  silentLogger,
-} from "../../../src/index.js";
-import { FrameRecorder } from "../../../src/testing/index.js";
+import { type Frame, TextFrame, TTSAudioRawFrame } from "../../../src/index.js";
 import type { CommandTTSService, CommandRun } from "../../../src/services/tts/command-tts-service.js";
 
 /** Handles that a finished test must not leave behind (child processes and their pipes). */
@@ -75,36 +63,6 @@ export function hangingEspeak(mode: "audio-then-hang" | "silent-hang" | "always-
         : // The sleep is a child of the script holding stdout open; its pid is left beside the script.
           `${speak}; if [ "$text" != "ok" ]; then sleep 600 & echo $! > "$0.sleep-pid"; wait; fi`;
   return `#!/bin/sh\ntext=$(cat)\n${body}\n`;
-}
-
-/** A pipeline on the real clock (for engines that hang: tracked real work stops a virtual clock). */
-export function startRealTimeTask(processors: FrameProcessor[]) {
-  const recorder = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([...processors, recorder]), {
-    clock: new SystemClock(),
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const done = task.run();
-  return {
-    task,
-    recorder,
-    errors,
-    done,
-    whenStarted: () =>
-      vi.waitFor(
-        () => {
-          if (!started) throw new Error("not started");
-        },
-        { timeout: 5000, interval: 5 },
-      ),
-  };
 }
 
 /** Total audio in ms among `frames`. */
