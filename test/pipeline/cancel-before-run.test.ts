@@ -1,4 +1,5 @@
-import { expect, it, vi } from "vitest";
+import { expect, it } from "vitest";
+import { voicepipeLinesDuring } from "../support/console-lines.js";
 import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
 import {
   AudioBufferProcessor,
@@ -42,16 +43,8 @@ it("a task cancelled before it runs tears every shipped processor down without a
     ]),
     { logger: silentLogger, clock: new VirtualClock(), observers: [rtvi.observer] },
   );
-  const written: string[] = [];
-  const stderr = vi.spyOn(process.stderr, "write").mockImplementation((text) => {
-    written.push(String(text));
-    return true;
-  });
-  try {
-    expect((await task.cancel("before run")).how).toBe("cancelled");
-  } finally {
-    stderr.mockRestore();
-  }
-  expect(written.filter((line) => line.includes("[voicepipe]"))).toEqual([]);
+  const { value: outcome, lines } = await voicepipeLinesDuring(() => task.cancel("before run"));
+  expect(outcome.how).toBe("cancelled");
+  expect(lines).toEqual([]);
   expect(task.processors.every((p) => p.state === "closed")).toBe(true);
 });

@@ -1,4 +1,5 @@
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { voicepipeLinesDuring } from "../support/console-lines.js";
 import type { AudioFilter } from "../../src/audio/filters/audio-filter.js";
 import { RNNoiseFilter } from "../../src/audio/filters/rnnoise-filter.js";
 import { createStreamResampler } from "../../src/audio/resampler.js";
@@ -330,17 +331,9 @@ describe("BaseInputTransport: end, cancel and teardown", () => {
       clock: new VirtualClock(),
     });
     // Processors never set up log to the console: a false "did not stop cleanly" went there.
-    const written: string[] = [];
-    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((text) => {
-      written.push(String(text));
-      return true;
-    });
-    try {
-      expect((await task.cancel("before run")).how).toBe("cancelled");
-    } finally {
-      stderr.mockRestore();
-    }
-    expect(written.filter((line) => line.includes("[voicepipe]"))).toEqual([]);
+    const { value: outcome, lines } = await voicepipeLinesDuring(() => task.cancel("before run"));
+    expect(outcome.how).toBe("cancelled");
+    expect(lines).toEqual([]);
     expect(filter.startedAt).toEqual([]);
     expect(filter.stops).toBe(0);
   });
