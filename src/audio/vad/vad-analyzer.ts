@@ -3,7 +3,7 @@ import { VADInputError, VADSampleRateError } from "./vad-errors.js";
 import { type VADParams, resolveVADParams } from "./vad-params.js";
 import { VADState } from "./vad-state.js";
 import { VADStateMachine } from "./vad-state-machine.js";
-import { VolumeMeter, windowVolume } from "./volume-meter.js";
+import { VolumeMeter } from "./volume-meter.js";
 
 /**
  * One analyze call that runs this many windows yields an event-loop turn between windows, so a
@@ -325,7 +325,7 @@ export abstract class VADAnalyzer {
       this.#skipQuiet &&
       volume < params.minVolume &&
       this.#machine.state === VADState.QUIET &&
-      windowVolume(window) < params.minVolume
+      this.#volume.lastWindowVolume < params.minVolume
     ) {
       // Not speech whatever the model says, and not the onset of any: the model is not asked.
       this.skippedWindow(window);

@@ -39,15 +39,22 @@ export class VolumeMeter {
   /** Weight of a new window when the level falls. */
   static readonly RELEASE = 0.2;
   #smoothed = 0;
+  #last = 0;
 
   /** The smoothed volume after the last window, 0..1 (0 before the first). */
   get volume(): number {
     return this.#smoothed;
   }
 
+  /** The last window's own volume, unsmoothed ({@link windowVolume}; 0 before the first). */
+  get lastWindowVolume(): number {
+    return this.#last;
+  }
+
   /** Folds in one window (float samples in −1..1); returns the new smoothed volume. */
   measure(window: Float32Array): number {
     const v = windowVolume(window);
+    this.#last = v;
     const k = v > this.#smoothed ? VolumeMeter.ATTACK : VolumeMeter.RELEASE;
     this.#smoothed += k * (v - this.#smoothed);
     return this.#smoothed;
@@ -56,5 +63,6 @@ export class VolumeMeter {
   /** Forgets the history (volume 0). */
   reset(): void {
     this.#smoothed = 0;
+    this.#last = 0;
   }
 }
