@@ -101,6 +101,17 @@ describe("adversary: odd settings at construction", () => {
     },
   );
 
+  // HOLE: `CommandTTSService({ sampleRate })` has a floor (1000 Hz) but no ceiling: 4e6 or 1e9 is
+  // accepted, and the task then fails at StartFrame with a fatal error that names the resampler's
+  // parameter, not the option: "outRate must be an integer sample rate in Hz between 1000 and
+  // 768000 (got 1000000000)…" (measured). Root cause: tts-service.ts checks `sampleRate < 1000`
+  // only; the upper bound is left to createStreamResampler at start (the STT options check both).
+  it.fails("CommandTTSService refuses sampleRate = 1e9 at construction", () => {
+    expect(() => new CommandTTSService({ command: espeakNgCommand(), sampleRate: 1e9 })).toThrow(
+      /sampleRate/,
+    );
+  });
+
   // held: every TTS and LLM timing refuses 0, NaN, -1, Infinity with the option's name.
   it.each([0, Number.NaN, -1, Number.POSITIVE_INFINITY])("held: TTS and LLM timings refuse %s", (v) => {
     const cmd = espeakNgCommand();
