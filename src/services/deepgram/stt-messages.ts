@@ -47,7 +47,12 @@ export function parseListenMessage(text: string): DeepgramListenMessage | Unread
   if (typeof type !== "string" && error === undefined) {
     return { cause: "type", what: `a message without a "type" (${quote(text)})` };
   }
-  return { type: "Other", name: typeof type === "string" ? type : "error", error };
+  // Both come from the provider and go into a log line: cut, like every quoted text here.
+  return {
+    type: "Other",
+    name: typeof type === "string" ? quote(type) : "error",
+    error: error === undefined ? undefined : quote(error),
+  };
 }
 
 function parseResults(json: Record<string, unknown>, text: string): DeepgramListenMessage | Unreadable {

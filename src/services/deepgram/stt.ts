@@ -1,5 +1,6 @@
 import { InvalidOptionError } from "../../errors.js";
 import { MissingApiKeyError } from "../stt/stt-errors.js";
+import { positiveMs } from "../stt/stt-service-options.js";
 import {
   type STTConnectInfo,
   type STTDisconnectInfo,
@@ -76,6 +77,16 @@ export class DeepgramSTTService extends STTService {
   constructor(options: DeepgramSTTOptions = {}) {
     super({ ...options, model: options.model ?? "nova-3-general", language: options.language ?? "en" });
     this.#options = options;
+    // Checked here, where the option was written, not at start (the socket's own checks) or by
+    // the provider's 400 (the query).
+    if (options.endpointing !== undefined && options.endpointing !== false)
+      positiveMs(this.name, "endpointing", options.endpointing, 0);
+    if (options.utteranceEndMs !== undefined)
+      positiveMs(this.name, "utteranceEndMs", options.utteranceEndMs, 0);
+    if (options.keepAliveIntervalMs !== undefined)
+      positiveMs(this.name, "keepAliveIntervalMs", options.keepAliveIntervalMs, 0);
+    if (options.socket?.connectTimeoutMs !== undefined)
+      positiveMs(this.name, "socket.connectTimeoutMs", options.socket.connectTimeoutMs, 0);
     this.#apiKey = options.apiKey ?? nonEmpty(process.env["DEEPGRAM_API_KEY"]);
     this.#baseUrl = (
       options.baseUrl ??
@@ -175,7 +186,8 @@ export class DeepgramSTTService extends STTService {
       case "SpeechStarted":
         return;
       case "Other":
-        this.reportMalformed(`type:${message.name}`, () =>
+        // One report per kind of problem, not per name a server makes up.
+        this.reportMalformed(message.error === undefined ? "unknown-type" : "provider-error", () =>
           message.error === undefined
             ? `${this.name}: Deepgram sent a message of type "${message.name}", which this service does not know; ignored`
             : `${this.name}: Deepgram reported an error: ${message.error}`,

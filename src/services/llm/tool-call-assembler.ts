@@ -2,6 +2,12 @@ import { type JsonObject, isJsonObject, tryParseJson } from "../../context/json.
 
 /** Most parallel tool calls one answer may hold; a fragment past it is refused. */
 export const MAX_TOOL_CALLS = 128;
+/**
+ * Most characters of argument text held for one answer's calls, all together (1 MiB). Real
+ * arguments are a few hundred characters; a stream that keeps adding more would otherwise be
+ * held until the process runs out of memory.
+ */
+export const MAX_TOOL_ARGUMENTS_CHARS = 1 << 20;
 
 /** A tool call put together from its streamed fragments. */
 export interface AssembledToolCall {
@@ -29,6 +35,8 @@ interface Partial {
  */
 export class ToolCallAssembler {
   readonly #calls = new Map<number, Partial>();
+  /** Argument characters held so far, all calls together (bounded by MAX_TOOL_ARGUMENTS_CHARS). */
+  #argumentChars = 0;
 
   /** Whether any fragment has been added. */
   get empty(): boolean {
@@ -59,7 +67,15 @@ export class ToolCallAssembler {
     if (fragment.id) call.id = fragment.id;
     // Some OpenAI-compatible servers repeat the name on every fragment: the first one counts.
     if (fragment.name && call.name === "") call.name = fragment.name;
-    if (fragment.arguments) call.args.push(fragment.arguments);
+    if (fragment.arguments) {
+      this.#argumentChars += fragment.arguments.length;
+      if (this.#argumentChars > MAX_TOOL_ARGUMENTS_CHARS) {
+        throw new RangeError(
+          `the tool calls' arguments passed ${MAX_TOOL_ARGUMENTS_CHARS} characters; no function needs that much, so the answer is treated as malformed`,
+        );
+      }
+      call.args.push(fragment.arguments);
+    }
   }
 
   /**

@@ -106,7 +106,12 @@ export function resolveSTTOptions(owner: string, options: STTServiceOptions): Re
   };
 }
 
-function positiveMs(owner: string, setting: string, value: number | undefined, fallback: number): number {
+export function positiveMs(
+  owner: string,
+  setting: string,
+  value: number | undefined,
+  fallback: number,
+): number {
   const v = value ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
     throw new InvalidOptionError(

@@ -1,4 +1,9 @@
-import { createStreamResampler, type StreamResampler } from "../../audio/resampler.js";
+import {
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  createStreamResampler,
+  type StreamResampler,
+} from "../../audio/resampler.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { InvalidOptionError, describe } from "../../errors.js";
 import { TTSAudioRawFrame } from "../../frames/audio.js";
@@ -145,9 +150,12 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   constructor(options: TTSServiceOptions = {}) {
     super(options);
     const sampleRate = options.sampleRate;
-    if (sampleRate !== undefined && (!Number.isInteger(sampleRate) || sampleRate < 1000)) {
+    if (
+      sampleRate !== undefined &&
+      (!Number.isInteger(sampleRate) || sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE)
+    ) {
       throw new InvalidOptionError(
-        `${this.name}: sampleRate must be an integer number of Hz ≥ 1000 (got ${String(sampleRate)}); ` +
+        `${this.name}: sampleRate must be an integer number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} (got ${String(sampleRate)}); ` +
           "leave it out to use the task's audioOutSampleRate",
       );
     }
