@@ -30,12 +30,15 @@ export class FunctionCallInProgressFrame extends ControlFrame {
 /**
  * A function call's result. Survives interruptions: a result is never lost. The result is JSON
  * data; a string is recorded in the context as it is, anything else as its JSON text.
+ * `runLlm`: whether the LLM should answer once every call of its group has a result (false for
+ * a result the conversation need not react to).
  */
 export class FunctionCallResultFrame extends DataFrame {
   static override readonly uninterruptible = true;
   constructor(
     readonly call: FunctionCallInfo,
     readonly result: JsonValue,
+    readonly runLlm = true,
   ) {
     super();
   }
