@@ -328,7 +328,13 @@ export type {
 } from "./services/stt/stt-service.js";
 export { SegmentedSTTService } from "./services/stt/segmented-stt-service.js";
 export type { SegmentedSTTServiceOptions, SegmentInfo } from "./services/stt/segmented-stt-service.js";
-export { MissingApiKeyError } from "./services/stt/stt-errors.js";
+export {
+  MissingApiKeyError,
+  STTBinaryNotFoundError,
+  STTCommandFailedError,
+} from "./services/stt/stt-errors.js";
+export { PocketsphinxSTTService } from "./services/stt/pocketsphinx-stt-service.js";
+export type { PocketsphinxSTTServiceOptions } from "./services/stt/pocketsphinx-stt-service.js";
 
 // LLM service base (providers: `voicepipe/openai`)
 export { LLMService, LLMServiceError } from "./services/llm/index.js";

@@ -10,12 +10,28 @@ export interface SubprocessSpec {
   readonly binary: string;
   readonly args: readonly string[];
   /** Written to its stdin, which is then closed. @default nothing (stdin closed at once) */
-  readonly stdin?: string;
+  readonly stdin?: string | Uint8Array;
   /** Environment. @default the process's */
   readonly env?: NodeJS.ProcessEnv;
   /** How to install the program, for the error when it is missing. */
   readonly installHint: string;
+  /**
+   * The errors a missing or failing program becomes, worded for its user (a speech-to-text
+   * program is not a TTS program). @default {@link TTSBinaryNotFoundError}, {@link TTSCommandFailedError}
+   */
+  readonly errors?: SubprocessErrors;
 }
+
+/** Makes the errors of a {@link Subprocess} (see {@link SubprocessSpec.errors}). */
+export interface SubprocessErrors {
+  notFound(binary: string, installHint: string, cause: unknown): Error;
+  failed(binary: string, exitCode: number | null, exitSignal: string | null, stderr: string): Error;
+}
+
+const TTS_ERRORS: SubprocessErrors = {
+  notFound: (binary, hint, cause) => new TTSBinaryNotFoundError(binary, hint, cause),
+  failed: (binary, code, signal, stderr) => new TTSCommandFailedError(binary, code, signal, stderr),
+};
 
 /** How a program ended. */
 export interface SubprocessExit {
@@ -66,7 +82,9 @@ export class Subprocess {
     child.once("error", (error: NodeJS.ErrnoException) => {
       // Spawn failures (ENOENT, EACCES) come here; 'close' follows.
       this.#spawnError =
-        error.code === "ENOENT" ? new TTSBinaryNotFoundError(spec.binary, spec.installHint, error) : error;
+        error.code === "ENOENT"
+          ? (spec.errors ?? TTS_ERRORS).notFound(spec.binary, spec.installHint, error)
+          : error;
     });
     child.stderr.on("data", (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString("utf8")).slice(-STDERR_TAIL_BYTES);
@@ -122,7 +140,7 @@ export class Subprocess {
     );
     if (this.#spawnError) throw this.#spawnError;
     if (exit.code !== 0)
-      throw new TTSCommandFailedError(this.#spec.binary, exit.code, exit.signal, this.#stderr);
+      throw (this.#spec.errors ?? TTS_ERRORS).failed(this.#spec.binary, exit.code, exit.signal, this.#stderr);
     return exit;
   }
 
