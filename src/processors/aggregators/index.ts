@@ -8,7 +8,4 @@ export {
   type LLMAssistantAggregatorOptions,
   type LLMAssistantAggregatorEvents,
 } from "./llm-assistant-aggregator.js";
-export {
-  LLMContextAggregatorPair,
-  type LLMContextAggregatorPairOptions,
-} from "./context-aggregator-pair.js";
+export { LLMContextAggregatorPair, type LLMContextAggregatorPairOptions } from "./context-aggregator-pair.js";

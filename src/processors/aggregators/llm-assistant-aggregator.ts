@@ -22,7 +22,10 @@ import { checkCount, checkMs } from "./options.js";
 import { TurnText } from "./turn-text.js";
 
 /** Options of {@link LLMAssistantAggregator}. */
-export interface LLMAssistantAggregatorOptions extends Omit<FrameProcessorOptions, "direct" | "maxQueuedFrames"> {
+export interface LLMAssistantAggregatorOptions extends Omit<
+  FrameProcessorOptions,
+  "direct" | "maxQueuedFrames"
+> {
   /**
    * Most characters of one answer's text; past it the rest of the answer is dropped (said once,
    * counted in {@link LLMAssistantAggregator.droppedChars}). Above any answer a voice bot's
@@ -275,7 +278,8 @@ export class LLMAssistantAggregator extends FrameProcessor<LLMAssistantAggregato
       // Not JSON data: the call still gets a result, one the model can explain to the user.
       this.#repeats.reportOnce(
         `result:invalid`,
-        () => `${this.name}: the result of the ${call.functionName} call is not recorded as it is: ${describe(error)}`,
+        () =>
+          `${this.name}: the result of the ${call.functionName} call is not recorded as it is: ${describe(error)}`,
         "warn",
       );
       return this.llmContext.recordToolResult(

@@ -13,7 +13,7 @@ import { InterimTranscriptionFrame, TranscriptionFrame } from "../../frames/text
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "../frame-processor.js";
 import { turnStore } from "../turn.js";
-import { checkCount, checkMs, then } from "./options.js";
+import { andThen, checkCount, checkMs } from "./options.js";
 import { TurnText } from "./turn-text.js";
 
 /** Options of {@link LLMUserAggregator}. */
@@ -131,7 +131,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
       this.#phase = "speaking";
       return super.processFrame(frame, direction);
     }
-    if (frame instanceof UserStoppedSpeakingFrame) return then(super.processFrame(frame, direction), () => this.#onStop());
+    if (frame instanceof UserStoppedSpeakingFrame)
+      return andThen(super.processFrame(frame, direction), () => this.#onStop());
     if (frame instanceof LLMMessagesAppendFrame) {
       this.llmContext.addMessages(frame.messages);
       return frame.runLlm ? this.#pushContext() : undefined;
@@ -172,7 +173,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     // Speaking: the stop commits. Awaiting: this was the final the stop waited for. Idle: a
     // transcript with no turn around it is a turn of its own.
     if (this.#phase === "speaking") return forwarded;
-    return then(forwarded, () => this.#commit());
+    return andThen(forwarded, () => this.#commit());
   }
 
   #onStop(): void | Promise<void> {
@@ -212,7 +213,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
       "maxTurnChars",
       () =>
         `${this.name}: a user turn passed maxTurnChars (${this.maxTurnChars} characters); the rest of the turn was dropped ` +
-          "(counted in droppedChars). Raise maxTurnChars if turns this long are expected",
+        "(counted in droppedChars). Raise maxTurnChars if turns this long are expected",
       "warn",
     );
   }

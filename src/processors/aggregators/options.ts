@@ -4,7 +4,9 @@ import { InvalidOptionError } from "../../errors.js";
 export function checkMs(owner: string, name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
-    throw new InvalidOptionError(`${owner}: ${name} must be a finite number of ms ≥ 0 (got ${String(value)})`);
+    throw new InvalidOptionError(
+      `${owner}: ${name} must be a finite number of ms ≥ 0 (got ${String(value)})`,
+    );
   return v;
 }
 
@@ -16,7 +18,7 @@ export function checkCount(owner: string, name: string, value: number | undefine
   return v;
 }
 
-/** Runs `next` after `first`, synchronously when `first` did not return a promise. @internal */
-export function then(first: void | Promise<void>, next: () => void | Promise<void>): void | Promise<void> {
+/** Runs `next` after `first` (not named `then`: a module exporting `then` is a thenable), synchronously when `first` did not return a promise. @internal */
+export function andThen(first: void | Promise<void>, next: () => void | Promise<void>): void | Promise<void> {
   return first ? first.then(next) : next();
 }
