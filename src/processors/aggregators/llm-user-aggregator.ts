@@ -1,0 +1,238 @@
+import type { TimerHandle } from "../../clock/clock.js";
+import type { LLMContext } from "../../context/llm-context.js";
+import { type Frame, FrameDirection } from "../../frames/frame.js";
+import {
+  LLMContextFrame,
+  LLMMessagesAppendFrame,
+  LLMMessagesUpdateFrame,
+  LLMRunFrame,
+  LLMSetToolsFrame,
+} from "../../frames/llm.js";
+import { UserStartedSpeakingFrame, UserStoppedSpeakingFrame } from "../../frames/speaking.js";
+import { InterimTranscriptionFrame, TranscriptionFrame } from "../../frames/text.js";
+import { RepeatReporter } from "../../reporting/repeat-reporter.js";
+import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "../frame-processor.js";
+import { turnStore } from "../turn.js";
+import { andThen, checkCount, checkMs } from "./options.js";
+import { TurnText } from "./turn-text.js";
+
+/** Options of {@link LLMUserAggregator}. */
+export interface LLMUserAggregatorOptions extends Omit<FrameProcessorOptions, "direct" | "maxQueuedFrames"> {
+  /**
+   * After `UserStoppedSpeakingFrame`, the longest wait for a final transcript still on its way,
+   * in ms: when the turn has no words yet, or its last transcript was an interim one (the STT is
+   * still finishing it). The wait ends the moment the final arrives, so it costs latency only in a
+   * turn that gets no final at all (a cough); a final later than this is not lost but answered as
+   * a turn of its own (docs/design/conversation.md). 1000 ms covers a streaming STT's answer to
+   * `Finalize` (typically 100–400 ms) and a segmented STT transcribing a short utterance over HTTP.
+   * @default 1000
+   */
+  transcriptWaitMs?: number;
+  /**
+   * Most characters of one turn's text; past it the rest of the turn is dropped (said once, counted
+   * in {@link LLMUserAggregator.droppedChars}) and the turn keeps its beginning. About 10 minutes
+   * of continuous speech: only a stuck STT or a runaway input reaches it.
+   * @default 10000
+   */
+  maxTurnChars?: number;
+}
+
+/** Events of {@link LLMUserAggregator}. */
+export interface LLMUserAggregatorEvents extends FrameProcessorEvents {
+  /** A user message with `text` was added to the context and an `LLMContextFrame` pushed. */
+  userTurnCommitted: (text: string) => void;
+  /** A user turn ended with no words (no final transcript came in time): nothing was added or run. */
+  userTurnEmpty: () => void;
+}
+
+/** Where the user's turn stands. */
+type Phase =
+  /** No turn: a final transcript now is a turn of its own. */
+  | "idle"
+  /** Between `UserStartedSpeakingFrame` and `UserStoppedSpeakingFrame`. */
+  | "speaking"
+  /** Stopped; waiting (at most `transcriptWaitMs`) for the final transcript still expected. */
+  | "awaiting";
+
+/**
+ * Turns the user's speech into user messages of the shared {@link LLMContext}
+ * (docs/design/conversation.md). Put it after the `UserTurnProcessor` and before the LLM service.
+ *
+ * - Final `TranscriptionFrame`s of a turn are collected (joined with spaces, none between CJK
+ *   text); at `UserStoppedSpeakingFrame` the turn's text becomes ONE user message and an
+ *   `LLMContextFrame` goes downstream for the LLM to answer. A turn with no words pushes nothing.
+ * - A final that arrives after the stop, within `transcriptWaitMs`, belongs to the turn: when the
+ *   turn has no words yet or its last transcript was interim, the commit waits for it.
+ * - A final transcript that arrives with no user turn (an STT without VAD or turn frames, or a
+ *   final later than the wait) is a turn of its own, committed at once.
+ * - `LLMMessagesAppendFrame`, `LLMMessagesUpdateFrame`, `LLMSetToolsFrame` and `LLMRunFrame` are
+ *   applied to the shared context here and consumed; those that ask for a run become an
+ *   `LLMContextFrame`. (Without an aggregator the LLM service applies them to its own context.)
+ *
+ * Transcripts, interim transcripts and every other frame are forwarded unchanged.
+ *
+ * It runs in direct mode: the bookkeeping is a few synchronous steps, and handling frames in
+ * their arrival order means a transcript can never be overtaken by the stop frame inside this
+ * processor's own lanes (a system frame would overtake queued data).
+ *
+ * Guarantees: one message per turn; the turn's text is bounded (`maxTurnChars`); the only timer is
+ * the bounded wait after a stop, cleared by the next start, the commit, end, cancel and teardown.
+ *
+ * @example
+ * const context = new LLMContext({ messages: [{ role: "system", content: "Be brief." }] });
+ * const user = new LLMUserAggregator(context);
+ */
+export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
+  /** The conversation this aggregator adds to. */
+  readonly llmContext: LLMContext;
+  /** See {@link LLMUserAggregatorOptions.transcriptWaitMs}. */
+  readonly transcriptWaitMs: number;
+  /** See {@link LLMUserAggregatorOptions.maxTurnChars}. */
+  readonly maxTurnChars: number;
+  /** User messages added so far. */
+  turnsCommitted = 0;
+  /** Characters of transcripts dropped by `maxTurnChars`, over the session. */
+  droppedChars = 0;
+
+  readonly #text: TurnText;
+  #phase: Phase = "idle";
+  /** The last transcript of the turn was interim: its final is still to come. */
+  #interimPending = false;
+  #timer: TimerHandle | undefined;
+  readonly #repeats: RepeatReporter;
+
+  constructor(context: LLMContext, options: LLMUserAggregatorOptions = {}) {
+    super({ ...options, direct: true });
+    this.llmContext = context;
+    this.transcriptWaitMs = checkMs(this.name, "transcriptWaitMs", options.transcriptWaitMs, 1000);
+    this.maxTurnChars = checkCount(this.name, "maxTurnChars", options.maxTurnChars, 10_000);
+    this.#text = new TurnText(this.maxTurnChars);
+    this.#repeats = new RepeatReporter({
+      owner: this.name,
+      logger: () => this.logger,
+      now: () => (this.state === "created" ? 0 : this.clock.now()),
+    });
+  }
+
+  /** Whether a user turn is open or waiting for its final transcript. */
+  get inTurn(): boolean {
+    return this.#phase !== "idle";
+  }
+
+  override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
+    if (direction !== FrameDirection.DOWNSTREAM) return super.processFrame(frame, direction);
+    if (frame instanceof TranscriptionFrame) return this.#onTranscript(frame);
+    if (frame instanceof InterimTranscriptionFrame) {
+      if (frame.text.trim() !== "") this.#interimPending = true;
+      return super.processFrame(frame, direction);
+    }
+    if (frame instanceof UserStartedSpeakingFrame) {
+      this.#clearTimer(); // the user resumed: what the turn has so far stays in it
+      this.#phase = "speaking";
+      return super.processFrame(frame, direction);
+    }
+    if (frame instanceof UserStoppedSpeakingFrame)
+      return andThen(super.processFrame(frame, direction), () => this.#onStop());
+    if (frame instanceof LLMMessagesAppendFrame) {
+      this.llmContext.addMessages(frame.messages);
+      return frame.runLlm ? this.#pushContext() : undefined;
+    }
+    if (frame instanceof LLMMessagesUpdateFrame) {
+      this.llmContext.setMessages(frame.messages);
+      return frame.runLlm ? this.#pushContext() : undefined;
+    }
+    if (frame instanceof LLMSetToolsFrame) {
+      this.llmContext.setTools(frame.tools);
+      if (frame.toolChoice !== undefined) this.llmContext.setToolChoice(frame.toolChoice);
+      return;
+    }
+    if (frame instanceof LLMRunFrame) return this.#pushContext();
+    return super.processFrame(frame, direction);
+  }
+
+  protected override end(): void {
+    this.#reset();
+  }
+
+  protected override cancel(): void {
+    this.#reset();
+  }
+
+  protected override cleanup(): void {
+    this.#reset();
+  }
+
+  // ---------------------------------------------------------------- the turn
+
+  #onTranscript(frame: TranscriptionFrame): void | Promise<void> {
+    const forwarded = this.pushFrame(frame);
+    if (frame.text.trim() === "") return forwarded;
+    const dropped = this.#text.append(frame.text, "word");
+    if (dropped > 0) this.#onDropped(dropped);
+    this.#interimPending = false;
+    // Speaking: the stop commits. Awaiting: this was the final the stop waited for. Idle: a
+    // transcript with no turn around it is a turn of its own.
+    if (this.#phase === "speaking") return forwarded;
+    return andThen(forwarded, () => this.#commit());
+  }
+
+  #onStop(): void | Promise<void> {
+    this.#phase = "awaiting";
+    if (this.#text.hasWords && !this.#interimPending) return this.#commit();
+    this.#clearTimer();
+    this.#timer = this.clock.setTimer(() => {
+      this.#timer = undefined;
+      // The commit is new work, not a continuation of whatever turn armed the timer: run it
+      // outside that turn, or an interruption meanwhile would have it dropped as stale.
+      turnStore.exit(() => this.#detached(this.#commit()));
+    }, this.transcriptWaitMs);
+  }
+
+  #commit(): void | Promise<void> {
+    this.#clearTimer();
+    this.#phase = "idle";
+    this.#interimPending = false;
+    const text = this.#text.take();
+    if (text === "") {
+      this.emit("userTurnEmpty");
+      return;
+    }
+    this.llmContext.addMessage({ role: "user", content: text });
+    this.turnsCommitted++;
+    this.emit("userTurnCommitted", text);
+    return this.#pushContext();
+  }
+
+  #pushContext(): void | Promise<void> {
+    return this.pushFrame(new LLMContextFrame(this.llmContext));
+  }
+
+  #onDropped(dropped: number): void {
+    this.droppedChars += dropped;
+    this.#repeats.reportOnce(
+      "maxTurnChars",
+      () =>
+        `${this.name}: a user turn passed maxTurnChars (${this.maxTurnChars} characters); the rest of the turn was dropped ` +
+        "(counted in droppedChars). Raise maxTurnChars if turns this long are expected",
+      "warn",
+    );
+  }
+
+  #detached(result: void | Promise<void>): void {
+    if (result) result.catch((error: unknown) => void this.pushError(error as Error));
+  }
+
+  #clearTimer(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  /** The session is over: the open turn is dropped (nothing would answer it) and the timer goes. */
+  #reset(): void {
+    this.#clearTimer();
+    this.#text.take();
+    this.#phase = "idle";
+    this.#interimPending = false;
+    this.#repeats.flush();
+  }
+}
