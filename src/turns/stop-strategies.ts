@@ -104,13 +104,37 @@ export class SpeechTimeoutStopStrategy extends UserTurnStopStrategy {
 
 /**
  * The speech-to-text provider's own end-of-turn (`STTEndOfTurnFrame`, e.g. Deepgram
- * `speech_final` / `UtteranceEnd`) ends the turn, unless the VAD hears the user speaking when it
- * arrives: the provider then spoke of speech before the user went on, and the turn waits for its
- * next decision (or another strategy, or the watchdog). The provider proposes; this strategy decides.
+ * `speech_final` / `UtteranceEnd`) ends the turn. The provider proposes; this strategy decides,
+ * with the local VAD:
+ *
+ * - the VAD hears nothing: the turn ends now;
+ * - the VAD still hears the user (a provider endpointing faster than the VAD's `stopMs`, the usual
+ *   case): the turn ends at the VAD stop, unless words were transcribed after the provider's end
+ *   of turn (the user went on: the turn waits for the provider's next decision, another
+ *   strategy, or the watchdog).
  */
 export class STTEndOfTurnStopStrategy extends UserTurnStopStrategy {
+  /** The provider said the utterance ended while the VAD still heard the user. */
+  #pending = false;
+
   override onInput(input: TurnInput): void {
-    if (input.kind !== "stt-end-of-turn" || this.host.vadSpeaking) return;
-    this.host.endTurn(this.name, `the speech-to-text provider ended the utterance (${input.cause})`);
+    if (!this.host.inTurn) return;
+    if (input.kind === "stt-end-of-turn") {
+      if (!this.host.vadSpeaking) this.#end(input.cause);
+      else this.#pending = true;
+    } else if (input.kind === "transcript" && input.text.trim() !== "") {
+      this.#pending = false;
+    } else if (input.kind === "vad-stopped" && this.#pending) {
+      this.#end("at the VAD stop");
+    }
+  }
+
+  override onTurnEnded(): void {
+    this.#pending = false;
+  }
+
+  #end(cause: string): void {
+    this.#pending = false;
+    this.host.endTurn(this.name, `the speech-to-text provider ended the utterance (${cause})`);
   }
 }

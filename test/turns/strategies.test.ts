@@ -182,18 +182,27 @@ describe("start strategies", () => {
 });
 
 describe("the STT provider's end of turn", () => {
-  it("ends the turn when the VAD is silent, and is ignored while the VAD hears the user", async () => {
+  it("ends the turn at once when the VAD is silent, and at the VAD stop when the provider was faster than the VAD", async () => {
     const h = await harness({ stopStrategies: [new STTEndOfTurnStopStrategy()] });
-    await h.send(vadStart());
-    await h.send(new STTEndOfTurnFrame("speech_final", 0)); // about speech before; the user goes on
+    await h.send(vadStart(), final("book a table"));
+    await h.send(new STTEndOfTurnFrame("speech_final", 0)); // the VAD still hears the tail of the speech
     expect(h.turns.inTurn).toBe(true);
     await h.send(vadStop());
-    expect(h.turns.inTurn).toBe(true); // the VAD stop alone does not end it
-    await h.send(final("book a table"), new STTEndOfTurnFrame("utterance_end", 0));
     expect(h.events.map((e) => e.kind)).toEqual(["start", "stop"]);
-    expect(h.events[1]!.reason).toContain("utterance_end");
+    expect(h.events[1]!.reason).toContain("at the VAD stop");
     const names = h.down.frames.map((f) => f.constructor.name);
     expect(names.indexOf("TranscriptionFrame")).toBeLessThan(names.indexOf("UserStoppedSpeakingFrame"));
+  });
+
+  it("waits for the provider's next decision when the user went on after its end of turn", async () => {
+    const h = await harness({ stopStrategies: [new STTEndOfTurnStopStrategy()] });
+    await h.send(vadStart(), final("book a table"), new STTEndOfTurnFrame("speech_final", 0));
+    await h.send(interim("for two")); // words after the provider's end of turn: the user went on
+    await h.send(vadStop());
+    expect(h.turns.inTurn).toBe(true); // the VAD stop alone does not end it
+    await h.send(final("for two"), new STTEndOfTurnFrame("utterance_end", 0));
+    expect(h.events.map((e) => e.kind)).toEqual(["start", "stop"]);
+    expect(h.events[1]!.reason).toContain("utterance_end");
   });
 });
 
