@@ -77,6 +77,7 @@ export {
 export { MetricsFrame, type MetricsData } from "./metrics.js";
 export { ServiceUpdateSettingsFrame } from "./settings.js";
 export { UserMuteStartedFrame, UserMuteStoppedFrame } from "./user-mute.js";
+export { STTEndOfTurnFrame, type STTEndOfTurnCause } from "./turn.js";
 export { InputDTMFFrame, DTMF_KEYS, isDTMFKey, type DTMFKey } from "./dtmf.js";
 export {
   BotOutputFrame,

@@ -8,6 +8,7 @@ import {
   type STTServiceOptions,
 } from "../stt/stt-service.js";
 import { ProviderSocket } from "../websocket/provider-socket.js";
+import { type STTEndOfTurnCause, STTEndOfTurnFrame } from "../../frames/turn.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { parseListenMessage } from "./stt-messages.js";
 
@@ -73,6 +74,8 @@ export class DeepgramSTTService extends STTService {
   readonly #baseUrl: string;
   readonly #options: DeepgramSTTOptions;
   #socket: ProviderSocket | undefined;
+  /** Words were transcribed since the last end-of-turn this service passed on. */
+  #wordsSinceEndOfTurn = false;
 
   constructor(options: DeepgramSTTOptions = {}) {
     super({ ...options, model: options.model ?? "nova-3-general", language: options.language ?? "en" });
@@ -176,6 +179,9 @@ export class DeepgramSTTService extends STTService {
           fromFinalize: message.fromFinalize,
           language: message.language,
         });
+        if (message.transcript.trim() !== "") this.#wordsSinceEndOfTurn = true;
+        // speech_final comes on a final: pushed after it, so the turn's words are in first.
+        if (message.isFinal && message.speechFinal) this.#endOfTurn("speech_final");
         return;
       case "Metadata":
         this.logger.debug(`${this.name}: stream summary received (request ${message.requestId ?? "?"})`, {
@@ -183,6 +189,8 @@ export class DeepgramSTTService extends STTService {
         });
         return;
       case "UtteranceEnd":
+        this.#endOfTurn("utterance_end");
+        return;
       case "SpeechStarted":
         return;
       case "Other":
@@ -193,6 +201,18 @@ export class DeepgramSTTService extends STTService {
             : `${this.name}: Deepgram reported an error: ${message.error}`,
         );
     }
+  }
+
+  /**
+   * Passes Deepgram's end of utterance on as an `STTEndOfTurnFrame` (a proposal the turn
+   * strategies decide on), once per utterance: `UtteranceEnd` after a `speech_final` for the
+   * same words, or either with no words since the last one, says nothing new, and a late
+   * duplicate must not end the user's next turn.
+   */
+  #endOfTurn(cause: STTEndOfTurnCause): void {
+    if (!this.#wordsSinceEndOfTurn) return;
+    this.#wordsSinceEndOfTurn = false;
+    void this.pushFrame(new STTEndOfTurnFrame(cause, this.clock.now()));
   }
 
   #query(sampleRate: number): string {
