@@ -190,20 +190,17 @@ export function smartTurnStandIn(
     { name: "weight", dims: [1], floats: [weight] },
     { name: "bias", dims: [1], floats: [-weight * centre] },
   ];
-  let output = "probability";
   if (outputDims.join() !== "1,1") {
     // A wrong model for the error tests: the probability repeated to another shape.
     nodes.push({ op: "Expand", inputs: ["probability", "shape"], outputs: ["logits"] });
     initializers.push({ name: "shape", dims: [outputDims.length], int64s: outputDims });
-    output = "logits";
   } else {
     nodes.push({ op: "Identity", inputs: ["probability"], outputs: ["logits"] });
-    output = "logits";
   }
   return {
     doc: "A test stand-in for Smart Turn v3 (same input and output names and shapes); not a turn model.",
     inputs: [{ name: input, dims: ["batch_size", 80, 800] }],
-    outputs: [{ name: output, dims: outputDims.join() === "1,1" ? ["batch_size", 1] : outputDims }],
+    outputs: [{ name: "logits", dims: outputDims.join() === "1,1" ? ["batch_size", 1] : outputDims }],
     nodes,
     initializers,
   };
