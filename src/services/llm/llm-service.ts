@@ -3,7 +3,7 @@ import { LLMContext, type LLMContextSnapshot } from "../../context/llm-context.j
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
 import { FunctionCallsStartedFrame, type FunctionCallInfo } from "../../frames/function-calls.js";
-import type { StartFrame } from "../../frames/lifecycle.js";
+import { InterruptionFrame, type StartFrame } from "../../frames/lifecycle.js";
 import {
   LLMContextFrame,
   LLMFullResponseEndFrame,
@@ -278,6 +278,13 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         return;
       }
     }
+    if (frame instanceof InterruptionFrame) {
+      // Cancellable calls are cancelled once the interruption is on its way, so their
+      // FunctionCallCancelFrames follow it instead of overtaking it.
+      const forwarded = super.processFrame(frame, direction, signal);
+      this.#functionCalls.interrupt();
+      return forwarded;
+    }
     if (direction === FrameDirection.UPSTREAM && signal) {
       // The assistant aggregator sits after the output transport: once a group of function calls
       // has its results it asks for the answer upstream. The request ends here; after the end
@@ -304,10 +311,6 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         offerTool(context, registration.tool);
       }
     }
-  }
-
-  protected override onInterruption(): void {
-    this.#functionCalls.interrupt();
   }
 
   protected override async start(_frame: StartFrame): Promise<void> {

@@ -227,8 +227,11 @@ export class FunctionCallRunner {
    */
   accept(calls: readonly RequestedCall[], context: LLMContext): FunctionCallBatch {
     if (this.#closed) return { announce: () => Promise.resolve(), launch: () => undefined };
-    const runs = calls.map((call) => this.#plan(call, context));
-    for (const run of runs) this.#unsettled.add(run);
+    const runs = calls.map((call) => {
+      const run = this.#plan(call, context);
+      this.#unsettled.add(run); // before the next is planned: maxInFlight counts this answer's calls too
+      return run;
+    });
     return {
       announce: () => this.#announce(runs),
       launch: () => this.#launch(runs),
