@@ -253,7 +253,7 @@ export class FunctionCallRunner {
     const { cancelOnInterruption } = registration;
     if (call.argumentsProblem !== undefined) {
       const text = JSON.stringify((call.argumentsText ?? "").slice(0, 80));
-      const problem = `the arguments for ${info.functionName} ${call.argumentsProblem} (got ${text})`;
+      const problem = `the argument text for ${info.functionName} ${call.argumentsProblem} (got ${text})`;
       return new CallRun(info, context, cancelOnInterruption, { answer: invalidArgumentsResult(problem) });
     }
     const parsed = parseToolArguments(registration.tool, info.arguments);

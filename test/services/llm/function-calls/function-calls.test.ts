@@ -209,7 +209,7 @@ describe("function calls run by the OpenAI LLM service (loopback chat-completion
       "invalid arguments for get_weather: arguments.city must be a string (got number 5); call it again with arguments that match its parameters",
     );
     expect(errorOf(t.resultOf("call_j"))).toBe(
-      'the arguments for get_weather is not valid JSON (got "{\\"city\\":\\"Par"); call it again with arguments that match its parameters',
+      'the argument text for get_weather is not valid JSON (got "{\\"city\\":\\"Par"); call it again with arguments that match its parameters',
     );
     expect(errorOf(t.resultOf("call_m"))).toMatch(/^invalid arguments for get_weather: .*city/);
     // All four answered in one group, then the model was asked again.
