@@ -3,7 +3,7 @@ import { LLMContext, type LLMContextSnapshot } from "../../context/llm-context.j
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
 import { FunctionCallsStartedFrame, type FunctionCallInfo } from "../../frames/function-calls.js";
-import type { StartFrame } from "../../frames/lifecycle.js";
+import { InterruptionFrame, type StartFrame } from "../../frames/lifecycle.js";
 import {
   LLMContextFrame,
   LLMFullResponseEndFrame,
@@ -21,6 +21,13 @@ import {
   type FrameProcessorOptions,
 } from "../../processors/frame-processor.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
+import type { FunctionSchema } from "../../context/tools.js";
+import { type FunctionCallBatch, FunctionCallRunner } from "./function-calls/function-call-runner.js";
+import type {
+  FunctionCallSettings,
+  FunctionHandler,
+  RegisterFunctionOptions,
+} from "./function-calls/function-call-types.js";
 import { LLMServiceError } from "./llm-service-error.js";
 import type { LLMCompletionRequest, LLMStreamEvent, LLMUsage } from "./llm-stream.js";
 import { ToolCallAssembler } from "./tool-call-assembler.js";
@@ -46,6 +53,8 @@ export interface LLMServiceOptions extends FrameProcessorOptions {
   maxRetryWaitMs?: number;
   /** Push `MetricsFrame`s (ttfb, processing, usage). @default true */
   metrics?: boolean;
+  /** How function calls run: timeout, one at a time, bounds (docs/design/function-calls.md). */
+  functionCalls?: FunctionCallSettings;
 }
 
 /** Events of an LLM service. */
@@ -119,6 +128,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
   /** Why the service cannot work, once it cannot. */
   #unusable: LLMServiceError | undefined;
   readonly #repeats: RepeatReporter;
+  readonly #functionCalls: FunctionCallRunner;
 
   constructor(options: LLMServiceOptions = {}) {
     super(options);
@@ -132,6 +142,21 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       logger: () => this.logger,
       now: () => this.clock.now(),
     });
+    const service = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the host reads clock and logger late
+    this.#functionCalls = new FunctionCallRunner(
+      {
+        name: this.name,
+        get clock() {
+          return service.clock;
+        },
+        get logger() {
+          return service.logger;
+        },
+        broadcast: (make) => this.broadcastFrame(make),
+        warnOnce: (cause, message) => this.#repeats.reportOnce(`function:${cause}`, message, "warn"),
+      },
+      options.functionCalls,
+    );
   }
 
   // ---------------------------------------------------------------- verbs for providers
@@ -156,6 +181,54 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
    * that message. @default nothing to do
    */
   protected connect(): void | Promise<void> {}
+
+  // ---------------------------------------------------------------- function calls
+
+  /**
+   * Registers the handler of `tool` (made with `defineTool`), replacing one of the same name. When
+   * the model calls it, the arguments are checked against the schema and handed over typed; the
+   * handler's result (JSON data) goes back to the model (docs/design/function-calls.md). Unless
+   * `addToContext: false`, the schema is added to the service's context (replacing a tool of the
+   * same name) and to every context adopted later from an `LLMContextFrame`. Throws
+   * `LLMContextError` for a malformed schema, `InvalidOptionError` for a bad option.
+   *
+   * @example
+   * const getWeather = defineTool({ name: "get_weather", description: "Weather in a city",
+   *   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } });
+   * llm.registerFunction(getWeather, async ({ city }, { signal }) => fetchWeather(city, signal), { timeoutMs: 5_000 });
+   */
+  registerFunction<T extends FunctionSchema>(
+    tool: T,
+    handler: FunctionHandler<T>,
+    options: RegisterFunctionOptions = {},
+  ): void {
+    // The runner checks arguments against `tool` before calling the handler, so it gets ToolArguments<T>.
+    const registration = this.#functionCalls.register(tool, handler as unknown as FunctionHandler, options);
+    if (registration.addToContext) offerTool(this.#context, registration.tool);
+  }
+
+  /**
+   * Removes the handler of `name` (calls already made still run). A tool this service added to its
+   * context is taken out of it. Returns whether there was a handler.
+   */
+  unregisterFunction(name: string): boolean {
+    const registration = this.#functionCalls.registrations.find((r) => r.tool.name === name);
+    if (!this.#functionCalls.unregister(name)) return false;
+    if (registration?.addToContext && this.#context.tools.some((t) => t.name === name)) {
+      this.#context.setTools(this.#context.tools.filter((t) => t.name !== name));
+    }
+    return true;
+  }
+
+  /** Function calls made and not settled yet (running, or waiting their turn). */
+  get functionCallsInFlight(): number {
+    return this.#functionCalls.inFlight;
+  }
+
+  /** Results handlers returned after their call had been cancelled or had timed out: dropped. */
+  get lateFunctionResultsDropped(): number {
+    return this.#functionCalls.lateResultsDropped;
+  }
 
   // ---------------------------------------------------------------- public state
 
@@ -185,7 +258,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
     if (direction === FrameDirection.DOWNSTREAM && signal) {
       if (frame instanceof LLMContextFrame) {
-        this.#context = frame.context;
+        this.#adopt(frame.context);
         return this.#complete(frame.context, signal);
       }
       if (frame instanceof LLMRunFrame) return this.#complete(this.#context, signal);
@@ -205,7 +278,39 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         return;
       }
     }
+    if (frame instanceof InterruptionFrame) {
+      // Cancellable calls are cancelled once the interruption is on its way, so their
+      // FunctionCallCancelFrames follow it instead of overtaking it.
+      const forwarded = super.processFrame(frame, direction, signal);
+      this.#functionCalls.interrupt();
+      return forwarded;
+    }
+    if (direction === FrameDirection.UPSTREAM && signal) {
+      // The assistant aggregator sits after the output transport: once a group of function calls
+      // has its results it asks for the answer upstream. The request ends here; after the end
+      // began there is nobody left to answer.
+      if (frame instanceof LLMContextFrame) {
+        if (this.state !== "running") return;
+        this.#adopt(frame.context);
+        return this.#complete(frame.context, signal);
+      }
+      if (frame instanceof LLMRunFrame) {
+        if (this.state !== "running") return;
+        return this.#complete(this.#context, signal);
+      }
+    }
     return super.processFrame(frame, direction, signal);
+  }
+
+  /** Takes `context` as the service's context, offering it the registered tools it lacks. */
+  #adopt(context: LLMContext): void {
+    if (context === this.#context) return;
+    this.#context = context;
+    for (const registration of this.#functionCalls.registrations) {
+      if (registration.addToContext && !context.tools.some((t) => t.name === registration.tool.name)) {
+        offerTool(context, registration.tool);
+      }
+    }
   }
 
   protected override async start(_frame: StartFrame): Promise<void> {
@@ -217,15 +322,18 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     }
   }
 
-  protected override end(): void {
+  protected override async end(): Promise<void> {
+    await this.#functionCalls.end();
     this.#repeats.flush();
   }
 
   protected override cancel(): void {
+    this.#functionCalls.close("the pipeline was cancelled");
     this.#repeats.flush();
   }
 
   protected override cleanup(): void {
+    this.#functionCalls.close("torn down");
     this.#repeats.flush();
   }
 
@@ -393,6 +501,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       answer.started = true;
       await this.pushFrame(new LLMFullResponseStartFrame());
     }
+    let batch: FunctionCallBatch | undefined;
     if (calls.length > 0) {
       context.recordToolCalls(calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })));
       const infos: FunctionCallInfo[] = calls.map((c) => ({
@@ -400,9 +509,21 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         toolCallId: c.id,
         arguments: c.arguments,
       }));
+      // Taken at once, with the calls recorded: an interruption from here on finds them. Every
+      // recorded call is run (or cancelled) even if this answer is interrupted before End.
+      batch = this.#functionCalls.accept(
+        calls.map((c, i) => ({
+          info: infos[i]!,
+          argumentsProblem: c.argumentsProblem,
+          argumentsText: c.argumentsText,
+        })),
+        context,
+      );
       await this.broadcastFrame(() => new FunctionCallsStartedFrame(infos));
+      await batch.announce();
     }
     await this.pushFrame(new LLMFullResponseEndFrame());
+    batch?.launch();
     const data: Omit<MetricsData, "processor" | "model">[] = [
       { kind: "processing", value: this.clock.now() - answer.startedAtMs },
     ];
@@ -424,6 +545,12 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     if (this.#repeats.occurred(key, error.message)) void this.pushError(error);
     this.emit("completionFailed", ...([error] as Parameters<E["completionFailed"]>));
   }
+}
+
+/** Adds `tool` to the context's tools, replacing one of the same name. */
+function offerTool(context: LLMContext, tool: FunctionSchema): void {
+  const others = context.tools.filter((t) => t.name !== tool.name);
+  context.setTools([...others, tool]);
 }
 
 function startsCompletion(frame: Frame): boolean {

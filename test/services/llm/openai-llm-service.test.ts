@@ -162,11 +162,16 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     const t = run(srv);
     t.task.queueFrame(new LLMContextFrame(context));
     await t.finish();
+    // No handler is registered: the function-call runner answers each call as unknown.
     expect(t.kinds()).toEqual([
       "LLMFullResponseStartFrame",
       "LLMTextFrame",
       "FunctionCallsStartedFrame",
+      "FunctionCallInProgressFrame",
+      "FunctionCallInProgressFrame",
       "LLMFullResponseEndFrame",
+      "FunctionCallResultFrame",
+      "FunctionCallResultFrame",
     ]);
     const [down] = t.down.ofType(FunctionCallsStartedFrame);
     const [up] = t.up.ofType(FunctionCallsStartedFrame);
