@@ -10,6 +10,7 @@ import {
   lateResultNote,
   resultText,
   statusOf,
+  wordlessPendingToolCalls,
 } from "./tool-call-records.js";
 import { type FunctionSchema, type ToolChoice, checkFunctionSchema, checkToolChoice } from "./tools.js";
 
@@ -177,10 +178,25 @@ export class LLMContext {
   /**
    * Records what the assistant said. With `interrupted`, `text` must be only the part that was
    * played; the message is marked `interrupted: true`. An interrupted answer of which nothing was
-   * played (empty or blank text) records nothing. Returns the message added, if any.
+   * played (empty or blank text) records nothing. Returns the message added (or completed), if any.
+   *
+   * The text of an answer that called tools ("Let me check…") is played after its calls were
+   * recorded: when the context ends with tool calls that have no text and no result yet, the text
+   * becomes their message's content, where the model said it, instead of a message after them.
    */
   addAssistantText(text: string, options: { interrupted?: boolean } = {}): LLMAssistantMessage | undefined {
     if (options.interrupted && text.trim() === "") return undefined;
+    const calls = wordlessPendingToolCalls(this.#messages);
+    if (calls >= 0 && text.trim() !== "") {
+      const owner = this.#messages[calls] as LLMAssistantMessage;
+      this.#replace(calls, {
+        ...owner,
+        content: text,
+        ...(options.interrupted ? { interrupted: true } : {}),
+      });
+      this.#changed();
+      return this.#messages[calls] as LLMAssistantMessage;
+    }
     const message: LLMAssistantMessage = options.interrupted
       ? { role: "assistant", content: text, interrupted: true }
       : { role: "assistant", content: text };

@@ -64,3 +64,21 @@ export function hasToolCallId(messages: readonly LLMMessage[], id: string): bool
       (m.role === "assistant" && m.tool_calls?.some((c) => c.id === id)),
   );
 }
+
+/**
+ * The index of the assistant message whose tool calls end the context, when that answer had no
+ * text and none of its calls has a result yet (every tool message after it is `in_progress`):
+ * text the assistant aggregator commits then is what was said before those calls. Otherwise -1.
+ */
+export function wordlessPendingToolCalls(messages: readonly LLMMessage[]): number {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === "tool") {
+      if (message.status !== "in_progress") return -1;
+      continue;
+    }
+    const wordless = message.content === null || message.content === "";
+    return message.role === "assistant" && (message.tool_calls?.length ?? 0) > 0 && wordless ? i : -1;
+  }
+  return -1;
+}

@@ -110,6 +110,42 @@ describe("LLMContext interrupted answers", () => {
 });
 
 describe("LLMContext tool calls", () => {
+  it("the text played before an answer's calls goes into their message, so their results are not late", () => {
+    const context = conversation();
+    context.recordToolCalls([{ id: "c1", name: "get_weather", arguments: { city: "Paris" } }]);
+    // The answer's own words ("Let me check…") are played, and committed, after the calls were recorded.
+    context.addAssistantText("Let me check.");
+    expect(context.messages.slice(-2)).toMatchObject([
+      { role: "assistant", content: "Let me check.", tool_calls: [{ id: "c1" }] },
+      { role: "tool", tool_call_id: "c1", status: "in_progress" },
+    ]);
+    expect(context.recordToolResult("c1", { sky: "clear" })).toEqual({ accepted: true, late: false });
+    // The answer after the result is a message of its own.
+    context.addAssistantText("It is clear in Paris.");
+    expect(context.messages.at(-1)).toEqual({ role: "assistant", content: "It is clear in Paris." });
+    expect(context.messages.filter((m) => m.role === "system" && JSON.stringify(m.content).includes("arrived"))).toEqual([]);
+  });
+
+  it("an interrupted preamble is marked on the calls' message; text after a result or a user turn is never merged", () => {
+    const context = conversation();
+    context.recordToolCalls([{ id: "c1", name: "slow_lookup", arguments: {} }]);
+    context.addAssistantText("Let me", { interrupted: true });
+    expect(context.messages.at(-2)).toMatchObject({
+      content: "Let me",
+      interrupted: true,
+      tool_calls: [{ id: "c1" }],
+    });
+    context.recordToolCalls([{ id: "c2", name: "slow_lookup", arguments: {} }]);
+    context.addMessage({ role: "user", content: "never mind" });
+    context.addAssistantText("Sure.");
+    expect(context.messages.at(-1)).toEqual({ role: "assistant", content: "Sure." });
+    expect(
+      context.messages.find((m) => m.role === "assistant" && m.tool_calls?.[0]?.id === "c2"),
+    ).toMatchObject({
+      content: null,
+    });
+  });
+
   it("records calls with in-progress placeholders, then each result in place", () => {
     const context = conversation();
     context.recordToolCalls(

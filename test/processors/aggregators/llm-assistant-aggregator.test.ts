@@ -379,8 +379,9 @@ describe("LLMAssistantAggregator function calls", () => {
       new UserStartedSpeakingFrame(),
       new InterruptionFrame(),
     );
-    expect(assistantMessages(context)).toEqual([
-      { role: "assistant", content: "Let me check", interrupted: true },
+    // What was played before the calls is the calls' own message (the model said it there).
+    expect(context.messages.filter((m) => m.role === "assistant")).toMatchObject([
+      { role: "assistant", content: "Let me check", interrupted: true, tool_calls: [{ id: "a" }] },
     ]);
     expect(assistant.openFunctionCalls).toBe(1);
     await s.send(new FunctionCallCancelFrame(call("a")));
