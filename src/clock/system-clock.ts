@@ -7,6 +7,17 @@ import { BaseClock, type TimerHandle, checkDelay } from "./clock.js";
  */
 export class SystemClock extends BaseClock {
   readonly #origin = performance.now();
+  readonly #keepAlive: boolean;
+
+  /**
+   * @param options.keepAlive - Whether a pending timer keeps the process alive. False for
+   *   background watchers (e.g. `EventLoopStallMonitor`) that must never hold a process open
+   *   (Node's `unref`). @default true
+   */
+  constructor(options: { keepAlive?: boolean } = {}) {
+    super();
+    this.#keepAlive = options.keepAlive ?? true;
+  }
 
   now(): number {
     return performance.now() - this.#origin;
@@ -25,13 +36,19 @@ export class SystemClock extends BaseClock {
     const fire = (): void => {
       const left = due - this.now();
       if (left > 0) {
-        handle = setTimeout(fire, nodeDelay(left));
+        handle = this.#arm(fire, left);
         return;
       }
       callback();
     };
-    handle = setTimeout(fire, nodeDelay(delayMs));
+    handle = this.#arm(fire, delayMs);
     return { cancel: () => clearTimeout(handle) };
+  }
+
+  #arm(fire: () => void, delayMs: number): NodeJS.Timeout {
+    const handle = setTimeout(fire, nodeDelay(delayMs));
+    if (!this.#keepAlive) handle.unref();
+    return handle;
   }
 }
 

@@ -130,7 +130,7 @@ const CASES: Array<[string, () => Frame, Array<[string, unknown]>]> = [
     ],
   ],
   [
-    "metrics (durations in seconds, usage under the client's names)",
+    "metrics (durations in seconds, usage under the client's names, token counts as snake_case fields)",
     () =>
       new MetricsFrame([
         { processor: "CartesiaTTSService#3", kind: "ttfb", value: 250, model: "sonic-2" },
@@ -138,9 +138,16 @@ const CASES: Array<[string, () => Frame, Array<[string, unknown]>]> = [
         {
           processor: "OpenAILLMService#2",
           kind: "llm_usage",
-          value: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+          value: { promptTokens: 10, completionTokens: 5, totalTokens: 15, cachedTokens: 2 },
+          model: "gpt-4o-mini",
         },
         { processor: "CartesiaTTSService#3", kind: "tts_usage", value: 42 },
+        {
+          processor: "DeepgramSTTService#1",
+          kind: "stt_usage",
+          value: { audioSeconds: 3.5 },
+          model: "nova-3",
+        },
       ]),
     [
       [
@@ -151,10 +158,15 @@ const CASES: Array<[string, () => Frame, Array<[string, unknown]>]> = [
           tokens: [
             {
               processor: "OpenAILLMService#2",
-              value: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+              model: "gpt-4o-mini",
+              prompt_tokens: 10,
+              completion_tokens: 5,
+              total_tokens: 15,
+              cache_read_input_tokens: 2,
             },
           ],
           characters: [{ processor: "CartesiaTTSService#3", value: 42 }],
+          stt_usage: [{ processor: "DeepgramSTTService#1", model: "nova-3", value: 3.5 }],
         },
       ],
     ],

@@ -25,12 +25,14 @@ export type RTVIClientMessageType =
   | "ui-snapshot"
   | "ui-cancel-job-group";
 
-/** One entry of a `metrics` list. Durations in seconds, as the client expects. */
-export interface RTVIMetricEntry {
-  processor: string;
-  model?: string;
-  value: number | Record<string, number>;
-}
+/**
+ * One entry of a `metrics` list. Durations in seconds, as the client expects; a `tokens` entry
+ * carries its counts as fields (`prompt_tokens`, `completion_tokens`, `total_tokens`, …) instead
+ * of `value`.
+ */
+export type RTVIMetricEntry =
+  | { processor: string; model?: string; value: number | Record<string, number> }
+  | ({ processor: string; model?: string } & Record<string, string | number>);
 
 /** The `data` of each message the server sends, by type. */
 export interface RTVIServerMessageData {

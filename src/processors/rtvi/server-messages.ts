@@ -165,17 +165,45 @@ function describeBotOutput(frame: BotOutputFrame, context: ServerMessageContext,
   });
 }
 
-/** Groups measurements by kind, as the client expects: `{ ttfb: [{ processor, model?, value }], … }`. */
+/**
+ * Groups measurements by kind, as the client expects (Pipecat's RTVI observer is the reference):
+ * `{ ttfb: [{ processor, model?, value }], processing: […], characters: […], stt_usage: […],
+ * tokens: [{ processor, model?, prompt_tokens, completion_tokens, total_tokens, … }] }`. Durations
+ * are in seconds; a token entry carries the counts themselves, in the snake_case names of the
+ * OpenAI usage object; `stt_usage` is the audio seconds as a number.
+ */
 function metricsData(data: readonly MetricsData[]): Record<string, RTVIMetricEntry[]> {
   const out: Record<string, RTVIMetricEntry[]> = {};
   for (const m of data) {
     const key = METRIC_KEYS[m.kind] ?? m.kind;
-    const value = DURATION_KINDS.has(m.kind) && typeof m.value === "number" ? m.value / 1000 : m.value;
-    const entry: RTVIMetricEntry =
-      m.model === undefined
-        ? { processor: m.processor, value }
-        : { processor: m.processor, model: m.model, value };
+    const who: { processor: string; model?: string } = { processor: m.processor };
+    if (m.model !== undefined) who.model = m.model;
+    let entry: RTVIMetricEntry;
+    if (m.kind === "llm_usage" && typeof m.value === "object") {
+      entry = { ...who, ...tokenCounts(m.value) };
+    } else if (
+      m.kind === "stt_usage" &&
+      typeof m.value === "object" &&
+      typeof m.value["audioSeconds"] === "number"
+    ) {
+      entry = { ...who, value: m.value["audioSeconds"] };
+    } else {
+      const value = DURATION_KINDS.has(m.kind) && typeof m.value === "number" ? m.value / 1000 : m.value;
+      entry = { ...who, value };
+    }
     (out[key] ??= []).push(entry);
   }
   return out;
 }
+
+/** Token counts under the names the client reads (`promptTokens` → `prompt_tokens`; cache reads as Pipecat names them). */
+function tokenCounts(usage: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, count] of Object.entries(usage)) {
+    out[TOKEN_NAMES[name] ?? name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = count;
+  }
+  return out;
+}
+
+/** Usage fields whose client name is not their plain snake_case. */
+const TOKEN_NAMES: Readonly<Record<string, string>> = { cachedTokens: "cache_read_input_tokens" };
