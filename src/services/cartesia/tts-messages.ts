@@ -37,15 +37,24 @@ export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedM
   const contextId = typeof m["context_id"] === "string" ? m["context_id"] : undefined;
   const type = m["type"];
   if (type === "error") {
-    const error = typeof m["error"] === "string" ? m["error"] : typeof m["message"] === "string" ? m["message"] : cut(text);
+    const error =
+      typeof m["error"] === "string"
+        ? m["error"]
+        : typeof m["message"] === "string"
+          ? m["message"]
+          : cut(text);
     return { type: "error", contextId, error };
   }
   if (contextId === undefined) {
-    return { cause: "no-context", what: `a "${typeof type === "string" ? cut(type, 40) : "?"}" message without a context_id` };
+    return {
+      cause: "no-context",
+      what: `a "${typeof type === "string" ? cut(type, 40) : "?"}" message without a context_id`,
+    };
   }
   switch (type) {
     case "chunk":
-      if (typeof m["data"] !== "string") return { cause: "chunk-data", what: 'a "chunk" without base64 "data"' };
+      if (typeof m["data"] !== "string")
+        return { cause: "chunk-data", what: 'a "chunk" without base64 "data"' };
       return { type: "chunk", contextId, data: m["data"] };
     case "timestamps": {
       const t = m["word_timestamps"] as Record<string, unknown> | undefined;
@@ -58,7 +67,10 @@ export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedM
         !words.every((w) => typeof w === "string") ||
         !starts.every((s) => typeof s === "number" && Number.isFinite(s) && s >= 0)
       ) {
-        return { cause: "timestamps", what: 'a "timestamps" message whose word_timestamps are not words[] and start[] of the same length' };
+        return {
+          cause: "timestamps",
+          what: 'a "timestamps" message whose word_timestamps are not words[] and start[] of the same length',
+        };
       }
       return { type: "timestamps", contextId, words: words as string[], starts: starts as number[] };
     }

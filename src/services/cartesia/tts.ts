@@ -154,7 +154,12 @@ export class CartesiaTTSService extends TTSService {
       );
     }
     this.#apiKey = options.apiKey ?? nonEmpty(process.env["CARTESIA_API_KEY"]);
-    this.#baseUrl = providerBaseUrl(this.name, options.baseUrl, "CARTESIA_BASE_URL", CARTESIA_DEFAULT_BASE_URL);
+    this.#baseUrl = providerBaseUrl(
+      this.name,
+      options.baseUrl,
+      "CARTESIA_BASE_URL",
+      CARTESIA_DEFAULT_BASE_URL,
+    );
     this.#socketOptions = options.socket;
   }
 

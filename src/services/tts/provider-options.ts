@@ -37,7 +37,10 @@ export function checkProviderOptions(
     );
   }
   const language = options.language ?? rules.defaultLanguage;
-  if (language !== undefined && (typeof language !== "string" || !/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(language))) {
+  if (
+    language !== undefined &&
+    (typeof language !== "string" || !/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(language))
+  ) {
     throw new InvalidOptionError(
       `${service}: language must be a language code such as "en", "fr" or "pt-BR" (got ${JSON.stringify(language)})`,
     );
