@@ -59,6 +59,8 @@ export interface FakeCartesia {
   /** Answers held by `holdAnswers`, released in order. */
   readonly held: Array<() => void>;
   release(): void;
+  /** Sends `count` chunks for a context now (a generation Cartesia finishes after a cancel). */
+  sendLate(contextId: string, count: number): void;
   close(): Promise<void>;
 }
 
@@ -225,6 +227,21 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
     held,
     release() {
       held.shift()?.();
+    },
+    sendLate(contextId, count) {
+      const ws = connections.at(-1)!.ws;
+      for (let i = 0; i < count; i++) {
+        ws.send(
+          JSON.stringify({
+            type: "chunk",
+            context_id: contextId,
+            status_code: 206,
+            done: false,
+            data: Buffer.alloc(480, 7).toString("base64"),
+            step_time: 1,
+          }),
+        );
+      }
     },
     async close() {
       for (const c of connections) c.ws.terminate();

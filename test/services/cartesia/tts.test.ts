@@ -120,10 +120,15 @@ describe("CartesiaTTSService on a loopback /tts/websocket", () => {
     const before = s.down.frames.length;
     s.queue(new InterruptionFrame());
     await s.until(() => parsed(server).some((m) => m["cancel"] === true), "the cancel");
+    const cancelledId = (): string =>
+      parsed(server).find((m) => m["cancel"] === true)!["context_id"] as string;
     server.release(); // the second sentence's answer comes anyway: cancelled, not sent by the fake
     await s.until(() => tts.stats.droppedAfterCancel === 3, "the late chunks dropped");
     s.respond("New turn.");
     await s.until(() => server.held.length === 1, "the new turn sent");
+    // More of the old context's audio while the new turn's sentence is being read: still dropped.
+    server.sendLate(cancelledId(), 2);
+    await s.until(() => tts.stats.droppedAfterCancel === 5, "the later chunks dropped");
     server.release();
     await s.until(() => s.down.ofType(TTSStoppedFrame).length === 1, "the new turn spoken");
     const after = s.down.frames.slice(before);
