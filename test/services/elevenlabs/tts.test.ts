@@ -9,7 +9,6 @@ import { LLMTextFrame, TTSTextFrame } from "../../../src/frames/text.js";
 import { TTSStoppedFrame } from "../../../src/frames/tts.js";
 import { ElevenLabsTTSService, type ElevenLabsTTSOptions } from "../../../src/services/elevenlabs/tts.js";
 import { tcpHandles } from "../websocket/loopback-provider.js";
-import { describeFrames } from "../tts/support.js";
 import { expectNothingPending, samplesOf, startStreamingSession } from "../tts/streaming-session.js";
 import {
   type FakeElevenLabs,
