@@ -141,6 +141,21 @@ describe("CartesiaTTSService on a loopback /tts/websocket", () => {
     expectNothingPending(s.clock);
   });
 
+  it("an interruption between sentences (none in flight) still cancels the response's context", async () => {
+    const server = await fake();
+    const tts = service(server);
+    const s = await startStreamingSession([tts]);
+    s.queue(new LLMFullResponseStartFrame(), new LLMTextFrame("First one. Half a sen"));
+    await s.until(() => s.down.ofType(TTSTextFrame).length === 2, "the first sentence spoken");
+    const context = parsed(server)[0]!["context_id"];
+    s.queue(new InterruptionFrame());
+    await s.until(() => parsed(server).some((m) => m["cancel"] === true), "the cancel");
+    expect(parsed(server).at(-1)).toEqual({ context_id: context, cancel: true });
+    expect((await s.finish()).how).toBe("ended");
+    // Nothing more was sent for the interrupted response (no continue:false, no half sentence).
+    expect(parsed(server).filter((m) => m["context_id"] === context)).toHaveLength(3);
+  });
+
   it("a bad key: the 401 is one fatal error naming CARTESIA_API_KEY and quoting Cartesia", async () => {
     const server = await fake({ apiKey: "right" });
     const s = await startStreamingSession([service(server, { apiKey: "wrong" })]);
