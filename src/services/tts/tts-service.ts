@@ -22,7 +22,9 @@ import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { markdownToSpeakable } from "./markdown-to-speakable.js";
 import { SentenceAggregator } from "./sentence-aggregator.js";
 import type { TextToSpeakable, TextToSpeakableFactory } from "./text-to-speakable.js";
+import { ProviderSocketError } from "../websocket/provider-socket-error.js";
 import { TTSBinaryNotFoundError, TTSModelNotFoundError, TTSTimeoutError } from "./tts-errors.js";
+import { MissingTTSApiKeyError } from "./tts-provider-errors.js";
 
 /** A word the engine says, timed from the start of the audio of the text it was given. */
 export interface WordTimestamp {
@@ -42,6 +44,21 @@ export interface WordTimestamps {
  * (any chunk size, empty chunks allowed), or word timings.
  */
 export type SynthesisOutput = Int16Array | WordTimestamps;
+
+/** Which response a piece belongs to (the third argument of {@link TTSService.synthesize}). */
+export interface SynthesisRequest {
+  /** The response's audio context id: the same for every piece of one response, new for the next. */
+  readonly contextId: string;
+  /** The piece's place in its response: 0 for the first, then 1, 2, … */
+  readonly index: number;
+}
+
+/** Why {@link TTSService.endContext} is called. */
+export type ContextEnd =
+  /** The response's last piece was synthesised: no more text comes for it. */
+  | "finished"
+  /** An interruption or a cancel ended the response: whatever is still coming for it is stale. */
+  | "interrupted";
 
 /** Options of every {@link TTSService}. */
 export interface TTSServiceOptions extends FrameProcessorOptions {
@@ -91,6 +108,8 @@ interface AudioContext {
   audioStartMs: number | undefined;
   /** Audio pushed so far, in ms. */
   audioMs: number;
+  /** Pieces handed to the engine so far (the next piece's {@link SynthesisRequest.index}). */
+  pieces: number;
 }
 
 const DEFAULTS = {
@@ -146,6 +165,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   #failure: Error | undefined;
   #repeats: RepeatReporter | undefined;
   #disconnected = false;
+  /** Contexts with a piece sent to the engine and no {@link endContext} yet (at most two: a response and a TTSSpeakFrame). */
+  readonly #openContexts = new Set<AudioContext>();
 
   constructor(options: TTSServiceOptions = {}) {
     super(options);
@@ -187,9 +208,19 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
    * engine has them. When `signal` aborts (interruption, cancel, a deadline) it must stop at once
    * and release what it holds (kill its subprocess, cancel the provider's context) in `finally`.
    * Throw to report a failure; the base reports it (once, then counted) and goes on with the next
-   * sentence, unless it is a `TTSBinaryNotFoundError` or `TTSModelNotFoundError`.
+   * sentence, unless it is permanent (`TTSBinaryNotFoundError`, `TTSModelNotFoundError`,
+   * `MissingTTSApiKeyError`, `ProviderSocketError`).
+   *
+   * `request` says which response the piece belongs to: pieces of one response come one after
+   * another with the same `contextId` (a websocket service sends them on one provider context,
+   * so the voice keeps its prosody), and {@link endContext} says when the response is over. An
+   * engine that speaks each piece on its own ignores it.
    */
-  protected abstract synthesize(text: string, signal: AbortSignal): AsyncIterable<SynthesisOutput>;
+  protected abstract synthesize(
+    text: string,
+    signal: AbortSignal,
+    request: SynthesisRequest,
+  ): AsyncIterable<SynthesisOutput>;
 
   /** Sample rate of what {@link synthesize} yields, in Hz; read after {@link connect}. */
   protected abstract get engineSampleRate(): number;
@@ -201,8 +232,32 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
    */
   protected connect(_signal: AbortSignal): void | Promise<void> {}
 
-  /** Releases what {@link connect} opened; called once, at end, cancel or teardown. @default does nothing */
-  protected disconnect(): void | Promise<void> {}
+  /**
+   * Releases what {@link connect} opened; called once, at end, cancel or teardown, within
+   * `releaseTimeoutMs`. `how` is `"cancel"` when the task is stopping now (close the provider's
+   * socket with a short wait) and `"end"` otherwise. @default does nothing
+   */
+  protected disconnect(_how: "end" | "cancel"): void | Promise<void> {}
+
+  /**
+   * The response `contextId` is over: `"finished"` after its last piece (finish the provider's
+   * context), `"interrupted"` when an interruption or a cancel ended it (cancel the provider's
+   * context; audio still arriving for it must be dropped). Called once per response that had a
+   * piece synthesised; on an interruption the piece in flight may still be stopping (its signal
+   * has fired), so both may cancel the same provider context: make it idempotent. Must not throw
+   * or wait. @default does nothing
+   */
+  protected endContext(_contextId: string, _reason: ContextEnd): void {}
+
+  /**
+   * The engine cannot work any more (a rejected key, a provider that gave up): the service
+   * stops synthesising (`usable` turns false) and says so once, as a fatal error. For failures
+   * noticed outside {@link synthesize} (a socket's give-up); a throw from `synthesize` does the same
+   * for permanent errors.
+   */
+  protected fail(error: Error): Promise<void> {
+    return this.#fail(error, true);
+  }
 
   /** The model or voice named in metrics. @default undefined */
   protected get model(): string | undefined {
@@ -262,7 +317,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   protected override async cancel(_frame: CancelFrame): Promise<void> {
-    await this.#release();
+    this.#endOpenContexts("interrupted");
+    await this.#release("cancel");
   }
 
   protected override async cleanup(): Promise<void> {
@@ -271,6 +327,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   protected override onInterruption(): void {
+    this.#endOpenContexts("interrupted");
     this.#sentences.reset();
     this.#response = undefined; // the next text opens a fresh context and text-to-speakable
   }
@@ -312,7 +369,9 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
         if (turn.aborted) return;
         await this.#speakPiece(piece, context, turn);
       }
-      if (context.started && !turn.aborted) await this.pushFrame(new TTSStoppedFrame(context.contextId));
+      if (turn.aborted) return;
+      this.#endContext(context, "finished");
+      if (context.started) await this.pushFrame(new TTSStoppedFrame(context.contextId));
       return;
     }
     return super.processFrame(frame, direction);
@@ -328,12 +387,14 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       measured: false,
       audioStartMs: undefined,
       audioMs: 0,
+      pieces: 0,
     };
   }
 
   async #closeResponse(): Promise<void> {
     const response = this.#response;
     this.#response = undefined;
+    if (response) this.#endContext(response, "finished");
     if (response?.started) await this.pushFrame(new TTSStoppedFrame(response.contextId));
   }
 
@@ -372,6 +433,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     outer: AbortSignal,
   ): Promise<{ completed: boolean; timed: boolean }> {
     const options = this.#options;
+    const request: SynthesisRequest = { contextId: context.contextId, index: context.pieces++ };
+    this.#openContexts.add(context);
     const control = new AbortController();
     const onOuter = (): void => control.abort(outer.reason);
     outer.addEventListener("abort", onOuter, { once: true });
@@ -392,7 +455,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     let pending: Promise<IteratorResult<SynthesisOutput>> | undefined;
     let timed = false;
     try {
-      iterator = this.synthesize(text, control.signal)[Symbol.asyncIterator]();
+      iterator = this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
       for (;;) {
         pending = iterator.next();
         const result = await deadline(
@@ -503,10 +566,24 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     );
   }
 
+  /** Tells the engine a context is over, once, if a piece of it was synthesised. */
+  #endContext(context: AudioContext, reason: ContextEnd): void {
+    if (!this.#openContexts.delete(context)) return;
+    try {
+      this.endContext(context.contextId, reason);
+    } catch (error) {
+      this.#countFailure(asError(error));
+    }
+  }
+
+  #endOpenContexts(reason: ContextEnd): void {
+    for (const context of [...this.#openContexts]) this.#endContext(context, reason);
+  }
+
   /** Reports a failed piece: once per cause, then counted. A permanent failure stops the service. */
-  async #fail(error: Error): Promise<void> {
-    const permanent = error instanceof TTSBinaryNotFoundError || error instanceof TTSModelNotFoundError;
-    if (permanent) this.#failure = error;
+  async #fail(error: Error, forcePermanent = false): Promise<void> {
+    const permanent = forcePermanent || isPermanent(error);
+    if (permanent) this.#failure ??= error;
     if (this.#reporter().occurred(causeOf(error), error.message)) {
       await this.pushError(error, { fatal: permanent });
     }
@@ -544,7 +621,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   /** Waits (bounded) for the piece in flight to let go, then disconnects, once. */
-  async #release(): Promise<void> {
+  async #release(how: "end" | "cancel" = "end"): Promise<void> {
     const inFlight = this.#inFlight;
     if (inFlight) await this.#settle(inFlight, "waiting for the synthesis in flight to stop");
     this.#repeats?.flush();
@@ -553,7 +630,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     try {
       await deadline(
         this.clock,
-        async () => this.disconnect(),
+        async () => this.disconnect(how),
         this.#options.releaseTimeoutMs,
         `${this.name}: disconnecting from the TTS engine`,
         { io: true },
@@ -565,6 +642,16 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 }
 
 function noop(): void {}
+
+/** Failures after which the engine cannot speak until its settings change. */
+function isPermanent(error: Error): boolean {
+  return (
+    error instanceof TTSBinaryNotFoundError ||
+    error instanceof TTSModelNotFoundError ||
+    error instanceof MissingTTSApiKeyError ||
+    error instanceof ProviderSocketError
+  );
+}
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

@@ -1,0 +1,93 @@
+/**
+ * Cartesia's `/tts/websocket` server messages, read defensively: JSON text with a `type`
+ * discriminator and the `context_id` it concerns (docs/design/tts-services.md, "Cartesia").
+ */
+export type CartesiaMessage =
+  | { readonly type: "chunk"; readonly contextId: string; readonly data: string }
+  | {
+      readonly type: "timestamps";
+      readonly contextId: string;
+      readonly words: readonly string[];
+      /** Seconds, as sent. */
+      readonly starts: readonly number[];
+    }
+  | { readonly type: "flush_done"; readonly contextId: string }
+  | { readonly type: "done"; readonly contextId: string }
+  | { readonly type: "error"; readonly contextId: string | undefined; readonly error: string }
+  /** A documented message the service has no use for (`phoneme_timestamps`). */
+  | { readonly type: "ignored"; readonly contextId: string | undefined };
+
+/** A message that could not be read: `cause` is a short stable key, `what` says what was wrong. */
+export interface MalformedMessage {
+  readonly cause: string;
+  readonly what: string;
+}
+
+export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { cause: "not-json", what: `a message that is not JSON (${cut(text)})` };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { cause: "not-object", what: `a message that is not a JSON object (${cut(text)})` };
+  }
+  const m = value as Record<string, unknown>;
+  const contextId = typeof m["context_id"] === "string" ? m["context_id"] : undefined;
+  const type = m["type"];
+  if (type === "error") {
+    const error =
+      typeof m["error"] === "string"
+        ? m["error"]
+        : typeof m["message"] === "string"
+          ? m["message"]
+          : cut(text);
+    return { type: "error", contextId, error };
+  }
+  if (contextId === undefined) {
+    return {
+      cause: "no-context",
+      what: `a "${typeof type === "string" ? cut(type, 40) : "?"}" message without a context_id`,
+    };
+  }
+  switch (type) {
+    case "chunk":
+      if (typeof m["data"] !== "string")
+        return { cause: "chunk-data", what: 'a "chunk" without base64 "data"' };
+      return { type: "chunk", contextId, data: m["data"] };
+    case "timestamps": {
+      const t = m["word_timestamps"] as Record<string, unknown> | undefined;
+      const words = t?.["words"];
+      const starts = t?.["start"];
+      if (
+        !Array.isArray(words) ||
+        !Array.isArray(starts) ||
+        words.length !== starts.length ||
+        !words.every((w) => typeof w === "string") ||
+        !starts.every((s) => typeof s === "number" && Number.isFinite(s) && s >= 0)
+      ) {
+        return {
+          cause: "timestamps",
+          what: 'a "timestamps" message whose word_timestamps are not words[] and start[] of the same length',
+        };
+      }
+      return { type: "timestamps", contextId, words: words as string[], starts: starts as number[] };
+    }
+    case "flush_done":
+      return { type: "flush_done", contextId };
+    case "done":
+      return { type: "done", contextId };
+    case "phoneme_timestamps":
+      return { type: "ignored", contextId };
+    default:
+      return {
+        cause: "unknown-type",
+        what: `a message of type ${typeof type === "string" ? JSON.stringify(cut(type, 40)) : "(none)"}, which this service does not know`,
+      };
+  }
+}
+
+function cut(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
