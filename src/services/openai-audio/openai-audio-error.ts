@@ -1,4 +1,5 @@
 import { VoicepipeError } from "../../errors.js";
+import { readBody } from "./read-body.js";
 
 /**
  * Why a request to OpenAI's audio endpoints failed (docs/design/tts-services.md, "OpenAI speech"):
@@ -81,7 +82,9 @@ export async function errorFromResponse(
   response: Response,
 ): Promise<OpenAIAudioError> {
   const status = response.status;
-  const said = providerMessage(await readBounded(response, MAX_ERROR_BODY_BYTES)) || response.statusText;
+  const said =
+    providerMessage((await readBody(response, MAX_ERROR_BODY_BYTES).catch(() => undefined))?.text ?? "") ||
+    response.statusText;
   const where = endpoint.baseURL;
   if (status === 401 || status === 403) {
     return new OpenAIAudioError(
@@ -139,28 +142,6 @@ export function connectionError(
       ? `${service}: could not reach ${baseURL} (${detail}); check OPENAI_BASE_URL (or the baseURL option) and the network`
       : `${service}: the answer from ${baseURL} broke off (${detail})`;
   return new OpenAIAudioError(service, "connection", message, { cause: error });
-}
-
-/** Reads at most `limit` bytes of a body as UTF-8 and lets go of the rest. Never throws. */
-async function readBounded(response: Response, limit: number): Promise<string> {
-  const body = response.body;
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-  } catch {
-    /* a broken error body still gives the status */
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString("utf8");
 }
 
 /** OpenAI's `error.message`, or the start of the body; one line, at most 300 characters. */

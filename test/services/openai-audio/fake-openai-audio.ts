@@ -114,7 +114,8 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
           "Incorrect API key provided: sk-bad. You can find your API key at https://platform.openai.com/account/api-keys.",
         );
       }
-      const answer = options.speech?.(++speechCount) ?? "ok";
+      speechCount++;
+      const answer = options.speech?.(speechCount) ?? "ok";
       if (typeof answer === "object")
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (
@@ -164,7 +165,8 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
       }
       requests.push({ path, authorization, contentType, fields, ...(file ? { file } : {}) });
       if (authorization !== `Bearer ${key}`) return error(response, 401, "Incorrect API key provided.");
-      const answer = options.transcription?.(++transcriptionCount) ?? "ok";
+      transcriptionCount++;
+      const answer = options.transcription?.(transcriptionCount) ?? "ok";
       if (typeof answer === "object")
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (answer === "hang") return;
