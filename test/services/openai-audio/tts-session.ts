@@ -1,0 +1,113 @@
+import { expect } from "vitest";
+import { VirtualClock } from "../../../src/clock/index.js";
+import type { Clock } from "../../../src/clock/clock.js";
+import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
+import { ErrorFrame } from "../../../src/frames/error.js";
+import { type Frame, FrameDirection } from "../../../src/frames/frame.js";
+import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../../src/frames/llm.js";
+import { LLMTextFrame } from "../../../src/frames/text.js";
+import { Pipeline } from "../../../src/pipeline/pipeline.js";
+import { PipelineTask, type TaskOutcome } from "../../../src/pipeline/task.js";
+import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
+import type { FrameProcessor } from "../../../src/processors/frame-processor.js";
+import { FrameRecorder } from "../../../src/testing/frame-recorder.js";
+import { type LoggedLine, memoryLogger } from "../../support/logger.js";
+import { until } from "../websocket/loopback-provider.js";
+
+/** A running task [up recorder, the TTS, down recorder] on `clock`. */
+export interface TTSSession {
+  readonly task: PipelineTask;
+  readonly clock: Clock;
+  readonly up: FrameRecorder;
+  readonly down: FrameRecorder;
+  readonly lines: LoggedLine[];
+  readonly finished: Promise<TaskOutcome>;
+  queue(...frames: Frame[]): void;
+  /** Queues one LLM answer: start, the texts, end. */
+  answer(...texts: string[]): void;
+  /** The samples of every audio frame pushed so far, in order. */
+  samples(): Int16Array;
+  errors(): ErrorFrame[];
+}
+
+export async function startTTS(
+  tts: FrameProcessor,
+  clock: Clock = new VirtualClock(),
+  taskOptions: Partial<PipelineTaskOptions> = {},
+): Promise<TTSSession> {
+  const { logger, lines } = memoryLogger();
+  const up = new FrameRecorder(FrameDirection.UPSTREAM, { name: "up" });
+  const down = new FrameRecorder(FrameDirection.DOWNSTREAM, { name: "down" });
+  const task = new PipelineTask(new Pipeline([up, tts, down]), {
+    clock,
+    logger,
+    idleTimeoutMs: null,
+    ...taskOptions,
+  });
+  let started = false;
+  task.on("pipelineStarted", () => {
+    started = true;
+  });
+  const finished = task.run();
+  if (clock instanceof VirtualClock) await clock.runUntil(() => started || task.hasFinished());
+  else await until(() => started || task.hasFinished(), "the task to start");
+  const queue = (...frames: Frame[]): void => {
+    for (const f of frames) task.queueFrame(f);
+  };
+  return {
+    task,
+    clock,
+    up,
+    down,
+    lines,
+    finished,
+    queue,
+    answer(...texts) {
+      queue(
+        new LLMFullResponseStartFrame(),
+        ...texts.map((t) => new LLMTextFrame(t)),
+        new LLMFullResponseEndFrame(),
+      );
+    },
+    samples() {
+      const frames = down.ofType(TTSAudioRawFrame);
+      const out = new Int16Array(frames.reduce((n, f) => n + f.audio.length, 0));
+      let at = 0;
+      for (const f of frames) {
+        out.set(f.audio, at);
+        at += f.audio.length;
+      }
+      return out;
+    },
+    errors: () => up.ofType(ErrorFrame),
+  };
+}
+
+/**
+ * Waits in real time until `predicate` holds. Not `runUntil`: it waits for tracked real work to
+ * settle first, and a stalled request (the point of several tests) never settles by itself.
+ */
+export async function waitFor(_session: TTSSession, predicate: () => boolean, what: string): Promise<void> {
+  await until(predicate, what, 5_000);
+}
+
+/** Ends the task (drain) and waits for it to finish. */
+export async function endTTS(session: TTSSession): Promise<TaskOutcome> {
+  void session.task.stopWhenDone();
+  return finishTTS(session);
+}
+
+/** Waits for the task to finish (moving a virtual clock) and returns how it ended. */
+export async function finishTTS(session: TTSSession): Promise<TaskOutcome> {
+  const { clock, finished } = session;
+  if (clock instanceof VirtualClock) await clock.runUntil(finished, { maxMs: 60_000 });
+  return finished;
+}
+
+/** Nothing of the session is left on its clock. */
+export function expectNothingPending(clock: Clock): void {
+  if (clock instanceof VirtualClock) {
+    expect(clock.pendingTimers).toBe(0);
+    expect(clock.pendingRealWork).toBe(0);
+  }
+}
