@@ -73,6 +73,7 @@ export {
   isDTMFKey,
   BotOutputFrame,
   LLMConfigureOutputFrame,
+  STTEndOfTurnFrame,
 } from "./frames/index.js";
 export type {
   FrameLane,
@@ -85,6 +86,7 @@ export type {
   DTMFKey,
   BotOutputInit,
   BotOutputSpokenStatus,
+  STTEndOfTurnCause,
 } from "./frames/index.js";
 
 // Processors
@@ -276,7 +278,20 @@ export type {
 } from "./audio/vad/index.js";
 export { VADProcessor } from "./processors/vad-processor.js";
 export { UserTurnProcessor } from "./processors/user-turn-processor.js";
-export type { UserTurnProcessorOptions } from "./processors/user-turn-processor.js";
+export type {
+  UserTurnProcessorOptions,
+  UserTurnEvent,
+  UserIdleEvent,
+  UserTurnProcessorEvents,
+  UserTurnStats,
+} from "./processors/user-turn-processor.js";
+
+// Turn-taking: when the user's turn starts and stops, when the user is muted (docs/design/turns.md)
+export * from "./turns/index.js";
+export type { TurnAnalyzer, TurnVerdict } from "./audio/turn/turn-analyzer.js";
+
+// The conversation: the user's turns and the assistant's played answers into the context (docs/design/conversation.md)
+export * from "./processors/aggregators/index.js";
 export type { VADProcessorOptions } from "./processors/vad-processor.js";
 
 // Recording
@@ -353,6 +368,8 @@ export type {
   TTSServiceOptions,
   TTSServiceEvents,
   SynthesisOutput,
+  SynthesisRequest,
+  ContextEnd,
   WordTimestamp,
   WordTimestamps,
 } from "./services/tts/tts-service.js";
@@ -371,3 +388,30 @@ export {
   TTSOutputError,
   TTSTimeoutError,
 } from "./services/tts/tts-errors.js";
+export { MissingTTSApiKeyError, TTSProviderError } from "./services/tts/tts-provider-errors.js";
+
+// Function calling (docs/design/function-calls.md)
+export type {
+  FunctionCallContext,
+  FunctionCallSettings,
+  FunctionHandler,
+  RegisterFunctionOptions,
+} from "./services/llm/function-calls/index.js";
+
+// Resilience and metrics (docs/design/resilience.md, docs/design/metrics.md)
+export { ServiceSwitcher } from "./services/service-switcher.js";
+export type {
+  ServiceSwitchReason,
+  ServiceSwitcherEvents,
+  ServiceSwitcherOptions,
+} from "./services/service-switcher.js";
+export { LLMSwitcher } from "./services/service-switcher-llm.js";
+export { ManuallySwitchServiceFrame } from "./services/service-switcher-frames.js";
+export { TurnLatencyObserver, describeTurn } from "./observers/turn-latency.js";
+export type { TurnLatency, TurnLatencyEvents, TurnLatencyObserverOptions } from "./observers/turn-latency.js";
+export { EventLoopStallMonitor } from "./observers/event-loop-stall-monitor.js";
+export type {
+  EventLoopStall,
+  EventLoopStallEvents,
+  EventLoopStallMonitorOptions,
+} from "./observers/event-loop-stall-monitor.js";
