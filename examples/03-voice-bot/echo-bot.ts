@@ -33,6 +33,9 @@ import { type AudioClip, EchoProcessor } from "./echo.js";
 
 const asset = (name: string): string => fileURLToPath(new URL(`../assets/${name}`, import.meta.url));
 
+/** The background ambience both bots play under everything (a WAV in `examples/assets`). */
+export const ambiencePath = asset("ambience.wav");
+
 /** What the bot says, loaded once per process and shared by every session (frames never write to their audio). */
 export interface EchoBotVoice {
   readonly greeting: AudioClip;
@@ -93,7 +96,7 @@ export async function runEchoBot(
       audioOut10msChunks: 4,
       audioOutMixer:
         ambienceVolume > 0
-          ? new SoundfileMixer({ soundFiles: { ambience: asset("ambience.wav") }, volume: ambienceVolume })
+          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
           : undefined,
     },
   });

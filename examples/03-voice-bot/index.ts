@@ -5,23 +5,49 @@
  *
  *   npm start [-- --port N] [-- --host ADDRESS]     (or PORT=N npm start)
  *
- * Which bot: the echo bot, which needs no API keys. (When provider services land, the same
- * command runs the full assistant when their keys are set; the line printed at start says which.)
+ * Which bot (choose-bot.ts; the line printed at start says which, and why):
+ * - the assistant, when the environment has an LLM key (OPENAI_API_KEY, ANTHROPIC_API_KEY,
+ *   GEMINI_API_KEY), a speech-to-text (DEEPGRAM_API_KEY, OPENAI_API_KEY, or an installed
+ *   pocketsphinx) and a voice (CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY,
+ *   OPENAI_API_KEY, or an installed flite); each provider's *_BASE_URL points it elsewhere;
+ * - otherwise the echo bot, which needs no API keys. `VOICEPIPE_BOT=echo` forces it.
  * Ctrl-C stops accepting sessions, lets the ones in progress end (5 s), then cancels them; a
  * second Ctrl-C exits at once.
  */
-import { createConsoleLogger, runDevServer } from "../../src/index.js";
+import { execFileSync } from "node:child_process";
+import { EventLoopStallMonitor, createConsoleLogger, runDevServer } from "../../src/index.js";
+import { runAssistantBot } from "./assistant-bot.js";
+import { chooseBot } from "./choose-bot.js";
 import { loadEchoBotVoice, runEchoBot } from "./echo-bot.js";
 
 const logger = createConsoleLogger(process.env.VOICEPIPE_LOG_LEVEL === "debug" ? "debug" : "info");
+const hasProgram = (name: string): boolean => {
+  try {
+    execFileSync("sh", ["-c", 'command -v "$0"', name], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const choice = chooseBot(process.env, hasProgram);
+// Loads the shared Silero model (and the echo bot's prompts) before the first session.
 const voice = await loadEchoBotVoice();
+// One per process: every session shares the event loop, so a stall is said once, not per session.
+const stalls = new EventLoopStallMonitor({ logger });
+stalls.start();
 try {
   const { stopped } = await runDevServer({
     logger,
-    note: "the echo bot answers (no API keys needed): it plays back what you say",
+    note:
+      choice.bot === "assistant"
+        ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks`
+        : `the echo bot answers (it plays back what you say): ${choice.why}`,
     onSession: async (socket, _request, session) => {
-      logger.info(`session ${session.id}: started (echo bot)`);
-      const outcome = await runEchoBot(socket, session, { voice, logger });
+      logger.info(`session ${session.id}: started (${choice.bot} bot)`);
+      const outcome =
+        choice.bot === "assistant"
+          ? await runAssistantBot(socket, session, { choice, logger })
+          : await runEchoBot(socket, session, { voice, logger });
       logger.info(`session ${session.id}: ${outcome.how}${outcome.reason ? ` (${outcome.reason})` : ""}`);
     },
   });
@@ -32,4 +58,6 @@ try {
 } catch (error) {
   console.error(`voicepipe: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
+} finally {
+  stalls.stop();
 }

@@ -1,0 +1,232 @@
+/**
+ * The assistant `npm start` runs when there are credentials for it (see choose-bot.ts): it hears
+ * the user with a speech-to-text service, answers with an LLM that can call a tool, and speaks with
+ * a text-to-speech service; the user can barge in at any time, and what the bot said before the
+ * barge-in is what the conversation remembers.
+ *
+ *   browser ─ws─▶ input ─▶ RTVI ─▶ Silero VAD ─▶ STT ─▶ user turns ─▶ user aggregator ─▶ LLM (+ tools) ─▶ TTS ─▶ gate ─▶ output ─ws─▶ browser
+ *                                                                                                                   └─▶ assistant aggregator
+ */
+import type { WebSocket } from "ws";
+import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
+import { defineTool } from "../../src/context/index.js";
+import {
+  type Clock,
+  CommandTTSService,
+  type DevSession,
+  type FrameProcessor,
+  LLMContext,
+  LLMContextAggregatorPair,
+  type LLMService,
+  type Logger,
+  Pipeline,
+  PipelineTask,
+  PocketsphinxSTTService,
+  type STTService,
+  STTEndOfTurnStopStrategy,
+  SoundfileMixer,
+  SpeechTimeoutStopStrategy,
+  type TTSService,
+  type TaskOutcome,
+  TTSSpeakFrame,
+  TranscriptionStartStrategy,
+  TurnLatencyObserver,
+  UserTurnProcessor,
+  type UserTurnProcessorOptions,
+  VADProcessor,
+  VADStartStrategy,
+  VADStopStrategy,
+  WebSocketTransport,
+  fliteCommand,
+  runSessionTask,
+} from "../../src/index.js";
+import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
+import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepgram/index.js";
+import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
+import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
+import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
+import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
+import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
+import { ambiencePath } from "./echo-bot.js";
+
+/** The providers of one assistant (from `chooseBot`). */
+export interface AssistantChoice {
+  readonly stt: STTChoice;
+  readonly llm: LLMChoice;
+  readonly tts: TTSChoice;
+}
+
+/** Options of {@link runAssistantBot}. */
+export interface AssistantBotOptions {
+  choice: AssistantChoice;
+  /** Where each provider's key and endpoint are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** @default a SystemClock */
+  clock?: Clock;
+  logger?: Logger;
+  /** Volume of the background ambience, 0–1; 0 leaves it out. @default 0.1 */
+  ambienceVolume?: number;
+  /** What the bot says when the client is ready. @default a short hello */
+  greeting?: string;
+  /** Called with the pipeline task and its parts once they exist (tests and metrics). */
+  onTask?: (task: PipelineTask, parts: AssistantParts) => void;
+}
+
+/** The parts of one session's assistant, for tests and metrics. */
+export interface AssistantParts {
+  readonly transport: WebSocketTransport;
+  readonly context: LLMContext;
+  readonly llm: LLMService;
+  readonly latency: TurnLatencyObserver;
+}
+
+const INSTRUCTIONS =
+  "You are a helpful voice assistant built with voicepipe. Your answers are spoken aloud: keep them short " +
+  "(one to three sentences), plain text without markdown, lists or emoji. When asked the time or the date, " +
+  "use the get_current_time tool.";
+
+/** The tool the assistant offers out of the box, so function calling is visible in the default run. */
+export const getCurrentTime = defineTool({
+  name: "get_current_time",
+  description: "The current date and time, in a given IANA time zone (default: the server's)",
+  parameters: {
+    type: "object",
+    properties: { timeZone: { type: "string", description: 'e.g. "Europe/Paris"' } },
+  },
+});
+
+/** The answer of {@link getCurrentTime}; an unknown zone throws (the model is told the message). */
+export function currentTime(
+  timeZone: string | undefined,
+  at: Date = new Date(),
+): { time: string; timeZone: string } {
+  let format: Intl.DateTimeFormat;
+  try {
+    format = new Intl.DateTimeFormat("en-US", { dateStyle: "full", timeStyle: "short", timeZone });
+  } catch {
+    throw new Error(`unknown time zone ${JSON.stringify(timeZone)}; use an IANA name such as "Europe/Paris"`);
+  }
+  return { time: format.format(at), timeZone: format.resolvedOptions().timeZone };
+}
+
+/** Speech-to-text for `choice`: keys and endpoints from `env` (each service's own variables). */
+function createSTT(choice: STTChoice, env: Readonly<Record<string, string | undefined>>): STTService {
+  switch (choice) {
+    case "deepgram":
+      return new DeepgramSTTService({ apiKey: env.DEEPGRAM_API_KEY, baseUrl: env.DEEPGRAM_BASE_URL });
+    case "openai":
+      return new OpenAISTTService({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL });
+    case "pocketsphinx":
+      return new PocketsphinxSTTService();
+  }
+}
+
+function createLLM(choice: LLMChoice, env: Readonly<Record<string, string | undefined>>): LLMService {
+  switch (choice) {
+    case "openai":
+      return new OpenAILLMService({ model: env.OPENAI_MODEL ?? "gpt-4o-mini", env });
+    case "anthropic":
+    case "gemini":
+      throw new Error(`the ${choice} LLM is not wired into the example bot yet`);
+  }
+}
+
+function createTTS(choice: TTSChoice, env: Readonly<Record<string, string | undefined>>): TTSService {
+  switch (choice) {
+    case "cartesia":
+      return new CartesiaTTSService({ apiKey: env.CARTESIA_API_KEY, baseUrl: env.CARTESIA_BASE_URL });
+    case "elevenlabs":
+      return new ElevenLabsTTSService({ apiKey: env.ELEVENLABS_API_KEY, baseUrl: env.ELEVENLABS_BASE_URL });
+    case "deepgram":
+      return new DeepgramTTSService({ apiKey: env.DEEPGRAM_API_KEY, baseUrl: env.DEEPGRAM_BASE_URL });
+    case "openai":
+      return new OpenAITTSService({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL });
+    case "flite":
+      return new CommandTTSService({ command: fliteCommand({ voice: "slt" }) });
+  }
+}
+
+/**
+ * How turns end. A streaming recogniser (Deepgram) transcribes while the user speaks: the turn ends
+ * 300 ms after the VAD's stop (200 ms) and the last words, or at once at the VAD's stop when the
+ * provider has already said the utterance ended. A segmented one transcribes only after the stop,
+ * so the VAD's stop (600 ms, a sentence is not cut at its commas) ends the turn and the user
+ * aggregator waits for the transcript.
+ */
+function turnOptions(stt: STTChoice): {
+  vadStopMs: number;
+  turns: UserTurnProcessorOptions;
+  transcriptWaitMs: number;
+} {
+  if (stt === "deepgram") {
+    return {
+      vadStopMs: 200,
+      turns: {
+        startStrategies: [new VADStartStrategy(), new TranscriptionStartStrategy()],
+        stopStrategies: [new STTEndOfTurnStopStrategy(), new SpeechTimeoutStopStrategy({ timeoutMs: 300 })],
+      },
+      transcriptWaitMs: 1000,
+    };
+  }
+  return { vadStopMs: 600, turns: { stopStrategies: [new VADStopStrategy()] }, transcriptWaitMs: 4000 };
+}
+
+/** Runs the assistant on one WebSocket from the development server until the session ends. */
+export async function runAssistantBot(
+  socket: WebSocket,
+  session: DevSession,
+  options: AssistantBotOptions,
+): Promise<TaskOutcome> {
+  const { choice } = options;
+  const env = options.env ?? process.env;
+  const ambienceVolume = options.ambienceVolume ?? 0.1;
+  const transport = new WebSocketTransport(socket, {
+    serializer: new ProtobufFrameSerializer(),
+    name: `session-${session.id}`,
+    params: {
+      audioInEnabled: true,
+      audioInSampleRate: 16_000,
+      audioOutEnabled: true,
+      // What the official web client plays: 24 kHz mono, in 40 ms frames (docs/design/voice-bot.md).
+      audioOutSampleRate: 24_000,
+      audioOut10msChunks: 4,
+      audioOutMixer:
+        ambienceVolume > 0
+          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
+          : undefined,
+    },
+  });
+  const turn = turnOptions(choice.stt);
+  const context = new LLMContext({ messages: [{ role: "system", content: INSTRUCTIONS }], maxMessages: 200 });
+  const aggregators = new LLMContextAggregatorPair(context, {
+    user: { transcriptWaitMs: turn.transcriptWaitMs },
+  });
+  const llm = createLLM(choice.llm, env);
+  llm.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
+  const rtvi = new RTVIProcessor();
+  const latency = new TurnLatencyObserver({ ...(options.logger ? { logger: options.logger } : {}) });
+  const processors: FrameProcessor[] = [
+    transport.input(),
+    rtvi,
+    new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: turn.vadStopMs } }) }),
+    createSTT(choice.stt, env),
+    new UserTurnProcessor(turn.turns),
+    aggregators.user(),
+    llm,
+    createTTS(choice.tts, env),
+    // Holds the greeting until the client says it is ready to play audio.
+    new RTVIOutputGate(),
+    transport.output(),
+    aggregators.assistant(),
+  ];
+  const task = new PipelineTask(new Pipeline(processors), {
+    observers: [rtvi.observer, latency],
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const greeting =
+    options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
+  transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
+  options.onTask?.(task, { transport, context, llm, latency });
+  return runSessionTask(task, session);
+}
