@@ -90,6 +90,7 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
   });
   const decoder = new TextDecoder("utf-8");
   const reader = response.body.getReader();
+  let endsWithCR = false;
   try {
     for (;;) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -99,7 +100,14 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
         if (signal.aborted) throw error;
         throw new HttpConnectionError(url, true, error);
       }
-      parser.feed(chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
+      const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+      if (text !== "") {
+        parser.feed(text);
+        endsWithCR = text.endsWith("\r");
+      }
+      // The parser holds a final "\r" until it sees whether "\n" follows; at the end of the body
+      // it is a line end, so the event it closes must not be lost. ("\r" + "\n" is one line end.)
+      if (chunk.done && endsWithCR) parser.feed("\n");
       if (overflow) {
         throw new EventStreamError(
           `${url} sent an event (or a line) longer than ${maxEventChars} characters; the stream was abandoned`,
