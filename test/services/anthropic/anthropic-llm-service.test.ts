@@ -174,6 +174,50 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     expect(t.errors).toEqual([]);
   });
 
+  it("ignores thinking blocks and unknown event types, and takes a tool's input from content_block_start when no delta carries it", async () => {
+    const srv = await server((sse) => {
+      messageStart(sse);
+      sse.event("content_block_start", {
+        type: "content_block_start",
+        index: 0,
+        content_block: { type: "thinking", thinking: "" },
+      });
+      sse.event("content_block_delta", {
+        type: "content_block_delta",
+        index: 0,
+        delta: { type: "thinking_delta", thinking: "The user wants..." },
+      });
+      sse.event("content_block_delta", {
+        type: "content_block_delta",
+        index: 0,
+        delta: { type: "signature_delta", signature: "EqQB" },
+      });
+      blockStop(sse, 0);
+      sse.event("a_future_event", { type: "a_future_event", anything: true });
+      sse.event("content_block_start", {
+        type: "content_block_start",
+        index: 1,
+        content_block: { type: "tool_use", id: "toolu_x", name: "get_weather", input: { city: "Oslo" } },
+      });
+      blockStop(sse, 1);
+      messageDelta(sse, "tool_use", 9);
+      messageStop(sse);
+      sse.end();
+    });
+    const context = userContext();
+    context.setTools([
+      defineTool({ name: "get_weather", description: "w", parameters: { type: "object", properties: {} } }),
+    ]);
+    const t = run(srv);
+    t.task.queueFrame(new LLMContextFrame(context));
+    await t.finish();
+    expect(t.textsAfter()).toEqual([]);
+    expect(t.down.ofType(FunctionCallsStartedFrame)[0]!.calls).toEqual([
+      { functionName: "get_weather", toolCallId: "toolu_x", arguments: { city: "Oslo" } },
+    ]);
+    expect(t.errors).toEqual([]);
+  });
+
   it("on interruption mid-stream closes the request at once (the server sees it) and pushes nothing of it afterwards", async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
