@@ -174,6 +174,44 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     expect(t.errors).toEqual([]);
   });
 
+  it("reads the body's end after message_stop, so consecutive answers reuse one connection", async () => {
+    const srv = await server((sse) => {
+      messageStart(sse);
+      textBlockStart(sse, 0);
+      textDelta(sse, 0, "Hi.");
+      blockStop(sse, 0);
+      messageDelta(sse, "end_turn", 2);
+      messageStop(sse);
+      setTimeout(() => sse.end(), 5); // the body ends a little after the last event
+    });
+    const t = run(srv);
+    for (let i = 0; i < 4; i++) {
+      t.task.queueFrame(new LLMContextFrame(userContext(`q${i}`)));
+      await until(() => count(t.down, LLMFullResponseEndFrame) === i + 1, 5_000, `answer ${i}`);
+    }
+    await t.finish();
+    expect(srv.requests.length).toBe(4);
+    expect(srv.connections()).toBe(1);
+    expect(t.errors).toEqual([]);
+  });
+
+  it("a server that keeps the body open after message_stop still gets the answer finished, without an error", async () => {
+    const srv = await server((sse) => {
+      messageStart(sse);
+      textBlockStart(sse, 0);
+      textDelta(sse, 0, "Done.");
+      blockStop(sse, 0);
+      messageStop(sse); // and the body stays open
+    });
+    const t = run(srv, { stallTimeoutMs: 5_000 }, new SystemClock());
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => count(t.down, LLMFullResponseEndFrame) === 1, 5_000, "the answer");
+    await t.finish();
+    expect(t.kinds()).toEqual(["LLMFullResponseStartFrame", "LLMTextFrame", "LLMFullResponseEndFrame"]);
+    await until(() => srv.requests[0]!.closed, 5_000, "the request closed");
+    expect(t.errors).toEqual([]);
+  });
+
   it("ignores thinking blocks and unknown event types, and takes a tool's input from content_block_start when no delta carries it", async () => {
     const srv = await server((sse) => {
       messageStart(sse);

@@ -83,6 +83,8 @@ export interface LoopbackSse {
   /** `http://127.0.0.1:<port>`: the scheme and host. */
   readonly baseUrl: string;
   readonly requests: SeenRequest[];
+  /** TCP connections accepted so far (a client that reuses its connections opens few). */
+  readonly connections: () => number;
   close(): Promise<void>;
 }
 
@@ -120,12 +122,15 @@ export async function loopbackSse(
       void respond(writer, seen.n);
     });
   });
+  let connections = 0;
+  server.on("connection", () => connections++);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
+    connections: () => connections,
     async close() {
       server.closeAllConnections();
       server.close();
