@@ -64,6 +64,12 @@ describe("package exports (run after `npm run build`)", () => {
     const openaiSpecifier = "voicepipe/openai";
     const openai = (await import(openaiSpecifier)) as Record<string, unknown>;
     expect(typeof openai["OpenAILLMService"]).toBe("function");
+    const anthropicSpecifier = "voicepipe/anthropic";
+    const anthropic = (await import(anthropicSpecifier)) as Record<string, unknown>;
+    expect(typeof anthropic["AnthropicLLMService"]).toBe("function");
+    const geminiSpecifier = "voicepipe/gemini";
+    const gemini = (await import(geminiSpecifier)) as Record<string, unknown>;
+    expect(typeof gemini["GeminiLLMService"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {

@@ -1,0 +1,155 @@
+import { deadline } from "../../clock/deadline.js";
+import type { ConversionOptions } from "../../context/adapters/common.js";
+import { toAnthropicRequest } from "../../context/adapters/anthropic.js";
+import type { JsonObject } from "../../context/json.js";
+import { InvalidOptionError } from "../../errors.js";
+import { resolveBaseUrl } from "../http/base-url.js";
+import { postEventStream } from "../http/event-stream.js";
+import { LLMService, type LLMServiceOptions } from "../llm/llm-service.js";
+import { LLMServiceError } from "../llm/llm-service-error.js";
+import type { LLMCompletionRequest, LLMStreamEvent } from "../llm/llm-stream.js";
+import { AnthropicStreamTranslator } from "./anthropic-stream.js";
+import { describeAnthropicError } from "./describe-anthropic-error.js";
+
+/** Anthropic's API, when neither the option nor ANTHROPIC_BASE_URL says otherwise. */
+const DEFAULT_BASE_URL = "https://api.anthropic.com";
+/** Longest wait for the body to end after `message_stop`, in ms (see `#drain`). */
+const DRAIN_MS = 500;
+/** The Messages API version this service speaks. */
+const ANTHROPIC_VERSION = "2023-06-01";
+
+/** Options of {@link AnthropicLLMService}. */
+export interface AnthropicLLMServiceOptions extends LLMServiceOptions {
+  /** The model. @default "claude-haiku-4-5" */
+  model?: string;
+  /** The API key, sent as `x-api-key`. @default process.env.ANTHROPIC_API_KEY */
+  apiKey?: string;
+  /**
+   * The endpoint: the scheme and host (or a proxy's URL prefix) `/v1/messages` is appended to.
+   * @default process.env.ANTHROPIC_BASE_URL, else `https://api.anthropic.com`
+   */
+  baseUrl?: string;
+  /** The most tokens an answer may have (`max_tokens`, which Anthropic requires). @default 1024 */
+  maxTokens?: number;
+  /**
+   * More fields of the request body, sent as they are (e.g. `{ temperature: 0.3 }`). `model`,
+   * `max_tokens`, `system`, `messages`, `tools`, `tool_choice` and `stream` are the service's.
+   */
+  params?: JsonObject;
+  /** More request headers, e.g. `{ "anthropic-beta": "…" }`. */
+  headers?: Readonly<Record<string, string>>;
+  /** How the context is converted (e.g. an `interruptedNote`). */
+  conversion?: ConversionOptions;
+  /** Where the key and base URL are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * An LLM service on the Anthropic Messages API, streamed (`POST /v1/messages`, `stream: true`),
+ * over `fetch` with no SDK to install. Everything else (frames, interruption, stalls, the one
+ * retry, metrics) is {@link LLMService}'s; see docs/design/llm-services.md.
+ *
+ * A missing key (ANTHROPIC_API_KEY) or a rejected one (HTTP 401/403) is one clear error and marks
+ * the service unusable. Anthropic's `overloaded_error` (HTTP 529, or an `error` event before the
+ * answer began) is retried once, then reported.
+ *
+ * @example
+ * const llm = new AnthropicLLMService({ model: "claude-haiku-4-5" }); // key from ANTHROPIC_API_KEY
+ */
+export class AnthropicLLMService extends LLMService {
+  readonly model: string;
+  /** The endpoint in use (scheme and host, no trailing slash). */
+  readonly baseUrl: string;
+  /** The most tokens an answer may have. */
+  readonly maxTokens: number;
+  readonly #apiKey: string | undefined;
+  readonly #params: JsonObject;
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #conversion: ConversionOptions;
+
+  constructor(options: AnthropicLLMServiceOptions = {}) {
+    super(options);
+    const env = options.env ?? process.env;
+    this.model = options.model ?? "claude-haiku-4-5";
+    this.#apiKey = options.apiKey ?? (env["ANTHROPIC_API_KEY"]?.trim() || undefined);
+    this.baseUrl = resolveBaseUrl(this.name, options.baseUrl, "ANTHROPIC_BASE_URL", env, DEFAULT_BASE_URL);
+    this.maxTokens = options.maxTokens ?? 1024;
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1) {
+      throw new InvalidOptionError(
+        `${this.name}: maxTokens must be a whole number ≥ 1 (got ${String(options.maxTokens)})`,
+      );
+    }
+    this.#params = options.params ?? {};
+    this.#headers = options.headers ?? {};
+    this.#conversion = options.conversion ?? {};
+  }
+
+  protected override connect(): void {
+    if (!this.#apiKey) {
+      throw new LLMServiceError(
+        this.name,
+        "missing-key",
+        `${this.name}: ANTHROPIC_API_KEY is not set: set it to your Anthropic API key, or pass the apiKey option`,
+      );
+    }
+  }
+
+  protected override async *streamCompletion(request: LLMCompletionRequest): AsyncIterable<LLMStreamEvent> {
+    const body = {
+      ...this.#params,
+      ...toAnthropicRequest(request.context, this.#conversion),
+      model: this.model,
+      max_tokens: this.maxTokens,
+      stream: true,
+    };
+    const translator = new AnthropicStreamTranslator();
+    const events = postEventStream({
+      url: `${this.baseUrl}/v1/messages`,
+      headers: {
+        ...this.#headers,
+        "x-api-key": this.#apiKey ?? "",
+        "anthropic-version": ANTHROPIC_VERSION,
+      },
+      body,
+      signal: request.signal,
+    });
+    const iterator = events[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      yield* translator.translate(next.value);
+      if (translator.finished) {
+        await this.#drain(iterator, request.signal);
+        return;
+      }
+    }
+    if (!request.signal.aborted) {
+      throw new LLMServiceError(
+        this.name,
+        "connection",
+        `${this.name}: ${this.baseUrl} closed the stream before the answer was finished (no message_stop)`,
+      );
+    }
+  }
+
+  /**
+   * The answer is whole at `message_stop`; the body normally ends right after it. Reading that end
+   * lets fetch put the connection back in its pool: leaving before it tears the connection down,
+   * and the next turn pays a new TCP and TLS handshake (measured on loopback: a body that ended
+   * 5 ms after message_stop cost a new connection per request when left early, none when drained).
+   * A server that keeps the body open is left after {@link DRAIN_MS}.
+   */
+  async #drain(iterator: AsyncIterator<unknown>, signal: AbortSignal): Promise<void> {
+    const rest = async (): Promise<void> => {
+      for (;;) if ((await iterator.next()).done) return;
+    };
+    await deadline(this.clock, rest(), DRAIN_MS, `${this.name}: reading the end of the answer`, {
+      io: true,
+      signal,
+    }).catch(() => undefined); // the answer is complete whatever the rest holds
+  }
+
+  protected override describeError(error: unknown): LLMServiceError {
+    return describeAnthropicError(this.name, { baseUrl: this.baseUrl, model: this.model }, error);
+  }
+}
