@@ -40,9 +40,11 @@ import {
   fliteCommand,
   runSessionTask,
 } from "../../src/index.js";
+import { AnthropicLLMService } from "../../src/services/anthropic/index.js";
 import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
 import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepgram/index.js";
 import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
+import { GeminiLLMService } from "../../src/services/gemini/index.js";
 import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
 import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
@@ -126,8 +128,9 @@ function createLLM(choice: LLMChoice, env: Readonly<Record<string, string | unde
     case "openai":
       return new OpenAILLMService({ model: env.OPENAI_MODEL ?? "gpt-4o-mini", env });
     case "anthropic":
+      return new AnthropicLLMService({ env, ...(env.ANTHROPIC_MODEL ? { model: env.ANTHROPIC_MODEL } : {}) });
     case "gemini":
-      throw new Error(`the ${choice} LLM is not wired into the example bot yet`);
+      return new GeminiLLMService({ env, ...(env.GEMINI_MODEL ? { model: env.GEMINI_MODEL } : {}) });
   }
 }
 
