@@ -643,13 +643,17 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
 function noop(): void {}
 
-/** Failures after which the engine cannot speak until its settings change. */
+/**
+ * Failures after which the engine cannot speak until its settings change: those of the base's own
+ * kinds, and any error that says so itself with `permanent: true` (a provider's rejected key).
+ */
 function isPermanent(error: Error): boolean {
   return (
     error instanceof TTSBinaryNotFoundError ||
     error instanceof TTSModelNotFoundError ||
     error instanceof MissingTTSApiKeyError ||
-    error instanceof ProviderSocketError
+    error instanceof ProviderSocketError ||
+    (error as { readonly permanent?: unknown }).permanent === true
   );
 }
 

@@ -146,7 +146,7 @@ describe("OpenAITTSService on a loopback /v1/audio/speech", () => {
     expect(s.samples().length).toBe(3 * 240);
   });
 
-  it("a rejected key (401): said once, naming OPENAI_API_KEY; later sentences ask nothing more", async () => {
+  it("a rejected key (401): one fatal error naming OPENAI_API_KEY; the service is unusable, later sentences ask nothing", async () => {
     const server = await fake({ key: "the-right-key" });
     const s = await startTTS(service(server));
     s.answer("One. ", "Two. ", "Three.");
@@ -157,6 +157,8 @@ describe("OpenAITTSService on a loopback /v1/audio/speech", () => {
     expect(errors[0]!.error.message).toMatch(/rejected the API key \(HTTP 401: Incorrect API key provided/);
     expect(errors[0]!.error.message).toMatch(/set OPENAI_API_KEY/);
     expect(errors[0]!.error).toMatchObject({ code: "VP_OPENAI_AUDIO_AUTH", status: 401 });
+    // A voice with a rejected key cannot speak until the key changes: the session is told so, once.
+    expect(errors[0]!.fatal).toBe(true);
     expect(s.down.ofType(TTSAudioRawFrame)).toEqual([]);
   });
 
