@@ -1,6 +1,6 @@
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { LLMContext, type LLMContextSnapshot } from "../../context/llm-context.js";
-import { InvalidOptionError, VoicepipeError } from "../../errors.js";
+import { InvalidOptionError, LLMContextError, VoicepipeError } from "../../errors.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
 import { FunctionCallsStartedFrame, type FunctionCallInfo } from "../../frames/function-calls.js";
 import { InterruptionFrame, type StartFrame } from "../../frames/lifecycle.js";
@@ -438,6 +438,16 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
           "stalled",
           `${this.name}: the ${this.model} stream stalled: nothing arrived for ${this.stallTimeoutMs} ms (stallTimeoutMs); ` +
             "the provider may be overloaded, or a proxy is buffering the stream",
+        );
+      }
+      // The context could not be turned into the provider's request (a provider's own adapter
+      // refused it): this request is wrong, not the network; retrying sends the same thing.
+      if (error instanceof LLMContextError) {
+        return new LLMServiceError(
+          this.name,
+          "request",
+          `${this.name}: the context cannot be sent to ${this.model}: ${error.message}`,
+          { cause: error },
         );
       }
       return this.describeError(error);
