@@ -238,9 +238,10 @@ class InterruptAt extends FrameProcessor {
 
 describe("an interruption at every point of a tool-call answer (real assistant aggregator)", () => {
   it("held: every call settles exactly once, none is left 'in progress' in the context, nothing runs after", async () => {
-    // Request 1: "Let me check." then two calls; later requests: text.
+    // A request ending with the user's message: "Let me check." then two calls; later requests: text.
     const srv = await server((sse, n) => {
-      if (n !== 1) {
+      const sent = sse.request.body["messages"] as { role: string }[];
+      if (sent.at(-1)?.role !== "user") {
         sse.send({ id: "x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content: `Done ${n}.` }, finish_reason: null }] });
         sse.send({ id: "x", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] });
         sse.done();
