@@ -108,6 +108,13 @@ export class LLMContextError extends VoicepipeError {
 
 /** A short text for any thrown value. */
 export function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  // What user code throws can be anything: a message that is not a string, an object whose
+  // toString throws. Saying what failed must never fail itself.
+  try {
+    if (error instanceof Error)
+      return typeof error.message === "string" ? error.message : String(error.message);
+    return String(error);
+  } catch {
+    return "a value that cannot be shown as text";
+  }
 }

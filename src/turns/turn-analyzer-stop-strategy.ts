@@ -198,10 +198,13 @@ export class TurnAnalyzerStopStrategy extends UserTurnStopStrategy {
     const mine = new AbortController();
     this.#analysis = mine;
     this.stats.analyses++;
-    deadline(clock, (s) => this.analyzer.analyze(s), this.analyzeTimeoutMs, `${name}: the turn analyzer`, {
-      io: true,
-      signal: mine.signal,
-    }).then(
+    deadline(
+      clock,
+      (s) => this.analyzer.analyze(s).then((verdict) => checkedVerdict(verdict)),
+      this.analyzeTimeoutMs,
+      `${name}: the turn analyzer`,
+      { io: true, signal: mine.signal },
+    ).then(
       (verdict) => {
         if (mine.signal.aborted) return; // the user spoke again, or the turn ended meanwhile
         this.#analysis = undefined;
@@ -255,5 +258,30 @@ export class TurnAnalyzerStopStrategy extends UserTurnStopStrategy {
       );
       return undefined;
     }
+  }
+}
+
+/**
+ * The analyzer's verdict, checked: an analyzer is user code. A verdict that says nothing
+ * (`null`, no boolean `complete`) is an analyzer failure (said once, the fallback ends the turn),
+ * not a throw in the middle of deciding the turn; a verdict with a `complete` is followed even
+ * when its probability or timing is missing (they are only reported, as NaN).
+ */
+function checkedVerdict(verdict: unknown): TurnVerdict {
+  const v = verdict as Partial<TurnVerdict> | null | undefined;
+  if (typeof v !== "object" || v === null || typeof v.complete !== "boolean") {
+    throw new TypeError(
+      `its verdict must be { complete: boolean, probability: number, inferenceMs: number } (got ${describeVerdict(verdict)})`,
+    );
+  }
+  const number = (x: unknown): number => (typeof x === "number" ? x : Number.NaN);
+  return { complete: v.complete, probability: number(v.probability), inferenceMs: number(v.inferenceMs) };
+}
+
+function describeVerdict(verdict: unknown): string {
+  try {
+    return JSON.stringify(verdict)?.slice(0, 80) ?? String(verdict);
+  } catch {
+    return typeof verdict;
   }
 }

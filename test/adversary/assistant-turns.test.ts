@@ -51,7 +51,7 @@ interface TurnOutcome {
 }
 
 describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", () => {
-  // HOLE. Measured: "TypeError: Cannot read properties of undefined (reading 'toFixed')" escapes
+  // FIXED (was a hole). Measured: "TypeError: Cannot read properties of undefined (reading 'toFixed')" escapes
   // as an unhandled rejection (a process exit under Node's default), nothing is said, and the turn
   // ends 3000 ms later on the fallback although the analyzer said complete. Root cause:
   // turn-analyzer-stop-strategy.ts #evaluate's success callback reads `verdict.complete` and
@@ -59,27 +59,27 @@ describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", (
   // not catch what the success callback throws. Fix: check the verdict's shape (an object with a
   // boolean `complete`, a finite `probability`) and treat a bad one as an analyzer error
   // (reportOnce "analyzer-error", fallback), with the success path inside a try.
-  it.fails("a verdict without a probability: the turn ends on the verdict (or said once), no unhandled rejection", () => {
+  it("fixed: a verdict without a probability: the turn ends on the verdict (or said once), no unhandled rejection", () => {
     const out = isolatedTurn(`return { complete: true };`).result as TurnOutcome;
     expect(out.unhandled).toEqual([]);
     expect(out.stopAfter).toEqual([0]);
   });
 
-  // HOLE, same root cause: a verdict of null → "Cannot read properties of null (reading
+  // FIXED (was a hole), same root cause: a verdict of null → "Cannot read properties of null (reading
   // 'complete')" unhandled; the turn ends on the fallback with nothing said.
-  it.fails("a null verdict is said once and left to the fallback, no unhandled rejection", () => {
+  it("fixed: a null verdict is said once and left to the fallback, no unhandled rejection", () => {
     const out = isolatedTurn(`return null;`).result as TurnOutcome;
     expect(out.unhandled).toEqual([]);
     expect(out.stopAfter).toEqual([3000]);
   });
 
-  // HOLE. Measured: "Error: s" escapes as an unhandled rejection (the turn still ends on the
+  // FIXED (was a hole). Measured: "Error: s" escapes as an unhandled rejection (the turn still ends on the
   // fallback). Root cause: errors.ts `describe(error)` is `String(error)` for a non-Error, and a
   // value whose toString throws throws from inside the strategy's error callback (reportOnce calls
   // the message function at once). `describe` is used for every user-code failure (strategies,
   // analyzers, the assistant aggregator's refused results), so all of them share this. Fix: guard
   // `describe` (try String, then Object.prototype.toString, then "an unprintable value").
-  it.fails("an analyzer that rejects with a value whose toString throws: said once, no unhandled rejection", () => {
+  it("fixed: an analyzer that rejects with a value whose toString throws: said once, no unhandled rejection", () => {
     const out = isolatedTurn(`throw { toString() { throw new Error("s"); } };`).result as TurnOutcome;
     expect(out.unhandled).toEqual([]);
     expect(out.stopAfter).toEqual([3000]);
@@ -96,8 +96,11 @@ describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", (
   it("held: an analyzer with sampleRate 0, NaN, -1 or 16000.5 is refused at construction with a message naming it", () => {
     // (1e12 Hz is accepted — no upper bound — and the audio conversion then fails, said once in the log.)
     for (const rate of ["0", "NaN", "-1", "16000.5"]) {
-      const out = isolatedTurn(`return { complete: true, probability: 1, inferenceMs: 0 };`, rate).result as TurnOutcome;
-      expect(out.threw, rate).toMatch(/InvalidOptionError: TurnAnalyzerStopStrategy: analyzer must be a TurnAnalyzer/);
+      const out = isolatedTurn(`return { complete: true, probability: 1, inferenceMs: 0 };`, rate)
+        .result as TurnOutcome;
+      expect(out.threw, rate).toMatch(
+        /InvalidOptionError: TurnAnalyzerStopStrategy: analyzer must be a TurnAnalyzer/,
+      );
     }
   });
 });

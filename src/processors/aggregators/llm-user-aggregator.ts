@@ -1,3 +1,4 @@
+import type { LLMContextError } from "../../errors.js";
 import type { TimerHandle } from "../../clock/clock.js";
 import type { LLMContext } from "../../context/llm-context.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
@@ -11,6 +12,7 @@ import {
 import { UserStartedSpeakingFrame, UserStoppedSpeakingFrame } from "../../frames/speaking.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../../frames/text.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
+import { type ContextChangeFrame, applyContextChange, refusedChange } from "./context-frames.js";
 import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "../frame-processor.js";
 import { turnStore } from "../turn.js";
 import { andThen, checkCount, checkMs } from "./options.js";
@@ -133,21 +135,24 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     }
     if (frame instanceof UserStoppedSpeakingFrame)
       return andThen(super.processFrame(frame, direction), () => this.#onStop());
-    if (frame instanceof LLMMessagesAppendFrame) {
-      this.llmContext.addMessages(frame.messages);
-      return frame.runLlm ? this.#pushContext() : undefined;
-    }
-    if (frame instanceof LLMMessagesUpdateFrame) {
-      this.llmContext.setMessages(frame.messages);
-      return frame.runLlm ? this.#pushContext() : undefined;
-    }
-    if (frame instanceof LLMSetToolsFrame) {
-      this.llmContext.setTools(frame.tools);
-      if (frame.toolChoice !== undefined) this.llmContext.setToolChoice(frame.toolChoice);
-      return;
+    if (
+      frame instanceof LLMMessagesAppendFrame ||
+      frame instanceof LLMMessagesUpdateFrame ||
+      frame instanceof LLMSetToolsFrame
+    ) {
+      const refused = applyContextChange(this.llmContext, frame);
+      if (refused) return this.#refuse(frame, refused);
+      return !(frame instanceof LLMSetToolsFrame) && frame.runLlm ? this.#pushContext() : undefined;
     }
     if (frame instanceof LLMRunFrame) return this.#pushContext();
     return super.processFrame(frame, direction);
+  }
+
+  /** A message or tool list the context refused: said once per kind of frame (an ErrorFrame), then counted. */
+  #refuse(frame: ContextChangeFrame, error: LLMContextError): void {
+    const cause = `refused:${frame.constructor.name}`;
+    if (this.#repeats.occurred(cause, () => error.message, "warn"))
+      void this.pushError(refusedChange(this.name, frame, error));
   }
 
   protected override end(): void {

@@ -20,6 +20,7 @@ import {
   type FrameProcessorEvents,
   type FrameProcessorOptions,
 } from "../../processors/frame-processor.js";
+import { applyContextChange, refusedChange } from "../../processors/aggregators/context-frames.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import type { FunctionSchema } from "../../context/tools.js";
 import { type FunctionCallBatch, FunctionCallRunner } from "./function-calls/function-call-runner.js";
@@ -262,19 +263,20 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         return this.#complete(frame.context, signal);
       }
       if (frame instanceof LLMRunFrame) return this.#complete(this.#context, signal);
-      if (frame instanceof LLMMessagesAppendFrame) {
-        this.#context.addMessages(frame.messages);
-        if (frame.runLlm) return this.#complete(this.#context, signal);
-        return;
-      }
-      if (frame instanceof LLMMessagesUpdateFrame) {
-        this.#context.setMessages(frame.messages);
-        if (frame.runLlm) return this.#complete(this.#context, signal);
-        return;
-      }
-      if (frame instanceof LLMSetToolsFrame) {
-        this.#context.setTools(frame.tools);
-        if (frame.toolChoice !== undefined) this.#context.setToolChoice(frame.toolChoice);
+      if (
+        frame instanceof LLMMessagesAppendFrame ||
+        frame instanceof LLMMessagesUpdateFrame ||
+        frame instanceof LLMSetToolsFrame
+      ) {
+        const refused = applyContextChange(this.#context, frame);
+        if (refused) {
+          // Said once per kind of frame, then counted: a broken producer must not flood the session.
+          if (this.#repeats.occurred(`refused:${frame.constructor.name}`, () => refused.message, "warn"))
+            void this.pushError(refusedChange(this.name, frame, refused));
+          return;
+        }
+        if (!(frame instanceof LLMSetToolsFrame) && frame.runLlm)
+          return this.#complete(this.#context, signal);
         return;
       }
     }

@@ -1,3 +1,4 @@
+import { describe } from "../../../errors.js";
 import type { JsonObject } from "../../../context/json.js";
 
 /**
@@ -42,6 +43,16 @@ export function notJsonResult(name: string): JsonObject {
   return error(`${name} returned something that is not JSON data, so there is no usable result`);
 }
 
+/** Longest result text a call may give the model (JSON text, or the string itself), in characters. */
+export const MAX_RESULT_CHARS = 100_000;
+
+export function tooLargeResult(name: string, chars: number): JsonObject {
+  return error(
+    `${name} returned a result of ${chars} characters, more than the ${MAX_RESULT_CHARS} a result may have; ` +
+      "it was not given to the model",
+  );
+}
+
 export function busyResult(name: string, maxInFlight: number): JsonObject {
   return error(
     `${name} was not run: ${maxInFlight} function calls are already running; try again once they have finished`,
@@ -50,11 +61,16 @@ export function busyResult(name: string, maxInFlight: number): JsonObject {
 
 /** The message of what a handler threw: an Error's message, never its stack. */
 export function messageOf(thrown: unknown): string {
-  if (thrown instanceof Error) return thrown.message || thrown.name;
-  if (typeof thrown === "string") return thrown;
+  // Always a string: a handler may throw an Error whose message is a number, or a value whose
+  // toJSON and toString both throw.
   try {
-    return JSON.stringify(thrown) ?? String(thrown);
+    if (thrown instanceof Error) {
+      const text = describe(thrown);
+      return text !== "" ? text : describe(thrown.name);
+    }
+    if (typeof thrown === "string") return thrown;
+    return JSON.stringify(thrown) ?? describe(thrown);
   } catch {
-    return String(thrown);
+    return describe(thrown);
   }
 }

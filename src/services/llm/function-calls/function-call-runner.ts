@@ -13,12 +13,14 @@ import {
 } from "../../../frames/function-calls.js";
 import type { Logger } from "../../../logger.js";
 import {
+  MAX_RESULT_CHARS,
   busyResult,
   failedResult,
   invalidArgumentsResult,
   messageOf,
   notJsonResult,
   timedOutResult,
+  tooLargeResult,
   unknownFunctionResult,
 } from "./call-results.js";
 import type {
@@ -299,13 +301,25 @@ export class FunctionCallRunner {
       } else if (this.#sequential) {
         run.state = "waiting";
         this.#tail = this.#tail.then(() => {
-          void this.#execute(run);
+          this.#start(run);
           return run.done;
         });
       } else {
-        void this.#execute(run);
+        this.#start(run);
       }
     }
+  }
+
+  /**
+   * Starts a call. Whatever goes wrong in running it (a handler's value that fails every check,
+   * a throw while reporting) settles the call at once as failed: nothing rejects unobserved and
+   * no call waits for its timeout because of a bug in what it returned.
+   */
+  #start(run: CallRun): void {
+    this.#execute(run).catch((error: unknown) => {
+      if (run.settled) return;
+      this.#settle(run, { kind: "result", value: failedResult(run.info.functionName, error), runLlm: true });
+    });
   }
 
   /** Runs a call's handler under its timeout, and settles the call with what it returns. */
@@ -355,6 +369,16 @@ export class FunctionCallRunner {
           `${this.#host.name}: the ${name} handler returned ${value === undefined ? "undefined" : "something that is not JSON data"}; return JSON data (null, a string, an object of plain values)`,
       );
       this.#settle(run, { kind: "result", value: notJsonResult(name), runLlm: true });
+      return;
+    }
+    const chars = typeof value === "string" ? value.length : JSON.stringify(value).length;
+    if (chars > MAX_RESULT_CHARS) {
+      this.#host.warnOnce(
+        `too-large:${name}`,
+        () =>
+          `${this.#host.name}: the ${name} handler returned ${chars} characters, more than ${MAX_RESULT_CHARS}; the model was told it was too large`,
+      );
+      this.#settle(run, { kind: "result", value: tooLargeResult(name, chars), runLlm: true });
       return;
     }
     this.#settle(run, { kind: "result", value, runLlm: registration.runLlm });
