@@ -1,6 +1,7 @@
 import type { LLMContext } from "../../context/llm-context.js";
 import { LLMContextError } from "../../errors.js";
-import { LLMMessagesAppendFrame, LLMMessagesUpdateFrame, LLMSetToolsFrame } from "../../frames/llm.js";
+import type { LLMSetToolsFrame } from "../../frames/llm.js";
+import { LLMMessagesAppendFrame, LLMMessagesUpdateFrame } from "../../frames/llm.js";
 
 /** The frames that change a context's messages or tools. */
 export type ContextChangeFrame = LLMMessagesAppendFrame | LLMMessagesUpdateFrame | LLMSetToolsFrame;
