@@ -98,7 +98,9 @@ export interface SessionWorkerContext {
 }
 
 /** The export `createSessionHandler` of a session-worker module: called once per worker thread. */
-export type CreateSessionHandler = (context: SessionWorkerContext) => SessionHandler | Promise<SessionHandler>;
+export type CreateSessionHandler = (
+  context: SessionWorkerContext,
+) => SessionHandler | Promise<SessionHandler>;
 
 /** A session worker, as {@link DevServer.workers} lists it. */
 export interface DevServerWorkerInfo {

@@ -139,13 +139,9 @@ export class SessionHost {
   async #waitFor(sessions: readonly LiveSession[], timeoutMs: number, what: string): Promise<number> {
     if (sessions.length === 0) return 0;
     try {
-      await deadline(
-        this.#options.clock,
-        Promise.all(sessions.map((s) => s.done)),
-        timeoutMs,
-        what,
-        { io: true },
-      );
+      await deadline(this.#options.clock, Promise.all(sessions.map((s) => s.done)), timeoutMs, what, {
+        io: true,
+      });
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
     }

@@ -240,7 +240,7 @@ export class WorkerPool {
       }),
     );
     worker.on("error", (error) => {
-      w.failure = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      w.failure = error instanceof Error ? error.message : String(error);
     });
     worker.on("message", (message: WorkerToMain) => {
       if (message.type === "listening") listening(message.port);
@@ -284,7 +284,6 @@ export class WorkerPool {
     this.lostSessions += lost;
     this.#logger.error(
       `dev-server: session worker ${w.index} (port ${w.port}) stopped: ${firstLine(why)}; its ${lost} session(s) are lost; starting a replacement`,
-      w.failure ? { error: w.failure } : undefined,
     );
     if (this.#closing) return;
     this.#startWorker(w).then(
