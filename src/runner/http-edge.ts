@@ -6,7 +6,7 @@ import { STATUS_CODES } from "node:http";
 /**
  * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
  * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
- * `body-too-large`, `bad-request`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * `body-too-large`, `bad-request`, `no-worker`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
  * the official client shows (it reads FastAPI's convention), so the page can put it in words.
  */
 export interface ErrorBody {

@@ -215,6 +215,27 @@ describe("development server with session workers: the edges", () => {
     await expect.poll(() => server.sessions).toBe(0);
   });
 
+  it("gives the slot back when ws refuses a handshake that passed the server's checks (the cap does not shrink)", async () => {
+    for (const workers of [true, false]) {
+      const server = workers
+        ? await serve({ maxSessions: 1 }, 1)
+        : await startDevServer({ port: 0, maxSessions: 1, onSession: (socket) => void socket.send("{}") });
+      if (!workers) servers.push(server);
+      const port = workers ? server.workers[0]!.port : server.port;
+      // A version ws does not speak: it answers 400 itself and never hands over a socket.
+      const bad =
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+      for (let i = 0; i < 3; i++)
+        expect(await rawStatus(port, `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n${bad}\r\n`)).toMatch(
+          /^HTTP\/1\.1 400/,
+        );
+      expect(server.sessions).toBe(0);
+      const { socket, status } = await openSocket(`ws://127.0.0.1:${port}/ws`);
+      expect(status).toBeUndefined();
+      socket?.close();
+    }
+  });
+
   it("answers a request target that is not a URL with 400 on a worker's port, and the worker stays up", async () => {
     const server = await serve();
     const port = server.workers[0]!.port;
