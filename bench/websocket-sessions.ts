@@ -21,7 +21,14 @@
  * A step passes when every session is alive, p99 lateness < 20 ms and no pacer re-anchored. The
  * run stops at the first failing step unless `keepGoing=1`.
  *
- *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0]
+ * `workers=N` runs the sessions on N session workers (docs/design/dev-server.md, "Sessions on
+ * worker threads"; the module is `bench/support/bench-session-worker.ts`) instead of the main
+ * thread (`workers=0`, the default, as `npm start` runs). Each worker measures its own thread
+ * (write lateness, re-anchors, event-loop delay, GC, Silero) and posts it at the end of each
+ * window; lateness is pooled over all sessions, the rest is printed per worker (`_w<i>_`) and the
+ * main thread's event-loop delay as `_main_`. CPU and RSS are the whole process's.
+ *
+ *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0] [workers=0]
  *   npx tsx bench/websocket-sessions.ts 25,35,50,75 30 keepGoing=1     (a BENCHMARKS.md run)
  *
  * `npm run bench` runs it with the short defaults (about 40 s).
@@ -30,20 +37,22 @@
  * (docs/design/silero-vad.md); the first line says which.
  */
 import { fork } from "node:child_process";
+import { BroadcastChannel } from "node:worker_threads";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { PerformanceObserver, monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { loadEchoBotVoice, runEchoBot } from "../examples/03-voice-bot/echo-bot.js";
-import { SileroWorker } from "../src/audio/vad/silero-worker.js";
-import type { OutputAudioRawFrame } from "../src/frames/audio.js";
-import { type Logger, silentLogger } from "../src/logger.js";
+import { preferredSileroRuntime } from "../src/audio/vad/silero-runtime.js";
+import { silentLogger } from "../src/logger.js";
 import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
 import { startDevServer } from "../src/runner/dev-server.js";
 import type { WebSocketOutputTransport } from "../src/transports/websocket/websocket-output.js";
 import type { ChildMessage, ParentMessage, WindowReport } from "./support/websocket-clients.js";
 import { benchArgs } from "./support/args.js";
+import { BENCH_CHANNEL, type BenchChannelMessage } from "./support/bench-session-worker.js";
+import { type ThreadWindow, ThreadTimings, countingLogger } from "./support/session-timing.js";
 
 const { positional, named } = benchArgs();
 const STEPS = (positional[0] ?? named.steps ?? "25,50").split(",").map(Number);
@@ -51,6 +60,11 @@ const SECONDS = Number(positional[1] ?? named.seconds ?? 10);
 const WARMUP_S = Number(named.warmup ?? 5);
 const RAMP_S = Number(named.ramp ?? 3);
 const KEEP_GOING = named.keepGoing === "1";
+const WORKERS = Number(named.workers ?? 0);
+if (!Number.isInteger(WORKERS) || WORKERS < 0)
+  throw new Error(
+    `workers must be a whole number ≥ 0 (0: sessions on the main thread; got ${named.workers})`,
+  );
 if (STEPS.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= STEPS[i - 1]!)))
   throw new Error(`steps must be increasing whole numbers ≥ 1, e.g. 25,50,100 (got ${STEPS.join(",")})`);
 for (const [key, value] of [
@@ -66,80 +80,13 @@ const PASS_P99_MS = 20;
 const LOOP_RESOLUTION_MS = 10;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-// ---------------------------------------------------------------- the measured sessions
-
-/** One session's write times over the window, as offsets from its schedule's phase. */
-interface SessionTiming {
-  output: WebSocketOutputTransport;
-  chunkMs: number;
-  /** Per write i of the window: its time − i × chunkMs, ms (the phase it was written at). */
-  offsets: number[];
-  t0: number;
-  reanchorsAtStart: number;
-}
-
-const sessions = new Set<SessionTiming>();
-let measuring = false;
-let sessionsEnded = 0;
-
-/**
- * Times every chunk the session's output writes, from outside: the output's `writeAudio` is
- * looked up on the instance each time the sender writes, so an own property wraps it.
- */
-function timeWrites(output: WebSocketOutputTransport): SessionTiming {
-  const timing: SessionTiming = { output, chunkMs: 20, offsets: [], t0: 0, reanchorsAtStart: 0 };
-  const host = output as unknown as { writeAudio(frame: OutputAudioRawFrame): Promise<boolean> };
-  const write = host.writeAudio.bind(output);
-  host.writeAudio = (frame) => {
-    if (measuring) {
-      const { offsets } = timing;
-      offsets.push(performance.now() - timing.t0 - offsets.length * timing.chunkMs);
-    }
-    return write(frame);
-  };
-  return timing;
-}
-
-/**
- * Lateness of every write against its session's ideal schedule: chunk i due at phase + i × chunk,
- * the phase being the session's earliest write of the window (so no write is early, and a late
- * first write does not make the others look early).
- */
-function latenessOf(measured: Iterable<SessionTiming>): number[] {
-  const all: number[] = [];
-  for (const s of measured) {
-    let phase = Infinity;
-    for (const o of s.offsets) if (o < phase) phase = o;
-    for (const o of s.offsets) all.push(o - phase);
-  }
-  return all.sort((a, b) => a - b);
-}
-
-/** Counts warnings and errors of the server and the bots; keeps the first few. */
-function countingLogger(): Logger & { warnings: number; errors: number; first: string[] } {
-  const logger = {
-    warnings: 0,
-    errors: 0,
-    first: [] as string[],
-    debug: () => {},
-    info: () => {},
-    warn: (m: string) => {
-      logger.warnings++;
-      if (logger.first.length < 5) logger.first.push(`warn: ${m}`);
-    },
-    error: (m: string) => {
-      logger.errors++;
-      if (logger.first.length < 5) logger.first.push(`error: ${m}`);
-    },
-  };
-  return logger;
-}
-
 // ---------------------------------------------------------------- the server (as npm start)
 
 const logger = countingLogger();
-const voice = await loadEchoBotVoice();
-const runtime = SileroWorker.shared().runtime;
+const timings = new ThreadTimings();
+const rssAtStart = process.memoryUsage().rss;
+const voice = WORKERS === 0 ? await loadEchoBotVoice() : undefined;
+const runtime = preferredSileroRuntime();
 // The page is not used; a placeholder lets the bench run before `npm run build`.
 let clientDir = DEFAULT_CLIENT_DIR;
 if (!existsSync(join(clientDir, "index.html"))) {
@@ -153,25 +100,39 @@ const server = await startDevServer({
   sessionTimeoutMs: null,
   clientDir,
   logger: silentLogger,
-  onSession: async (socket, _request, session) => {
-    let timing: SessionTiming | undefined;
-    try {
-      await runEchoBot(socket, session, {
-        voice,
-        logger,
-        onTask: (_task, transport) => {
-          timing = timeWrites(transport.output() as WebSocketOutputTransport);
-          sessions.add(timing);
+  ...(WORKERS > 0
+    ? {
+        workers: {
+          count: WORKERS,
+          module: new URL("./support/bench-session-worker.ts", import.meta.url),
+          startTimeoutMs: 120_000,
         },
-      });
-    } finally {
-      if (timing) sessions.delete(timing);
-      sessionsEnded++;
-    }
-  },
+      }
+    : {
+        onSession: async (socket, _request, session) => {
+          let timing: ReturnType<ThreadTimings["timeWrites"]> | undefined;
+          try {
+            await runEchoBot(socket, session, {
+              voice: voice!,
+              logger,
+              onTask: (_task, transport) => {
+                timing = timings.timeWrites(transport.output() as WebSocketOutputTransport);
+              },
+            });
+          } finally {
+            if (timing) timings.sessions.delete(timing);
+            timings.ended++;
+          }
+        },
+      }),
 });
-const wsUrl = `ws://${server.host}:${server.port}/ws`;
 const rssBefore = process.memoryUsage().rss;
+const channel = new BroadcastChannel(BENCH_CHANNEL);
+const workerWindows: Extract<BenchChannelMessage, { type: "window" }>[] = [];
+channel.onmessage = (event) => {
+  const message = (event as { data: BenchChannelMessage }).data;
+  if (message.type === "window") workerWindows.push(message);
+};
 
 // ---------------------------------------------------------------- the load generator
 
@@ -215,8 +176,27 @@ interface StepResult {
   pass: boolean;
 }
 
+/** What the threads that run the sessions measured over the window: this one, or each worker. */
+async function threadWindows(run: () => Promise<void>): Promise<ThreadWindow[]> {
+  const logs = (): number => logger.warnings + logger.errors;
+  if (WORKERS === 0) {
+    timings.start(logs());
+    await run();
+    return [timings.stop(logs())];
+  }
+  workerWindows.length = 0;
+  channel.postMessage({ type: "start" } satisfies BenchChannelMessage);
+  await run();
+  channel.postMessage({ type: "stop" } satisfies BenchChannelMessage);
+  const deadline = performance.now() + 10_000;
+  while (workerWindows.length < WORKERS && performance.now() < deadline) await sleep(20);
+  if (workerWindows.length < WORKERS)
+    console.log(`# only ${workerWindows.length} of ${WORKERS} workers sent their window`);
+  return workerWindows.sort((a, b) => a.worker - b.worker).map((w) => w.window);
+}
+
 async function step(n: number): Promise<StepResult> {
-  tell({ type: "grow", url: wsUrl, total: n, rampMs: RAMP_S * 1000 });
+  tell({ type: "grow", startUrl: new URL("/start", server.url).href, total: n, rampMs: RAMP_S * 1000 });
   const grown = await reply("grown", RAMP_S * 1000 + 90_000);
   if (grown.failed > 0)
     console.log(
@@ -224,66 +204,47 @@ async function step(n: number): Promise<StepResult> {
     );
   await sleep(WARMUP_S * 1000);
 
-  // The window.
-  const measured = new Set(sessions);
-  for (const s of measured) {
-    s.offsets = [];
-    s.chunkMs = s.output.sender()?.chunkMs || 20;
-    s.reanchorsAtStart = s.output.sender()?.reanchors ?? 0;
-    s.t0 = performance.now();
-  }
-  const worker = SileroWorker.shared();
-  const silero0 = { runs: worker.runs, batches: worker.batches };
-  const endedBefore = sessionsEnded;
-  const logsBefore = logger.warnings + logger.errors;
-  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  loopDelay.enable();
-  // Garbage-collection pauses of the main thread: a cause of event-loop delay the process owns.
-  const gc = { totalMs: 0, maxMs: 0 };
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      gc.totalMs += e.duration;
-      if (e.duration > gc.maxMs) gc.maxMs = e.duration;
-    }
+  // The window. The main thread's own event-loop delay (with workers it serves only HTTP).
+  const mainLoop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  mainLoop.enable();
+  let cpu = process.cpuUsage();
+  let wallMs = 0;
+  const windows = await threadWindows(async () => {
+    tell({ type: "window-start" });
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    await sleep(SECONDS * 1000);
+    cpu = process.cpuUsage(cpu0);
+    wallMs = performance.now() - wall0;
+    tell({ type: "window-end" });
   });
-  gcObserver.observe({ entryTypes: ["gc"] });
-  tell({ type: "window-start" });
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  measuring = true;
-  await sleep(SECONDS * 1000);
-  measuring = false;
-  const cpu = process.cpuUsage(cpu0);
-  const wallMs = performance.now() - wall0;
-  loopDelay.disable();
-  gcObserver.disconnect();
-  tell({ type: "window-end" });
-  let reanchors = 0;
-  for (const s of measured) reanchors += (s.output.sender()?.reanchors ?? 0) - s.reanchorsAtStart;
+  mainLoop.disable();
   const { report } = await reply("window", 10_000);
-  const silero = { runs: worker.runs - silero0.runs, batches: worker.batches - silero0.batches };
   const rss = process.memoryUsage().rss;
 
-  const lateness = latenessOf(measured);
-  const logs = logger.warnings + logger.errors - logsBefore;
+  const sum = (key: keyof Omit<ThreadWindow, "lateness">): number =>
+    windows.reduce((total, w) => total + w[key], 0);
+  const lateness = windows.flatMap((w) => w.lateness).sort((a, b) => a - b);
   const cpuPercent = ((cpu.user + cpu.system) / 1000 / wallMs) * 100;
-  const ended = sessionsEnded - endedBefore;
-  const alive = sessions.size;
+  const alive = sum("alive");
+  const reanchors = sum("reanchors");
   const p99 = pct(lateness, 99);
-  const pass = alive === n && ended === 0 && report.closed === 0 && p99 < PASS_P99_MS && reanchors === 0;
+  const pass =
+    alive === n && sum("ended") === 0 && report.closed === 0 && p99 < PASS_P99_MS && reanchors === 0;
   printStep(n, lateness, {
     p99,
     cpuPercent,
     rss,
     reanchors,
     alive,
-    logs,
-    silero,
-    gc,
+    logs: sum("logs"),
+    silero: { runs: sum("sileroRuns"), batches: sum("sileroBatches") },
     report,
-    // The histogram holds whole timer intervals: the delay is what exceeds the resolution.
-    loopP99: loopDelay.percentile(99) / 1e6 - LOOP_RESOLUTION_MS,
-    loopMax: loopDelay.max / 1e6 - LOOP_RESOLUTION_MS,
+    windows,
+    mainLoop: {
+      p99: mainLoop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS,
+      max: mainLoop.max / 1e6 - LOOP_RESOLUTION_MS,
+    },
   });
   console.log(`bench: ws_sessions_${n}_pass ${pass ? 1 : 0} bool`);
   return { n, pass };
@@ -300,24 +261,40 @@ function printStep(
     alive: number;
     logs: number;
     silero: { runs: number; batches: number };
-    gc: { totalMs: number; maxMs: number };
     report: WindowReport;
-    loopP99: number;
-    loopMax: number;
+    windows: ThreadWindow[];
+    mainLoop: { p99: number; max: number };
   },
 ): void {
   const rates = m.report.receivedRates;
   const p = `ws_sessions_${n}`;
-  console.log(`# ${n} sessions: ${m.alive} alive, ${f(SECONDS, 0)} s window, load ${loadAverage()}`);
+  const where = WORKERS === 0 ? "main thread" : `${WORKERS} workers`;
+  console.log(
+    `# ${n} sessions (${where}): ${m.alive} alive, ${f(SECONDS, 0)} s window, load ${loadAverage()}`,
+  );
   console.log(`bench: ${p}_write_lateness_p50 ${f(pct(lateness, 50))} ms`);
   console.log(`bench: ${p}_write_lateness_p99 ${f(m.p99)} ms`);
   console.log(`bench: ${p}_write_lateness_max ${f(lateness.at(-1) ?? NaN)} ms`);
   console.log(`bench: ${p}_writes ${lateness.length} chunks`);
   console.log(`bench: ${p}_reanchors ${m.reanchors} times`);
-  console.log(`bench: ${p}_event_loop_delay_p99 ${f(m.loopP99)} ms`);
-  console.log(`bench: ${p}_event_loop_delay_max ${f(m.loopMax)} ms`);
-  console.log(`bench: ${p}_gc_pause_max ${f(m.gc.maxMs)} ms`);
-  console.log(`bench: ${p}_gc_time ${f((m.gc.totalMs / (SECONDS * 1000)) * 100)} %`);
+  // Per thread that runs sessions: the main thread (no workers) or each worker.
+  m.windows.forEach((w, i) => {
+    const t = WORKERS === 0 ? p : `${p}_w${i}`;
+    const sorted = [...w.lateness].sort((a, b) => a - b);
+    if (WORKERS > 0) {
+      console.log(`bench: ${t}_sessions ${w.alive} sessions`);
+      console.log(`bench: ${t}_write_lateness_p99 ${f(pct(sorted, 99))} ms`);
+      console.log(`bench: ${t}_reanchors ${w.reanchors} times`);
+    }
+    console.log(`bench: ${t}_event_loop_delay_p99 ${f(w.loopP99)} ms`);
+    console.log(`bench: ${t}_event_loop_delay_max ${f(w.loopMax)} ms`);
+    console.log(`bench: ${t}_gc_pause_max ${f(w.gcMaxMs)} ms`);
+    console.log(`bench: ${t}_gc_time ${f((w.gcTotalMs / (SECONDS * 1000)) * 100)} %`);
+  });
+  if (WORKERS > 0) {
+    console.log(`bench: ${p}_main_event_loop_delay_p99 ${f(m.mainLoop.p99)} ms`);
+    console.log(`bench: ${p}_main_event_loop_delay_max ${f(m.mainLoop.max)} ms`);
+  }
   console.log(`bench: ${p}_server_cpu ${f(m.cpuPercent, 1)} %core`);
   console.log(`bench: ${p}_server_cpu_per_session ${f(m.cpuPercent / n)} %core`);
   console.log(`bench: ${p}_silero_windows ${f(m.silero.runs / SECONDS, 0)} windows/s`);
@@ -345,9 +322,13 @@ function loadAverage(): string {
 }
 
 console.log(
-  `# echo bot, Silero on ${runtime}; steps ${STEPS.join(",")}, ${SECONDS} s each after ${WARMUP_S} s warm-up, ramp ${RAMP_S} s; load ${loadAverage()}`,
+  `# echo bot, Silero on ${runtime}, sessions on ${WORKERS === 0 ? "the main thread" : `${WORKERS} worker threads`}; steps ${STEPS.join(",")}, ${SECONDS} s each after ${WARMUP_S} s warm-up, ramp ${RAMP_S} s; load ${loadAverage()}`,
 );
 console.log(`bench: ws_rss_before_sessions ${f(rssBefore / 1_048_576, 0)} MiB`);
+if (WORKERS > 0)
+  console.log(
+    `bench: ws_rss_per_worker ${f((rssBefore - rssAtStart) / WORKERS / 1_048_576, 1)} MiB (each with its prompts and its own Silero runtime, before any session)`,
+  );
 let largest = 0;
 try {
   await reply("ready", 30_000);
@@ -373,5 +354,6 @@ if (logger.warnings + logger.errors > 0)
   console.log(
     `# server log: ${logger.warnings} warning(s), ${logger.errors} error(s); first: ${logger.first.join(" | ")}`,
   );
+channel.close();
 // The shared Silero worker keeps the process alive.
 process.exit(process.exitCode ?? 0);

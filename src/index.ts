@@ -180,8 +180,12 @@ export type {
 } from "./transports/websocket/index.js";
 
 // Development server: the page, /start and one bot per WebSocket
-export { startDevServer, DevServerListenError } from "./runner/dev-server.js";
+export { startDevServer, DevServerListenError, DevServerWorkerError } from "./runner/dev-server.js";
 export type {
+  CreateSessionHandler,
+  DevServerWorkerInfo,
+  DevServerWorkers,
+  SessionWorkerContext,
   DevServer,
   DevServerOptions,
   DevServerCloseOptions,

@@ -29,8 +29,11 @@ import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 
 /** What the parent asks. */
 export type ParentMessage =
-  /** Open clients until `total` are open, spread evenly over `rampMs`. */
-  | { type: "grow"; url: string; total: number; rampMs: number }
+  /**
+   * Open clients until `total` are open, spread evenly over `rampMs`; each one first POSTs
+   * `startUrl` and connects to the `wsUrl` it answers, as the official client does.
+   */
+  | { type: "grow"; startUrl: string; total: number; rampMs: number }
   /** Start counting received audio afresh (and the generator's own CPU). */
   | { type: "window-start" }
   /** Report what was counted since `window-start`. */
@@ -177,7 +180,15 @@ function onMessage(c: Client, data: Buffer): void {
   }
 }
 
-function openClient(url: string, id: number): void {
+async function openClient(startUrl: string, id: number): Promise<void> {
+  let url: string;
+  try {
+    const reply = await fetch(startUrl, { method: "POST", headers: { "Content-Type": "application/json" } });
+    url = ((await reply.json()) as { wsUrl: string }).wsUrl;
+  } catch (error) {
+    firstError ??= `client ${id}: POST /start failed: ${(error as Error).message}`;
+    url = "ws://127.0.0.1:9/unreachable";
+  }
   const socket = new WebSocket(url, { perMessageDeflate: false });
   const c: Client = {
     socket,
@@ -215,11 +226,11 @@ function openClient(url: string, id: number): void {
   });
 }
 
-async function grow(url: string, total: number, rampMs: number): Promise<void> {
+async function grow(startUrl: string, total: number, rampMs: number): Promise<void> {
   const adding = total - clients.length;
   const from = clients.length;
   for (let i = 0; i < adding; i++) {
-    openClient(url, from + i + 1);
+    await openClient(startUrl, from + i + 1);
     if (i < adding - 1) await new Promise((r) => setTimeout(r, rampMs / adding));
   }
   const deadline = performance.now() + READY_DEADLINE_MS;
@@ -253,7 +264,7 @@ function windowReport(): WindowReport {
 process.on("message", (message: ParentMessage) => {
   switch (message.type) {
     case "grow":
-      void grow(message.url, message.total, message.rampMs);
+      void grow(message.startUrl, message.total, message.rampMs);
       break;
     case "window-start":
       for (const c of clients) c.receivedSamples = 0;

@@ -4,6 +4,7 @@
  * official Pipecat web client, and each connection runs one bot.
  *
  *   npm start [-- --port N] [-- --host ADDRESS]     (or PORT=N npm start)
+ *   VOICEPIPE_WORKERS=2 npm start                    (sessions on 2 worker threads)
  *
  * Which bot (choose-bot.ts; the line printed at start says which, and why):
  * - the assistant, when the environment has an LLM key (OPENAI_API_KEY, ANTHROPIC_API_KEY,
@@ -11,13 +12,21 @@
  *   pocketsphinx) and a voice (CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY,
  *   OPENAI_API_KEY, or an installed flite); each provider's *_BASE_URL points it elsewhere;
  * - otherwise the echo bot, which needs no API keys. `VOICEPIPE_BOT=echo` forces it.
+ * Sessions run on the main thread unless `VOICEPIPE_WORKERS=N` asks for N session workers
+ * (docs/design/dev-server.md, "Sessions on worker threads": worth it past about 60 sessions on a
+ * machine with cores to spare; each worker holds its own Silero model, about 220 MiB).
  * Ctrl-C stops accepting sessions, lets the ones in progress end (5 s), then cancels them; a
  * second Ctrl-C exits at once.
  */
 import { execFileSync } from "node:child_process";
-import { EventLoopStallMonitor, createConsoleLogger, runDevServer } from "../../src/index.js";
+import {
+  EventLoopStallMonitor,
+  type RunDevServerOptions,
+  createConsoleLogger,
+  runDevServer,
+} from "../../src/index.js";
 import { runAssistantBot } from "./assistant-bot.js";
-import { chooseBot } from "./choose-bot.js";
+import { type BotChoice, chooseBot } from "./choose-bot.js";
 import { loadEchoBotVoice, runEchoBot } from "./echo-bot.js";
 
 const logger = createConsoleLogger(process.env.VOICEPIPE_LOG_LEVEL === "debug" ? "debug" : "info");
@@ -30,8 +39,6 @@ const hasProgram = (name: string): boolean => {
   }
 };
 const choice = chooseBot(process.env, hasProgram);
-// Loads the shared Silero model (and the echo bot's prompts) before the first session.
-const voice = await loadEchoBotVoice();
 // One per process: every session shares the event loop, so a stall is said once, not per session.
 const stalls = new EventLoopStallMonitor({ logger });
 stalls.start();
@@ -42,14 +49,7 @@ try {
       choice.bot === "assistant"
         ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks`
         : `the echo bot answers (it plays back what you say): ${choice.why}`,
-    onSession: async (socket, _request, session) => {
-      logger.info(`session ${session.id}: started (${choice.bot} bot)`);
-      const outcome =
-        choice.bot === "assistant"
-          ? await runAssistantBot(socket, session, { choice, logger })
-          : await runEchoBot(socket, session, { voice, logger });
-      logger.info(`session ${session.id}: ${outcome.how}${outcome.reason ? ` (${outcome.reason})` : ""}`);
-    },
+    ...(await sessions(choice, process.env.VOICEPIPE_WORKERS)),
   });
   const report = await stopped;
   console.log(
@@ -60,4 +60,29 @@ try {
   process.exitCode = 1;
 } finally {
   stalls.stop();
+}
+
+/** Where the sessions run: on this thread (the default), or on `VOICEPIPE_WORKERS` worker threads. */
+async function sessions(
+  bot: BotChoice,
+  workers: string | undefined,
+): Promise<Pick<RunDevServerOptions, "onSession" | "workers">> {
+  if (workers !== undefined && workers.trim() !== "" && workers.trim() !== "0") {
+    const count = Number(workers);
+    if (!Number.isInteger(count) || count < 1)
+      throw new Error(`VOICEPIPE_WORKERS must be a whole number of worker threads ≥ 0 (got "${workers}")`);
+    return { workers: { count, module: new URL("./session-worker.ts", import.meta.url), data: bot } };
+  }
+  // Loads the shared Silero model (and the echo bot's prompts) before the first session.
+  const voice = await loadEchoBotVoice();
+  return {
+    onSession: async (socket, _request, session) => {
+      logger.info(`session ${session.id}: started (${bot.bot} bot)`);
+      const outcome =
+        bot.bot === "assistant"
+          ? await runAssistantBot(socket, session, { choice: bot, logger })
+          : await runEchoBot(socket, session, { voice, logger });
+      logger.info(`session ${session.id}: ${outcome.how}${outcome.reason ? ` (${outcome.reason})` : ""}`);
+    },
+  };
 }

@@ -30,8 +30,14 @@ export type SessionHandler = (
 
 /** Options of {@link startDevServer}. */
 export interface DevServerOptions {
-  /** Called once per accepted WebSocket on `/ws`. */
-  onSession: SessionHandler;
+  /** Called once per accepted WebSocket on `/ws`. Required unless `workers` is set (then leave it out). */
+  onSession?: SessionHandler;
+  /**
+   * Runs the sessions on worker threads instead of the main thread, each worker with its own
+   * WebSocket listener on the same host; the main thread keeps the page and `POST /start`, which
+   * names the least-loaded worker's socket URL. @default none: sessions on the main thread
+   */
+  workers?: DevServerWorkers;
   /** Interface to listen on. @default "127.0.0.1" (loopback only) */
   host?: string;
   /** TCP port; 0 picks a free one. @default 7860 */
@@ -57,10 +63,52 @@ export interface DevServerOptions {
   sessionGraceMs?: number;
   /** Largest WebSocket message accepted, in bytes (ws `maxPayload`). @default 262144 (the protobuf serializer's) */
   maxMessageBytes?: number;
-  /** Clock for the close deadlines. @default a new SystemClock */
+  /** Clock for the close deadlines and the session time limit (session workers use a SystemClock each). @default a new SystemClock */
   clock?: Clock;
   /** @default silentLogger */
   logger?: Logger;
+}
+
+/**
+ * Session workers of the development server (docs/design/dev-server.md, "Sessions on worker
+ * threads"). A function cannot cross to a worker thread, so the handler comes from a module each
+ * worker imports: it exports `createSessionHandler(context)` (a {@link CreateSessionHandler}).
+ */
+export interface DevServerWorkers {
+  /** Worker threads, an integer ≥ 1. */
+  count: number;
+  /** The module (a path or a `file:` URL) exporting `createSessionHandler`. A `.ts` module needs tsx installed. */
+  module: string | URL;
+  /** Given to `createSessionHandler` in every worker; anything `structuredClone` copies. */
+  data?: unknown;
+  /** How long a worker may take to import the module, make its handler and listen, in ms. @default 30000 */
+  startTimeoutMs?: number;
+  /** After its sessions have closed, how long a worker gets to exit before it is terminated, in ms. @default 2000 */
+  exitTimeoutMs?: number;
+}
+
+/** What `createSessionHandler` gets in a session worker. */
+export interface SessionWorkerContext {
+  /** The worker's index, 0 to `count − 1` (a replacement keeps the index of the worker it replaces). */
+  readonly index: number;
+  /** `workers.data`. */
+  readonly data: unknown;
+  /** Writes to the server's logger on the main thread. */
+  readonly logger: Logger;
+}
+
+/** The export `createSessionHandler` of a session-worker module: called once per worker thread. */
+export type CreateSessionHandler = (
+  context: SessionWorkerContext,
+) => SessionHandler | Promise<SessionHandler>;
+
+/** A session worker, as {@link DevServer.workers} lists it. */
+export interface DevServerWorkerInfo {
+  readonly index: number;
+  /** The port of its WebSocket listener. */
+  readonly port: number;
+  /** Its live sessions. */
+  readonly sessions: number;
 }
 
 /** Options of {@link DevServer.close}. */
@@ -87,8 +135,14 @@ export interface DevServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Sessions in progress. */
+  /** Sessions in progress (over every worker, with `workers`). */
   readonly sessions: number;
+  /** The running session workers (empty without `workers`). */
+  readonly workers: readonly DevServerWorkerInfo[];
+  /** Session workers that crashed (or exited on their own) since the server started. */
+  readonly workerCrashes: number;
+  /** Sessions lost with a crashed worker since the server started. */
+  readonly lostSessions: number;
   /**
    * Stops accepting (listener closed, `/start` and upgrades refused), aborts every session's
    * `closing`, waits up to `graceMs` for them to end, then aborts `cancelled`, closes their
@@ -103,6 +157,11 @@ export interface DevServer {
 /** The server could not listen (port in use, no such interface). */
 export class DevServerListenError extends VoicepipeError {
   readonly code = "VP_DEV_SERVER_LISTEN";
+}
+
+/** A session worker did not start (its module failed to load, its handler failed, it could not listen, or it took too long). */
+export class DevServerWorkerError extends VoicepipeError {
+  readonly code = "VP_DEV_SERVER_WORKER";
 }
 
 /** Checks a session duration option of startDevServer. @internal */

@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
-import type { Clock, TimerHandle } from "../clock/clock.js";
+import type { Clock } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
@@ -12,25 +11,32 @@ import { loadClientPage, type PageFile } from "./client-page.js";
 import {
   BAD_TARGET,
   type ErrorBody,
+  edgeRefusal,
   plainHost,
   refuseUpgrade,
-  requestToken,
   requestUrl,
   sendJson,
-  tokensEqual,
 } from "./http-edge.js";
+import { SessionHost } from "./session-host.js";
+import { LocalSessionSlots, type SessionSlots, SharedSessionSlots } from "./session-slots.js";
+import { WorkerPool } from "./worker-pool.js";
 import {
   type DevServer,
   type DevServerCloseOptions,
   type DevServerCloseReport,
   DevServerListenError,
+  type DevServerWorkerInfo,
   type DevServerOptions,
   checkCloseDuration,
   checkDuration,
 } from "./dev-server-options.js";
 
-export { DevServerListenError } from "./dev-server-options.js";
+export { DevServerListenError, DevServerWorkerError } from "./dev-server-options.js";
 export type {
+  CreateSessionHandler,
+  DevServerWorkerInfo,
+  DevServerWorkers,
+  SessionWorkerContext,
   DevServer,
   DevServerCloseOptions,
   DevServerCloseReport,
@@ -41,24 +47,11 @@ export type {
 
 const START_BODY_LIMIT_BYTES = 65_536;
 
-function refusal(status: number, error: string, detail: string): { status: number; body: ErrorBody } {
-  return { status, body: { error, detail } };
-}
-
-interface LiveSession {
-  readonly id: number;
-  readonly socket: WebSocket;
-  /** The handler's promise has settled (the session may still wait for its socket to close). */
-  handlerSettled: boolean;
-  readonly closing: AbortController;
-  readonly cancelled: AbortController;
-  readonly done: Promise<void>;
-}
-
 /**
  * Starts the development server: `GET /` the page, `POST /start` → `{ wsUrl }` (plus `token` when
- * one is configured), WebSocket upgrades on `/ws` handed to `onSession`. See
- * docs/design/dev-server.md for the edges (token, origins, session cap) and shutdown.
+ * one is configured), WebSocket upgrades on `/ws` handed to `onSession` (or, with `workers`, to
+ * session workers, each on its own port: `/start` names the least-loaded one). See
+ * docs/design/dev-server.md for the edges (token, origins, session cap), shutdown and the workers.
  *
  * @example
  * const server = await startDevServer({ onSession: (socket) => runBot(socket) });
@@ -69,9 +62,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 7860;
   const maxSessions = options.maxSessions ?? 20;
-  if (typeof options.onSession !== "function")
+  if (options.workers === undefined && typeof options.onSession !== "function")
     throw new InvalidOptionError(
       "startDevServer: onSession must be a function (socket, request, session) => …",
+    );
+  if (options.workers !== undefined && options.onSession !== undefined)
+    throw new InvalidOptionError(
+      "startDevServer: give onSession or workers, not both: with workers the handler comes from workers.module (its createSessionHandler)",
     );
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidOptionError(`startDevServer: port must be an integer 0–65535 (got ${String(port)})`);
@@ -89,6 +86,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const page = await loadClientPage(options.clientDir);
   const server = new DevServerImpl(options, host, maxSessions, page);
   await server.listen(port);
+  try {
+    await server.startWorkers();
+  } catch (error) {
+    await server.close({ graceMs: 0, cancelTimeoutMs: 0 });
+    throw error;
+  }
   return server;
 }
 
@@ -101,10 +104,12 @@ class DevServerImpl implements DevServer {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #http: Server;
-  readonly #wss: WebSocketServer;
-  readonly #live = new Set<LiveSession>();
+  readonly #slots: SessionSlots;
+  /** Sessions on this thread (no workers). */
+  readonly #host: SessionHost | undefined;
+  /** Sessions on worker threads. */
+  readonly #pool: WorkerPool | undefined;
   #origins = new Set<string>();
-  #nextId = 1;
   #closing: Promise<DevServerCloseReport> | undefined;
 
   constructor(
@@ -119,13 +124,28 @@ class DevServerImpl implements DevServer {
     this.#page = page;
     this.#clock = options.clock ?? new SystemClock();
     this.#logger = options.logger ?? silentLogger;
+    if (options.workers) {
+      const shared = SharedSessionSlots.create(options.workers.count);
+      this.#slots = shared;
+      this.#pool = new WorkerPool(options.workers, shared, this.#clock, this.#logger);
+    } else {
+      this.#slots = new LocalSessionSlots();
+      this.#host = new SessionHost({
+        onSession: options.onSession!,
+        slots: this.#slots,
+        origins: () => this.#origins,
+        token: options.token,
+        maxSessions,
+        sessionTimeoutMs: this.#sessionTimeoutMs(),
+        sessionGraceMs: options.sessionGraceMs ?? 5000,
+        maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        clock: this.#clock,
+        logger: this.#logger,
+      });
+    }
     this.#http = createServer({ headersTimeout: 10_000, requestTimeout: 15_000 }, (req, res) =>
       this.#onRequest(req, res),
     );
-    this.#wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    });
     this.#http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#onUpgrade(req, socket, head),
     );
@@ -137,7 +157,19 @@ class DevServerImpl implements DevServer {
   }
 
   get sessions(): number {
-    return this.#live.size;
+    return this.#host ? this.#host.sessions : this.#slots.live;
+  }
+
+  get workers(): readonly DevServerWorkerInfo[] {
+    return this.#pool?.info ?? [];
+  }
+
+  get workerCrashes(): number {
+    return this.#pool?.crashes ?? 0;
+  }
+
+  get lostSessions(): number {
+    return this.#pool?.lostSessions ?? 0;
   }
 
   async listen(port: number): Promise<void> {
@@ -167,6 +199,20 @@ class DevServerImpl implements DevServer {
     ]);
   }
 
+  /** Starts the session workers, once the page's port (and so the allowed origins) is known. */
+  async startWorkers(): Promise<void> {
+    await this.#pool?.start({
+      host: this.host,
+      pageUrl: this.url,
+      origins: [...this.#origins],
+      token: this.#options.token,
+      maxSessions: this.#maxSessions,
+      sessionTimeoutMs: this.#sessionTimeoutMs(),
+      sessionGraceMs: this.#options.sessionGraceMs ?? 5000,
+      maxMessageBytes: this.#options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    });
+  }
+
   close(options: DevServerCloseOptions = {}): Promise<DevServerCloseReport> {
     if (this.#closing) return this.#closing;
     // Checked before anything stops: a bad value refuses the call and leaves the server as it
@@ -178,47 +224,20 @@ class DevServerImpl implements DevServer {
   }
 
   async #close(graceMs: number, cancelTimeoutMs: number): Promise<DevServerCloseReport> {
+    if (this.#slots instanceof SharedSessionSlots) this.#slots.setClosing();
     const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
     this.#http.closeIdleConnections();
-    const all = [...this.#live];
-    for (const session of all) session.closing.abort(new Error("development server closing"));
-    const ended = await this.#waitFor(all, graceMs, "sessions ending after the server began to close");
-    const left = all.filter((s) => this.#live.has(s));
-    for (const session of left) {
-      session.cancelled.abort(new Error("development server closed: grace period over"));
-      session.socket.close(1001, "server shutting down");
-    }
-    await this.#waitFor(left, cancelTimeoutMs, "cancelled sessions finishing");
-    // A handler that settled on a socket whose client never answered the close frame is the
-    // client's fault, not the application's: its socket is destroyed and it counts as cancelled.
-    const abandoned = left.filter((s) => this.#live.has(s) && !s.handlerSettled);
-    for (const session of left) if (this.#live.has(session)) session.socket.terminate();
-    const finished = left.length - abandoned.length;
-    if (abandoned.length > 0)
-      this.#logger.warn(
-        `dev-server: the handler of ${abandoned.length} session(s) had not settled ${cancelTimeoutMs} ms (cancelTimeoutMs) ` +
-          "after its session was cancelled; abandoned (its socket is destroyed): make onSession end when `cancelled` aborts",
-      );
+    const report = this.#host
+      ? await this.#host.close(graceMs, cancelTimeoutMs)
+      : await this.#pool!.close(graceMs, cancelTimeoutMs);
     this.#http.closeAllConnections();
-    this.#wss.close();
     try {
       await deadline(this.#clock, stopped, 1000, "the HTTP listener closing", { io: true });
     } catch (error) {
       if (!(error instanceof DeadlineExceededError)) throw error;
       this.#logger.warn(`dev-server: ${error.message}; a connection is still open`);
     }
-    return { ended, cancelled: finished, abandoned: abandoned.length };
-  }
-
-  /** Waits up to `timeoutMs` for `sessions` to end; returns how many did. */
-  async #waitFor(sessions: readonly LiveSession[], timeoutMs: number, what: string): Promise<number> {
-    if (sessions.length === 0) return 0;
-    try {
-      await deadline(this.#clock, Promise.all(sessions.map((s) => s.done)), timeoutMs, what, { io: true });
-    } catch (error) {
-      if (!(error instanceof DeadlineExceededError)) throw error;
-    }
-    return sessions.filter((s) => !this.#live.has(s)).length;
+    return report;
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -283,109 +302,52 @@ class DevServerImpl implements DevServer {
         { ...cors, Connection: "close" },
       );
     }
+    let wsUrl = `ws://${this.#urlHost(req)}/ws`;
+    if (this.#pool) {
+      const port = this.#pool.pick();
+      if (port === undefined)
+        return sendJson(
+          res,
+          503,
+          {
+            error: "no-worker",
+            detail:
+              "no session worker is running (a replacement for a crashed one is starting); try again in a few seconds",
+          },
+          cors,
+        );
+      wsUrl = `ws://${hostWithPort(this.#urlHost(req), port)}/ws`;
+    }
     // The official client takes exactly { wsUrl } (and token): any other key makes connect() reject.
-    const reply: { wsUrl: string; token?: string } = { wsUrl: `ws://${this.#urlHost(req)}/ws` };
+    const reply: { wsUrl: string; token?: string } = { wsUrl };
     if (this.#options.token !== undefined) reply.token = this.#options.token;
     // The body (the official client sends none) is not read; Node discards it after the reply.
     sendJson(res, 200, reply, cors);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#host) return this.#host.upgrade(req, socket, head);
     socket.on("error", (error) => this.#logger.debug(`dev-server: upgrade socket error: ${error.message}`));
-    const url = requestUrl(req);
-    if (!url) return refuseUpgrade(socket, 400, BAD_TARGET);
-    if (url.pathname !== "/ws")
-      return refuseUpgrade(socket, 404, {
-        error: "not-found",
-        detail: `no WebSocket at ${url.pathname}; connect to /ws`,
-      });
-    const refusal = this.#refusal(req, url);
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.body);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#startSession(ws, req));
+    if (!requestUrl(req)) return refuseUpgrade(socket, 400, BAD_TARGET);
+    refuseUpgrade(socket, 404, {
+      error: "not-found",
+      detail: "sessions run on worker threads, each on its own port: POST /start for the socket's URL",
+    });
   }
 
-  /** Why a `/start` or an upgrade is refused (closing, origin, token, cap), or undefined. */
+  /** Why a `/start` is refused (closing, origin, token, cap), or undefined. */
   #refusal(req: IncomingMessage, url: URL): { status: number; body: ErrorBody } | undefined {
-    if (this.#closing) return refusal(503, "shutting-down", "the server is shutting down; no new sessions");
-    const origin = req.headers.origin;
-    if (origin !== undefined && !this.#origins.has(origin)) {
-      const allowed = [...this.#origins].join(", ");
-      return refusal(
-        403,
-        "origin-not-allowed",
-        `origin ${origin} is not allowed; add it to allowedOrigins (allowed: ${allowed})`,
-      );
-    }
-    const token = this.#options.token;
-    if (token !== undefined && !tokensEqual(requestToken(req, url), token)) {
-      return refusal(
-        401,
-        "unauthorized",
-        "a valid bearer token is required: send Authorization: Bearer <token> (the page takes it as #token=<token>)",
-      );
-    }
-    if (this.#live.size >= this.#maxSessions) {
-      const why = `the server is at its limit of ${this.#maxSessions} concurrent sessions (maxSessions); try again when one ends`;
-      return refusal(503, "session-limit", why);
-    }
-    return undefined;
-  }
-
-  #startSession(socket: WebSocket, req: IncomingMessage): void {
-    // An upgrade checked before close() began can complete after it: that session never starts.
-    if (this.#closing) return void socket.terminate();
-    const id = this.#nextId++;
-    const closing = new AbortController();
-    const cancelled = new AbortController();
-    const socketClosed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.on("error", (error) =>
-      this.#logger.debug(`dev-server: session ${id} socket error: ${error.message}`),
-    );
-    let handled: Promise<void>;
-    try {
-      handled = Promise.resolve(
-        this.#options.onSession(socket, req, { id, closing: closing.signal, cancelled: cancelled.signal }),
-      );
-    } catch (error) {
-      handled = Promise.reject(error);
-    }
-    handled = handled.catch((error: unknown) => {
-      this.#logger.error(`dev-server: session ${id} handler failed; closing its socket`, { error });
-      socket.terminate();
-    });
-    const session: LiveSession = {
-      id,
-      socket,
-      handlerSettled: false,
-      closing,
-      cancelled,
-      done: Promise.all([socketClosed, handled]).then(() => undefined),
-    };
-    void handled.then(() => (session.handlerSettled = true));
-    this.#live.add(session);
-    const timeout = this.#sessionTimer(session);
-    void session.done.then(() => {
-      timeout?.cancel();
-      this.#live.delete(session);
+    return edgeRefusal(req, url, {
+      closing: this.#closing !== undefined,
+      origins: this.#origins,
+      token: this.#options.token,
+      live: this.#slots.live,
+      maxSessions: this.#maxSessions,
     });
   }
 
-  /** Ends `session` when it reaches `sessionTimeoutMs`: closing, then after `sessionGraceMs` cancelled. */
-  #sessionTimer(session: LiveSession): TimerHandle | undefined {
-    const limitMs = this.#options.sessionTimeoutMs === undefined ? 1_800_000 : this.#options.sessionTimeoutMs;
-    if (limitMs === null) return undefined;
-    const graceMs = this.#options.sessionGraceMs ?? 5000;
-    let timer = this.#clock.setTimer(() => {
-      this.#logger.info(
-        `dev-server: session ${session.id} reached sessionTimeoutMs (${limitMs} ms); ending it`,
-      );
-      session.closing.abort(new Error(`session reached its time limit of ${limitMs} ms (sessionTimeoutMs)`));
-      timer = this.#clock.setTimer(() => {
-        session.cancelled.abort(new Error("session did not end within sessionGraceMs after its time limit"));
-        session.socket.close(1001, "session time limit");
-      }, graceMs);
-    }, limitMs);
-    return { cancel: () => timer.cancel() };
+  #sessionTimeoutMs(): number | null {
+    return this.#options.sessionTimeoutMs === undefined ? 1_800_000 : this.#options.sessionTimeoutMs;
   }
 
   /** `host:port` for URLs: the request's Host when it names an allowed origin, else the listening address. */
@@ -399,4 +361,9 @@ class DevServerImpl implements DevServer {
         : this.host;
     return `${host}:${this.port}`;
   }
+}
+
+/** `host:port` with its port replaced (an IPv6 literal keeps its brackets). */
+function hostWithPort(hostPort: string, port: number): string {
+  return `${hostPort.replace(/:\d+$/, "")}:${port}`;
 }

@@ -6,7 +6,7 @@ import { STATUS_CODES } from "node:http";
 /**
  * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
  * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
- * `body-too-large`, `bad-request`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * `body-too-large`, `bad-request`, `no-worker`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
  * the official client shows (it reads FastAPI's convention), so the page can put it in words.
  */
 export interface ErrorBody {
@@ -86,3 +86,60 @@ export const BAD_TARGET: ErrorBody = {
   detail:
     "the request target is not a valid URL path; request / for the page, POST /start, or /ws for the socket",
 };
+
+/** The body of a 503 at the session cap. */
+export function sessionLimit(maxSessions: number): ErrorBody {
+  return {
+    error: "session-limit",
+    detail: `the server is at its limit of ${maxSessions} concurrent sessions (maxSessions); try again when one ends`,
+  };
+}
+
+/** What {@link edgeRefusal} checks a request against. */
+export interface EdgeState {
+  readonly closing: boolean;
+  readonly origins: ReadonlySet<string>;
+  readonly token: string | undefined;
+  /** Sessions live now, over the whole server. */
+  readonly live: number;
+  readonly maxSessions: number;
+}
+
+/**
+ * Why a `/start` or an upgrade is refused, or undefined; checked in this order: closing (503),
+ * origin (403), token (401), session cap (503). docs/design/dev-server.md says why.
+ */
+export function edgeRefusal(
+  req: IncomingMessage,
+  url: URL,
+  state: EdgeState,
+): { status: number; body: ErrorBody } | undefined {
+  if (state.closing)
+    return {
+      status: 503,
+      body: { error: "shutting-down", detail: "the server is shutting down; no new sessions" },
+    };
+  const origin = req.headers.origin;
+  if (origin !== undefined && !state.origins.has(origin)) {
+    const allowed = [...state.origins].join(", ");
+    return {
+      status: 403,
+      body: {
+        error: "origin-not-allowed",
+        detail: `origin ${origin} is not allowed; add it to allowedOrigins (allowed: ${allowed})`,
+      },
+    };
+  }
+  if (state.token !== undefined && !tokensEqual(requestToken(req, url), state.token)) {
+    return {
+      status: 401,
+      body: {
+        error: "unauthorized",
+        detail:
+          "a valid bearer token is required: send Authorization: Bearer <token> (the page takes it as #token=<token>)",
+      },
+    };
+  }
+  if (state.live >= state.maxSessions) return { status: 503, body: sessionLimit(state.maxSessions) };
+  return undefined;
+}
