@@ -149,10 +149,15 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     const t = run(srv);
     t.task.queueFrame(new LLMContextFrame(context));
     await t.finish();
-    expect(t.kinds()).toEqual([
+    // No handler is registered: the runner answers each call "unknown function" after the
+    // answer's end (docs/design/function-calls.md); those results come whenever they come.
+    expect(t.kinds().filter((kind) => kind !== "FunctionCallResultFrame")).toEqual([
       "LLMFullResponseStartFrame",
       "LLMTextFrame",
       "FunctionCallsStartedFrame",
+      "FunctionCallInProgressFrame",
+      "FunctionCallInProgressFrame",
+      "FunctionCallInProgressFrame",
       "LLMFullResponseEndFrame",
     ]);
     const [down] = t.down.ofType(FunctionCallsStartedFrame);

@@ -126,10 +126,14 @@ describe("GeminiLLMService against a loopback streamGenerateContent server", () 
     const t = run(srv);
     t.task.queueFrame(new LLMContextFrame(context));
     await until(() => count(t.down, LLMFullResponseEndFrame) === 1, 5_000, "the first answer");
-    expect(t.kinds()).toEqual([
+    // No handler is registered: the runner answers each call "unknown function" after the
+    // answer's end (docs/design/function-calls.md); those results come whenever they come.
+    expect(t.kinds().filter((kind) => kind !== "FunctionCallResultFrame")).toEqual([
       "LLMFullResponseStartFrame",
       "LLMTextFrame",
       "FunctionCallsStartedFrame",
+      "FunctionCallInProgressFrame",
+      "FunctionCallInProgressFrame",
       "LLMFullResponseEndFrame",
     ]);
     const calls = t.down.ofType(FunctionCallsStartedFrame)[0]!.calls;
