@@ -85,7 +85,11 @@ export function resolveOnnxRuntime(
  * The message for a runtime that is not installed (or does not load): `model` needs it, where it
  * was looked for or why it failed, and how to install it.
  */
-export function missingOnnxRuntimeMessage(model: string, runtime: OnnxRuntimePackage, error: unknown): string {
+export function missingOnnxRuntimeMessage(
+  model: string,
+  runtime: OnnxRuntimePackage,
+  error: unknown,
+): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const notInstalled = code === "MODULE_NOT_FOUND" || code === "ERR_MODULE_NOT_FOUND"; // require / import
   const what = notInstalled

@@ -126,7 +126,11 @@ export class SileroWorker {
     await assertModelReadable(modelPath);
     let reply: Reply;
     try {
-      reply = await this.#thread.request({ type: "load", modelPath }, `loading ${modelPath}`, this.timeoutMs * 15);
+      reply = await this.#thread.request(
+        { type: "load", modelPath },
+        `loading ${modelPath}`,
+        this.timeoutMs * 15,
+      );
     } catch (error) {
       throw unloadableModel(modelPath, error); // the worker died or missed its deadline
     }

@@ -41,7 +41,10 @@ export function parseElevenLabsMessage(text: string): ElevenLabsMessage | Malfor
   const isFinal = m["isFinal"] === true || m["is_final"] === true;
   const audio = typeof m["audio"] === "string" && m["audio"] !== "" ? m["audio"] : undefined;
   if (!isFinal && audio === undefined && !("audio" in m)) {
-    return { cause: "unknown-shape", what: `a message with neither audio, isFinal nor error (${quoteMessage(text)})` };
+    return {
+      cause: "unknown-shape",
+      what: `a message with neither audio, isFinal nor error (${quoteMessage(text)})`,
+    };
   }
   const raw = (m["alignment"] ?? m["normalizedAlignment"] ?? m["normalized_alignment"]) as
     Record<string, unknown> | null | undefined;

@@ -16,5 +16,12 @@ export interface ProviderTTSStats {
 
 /** A {@link ProviderTTSStats} with every counter at zero. */
 export function zeroProviderTTSStats(): ProviderTTSStats {
-  return { sentences: 0, chunks: 0, droppedAfterCancel: 0, unknownContext: 0, malformed: 0, oddBytesDropped: 0 };
+  return {
+    sentences: 0,
+    chunks: 0,
+    droppedAfterCancel: 0,
+    unknownContext: 0,
+    malformed: 0,
+    oddBytesDropped: 0,
+  };
 }

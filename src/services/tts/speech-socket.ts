@@ -4,7 +4,10 @@ import type { ProviderSocketOptions } from "../websocket/provider-socket-options
 import { OpenGate } from "./open-gate.js";
 
 /** What a streaming TTS service's socket tells the service (docs/design/tts-services.md). */
-export interface SpeechSocketOptions extends Omit<ProviderSocketOptions, "onOpen" | "onDisconnect" | "onFailure"> {
+export interface SpeechSocketOptions extends Omit<
+  ProviderSocketOptions,
+  "onOpen" | "onDisconnect" | "onFailure"
+> {
   /** The socket opened (the first time or after a reconnect). */
   readonly onOpen?: () => void;
   /** The socket closed and reconnects: the sentence being read is lost. */

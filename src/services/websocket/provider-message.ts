@@ -10,7 +10,9 @@ export interface UnreadableMessage {
 }
 
 /** `text` as a JSON object, or why it is not one (not JSON, or JSON but not an object). */
-export function parseJsonObject(text: string): { readonly json: Record<string, unknown> } | UnreadableMessage {
+export function parseJsonObject(
+  text: string,
+): { readonly json: Record<string, unknown> } | UnreadableMessage {
   let value: unknown;
   try {
     value = JSON.parse(text);

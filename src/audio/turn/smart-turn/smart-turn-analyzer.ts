@@ -2,7 +2,11 @@ import type { Clock } from "../../../clock/clock.js";
 import { deadline } from "../../../clock/deadline.js";
 import { SystemClock } from "../../../clock/system-clock.js";
 import { InvalidOptionError } from "../../../errors.js";
-import { type OnnxRuntimePackage, checkOnnxRuntime, preferredOnnxRuntime } from "../../onnx/onnx-runtime-package.js";
+import {
+  type OnnxRuntimePackage,
+  checkOnnxRuntime,
+  preferredOnnxRuntime,
+} from "../../onnx/onnx-runtime-package.js";
 import type { TurnAnalyzer, TurnVerdict } from "../turn-analyzer.js";
 import { SmartTurnAnalysisError, SmartTurnInputError } from "./smart-turn-errors.js";
 import { SmartTurnWorker } from "./smart-turn-worker.js";

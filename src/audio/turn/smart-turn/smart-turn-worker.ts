@@ -5,7 +5,11 @@ import {
   missingOnnxRuntimeMessage,
   preferredOnnxRuntime,
 } from "../../onnx/onnx-runtime-package.js";
-import { ONNX_WORKER_PRELUDE, OnnxWorkerThread, type OnnxWorkerReply } from "../../onnx/onnx-worker-thread.js";
+import {
+  ONNX_WORKER_PRELUDE,
+  OnnxWorkerThread,
+  type OnnxWorkerReply,
+} from "../../onnx/onnx-worker-thread.js";
 import { SmartTurnAnalysisError, SmartTurnModelLoadError } from "./smart-turn-errors.js";
 
 /**
@@ -173,9 +177,9 @@ export class SmartTurnWorker {
       await this.terminate();
       return;
     }
-    await this.#thread.request({ type: "release", modelPath }, `releasing ${modelPath}`, 5_000).catch(
-      () => undefined,
-    );
+    await this.#thread
+      .request({ type: "release", modelPath }, `releasing ${modelPath}`, 5_000)
+      .catch(() => undefined);
   }
 
   /** Runs the model at `modelPath` (loaded with {@link acquire}) on `input`; `input.data` is handed over (transferred). */
@@ -217,7 +221,11 @@ export class SmartTurnWorker {
     }
     let reply: Reply;
     try {
-      reply = await this.#thread.request({ type: "load", modelPath, input }, `loading ${modelPath}`, timeoutMs);
+      reply = await this.#thread.request(
+        { type: "load", modelPath, input },
+        `loading ${modelPath}`,
+        timeoutMs,
+      );
     } catch (error) {
       if (error instanceof SmartTurnModelLoadError) throw error;
       throw unloadable(modelPath, error); // the worker died or missed its deadline
@@ -247,5 +255,7 @@ function unloadable(path: string, error: unknown): SmartTurnModelLoadError {
 }
 
 function missingRuntime(runtime: OnnxRuntimePackage, error: unknown): SmartTurnModelLoadError {
-  return new SmartTurnModelLoadError(missingOnnxRuntimeMessage("Smart Turn", runtime, error), { cause: error });
+  return new SmartTurnModelLoadError(missingOnnxRuntimeMessage("Smart Turn", runtime, error), {
+    cause: error,
+  });
 }
