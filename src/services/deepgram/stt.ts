@@ -118,7 +118,7 @@ export class DeepgramSTTService extends STTService {
   }
 
   protected override async connect({ sampleRate }: STTConnectInfo): Promise<void> {
-    if (this.#apiKey === undefined) throw new MissingApiKeyError(this.name, "DEEPGRAM_API_KEY");
+    if (this.#apiKey === undefined) throw new MissingApiKeyError(this.name, "DEEPGRAM_API_KEY", "transcribe");
     const key = this.#apiKey;
     const socket = new ProviderSocket({
       ...this.#options.socket,
