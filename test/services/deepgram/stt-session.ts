@@ -2,25 +2,14 @@ import { expect } from "vitest";
 import { VirtualClock } from "../../../src/clock/index.js";
 import type { Clock } from "../../../src/clock/clock.js";
 import { InputAudioRawFrame } from "../../../src/frames/audio.js";
-import type { Frame } from "../../../src/frames/frame.js";
-import type { PipelineTask } from "../../../src/pipeline/task.js";
 import { type TaskOutcome } from "../../../src/pipeline/task.js";
 import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
 import { DeepgramSTTService, type DeepgramSTTOptions } from "../../../src/services/deepgram/stt.js";
-import type { FrameRecorder } from "../../../src/testing/frame-recorder.js";
-import type { LoggedLine } from "../../support/logger.js";
-import { startRecordedTask } from "../recorded-task.js";
+import { type RecordedTask, startRecordedTask } from "../recorded-task.js";
 
 /** A running task [up recorder, DeepgramSTTService, down recorder] on `clock`. */
-export interface STTSession {
+export interface STTSession extends RecordedTask {
   readonly stt: DeepgramSTTService;
-  readonly task: PipelineTask;
-  readonly clock: Clock;
-  readonly up: FrameRecorder;
-  readonly down: FrameRecorder;
-  readonly lines: LoggedLine[];
-  readonly finished: Promise<TaskOutcome>;
-  queue(...frames: Frame[]): void;
   /** Queues `ms` of speech as 20 ms frames, moving a virtual clock 20 ms after each. */
   speak(ms: number, rate?: number, channels?: number): Promise<void>;
 }

@@ -3,27 +3,16 @@ import { VirtualClock } from "../../../src/clock/index.js";
 import type { Clock } from "../../../src/clock/clock.js";
 import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
 import { ErrorFrame } from "../../../src/frames/error.js";
-import type { Frame } from "../../../src/frames/frame.js";
 import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../../src/frames/llm.js";
 import { LLMTextFrame } from "../../../src/frames/text.js";
-import type { PipelineTask } from "../../../src/pipeline/task.js";
 import { type TaskOutcome } from "../../../src/pipeline/task.js";
 import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
 import type { FrameProcessor } from "../../../src/processors/frame-processor.js";
-import type { FrameRecorder } from "../../../src/testing/frame-recorder.js";
-import type { LoggedLine } from "../../support/logger.js";
 import { until } from "../websocket/loopback-provider.js";
-import { startRecordedTask } from "../recorded-task.js";
+import { type RecordedTask, startRecordedTask } from "../recorded-task.js";
 
 /** A running task [up recorder, the TTS, down recorder] on `clock`. */
-export interface TTSSession {
-  readonly task: PipelineTask;
-  readonly clock: Clock;
-  readonly up: FrameRecorder;
-  readonly down: FrameRecorder;
-  readonly lines: LoggedLine[];
-  readonly finished: Promise<TaskOutcome>;
-  queue(...frames: Frame[]): void;
+export interface TTSSession extends RecordedTask {
   /** Queues one LLM answer: start, the texts, end. */
   answer(...texts: string[]): void;
   /** The samples of every audio frame pushed so far, in order. */
