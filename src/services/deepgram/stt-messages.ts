@@ -1,4 +1,5 @@
 import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+import { type OtherDeepgramMessage, otherDeepgramMessage } from "./other-message.js";
 
 /**
  * What Deepgram's live endpoint (`/v1/listen`) sends, read into plain values. Only the fields the
@@ -18,7 +19,7 @@ export type DeepgramListenMessage =
   | { readonly type: "Metadata"; readonly requestId: string | undefined }
   | { readonly type: "UtteranceEnd" | "SpeechStarted" }
   /** A documented error body (`err_code`, `err_msg`), or a `type` this service does not know. */
-  | { readonly type: "Other"; readonly name: string; readonly error: string | undefined };
+  | OtherDeepgramMessage;
 
 /** A message that could not be read. */
 export type Unreadable = UnreadableMessage;
@@ -35,19 +36,7 @@ export function parseListenMessage(text: string): DeepgramListenMessage | Unread
     return { type: "Metadata", requestId: typeof id === "string" ? id : undefined };
   }
   if (type === "UtteranceEnd" || type === "SpeechStarted") return { type };
-  const error =
-    typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
-      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
-      : undefined;
-  if (typeof type !== "string" && error === undefined) {
-    return { cause: "type", what: `a message without a "type" (${quoteMessage(text)})` };
-  }
-  // Both come from the provider and go into a log line: cut, like every quoted text here.
-  return {
-    type: "Other",
-    name: typeof type === "string" ? quoteMessage(type) : "error",
-    error: error === undefined ? undefined : quoteMessage(error),
-  };
+  return otherDeepgramMessage(json, text);
 }
 
 function parseResults(json: Record<string, unknown>, text: string): DeepgramListenMessage | Unreadable {

@@ -1,4 +1,5 @@
 import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+import { type OtherDeepgramMessage, otherDeepgramMessage } from "./other-message.js";
 
 /**
  * What Deepgram's speak endpoint (`/v1/speak`) sends as text, read into plain values (binary
@@ -14,7 +15,7 @@ export type DeepgramSpeakMessage =
   | { readonly type: "Cleared"; readonly sequenceId: number | undefined }
   | { readonly type: "Warning"; readonly description: string; readonly warningCode: string | undefined }
   /** A documented error body (`err_code`, `err_msg`), or a `type` this service does not know. */
-  | { readonly type: "Other"; readonly name: string; readonly error: string | undefined };
+  | OtherDeepgramMessage;
 
 /** A message that could not be read. */
 export type Unreadable = UnreadableMessage;
@@ -38,20 +39,7 @@ export function parseSpeakMessage(text: string): DeepgramSpeakMessage | Unreadab
         warningCode: stringOf(json["code"]),
       };
   }
-  const error =
-    typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
-      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
-      : typeof json["description"] === "string"
-        ? json["description"]
-        : undefined;
-  if (typeof type !== "string" && error === undefined) {
-    return { cause: "type", what: `a message without a "type" (${quoteMessage(text)})` };
-  }
-  return {
-    type: "Other",
-    name: typeof type === "string" ? quoteMessage(type) : "error",
-    error: error === undefined ? undefined : quoteMessage(error),
-  };
+  return otherDeepgramMessage(json, text, json["description"]);
 }
 
 function stringOf(value: unknown): string | undefined {
