@@ -1,23 +1,17 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type Clock,
-  type ErrorFrame,
-  FrameDirection,
   InterruptionFrame,
   LLMContextFrame,
   LLMFullResponseEndFrame,
   LLMFullResponseStartFrame,
   LLMTextFrame,
   MetricsFrame,
-  Pipeline,
-  PipelineTask,
   ServiceUpdateSettingsFrame,
   SystemClock,
   VirtualClock,
-  silentLogger,
 } from "../../src/index.js";
 import { LLMContext } from "../../src/context/index.js";
-import { FrameRecorder } from "../../src/testing/index.js";
 import type { LLMServiceError } from "../../src/services/llm/index.js";
 import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import type { LLMService } from "../../src/services/llm/llm-service.js";
@@ -33,6 +27,7 @@ import {
   textChunk,
   until,
 } from "./llm/loopback-openai.js";
+import { runProcessor } from "./http/run-llm.js";
 
 const servers: LoopbackOpenAI[] = [];
 afterEach(async () => {
@@ -64,29 +59,11 @@ function llm(srv: LoopbackOpenAI, name: string, options: { stallTimeoutMs?: numb
 /** A task around a switcher of `services`, with recorders at both ends. */
 function run(services: LLMService[], clock: Clock = new VirtualClock()) {
   const switcher = new LLMSwitcher(services, { name: "switcher" });
-  const up = new FrameRecorder(FrameDirection.UPSTREAM);
-  const down = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([up, switcher, down]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
+  const t = runProcessor(switcher, { clock });
   const switches: Array<[string, string, ServiceSwitchReason]> = [];
   switcher.on("switched", (from, to, reason) => void switches.push([from.name, to.name, reason]));
-  const done = task.run();
-  const texts = (): string[] => down.ofType(LLMTextFrame).map((f) => f.text);
-  const kinds = (): string[] =>
-    down.frames
-      .filter((f) => !(f instanceof MetricsFrame) && !/^(Start|End)Frame$/.test(f.constructor.name))
-      .map((f) => f.constructor.name);
-  async function finish(): Promise<void> {
-    void task.stopWhenDone();
-    if (clock instanceof VirtualClock) await clock.runUntil(done);
-    else await done;
-  }
-  return { switcher, up, down, task, errors, switches, done, texts, kinds, finish, clock };
+  const texts = (): string[] => t.down.ofType(LLMTextFrame).map((f) => f.text);
+  return { ...t, switcher, switches, texts };
 }
 
 const ANSWER = ["The ", "weather ", "is fine."];

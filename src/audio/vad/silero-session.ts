@@ -5,13 +5,8 @@ import {
   defaultSileroModelPath,
   unloadableModel,
 } from "./silero-model.js";
-import {
-  preferredSileroRuntime,
-  SILERO_SESSION_OPTIONS,
-  type SileroRuntime,
-  missingRuntime,
-  resolveSileroRuntime,
-} from "./silero-runtime.js";
+import { ONNX_SESSION_OPTIONS, preferredOnnxRuntime } from "../onnx/onnx-runtime-package.js";
+import { type SileroRuntime, missingRuntime, resolveSileroRuntime } from "./silero-runtime.js";
 
 /** The runtime module, as loaded (onnxruntime-web and onnxruntime-node share this API). */
 export type OnnxRuntime = typeof Ort;
@@ -38,7 +33,7 @@ let loads = 0;
  */
 export function loadSileroSession(
   modelPath?: string,
-  runtime: SileroRuntime = preferredSileroRuntime(),
+  runtime: SileroRuntime = preferredOnnxRuntime(),
 ): Promise<SileroSession> {
   const path = modelPath ?? defaultSileroModelPath();
   const key = `${runtime}|${path}`;
@@ -89,7 +84,7 @@ async function load(path: string, runtime: SileroRuntime): Promise<SileroSession
   await assertModelReadable(path);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, SILERO_SESSION_OPTIONS[runtime]);
+    session = await ort.InferenceSession.create(path, ONNX_SESSION_OPTIONS[runtime]);
   } catch (error) {
     throw unloadableModel(path, error);
   }

@@ -2,7 +2,8 @@ import type * as Ort from "onnxruntime-web";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { InvalidOptionError } from "../../errors.js";
 import { defaultSileroModelPath } from "./silero-model.js";
-import { type SileroRuntime, checkSileroRuntime, preferredSileroRuntime } from "./silero-runtime.js";
+import { checkOnnxRuntime, preferredOnnxRuntime } from "../onnx/onnx-runtime-package.js";
+import type { SileroRuntime } from "./silero-runtime.js";
 import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
@@ -118,7 +119,7 @@ export class SileroVADAnalyzer extends VADAnalyzer {
         `SileroVADAnalyzer: inference must be "worker" (the default) or "main-thread" (got ${String(options.inference)})`,
       );
     }
-    this.runtime = checkSileroRuntime(options.runtime ?? preferredSileroRuntime());
+    this.runtime = checkOnnxRuntime(options.runtime ?? preferredOnnxRuntime(), "SileroVADAnalyzer");
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,

@@ -1,65 +1,23 @@
-import { performance } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
-import { SystemClock } from "../../clock/system-clock.js";
-import type { TimerHandle } from "../../clock/clock.js";
+import { ONNX_WORKER_PRELUDE, OnnxWorkerThread, type OnnxWorkerReply } from "../onnx/onnx-worker-thread.js";
+import { preferredOnnxRuntime } from "../onnx/onnx-runtime-package.js";
 import { assertModelReadable, assertSileroV5, unloadableModel } from "./silero-model.js";
-import {
-  preferredSileroRuntime,
-  SILERO_SESSION_OPTIONS,
-  type SileroRuntime,
-  missingRuntime,
-  resolveSileroRuntime,
-} from "./silero-runtime.js";
+import { type SileroRuntime, missingRuntime, resolveSileroRuntime } from "./silero-runtime.js";
 import { VADAnalysisError } from "./vad-errors.js";
 
 /**
- * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
- * `src/` under a TypeScript loader and from `dist/`). It loads one runtime package (one thread)
- * and holds one session per model path and nothing per stream: every request carries a
- * batch of streams' input windows and recurrent states (Silero v5 takes a batch dimension), and
- * the reply carries the new states back. A failure names its stage: `runtime` (the package did
- * not load), `model` (the file did not load) or `inputs` (not a Silero v5 model).
+ * The worker's code ({@link ONNX_WORKER_PRELUDE} and Silero's handler). It holds nothing per
+ * stream: every request carries a batch of streams' input windows and recurrent states (Silero
+ * v5 takes a batch dimension), and the reply carries the new states back. A load that is not a
+ * Silero v5 model fails at stage `inputs`.
  */
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require("node:worker_threads");
-let ort;
-const sessions = new Map();
-function runtime() {
-  if (!ort) {
-    ort = require(workerData.ortPath);
-    if (workerData.runtime === "onnxruntime-web") ort.env.wasm.numThreads = 1;
-  }
-  return ort;
-}
-function session(path) {
-  let s = sessions.get(path);
-  if (!s) {
-    s = runtime().InferenceSession.create(path, workerData.sessionOptions);
-    sessions.set(path, s);
-    s.catch(() => sessions.delete(path));
-  }
-  return s;
-}
-function fail(id, stage, e, extra) {
-  parentPort.postMessage({ id, ok: false, stage, error: String((e && e.message) || e), ...extra });
-}
+const WORKER_SOURCE = `${ONNX_WORKER_PRELUDE}
 parentPort.on("message", async (m) => {
-  try {
-    runtime();
-  } catch (e) {
-    return fail(m.id, "runtime", e);
-  }
-  let s;
-  try {
-    s = await session(m.modelPath);
-  } catch (e) {
-    return fail(m.id, "model", e);
-  }
+  const s = await open(m);
+  if (!s) return;
   try {
     if (m.type === "load") {
       if (!["input", "state", "sr"].every((name) => s.inputNames.includes(name))) {
-        sessions.delete(m.modelPath);
-        await s.release().catch(() => undefined);
+        await drop(m.modelPath);
         return fail(m.id, "inputs", "not a Silero v5 model", { inputNames: s.inputNames });
       }
       // One run per rate now, inside the load's deadline: a runtime's first run compiles and
@@ -87,24 +45,9 @@ parentPort.on("message", async (m) => {
 });
 `;
 
-interface Pending {
-  resolve: (value: Reply) => void;
-  reject: (error: Error) => void;
-  deadline: number;
-  what: string;
-}
-
-interface Reply {
-  id: number;
-  ok: boolean;
+interface Reply extends OnnxWorkerReply {
   probs?: Float32Array;
   states?: Float32Array;
-  /** Why a request failed (with `ok: false`). */
-  error?: string;
-  /** Where it failed: the runtime package, the model file, its inputs, or the run. */
-  stage?: "runtime" | "model" | "inputs" | "run";
-  /** The model's inputs (stage `inputs`). */
-  inputNames?: string[];
 }
 
 /** One stream's window waiting to go out in the next batch. */
@@ -132,7 +75,7 @@ export class SileroWorker {
   static readonly #shared = new Map<SileroRuntime, SileroWorker>();
 
   /** The process-wide worker for `runtime` (default onnxruntime-web), started on first use. */
-  static shared(runtime: SileroRuntime = preferredSileroRuntime()): SileroWorker {
+  static shared(runtime: SileroRuntime = preferredOnnxRuntime()): SileroWorker {
     let worker = SileroWorker.#shared.get(runtime);
     if (!worker) {
       worker = new SileroWorker(undefined, runtime);
@@ -141,11 +84,7 @@ export class SileroWorker {
     return worker;
   }
 
-  #worker: Worker | undefined;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
-  readonly #clock = new SystemClock();
-  #watchdog: TimerHandle | undefined;
+  readonly #thread: OnnxWorkerThread<Reply>;
   readonly #loaded = new Set<string>();
   /** Windows waiting for the end of this event-loop turn, by model path and rate. */
   readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
@@ -163,8 +102,18 @@ export class SileroWorker {
    */
   constructor(
     readonly timeoutMs = 2_000,
-    readonly runtime: SileroRuntime = preferredSileroRuntime(),
-  ) {}
+    readonly runtime: SileroRuntime = preferredOnnxRuntime(),
+  ) {
+    this.#thread = new OnnxWorkerThread<Reply>({
+      source: WORKER_SOURCE,
+      runtime,
+      model: "Silero VAD",
+      failure: (message) => new VADAnalysisError(message),
+      missingRuntime,
+      onLost: () => this.#loaded.clear(),
+      checkEveryMs: Math.min(250, timeoutMs / 4),
+    });
+  }
 
   /**
    * Loads `modelPath` in the worker (once per path). Rejects with a `VADModelLoadError` that
@@ -177,7 +126,11 @@ export class SileroWorker {
     await assertModelReadable(modelPath);
     let reply: Reply;
     try {
-      reply = await this.#request({ type: "load", modelPath }, `loading ${modelPath}`, this.timeoutMs * 15);
+      reply = await this.#thread.request(
+        { type: "load", modelPath },
+        `loading ${modelPath}`,
+        this.timeoutMs * 15,
+      );
     } catch (error) {
       throw unloadableModel(modelPath, error); // the worker died or missed its deadline
     }
@@ -245,7 +198,7 @@ export class SileroWorker {
     });
     let reply: Reply;
     try {
-      reply = await this.#request(
+      reply = await this.#thread.request(
         { type: "run", modelPath, inputs, states, count: n, sr: sampleRate },
         `inference of ${n} window(s)`,
         this.timeoutMs,
@@ -275,92 +228,6 @@ export class SileroWorker {
 
   /** Stops the worker; the next request starts a new one. */
   async terminate(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
-    this.#loaded.clear();
-    this.#failAll(new VADAnalysisError("Silero VAD: the inference worker was stopped"));
-    await worker?.terminate();
-  }
-
-  #request(message: Record<string, unknown>, what: string, timeoutMs: number): Promise<Reply> {
-    const worker = this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, deadline: performance.now() + timeoutMs, what });
-      if (this.#pending.size === 1) worker.ref(); // a request in flight keeps the process alive
-      this.#armWatchdog();
-      worker.postMessage({ ...message, id });
-    });
-  }
-
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
-    const runtime = this.runtime;
-    const ortPath = resolveSileroRuntime(runtime); // throws the clear "install it like this" error
-    const sessionOptions = SILERO_SESSION_OPTIONS[runtime];
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { ortPath, runtime, sessionOptions },
-    });
-    worker.unref();
-    worker.on("message", (reply: Reply) => this.#onReply(reply));
-    worker.on("error", (error) => this.#onExit(worker, error));
-    worker.on("exit", (code) => this.#onExit(worker, new Error(`exited with code ${code}`)));
-    this.#worker = worker;
-    return worker;
-  }
-
-  /** A reply settles its request, failed or not: the caller reads `ok` and `stage`. */
-  #onReply(reply: Reply): void {
-    const pending = this.#pending.get(reply.id);
-    if (!pending) return; // timed out already
-    this.#settled(reply.id);
-    pending.resolve(reply);
-  }
-
-  #onExit(worker: Worker, error: Error): void {
-    if (this.#worker !== worker) return;
-    this.#worker = undefined;
-    this.#loaded.clear();
-    this.#failAll(
-      new VADAnalysisError(
-        `Silero VAD: the inference worker died (${error.message}); it restarts on the next request`,
-      ),
-    );
-  }
-
-  #failAll(error: Error): void {
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
-    this.#watchdog?.cancel();
-    this.#watchdog = undefined;
-    for (const p of all) p.reject(error);
-  }
-
-  #settled(id: number): void {
-    this.#pending.delete(id);
-    if (this.#pending.size === 0) {
-      this.#worker?.unref();
-      this.#watchdog?.cancel();
-      this.#watchdog = undefined;
-    }
-  }
-
-  /** One timer while requests are in flight: fails those past their deadline. */
-  #armWatchdog(): void {
-    if (this.#watchdog) return;
-    this.#watchdog = this.#clock.setTimer(
-      () => {
-        this.#watchdog = undefined;
-        const now = performance.now();
-        for (const [id, p] of this.#pending) {
-          if (p.deadline > now) continue;
-          this.#settled(id);
-          p.reject(new VADAnalysisError(`Silero VAD: ${p.what} did not answer within its deadline`));
-        }
-        if (this.#pending.size > 0) this.#armWatchdog();
-      },
-      Math.min(250, this.timeoutMs / 4),
-    );
+    await this.#thread.terminate();
   }
 }

@@ -1,3 +1,5 @@
+import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+
 /**
  * Cartesia's `/tts/websocket` server messages, read defensively: JSON text with a `type`
  * discriminator and the `context_id` it concerns (docs/design/tts-services.md, "Cartesia").
@@ -17,23 +19,13 @@ export type CartesiaMessage =
   /** A documented message the service has no use for (`phoneme_timestamps`). */
   | { readonly type: "ignored"; readonly contextId: string | undefined };
 
-/** A message that could not be read: `cause` is a short stable key, `what` says what was wrong. */
-export interface MalformedMessage {
-  readonly cause: string;
-  readonly what: string;
-}
+/** A message that could not be read. */
+export type MalformedMessage = UnreadableMessage;
 
 export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedMessage {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { cause: "not-json", what: `a message that is not JSON (${cut(text)})` };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { cause: "not-object", what: `a message that is not a JSON object (${cut(text)})` };
-  }
-  const m = value as Record<string, unknown>;
+  const read = parseJsonObject(text);
+  if (!("json" in read)) return read;
+  const m = read.json;
   const contextId = typeof m["context_id"] === "string" ? m["context_id"] : undefined;
   const type = m["type"];
   if (type === "error") {
@@ -42,13 +34,13 @@ export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedM
         ? m["error"]
         : typeof m["message"] === "string"
           ? m["message"]
-          : cut(text);
+          : quoteMessage(text);
     return { type: "error", contextId, error };
   }
   if (contextId === undefined) {
     return {
       cause: "no-context",
-      what: `a "${typeof type === "string" ? cut(type, 40) : "?"}" message without a context_id`,
+      what: `a "${typeof type === "string" ? quoteMessage(type, 40) : "?"}" message without a context_id`,
     };
   }
   switch (type) {
@@ -83,11 +75,7 @@ export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedM
     default:
       return {
         cause: "unknown-type",
-        what: `a message of type ${typeof type === "string" ? JSON.stringify(cut(type, 40)) : "(none)"}, which this service does not know`,
+        what: `a message of type ${typeof type === "string" ? JSON.stringify(quoteMessage(type, 40)) : "(none)"}, which this service does not know`,
       };
   }
-}
-
-function cut(text: string, max = 120): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -1,9 +1,13 @@
 import { InvalidOptionError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
-import { OpenGate, RecentIds } from "../tts/open-gate.js";
+import { nonEmpty } from "../non-empty.js";
+import { RecentIds } from "../tts/open-gate.js";
 import { PcmByteCarry } from "../tts/pcm-byte-carry.js";
 import { checkProviderOptions, providerBaseUrl } from "../tts/provider-options.js";
+import { type ProviderTTSStats, zeroProviderTTSStats } from "../tts/provider-tts-stats.js";
+import { SpeechSocket } from "../tts/speech-socket.js";
 import { SynthesisStream } from "../tts/synthesis-stream.js";
+import { previewText } from "../tts/text-preview.js";
 import { MissingTTSApiKeyError, TTSProviderError, quoteProvider } from "../tts/tts-provider-errors.js";
 import {
   type ContextEnd,
@@ -12,7 +16,6 @@ import {
   TTSService,
   type TTSServiceOptions,
 } from "../tts/tts-service.js";
-import { ProviderSocket } from "../websocket/provider-socket.js";
 import type { ProviderSocketError } from "../websocket/provider-socket-error.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { type CartesiaMessage, parseCartesiaMessage } from "./tts-messages.js";
@@ -58,20 +61,7 @@ export interface CartesiaTTSOptions extends TTSServiceOptions {
 }
 
 /** Counters of a {@link CartesiaTTSService}, for tests and "where did that audio go?". */
-export interface CartesiaTTSStats {
-  /** Sentences sent. */
-  sentences: number;
-  /** Audio chunks received for a sentence being spoken. */
-  chunks: number;
-  /** Chunks that arrived for a context already cancelled (interrupted, abandoned): dropped, never played. */
-  droppedAfterCancel: number;
-  /** Messages about a context the service does not know: dropped. */
-  unknownContext: number;
-  /** Messages that could not be read: ignored. */
-  malformed: number;
-  /** A sentence's audio that ended on half a sample: the odd byte dropped. */
-  oddBytesDropped: number;
-}
+export type CartesiaTTSStats = ProviderTTSStats;
 
 interface ProviderContext {
   readonly id: string;
@@ -115,26 +105,16 @@ export class CartesiaTTSService extends TTSService {
   readonly #language: string;
   readonly #version: string;
   readonly #socketOptions: CartesiaTTSOptions["socket"];
-  readonly #gate = new OpenGate();
   readonly #cancelled = new RecentIds(RECENT_CONTEXTS);
   readonly #finished = new RecentIds(RECENT_CONTEXTS);
-  #socket: ProviderSocket | undefined;
-  #socketFailure: ProviderSocketError | undefined;
+  #socket: SpeechSocket | undefined;
   #connection = 0;
-  #everOpened = false;
   #engineRate = 24_000;
   #contexts = 0;
   #current: ProviderContext | undefined;
   #reading: Sentence | undefined;
   #repeats: RepeatReporter | undefined;
-  readonly #stats: CartesiaTTSStats = {
-    sentences: 0,
-    chunks: 0,
-    droppedAfterCancel: 0,
-    unknownContext: 0,
-    malformed: 0,
-    oddBytesDropped: 0,
-  };
+  readonly #stats: CartesiaTTSStats = zeroProviderTTSStats();
 
   constructor(options: CartesiaTTSOptions = {}) {
     super(options);
@@ -174,7 +154,7 @@ export class CartesiaTTSService extends TTSService {
   }
 
   /** The socket's counters (reconnects, dropped sends), once started. */
-  get socketStats(): ProviderSocket["stats"] | undefined {
+  get socketStats(): SpeechSocket["stats"] | undefined {
     return this.#socket?.stats;
   }
 
@@ -190,7 +170,7 @@ export class CartesiaTTSService extends TTSService {
     if (this.#apiKey === undefined) throw new MissingTTSApiKeyError(this.name, "CARTESIA_API_KEY");
     // Ask Cartesia for the pipeline's rate when it offers it; otherwise the base resamples.
     this.#engineRate = CARTESIA_SAMPLE_RATES.includes(this.sampleRate) ? this.sampleRate : 24_000;
-    const socket = new ProviderSocket({
+    const socket = new SpeechSocket({
       ...this.#socketOptions,
       service: this.name,
       clock: this.clock,
@@ -200,27 +180,17 @@ export class CartesiaTTSService extends TTSService {
       apiKeyEnv: "CARTESIA_API_KEY",
       baseUrlEnv: "CARTESIA_BASE_URL",
       onMessage: (data, isBinary) => this.#onMessage(data, isBinary),
-      onOpen: () => {
-        this.#connection++;
-        this.#everOpened = true;
-        this.#gate.opened();
-      },
-      onDisconnect: ({ code, reason }) => this.#onDisconnect(code, reason),
-      onFailure: (error) => this.#onFailure(error),
+      onOpen: () => void this.#connection++,
+      onDisconnect: (code, reason) => this.#onDisconnect(code, reason),
+      onFailure: (error, afterOpen) => this.#onFailure(error, afterOpen),
     });
     this.#socket = socket;
-    const onAbort = (): void => void socket.close({ timeoutMs: 100 });
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await socket.start();
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    await socket.start(signal);
   }
 
   protected override async disconnect(how: "end" | "cancel"): Promise<void> {
     this.#reading?.stream.fail(new TTSProviderError(this.name, `${this.name}: disconnected`));
-    await this.#socket?.close(how === "cancel" ? { timeoutMs: 200 } : {});
+    await this.#socket?.close(how);
     this.#repeats?.flush();
   }
 
@@ -232,7 +202,7 @@ export class CartesiaTTSService extends TTSService {
     const socket = this.#socket;
     if (!socket) throw new TTSProviderError(this.name, `${this.name}: not connected`);
     // A socket reconnecting (Cartesia closes idle ones after 5 minutes) is waited for, within the base's stall bound.
-    await this.#gate.wait(signal, () => this.#socketFailure);
+    await socket.open(signal);
     const context = this.#contextFor(request);
     const sentence: Sentence = {
       context,
@@ -252,7 +222,7 @@ export class CartesiaTTSService extends TTSService {
       if (!sent) {
         throw new TTSProviderError(
           this.name,
-          `${this.name}: the connection to Cartesia closed before "${preview(text)}" could be sent; the sentence was skipped`,
+          `${this.name}: the connection to Cartesia closed before "${previewText(text)}" could be sent; the sentence was skipped`,
         );
       }
       yield* sentence.stream.read(signal);
@@ -395,7 +365,7 @@ export class CartesiaTTSService extends TTSService {
       sentence.stream.fail(
         new TTSProviderError(
           this.name,
-          `${this.name}: Cartesia refused "${preview(sentence.text)}": ${said}. Check the voice, model, language and sample rate`,
+          `${this.name}: Cartesia refused "${previewText(sentence.text)}": ${said}. Check the voice, model, language and sample rate`,
           said,
         ),
       );
@@ -406,23 +376,20 @@ export class CartesiaTTSService extends TTSService {
   }
 
   #onDisconnect(code: number, reason: string): void {
-    this.#gate.closed();
     this.#current = undefined;
     this.#reading?.stream.fail(
       new TTSProviderError(
         this.name,
         `${this.name}: the connection to Cartesia was lost (code ${code}${reason ? `, ${quoteProvider(reason, 80)}` : ""}) ` +
-          `while speaking "${preview(this.#reading.text)}"; the sentence was abandoned and the next one goes on a new connection`,
+          `while speaking "${previewText(this.#reading.text)}"; the sentence was abandoned and the next one goes on a new connection`,
       ),
     );
   }
 
-  #onFailure(error: ProviderSocketError): void {
-    this.#socketFailure = error;
-    this.#gate.failed();
+  #onFailure(error: ProviderSocketError, afterOpen: boolean): void {
     this.#reading?.stream.fail(error);
     // A failure before the first open is connect()'s to report (the start is fatal there).
-    if (this.#everOpened) void this.fail(error);
+    if (afterOpen) void this.fail(error);
   }
 
   #malformed(cause: string, what: string): void {
@@ -437,14 +404,4 @@ export class CartesiaTTSService extends TTSService {
       now: () => this.clock.now(),
     }));
   }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const v = value?.trim();
-  return v ? v : undefined;
-}
-
-function preview(text: string): string {
-  const flat = text.replace(/\s+/gu, " ").trim();
-  return flat.length <= 40 ? flat : `${flat.slice(0, 39)}…`;
 }

@@ -1,3 +1,6 @@
+import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+import { type OtherDeepgramMessage, otherDeepgramMessage } from "./other-message.js";
+
 /**
  * What Deepgram's live endpoint (`/v1/listen`) sends, read into plain values. Only the fields the
  * service uses are read; anything else is ignored, so new fields never break it.
@@ -16,23 +19,16 @@ export type DeepgramListenMessage =
   | { readonly type: "Metadata"; readonly requestId: string | undefined }
   | { readonly type: "UtteranceEnd" | "SpeechStarted" }
   /** A documented error body (`err_code`, `err_msg`), or a `type` this service does not know. */
-  | { readonly type: "Other"; readonly name: string; readonly error: string | undefined };
+  | OtherDeepgramMessage;
 
-/** Why a message could not be read: a short stable cause and a description. */
-export interface Unreadable {
-  readonly cause: string;
-  readonly what: string;
-}
+/** A message that could not be read. */
+export type Unreadable = UnreadableMessage;
 
 /** Reads one text message; returns what it says, or why it could not be read. */
 export function parseListenMessage(text: string): DeepgramListenMessage | Unreadable {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { cause: "json", what: `a message that is not JSON (${quote(text)})` };
-  }
-  if (!isRecord(json)) return { cause: "shape", what: `a message that is not an object (${quote(text)})` };
+  const read = parseJsonObject(text);
+  if (!("json" in read)) return read;
+  const json = read.json;
   const type = json["type"];
   if (type === "Results") return parseResults(json, text);
   if (type === "Metadata") {
@@ -40,19 +36,7 @@ export function parseListenMessage(text: string): DeepgramListenMessage | Unread
     return { type: "Metadata", requestId: typeof id === "string" ? id : undefined };
   }
   if (type === "UtteranceEnd" || type === "SpeechStarted") return { type };
-  const error =
-    typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
-      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
-      : undefined;
-  if (typeof type !== "string" && error === undefined) {
-    return { cause: "type", what: `a message without a "type" (${quote(text)})` };
-  }
-  // Both come from the provider and go into a log line: cut, like every quoted text here.
-  return {
-    type: "Other",
-    name: typeof type === "string" ? quote(type) : "error",
-    error: error === undefined ? undefined : quote(error),
-  };
+  return otherDeepgramMessage(json, text);
 }
 
 function parseResults(json: Record<string, unknown>, text: string): DeepgramListenMessage | Unreadable {
@@ -63,7 +47,7 @@ function parseResults(json: Record<string, unknown>, text: string): DeepgramList
   if (typeof transcript !== "string") {
     return {
       cause: "results",
-      what: `a Results message without channel.alternatives[0].transcript (${quote(text)})`,
+      what: `a Results message without channel.alternatives[0].transcript (${quoteMessage(text)})`,
     };
   }
   const languages = isRecord(first) ? first["languages"] : undefined;
@@ -80,10 +64,4 @@ function parseResults(json: Record<string, unknown>, text: string): DeepgramList
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** At most 120 characters of a message, for an error line. */
-function quote(text: string): string {
-  const flat = text.replace(/\s+/g, " ");
-  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
 }

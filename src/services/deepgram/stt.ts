@@ -11,6 +11,7 @@ import { ProviderSocket } from "../websocket/provider-socket.js";
 import { type STTEndOfTurnCause, STTEndOfTurnFrame } from "../../frames/turn.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { parseListenMessage } from "./stt-messages.js";
+import { nonEmpty } from "../non-empty.js";
 
 /** Deepgram's public endpoint; `DEEPGRAM_BASE_URL` or `baseUrl` replace it (a proxy, a region, a test server). */
 export const DEEPGRAM_DEFAULT_BASE_URL = "wss://api.deepgram.com";
@@ -117,7 +118,7 @@ export class DeepgramSTTService extends STTService {
   }
 
   protected override async connect({ sampleRate }: STTConnectInfo): Promise<void> {
-    if (this.#apiKey === undefined) throw new MissingApiKeyError(this.name, "DEEPGRAM_API_KEY");
+    if (this.#apiKey === undefined) throw new MissingApiKeyError(this.name, "DEEPGRAM_API_KEY", "transcribe");
     const key = this.#apiKey;
     const socket = new ProviderSocket({
       ...this.#options.socket,
@@ -237,9 +238,4 @@ export class DeepgramSTTService extends STTService {
     }
     return q.toString();
   }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const v = value?.trim();
-  return v ? v : undefined;
 }

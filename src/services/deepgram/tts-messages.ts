@@ -1,3 +1,6 @@
+import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+import { type OtherDeepgramMessage, otherDeepgramMessage } from "./other-message.js";
+
 /**
  * What Deepgram's speak endpoint (`/v1/speak`) sends as text, read into plain values (binary
  * messages are audio). Only the fields the service uses are read; unknown fields are ignored.
@@ -12,23 +15,16 @@ export type DeepgramSpeakMessage =
   | { readonly type: "Cleared"; readonly sequenceId: number | undefined }
   | { readonly type: "Warning"; readonly description: string; readonly warningCode: string | undefined }
   /** A documented error body (`err_code`, `err_msg`), or a `type` this service does not know. */
-  | { readonly type: "Other"; readonly name: string; readonly error: string | undefined };
+  | OtherDeepgramMessage;
 
-/** Why a message could not be read: a short stable cause and a description. */
-export interface Unreadable {
-  readonly cause: string;
-  readonly what: string;
-}
+/** A message that could not be read. */
+export type Unreadable = UnreadableMessage;
 
 /** Reads one text message; returns what it says, or why it could not be read. */
 export function parseSpeakMessage(text: string): DeepgramSpeakMessage | Unreadable {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { cause: "json", what: `a message that is not JSON (${quote(text)})` };
-  }
-  if (!isRecord(json)) return { cause: "shape", what: `a message that is not an object (${quote(text)})` };
+  const read = parseJsonObject(text);
+  if (!("json" in read)) return read;
+  const json = read.json;
   const type = json["type"];
   switch (type) {
     case "Metadata":
@@ -39,36 +35,13 @@ export function parseSpeakMessage(text: string): DeepgramSpeakMessage | Unreadab
     case "Warning":
       return {
         type,
-        description: quote(stringOf(json["description"]) ?? "(no description)"),
+        description: quoteMessage(stringOf(json["description"]) ?? "(no description)"),
         warningCode: stringOf(json["code"]),
       };
   }
-  const error =
-    typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
-      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
-      : typeof json["description"] === "string"
-        ? json["description"]
-        : undefined;
-  if (typeof type !== "string" && error === undefined) {
-    return { cause: "type", what: `a message without a "type" (${quote(text)})` };
-  }
-  return {
-    type: "Other",
-    name: typeof type === "string" ? quote(type) : "error",
-    error: error === undefined ? undefined : quote(error),
-  };
+  return otherDeepgramMessage(json, text, json["description"]);
 }
 
 function stringOf(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** At most 120 characters of a message, for an error line. */
-function quote(text: string): string {
-  const flat = text.replace(/\s+/g, " ");
-  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat;
 }

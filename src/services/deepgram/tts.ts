@@ -9,6 +9,7 @@ import { DEEPGRAM_DEFAULT_BASE_URL } from "./stt.js";
 import { FlushBudget } from "./tts-flush-budget.js";
 import { parseSpeakMessage } from "./tts-messages.js";
 import { SentenceAudio } from "./tts-sentence-audio.js";
+import { nonEmpty } from "../non-empty.js";
 
 /** Rates `/v1/speak` produces for `linear16`, in Hz. */
 const DEEPGRAM_TTS_RATES: readonly number[] = [8000, 16000, 24000, 32000, 48000];
@@ -417,9 +418,4 @@ export class DeepgramTTSService extends TTSService {
     if (level === "error") void this.pushError(message);
     else this.logger.warn(message, { processor: this.name });
   }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const v = value?.trim();
-  return v ? v : undefined;
 }

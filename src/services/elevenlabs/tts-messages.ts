@@ -1,3 +1,5 @@
+import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
+
 /**
  * ElevenLabs' `multi-stream-input` server messages, read defensively
  * (docs/design/tts-services.md, "ElevenLabs"): the server spells the context `contextId` (clients
@@ -23,22 +25,13 @@ export type ElevenLabsMessage =
   /** A message the service has no use for (a `flush_done`). */
   | { readonly kind: "ignored" };
 
-export interface MalformedMessage {
-  readonly cause: string;
-  readonly what: string;
-}
+/** A message that could not be read. */
+export type MalformedMessage = UnreadableMessage;
 
 export function parseElevenLabsMessage(text: string): ElevenLabsMessage | MalformedMessage {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { cause: "not-json", what: `a message that is not JSON (${cut(text)})` };
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { cause: "not-object", what: `a message that is not a JSON object (${cut(text)})` };
-  }
-  const m = value as Record<string, unknown>;
+  const read = parseJsonObject(text);
+  if (!("json" in read)) return read;
+  const m = read.json;
   const id = m["contextId"] ?? m["context_id"];
   const contextId = typeof id === "string" ? id : undefined;
   if (m["error"] !== undefined && m["error"] !== null) {
@@ -48,7 +41,10 @@ export function parseElevenLabsMessage(text: string): ElevenLabsMessage | Malfor
   const isFinal = m["isFinal"] === true || m["is_final"] === true;
   const audio = typeof m["audio"] === "string" && m["audio"] !== "" ? m["audio"] : undefined;
   if (!isFinal && audio === undefined && !("audio" in m)) {
-    return { cause: "unknown-shape", what: `a message with neither audio, isFinal nor error (${cut(text)})` };
+    return {
+      cause: "unknown-shape",
+      what: `a message with neither audio, isFinal nor error (${quoteMessage(text)})`,
+    };
   }
   const raw = (m["alignment"] ?? m["normalizedAlignment"] ?? m["normalized_alignment"]) as
     Record<string, unknown> | null | undefined;
@@ -84,9 +80,5 @@ function describeError(m: Record<string, unknown>): string {
     else parts.push(JSON.stringify(error));
   }
   if (typeof message === "string" && !parts.includes(message)) parts.push(message);
-  return cut(parts.join(": "), 300);
-}
-
-function cut(text: string, max = 120): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return quoteMessage(parts.join(": "), 300);
 }

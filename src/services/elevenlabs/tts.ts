@@ -1,9 +1,13 @@
 import { InvalidOptionError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
-import { OpenGate, RecentIds } from "../tts/open-gate.js";
+import { nonEmpty } from "../non-empty.js";
+import { RecentIds } from "../tts/open-gate.js";
 import { PcmByteCarry } from "../tts/pcm-byte-carry.js";
 import { checkProviderOptions, providerBaseUrl } from "../tts/provider-options.js";
+import { type ProviderTTSStats, zeroProviderTTSStats } from "../tts/provider-tts-stats.js";
+import { SpeechSocket } from "../tts/speech-socket.js";
 import { SynthesisStream } from "../tts/synthesis-stream.js";
+import { previewText } from "../tts/text-preview.js";
 import { MissingTTSApiKeyError, TTSProviderError, quoteProvider } from "../tts/tts-provider-errors.js";
 import {
   type SynthesisOutput,
@@ -12,7 +16,6 @@ import {
   type TTSServiceOptions,
   type WordTimestamp,
 } from "../tts/tts-service.js";
-import { ProviderSocket } from "../websocket/provider-socket.js";
 import { ProviderSocketError } from "../websocket/provider-socket-error.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { type ElevenLabsAlignment, parseElevenLabsMessage } from "./tts-messages.js";
@@ -66,21 +69,8 @@ export interface ElevenLabsTTSOptions extends TTSServiceOptions {
   >;
 }
 
-/** Counters of an {@link ElevenLabsTTSService}. */
-export interface ElevenLabsTTSStats {
-  /** Sentences sent (each on a context of its own). */
-  sentences: number;
-  /** Audio messages received for a sentence being spoken. */
-  chunks: number;
-  /** Audio messages that arrived for a context already closed early (interrupted, abandoned): dropped, never played. */
-  droppedAfterCancel: number;
-  /** Messages about a context the service does not know: dropped. */
-  unknownContext: number;
-  /** Messages that could not be read: ignored. */
-  malformed: number;
-  /** A sentence's audio that ended on half a sample: the odd byte dropped. */
-  oddBytesDropped: number;
-}
+/** Counters of an {@link ElevenLabsTTSService} (each sentence is sent on a context of its own). */
+export type ElevenLabsTTSStats = ProviderTTSStats;
 
 interface Sentence {
   readonly contextId: string;
@@ -118,25 +108,15 @@ export class ElevenLabsTTSService extends TTSService {
   readonly #inactivityTimeoutS: number;
   readonly #keepAliveIntervalMs: number;
   readonly #socketOptions: ElevenLabsTTSOptions["socket"];
-  readonly #gate = new OpenGate();
   readonly #cancelled = new RecentIds(RECENT_CONTEXTS);
-  #socket: ProviderSocket | undefined;
-  #socketFailure: ProviderSocketError | undefined;
-  #everOpened = false;
+  #socket: SpeechSocket | undefined;
   #engineRate = 24_000;
   #contexts = 0;
   #reading: Sentence | undefined;
   /** The last error ElevenLabs sent that concerned no sentence (it explains a close that follows). */
   #lastProviderError: string | undefined;
   #repeats: RepeatReporter | undefined;
-  readonly #stats: ElevenLabsTTSStats = {
-    sentences: 0,
-    chunks: 0,
-    droppedAfterCancel: 0,
-    unknownContext: 0,
-    malformed: 0,
-    oddBytesDropped: 0,
-  };
+  readonly #stats: ElevenLabsTTSStats = zeroProviderTTSStats();
 
   constructor(options: ElevenLabsTTSOptions = {}) {
     super(options);
@@ -197,7 +177,7 @@ export class ElevenLabsTTSService extends TTSService {
     return this.#stats;
   }
 
-  get socketStats(): ProviderSocket["stats"] | undefined {
+  get socketStats(): SpeechSocket["stats"] | undefined {
     return this.#socket?.stats;
   }
 
@@ -212,7 +192,7 @@ export class ElevenLabsTTSService extends TTSService {
   protected override async connect(signal: AbortSignal): Promise<void> {
     if (this.#apiKey === undefined) throw new MissingTTSApiKeyError(this.name, "ELEVENLABS_API_KEY");
     this.#engineRate = ELEVENLABS_SAMPLE_RATES.includes(this.sampleRate) ? this.sampleRate : 24_000;
-    const socket = new ProviderSocket({
+    const socket = new SpeechSocket({
       ...this.#socketOptions,
       service: this.name,
       clock: this.clock,
@@ -229,28 +209,17 @@ export class ElevenLabsTTSService extends TTSService {
       },
       endOfStream: JSON.stringify({ close_socket: true }),
       onMessage: (data, isBinary) => this.#onMessage(data, isBinary),
-      onOpen: () => {
-        this.#everOpened = true;
-        this.#gate.opened();
-      },
-      onDisconnect: ({ code, reason }) => this.#onDisconnect(code, reason),
-      onFailure: (error) => this.#onFailure(error),
+      explain: (error) => this.#explained(error),
+      onDisconnect: (code, reason) => this.#onDisconnect(code, reason),
+      onFailure: (error, afterOpen) => this.#onFailure(error, afterOpen),
     });
     this.#socket = socket;
-    const onAbort = (): void => void socket.close({ timeoutMs: 100 });
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await socket.start();
-    } catch (error) {
-      throw this.#explained(error);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    await socket.start(signal);
   }
 
   protected override async disconnect(how: "end" | "cancel"): Promise<void> {
     this.#reading?.stream.fail(new TTSProviderError(this.name, `${this.name}: disconnected`));
-    await this.#socket?.close(how === "cancel" ? { timeoutMs: 200 } : {});
+    await this.#socket?.close(how);
     this.#repeats?.flush();
   }
 
@@ -261,7 +230,7 @@ export class ElevenLabsTTSService extends TTSService {
   ): AsyncGenerator<SynthesisOutput, void, undefined> {
     const socket = this.#socket;
     if (!socket) throw new TTSProviderError(this.name, `${this.name}: not connected`);
-    await this.#gate.wait(signal, () => this.#socketFailure);
+    await socket.open(signal);
     const contextId = `${request.contextId}:${++this.#contexts}`;
     const sentence: Sentence = {
       contextId,
@@ -288,7 +257,7 @@ export class ElevenLabsTTSService extends TTSService {
       if (!sent) {
         throw new TTSProviderError(
           this.name,
-          `${this.name}: the connection to ElevenLabs closed before "${preview(text)}" could be sent; the sentence was skipped`,
+          `${this.name}: the connection to ElevenLabs closed before "${previewText(text)}" could be sent; the sentence was skipped`,
         );
       }
       yield* sentence.stream.read(signal);
@@ -319,7 +288,7 @@ export class ElevenLabsTTSService extends TTSService {
         sentence.stream.fail(
           new TTSProviderError(
             this.name,
-            `${this.name}: ElevenLabs refused "${preview(sentence.text)}": ${said}. Check the voice, model, settings and key`,
+            `${this.name}: ElevenLabs refused "${previewText(sentence.text)}": ${said}. Check the voice, model, settings and key`,
             said,
           ),
         );
@@ -390,7 +359,6 @@ export class ElevenLabsTTSService extends TTSService {
   }
 
   #onDisconnect(code: number, reason: string): void {
-    this.#gate.closed();
     const sentence = this.#reading;
     if (!sentence) return;
     this.#cancelled.add(sentence.contextId);
@@ -398,17 +366,14 @@ export class ElevenLabsTTSService extends TTSService {
       new TTSProviderError(
         this.name,
         `${this.name}: the connection to ElevenLabs was lost (code ${code}${reason ? `, ${quoteProvider(reason, 80)}` : ""}) ` +
-          `while speaking "${preview(sentence.text)}"; the sentence was abandoned and the next one goes on a new connection`,
+          `while speaking "${previewText(sentence.text)}"; the sentence was abandoned and the next one goes on a new connection`,
       ),
     );
   }
 
-  #onFailure(error: ProviderSocketError): void {
-    const explained = this.#explained(error) as ProviderSocketError;
-    this.#socketFailure = explained;
-    this.#gate.failed();
-    this.#reading?.stream.fail(explained);
-    if (this.#everOpened) void this.fail(explained);
+  #onFailure(error: ProviderSocketError, afterOpen: boolean): void {
+    this.#reading?.stream.fail(error);
+    if (afterOpen) void this.fail(error);
   }
 
   /** A socket failure with what ElevenLabs said just before it (it closes with 1008 after an error message). */
@@ -465,14 +430,4 @@ function checkVoiceSettings(
   range("speed", "speed", 0.7, 1.2);
   if (settings.useSpeakerBoost !== undefined) out["use_speaker_boost"] = settings.useSpeakerBoost === true;
   return out;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const v = value?.trim();
-  return v ? v : undefined;
-}
-
-function preview(text: string): string {
-  const flat = text.replace(/\s+/gu, " ").trim();
-  return flat.length <= 40 ? flat : `${flat.slice(0, 39)}…`;
 }

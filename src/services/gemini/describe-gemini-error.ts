@@ -1,5 +1,5 @@
-import { LLMContextError } from "../../errors.js";
-import { EventStreamError, HttpConnectionError, HttpStatusError, retryAfterMs } from "../http/http-errors.js";
+import { HttpStatusError, retryAfterMs } from "../http/http-errors.js";
+import { describeLLMTransportError } from "../llm/describe-llm-transport-error.js";
 import { LLMServiceError } from "../llm/llm-service-error.js";
 import { GeminiPromptBlockedError, GeminiStreamErrorEvent } from "./gemini-stream.js";
 
@@ -43,38 +43,10 @@ export function describeGeminiError(
       { cause: error },
     );
   }
-  if (error instanceof HttpConnectionError) {
-    const hint = error.midStream ? "" : "; check GEMINI_BASE_URL (or the baseUrl option) and the network";
-    return new LLMServiceError(service, "connection", `${service}: ${error.message}${hint}`, {
-      cause: error,
-    });
-  }
-  if (error instanceof EventStreamError) {
-    return new LLMServiceError(
-      service,
-      "malformed",
-      `${service}: the ${model} stream from ${baseUrl} was malformed (${error.message}); the stream was abandoned`,
-      { cause: error },
-    );
-  }
-  if (error instanceof LLMContextError) {
-    return new LLMServiceError(
-      service,
-      "request",
-      `${service}: the context cannot be sent to Gemini: ${error.message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new LLMServiceError(
+  return describeLLMTransportError(
     service,
-    "connection",
-    `${service}: the request to ${baseUrl} failed: ${message}`,
-    {
-      cause: error,
-    },
+    { provider: "Gemini", baseUrlEnv: "GEMINI_BASE_URL", baseUrl, model },
+    error,
   );
 }
 

@@ -1,4 +1,5 @@
 import { VoicepipeError } from "../../errors.js";
+import type { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { readBody } from "./read-body.js";
 
 /**
@@ -124,6 +125,23 @@ export async function errorFromResponse(
     `${service}: ${where} refused the request (HTTP ${status}: ${said})${hint}`,
     { status },
   );
+}
+
+/**
+ * The error for a service started without a key (neither the option nor `OPENAI_API_KEY`):
+ * permanent; `without` says what the service cannot do ("transcribe", "speak").
+ */
+export function missingKeyError(service: string, without: string): OpenAIAudioError {
+  return new OpenAIAudioError(
+    service,
+    "missing-key",
+    `${service}: no API key: set OPENAI_API_KEY in the environment (or pass the apiKey option); the service cannot ${without} without one`,
+  );
+}
+
+/** Warns once per kind of failure that a request is being tried again (`reporter` counts the repeats). */
+export function reportRetry(reporter: RepeatReporter, error: OpenAIAudioError): void {
+  reporter.reportOnce(`retry:${error.failure}`, () => `${error.message}; trying once more`, "warn");
 }
 
 /** A fetch that failed before an answer, or a body that broke off. */

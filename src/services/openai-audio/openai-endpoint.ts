@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../../errors.js";
+import { nonEmpty } from "../non-empty.js";
 
 /** OpenAI's public endpoint, as the OpenAI SDK means `baseURL` (paths such as `/audio/speech` are appended). */
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -54,9 +55,4 @@ function isHttpUrl(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  const v = value?.trim();
-  return v ? v : undefined;
 }

@@ -7,7 +7,7 @@ import {
   type SegmentedSTTServiceOptions,
 } from "../stt/segmented-stt-service.js";
 import type { TranscriptResult } from "../stt/stt-service-options.js";
-import { OpenAIAudioError, connectionError } from "./openai-audio-error.js";
+import { OpenAIAudioError, connectionError, missingKeyError, reportRetry } from "./openai-audio-error.js";
 import { type OpenAIEndpointOptions, resolveOpenAIEndpoint } from "./openai-endpoint.js";
 import { postOpenAI } from "./openai-request.js";
 import { readBody } from "./read-body.js";
@@ -93,13 +93,7 @@ export class OpenAISTTService extends SegmentedSTTService {
   }
 
   protected override async connect(): Promise<void> {
-    if (this.#apiKey === undefined) {
-      throw new OpenAIAudioError(
-        this.name,
-        "missing-key",
-        `${this.name}: no API key: set OPENAI_API_KEY in the environment (or pass the apiKey option); the service cannot transcribe without one`,
-      );
-    }
+    if (this.#apiKey === undefined) throw missingKeyError(this.name, "transcribe");
   }
 
   protected override async transcribe(
@@ -167,7 +161,7 @@ export class OpenAISTTService extends SegmentedSTTService {
       logger: () => this.logger,
       now: () => this.clock.now(),
     });
-    this.#retries.reportOnce(`retry:${error.failure}`, () => `${error.message}; trying once more`, "warn");
+    reportRetry(this.#retries, error);
   }
 }
 

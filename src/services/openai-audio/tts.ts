@@ -2,7 +2,7 @@ import { InvalidOptionError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { PcmStreamReader } from "../tts/pcm-stream-reader.js";
 import { TTSService, type TTSServiceOptions } from "../tts/tts-service.js";
-import { OpenAIAudioError, connectionError } from "./openai-audio-error.js";
+import { OpenAIAudioError, connectionError, missingKeyError, reportRetry } from "./openai-audio-error.js";
 import { type OpenAIEndpointOptions, resolveOpenAIEndpoint } from "./openai-endpoint.js";
 import { postOpenAI } from "./openai-request.js";
 
@@ -75,13 +75,7 @@ export class OpenAITTSService extends TTSService {
   }
 
   protected override connect(): void {
-    if (this.#apiKey === undefined) {
-      throw new OpenAIAudioError(
-        this.name,
-        "missing-key",
-        `${this.name}: no API key: set OPENAI_API_KEY in the environment (or pass the apiKey option); the service cannot speak without one`,
-      );
-    }
+    if (this.#apiKey === undefined) throw missingKeyError(this.name, "speak");
   }
 
   protected override disconnect(): void {
@@ -154,7 +148,7 @@ export class OpenAITTSService extends TTSService {
       logger: () => this.logger,
       now: () => this.clock.now(),
     });
-    this.#retries.reportOnce(`retry:${error.failure}`, () => `${error.message}; trying once more`, "warn");
+    reportRetry(this.#retries, error);
   }
 }
 

@@ -1,24 +1,18 @@
 import { VoicepipeError } from "../../errors.js";
+import { ProgramFailedError, ProgramNotFoundError } from "../service-errors.js";
 
 /**
  * The TTS engine's program is not installed (or not where it was said to be). Permanent: the
  * service cannot speak until it is installed. The message names the program and how to install it.
  */
-export class TTSBinaryNotFoundError extends VoicepipeError {
+export class TTSBinaryNotFoundError extends ProgramNotFoundError {
   readonly code = "VP_TTS_BINARY_NOT_FOUND";
-  constructor(
-    /** The program that was run (a name looked up on `PATH`, or a path). */
-    readonly binary: string,
-    /** How to install it, e.g. "sudo apt-get install espeak-ng". */
-    readonly installHint: string,
-    cause?: unknown,
-  ) {
-    super(
-      `the TTS program "${binary}" was not found` +
-        (binary.includes("/") ? "" : " on PATH") +
-        `. Install it (${installHint}), or give its full path as the "binary" option`,
-      { cause },
-    );
+  /**
+   * @param binary the program that was run (a name looked up on `PATH`, or a path).
+   * @param installHint how to install it, e.g. "sudo apt-get install espeak-ng".
+   */
+  constructor(binary: string, installHint: string, cause?: unknown) {
+    super(binary, installHint, "the TTS program", cause);
   }
 }
 
@@ -37,23 +31,10 @@ export class TTSModelNotFoundError extends VoicepipeError {
 }
 
 /** The TTS program ended with an error (non-zero exit or a signal it was not sent by us). */
-export class TTSCommandFailedError extends VoicepipeError {
+export class TTSCommandFailedError extends ProgramFailedError {
   readonly code = "VP_TTS_COMMAND_FAILED";
-  constructor(
-    readonly binary: string,
-    /** Exit code, or null when a signal ended it. */
-    readonly exitCode: number | null,
-    /** The signal that ended it, if any. */
-    readonly exitSignal: string | null,
-    /** The end of what it wrote to stderr (bounded). */
-    readonly stderr: string,
-  ) {
-    const how =
-      exitCode !== null ? `exited with code ${exitCode}` : `was ended by ${exitSignal ?? "a signal"}`;
-    const said = stderr.trim() === "" ? "it wrote nothing to stderr" : `it said: ${stderr.trim()}`;
-    super(
-      `the TTS program "${binary}" ${how}; ${said}. Check its options (voice, model) by running it by hand`,
-    );
+  constructor(binary: string, exitCode: number | null, exitSignal: string | null, stderr: string) {
+    super(binary, exitCode, exitSignal, stderr, ["the TTS program", "voice, model"]);
   }
 }
 

@@ -1,21 +1,14 @@
 import { VoicepipeError } from "../../errors.js";
+import { MissingApiKeyError } from "../service-errors.js";
 
 /**
  * A TTS provider service has no API key: neither its `apiKey` option nor its environment
  * variable is set. Permanent: the service cannot speak until it is set. The message names the
- * variable.
+ * variable. A {@link MissingApiKeyError}, as an STT service's is.
  */
-export class MissingTTSApiKeyError extends VoicepipeError {
-  readonly code = "VP_MISSING_API_KEY";
-  readonly retryable = false;
-  constructor(
-    readonly service: string,
-    readonly envVar: string,
-  ) {
-    super(
-      `${service}: no API key: set ${envVar} in the environment (or pass the apiKey option); ` +
-        "the service cannot speak without one",
-    );
+export class MissingTTSApiKeyError extends MissingApiKeyError {
+  constructor(service: string, envVar: string) {
+    super(service, envVar, "speak");
   }
 }
 

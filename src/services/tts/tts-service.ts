@@ -25,6 +25,7 @@ import type { TextToSpeakable, TextToSpeakableFactory } from "./text-to-speakabl
 import { ProviderSocketError } from "../websocket/provider-socket-error.js";
 import { TTSBinaryNotFoundError, TTSModelNotFoundError, TTSTimeoutError } from "./tts-errors.js";
 import { MissingTTSApiKeyError } from "./tts-provider-errors.js";
+import { previewText } from "./text-preview.js";
 
 /** A word the engine says, timed from the start of the audio of the text it was given. */
 export interface WordTimestamp {
@@ -443,7 +444,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
         new TTSTimeoutError(
           "synthesisTimeoutMs",
           options.synthesisTimeoutMs,
-          `${this.name}: synthesising "${preview(text)}" took over ${options.synthesisTimeoutMs} ms (synthesisTimeoutMs); it was abandoned`,
+          `${this.name}: synthesising "${previewText(text)}" took over ${options.synthesisTimeoutMs} ms (synthesisTimeoutMs); it was abandoned`,
         ),
       );
     }, options.synthesisTimeoutMs);
@@ -462,7 +463,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
           this.clock,
           pending,
           options.stallTimeoutMs,
-          `${this.name}: waiting for audio of "${preview(text)}"`,
+          `${this.name}: waiting for audio of "${previewText(text)}"`,
           { signal: control.signal, io: true },
         );
         pending = undefined;
@@ -491,7 +492,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
           "stallTimeoutMs",
           options.stallTimeoutMs,
           `${this.name}: the TTS engine gave no audio for ${options.stallTimeoutMs} ms (stallTimeoutMs) ` +
-            `while synthesising "${preview(text)}"; it was abandoned. Raise stallTimeoutMs if the engine is slow to start`,
+            `while synthesising "${previewText(text)}"; it was abandoned. Raise stallTimeoutMs if the engine is slow to start`,
         );
       }
       if (!control.signal.aborted) control.abort(error);
@@ -666,10 +667,4 @@ function causeOf(error: Error): string {
   const code = (error as { code?: unknown }).code;
   const exit = (error as { exitCode?: unknown }).exitCode;
   return `${typeof code === "string" ? code : error.name}:${exit === undefined ? "" : String(exit)}`;
-}
-
-/** The start of a text, for messages. */
-function preview(text: string): string {
-  const flat = text.replace(/\s+/gu, " ").trim();
-  return flat.length <= 40 ? flat : `${flat.slice(0, 39)}…`;
 }

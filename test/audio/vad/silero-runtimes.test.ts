@@ -65,7 +65,7 @@ describe("Silero VAD runtimes", () => {
         const error = await vad.ready().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(VADModelLoadError);
         expect((error as Error).message).toMatch(
-          /needs the onnxruntime-node package .* not installed \(looked for it from .*audio\/vad\/\).*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/,
+          /needs the onnxruntime-node package .* not installed \(looked for it from .*audio\/onnx\/\).*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/,
         );
         await expect(vad.analyze(loudWindow())).rejects.toBe(error); // remembered, not retried per window
       }

@@ -1,8 +1,7 @@
-import { once } from "node:events";
-import { type IncomingMessage, type Server, createServer } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type WebSocket from "ws";
-import { WebSocketServer } from "ws";
+import { loopbackUpgradeServer, refuseUpgrade } from "../websocket/loopback-upgrade-server.js";
 
 /** A context as the fake sees it. */
 export interface FakeContext {
@@ -79,11 +78,9 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
   const apiKey = options.apiKey ?? "test-key";
   const msPerChar = options.msPerChar ?? 10;
   const chunkBytes = options.chunkBytes ?? 960;
-  const wss = new WebSocketServer({ noServer: true });
-  const server: Server = createServer();
+  const host = loopbackUpgradeServer();
+  const { wss, upgrades } = host;
   const connections: FakeCartesiaConnection[] = [];
-  const upgrades: IncomingMessage[] = [];
-  const sockets: Socket[] = [];
   const held: Array<() => void> = [];
 
   const answer = (conn: FakeCartesiaConnection, ctx: FakeContext, done: boolean, rate: number): void => {
@@ -158,14 +155,13 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
     else run();
   };
 
-  server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    upgrades.push(request);
-    sockets.push(socket);
-    socket.on("error", () => {});
+  host.onUpgrade((request, socket, head) => {
     const url = new URL(request.url ?? "/", "http://localhost");
-    if (url.pathname !== "/tts/websocket") return refuse(socket, 404, { error: "Not found" });
+    if (url.pathname !== "/tts/websocket") return refuseUpgrade(socket, 404, { error: "Not found" });
     if (request.headers["x-api-key"] !== apiKey) {
-      return refuse(socket, 401, { error: "Invalid API key. Please check your API key and try again." });
+      return refuseUpgrade(socket, 401, {
+        error: "Invalid API key. Please check your API key and try again.",
+      });
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       const conn: FakeCartesiaConnection = {
@@ -217,11 +213,9 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
       });
     });
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
+  const baseUrl = await host.listen();
   return {
-    baseUrl: `ws://127.0.0.1:${port}`,
+    baseUrl,
     connections,
     upgrades,
     held,
@@ -243,19 +237,6 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
         );
       }
     },
-    async close() {
-      for (const c of connections) c.ws.terminate();
-      for (const s of sockets) s.destroy();
-      wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => host.close(connections.map((c) => c.ws)),
   };
-}
-
-function refuse(socket: Socket, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Not Found"}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-  );
 }

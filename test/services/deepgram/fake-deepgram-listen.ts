@@ -1,8 +1,7 @@
-import { once } from "node:events";
-import { type IncomingMessage, type Server, createServer } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import type WebSocket from "ws";
-import { WebSocketServer } from "ws";
+import { loopbackUpgradeServer } from "../websocket/loopback-upgrade-server.js";
 
 /** One live connection to the fake, as the test sees it. */
 export interface ListenConnection {
@@ -66,15 +65,10 @@ export async function fakeDeepgramListen(options: FakeDeepgramOptions = {}): Pro
   const apiKey = options.apiKey ?? "test-key";
   const msPerWord = options.msPerWord ?? 100;
   const words = options.words ?? DEFAULT_WORDS;
-  const wss = new WebSocketServer({ noServer: true });
-  const server: Server = createServer();
+  const host = loopbackUpgradeServer();
+  const { wss, upgrades } = host;
   const connections: ListenConnection[] = [];
-  const upgrades: IncomingMessage[] = [];
-  const sockets: Socket[] = [];
-  server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    upgrades.push(request);
-    sockets.push(socket);
-    socket.on("error", () => {});
+  host.onUpgrade((request, socket, head) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (options.hangUpgrade?.(upgrades.length)) return;
     const status = options.rejectUpgrade?.(upgrades.length);
@@ -141,19 +135,12 @@ export async function fakeDeepgramListen(options: FakeDeepgramOptions = {}): Pro
       });
     });
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
+  const baseUrl = await host.listen();
   return {
-    baseUrl: `ws://127.0.0.1:${port}`,
+    baseUrl,
     connections,
     upgrades,
-    async close() {
-      for (const c of connections) c.ws.terminate();
-      for (const s of sockets) s.destroy();
-      wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => host.close(connections.map((c) => c.ws)),
   };
 }
 

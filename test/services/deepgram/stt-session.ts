@@ -2,25 +2,14 @@ import { expect } from "vitest";
 import { VirtualClock } from "../../../src/clock/index.js";
 import type { Clock } from "../../../src/clock/clock.js";
 import { InputAudioRawFrame } from "../../../src/frames/audio.js";
-import { type Frame, FrameDirection } from "../../../src/frames/frame.js";
-import { Pipeline } from "../../../src/pipeline/pipeline.js";
-import { PipelineTask, type TaskOutcome } from "../../../src/pipeline/task.js";
+import { type TaskOutcome } from "../../../src/pipeline/task.js";
 import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
 import { DeepgramSTTService, type DeepgramSTTOptions } from "../../../src/services/deepgram/stt.js";
-import { FrameRecorder } from "../../../src/testing/frame-recorder.js";
-import { type LoggedLine, memoryLogger } from "../../support/logger.js";
-import { until } from "../websocket/loopback-provider.js";
+import { type RecordedTask, startRecordedTask } from "../recorded-task.js";
 
 /** A running task [up recorder, DeepgramSTTService, down recorder] on `clock`. */
-export interface STTSession {
+export interface STTSession extends RecordedTask {
   readonly stt: DeepgramSTTService;
-  readonly task: PipelineTask;
-  readonly clock: Clock;
-  readonly up: FrameRecorder;
-  readonly down: FrameRecorder;
-  readonly lines: LoggedLine[];
-  readonly finished: Promise<TaskOutcome>;
-  queue(...frames: Frame[]): void;
   /** Queues `ms` of speech as 20 ms frames, moving a virtual clock 20 ms after each. */
   speak(ms: number, rate?: number, channels?: number): Promise<void>;
 }
@@ -30,35 +19,12 @@ export async function startSession(
   taskOptions: Partial<PipelineTaskOptions> = {},
   clock: Clock = new VirtualClock(),
 ): Promise<STTSession> {
-  const { logger, lines } = memoryLogger();
   const stt = new DeepgramSTTService({ apiKey: "test-key", ...options });
-  const up = new FrameRecorder(FrameDirection.UPSTREAM, { name: "up" });
-  const down = new FrameRecorder(FrameDirection.DOWNSTREAM, { name: "down" });
-  const task = new PipelineTask(new Pipeline([up, stt, down]), {
-    clock,
-    logger,
-    idleTimeoutMs: null,
-    ...taskOptions,
-  });
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const finished = task.run();
-  if (clock instanceof VirtualClock) await clock.runUntil(() => started || task.hasFinished());
-  else await until(() => started || task.hasFinished(), "the task to start");
-  const queue = (...frames: Frame[]): void => {
-    for (const f of frames) task.queueFrame(f);
-  };
+  const recorded = await startRecordedTask([stt], clock, taskOptions);
+  const { queue } = recorded;
   return {
+    ...recorded,
     stt,
-    task,
-    clock,
-    up,
-    down,
-    lines,
-    finished,
-    queue,
     async speak(ms, rate = 16_000, channels = 1) {
       for (let t = 0; t < ms; t += 20) {
         queue(speechChunk(20, rate, channels, t));

@@ -1,8 +1,6 @@
-import { once } from "node:events";
-import { type IncomingMessage, type Server, createServer } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
 import type WebSocket from "ws";
-import { WebSocketServer } from "ws";
+import { loopbackUpgradeServer, refuseUpgrade } from "../websocket/loopback-upgrade-server.js";
 
 export interface FakeElevenLabsConnection {
   readonly ws: WebSocket;
@@ -64,24 +62,21 @@ export async function fakeElevenLabs(options: FakeElevenLabsOptions = {}): Promi
   const msPerChar = options.msPerChar ?? 10;
   const chunkBytes = options.chunkBytes ?? 960;
   const snake = options.spelling === "snake";
-  const wss = new WebSocketServer({ noServer: true });
-  const server: Server = createServer();
+  const host = loopbackUpgradeServer();
+  const { wss, upgrades } = host;
   const connections: FakeElevenLabsConnection[] = [];
-  const upgrades: IncomingMessage[] = [];
-  const sockets: Socket[] = [];
   const held: Array<() => void> = [];
 
-  server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    upgrades.push(request);
-    sockets.push(socket);
-    socket.on("error", () => {});
+  host.onUpgrade((request, socket, head) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (!/^\/v1\/text-to-speech\/[^/]+\/multi-stream-input$/.test(url.pathname)) {
-      return refuse(socket, 404, { detail: { status: "not_found", message: "Not found" } });
+      return refuseUpgrade(socket, 404, { detail: { status: "not_found", message: "Not found" } });
     }
     const badKey = request.headers["xi-api-key"] !== apiKey;
     if (badKey && !options.keyErrorAfterOpen) {
-      return refuse(socket, 401, { detail: { status: "invalid_api_key", message: "Invalid API key" } });
+      return refuseUpgrade(socket, 401, {
+        detail: { status: "invalid_api_key", message: "Invalid API key" },
+      });
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       const conn: FakeElevenLabsConnection = { ws, url, headers: request.headers, received: [] };
@@ -165,11 +160,9 @@ export async function fakeElevenLabs(options: FakeElevenLabsOptions = {}): Promi
       });
     });
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as AddressInfo).port;
+  const baseUrl = await host.listen();
   return {
-    baseUrl: `ws://127.0.0.1:${port}`,
+    baseUrl,
     connections,
     upgrades,
     held,
@@ -182,19 +175,6 @@ export async function fakeElevenLabs(options: FakeElevenLabsOptions = {}): Promi
         ws.send(JSON.stringify({ audio: Buffer.alloc(480, 9).toString("base64"), contextId }));
       }
     },
-    async close() {
-      for (const c of connections) c.ws.terminate();
-      for (const s of sockets) s.destroy();
-      wss.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => host.close(connections.map((c) => c.ws)),
   };
-}
-
-function refuse(socket: Socket, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Not Found"}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
-  );
 }

@@ -3,6 +3,7 @@ import {
   type ErrorFrame,
   type Frame,
   FrameDirection,
+  type FrameProcessor,
   LLMTextFrame,
   MetricsFrame,
   Pipeline,
@@ -14,11 +15,17 @@ import { LLMContext } from "../../../src/context/index.js";
 import type { LLMService } from "../../../src/services/llm/index.js";
 import { FrameRecorder } from "../../../src/testing/index.js";
 
-/** A task around an LLM service, with recorders at both ends, on `clock`. */
-export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualClock()) {
+/**
+ * A task around `processor`, with recorders at both ends (and `after` behind the downstream
+ * one), on `clock`.
+ */
+export function runProcessor(
+  processor: FrameProcessor,
+  { clock = new VirtualClock(), after = [] }: { clock?: Clock; after?: FrameProcessor[] } = {},
+) {
   const up = new FrameRecorder(FrameDirection.UPSTREAM);
   const down = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([up, llm, down]), {
+  const task = new PipelineTask(new Pipeline([up, processor, down, ...after]), {
     clock,
     logger: silentLogger,
     idleTimeoutMs: null,
@@ -26,14 +33,10 @@ export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualC
   const errors: ErrorFrame[] = [];
   task.on("pipelineError", (e) => void errors.push(e));
   const done = task.run();
-  const textsAfter = (i = 0): string[] =>
+  /** The frames pushed downstream (from the `from`th on), without metrics and the task's Start/End. */
+  const kinds = (from = 0): string[] =>
     down.frames
-      .slice(i)
-      .filter((f): f is LLMTextFrame => f instanceof LLMTextFrame)
-      .map((f) => f.text);
-  /** The frames pushed downstream, without metrics and the task's Start/End. */
-  const kinds = (): string[] =>
-    down.frames
+      .slice(from)
       .filter(
         (f) =>
           !(f instanceof MetricsFrame) &&
@@ -41,14 +44,25 @@ export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualC
           f.constructor.name !== "EndFrame",
       )
       .map((f) => f.constructor.name);
-  const metrics = () => down.ofType(MetricsFrame).flatMap((m) => m.data);
   /** Ends the task and waits for it (virtual clock: moves time; system clock: real time). */
   async function finish(): Promise<void> {
     void task.stopWhenDone();
     if (clock instanceof VirtualClock) await clock.runUntil(done);
     else await done;
   }
-  return { llm, up, down, task, errors, done, textsAfter, kinds, metrics, finish, clock };
+  return { up, down, task, errors, done, kinds, finish, clock };
+}
+
+/** A task around an LLM service, with recorders at both ends, on `clock`. */
+export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualClock()) {
+  const t = runProcessor(llm, { clock });
+  const textsAfter = (i = 0): string[] =>
+    t.down.frames
+      .slice(i)
+      .filter((f): f is LLMTextFrame => f instanceof LLMTextFrame)
+      .map((f) => f.text);
+  const metrics = () => t.down.ofType(MetricsFrame).flatMap((m) => m.data);
+  return { ...t, llm, textsAfter, metrics };
 }
 
 export function userContext(text = "What's the weather in Paris?"): LLMContext {

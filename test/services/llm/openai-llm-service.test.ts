@@ -1,25 +1,17 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type Clock,
-  type ErrorFrame,
-  type Frame,
-  FrameDirection,
   FunctionCallsStartedFrame,
   InterruptionFrame,
   LLMContextFrame,
   LLMFullResponseEndFrame,
   LLMMessagesAppendFrame,
   LLMRunFrame,
-  LLMTextFrame,
   MetricsFrame,
-  Pipeline,
-  PipelineTask,
   SystemClock,
   VirtualClock,
-  silentLogger,
 } from "../../../src/index.js";
 import { LLMContext, defineTool } from "../../../src/context/index.js";
-import { FrameRecorder } from "../../../src/testing/index.js";
 import { LLMServiceError } from "../../../src/services/llm/index.js";
 import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../src/services/llm/openai/index.js";
 import { loadOpenAI } from "../../../src/services/llm/openai/load-openai.js";
@@ -35,6 +27,7 @@ import {
   until,
   usageChunk,
 } from "./loopback-openai.js";
+import { count, runLLM, userContext } from "../http/run-llm.js";
 
 const servers: LoopbackOpenAI[] = [];
 afterEach(async () => {
@@ -47,15 +40,6 @@ async function server(respond: Responder): Promise<LoopbackOpenAI> {
   return s;
 }
 
-function userContext(text = "What's the weather in Paris?"): LLMContext {
-  return new LLMContext({
-    messages: [
-      { role: "system", content: "Be brief." },
-      { role: "user", content: text },
-    ],
-  });
-}
-
 /** A task around the service, with recorders at both ends, on `clock`. */
 function run(srv: LoopbackOpenAI, options: OpenAILLMServiceOptions = {}, clock: Clock = new VirtualClock()) {
   const llm = new OpenAILLMService({
@@ -65,41 +49,8 @@ function run(srv: LoopbackOpenAI, options: OpenAILLMServiceOptions = {}, clock: 
     model: "gpt-test",
     ...options,
   });
-  const up = new FrameRecorder(FrameDirection.UPSTREAM);
-  const down = new FrameRecorder();
-  const task = new PipelineTask(new Pipeline([up, llm, down]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
-  const done = task.run();
-  const textsAfter = (i = 0): string[] =>
-    down.frames
-      .slice(i)
-      .filter((f): f is LLMTextFrame => f instanceof LLMTextFrame)
-      .map((f) => f.text);
-  const kinds = (): string[] =>
-    down.frames
-      .filter(
-        (f) =>
-          !(f instanceof MetricsFrame) &&
-          f.constructor.name !== "StartFrame" &&
-          f.constructor.name !== "EndFrame",
-      )
-      .map((f) => f.constructor.name);
-  /** Ends the task and waits for it (virtual clock: moves time; system clock: real time). */
-  async function finish(): Promise<void> {
-    void task.stopWhenDone();
-    if (clock instanceof VirtualClock) await clock.runUntil(done);
-    else await done;
-  }
-  return { llm, up, down, task, errors, done, textsAfter, kinds, finish, clock };
+  return runLLM(llm, clock);
 }
-
-const responses = (down: FrameRecorder, type: new (...a: never[]) => Frame): number =>
-  down.ofType(type).length;
 
 describe("OpenAILLMService against a loopback chat-completions server", () => {
   it("streams an answer: start, one text frame per token, end, then ttfb, processing and usage metrics", async () => {
@@ -231,7 +182,7 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     await until(() => t.textsAfter().length === 1, 5_000, "the first text");
     t.task.queueFrame(new LLMContextFrame(userContext("Something else")));
     await until(
-      () => srv.requests[0]!.closed && responses(t.down, LLMFullResponseEndFrame) === 2,
+      () => srv.requests[0]!.closed && count(t.down, LLMFullResponseEndFrame) === 2,
       5_000,
       "both answers",
     );
@@ -256,7 +207,7 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     });
     const t = run(srv, { stallTimeoutMs: 150 }, new SystemClock());
     t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => responses(t.down, LLMFullResponseEndFrame) === 1, 5_000, "the answer");
+    await until(() => count(t.down, LLMFullResponseEndFrame) === 1, 5_000, "the answer");
     await t.finish();
     expect(srv.requests.length).toBe(2);
     expect(srv.requests[0]!.abortedByClient).toBe(true);

@@ -3,26 +3,16 @@ import { VirtualClock } from "../../../src/clock/index.js";
 import type { Clock } from "../../../src/clock/clock.js";
 import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
 import { ErrorFrame } from "../../../src/frames/error.js";
-import { type Frame, FrameDirection } from "../../../src/frames/frame.js";
 import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../../src/frames/llm.js";
 import { LLMTextFrame } from "../../../src/frames/text.js";
-import { Pipeline } from "../../../src/pipeline/pipeline.js";
-import { PipelineTask, type TaskOutcome } from "../../../src/pipeline/task.js";
+import { type TaskOutcome } from "../../../src/pipeline/task.js";
 import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
 import type { FrameProcessor } from "../../../src/processors/frame-processor.js";
-import { FrameRecorder } from "../../../src/testing/frame-recorder.js";
-import { type LoggedLine, memoryLogger } from "../../support/logger.js";
 import { until } from "../websocket/loopback-provider.js";
+import { type RecordedTask, startRecordedTask } from "../recorded-task.js";
 
 /** A running task [up recorder, the TTS, down recorder] on `clock`. */
-export interface TTSSession {
-  readonly task: PipelineTask;
-  readonly clock: Clock;
-  readonly up: FrameRecorder;
-  readonly down: FrameRecorder;
-  readonly lines: LoggedLine[];
-  readonly finished: Promise<TaskOutcome>;
-  queue(...frames: Frame[]): void;
+export interface TTSSession extends RecordedTask {
   /** Queues one LLM answer: start, the texts, end. */
   answer(...texts: string[]): void;
   /** The samples of every audio frame pushed so far, in order. */
@@ -35,33 +25,10 @@ export async function startTTS(
   clock: Clock = new VirtualClock(),
   taskOptions: Partial<PipelineTaskOptions> = {},
 ): Promise<TTSSession> {
-  const { logger, lines } = memoryLogger();
-  const up = new FrameRecorder(FrameDirection.UPSTREAM, { name: "up" });
-  const down = new FrameRecorder(FrameDirection.DOWNSTREAM, { name: "down" });
-  const task = new PipelineTask(new Pipeline([up, tts, down]), {
-    clock,
-    logger,
-    idleTimeoutMs: null,
-    ...taskOptions,
-  });
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const finished = task.run();
-  if (clock instanceof VirtualClock) await clock.runUntil(() => started || task.hasFinished());
-  else await until(() => started || task.hasFinished(), "the task to start");
-  const queue = (...frames: Frame[]): void => {
-    for (const f of frames) task.queueFrame(f);
-  };
+  const t = await startRecordedTask([tts], clock, taskOptions);
+  const { up, down, queue } = t;
   return {
-    task,
-    clock,
-    up,
-    down,
-    lines,
-    finished,
-    queue,
+    ...t,
     answer(...texts) {
       queue(
         new LLMFullResponseStartFrame(),

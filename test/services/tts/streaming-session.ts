@@ -2,26 +2,17 @@ import { expect } from "vitest";
 import { VirtualClock } from "../../../src/clock/index.js";
 import type { Clock } from "../../../src/clock/clock.js";
 import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
-import { type Frame, FrameDirection } from "../../../src/frames/frame.js";
+import type { Frame } from "../../../src/frames/frame.js";
 import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../../src/frames/llm.js";
 import { LLMTextFrame } from "../../../src/frames/text.js";
-import { Pipeline } from "../../../src/pipeline/pipeline.js";
-import { PipelineTask, type TaskOutcome } from "../../../src/pipeline/task.js";
+import { type TaskOutcome } from "../../../src/pipeline/task.js";
 import type { PipelineTaskOptions } from "../../../src/pipeline/task-options.js";
 import type { FrameProcessor } from "../../../src/processors/frame-processor.js";
-import { FrameRecorder } from "../../../src/testing/frame-recorder.js";
-import { type LoggedLine, memoryLogger } from "../../support/logger.js";
 import { until } from "../websocket/loopback-provider.js";
+import { type RecordedTask, startRecordedTask } from "../recorded-task.js";
 
 /** A running task [up recorder, …processors, down recorder] on `clock`. */
-export interface StreamingSession {
-  readonly task: PipelineTask;
-  readonly clock: Clock;
-  readonly up: FrameRecorder;
-  readonly down: FrameRecorder;
-  readonly lines: LoggedLine[];
-  readonly finished: Promise<TaskOutcome>;
-  queue(...frames: Frame[]): void;
+export interface StreamingSession extends RecordedTask {
   /** Queues a whole LLM response: start, the texts, end. */
   respond(...texts: string[]): void;
   /** Waits (real or virtual time) until `predicate` holds. */
@@ -35,36 +26,14 @@ export async function startStreamingSession(
   options: { clock?: Clock; taskOptions?: Partial<PipelineTaskOptions> } = {},
 ): Promise<StreamingSession> {
   const clock = options.clock ?? new VirtualClock();
-  const { logger, lines } = memoryLogger();
-  const up = new FrameRecorder(FrameDirection.UPSTREAM, { name: "up" });
-  const down = new FrameRecorder(FrameDirection.DOWNSTREAM, { name: "down" });
-  const task = new PipelineTask(new Pipeline([up, ...processors, down]), {
-    clock,
-    logger,
-    idleTimeoutMs: null,
-    ...options.taskOptions,
-  });
-  let started = false;
-  task.on("pipelineStarted", () => {
-    started = true;
-  });
-  const finished = task.run();
   const wait = async (predicate: () => boolean, what: string): Promise<void> => {
     if (clock instanceof VirtualClock) await clock.runUntil(predicate, { maxMs: 120_000 });
     else await until(predicate, what, 5_000);
   };
-  await wait(() => started || task.hasFinished(), "the task to start");
-  const queue = (...frames: Frame[]): void => {
-    for (const f of frames) task.queueFrame(f);
-  };
+  const t = await startRecordedTask(processors, clock, options.taskOptions, wait);
+  const { task, finished, queue } = t;
   return {
-    task,
-    clock,
-    up,
-    down,
-    lines,
-    finished,
-    queue,
+    ...t,
     respond(...texts) {
       queue(
         new LLMFullResponseStartFrame(),

@@ -2,7 +2,11 @@ import type { Clock } from "../../../clock/clock.js";
 import { deadline } from "../../../clock/deadline.js";
 import { SystemClock } from "../../../clock/system-clock.js";
 import { InvalidOptionError } from "../../../errors.js";
-import { type SileroRuntime, checkSileroRuntime, preferredSileroRuntime } from "../../vad/silero-runtime.js";
+import {
+  type OnnxRuntimePackage,
+  checkOnnxRuntime,
+  preferredOnnxRuntime,
+} from "../../onnx/onnx-runtime-package.js";
 import type { TurnAnalyzer, TurnVerdict } from "../turn-analyzer.js";
 import { SmartTurnAnalysisError, SmartTurnInputError } from "./smart-turn-errors.js";
 import { SmartTurnWorker } from "./smart-turn-worker.js";
@@ -47,7 +51,7 @@ export interface SmartTurnAnalyzerOptions {
    * The package that runs the model, as for Silero (docs/design/silero-vad.md).
    * @default "onnxruntime-node" when the application has installed it, else "onnxruntime-web"
    */
-  runtime?: SileroRuntime;
+  runtime?: OnnxRuntimePackage;
   /** The clock that times analyses (`inferenceMs`) and their deadlines. @default a new SystemClock */
   clock?: Clock;
 }
@@ -87,7 +91,7 @@ export class SmartTurnAnalyzer implements TurnAnalyzer {
   readonly threshold: number;
   readonly timeoutMs: number;
   readonly loadTimeoutMs: number;
-  readonly runtime: SileroRuntime;
+  readonly runtime: OnnxRuntimePackage;
   #clock: Clock;
   readonly #window: TurnAudioWindow;
   readonly #features = new WhisperFeatureExtractor();
@@ -128,7 +132,7 @@ export class SmartTurnAnalyzer implements TurnAnalyzer {
         );
       }
     }
-    this.runtime = checkRuntime(o.runtime ?? preferredSileroRuntime());
+    this.runtime = checkOnnxRuntime(o.runtime ?? preferredOnnxRuntime(), "SmartTurnAnalyzer");
     this.#clock = o.clock ?? new SystemClock();
     this.#window = new TurnAudioWindow(
       SMART_TURN_SAMPLES,
@@ -246,16 +250,6 @@ function probabilityOf(data: Float32Array, modelPath: string): number {
     );
   }
   return p;
-}
-
-function checkRuntime(runtime: unknown): SileroRuntime {
-  try {
-    return checkSileroRuntime(runtime);
-  } catch {
-    throw new InvalidOptionError(
-      `SmartTurnAnalyzer: runtime must be "onnxruntime-web" or "onnxruntime-node" (got ${String(runtime)})`,
-    );
-  }
 }
 
 function describe(value: unknown): string {

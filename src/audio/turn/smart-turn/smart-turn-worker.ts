@@ -1,49 +1,24 @@
 import { access } from "node:fs/promises";
-import { performance } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
-import type { TimerHandle } from "../../../clock/clock.js";
-import { SystemClock } from "../../../clock/system-clock.js";
 import { describe } from "../../../errors.js";
 import {
-  SILERO_SESSION_OPTIONS,
-  type SileroRuntime,
-  preferredSileroRuntime,
-  resolveSileroRuntime,
-} from "../../vad/silero-runtime.js";
+  type OnnxRuntimePackage,
+  missingOnnxRuntimeMessage,
+  preferredOnnxRuntime,
+} from "../../onnx/onnx-runtime-package.js";
+import {
+  ONNX_WORKER_PRELUDE,
+  OnnxWorkerThread,
+  type OnnxWorkerReply,
+} from "../../onnx/onnx-worker-thread.js";
 import { SmartTurnAnalysisError, SmartTurnModelLoadError } from "./smart-turn-errors.js";
 
 /**
- * The worker's code, plain JavaScript evaluated by `worker_threads` (so it runs the same from
- * `src/` under a TypeScript loader and from `dist/`, as the Silero worker does). It loads one
- * runtime package (one thread) and holds one session per model path. It knows nothing of Smart
- * Turn: a load names the one float32 input the model must take (and is warmed up with zeros), a
- * run passes that input and returns the first output. A failure names its stage: `runtime` (the
- * package did not load), `model` (the file did not load), `inputs` (the model lacks the input),
- * `run`.
+ * The worker's code ({@link ONNX_WORKER_PRELUDE} and a generic handler). It knows nothing of
+ * Smart Turn: a load names the one float32 input the model must take (and is warmed up with
+ * zeros), a run passes that input and returns the first output. A model that lacks the input
+ * fails at stage `inputs`.
  */
-const WORKER_SOURCE = String.raw`
-const { parentPort, workerData } = require("node:worker_threads");
-let ort;
-const sessions = new Map();
-function runtime() {
-  if (!ort) {
-    ort = require(workerData.ortPath);
-    if (workerData.runtime === "onnxruntime-web") ort.env.wasm.numThreads = 1;
-  }
-  return ort;
-}
-function session(path) {
-  let s = sessions.get(path);
-  if (!s) {
-    s = runtime().InferenceSession.create(path, workerData.sessionOptions);
-    sessions.set(path, s);
-    s.catch(() => sessions.delete(path));
-  }
-  return s;
-}
-function fail(id, stage, e, extra) {
-  parentPort.postMessage({ id, ok: false, stage, error: String((e && e.message) || e), ...extra });
-}
+const WORKER_SOURCE = `${ONNX_WORKER_PRELUDE}
 async function run(s, input) {
   const out = await s.run({ [input.name]: new ort.Tensor("float32", input.data, input.dims) });
   const first = out[s.outputNames[0]];
@@ -51,27 +26,15 @@ async function run(s, input) {
 }
 parentPort.on("message", async (m) => {
   if (m.type === "release") {
-    const s = sessions.get(m.modelPath);
-    sessions.delete(m.modelPath);
-    if (s) await s.then((x) => x.release()).catch(() => undefined);
+    await drop(m.modelPath);
     return parentPort.postMessage({ id: m.id, ok: true });
   }
-  try {
-    runtime();
-  } catch (e) {
-    return fail(m.id, "runtime", e);
-  }
-  let s;
-  try {
-    s = await session(m.modelPath);
-  } catch (e) {
-    return fail(m.id, "model", e);
-  }
+  const s = await open(m);
+  if (!s) return;
   try {
     if (m.type === "load") {
       if (!s.inputNames.includes(m.input.name) || s.outputNames.length === 0) {
-        sessions.delete(m.modelPath);
-        await s.release().catch(() => undefined);
+        await drop(m.modelPath);
         return fail(m.id, "inputs", "the model lacks the input", { inputNames: s.inputNames, outputNames: s.outputNames });
       }
       // One run now, inside the load's deadline: a runtime's first run compiles and allocates
@@ -101,21 +64,9 @@ export interface ModelOutput {
   readonly dims: readonly number[];
 }
 
-interface Reply {
-  id: number;
-  ok: boolean;
-  error?: string;
-  stage?: "runtime" | "model" | "inputs" | "run";
-  inputNames?: string[];
+interface Reply extends OnnxWorkerReply {
   outputNames?: string[];
   output?: ModelOutput;
-}
-
-interface Pending {
-  resolve: (reply: Reply) => void;
-  reject: (error: Error) => void;
-  deadline: number;
-  what: string;
 }
 
 /** What a load learnt about the model. */
@@ -136,10 +87,10 @@ export interface LoadedModel {
  * does not keep the process alive while idle.
  */
 export class SmartTurnWorker {
-  static readonly #shared = new Map<SileroRuntime, SmartTurnWorker>();
+  static readonly #shared = new Map<OnnxRuntimePackage, SmartTurnWorker>();
 
   /** The process-wide worker for `runtime` (default: onnxruntime-node when installed, else onnxruntime-web). */
-  static shared(runtime: SileroRuntime = preferredSileroRuntime()): SmartTurnWorker {
+  static shared(runtime: OnnxRuntimePackage = preferredOnnxRuntime()): SmartTurnWorker {
     let worker = SmartTurnWorker.#shared.get(runtime);
     if (!worker) {
       worker = new SmartTurnWorker(runtime);
@@ -148,25 +99,33 @@ export class SmartTurnWorker {
     return worker;
   }
 
-  #worker: Worker | undefined;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
-  readonly #clock = new SystemClock();
-  #watchdog: TimerHandle | undefined;
+  readonly #thread: OnnxWorkerThread<Reply>;
   /** Loaded (or loading) models and how many analyzers hold each. */
   readonly #models = new Map<string, { loading: Promise<LoadedModel>; holders: number }>();
   /** Model loads done by the worker. */
   loads = 0;
   /** Model runs done. */
   runs = 0;
-  /** Worker threads started. */
-  threadsStarted = 0;
 
-  constructor(readonly runtime: SileroRuntime = preferredSileroRuntime()) {}
+  constructor(readonly runtime: OnnxRuntimePackage = preferredOnnxRuntime()) {
+    this.#thread = new OnnxWorkerThread<Reply>({
+      source: WORKER_SOURCE,
+      runtime,
+      model: "Smart Turn",
+      failure: (message) => new SmartTurnAnalysisError(message),
+      missingRuntime,
+      onLost: () => this.#models.clear(),
+    });
+  }
+
+  /** Worker threads started. */
+  get threadsStarted(): number {
+    return this.#thread.threadsStarted;
+  }
 
   /** Whether a worker thread is running now. */
   get running(): boolean {
-    return this.#worker !== undefined;
+    return this.#thread.running;
   }
 
   /** Model paths held now, with their holder counts. */
@@ -218,14 +177,14 @@ export class SmartTurnWorker {
       await this.terminate();
       return;
     }
-    await this.#request({ type: "release", modelPath }, `releasing ${modelPath}`, 5_000).catch(
-      () => undefined,
-    );
+    await this.#thread
+      .request({ type: "release", modelPath }, `releasing ${modelPath}`, 5_000)
+      .catch(() => undefined);
   }
 
   /** Runs the model at `modelPath` (loaded with {@link acquire}) on `input`; `input.data` is handed over (transferred). */
   async run(modelPath: string, input: ModelInput, timeoutMs: number): Promise<ModelOutput> {
-    const reply = await this.#request(
+    const reply = await this.#thread.request(
       { type: "run", modelPath, input },
       `Smart Turn inference on ${modelPath}`,
       timeoutMs,
@@ -242,11 +201,7 @@ export class SmartTurnWorker {
 
   /** Stops the worker thread now; what is in flight fails, held models are forgotten. */
   async terminate(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
-    this.#models.clear();
-    this.#failAll(new SmartTurnAnalysisError("Smart Turn: the inference worker was stopped"));
-    await worker?.terminate();
+    await this.#thread.terminate();
   }
 
   async #load(
@@ -266,7 +221,11 @@ export class SmartTurnWorker {
     }
     let reply: Reply;
     try {
-      reply = await this.#request({ type: "load", modelPath, input }, `loading ${modelPath}`, timeoutMs);
+      reply = await this.#thread.request(
+        { type: "load", modelPath, input },
+        `loading ${modelPath}`,
+        timeoutMs,
+      );
     } catch (error) {
       if (error instanceof SmartTurnModelLoadError) throw error;
       throw unloadable(modelPath, error); // the worker died or missed its deadline
@@ -285,97 +244,6 @@ export class SmartTurnWorker {
     this.loads++;
     return { inputNames: reply.inputNames!, outputNames: reply.outputNames!, warmUpOutput: reply.output! };
   }
-
-  #request(
-    message: Record<string, unknown>,
-    what: string,
-    timeoutMs: number,
-    transfer: ArrayBuffer[] = [],
-  ): Promise<Reply> {
-    const worker = this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, deadline: performance.now() + timeoutMs, what });
-      if (this.#pending.size === 1) worker.ref(); // a request in flight keeps the process alive
-      this.#armWatchdog(timeoutMs);
-      worker.postMessage({ ...message, id }, transfer);
-    });
-  }
-
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
-    const runtime = this.runtime;
-    let ortPath: string;
-    try {
-      ortPath = resolveSileroRuntime(runtime);
-    } catch (error) {
-      throw missingRuntime(runtime, error);
-    }
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { ortPath, runtime, sessionOptions: SILERO_SESSION_OPTIONS[runtime] },
-    });
-    worker.unref();
-    worker.on("message", (reply: Reply) => this.#onReply(reply));
-    worker.on("error", (error) => this.#onExit(worker, error));
-    worker.on("exit", (code) => this.#onExit(worker, new Error(`exited with code ${code}`)));
-    this.#worker = worker;
-    this.threadsStarted++;
-    return worker;
-  }
-
-  #onReply(reply: Reply): void {
-    const pending = this.#pending.get(reply.id);
-    if (!pending) return; // timed out already
-    this.#settled(reply.id);
-    pending.resolve(reply);
-  }
-
-  #onExit(worker: Worker, error: Error): void {
-    if (this.#worker !== worker) return;
-    this.#worker = undefined;
-    this.#models.clear();
-    this.#failAll(
-      new SmartTurnAnalysisError(
-        `Smart Turn: the inference worker died (${error.message}); it restarts on the next request`,
-      ),
-    );
-  }
-
-  #failAll(error: Error): void {
-    const all = [...this.#pending.values()];
-    this.#pending.clear();
-    this.#watchdog?.cancel();
-    this.#watchdog = undefined;
-    for (const p of all) p.reject(error);
-  }
-
-  #settled(id: number): void {
-    this.#pending.delete(id);
-    if (this.#pending.size === 0) {
-      this.#worker?.unref();
-      this.#watchdog?.cancel();
-      this.#watchdog = undefined;
-    }
-  }
-
-  /** One timer while requests are in flight: fails those past their deadline. */
-  #armWatchdog(timeoutMs: number): void {
-    if (this.#watchdog) return;
-    this.#watchdog = this.#clock.setTimer(
-      () => {
-        this.#watchdog = undefined;
-        const now = performance.now();
-        for (const [id, p] of this.#pending) {
-          if (p.deadline > now) continue;
-          this.#settled(id);
-          p.reject(new SmartTurnAnalysisError(`Smart Turn: ${p.what} did not answer within its deadline`));
-        }
-        if (this.#pending.size > 0) this.#armWatchdog(timeoutMs);
-      },
-      Math.max(5, Math.min(250, timeoutMs / 4)),
-    );
-  }
 }
 
 function unloadable(path: string, error: unknown): SmartTurnModelLoadError {
@@ -386,13 +254,8 @@ function unloadable(path: string, error: unknown): SmartTurnModelLoadError {
   );
 }
 
-function missingRuntime(runtime: SileroRuntime, error: unknown): SmartTurnModelLoadError {
-  return new SmartTurnModelLoadError(
-    `Smart Turn needs the ${runtime} package to run its model, and it could not be loaded (${describe(error)}). ` +
-      (runtime === "onnxruntime-web"
-        ? "Install it in your project: `npm install onnxruntime-web` (WebAssembly: no install script, nothing downloaded)."
-        : "Install it with its download step skipped: `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`, " +
-          'or pass { runtime: "onnxruntime-web" }.'),
-    { cause: error },
-  );
+function missingRuntime(runtime: OnnxRuntimePackage, error: unknown): SmartTurnModelLoadError {
+  return new SmartTurnModelLoadError(missingOnnxRuntimeMessage("Smart Turn", runtime, error), {
+    cause: error,
+  });
 }

@@ -1,5 +1,4 @@
 import {
-  type ErrorFrame,
   type Frame,
   FrameDirection,
   FrameProcessor,
@@ -9,14 +8,9 @@ import {
   LLMContextFrame,
   LLMFullResponseEndFrame,
   LLMTextFrame,
-  MetricsFrame,
-  Pipeline,
-  PipelineTask,
   VirtualClock,
-  silentLogger,
 } from "../../../../src/index.js";
 import { LLMContext, defineTool } from "../../../../src/context/index.js";
-import { FrameRecorder } from "../../../../src/testing/index.js";
 import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../../src/services/llm/openai/index.js";
 import {
   type LoopbackOpenAI,
@@ -29,6 +23,7 @@ import {
   toolCallChunk,
   usageChunk,
 } from "../loopback-openai.js";
+import { runProcessor } from "../../http/run-llm.js";
 
 export const weather = defineTool({
   name: "get_weather",
@@ -157,39 +152,17 @@ export function run(srv: LoopbackOpenAI, options: OpenAILLMServiceOptions = {}) 
     model: "gpt-test",
     ...options,
   });
-  const up = new FrameRecorder(FrameDirection.UPSTREAM);
-  const down = new FrameRecorder();
   const results = new ResultsToContext(() => llm.llmContext);
-  const task = new PipelineTask(new Pipeline([up, llm, down, results]), {
-    clock,
-    logger: silentLogger,
-    idleTimeoutMs: null,
-  });
-  const errors: ErrorFrame[] = [];
-  task.on("pipelineError", (e) => void errors.push(e));
-  const done = task.run();
+  const t = runProcessor(llm, { clock, after: [results] });
+  const { down } = t;
   /** Downstream frame names, without metrics and lifecycle frames. */
-  const kinds = (from = 0): string[] =>
-    down.frames
-      .slice(from)
-      .filter(
-        (f) =>
-          !(f instanceof MetricsFrame) &&
-          f.constructor.name !== "StartFrame" &&
-          f.constructor.name !== "EndFrame" &&
-          f.constructor.name !== "CancelFrame",
-      )
-      .map((f) => f.constructor.name);
+  const kinds = (from = 0): string[] => t.kinds(from).filter((k) => k !== "CancelFrame");
   const texts = (): string[] => down.ofType(LLMTextFrame).map((f) => f.text);
   const answers = (): number => down.ofType(LLMFullResponseEndFrame).length;
   /** Results pushed downstream, by call id. */
   const resultOf = (id: string): FunctionCallResultFrame | undefined =>
     down.ofType(FunctionCallResultFrame).find((f) => f.call.toolCallId === id);
-  async function finish(): Promise<void> {
-    void task.stopWhenDone();
-    await clock.runUntil(done);
-  }
-  return { llm, up, down, task, errors, done, kinds, texts, answers, resultOf, finish, clock };
+  return { ...t, llm, kinds, texts, answers, resultOf, clock };
 }
 
 /** A promise and its resolver. */
