@@ -44,7 +44,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { loadEchoBotVoice, runEchoBot } from "../examples/03-voice-bot/echo-bot.js";
-import { preferredSileroRuntime } from "../src/audio/vad/silero-runtime.js";
+import { preferredOnnxRuntime } from "../src/audio/onnx/onnx-runtime-package.js";
 import { silentLogger } from "../src/logger.js";
 import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
 import { startDevServer } from "../src/runner/dev-server.js";
@@ -86,7 +86,7 @@ const logger = countingLogger();
 const timings = new ThreadTimings();
 const rssAtStart = process.memoryUsage().rss;
 const voice = WORKERS === 0 ? await loadEchoBotVoice() : undefined;
-const runtime = preferredSileroRuntime();
+const runtime = preferredOnnxRuntime();
 // The page is not used; a placeholder lets the bench run before `npm run build`.
 let clientDir = DEFAULT_CLIENT_DIR;
 if (!existsSync(join(clientDir, "index.html"))) {

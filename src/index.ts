@@ -291,11 +291,47 @@ export type {
 } from "./processors/user-turn-processor.js";
 
 // Turn-taking: when the user's turn starts and stops, when the user is muted (docs/design/turns.md)
-export * from "./turns/index.js";
+export {
+  TurnStrategy,
+  UserTurnStartStrategy,
+  VADStartStrategy,
+  TranscriptionStartStrategy,
+  MinWordsStartStrategy,
+  UserTurnStopStrategy,
+  VADStopStrategy,
+  SpeechTimeoutStopStrategy,
+  STTEndOfTurnStopStrategy,
+  TurnAnalyzerStopStrategy,
+  UserMuteStrategy,
+  AlwaysMuteStrategy,
+  FirstBotAnswerMuteStrategy,
+  FunctionCallMuteStrategy,
+} from "./turns/index.js";
+export type {
+  TurnInput,
+  UserTurnHost,
+  TranscriptionStartOptions,
+  MinWordsStartOptions,
+  SpeechTimeoutOptions,
+  TurnAnalyzerStopOptions,
+  TurnAnalyzerStats,
+  BoundedMuteOptions,
+} from "./turns/index.js";
 export type { TurnAnalyzer, TurnVerdict } from "./audio/turn/turn-analyzer.js";
 
 // The conversation: the user's turns and the assistant's played answers into the context (docs/design/conversation.md)
-export * from "./processors/aggregators/index.js";
+export {
+  LLMUserAggregator,
+  LLMAssistantAggregator,
+  LLMContextAggregatorPair,
+} from "./processors/aggregators/index.js";
+export type {
+  LLMUserAggregatorOptions,
+  LLMUserAggregatorEvents,
+  LLMAssistantAggregatorOptions,
+  LLMAssistantAggregatorEvents,
+  LLMContextAggregatorPairOptions,
+} from "./processors/aggregators/index.js";
 export type { VADProcessorOptions } from "./processors/vad-processor.js";
 
 // Recording
