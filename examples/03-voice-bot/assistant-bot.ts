@@ -18,6 +18,7 @@ import {
   LLMContext,
   LLMContextAggregatorPair,
   type LLMService,
+  LLMSwitcher,
   type Logger,
   Pipeline,
   PipelineTask,
@@ -68,6 +69,12 @@ export interface AssistantBotOptions {
   ambienceVolume?: number;
   /** What the bot says when the client is ready. @default a short hello */
   greeting?: string;
+  /**
+   * A second LLM the assistant fails over to, within the turn, when the first one's request fails
+   * before its answer starts (server errors, a stall, a rejected key): for example a local
+   * OpenAI-compatible server. Gets the same tools. @default none (one LLM)
+   */
+  fallbackLLM?: LLMService;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
   onTask?: (task: PipelineTask, parts: AssistantParts) => void;
 }
@@ -76,7 +83,10 @@ export interface AssistantBotOptions {
 export interface AssistantParts {
   readonly transport: WebSocketTransport;
   readonly context: LLMContext;
+  /** The LLM chosen from the environment (the first of the switcher, with a `fallbackLLM`). */
   readonly llm: LLMService;
+  /** With a `fallbackLLM`: the switcher in the pipeline. */
+  readonly llmSwitcher: LLMSwitcher | undefined;
   readonly latency: TurnLatencyObserver;
 }
 
@@ -202,7 +212,11 @@ export async function runAssistantBot(
     user: { transcriptWaitMs: turn.transcriptWaitMs },
   });
   const llm = createLLM(choice.llm, env);
-  llm.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
+  const llms = options.fallbackLLM ? [llm, options.fallbackLLM] : [llm];
+  for (const service of llms) {
+    service.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
+  }
+  const llmSwitcher = options.fallbackLLM ? new LLMSwitcher(llms) : undefined;
   const rtvi = new RTVIProcessor();
   const latency = new TurnLatencyObserver({ ...(options.logger ? { logger: options.logger } : {}) });
   const processors: FrameProcessor[] = [
@@ -212,7 +226,7 @@ export async function runAssistantBot(
     createSTT(choice.stt, env),
     new UserTurnProcessor(turn.turns),
     aggregators.user(),
-    llm,
+    llmSwitcher ?? llm,
     createTTS(choice.tts, env),
     // Holds the greeting until the client says it is ready to play audio.
     new RTVIOutputGate(),
@@ -227,6 +241,6 @@ export async function runAssistantBot(
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
-  options.onTask?.(task, { transport, context, llm, latency });
+  options.onTask?.(task, { transport, context, llm, llmSwitcher, latency });
   return runSessionTask(task, session);
 }

@@ -6,6 +6,7 @@ import { type AssistantBotOptions, type AssistantParts, runAssistantBot } from "
 import type { AssistantChoice } from "../../examples/03-voice-bot/assistant-bot.js";
 import { readWavFile } from "../../src/audio/wav.js";
 import type { PipelineTask, TaskOutcome } from "../../src/pipeline/task.js";
+import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import { type DevServer, startDevServer } from "../../src/runner/dev-server.js";
 import { type Logger, silentLogger } from "../../src/logger.js";
 import { type FakeCartesia, type FakeCartesiaOptions, fakeCartesia } from "../services/cartesia/fake-cartesia.js";
@@ -50,7 +51,7 @@ export async function utterance(fixture: "vad-espeak" | "vad-flite", index: numb
 export interface AssistantHarnessOptions {
   /** The OpenAI-compatible server's answers, by request number (1-based). */
   readonly llm: Responder;
-  /** A second OpenAI-compatible server (for failover), when given. */
+  /** A second OpenAI-compatible server, when given: the bot's `fallbackLLM` (an `OpenAILLMService` on it). */
   readonly backupLlm?: Responder;
   /** What the user's utterances say, in order (the loopback Deepgram's script). */
   readonly deepgram?: SpeechDeepgramOptions;
@@ -118,6 +119,15 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
             ambienceVolume: 0,
             ...(options.greeting === undefined ? {} : { greeting: options.greeting }),
             ...options.bot,
+            ...(backupOpenai
+              ? {
+                  fallbackLLM: new OpenAILLMService({
+                    baseURL: backupOpenai.baseURL,
+                    apiKey: "sk-backup",
+                    model: "backup-model",
+                  }),
+                }
+              : {}),
             env,
             onTask: (task, parts) => {
               session = { task, parts };
