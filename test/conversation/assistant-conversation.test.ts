@@ -73,8 +73,18 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     const lastOfFirst = lastAudibleAt(client.audio, answerStarted.atMs, secondRequest.atMs)!;
     if (process.env.DEBUG_CONV === "2") {
       const t0 = answerStarted.atMs;
-      console.log(client.messages.filter((m) => m.atMs >= t0 - 2000).map((m) => `${(m.atMs - t0).toFixed(0)} ${m.type} ${String(JSON.stringify(m.data)).slice(0, 80)}`).join("\n"));
-      console.log(client.audio.filter((a) => a.atMs >= t0 - 100).map((a) => `${(a.atMs - t0).toFixed(0)}:${a.samples.length}:${a.samples[0]}`).join(" "));
+      console.log(
+        client.messages
+          .filter((m) => m.atMs >= t0 - 2000)
+          .map((m) => `${(m.atMs - t0).toFixed(0)} ${m.type} ${String(JSON.stringify(m.data)).slice(0, 80)}`)
+          .join("\n"),
+      );
+      console.log(
+        client.audio
+          .filter((a) => a.atMs >= t0 - 100)
+          .map((a) => `${(a.atMs - t0).toFixed(0)}:${a.samples.length}:${a.samples[0]}`)
+          .join(" "),
+      );
     }
     expect(lastOfFirst - userStarted.atMs).toBeLessThan(150);
     const heard = playedText(client.audio, SAMPLES_PER_CHAR, answerStarted.atMs - 50, secondRequest.atMs);
@@ -97,7 +107,9 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     // Never less than what was played: every word whose audio began a chunk before the end of
     // what the client received is in the context.
     const words = wordStarts(LONG_ANSWER);
-    expect(committedWords.length).toBeGreaterThanOrEqual(words.filter((w) => w.at < heard.length - CHARS_PER_CHUNK).length);
+    expect(committedWords.length).toBeGreaterThanOrEqual(
+      words.filter((w) => w.at < heard.length - CHARS_PER_CHUNK).length,
+    );
     // More than was played by at most one chunk, plus the slip of the word times behind the
     // audio (KNOWN DEFECT, docs/design/voice-bot.md "The assistant, end to end": word `pts` are
     // anchored when the TTS pushes its first audio, so audio written later than that, or late

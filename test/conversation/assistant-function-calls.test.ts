@@ -30,10 +30,21 @@ afterEach(async () => {
 function callTools(sse: SseWriter): void {
   sse.send(roleChunk());
   sse.send(textChunk("Let me check."));
-  sse.send(toolCallChunk({ index: 0, id: "call_paris", name: "get_current_time", arguments: '{"timeZone":' }));
+  sse.send(
+    toolCallChunk({ index: 0, id: "call_paris", name: "get_current_time", arguments: '{"timeZone":' }),
+  );
   sse.send(toolCallChunk({ index: 0, arguments: '"Europe/Paris"}' }));
-  sse.send(toolCallChunk({ index: 1, id: "call_tokyo", name: "get_current_time", arguments: '{"timeZone":"Asia/Tokyo"}' }));
-  sse.send(toolCallChunk({ index: 2, id: "call_weather", name: "get_weather", arguments: '{"city":"Paris"}' }));
+  sse.send(
+    toolCallChunk({
+      index: 1,
+      id: "call_tokyo",
+      name: "get_current_time",
+      arguments: '{"timeZone":"Asia/Tokyo"}',
+    }),
+  );
+  sse.send(
+    toolCallChunk({ index: 2, id: "call_weather", name: "get_weather", arguments: '{"city":"Paris"}' }),
+  );
   sse.send(finishChunk("tool_calls"));
   sse.send(usageChunk(50, 20));
   sse.done();
@@ -54,31 +65,48 @@ describe("function calls in the whole assistant (loopback Deepgram, OpenAI, Cart
     void client.speak(question.samples);
     const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs);
     // The second request is the aggregator's, once the calls settled and "Let me check." was played.
-    const secondRequest = await client.waitFor("bot-llm-started", (await client.waitFor("bot-llm-started", userStopped.atMs)).atMs);
+    const secondRequest = await client.waitFor(
+      "bot-llm-started",
+      (await client.waitFor("bot-llm-started", userStopped.atMs)).atMs,
+    );
     const spoken = await client.waitFor("bot-started-speaking", secondRequest.atMs);
     await client.waitFor("bot-stopped-speaking", spoken.atMs);
 
     // The first request offered the built-in tool.
     const first = harness.openai.requests[0]!.body;
-    expect((first["tools"] as { function: { name: string } }[]).map((t) => t.function.name)).toEqual(["get_current_time"]);
+    expect((first["tools"] as { function: { name: string } }[]).map((t) => t.function.name)).toEqual([
+      "get_current_time",
+    ]);
 
     // The client heard the words said before the calls, then the second answer, whole.
-    expect(playedText(client.audio, SAMPLES_PER_CHAR, userStopped.atMs, secondRequest.atMs)).toBe("Let me check.");
+    expect(playedText(client.audio, SAMPLES_PER_CHAR, userStopped.atMs, secondRequest.atMs)).toBe(
+      "Let me check.",
+    );
     expect(playedText(client.audio, SAMPLES_PER_CHAR, secondRequest.atMs)).toBe(second);
 
     // The context: the words before the calls are the calls' message; three results in place; the answer.
     const { context } = harness.session().parts;
     const messages = context.messages.slice(3); // system, greeting, the user's question
-    expect(context.messages[2]).toMatchObject({ role: "user", content: "What time is it in Paris and Tokyo, and what is the weather?" });
+    expect(context.messages[2]).toMatchObject({
+      role: "user",
+      content: "What time is it in Paris and Tokyo, and what is the weather?",
+    });
     const calls = messages[0] as LLMAssistantMessage;
     expect(calls).toMatchObject({ role: "assistant", content: "Let me check." });
     expect(calls.tool_calls?.map((c) => c.id)).toEqual(["call_paris", "call_tokyo", "call_weather"]);
     const results = new Map(
-      messages.slice(1, 4).map((m) => [(m as LLMToolMessage).tool_call_id, JSON.parse(String((m as LLMToolMessage).content)) as Record<string, string>]),
+      messages
+        .slice(1, 4)
+        .map((m) => [
+          (m as LLMToolMessage).tool_call_id,
+          JSON.parse(String((m as LLMToolMessage).content)) as Record<string, string>,
+        ]),
     );
     expect(results.get("call_paris")).toMatchObject({ timeZone: "Europe/Paris" });
     expect(results.get("call_tokyo")).toMatchObject({ timeZone: "Asia/Tokyo" });
-    expect(results.get("call_weather")!["error"]).toMatch(/there is no function named "get_weather".*get_current_time/);
+    expect(results.get("call_weather")!["error"]).toMatch(
+      /there is no function named "get_weather".*get_current_time/,
+    );
     expect(messages[4]).toMatchObject({ role: "assistant", content: second });
     expect(messages).toHaveLength(5);
 

@@ -2,14 +2,22 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type AssistantBotOptions, type AssistantParts, runAssistantBot } from "../../examples/03-voice-bot/assistant-bot.js";
+import {
+  type AssistantBotOptions,
+  type AssistantParts,
+  runAssistantBot,
+} from "../../examples/03-voice-bot/assistant-bot.js";
 import type { AssistantChoice } from "../../examples/03-voice-bot/assistant-bot.js";
 import { readWavFile } from "../../src/audio/wav.js";
 import type { PipelineTask, TaskOutcome } from "../../src/pipeline/task.js";
 import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import { type DevServer, startDevServer } from "../../src/runner/dev-server.js";
 import { type Logger, silentLogger } from "../../src/logger.js";
-import { type FakeCartesia, type FakeCartesiaOptions, fakeCartesia } from "../services/cartesia/fake-cartesia.js";
+import {
+  type FakeCartesia,
+  type FakeCartesiaOptions,
+  fakeCartesia,
+} from "../services/cartesia/fake-cartesia.js";
 import { type LoopbackOpenAI, type Responder, loopbackOpenAI } from "../services/llm/loopback-openai.js";
 import { LoopbackClient, MIC_RATE } from "./loopback-client.js";
 import { type SpeechDeepgram, type SpeechDeepgramOptions, speechDeepgram } from "./speech-deepgram.js";
@@ -35,7 +43,11 @@ interface FixtureInfo {
 }
 
 /** The `index`-th speech span of `fixture` (`vad-espeak`, `vad-flite`), with `padMs` around it. */
-export async function utterance(fixture: "vad-espeak" | "vad-flite", index: number, padMs = 100): Promise<Utterance> {
+export async function utterance(
+  fixture: "vad-espeak" | "vad-flite",
+  index: number,
+  padMs = 100,
+): Promise<Utterance> {
   const wavPath = fileURLToPath(new URL(`../fixtures/${fixture}.wav`, import.meta.url));
   const jsonPath = fileURLToPath(new URL(`../fixtures/${fixture}.json`, import.meta.url));
   const info = JSON.parse(await readFile(jsonPath, "utf8")) as FixtureInfo;
@@ -43,7 +55,8 @@ export async function utterance(fixture: "vad-espeak" | "vad-flite", index: numb
   if (!span) throw new Error(`${fixture} has no speech span ${index}`);
   const wav = await readWavFile(wavPath);
   if (wav.sampleRate !== MIC_RATE) throw new Error(`${wavPath}: expected ${MIC_RATE} Hz`);
-  const at = (ms: number): number => Math.max(0, Math.min(wav.audio.length, Math.round((ms / 1000) * MIC_RATE)));
+  const at = (ms: number): number =>
+    Math.max(0, Math.min(wav.audio.length, Math.round((ms / 1000) * MIC_RATE)));
   return { text: span.text, samples: wav.audio.slice(at(span.startMs - padMs), at(span.endMs + padMs)) };
 }
 
@@ -87,7 +100,8 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
   const choice = options.choice ?? { stt: "deepgram", llm: "openai", tts: "cartesia" };
   const openai = await loopbackOpenAI(options.llm);
   const backupOpenai = options.backupLlm ? await loopbackOpenAI(options.backupLlm) : undefined;
-  const deepgram = choice.stt === "deepgram" ? await speechDeepgram(options.deepgram ?? { utterances: [] }) : undefined;
+  const deepgram =
+    choice.stt === "deepgram" ? await speechDeepgram(options.deepgram ?? { utterances: [] }) : undefined;
   const cartesia = choice.tts === "cartesia" ? await fakeCartesia(options.cartesia) : undefined;
   const env: Record<string, string> = {
     OPENAI_API_KEY: "sk-test",
@@ -106,9 +120,10 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
   });
   outcome.catch(() => {});
   const logger = options.logger ?? silentLogger;
+  const page = await standInPage();
   const server = await startDevServer({
     port: 0,
-    clientDir: await standInPage(),
+    clientDir: page,
     logger,
     onSession: async (socket, _request, devSession) => {
       try {
@@ -164,6 +179,7 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
       await backupOpenai?.close();
       await deepgram?.close();
       await cartesia?.close();
+      await rm(page, { recursive: true, force: true });
     },
   };
 }

@@ -1,7 +1,10 @@
 import { performance } from "node:perf_hooks";
 import { WebSocket } from "ws";
 import { InputAudioRawFrame, OutputAudioRawFrame } from "../../src/frames/audio.js";
-import { InputTransportMessageFrame, OutputTransportMessageFrame } from "../../src/frames/transport-messages.js";
+import {
+  InputTransportMessageFrame,
+  OutputTransportMessageFrame,
+} from "../../src/frames/transport-messages.js";
 import { RTVI_LABEL, RTVI_PROTOCOL_VERSION } from "../../src/processors/rtvi/protocol.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import { postStart } from "../runner/http.js";
@@ -43,6 +46,8 @@ export class LoopbackClient {
   readonly #socket: WebSocket;
   /** Samples queued for the microphone, sent before silence. */
   #queue: Int16Array[] = [];
+  /** Resolved with `performance.now()` when the queue's last sample has been sent. */
+  #drained: Array<(atMs: number) => void> = [];
   #offset = 0;
   #sent = 0;
   #t0 = 0;
@@ -84,11 +89,13 @@ export class LoopbackClient {
     return client;
   }
 
-  /** Queues `samples` (16 kHz mono) on the microphone; resolves when the last of them was sent. */
-  speak(samples: Int16Array): Promise<void> {
+  /**
+   * Queues `samples` (16 kHz mono) on the microphone; resolves with `performance.now()` at the
+   * moment the last of them was sent.
+   */
+  speak(samples: Int16Array): Promise<number> {
     this.#queue.push(samples);
-    const queued = this.#queue.reduce((n, q) => n + q.length, 0) - this.#offset;
-    return new Promise((resolve) => setTimeout(resolve, (queued / MIC_RATE) * 1000 + FRAME_MS));
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 
   /** RTVI messages of `type` received so far. */
@@ -104,7 +111,9 @@ export class LoopbackClient {
       if (m) return m;
       if (performance.now() > deadline || this.#closed) {
         const seen = this.messages.map((x) => x.type).join(", ");
-        throw new Error(`no "${type}" message within ${timeoutMs} ms (received: ${seen}; errors: ${this.errors.join("; ")})`);
+        throw new Error(
+          `no "${type}" message within ${timeoutMs} ms (received: ${seen}; errors: ${this.errors.join("; ")})`,
+        );
       }
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -122,7 +131,10 @@ export class LoopbackClient {
     // A late tick sends every frame due since (at most a second's worth).
     for (let n = Math.min(due - this.#sent, 64); n > 0; n--) this.#sendFrame();
     this.#sent = Math.max(this.#sent, due);
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, this.#t0 + this.#sent * FRAME_MS - performance.now()));
+    this.#timer = setTimeout(
+      () => this.#tick(),
+      Math.max(0, this.#t0 + this.#sent * FRAME_MS - performance.now()),
+    );
   }
 
   #sendFrame(): void {
@@ -140,6 +152,10 @@ export class LoopbackClient {
       }
     }
     this.#send(new OutputAudioRawFrame(filled > 0 ? frame : this.#silence, MIC_RATE, 1));
+    if (filled > 0 && this.#queue.length === 0) {
+      const now = performance.now();
+      for (const resolve of this.#drained.splice(0)) resolve(now);
+    }
   }
 
   #send(frame: OutputAudioRawFrame | OutputTransportMessageFrame): void {
@@ -156,7 +172,12 @@ export class LoopbackClient {
     }
     for (const frame of result.frames) {
       if (frame instanceof InputAudioRawFrame) {
-        this.audio.push({ atMs, samples: frame.audio, sampleRate: frame.sampleRate, numChannels: frame.numChannels });
+        this.audio.push({
+          atMs,
+          samples: frame.audio,
+          sampleRate: frame.sampleRate,
+          numChannels: frame.numChannels,
+        });
       } else if (frame instanceof InputTransportMessageFrame) {
         const m = frame.message as { type?: unknown; data?: unknown };
         if (typeof m.type === "string") this.messages.push({ atMs, type: m.type, data: m.data });

@@ -17,7 +17,8 @@ export function playedText(
   let value = 0;
   let run = 0;
   const flush = (): void => {
-    if (value !== 0 && run > 0) text += String.fromCharCode(value / 10).repeat(Math.ceil(run / samplesPerChar));
+    if (value !== 0 && run > 0)
+      text += String.fromCharCode(value / 10).repeat(Math.ceil(run / samplesPerChar));
     run = 0;
   };
   for (const a of audio) {
@@ -40,9 +41,14 @@ export function wordStarts(text: string): { word: string; at: number }[] {
 }
 
 /** When the last sample louder than 0 arrived in `[fromMs, toMs)`, or undefined. */
-export function lastAudibleAt(audio: readonly ReceivedAudio[], fromMs: number, toMs = Number.POSITIVE_INFINITY): number | undefined {
+export function lastAudibleAt(
+  audio: readonly ReceivedAudio[],
+  fromMs: number,
+  toMs = Number.POSITIVE_INFINITY,
+): number | undefined {
   let last: number | undefined;
-  for (const a of audio) if (a.atMs >= fromMs && a.atMs < toMs && a.samples.some((v) => v !== 0)) last = a.atMs;
+  for (const a of audio)
+    if (a.atMs >= fromMs && a.atMs < toMs && a.samples.some((v) => v !== 0)) last = a.atMs;
   return last;
 }
 

@@ -1,4 +1,9 @@
-import { type FakeDeepgram, type ListenConnection, fakeDeepgramListen, results } from "../services/deepgram/fake-deepgram-listen.js";
+import {
+  type FakeDeepgram,
+  type ListenConnection,
+  fakeDeepgramListen,
+  results,
+} from "../services/deepgram/fake-deepgram-listen.js";
 
 /** Options of {@link speechDeepgram}. */
 export interface SpeechDeepgramOptions {
@@ -51,7 +56,8 @@ export async function speechDeepgram(options: SpeechDeepgramOptions): Promise<Sp
   const hangoverMs = options.hangoverMs ?? 100;
   const states = new Map<ListenConnection, Listening>();
   let heard = 0;
-  const words = (utterance: number): string[] => (options.utterances[utterance] ?? "").split(/\s+/u).filter(Boolean);
+  const words = (utterance: number): string[] =>
+    (options.utterances[utterance] ?? "").split(/\s+/u).filter(Boolean);
 
   const onAudio = (conn: ListenConnection, _totalMs: number, chunk: Buffer): void => {
     let s = states.get(conn);
