@@ -116,4 +116,74 @@ describe("function calls in the whole assistant (loopback Deepgram, OpenAI, Cart
     expect(harness.openai.requests).toHaveLength(2);
     expect(client.errors).toEqual([]);
   });
+
+  it("a barge-in cancels a running call but not one that opted out; that one's late result is recorded and answered once the bot is free", async () => {
+    const question = await utterance("vad-espeak", 0);
+    const bargeIn = await utterance("vad-espeak", 1);
+    const release: Array<() => void> = [];
+    const signals: AbortSignal[] = [];
+    harness = await startAssistant({
+      greeting: "Hi.",
+      deepgram: { utterances: ["Book a table and find me a taxi.", "Thank you."] },
+      cartesia: { msPerChar: MS_PER_CHAR },
+      llm: (sse, n) => {
+        if (n === 1) {
+          sse.send(roleChunk());
+          sse.send(textChunk("One moment."));
+          sse.send(toolCallChunk({ index: 0, id: "call_taxi", name: "find_taxi", arguments: "{}" }));
+          sse.send(toolCallChunk({ index: 1, id: "call_table", name: "book_table", arguments: "{}" }));
+          sse.send(finishChunk("tool_calls"));
+          sse.done();
+        } else if (n === 2) answer(sse, ["You", " are", " welcome."]);
+        else answer(sse, ["Your", " table", " is", " booked."]);
+      },
+      bot: {
+        onTask: (_task, { llm }) => {
+          const tool = (name: string) => ({
+            name,
+            description: name,
+            parameters: { type: "object" as const, properties: {} },
+          });
+          const slow = async (_args: unknown, { signal }: { signal: AbortSignal }) => {
+            signals.push(signal);
+            await new Promise<void>((resolve) => release.push(resolve));
+            return { done: true };
+          };
+          llm.registerFunction(tool("find_taxi"), slow, { timeoutMs: 20_000 });
+          llm.registerFunction(tool("book_table"), slow, { timeoutMs: 20_000, cancelOnInterruption: false });
+        },
+      },
+    });
+    const client = await harness.connect();
+    const greeted = await client.waitFor("bot-stopped-speaking");
+    void client.speak(question.samples);
+    const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs);
+    const said = await client.waitFor("bot-stopped-speaking", userStopped.atMs); // "One moment."
+    expect(release).toHaveLength(2); // both calls running
+    // The user speaks while the calls run: the cancellable one is cancelled, the other runs on.
+    void client.speak(bargeIn.samples);
+    const userStarted = await client.waitFor("user-started-speaking", said.atMs);
+    const welcomed = await client.waitFor("bot-stopped-speaking", userStarted.atMs);
+    expect(signals.map((s) => s.aborted)).toEqual([true, false]);
+    expect(harness.openai.requests).toHaveLength(2);
+    // Both handlers return now: the cancelled call's result is dropped; the other's is late, recorded, answered.
+    for (const r of release) r();
+    const third = await client.waitFor("bot-started-speaking", welcomed.atMs);
+    const done = await client.waitFor("bot-stopped-speaking", third.atMs);
+    expect(playedText(client.audio, SAMPLES_PER_CHAR, welcomed.atMs + 1, done.atMs + 1)).toBe(
+      "Your table is booked.",
+    );
+    const { context, llm } = harness.session().parts;
+    expect(llm.lateFunctionResultsDropped).toBe(1);
+    const tools = context.messages.filter((m): m is LLMToolMessage => m.role === "tool");
+    expect(tools.map((t) => t.tool_call_id)).toEqual(["call_taxi", "call_table"]);
+    expect(tools[0]!.status).toBe("cancelled");
+    expect(tools[1]!.status).not.toBe("in_progress");
+    expect(JSON.parse(String(tools[1]!.content))).toEqual({ done: true });
+    const sent = harness.openai.requests[2]!.body["messages"] as { role: string; content: unknown }[];
+    expect(sent.some((m) => m.role === "tool" && String(m.content).includes('"done":true'))).toBe(true);
+    expect(sent.at(-1)!.role).not.toBe("assistant");
+    expect(context.messages.at(-1)).toMatchObject({ role: "assistant", content: "Your table is booked." });
+    expect(harness.openai.requests).toHaveLength(3);
+  });
 });
