@@ -117,7 +117,9 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     // 0–350 ms on a loaded machine).
     const lastWordAt = words[committedWords.length - 1]!.at;
     const aheadMs = (lastWordAt - heard.length) * MS_PER_CHAR;
-    if (process.env.DEBUG_CONV) console.log({ heard, committed, aheadMs, latencies });
+    if (process.env.DEBUG_CONV) {
+      console.log({ heard, committed, aheadMs, stopGapMs: lastOfFirst - userStarted.atMs, latencies });
+    }
     expect(aheadMs).toBeLessThan(40 + PTS_SLIP_ALLOWANCE_MS);
     expect(assistant[2]).toMatchObject({ content: "You are welcome." });
     expect(assistant[2]!.interrupted).toBeUndefined();
