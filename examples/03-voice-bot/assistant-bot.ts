@@ -46,6 +46,8 @@ import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepg
 import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
 import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
 import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
+import { rtviMessage } from "../../src/processors/rtvi/protocol.js";
+import { OutputTransportMessageUrgentFrame } from "../../src/frames/transport-messages.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
 import { ambiencePath } from "./echo-bot.js";
@@ -181,6 +183,30 @@ function turnOptions(stt: STTChoice): {
   return { vadStopMs: 600, turns: { stopStrategies: [new VADStopStrategy()] }, transcriptWaitMs: 4000 };
 }
 
+/**
+ * A provider that refuses at the pipeline's start (a rejected key: Deepgram and Cartesia connect
+ * then) fails the task before the output transport runs, so the RTVI observer has no way to the
+ * page and the user would see only a disconnect. Until the pipeline has started, a fatal error is
+ * sent to the client here, on the socket, as the RTVI `error` the page shows; after that the RTVI
+ * observer sends errors itself.
+ */
+function tellStartFailure(task: PipelineTask, socket: WebSocket, serializer: ProtobufFrameSerializer): void {
+  let started = false;
+  let told = false;
+  task.on("pipelineStarted", () => (started = true));
+  task.on("pipelineError", (frame) => {
+    if (started || told || !frame.options.fatal || socket.readyState !== socket.OPEN) return;
+    told = true;
+    const text = frame.error.message;
+    const bytes = serializer.serialize(
+      new OutputTransportMessageUrgentFrame(
+        rtviMessage("error", { error: text, message: text, fatal: true }, "start-failure"),
+      ),
+    );
+    if (bytes) socket.send(bytes);
+  });
+}
+
 /** Runs the assistant on one WebSocket from the development server until the session ends. */
 export async function runAssistantBot(
   socket: WebSocket,
@@ -190,8 +216,9 @@ export async function runAssistantBot(
   const { choice } = options;
   const env = options.env ?? process.env;
   const ambienceVolume = options.ambienceVolume ?? 0.1;
+  const serializer = new ProtobufFrameSerializer();
   const transport = new WebSocketTransport(socket, {
-    serializer: new ProtobufFrameSerializer(),
+    serializer,
     name: `session-${session.id}`,
     params: {
       audioInEnabled: true,
@@ -241,6 +268,7 @@ export async function runAssistantBot(
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
+  tellStartFailure(task, socket, serializer);
   options.onTask?.(task, { transport, context, llm, llmSwitcher, latency });
   return runSessionTask(task, session);
 }
