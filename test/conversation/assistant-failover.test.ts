@@ -29,7 +29,7 @@ describe("failover in the whole assistant (loopback Deepgram, two OpenAI-compati
       backupLlm: (sse) => answer(sse, reply.split(/(?= )/u)),
     });
     const client = await harness.connect();
-    const greeted = await client.waitFor("bot-stopped-speaking");
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
     void client.speak(question.samples);
     const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs);
     const started = await client.waitFor("bot-started-speaking", userStopped.atMs);

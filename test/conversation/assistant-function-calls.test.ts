@@ -61,7 +61,7 @@ describe("function calls in the whole assistant (loopback Deepgram, OpenAI, Cart
       llm: (sse, n) => (n === 1 ? callTools(sse) : answer(sse, second.split(/(?= )/u))),
     });
     const client = await harness.connect();
-    const greeted = await client.waitFor("bot-stopped-speaking");
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
     void client.speak(question.samples);
     const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs);
     // The second request is the aggregator's, once the calls settled and "Let me check." was played.
@@ -155,7 +155,7 @@ describe("function calls in the whole assistant (loopback Deepgram, OpenAI, Cart
       },
     });
     const client = await harness.connect();
-    const greeted = await client.waitFor("bot-stopped-speaking");
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
     void client.speak(question.samples);
     const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs);
     const said = await client.waitFor("bot-stopped-speaking", userStopped.atMs); // "One moment."
