@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects: the unit/integration suite over `src/` (run first); the browser suite (the
-// official web client in headless Chromium, in real time, so it runs alone, one file at a time,
-// and no other test file takes its CPU); and a small suite that checks the built package's
+// Three projects: the unit/integration suite over `src/` (run first); the real-time suite (the
+// official web client in headless Chromium, and the whole assistant on loopback providers with a
+// loopback client: real time, with bounds on when audio arrives, so it runs alone, one file at a
+// time, and no other test file takes its CPU); and a small suite that checks the built package's
 // `exports` map (run after `npm run build`).
 export default defineConfig({
   test: {
@@ -11,7 +12,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/exports/**", "test/browser/**"],
+          exclude: ["test/exports/**", "test/browser/**", "test/conversation/**"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -19,7 +20,7 @@ export default defineConfig({
       {
         test: {
           name: "browser",
-          include: ["test/browser/**/*.test.ts"],
+          include: ["test/browser/**/*.test.ts", "test/conversation/**/*.test.ts"],
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 30_000,

@@ -18,6 +18,7 @@ import {
   LLMContext,
   LLMContextAggregatorPair,
   type LLMService,
+  LLMSwitcher,
   type Logger,
   Pipeline,
   PipelineTask,
@@ -47,6 +48,8 @@ import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
 import { GeminiLLMService } from "../../src/services/gemini/index.js";
 import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
 import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
+import { rtviMessage } from "../../src/processors/rtvi/protocol.js";
+import { OutputTransportMessageUrgentFrame } from "../../src/frames/transport-messages.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
 import { ambiencePath } from "./echo-bot.js";
@@ -70,6 +73,12 @@ export interface AssistantBotOptions {
   ambienceVolume?: number;
   /** What the bot says when the client is ready. @default a short hello */
   greeting?: string;
+  /**
+   * A second LLM the assistant fails over to, within the turn, when the first one's request fails
+   * before its answer starts (server errors, a stall, a rejected key): for example a local
+   * OpenAI-compatible server. Gets the same tools. @default none (one LLM)
+   */
+  fallbackLLM?: LLMService;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
   onTask?: (task: PipelineTask, parts: AssistantParts) => void;
 }
@@ -78,7 +87,10 @@ export interface AssistantBotOptions {
 export interface AssistantParts {
   readonly transport: WebSocketTransport;
   readonly context: LLMContext;
+  /** The LLM chosen from the environment (the first of the switcher, with a `fallbackLLM`). */
   readonly llm: LLMService;
+  /** With a `fallbackLLM`: the switcher in the pipeline. */
+  readonly llmSwitcher: LLMSwitcher | undefined;
   readonly latency: TurnLatencyObserver;
 }
 
@@ -174,6 +186,30 @@ function turnOptions(stt: STTChoice): {
   return { vadStopMs: 600, turns: { stopStrategies: [new VADStopStrategy()] }, transcriptWaitMs: 4000 };
 }
 
+/**
+ * A provider that refuses at the pipeline's start (a rejected key: Deepgram and Cartesia connect
+ * then) fails the task before the output transport runs, so the RTVI observer has no way to the
+ * page and the user would see only a disconnect. Until the pipeline has started, a fatal error is
+ * sent to the client here, on the socket, as the RTVI `error` the page shows; after that the RTVI
+ * observer sends errors itself.
+ */
+function tellStartFailure(task: PipelineTask, socket: WebSocket, serializer: ProtobufFrameSerializer): void {
+  let started = false;
+  let told = false;
+  task.on("pipelineStarted", () => (started = true));
+  task.on("pipelineError", (frame) => {
+    if (started || told || !frame.options.fatal || socket.readyState !== socket.OPEN) return;
+    told = true;
+    const text = frame.error.message;
+    const bytes = serializer.serialize(
+      new OutputTransportMessageUrgentFrame(
+        rtviMessage("error", { error: text, message: text, fatal: true }, "start-failure"),
+      ),
+    );
+    if (bytes) socket.send(bytes);
+  });
+}
+
 /** Runs the assistant on one WebSocket from the development server until the session ends. */
 export async function runAssistantBot(
   socket: WebSocket,
@@ -183,8 +219,9 @@ export async function runAssistantBot(
   const { choice } = options;
   const env = options.env ?? process.env;
   const ambienceVolume = options.ambienceVolume ?? 0.1;
+  const serializer = new ProtobufFrameSerializer();
   const transport = new WebSocketTransport(socket, {
-    serializer: new ProtobufFrameSerializer(),
+    serializer,
     name: `session-${session.id}`,
     params: {
       audioInEnabled: true,
@@ -205,7 +242,11 @@ export async function runAssistantBot(
     user: { transcriptWaitMs: turn.transcriptWaitMs },
   });
   const llm = createLLM(choice.llm, env);
-  llm.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
+  const llms = options.fallbackLLM ? [llm, options.fallbackLLM] : [llm];
+  for (const service of llms) {
+    service.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
+  }
+  const llmSwitcher = options.fallbackLLM ? new LLMSwitcher(llms) : undefined;
   const rtvi = new RTVIProcessor();
   const latency = new TurnLatencyObserver({ ...(options.logger ? { logger: options.logger } : {}) });
   const processors: FrameProcessor[] = [
@@ -215,7 +256,7 @@ export async function runAssistantBot(
     createSTT(choice.stt, env),
     new UserTurnProcessor(turn.turns),
     aggregators.user(),
-    llm,
+    llmSwitcher ?? llm,
     createTTS(choice.tts, env),
     // Holds the greeting until the client says it is ready to play audio.
     new RTVIOutputGate(),
@@ -230,6 +271,7 @@ export async function runAssistantBot(
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
-  options.onTask?.(task, { transport, context, llm, latency });
+  tellStartFailure(task, socket, serializer);
+  options.onTask?.(task, { transport, context, llm, llmSwitcher, latency });
   return runSessionTask(task, session);
 }

@@ -37,8 +37,8 @@ export interface FakeDeepgramOptions {
   hangUpgrade?: (n: number) => boolean;
   /** Answer this upgrade (1-based) with an HTTP status instead (e.g. 503). */
   rejectUpgrade?: (n: number) => number | undefined;
-  /** Called after each chunk of audio, with the connection's total ms so far. */
-  onAudio?: (connection: ListenConnection, totalMs: number) => void;
+  /** Called after each chunk of audio, with the connection's total ms so far and the chunk (PCM16 LE). */
+  onAudio?: (connection: ListenConnection, totalMs: number, chunk: Buffer) => void;
 }
 
 /** A loopback server speaking Deepgram's documented live protocol (`/v1/listen`). */
@@ -115,7 +115,7 @@ export async function fakeDeepgramListen(options: FakeDeepgramOptions = {}): Pro
             conn.pending.push(words[conn.nextWord++ % words.length]!);
             send(ws, results(conn.pending.join(" "), { isFinal: false }));
           }
-          options.onAudio?.(conn, conn.audioBytes / bytesPerMs);
+          options.onAudio?.(conn, conn.audioBytes / bytesPerMs, data);
           return;
         }
         const text = data.toString("utf8");

@@ -1,0 +1,36 @@
+/**
+ * A rejected key in the assistant `npm start` runs is a clear message in the page, not a silent
+ * disconnect: the provider refuses at the pipeline's start, before the output can send anything,
+ * and the bot still tells the client why (an RTVI `error`, fatal). Real time, about 5 s each.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { answer } from "../services/llm/loopback-openai.js";
+import { type AssistantHarness, startAssistant } from "./assistant-harness.js";
+
+let harness: AssistantHarness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+describe("a rejected provider key in the whole assistant", () => {
+  for (const [provider, variable] of [
+    ["Cartesia", "CARTESIA_API_KEY"],
+    ["Deepgram", "DEEPGRAM_API_KEY"],
+  ] as const) {
+    it(`${provider} refusing the key at start: the page gets one fatal RTVI error naming ${variable}, then the session ends`, async () => {
+      harness = await startAssistant({
+        llm: (sse) => answer(sse, ["Hi."]),
+        bot: { env: { [variable]: "not-the-key" } },
+      });
+      const client = await harness.connect();
+      const error = await client.waitFor("error", 0, 15_000);
+      expect(error.data).toMatchObject({ fatal: true });
+      const text = (error.data as { message: string }).message;
+      expect(text).toContain(`check the key in ${variable}`);
+      expect(text).toMatch(/401/);
+      expect(client.received("error")).toHaveLength(1);
+      expect((await harness.outcome).how).toBe("failed");
+    });
+  }
+});
