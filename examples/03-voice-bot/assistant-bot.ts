@@ -10,6 +10,7 @@
 import type { WebSocket } from "ws";
 import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
 import { defineTool } from "../../src/context/index.js";
+import type { WebSocketTransport } from "../../src/index.js";
 import {
   type Clock,
   CommandTTSService,
@@ -25,7 +26,6 @@ import {
   PocketsphinxSTTService,
   type STTService,
   STTEndOfTurnStopStrategy,
-  SoundfileMixer,
   SpeechTimeoutStopStrategy,
   type TTSService,
   type TaskOutcome,
@@ -37,7 +37,6 @@ import {
   VADProcessor,
   VADStartStrategy,
   VADStopStrategy,
-  WebSocketTransport,
   fliteCommand,
   runSessionTask,
 } from "../../src/index.js";
@@ -52,7 +51,7 @@ import { rtviMessage } from "../../src/processors/rtvi/protocol.js";
 import { OutputTransportMessageUrgentFrame } from "../../src/frames/transport-messages.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
-import { ambiencePath } from "./echo-bot.js";
+import { botTransport } from "./echo-bot.js";
 
 /** The providers of one assistant (from `chooseBot`). */
 export interface AssistantChoice {
@@ -220,22 +219,7 @@ export async function runAssistantBot(
   const env = options.env ?? process.env;
   const ambienceVolume = options.ambienceVolume ?? 0.1;
   const serializer = new ProtobufFrameSerializer();
-  const transport = new WebSocketTransport(socket, {
-    serializer,
-    name: `session-${session.id}`,
-    params: {
-      audioInEnabled: true,
-      audioInSampleRate: 16_000,
-      audioOutEnabled: true,
-      // What the official web client plays: 24 kHz mono, in 40 ms frames (docs/design/voice-bot.md).
-      audioOutSampleRate: 24_000,
-      audioOut10msChunks: 4,
-      audioOutMixer:
-        ambienceVolume > 0
-          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
-          : undefined,
-    },
-  });
+  const transport = botTransport(socket, session, ambienceVolume);
   const turn = turnOptions(choice.stt);
   const context = new LLMContext({ messages: [{ role: "system", content: INSTRUCTIONS }], maxMessages: 200 });
   const aggregators = new LLMContextAggregatorPair(context, {

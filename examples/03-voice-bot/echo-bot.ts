@@ -62,6 +62,34 @@ export async function loadEchoBotVoice(): Promise<EchoBotVoice> {
   };
 }
 
+/**
+ * The WebSocket transport both bots use: the protobuf wire format, 16 kHz microphone audio in, and
+ * out what the official web client plays whatever a frame says (24 kHz mono), in 40 ms frames: half
+ * the writes of 20 ms ones (about a fifth of the CPU of a session) for at most 20 ms more audio
+ * sent ahead of a barge-in (bench/websocket-sessions.ts). Ambience at `ambienceVolume` (0: none).
+ */
+export function botTransport(
+  socket: WebSocket,
+  session: DevSession,
+  ambienceVolume: number,
+): WebSocketTransport {
+  return new WebSocketTransport(socket, {
+    serializer: new ProtobufFrameSerializer(),
+    name: `session-${session.id}`,
+    params: {
+      audioInEnabled: true,
+      audioInSampleRate: 16_000,
+      audioOutEnabled: true,
+      audioOutSampleRate: 24_000,
+      audioOut10msChunks: 4,
+      audioOutMixer:
+        ambienceVolume > 0
+          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
+          : undefined,
+    },
+  });
+}
+
 /** Options of {@link runEchoBot}. */
 export interface EchoBotOptions {
   voice: EchoBotVoice;
@@ -82,24 +110,7 @@ export async function runEchoBot(
 ): Promise<TaskOutcome> {
   const { voice } = options;
   const ambienceVolume = options.ambienceVolume ?? 0.15;
-  const transport = new WebSocketTransport(socket, {
-    serializer: new ProtobufFrameSerializer(),
-    name: `session-${session.id}`,
-    params: {
-      audioInEnabled: true,
-      audioInSampleRate: 16_000,
-      audioOutEnabled: true,
-      // What the official web client plays, whatever a frame says: 24 kHz mono. 40 ms frames:
-      // half the writes of 20 ms ones (about a fifth of the CPU of a session) for at most 20 ms
-      // more audio sent ahead of a barge-in (bench/websocket-sessions.ts).
-      audioOutSampleRate: 24_000,
-      audioOut10msChunks: 4,
-      audioOutMixer:
-        ambienceVolume > 0
-          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
-          : undefined,
-    },
-  });
+  const transport = botTransport(socket, session, ambienceVolume);
   const rtvi = new RTVIProcessor();
   // 600 ms of silence ends a turn: short pauses inside a sentence do not cut it in two.
   const vad = new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: 600 } }) });
