@@ -19,6 +19,10 @@ import {
 import { LLMContext } from "../../src/context/index.js";
 import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
+import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
+import { DeepgramTTSService } from "../../src/services/deepgram/index.js";
+import { fakeElevenLabs } from "../services/elevenlabs/fake-elevenlabs.js";
+import { fakeDeepgramSpeak } from "../services/deepgram/fake-deepgram-speak.js";
 import { SmartTurnAnalyzer, SmartTurnWorker } from "../../src/audio/turn/smart-turn/index.js";
 import { type LoopbackOpenAI, type Responder, loopbackOpenAI } from "../services/llm/loopback-openai.js";
 import { runProcessor } from "../services/http/run-llm.js";
@@ -174,6 +178,64 @@ describe("CartesiaTTSService under hostile servers", () => {
     expect(cancels.length).toBeLessThanOrEqual(1);
     expect(server.connections.length).toBe(1);
     expect((await s.finish()).how).toBe("ended");
+    expectNothingPending(s.clock);
+  });
+});
+
+describe("ElevenLabs / Deepgram TTS: interruption storms, cancel mid-reconnect", () => {
+  it("held: ElevenLabs, 100 interruptions while speaking: one connection, each context closed at most once, the next turn spoken", async () => {
+    const server = await fakeElevenLabs({ msPerChar: 200 });
+    cleanups.push(() => server.close());
+    const s = await startStreamingSession([
+      new ElevenLabsTTSService({ apiKey: "test-key", baseUrl: server.baseUrl }),
+    ]);
+    s.respond("A long sentence being spoken. And another.");
+    await s.until(() => s.down.ofType(TTSAudioRawFrame).length > 0, "speaking");
+    for (let i = 0; i < 100; i++) s.queue(new InterruptionFrame());
+    s.respond("Fresh.");
+    await s.until(() => s.down.ofType(TTSStoppedFrame).length >= 1, "the fresh turn");
+    const closes = server.connections
+      .flatMap((c) => c.received)
+      .filter((m) => m["close_context"] === true || m["closeContext"] === true)
+      .map((m) => m["context_id"] ?? m["contextId"]);
+    expect(closes.length).toBe(new Set(closes).size);
+    expect(closes.length).toBeLessThanOrEqual(3); // the interrupted context, the fresh one at its end, at most one more: never one per interruption
+    expect(server.connections.length).toBe(1);
+    expect((await s.finish()).how).toBe("ended");
+    expectNothingPending(s.clock);
+  });
+
+  it("held: Deepgram, 100 interruptions while speaking: a bounded number of Clear messages, the next turn spoken", async () => {
+    const server = await fakeDeepgramSpeak({ samplesPerChar: 4800 });
+    cleanups.push(() => server.close());
+    const tts = new DeepgramTTSService({ apiKey: "test-key", baseUrl: server.baseUrl, env: {} });
+    const s = await startStreamingSession([tts]);
+    s.respond("A long sentence being spoken. And another.");
+    await s.until(() => s.down.ofType(TTSAudioRawFrame).length > 0, "speaking");
+    for (let i = 0; i < 100; i++) s.queue(new InterruptionFrame());
+    s.respond("Fresh.");
+    await s.until(() => s.down.ofType(TTSStoppedFrame).length >= 1, "the fresh turn");
+    const clears = server.connections.flatMap((c) => c.texts).filter((t) => t.includes('"Clear"'));
+    console.log(
+      "deepgram clears after 100 interruptions:",
+      clears.length,
+      "connections:",
+      server.connections.length,
+    );
+    expect(clears.length).toBeLessThanOrEqual(2);
+    expect((await s.finish()).how).toBe("ended");
+    expectNothingPending(s.clock);
+  });
+
+  it("held: Cartesia, cancelling the task while the socket reopens (after the 50 MB drop) ends it with nothing pending", async () => {
+    const server = await cartesia();
+    const tts = new CartesiaTTSService({ apiKey: "test-key", baseUrl: server.baseUrl });
+    const s = await startStreamingSession([tts]);
+    s.respond("Hi.");
+    await s.until(() => s.down.ofType(TTSStoppedFrame).length === 1, "the first turn");
+    server.connections[0]!.ws.send("x".repeat(50 * 1024 * 1024));
+    await s.until(() => server.connections[0]!.ws.readyState !== 1, "the big frame refused");
+    expect((await s.finish("cancel")).how).toBe("cancelled");
     expectNothingPending(s.clock);
   });
 });
