@@ -216,12 +216,6 @@ describe("ElevenLabs / Deepgram TTS: interruption storms, cancel mid-reconnect",
     s.respond("Fresh.");
     await s.until(() => s.down.ofType(TTSStoppedFrame).length >= 1, "the fresh turn");
     const clears = server.connections.flatMap((c) => c.texts).filter((t) => t.includes('"Clear"'));
-    console.log(
-      "deepgram clears after 100 interruptions:",
-      clears.length,
-      "connections:",
-      server.connections.length,
-    );
     expect(clears.length).toBeLessThanOrEqual(2);
     expect((await s.finish()).how).toBe("ended");
     expectNothingPending(s.clock);
@@ -282,7 +276,6 @@ describe("SmartTurnAnalyzer under concurrency and misuse", () => {
     );
     await a.release();
     const outcome = await pending;
-    console.log("release during analyze:", outcome);
     expect(outcome).toMatch(/^(ok|err .*Smart ?Turn)/);
     a.appendAudio(noise(8_000), true);
     const v = await a.analyze(never);
