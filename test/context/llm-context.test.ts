@@ -123,7 +123,9 @@ describe("LLMContext tool calls", () => {
     // The answer after the result is a message of its own.
     context.addAssistantText("It is clear in Paris.");
     expect(context.messages.at(-1)).toEqual({ role: "assistant", content: "It is clear in Paris." });
-    expect(context.messages.filter((m) => m.role === "system" && JSON.stringify(m.content).includes("arrived"))).toEqual([]);
+    expect(
+      context.messages.filter((m) => m.role === "system" && JSON.stringify(m.content).includes("arrived")),
+    ).toEqual([]);
   });
 
   it("an interrupted preamble is marked on the calls' message; text after a result or a user turn is never merged", () => {

@@ -86,7 +86,10 @@ describe("development server with session workers: the official client's flow", 
   it("POST /start names a worker's port; the echo bot there answers client-ready with bot-ready; sessions spread over the workers; nothing is left after close", async () => {
     const threadsBefore = threads();
     const tcpBefore = tcpHandles();
-    const server = await startDevServer({ port: 0, workers: { count: 2, module: ECHO_WORKER, data: { bot: "echo", why: "test" } } });
+    const server = await startDevServer({
+      port: 0,
+      workers: { count: 2, module: ECHO_WORKER, data: { bot: "echo", why: "test" } },
+    });
     servers.push(server);
     expect(server.workers.map((w) => w.index)).toEqual([0, 1]);
     const wire = new ProtobufFrameSerializer();
