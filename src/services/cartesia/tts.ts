@@ -211,13 +211,20 @@ export class CartesiaTTSService extends TTSService {
       carry: new PcmByteCarry(),
       audioMsBefore: context.audioMs,
     };
-    this.#reading = sentence;
     this.#stats.sentences++;
     let complete = false;
     try {
-      const sent =
-        socket.send(JSON.stringify(this.#input(context.id, text, true))) &&
-        socket.send(JSON.stringify({ ...this.#input(context.id, "", true), flush: true }));
+      // Sent before the sentence is the one being read: a connection lost just before (and
+      // reported while the sentence waits for the next one) must not fail a sentence not sent yet.
+      // Its audio cannot come before `#reading` is set: nothing is awaited once it went out.
+      const sent = await socket.sendSentence(
+        [
+          JSON.stringify(this.#input(context.id, text, true)),
+          JSON.stringify({ ...this.#input(context.id, "", true), flush: true }),
+        ],
+        signal,
+      );
+      this.#reading = sentence;
       context.lastActivityMs = this.clock.now();
       if (!sent) {
         throw new TTSProviderError(

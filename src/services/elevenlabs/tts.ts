@@ -241,19 +241,23 @@ export class ElevenLabsTTSService extends TTSService {
       word: "",
       wordStartMs: 0,
     };
-    this.#reading = sentence;
     this.#stats.sentences++;
     let complete = false;
     try {
       const open: Record<string, unknown> = { text: " ", context_id: contextId };
       if (this.#voiceSettings) open["voice_settings"] = this.#voiceSettings;
-      const sent =
-        socket.send(JSON.stringify(open)) &&
-        // ElevenLabs wants each piece of text to end with a space.
-        socket.send(
+      // Sent before the sentence is the one being read (see SpeechSocket.sendSentence): a
+      // connection lost just before must not fail a sentence that waits for the next one.
+      const sent = await socket.sendSentence(
+        [
+          JSON.stringify(open),
+          // ElevenLabs wants each piece of text to end with a space.
           JSON.stringify({ text: /\s$/u.test(text) ? text : `${text} `, context_id: contextId, flush: true }),
-        ) &&
-        socket.send(JSON.stringify({ context_id: contextId, close_context: true }));
+          JSON.stringify({ context_id: contextId, close_context: true }),
+        ],
+        signal,
+      );
+      this.#reading = sentence;
       if (!sent) {
         throw new TTSProviderError(
           this.name,

@@ -86,6 +86,23 @@ export class SpeechSocket {
     return this.#gate.wait(signal, () => this.#failure);
   }
 
+  /**
+   * Sends the messages of one sentence. When the first cannot go out, the connection has just been
+   * lost (the socket looks open until its close is reported) and nothing of the sentence was sent:
+   * it waits for the next connection (bounded by `signal`) and sends them there. Returns false
+   * when they still could not all be sent.
+   */
+  async sendSentence(messages: readonly string[], signal: AbortSignal): Promise<boolean> {
+    const [first, ...rest] = messages;
+    if (first === undefined) return true;
+    if (!this.#socket.send(first)) {
+      this.#gate.closed();
+      await this.open(signal);
+      if (!this.#socket.send(first)) return false;
+    }
+    return rest.every((message) => this.#socket.send(message));
+  }
+
   /** Sends one message; false when the socket is not open (the message is dropped and counted). */
   send(message: string): boolean {
     return this.#socket.send(message);
