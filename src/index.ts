@@ -69,6 +69,7 @@ export {
   UserMuteStartedFrame,
   UserMuteStoppedFrame,
   InputDTMFFrame,
+  OutputDTMFFrame,
   DTMF_KEYS,
   isDTMFKey,
   BotOutputFrame,

@@ -1,4 +1,4 @@
-import { SystemFrame } from "./frame.js";
+import { DataFrame, SystemFrame } from "./frame.js";
 
 /** The keys of a telephone keypad. */
 export const DTMF_KEYS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"] as const;
@@ -17,6 +17,16 @@ export function isDTMFKey(value: unknown): value is DTMFKey {
  */
 export class InputDTMFFrame extends SystemFrame {
   constructor(readonly button: DTMFKey) {
+    super();
+  }
+}
+
+/**
+ * Play keypad tones to the caller (a telephony stream that can send DTMF, e.g. Plivo's
+ * `sendDTMF`). `keys` is one or more keys, played in order.
+ */
+export class OutputDTMFFrame extends DataFrame {
+  constructor(readonly keys: readonly DTMFKey[]) {
     super();
   }
 }

@@ -78,7 +78,7 @@ export { MetricsFrame, type MetricsData } from "./metrics.js";
 export { ServiceUpdateSettingsFrame } from "./settings.js";
 export { UserMuteStartedFrame, UserMuteStoppedFrame } from "./user-mute.js";
 export { STTEndOfTurnFrame, type STTEndOfTurnCause } from "./turn.js";
-export { InputDTMFFrame, DTMF_KEYS, isDTMFKey, type DTMFKey } from "./dtmf.js";
+export { InputDTMFFrame, OutputDTMFFrame, DTMF_KEYS, isDTMFKey, type DTMFKey } from "./dtmf.js";
 export {
   BotOutputFrame,
   LLMConfigureOutputFrame,

@@ -45,6 +45,9 @@ export class FrameSerializeError extends VoicepipeError {
   readonly code = "VP_SERIALIZE";
 }
 
+/** One WebSocket message: binary (`Uint8Array`) or text (`string`). */
+export type SerializedMessage = Uint8Array | string;
+
 /** What {@link FrameSerializer.deserialize} made of one message. */
 export type DeserializeResult =
   | {
@@ -87,8 +90,12 @@ export interface FrameSerializer {
    * for serializers that need the pipeline's sample rates (telephony resampling).
    */
   setup?(setup: SerializerSetup): Promise<void> | void;
-  /** The message for `frame`, or `undefined` when the frame has no wire form in this format. */
-  serialize(frame: Frame): Uint8Array | string | undefined;
+  /**
+   * The message for `frame`, or `undefined` when the frame has no wire form in this format. A
+   * serializer that cuts audio into the provider's message size may return several messages (or
+   * none, holding a partial one): the transport sends them in order.
+   */
+  serialize(frame: Frame): SerializedMessage | readonly SerializedMessage[] | undefined;
   /** The frames in one received message, or why there are none. Never throws. */
   deserialize(data: Uint8Array | string): DeserializeResult;
   /** Releases what {@link setup} acquired. Idempotent. */

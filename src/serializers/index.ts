@@ -8,6 +8,7 @@ export {
   type DeserializeErrorReason,
   type DeserializeResult,
   type FrameSerializer,
+  type SerializedMessage,
   type SerializerSetup,
 } from "./frame-serializer.js";
 export { DEFAULT_MAX_JSON_DEPTH, parseJsonMessage, type JsonParseResult } from "./json-message.js";

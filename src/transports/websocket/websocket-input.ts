@@ -2,6 +2,7 @@ import type { RawData } from "ws";
 import { describe } from "../../errors.js";
 import { InputAudioRawFrame } from "../../frames/audio.js";
 import { FrameDirection } from "../../frames/frame.js";
+import { ErrorFrame } from "../../frames/error.js";
 import { CancelTaskFrame, EndTaskFrame } from "../../frames/lifecycle.js";
 import type { Logger } from "../../logger.js";
 import { BaseInputTransport } from "../base-input-transport.js";
@@ -72,6 +73,10 @@ export class WebSocketInputTransport extends BaseInputTransport {
       return;
     }
     for (const frame of result.frames) {
+      if (frame instanceof EndTaskFrame || frame instanceof CancelTaskFrame || frame instanceof ErrorFrame) {
+        this.#toTask(frame);
+        continue;
+      }
       try {
         const pushed =
           frame instanceof InputAudioRawFrame
@@ -84,6 +89,26 @@ export class WebSocketInputTransport extends BaseInputTransport {
         this.#refuse("invalid", `${frame.name} cannot be pushed: ${describe(error)}`);
       }
     }
+  }
+
+  /**
+   * A frame for the task from the serializer (a telephony stream's `stop`, a media format it
+   * cannot decode): pushed upstream, to the task, not through the pipeline. A request to end
+   * counts as the end request, so the socket closing next does not also cancel.
+   */
+  #toTask(frame: EndTaskFrame | CancelTaskFrame | ErrorFrame): void {
+    if (frame instanceof ErrorFrame) {
+      const say = frame.fatal ? "error" : "warn";
+      this.logger[say](`${this.name}: ${frame.error.message}`, { processor: this.name });
+    } else {
+      if (this.#endRequested) return;
+      this.#endRequested = true;
+    }
+    Promise.resolve()
+      .then(() => this.pushFrame(frame, FrameDirection.UPSTREAM))
+      .catch((error: unknown) =>
+        this.logger.error(`${this.name}: pushing ${frame.name} failed: ${describe(error)}`),
+      );
   }
 
   /** @internal Says once how many messages that came before the pipeline started were too many to hold. */

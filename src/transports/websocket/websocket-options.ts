@@ -44,6 +44,18 @@ export interface WebSocketTransportOptions {
    * work), `"none"` leaves it to a `clientDisconnected` handler. @default "cancel"
    */
   onClientDisconnect?: ClientDisconnectAction;
+  /**
+   * Messages the socket delivered before the transport existed (a telephony call's first
+   * messages, read to learn who is calling), in order: they are handled first, as if they had
+   * just arrived. At most {@link MAX_EARLY_MESSAGES} of them.
+   */
+  receivedMessages?: readonly ReceivedMessage[];
+}
+
+/** A message read from a socket: its data, and whether it came as a binary message. */
+export interface ReceivedMessage {
+  readonly data: Uint8Array | string;
+  readonly isBinary: boolean;
 }
 
 /** Most messages held between the socket opening and the pipeline starting (about 16 s of the web client's audio). */

@@ -2,6 +2,7 @@ import { type OutputAudioRawFrame } from "../../frames/audio.js";
 import { type Frame } from "../../frames/frame.js";
 import { InterruptionFrame } from "../../frames/lifecycle.js";
 import { BaseOutputTransport, type OutputOpenInfo } from "../base-output-transport.js";
+import type { SerializedMessage } from "../../serializers/frame-serializer.js";
 import type { TransportConnection } from "../transport-connection.js";
 import type { TransportParams } from "../transport-params.js";
 import type { WebSocketTransport } from "./websocket-transport.js";
@@ -29,15 +30,12 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
 
   protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
     if (this.sinkClosed) return false;
-    const data = this.#transport.serializer.serialize(frame);
-    if (data === undefined) return true;
-    return this.clock.track(this.#transport.send(data));
+    return this.#send(this.#transport.serializer.serialize(frame));
   }
 
   protected override async writeFrame(frame: Frame): Promise<void> {
     if (this.sinkClosed) return;
-    const data = this.#transport.serializer.serialize(frame);
-    if (data !== undefined) await this.clock.track(this.#transport.send(data));
+    await this.#send(this.#transport.serializer.serialize(frame));
   }
 
   protected override async clearClientBuffer(): Promise<void> {
@@ -45,6 +43,16 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
     // The serializer decides whether this client understands an interruption message.
     const data = this.#transport.serializer.serialize(new InterruptionFrame());
     if (data === undefined) return;
-    if (await this.clock.track(this.#transport.send(data))) this.#transport.clearsSent++;
+    if (await this.#send(data)) this.#transport.clearsSent++;
+  }
+
+  /** Sends what the serializer made, in order; false when a send failed (the socket is gone). */
+  async #send(data: SerializedMessage | readonly SerializedMessage[] | undefined): Promise<boolean> {
+    if (data === undefined) return true;
+    if (!Array.isArray(data)) return this.clock.track(this.#transport.send(data as SerializedMessage));
+    for (const message of data as readonly SerializedMessage[]) {
+      if (!(await this.clock.track(this.#transport.send(message)))) return false;
+    }
+    return true;
   }
 }

@@ -78,7 +78,9 @@ export class WebSocketTransport extends BaseTransport {
   /** Interruption messages sent to the client. */
   clearsSent = 0;
   readonly #socket: WebSocket;
-  readonly #options: Required<Omit<WebSocketTransportOptions, "params" | "name" | "serializer">>;
+  readonly #options: Required<
+    Omit<WebSocketTransportOptions, "params" | "name" | "serializer" | "receivedMessages">
+  >;
   readonly #events: TypedEvents<WebSocketTransportEvents>;
   readonly #input: WebSocketInputTransport;
   readonly #output: WebSocketOutputTransport;
@@ -104,6 +106,20 @@ export class WebSocketTransport extends BaseTransport {
     }
     this.name = options.name ?? "ws";
     this.serializer = options.serializer;
+    const received = options.receivedMessages ?? [];
+    if (received.length > MAX_EARLY_MESSAGES) {
+      throw new InvalidOptionError(
+        `${this.name}: receivedMessages holds ${received.length} messages; at most ${MAX_EARLY_MESSAGES}`,
+      );
+    }
+    for (const m of received) {
+      const data =
+        typeof m.data === "string"
+          ? Buffer.from(m.data)
+          : Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      this.#early!.push([data, m.isBinary]);
+      this.#earlyBytes += data.byteLength;
+    }
     this.#options = {
       closeHandshakeMs: positiveMs(this.name, "closeHandshakeMs", options.closeHandshakeMs, 500),
       pingIntervalMs: positiveMs(this.name, "pingIntervalMs", options.pingIntervalMs, 5000),

@@ -1,0 +1,170 @@
+import WebSocket, { type RawData } from "ws";
+import type { Clock } from "../clock/clock.js";
+import { SystemClock } from "../clock/system-clock.js";
+import { InvalidOptionError, VoicepipeError } from "../errors.js";
+import type {
+  TelephonyCall,
+  TelephonyProvider,
+  TelephonySerializer,
+} from "../serializers/telephony/telephony-serializer.js";
+import type { TransportParams } from "../transports/transport-params.js";
+import {
+  MAX_EARLY_BYTES,
+  MAX_EARLY_MESSAGES,
+  type ReceivedMessage,
+  type WebSocketTransportOptions,
+} from "../transports/websocket/websocket-options.js";
+import { WebSocketTransport } from "../transports/websocket/websocket-transport.js";
+import { createTelephonySerializer } from "./serializers.js";
+
+/** A call's stream never said what it was: closed, timed out, or sent too much before its start. */
+export class CallStartError extends VoicepipeError {
+  readonly code = "VP_CALL_START";
+}
+
+/** Options of {@link answerCall}. */
+export interface AnswerCallOptions {
+  /** How long the provider gets to send the message that describes the call, in ms. @default 10000 */
+  startTimeoutMs?: number;
+  /** Clock of the start deadline. @default a new SystemClock */
+  clock?: Clock;
+  /** Makes the serializer (one per call); give it to change a provider's formats. @default createTelephonySerializer(provider) */
+  serializer?: () => TelephonySerializer;
+}
+
+/** Options of {@link AnsweredCall.transport}: those of {@link WebSocketTransport} but the serializer. */
+export type CallTransportOptions = Omit<WebSocketTransportOptions, "serializer" | "receivedMessages">;
+
+/** A call whose stream has said what it is (who calls, which ids, which format). */
+export interface AnsweredCall {
+  readonly call: TelephonyCall;
+  /** The call's serializer; the transport uses it. */
+  readonly serializer: TelephonySerializer;
+  /**
+   * The WebSocket transport of the call: the serializer, the messages read so far (handled
+   * first, in order), audio in and out at the stream's rates in 20 ms chunks, 200 ms of silence at the end, and the task ended
+   * by its normal end path when the provider closes the socket (a hang-up). `params` and the
+   * other options override those. Call it once.
+   */
+  transport(options?: CallTransportOptions): WebSocketTransport;
+}
+
+/**
+ * Reads a telephony stream's first messages until the call is known (Twilio, Telnyx and Exotel:
+ * `connected` then `start`; Plivo: `start`; Vonage: `websocket:connected`), holding every message
+ * for the transport, so none is lost. Rejects with {@link CallStartError} when the socket closes
+ * first, or nothing describes the call within `startTimeoutMs`.
+ *
+ * @example
+ * const answered = await answerCall(socket, "twilio");
+ * const transport = answered.transport({ params: { vadAnalyzer } });
+ */
+export async function answerCall(
+  socket: WebSocket,
+  provider: TelephonyProvider,
+  options: AnswerCallOptions = {},
+): Promise<AnsweredCall> {
+  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new InvalidOptionError(
+      `answerCall: startTimeoutMs must be a number of ms > 0 (got ${String(options.startTimeoutMs)})`,
+    );
+  }
+  const make = options.serializer ?? (() => createTelephonySerializer(provider));
+  const clock = options.clock ?? new SystemClock();
+  const held: ReceivedMessage[] = [];
+  let heldBytes = 0;
+  // A serializer of its own reads ahead; the transport's reads every message again from the start.
+  const peek = make();
+  let settle: ((error?: Error) => void) | undefined;
+  const known = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
+  });
+  const onMessage = (data: RawData, isBinary: boolean): void => {
+    const bytes = toBytes(data);
+    if (held.length >= MAX_EARLY_MESSAGES || heldBytes + bytes.byteLength > MAX_EARLY_BYTES) {
+      settle?.(
+        new CallStartError(
+          `${provider}: ${held.length} messages came and none described the call; is this socket really a ${provider} media stream?`,
+        ),
+      );
+      return;
+    }
+    const message: ReceivedMessage = { data: isBinary ? bytes : bytes.toString("utf8"), isBinary };
+    held.push(message);
+    heldBytes += bytes.byteLength;
+    if (peek.call) return;
+    peek.deserialize(message.data);
+    if (peek.call) settle?.();
+  };
+  const onClose = (code: number): void =>
+    settle?.(
+      new CallStartError(`${provider}: the stream closed (code ${code}) before it described the call`),
+    );
+  socket.on("message", onMessage);
+  socket.on("close", onClose);
+  if (socket.readyState !== WebSocket.OPEN) onClose(1006);
+  const timer = clock.setTimer(
+    () =>
+      settle?.(
+        new CallStartError(
+          `${provider}: no message described the call within ${timeoutMs} ms (startTimeoutMs); check the provider's stream settings`,
+        ),
+      ),
+    timeoutMs,
+  );
+  const detach = (): void => {
+    socket.off("message", onMessage);
+    socket.off("close", onClose);
+  };
+  try {
+    await known;
+  } catch (error) {
+    detach();
+    peek.dispose();
+    socket.terminate();
+    throw error;
+  } finally {
+    timer.cancel();
+    settle = undefined;
+  }
+  peek.dispose();
+  const call = peek.call!;
+  const serializer = make();
+  let made = false;
+  return {
+    call,
+    serializer,
+    transport(transportOptions: CallTransportOptions = {}): WebSocketTransport {
+      if (made) throw new InvalidOptionError(`answerCall: transport() was already called for this call`);
+      made = true;
+      // Synchronous from here to the transport's own listener: no message falls between.
+      detach();
+      const params: Partial<TransportParams> = {
+        audioInEnabled: true,
+        audioInSampleRate: call.inbound.sampleRate,
+        audioOutEnabled: true,
+        audioOutSampleRate: serializer.outbound.sampleRate,
+        audioOut10msChunks: 2,
+        // The provider plays what it is sent as it comes: a long tail of silence at the end only
+        // delays the hang-up.
+        audioOutEndSilenceMs: 200,
+        ...transportOptions.params,
+      };
+      return new WebSocketTransport(socket, {
+        onClientDisconnect: "end",
+        name: provider,
+        ...transportOptions,
+        params,
+        serializer,
+        receivedMessages: held.splice(0),
+      });
+    },
+  };
+}
+
+function toBytes(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

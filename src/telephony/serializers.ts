@@ -1,0 +1,24 @@
+import type {
+  TelephonyProvider,
+  TelephonySerializer,
+  TelephonySerializerOptions,
+} from "../serializers/telephony/telephony-serializer.js";
+import { TwilioFrameSerializer } from "../serializers/telephony/twilio.js";
+
+/** The providers {@link createTelephonySerializer} knows, in the order the docs list them. */
+export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio"];
+
+/** A new serializer (one per call) for `provider`'s media stream, with its default formats. */
+export function createTelephonySerializer(
+  provider: TelephonyProvider,
+  options: TelephonySerializerOptions = {},
+): TelephonySerializer {
+  switch (provider) {
+    case "twilio":
+      return new TwilioFrameSerializer(options);
+    default:
+      throw new RangeError(
+        `unknown telephony provider ${JSON.stringify(provider)}; one of ${TELEPHONY_PROVIDERS.join(", ")}`,
+      );
+  }
+}
