@@ -3,6 +3,7 @@ import type { WebSocket } from "ws";
 import type { Clock } from "../clock/clock.js";
 import { InvalidOptionError, VoicepipeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { TelephonyProvider } from "../serializers/telephony/telephony-serializer.js";
 
 /** One WebSocket session, as the server sees it. */
 export interface DevSession {
@@ -15,6 +16,12 @@ export interface DevSession {
   readonly closing: AbortSignal;
   /** Aborted when the grace period after `closing` is over; the socket is closed (1001) at the same moment. */
   readonly cancelled: AbortSignal;
+  /**
+   * The telephony provider whose media stream this socket is (it came on
+   * `/telephony/<provider>/ws`); undefined for a browser session (`/ws`). Give the socket to
+   * `answerCall(socket, session.telephony)` (`voicepipe/telephony`).
+   */
+  readonly telephony?: TelephonyProvider;
 }
 
 /**

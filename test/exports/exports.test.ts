@@ -70,6 +70,10 @@ describe("package exports (run after `npm run build`)", () => {
     const geminiSpecifier = "voicepipe/gemini";
     const gemini = (await import(geminiSpecifier)) as Record<string, unknown>;
     expect(typeof gemini["GeminiLLMService"]).toBe("function");
+    const telephonySpecifier = "voicepipe/telephony";
+    const telephony = (await import(telephonySpecifier)) as Record<string, unknown>;
+    expect(typeof telephony["answerCall"]).toBe("function");
+    expect(typeof telephony["TwilioFrameSerializer"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {

@@ -1,0 +1,25 @@
+/** Telephony media-stream serializers (docs/design/telephony.md). */
+export {
+  DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
+  TelephonyFormatError,
+  TelephonySerializer,
+  describeFormat,
+  type JsonObject,
+  type TelephonyCall,
+  type TelephonyProvider,
+  type TelephonySerializerOptions,
+  type TelephonyWire,
+} from "./telephony-serializer.js";
+export { TwilioFrameSerializer } from "./twilio.js";
+export { Packetizer, type PacketRule } from "./packetizer.js";
+export {
+  bytesPerSample,
+  decodeBase64,
+  decodeWireAudio,
+  encodeBase64,
+  encodeWireAudio,
+  silenceByte,
+  wireBytes,
+  type WireEncoding,
+  type WireFormat,
+} from "./wire-audio.js";
