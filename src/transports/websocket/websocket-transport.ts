@@ -27,6 +27,11 @@ export interface WebSocketTransportEvents extends EventMap {
   clientDisconnected: (reason: string) => void;
 }
 
+/** Why the session ended when the client sent more than the socket's `maxPayload`. */
+const TOO_LONG =
+  "the client sent a message longer than the socket accepts (close code 1009); give the server a maxPayload " +
+  "(the dev server: maxMessageBytes) at least the serializer's maxMessageBytes if the client is right to send it";
+
 /** Largest close reason a close frame holds, in bytes (RFC 6455: 125 minus the 2-byte code). */
 const MAX_CLOSE_REASON_BYTES = 123;
 
@@ -152,8 +157,12 @@ export class WebSocketTransport extends BaseTransport {
       else this.#input.receive(data, isBinary);
     };
     const onPong = (): void => this.#heartbeat?.alive();
-    const onClose = (code: number): void => this.connection.close(`client disconnected (close code ${code})`);
+    const onClose = (code: number): void =>
+      this.connection.close(code === 1009 ? TOO_LONG : `client disconnected (close code ${code})`);
     const onError = (error: Error): void => {
+      // ws refuses a message over its maxPayload with this error, then the socket goes: say why.
+      if ((error as NodeJS.ErrnoException).code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
+        this.connection.close(TOO_LONG);
       this.#input.logger.debug(`${this.name}: socket error: ${error.message}`);
       socket.terminate();
     };

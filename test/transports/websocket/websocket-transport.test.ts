@@ -275,6 +275,13 @@ describe("WebSocketTransport: input limits", () => {
     expect(s.client.readyState).toBe(WebSocket.OPEN);
   });
 
+  it("a message longer than the socket's maxPayload ends the session with a reason that names the limit", async () => {
+    const s = await session();
+    s.client.send(new Uint8Array(DEFAULT_MAX_MESSAGE_BYTES + 1));
+    await s.done;
+    expect(s.events.at(-1)).toMatch(/^disconnected: .*1009.*maxPayload.*maxMessageBytes/);
+  });
+
   it("counts text sent to a binary serializer as unknown-type, not a crash", async () => {
     const s = await session();
     s.client.send("hello");
