@@ -132,6 +132,19 @@ describe("TwilioFrameSerializer: inbound", () => {
     expect(error.error.message).toMatch(
       /audio\/x-opus at 48000 Hz, which voicepipe cannot decode; set the stream to 8 kHz μ-law/,
     );
+
+    // A μ-law rate the transport cannot resample is as undecodable, and the expected format stays.
+    const absurd = new TwilioFrameSerializer();
+    const [fatal] = frames(
+      absurd.deserialize(
+        twilioStream.start({ mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 1e9, channels: 1 } }),
+      ),
+    );
+    expect((fatal as ErrorFrame).fatal).toBe(true);
+    expect((fatal as ErrorFrame).error.message).toMatch(
+      /μ-law at 1000000000 Hz, which voicepipe cannot decode/,
+    );
+    expect(absurd.inbound).toEqual({ encoding: "mulaw", sampleRate: 8000 });
   });
 
   it("refuses a start without its ids, and a second start", () => {
