@@ -28,7 +28,11 @@ export interface AnswerCallOptions {
   startTimeoutMs?: number;
   /** Clock of the start deadline. @default a new SystemClock */
   clock?: Clock;
-  /** Makes the serializer (one per call); give it to change a provider's formats. @default createTelephonySerializer(provider) */
+  /**
+   * Makes a new serializer each time it is called (twice per call: one reads the first messages,
+   * the other is the transport's); give it to change a provider's formats.
+   * @default createTelephonySerializer(provider)
+   */
   serializer?: () => TelephonySerializer;
 }
 
@@ -74,8 +78,17 @@ export async function answerCall(
   const clock = options.clock ?? new SystemClock();
   const held: ReceivedMessage[] = [];
   let heldBytes = 0;
+  /** Messages past the hold caps after the call was known (the transport not made yet): counted, reported by the transport. */
+  let dropped = 0;
   // A serializer of its own reads ahead; the transport's reads every message again from the start.
   const peek = make();
+  const serializer = make();
+  if (serializer === peek) {
+    peek.dispose();
+    throw new InvalidOptionError(
+      "answerCall: options.serializer must make a new serializer each time it is called (one reads the call's first messages, the other is the transport's)",
+    );
+  }
   let settle: ((error?: Error) => void) | undefined;
   const known = new Promise<void>((resolve, reject) => {
     settle = (error) => (error ? reject(error) : resolve());
@@ -83,6 +96,10 @@ export async function answerCall(
   const onMessage = (data: RawData, isBinary: boolean): void => {
     const bytes = toBytes(data);
     if (held.length >= MAX_EARLY_MESSAGES || heldBytes + bytes.byteLength > MAX_EARLY_BYTES) {
+      if (peek.call) {
+        dropped++;
+        return;
+      }
       settle?.(
         new CallStartError(
           `${provider}: ${held.length} messages came and none described the call; is this socket really a ${provider} media stream?`,
@@ -101,8 +118,18 @@ export async function answerCall(
     settle?.(
       new CallStartError(`${provider}: the stream closed (code ${code}) before it described the call`),
     );
+  // ws emits "error" (a message over maxPayload, a protocol error) before it closes the socket;
+  // with no listener, Node would throw it out of the socket's data handler and end the process.
+  // After the call is known the close that follows is the transport's news.
+  const onError = (error: Error): void =>
+    settle?.(
+      new CallStartError(`${provider}: the stream failed before it described the call: ${error.message}`, {
+        cause: error,
+      }),
+    );
   socket.on("message", onMessage);
   socket.on("close", onClose);
+  socket.on("error", onError);
   if (socket.readyState !== WebSocket.OPEN) onClose(1006);
   const timer = clock.setTimer(
     () =>
@@ -116,12 +143,16 @@ export async function answerCall(
   const detach = (): void => {
     socket.off("message", onMessage);
     socket.off("close", onClose);
+    socket.off("error", onError);
   };
   try {
     await known;
   } catch (error) {
     detach();
+    // An error ws emits later (the rest of a bad burst) must not throw for want of a listener.
+    socket.on("error", ignore);
     peek.dispose();
+    serializer.dispose();
     socket.terminate();
     throw error;
   } finally {
@@ -130,7 +161,6 @@ export async function answerCall(
   }
   peek.dispose();
   const call = peek.call!;
-  const serializer = make();
   let made = false;
   return {
     call,
@@ -138,7 +168,7 @@ export async function answerCall(
     transport(transportOptions: CallTransportOptions = {}): WebSocketTransport {
       if (made) throw new InvalidOptionError(`answerCall: transport() was already called for this call`);
       made = true;
-      // Synchronous from here to the transport's own listener: no message falls between.
+      // Synchronous from here to the transport's own listeners: no message (or error) falls between.
       detach();
       const params: Partial<TransportParams> = {
         audioInEnabled: true,
@@ -151,7 +181,7 @@ export async function answerCall(
         audioOutEndSilenceMs: 200,
         ...transportOptions.params,
       };
-      return new WebSocketTransport(socket, {
+      const transport = new WebSocketTransport(socket, {
         onClientDisconnect: "end",
         name: provider,
         ...transportOptions,
@@ -159,9 +189,14 @@ export async function answerCall(
         serializer,
         receivedMessages: held.splice(0),
       });
+      // Said once, with the transport's own early drops, when its input opens.
+      transport.refusedMessages["early-overflow"] += dropped;
+      return transport;
     },
   };
 }
+
+function ignore(): void {}
 
 function toBytes(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;

@@ -33,3 +33,17 @@ export {
   type CallTransportOptions,
 } from "./answer-call.js";
 export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export {
+  CallControlError,
+  DEFAULT_CALL_CONTROL_TIMEOUT_MS,
+  type CallControl,
+  type CallControlOptions,
+} from "./call-control.js";
+export { TwilioCallControl, type TwilioCallControlOptions } from "./twilio-call-control.js";
+export {
+  hangUpCall,
+  runCall,
+  type CallOutcome,
+  type HangUpCallOptions,
+  type RunCallOptions,
+} from "./run-call.js";

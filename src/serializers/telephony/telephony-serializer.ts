@@ -1,5 +1,6 @@
 import { AudioConverter } from "../../audio/audio-converter.js";
 import { convertChannels } from "../../audio/pcm.js";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../../audio/resampler.js";
 import { VoicepipeError } from "../../errors.js";
 import { InputAudioRawFrame, OutputAudioRawFrame } from "../../frames/audio.js";
 import { InputDTMFFrame, OutputDTMFFrame, isDTMFKey } from "../../frames/dtmf.js";
@@ -280,6 +281,11 @@ export abstract class TelephonySerializer implements FrameSerializer {
     bytes: number,
   ): DeserializeResult {
     if (this.#call) return this.refuse("invalid", "a second start message in one stream; ignored", bytes);
+    if (typeof declared === "object" && !resamplable(declared.sampleRate)) {
+      // The input transport resamples the stream to the pipeline's rate: a rate its resampler
+      // refuses would fail later, as a transport option the application never set.
+      declared = `${describeEncoding(declared.encoding)} at ${declared.sampleRate} Hz`;
+    }
     const expected = this.#inbound;
     const frames: Frame[] = [];
     if (typeof declared === "string") {
@@ -399,8 +405,17 @@ export abstract class TelephonySerializer implements FrameSerializer {
 
 /** "8 kHz μ-law" and the like. */
 export function describeFormat(format: WireFormat): string {
+  return `${format.sampleRate / 1000} kHz ${describeEncoding(format.encoding)}`;
+}
+
+function describeEncoding(encoding: WireEncoding): string {
   const names: Record<WireEncoding, string> = { mulaw: "μ-law", alaw: "A-law", l16: "16-bit PCM (L16)" };
-  return `${format.sampleRate / 1000} kHz ${names[format.encoding]}`;
+  return names[encoding];
+}
+
+/** A rate the streaming resampler takes (1 kHz … 768 kHz, whole Hz). */
+function resamplable(rate: number): boolean {
+  return Number.isInteger(rate) && rate >= MIN_SAMPLE_RATE && rate <= MAX_SAMPLE_RATE;
 }
 
 /** `value` when it is a non-empty string, else undefined. */

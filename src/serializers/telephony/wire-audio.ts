@@ -59,13 +59,20 @@ export function decodeWireAudio(
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /**
  * The bytes of a standard base64 string, or `undefined` when it is not one. Strict: Node's own
  * decoder skips characters it does not know, which would turn a corrupted payload into noise.
+ * Canonical too (RFC 4648 §3.5): the bits the padding leaves over must be zero, as every encoder
+ * writes them; other values only come from a corrupted last letter.
  */
 export function decodeBase64(text: string): Uint8Array | undefined {
   if (text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
+  if (pad > 0 && (ALPHABET.indexOf(text[text.length - pad - 1]!) & (pad === 2 ? 0x0f : 0x03)) !== 0) {
+    return undefined;
+  }
   return Buffer.from(text, "base64");
 }
 

@@ -123,8 +123,8 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
   }
 }
 
-/** The body's text, at most MAX_ERROR_BODY_CHARS of it; the rest is not read. */
-async function boundedText(response: Response, signal: AbortSignal): Promise<string> {
+/** The body's text, at most MAX_ERROR_BODY_CHARS of it; the rest is not read (also used by the telephony call controls). */
+export async function boundedText(response: Response, signal: AbortSignal): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
   const decoder = new TextDecoder("utf-8");

@@ -1,0 +1,225 @@
+/**
+ * answerCall over a real loopback WebSocket: a client speaking Twilio's media stream, the server
+ * side answered by answerCall, and the transport it builds.
+ */
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import {
+  InputAudioRawFrame,
+  InputDTMFFrame,
+  InvalidOptionError,
+  Pipeline,
+  PipelineTask,
+  VirtualClock,
+} from "../../src/index.js";
+import { TwilioFrameSerializer } from "../../src/serializers/telephony/twilio.js";
+import { FrameRecorder } from "../../src/testing/index.js";
+import { CallStartError, answerCall } from "../../src/telephony/answer-call.js";
+import { MAX_EARLY_MESSAGES } from "../../src/transports/websocket/websocket-options.js";
+import { memoryLogger } from "../support/logger.js";
+import { CALL_SID, STREAM_SID, twilioStream } from "../support/twilio-fake.js";
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A loopback server (no listeners on its sockets but ours) and a connected "Twilio" client. */
+async function connect(serverOptions: { maxPayload?: number } = {}) {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, ...serverOptions });
+  await once(wss, "listening");
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  cleanups.push(() => client.terminate());
+  client.on("error", () => undefined);
+  const closed = once(client, "close") as Promise<[number, Buffer]>;
+  await once(client, "open");
+  return { server: await accepted, client, closed };
+}
+
+/** A masked WebSocket text frame (RFC 6455 §5.2); a zero mask key leaves the payload as it is. */
+function textFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const n = payload.byteLength;
+  let header: Buffer;
+  if (n < 126) header = Buffer.from([0x81, 0x80 | n]);
+  else if (n < 65_536) header = Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]);
+  else {
+    header = Buffer.alloc(10);
+    header[0] = 0x81;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return Buffer.concat([header, Buffer.alloc(4), payload]);
+}
+
+/**
+ * Sends `messages` as text frames in ONE write to the TCP socket, so the server reads them from
+ * one chunk of data, back to back (as a provider's burst after `start` arrives).
+ */
+function sendInOneWrite(client: WebSocket, messages: string[]): void {
+  // ws keeps the TCP socket private; writing to it directly is the only way to control the writes.
+  (client as unknown as { _socket: { write(b: Buffer): void } })._socket.write(
+    Buffer.concat(messages.map(textFrame)),
+  );
+}
+
+describe("answerCall", () => {
+  it("reads the call, and the transport replays every held message in order, the burst after start included", async () => {
+    const { server, client, closed } = await connect();
+    const burst = [
+      twilioStream.connected(),
+      twilioStream.start(),
+      ...Array.from({ length: 12 }, (_, i) => twilioStream.media(i, new Uint8Array(160).fill(i))),
+      twilioStream.dtmf("7"),
+      twilioStream.mark("m1"),
+    ];
+    sendInOneWrite(client, burst);
+    const answered = await answerCall(server, "twilio");
+    expect(answered.call).toMatchObject({ provider: "twilio", callId: CALL_SID, streamId: STREAM_SID });
+    // More comes after answerCall resolved and before the transport exists: held too.
+    client.send(twilioStream.media(12, new Uint8Array(160).fill(12)));
+    await new Promise((r) => setTimeout(r, 30));
+    const read: string[] = [];
+    const deserialize = answered.serializer.deserialize.bind(answered.serializer);
+    answered.serializer.deserialize = (data) => {
+      read.push(String(data));
+      return deserialize(data);
+    };
+    const transport = answered.transport();
+    const recorder = new FrameRecorder();
+    const { logger } = memoryLogger();
+    const task = new PipelineTask(new Pipeline([transport.input(), recorder, transport.output()]), {
+      logger,
+    });
+    const done = task.run();
+    client.send(twilioStream.media(13, new Uint8Array(160).fill(13)));
+    client.send(twilioStream.stop());
+    const outcome = await done;
+    await closed;
+    expect(outcome.how).toBe("ended");
+    const sent = [
+      ...burst,
+      twilioStream.media(12, new Uint8Array(160).fill(12)),
+      twilioStream.media(13, new Uint8Array(160).fill(13)),
+      twilioStream.stop(),
+    ];
+    expect(read).toEqual(sent);
+    expect(transport.refusedMessageCount).toBe(0);
+    expect(recorder.ofType(InputDTMFFrame).map((f) => f.button)).toEqual(["7"]);
+    // 14 packets of 20 ms at 8 kHz, resampled to the pipeline's 16 kHz.
+    const samples = recorder.ofType(InputAudioRawFrame).reduce((n, f) => n + f.audio.length, 0);
+    expect(samples).toBeGreaterThan(14 * 320 - 64);
+    expect(samples).toBeLessThanOrEqual(14 * 320);
+  });
+
+  it("rejects with CallStartError when the socket closes before the call is described", async () => {
+    const { server, client } = await connect();
+    client.send(twilioStream.connected());
+    const answering = answerCall(server, "twilio");
+    client.close(1000);
+    await expect(answering).rejects.toThrow(CallStartError);
+    await expect(answering).rejects.toThrow(
+      /twilio: the stream closed \(code 1000\) before it described the call/,
+    );
+  });
+
+  it("rejects at once for a socket that is already closed", async () => {
+    const { server, client } = await connect();
+    client.close();
+    await once(server, "close");
+    await expect(answerCall(server, "twilio")).rejects.toThrow(
+      /stream closed .* before it described the call/,
+    );
+  });
+
+  it("rejects at startTimeoutMs without a start, and terminates the socket", async () => {
+    const { server, client, closed } = await connect();
+    const clock = new VirtualClock();
+    client.send(twilioStream.connected());
+    const answering = answerCall(server, "twilio", { clock, startTimeoutMs: 10_000 });
+    answering.catch(() => undefined);
+    await clock.advance(9_999);
+    expect(server.readyState).toBe(WebSocket.OPEN);
+    await clock.advance(1);
+    await expect(answering).rejects.toThrow(
+      /twilio: no message described the call within 10000 ms \(startTimeoutMs\)/,
+    );
+    const [code] = await closed;
+    expect(code).toBe(1006); // terminated, not closed politely: it never was a call
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("rejects when more than the hold cap arrives before the start", async () => {
+    const { server, client, closed } = await connect();
+    const answering = answerCall(server, "twilio");
+    answering.catch(() => undefined);
+    sendInOneWrite(
+      client,
+      Array.from({ length: MAX_EARLY_MESSAGES + 5 }, (_, i) => twilioStream.media(i, new Uint8Array(160))),
+    );
+    await expect(answering).rejects.toThrow(CallStartError);
+    await expect(answering).rejects.toThrow(/512 messages came and none described the call/);
+    await closed;
+  });
+
+  it("rejects with CallStartError when the socket fails before the start (no error listener of the caller's)", async () => {
+    const { server, client, closed } = await connect({ maxPayload: 1024 });
+    const answering = answerCall(server, "twilio");
+    answering.catch(() => undefined);
+    client.send("x".repeat(2048)); // over the server's maxPayload: ws emits "error", then closes 1009
+    await expect(answering).rejects.toThrow(CallStartError);
+    await expect(answering).rejects.toThrow(
+      /twilio: the stream failed before it described the call: .*Max payload/,
+    );
+    await closed;
+  });
+
+  it("counts, and the transport reports once, messages past the hold cap while the transport is not made yet", async () => {
+    const { server, client } = await connect();
+    client.send(twilioStream.connected());
+    client.send(twilioStream.start());
+    const answered = await answerCall(server, "twilio");
+    sendInOneWrite(
+      client,
+      Array.from({ length: MAX_EARLY_MESSAGES + 20 }, (_, i) => twilioStream.media(i, new Uint8Array(160))),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    const transport = answered.transport();
+    const { logger, lines } = memoryLogger();
+    const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), { logger });
+    const done = task.run();
+    client.send(twilioStream.stop());
+    await done;
+    // 2 + 532 came; 512 were held.
+    expect(transport.refusedMessages["early-overflow"]).toBe(22);
+    expect(lines.filter((l) => /22 message\(s\) from the client were dropped/.test(l.message))).toHaveLength(
+      1,
+    );
+  });
+
+  it("refuses a second transport(), and a serializer factory that hands out one serializer twice", async () => {
+    const { server, client } = await connect();
+    client.send(twilioStream.start());
+    const answered = await answerCall(server, "twilio");
+    answered.transport();
+    expect(() => answered.transport()).toThrow(InvalidOptionError);
+    expect(() => answered.transport()).toThrow(/transport\(\) was already called/);
+
+    const second = await connect();
+    second.client.send(twilioStream.start());
+    const shared = new TwilioFrameSerializer();
+    await expect(answerCall(second.server, "twilio", { serializer: () => shared })).rejects.toThrow(
+      /options.serializer must make a new serializer each time/,
+    );
+  });
+});
