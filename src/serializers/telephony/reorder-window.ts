@@ -1,0 +1,124 @@
+/**
+ * Puts numbered messages back in order within a small, bounded window: for a media stream whose
+ * provider does not guarantee the order of its messages (Telnyx; docs/design/telephony.md).
+ *
+ * The policy, chosen so that audio is never played out of order and the state never grows:
+ *
+ * - The first number pushed sets where the stream begins.
+ * - The message with the next expected number is released at once, with every held one that
+ *   follows it without a gap.
+ * - A message ahead of the next expected number is held, at most `capacity` of them. When one
+ *   more would exceed that, the gap is given up: the lowest held message is released (the
+ *   missing numbers before it are skipped and counted), then every held one that follows it.
+ *   With 20 ms packets and the default capacity of 3, a gap delays audio by at most 60 ms.
+ * - A message whose number is below the next expected one (it comes after what followed it was
+ *   already released, or it is a copy of one released) is dropped and counted as late; a copy of
+ *   one still held is dropped and counted as a duplicate.
+ * - {@link flush} releases everything held, in order (the stream ended).
+ *
+ * A number far ahead of the stream (a corrupt one) is simply held: it takes one place of the
+ * window until the stream ends, and the stream goes on around it. No timer: a gap is given up
+ * when later messages fill the window, or at {@link flush}.
+ */
+export class ReorderWindow<T> {
+  /** Most messages held while waiting for a missing one. */
+  readonly capacity: number;
+  /** Messages dropped because their number was below the next expected one (late, or a copy of one released). */
+  late = 0;
+  /** Messages dropped because one with the same number was already held. */
+  duplicates = 0;
+  /** Numbers given up on: the window filled while they were missing. */
+  skipped = 0;
+  /** The next number expected; undefined before the first push. */
+  #next: number | undefined;
+  /** Held messages, in increasing number; never more than `capacity`. */
+  #held: { seq: number; item: T }[] = [];
+
+  /** `capacity`: most messages held (0: none; a gap is given up at once). */
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 0) {
+      throw new RangeError(`ReorderWindow: capacity must be a whole number ≥ 0 (got ${capacity})`);
+    }
+    this.capacity = capacity;
+  }
+
+  /** How many messages are held now (at most {@link capacity}). */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** The next number expected; undefined before the first push. */
+  get next(): number | undefined {
+    return this.#next;
+  }
+
+  /**
+   * Adds message `seq` (a safe integer ≥ 0) and returns the items it releases, in increasing
+   * number (often just `item`; none when it is held or dropped).
+   */
+  push(seq: number, item: T): T[] {
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new RangeError(`ReorderWindow: a message number must be a safe integer ≥ 0 (got ${seq})`);
+    }
+    const next = (this.#next ??= seq);
+    if (seq < next) {
+      this.late++;
+      return [];
+    }
+    const out: T[] = [];
+    if (seq === next) {
+      out.push(item);
+      this.#next = seq + 1;
+    } else {
+      const at = this.#insertionPoint(seq);
+      if (this.#held[at]?.seq === seq) {
+        this.duplicates++;
+        return [];
+      }
+      this.#held.splice(at, 0, { seq, item });
+      if (this.#held.length > this.capacity) {
+        // The window is full: give up on the gap before the lowest held message.
+        const lowest = this.#held.shift()!;
+        this.skipped += lowest.seq - next;
+        out.push(lowest.item);
+        this.#next = lowest.seq + 1;
+      }
+    }
+    this.#releaseFollowing(out);
+    return out;
+  }
+
+  /** Releases every held message, in order (skipping the gaps), and keeps the numbering. */
+  flush(): T[] {
+    const out = this.#held.map((h) => h.item);
+    const last = this.#held.at(-1);
+    if (last && this.#next !== undefined) {
+      this.skipped += last.seq + 1 - this.#next - this.#held.length;
+      this.#next = last.seq + 1;
+    }
+    this.#held = [];
+    return out;
+  }
+
+  /** Drops what is held. */
+  clear(): void {
+    this.#held = [];
+  }
+
+  /** Moves held messages that follow the next expected number without a gap into `out`. */
+  #releaseFollowing(out: T[]): void {
+    let next = this.#next!;
+    while (this.#held.length > 0 && this.#held[0]!.seq === next) {
+      out.push(this.#held.shift()!.item);
+      next++;
+    }
+    this.#next = next;
+  }
+
+  /** Where `seq` goes in the held list (a binary search would not pay for a handful). */
+  #insertionPoint(seq: number): number {
+    let at = 0;
+    while (at < this.#held.length && this.#held[at]!.seq < seq) at++;
+    return at;
+  }
+}
