@@ -38,4 +38,6 @@ export {
   type AnsweredCall,
   type CallTransportOptions,
 } from "./answer-call.js";
+export { CallControlError, type CallControl } from "./call-control.js";
 export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export { TelnyxCallControl, type TelnyxCallControlOptions } from "./telnyx-call-control.js";
