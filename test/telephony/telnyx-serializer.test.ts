@@ -311,6 +311,32 @@ describe("TelnyxFrameSerializer: reading the stream", () => {
     expect(s.reorderStats).toEqual({ held: 0, late: 0, duplicates: 0, skipped: 0, unnumbered: 0 });
   });
 
+  it("follows the packets' place in the audio (chunk), not the order the messages were numbered in", () => {
+    // A sender that numbers messages as it sends them numbers a swapped pair in the swapped order.
+    const s = started();
+    const order: number[] = [];
+    for (const [chunk, seq] of [
+      [1, 2],
+      [3, 3],
+      [2, 4],
+      [4, 5],
+    ] as const) {
+      order.push(
+        ...packetNumbers(framesOf(s, media(chunk, new Uint8Array(160).fill(chunk), "inbound", seq))),
+      );
+    }
+    expect(order).toEqual([1, 2, 3, 4]);
+  });
+
+  it("does not hold audio when sequence numbers skip (messages numbered but not sent on this socket)", () => {
+    const s = started();
+    const counts: number[] = [];
+    for (let chunk = 1; chunk <= 6; chunk++) {
+      counts.push(framesOf(s, media(chunk, new Uint8Array(160), "inbound", chunk * 2)).length);
+    }
+    expect(counts).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
   it("orders by chunk, so DTMF, marks and errors between packets (which take sequence numbers) delay nothing", () => {
     const s = started();
     const out: string[] = [];
