@@ -308,7 +308,14 @@ describe("TelnyxFrameSerializer: reading the stream", () => {
     for (const chunk of [1, 3, 2, 5, 4, 6])
       order.push(...packetNumbers(framesOf(s, media(chunk, new Uint8Array(160).fill(chunk)))));
     expect(order).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(s.reorderStats).toEqual({ held: 0, late: 0, duplicates: 0, skipped: 0, unnumbered: 0 });
+    expect(s.reorderStats).toEqual({
+      held: 0,
+      late: 0,
+      duplicates: 0,
+      skipped: 0,
+      restarts: 0,
+      unnumbered: 0,
+    });
   });
 
   it("follows the packets' place in the audio (chunk), not the order the messages were numbered in", () => {
@@ -358,6 +365,17 @@ describe("TelnyxFrameSerializer: reading the stream", () => {
     expect(s.reorderStats).toMatchObject({ held: 0, late: 1, skipped: 1 });
   });
 
+  it("hears the caller again half a second after the chunk numbering starts again lower", () => {
+    const s = started();
+    for (let chunk = 500; chunk < 510; chunk++)
+      expect(framesOf(s, media(chunk, new Uint8Array(160)))).toHaveLength(1);
+    const counts: number[] = [];
+    for (let chunk = 1; chunk <= 30; chunk++)
+      counts.push(framesOf(s, media(chunk, new Uint8Array(160))).length);
+    expect(counts).toEqual([...Array<number>(24).fill(0), ...Array<number>(6).fill(1)]);
+    expect(s.reorderStats).toMatchObject({ late: 24, restarts: 1 });
+  });
+
   it("orders by sequence_number when media carry no chunk; then DTMF and marks take their places too", () => {
     const s = started();
     const order: (number | string)[] = [];
@@ -373,7 +391,14 @@ describe("TelnyxFrameSerializer: reading the stream", () => {
     read(numberedMedia(8, new Uint8Array(160).fill(8))); // 6 missing: held
     read(numberedMedia(6, new Uint8Array(160).fill(6)));
     expect(order).toEqual([2, "7", 4, 6, 8]);
-    expect(s.reorderStats).toEqual({ held: 0, late: 0, duplicates: 0, skipped: 0, unnumbered: 0 });
+    expect(s.reorderStats).toEqual({
+      held: 0,
+      late: 0,
+      duplicates: 0,
+      skipped: 0,
+      restarts: 0,
+      unnumbered: 0,
+    });
   });
 
   it("passes on media that carry no number at all, counting them", () => {

@@ -31,7 +31,8 @@ describe("ReorderWindow (property)", () => {
         fc.integer({ min: 0, max: 6 }),
         fc.array(fc.integer({ min: 0, max: 80 }), { maxLength: 120 }),
         (capacity, seqs) => {
-          const window = new ReorderWindow<number>(capacity);
+          // (A numbering that starts again is the one exception to the order: tested below.)
+          const window = new ReorderWindow<number>(capacity, Number.MAX_SAFE_INTEGER);
           // A model of what each push should do, from the state the window had before it.
           const accepted = new Set<number>();
           let late = 0;
@@ -105,6 +106,50 @@ describe("ReorderWindow (property)", () => {
     );
   });
 });
+
+describe("ReorderWindow: a numbering that starts again", () => {
+  it("restarts after restartAfter late messages that follow one another, releasing what it held first", () => {
+    const window = new ReorderWindow<number>(3, 25);
+    for (let seq = 1000; seq <= 1010; seq++) expect(window.push(seq, seq)).toEqual([seq]);
+    expect(window.push(1012, 1012)).toEqual([]); // held: 1011 missing
+    const out: number[] = [];
+    for (let seq = 1; seq <= 30; seq++) out.push(...window.push(seq, seq));
+    expect(out).toEqual([1012, 25, 26, 27, 28, 29, 30]);
+    expect(window.restarts).toBe(1);
+    expect(window.late).toBe(24);
+    expect(window.held).toBe(0);
+  });
+
+  it("does not restart on late messages that do not follow one another (stragglers, copies)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 999 }), { maxLength: 300 }), (old) => {
+        const window = new ReorderWindow<number>(3, 25);
+        window.push(1000, 1000);
+        // Late numbers in any order, each repeated: a run needs each to be above the one before.
+        const seqs = old.flatMap((n) => [n, n]);
+        let restarted = 0;
+        for (const seq of seqs) restarted += window.push(seq, seq).length;
+        const longestRun = longestFollowingRun(seqs, 3);
+        expect(window.restarts > 0).toBe(longestRun >= 25);
+        if (longestRun < 25) expect(restarted).toBe(0);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+/** The longest run of numbers each above the one before by at most `capacity + 1`. */
+function longestFollowingRun(seqs: readonly number[], capacity: number): number {
+  let longest = 0;
+  let run = 0;
+  let last = -1;
+  for (const seq of seqs) {
+    run = run > 0 && seq > last && seq <= last + capacity + 1 ? run + 1 : 1;
+    last = seq;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
 
 // ---- deserialize fuzz -----------------------------------------------------------------------------
 

@@ -15,6 +15,11 @@
  *   already released, or it is a copy of one released) is dropped and counted as late; a copy of
  *   one still held is dropped and counted as a duplicate.
  * - {@link flush} releases everything held, in order (the stream ended).
+ * - A numbering that starts again lower (a stream spliced or renumbered) would otherwise make
+ *   every later message late, and the stream silent for good: after `restartAfter` late messages
+ *   in a row that follow one another (each within the window of the one before), the window
+ *   restarts at the last of them (what it held comes out first), counted in {@link restarts}.
+ *   This is the one case where a number lower than one released comes out.
  *
  * A number far ahead of the stream (a corrupt one) is simply held: it takes one place of the
  * window until the stream ends, and the stream goes on around it. No timer: a gap is given up
@@ -29,17 +34,31 @@ export class ReorderWindow<T> {
   duplicates = 0;
   /** Numbers given up on: the window filled while they were missing. */
   skipped = 0;
+  /** Times the numbering was taken to have started again (see the class notes). */
+  restarts = 0;
+  /** Late messages in a row that would restart the numbering. */
+  readonly restartAfter: number;
+  /** The current run of late messages that follow one another: the last number and how many. */
+  #lateRun = { last: -1, count: 0 };
   /** The next number expected; undefined before the first push. */
   #next: number | undefined;
   /** Held messages, in increasing number; never more than `capacity`. */
   #held: { seq: number; item: T }[] = [];
 
-  /** `capacity`: most messages held (0: none; a gap is given up at once). */
-  constructor(capacity: number) {
+  /**
+   * `capacity`: most messages held (0: none; a gap is given up at once). `restartAfter`: late
+   * messages in a row, following one another, taken as a numbering that started again (25: half
+   * a second of 20 ms packets).
+   */
+  constructor(capacity: number, restartAfter = 25) {
     if (!Number.isSafeInteger(capacity) || capacity < 0) {
       throw new RangeError(`ReorderWindow: capacity must be a whole number ≥ 0 (got ${capacity})`);
     }
+    if (!Number.isSafeInteger(restartAfter) || restartAfter < 1) {
+      throw new RangeError(`ReorderWindow: restartAfter must be a whole number ≥ 1 (got ${restartAfter})`);
+    }
     this.capacity = capacity;
+    this.restartAfter = restartAfter;
   }
 
   /** How many messages are held now (at most {@link capacity}). */
@@ -61,10 +80,8 @@ export class ReorderWindow<T> {
       throw new RangeError(`ReorderWindow: a message number must be a safe integer ≥ 0 (got ${seq})`);
     }
     const next = (this.#next ??= seq);
-    if (seq < next) {
-      this.late++;
-      return [];
-    }
+    if (seq < next) return this.#late(seq, item);
+    this.#lateRun.count = 0;
     const out: T[] = [];
     if (seq === next) {
       out.push(item);
@@ -103,6 +120,26 @@ export class ReorderWindow<T> {
   /** Drops what is held. */
   clear(): void {
     this.#held = [];
+  }
+
+  /** A message below the next expected number: dropped, unless it ends a run that restarts the numbering. */
+  #late(seq: number, item: T): T[] {
+    const run = this.#lateRun;
+    const follows = run.count > 0 && seq > run.last && seq <= run.last + this.capacity + 1;
+    run.count = follows ? run.count + 1 : 1;
+    run.last = seq;
+    if (run.count < this.restartAfter) {
+      this.late++;
+      return [];
+    }
+    // The numbering started again: what was held belongs to the old one and comes out first.
+    this.restarts++;
+    run.count = 0;
+    const out = this.#held.map((h) => h.item);
+    this.#held = [];
+    out.push(item);
+    this.#next = seq + 1;
+    return out;
   }
 
   /** Moves held messages that follow the next expected number without a gap into `out`. */

@@ -153,13 +153,16 @@ export class TelnyxFrameSerializer extends TelephonySerializer {
   /**
    * What the reordering did so far: messages `held` now, `late` ones dropped (they came after
    * what followed them was played), `duplicates` dropped, numbers `skipped` (given up on when
-   * the window filled), and media messages without a number (`unnumbered`, passed on as they came).
+   * the window filled), `restarts` (a numbering that started again lower: after 25 late packets
+   * in a row the order restarts from them), and media messages without a number (`unnumbered`,
+   * passed on as they came).
    */
   get reorderStats(): {
     held: number;
     late: number;
     duplicates: number;
     skipped: number;
+    restarts: number;
     unnumbered: number;
   } {
     const w = this.#window;
@@ -168,6 +171,7 @@ export class TelnyxFrameSerializer extends TelephonySerializer {
       late: w.late,
       duplicates: w.duplicates,
       skipped: w.skipped,
+      restarts: w.restarts,
       unnumbered: this.#unnumbered,
     };
   }
