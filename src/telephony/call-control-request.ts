@@ -62,22 +62,18 @@ export async function sendCallControlRequest(request: CallControlRequest): Promi
       throw new CallControlError(
         `${provider}: ${what}: no answer from ${origin(request.url)} within ${timeoutMs} ms (timeoutMs); ` +
           "the provider or the network is slow or down: try again, or raise timeoutMs",
-        provider,
-        undefined,
-        true,
-        { cause: error },
+        { provider: provider, retryable: true, cause: error },
       );
     }
     if (error instanceof HttpConnectionError) {
       throw new CallControlError(
         `${provider}: ${what}: ${error.message}; check the network and the baseUrl option`,
-        provider,
-        undefined,
-        true,
-        { cause: error },
+        { provider: provider, retryable: true, cause: error },
       );
     }
-    throw new CallControlError(`${provider}: ${what} failed: ${describe(error)}`, provider, undefined, true, {
+    throw new CallControlError(`${provider}: ${what} failed: ${describe(error)}`, {
+      provider: provider,
+      retryable: true,
       cause: error,
     });
   }
@@ -98,9 +94,7 @@ export function callControlRefused(
   const retryable = status >= 500 || status === 429;
   return new CallControlError(
     `${request.provider}: ${request.what} was refused: HTTP ${status}${said ? ` (${said})` : ""}; ${advice ?? adviceFor(status)}`,
-    request.provider,
-    status,
-    retryable,
+    { provider: request.provider, status, retryable: retryable },
   );
 }
 

@@ -35,23 +35,29 @@ export interface CallControlOptions {
 export const DEFAULT_CALL_CONTROL_TIMEOUT_MS = 5000;
 
 /**
- * A hang-up or a transfer failed. The message names the provider, the HTTP status and the
- * provider's own error text when there was an answer, and what to do.
+ * A hang-up or a transfer failed: the provider refused it (an HTTP error status, with its own
+ * words), did not answer within `timeoutMs`, or could not be reached. The message names the
+ * provider, the status and the provider's own error text when there was an answer, and what to do.
  */
 export class CallControlError extends VoicepipeError {
   readonly code = "VP_CALL_CONTROL";
+  /** The provider whose API failed. */
+  readonly provider: TelephonyProvider;
+  /** The HTTP status of the provider's answer; undefined when none came (no connection, a deadline, a refusal before sending). */
+  readonly status: number | undefined;
+  /**
+   * Whether trying again later may help: no answer, a 5xx or a 429. A 4xx other than 429 is the
+   * request's fault (credentials, ids, arguments) and is never retried.
+   */
+  readonly retryable: boolean;
+
   constructor(
     message: string,
-    readonly provider: TelephonyProvider,
-    /** The HTTP status of the provider's answer; undefined when none came (no connection, a deadline, a refusal before sending). */
-    readonly status: number | undefined,
-    /**
-     * Whether trying again later may help: no answer, a 5xx or a 429. A 4xx other than 429 is the
-     * request's fault (credentials, ids, arguments) and is never retried.
-     */
-    readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options: { provider: TelephonyProvider; status?: number; retryable?: boolean; cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { cause: options.cause });
+    this.provider = options.provider;
+    this.status = options.status;
+    this.retryable = options.retryable ?? false;
   }
 }

@@ -5,8 +5,11 @@
 export {
   DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
   Packetizer,
+  ReorderWindow,
   TelephonyFormatError,
   TelephonySerializer,
+  TelnyxFrameSerializer,
+  TelnyxStreamError,
   TwilioFrameSerializer,
   bytesPerSample,
   decodeBase64,
@@ -22,6 +25,9 @@ export {
   type TelephonyProvider,
   type TelephonySerializerOptions,
   type TelephonyWire,
+  type TelnyxCodec,
+  type TelnyxFrameSerializerOptions,
+  type TelnyxSamplingRate,
   type WireEncoding,
   type WireFormat,
 } from "../serializers/telephony/index.js";
@@ -47,3 +53,4 @@ export {
   type HangUpCallOptions,
   type RunCallOptions,
 } from "./run-call.js";
+export { TelnyxCallControl, type TelnyxCallControlOptions } from "./telnyx-call-control.js";

@@ -194,9 +194,7 @@ export function dialTwiml(target: string): string {
       throw new CallControlError(
         `twilio: cannot transfer to ${JSON.stringify(String(target).slice(0, 80))}: give a phone number ` +
           '(E.164, e.g. "+15551230000") or a SIP URI (e.g. "sip:agent@pbx.example.com")',
-        "twilio",
-        undefined,
-        false,
+        { provider: "twilio", retryable: false },
       );
     }
     dial = escapeXml(digits);
@@ -205,9 +203,7 @@ export function dialTwiml(target: string): string {
   if (twiml.length > MAX_TWIML_CHARS) {
     throw new CallControlError(
       `twilio: the transfer's TwiML is ${twiml.length} characters, more than Twilio's ${MAX_TWIML_CHARS} (error 32018); shorten the SIP URI`,
-      "twilio",
-      undefined,
-      false,
+      { provider: "twilio", retryable: false },
     );
   }
   return twiml;
@@ -269,18 +265,14 @@ function callSid(call: TelephonyCall, action: string): string {
   if (call?.provider !== "twilio") {
     throw new CallControlError(
       `twilio: cannot ${action} a ${String(call?.provider)} call: use that provider's call control`,
-      "twilio",
-      undefined,
-      false,
+      { provider: "twilio", retryable: false },
     );
   }
   if (!CALL_SID.test(call.callId)) {
     throw new CallControlError(
       `twilio: cannot ${action} call ${JSON.stringify(call.callId.slice(0, 40))}: not a Twilio CallSid ("CA" and 32 hex digits); ` +
         "the stream's start message names it (start.callSid)",
-      "twilio",
-      undefined,
-      false,
+      { provider: "twilio", retryable: false },
     );
   }
   return call.callId;

@@ -11,6 +11,14 @@ export {
   type TelephonyWire,
 } from "./telephony-serializer.js";
 export { TwilioFrameSerializer } from "./twilio.js";
+export {
+  TelnyxFrameSerializer,
+  TelnyxStreamError,
+  type TelnyxCodec,
+  type TelnyxFrameSerializerOptions,
+  type TelnyxSamplingRate,
+} from "./telnyx.js";
+export { ReorderWindow } from "./reorder-window.js";
 export { Packetizer, type PacketRule } from "./packetizer.js";
 export {
   bytesPerSample,
