@@ -3,8 +3,11 @@
  * (docs/design/telephony.md). `voicepipe/telephony`.
  */
 export {
+  DEFAULT_PLIVO_CONTENT_TYPE,
   DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
+  PLIVO_CONTENT_TYPES,
   Packetizer,
+  PlivoFrameSerializer,
   TelephonyFormatError,
   TelephonySerializer,
   TwilioFrameSerializer,
@@ -18,6 +21,8 @@ export {
   wireBytes,
   type JsonObject,
   type PacketRule,
+  type PlivoContentType,
+  type PlivoFrameSerializerOptions,
   type TelephonyCall,
   type TelephonyProvider,
   type TelephonySerializerOptions,

@@ -3,10 +3,11 @@ import type {
   TelephonySerializer,
   TelephonySerializerOptions,
 } from "../serializers/telephony/telephony-serializer.js";
+import { PlivoFrameSerializer } from "../serializers/telephony/plivo.js";
 import { TwilioFrameSerializer } from "../serializers/telephony/twilio.js";
 
 /** The providers {@link createTelephonySerializer} knows, in the order the docs list them. */
-export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio"];
+export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio", "plivo"];
 
 /** A new serializer (one per call) for `provider`'s media stream, with its default formats. */
 export function createTelephonySerializer(
@@ -16,6 +17,8 @@ export function createTelephonySerializer(
   switch (provider) {
     case "twilio":
       return new TwilioFrameSerializer(options);
+    case "plivo":
+      return new PlivoFrameSerializer(options);
     default:
       throw new RangeError(
         `unknown telephony provider ${JSON.stringify(provider)}; one of ${TELEPHONY_PROVIDERS.join(", ")}`,

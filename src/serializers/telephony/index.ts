@@ -11,6 +11,13 @@ export {
   type TelephonyWire,
 } from "./telephony-serializer.js";
 export { TwilioFrameSerializer } from "./twilio.js";
+export {
+  DEFAULT_PLIVO_CONTENT_TYPE,
+  PLIVO_CONTENT_TYPES,
+  PlivoFrameSerializer,
+  type PlivoContentType,
+  type PlivoFrameSerializerOptions,
+} from "./plivo.js";
 export { Packetizer, type PacketRule } from "./packetizer.js";
 export {
   bytesPerSample,
