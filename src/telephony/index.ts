@@ -38,3 +38,5 @@ export {
   type CallTransportOptions,
 } from "./answer-call.js";
 export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export { CallControlError, type CallControl } from "./call-control.js";
+export { PlivoCallControl, plivoDialXml, type PlivoCallControlOptions } from "./plivo-call-control.js";

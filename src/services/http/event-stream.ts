@@ -124,7 +124,7 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
 }
 
 /** The body's text, at most MAX_ERROR_BODY_CHARS of it; the rest is not read. */
-async function boundedText(response: Response, signal: AbortSignal): Promise<string> {
+export async function boundedText(response: Response, signal: AbortSignal): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
   const decoder = new TextDecoder("utf-8");
