@@ -7,8 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { encodeUlaw } from "../../src/audio/g711.js";
 import { InvalidOptionError } from "../../src/errors.js";
-import { OutputAudioRawFrame } from "../../src/frames/audio.js";
-import { InputAudioRawFrame } from "../../src/frames/audio.js";
+import { InputAudioRawFrame, OutputAudioRawFrame } from "../../src/frames/audio.js";
 import { InputDTMFFrame, OutputDTMFFrame } from "../../src/frames/dtmf.js";
 import { ErrorFrame } from "../../src/frames/error.js";
 import type { Frame } from "../../src/frames/frame.js";
