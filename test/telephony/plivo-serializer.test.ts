@@ -409,6 +409,7 @@ describe("PlivoFrameSerializer: writing to Plivo", () => {
       event: "sendDTMF",
       dtmf: "123",
     });
+    expect(() => serializer.serialize(new OutputDTMFFrame([]))).toThrow(/without keys/);
   });
 
   it("counts audio that comes before the start and sends none of it", () => {

@@ -3,6 +3,7 @@ import { ErrorFrame } from "../../frames/error.js";
 import {
   type DeserializeResult,
   FrameDeserializeError,
+  FrameSerializeError,
   type SerializedMessage,
 } from "../frame-serializer.js";
 import { parseExtraHeaders } from "./plivo-extra-headers.js";
@@ -134,6 +135,11 @@ export class PlivoFrameSerializer extends TelephonySerializer {
   }
 
   protected override dtmfMessage(keys: string): SerializedMessage {
+    // Plivo refuses an empty sendDTMF; an OutputDTMFFrame without keys is a bug where it was made.
+    if (keys === "")
+      throw new FrameSerializeError(
+        "plivo: an OutputDTMFFrame without keys; give it one or more keypad keys",
+      );
     return JSON.stringify({ event: "sendDTMF", dtmf: keys });
   }
 
