@@ -3,9 +3,12 @@
  * (docs/design/telephony.md). `voicepipe/telephony`.
  */
 export {
+  DEFAULT_PLIVO_CONTENT_TYPE,
   DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
+  PLIVO_CONTENT_TYPES,
   Packetizer,
   ReorderWindow,
+  PlivoFrameSerializer,
   TelephonyFormatError,
   TelephonySerializer,
   TelnyxFrameSerializer,
@@ -21,6 +24,8 @@ export {
   wireBytes,
   type JsonObject,
   type PacketRule,
+  type PlivoContentType,
+  type PlivoFrameSerializerOptions,
   type TelephonyCall,
   type TelephonyProvider,
   type TelephonySerializerOptions,
@@ -54,3 +59,4 @@ export {
   type RunCallOptions,
 } from "./run-call.js";
 export { TelnyxCallControl, type TelnyxCallControlOptions } from "./telnyx-call-control.js";
+export { PlivoCallControl, plivoDialXml, type PlivoCallControlOptions } from "./plivo-call-control.js";

@@ -3,11 +3,12 @@ import type {
   TelephonySerializer,
   TelephonySerializerOptions,
 } from "../serializers/telephony/telephony-serializer.js";
+import { PlivoFrameSerializer } from "../serializers/telephony/plivo.js";
 import { TelnyxFrameSerializer } from "../serializers/telephony/telnyx.js";
 import { TwilioFrameSerializer } from "../serializers/telephony/twilio.js";
 
 /** The providers {@link createTelephonySerializer} knows, in the order the docs list them. */
-export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio", "telnyx"];
+export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio", "telnyx", "plivo"];
 
 /** A new serializer (one per call) for `provider`'s media stream, with its default formats. */
 export function createTelephonySerializer(
@@ -19,6 +20,8 @@ export function createTelephonySerializer(
       return new TwilioFrameSerializer(options);
     case "telnyx":
       return new TelnyxFrameSerializer(options);
+    case "plivo":
+      return new PlivoFrameSerializer(options);
     default:
       throw new RangeError(
         `unknown telephony provider ${JSON.stringify(provider)}; one of ${TELEPHONY_PROVIDERS.join(", ")}`,

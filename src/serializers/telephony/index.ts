@@ -19,6 +19,13 @@ export {
   type TelnyxSamplingRate,
 } from "./telnyx.js";
 export { ReorderWindow } from "./reorder-window.js";
+export {
+  DEFAULT_PLIVO_CONTENT_TYPE,
+  PLIVO_CONTENT_TYPES,
+  PlivoFrameSerializer,
+  type PlivoContentType,
+  type PlivoFrameSerializerOptions,
+} from "./plivo.js";
 export { Packetizer, type PacketRule } from "./packetizer.js";
 export {
   bytesPerSample,

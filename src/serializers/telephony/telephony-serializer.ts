@@ -247,6 +247,15 @@ export abstract class TelephonySerializer implements FrameSerializer {
   }
 
   /**
+   * What the user should change when the stream's declared format is not `expected`, ending the
+   * error the start reports (e.g. Plivo: which `contentType` to set on `<Stream>`). The default
+   * (undefined) says to set the format in the provider's answer document.
+   */
+  protected formatAdvice(_expected: WireFormat): string | undefined {
+    return undefined;
+  }
+
+  /**
    * An application's transport message, sent as JSON text as it is (an app can send a provider
    * message the serializer does not write itself, such as a `mark`). RTVI messages are for
    * browser clients and are not sent.
@@ -293,7 +302,8 @@ export abstract class TelephonySerializer implements FrameSerializer {
         new ErrorFrame(
           new TelephonyFormatError(
             `${this.provider}: the stream's media format is ${declared}, which voicepipe cannot decode; ` +
-              `set the stream to ${describeFormat(expected)} in the provider's answer document or call settings`,
+              (this.formatAdvice(expected) ??
+                `set the stream to ${describeFormat(expected)} in the provider's answer document or call settings`),
           ),
           { fatal: true, processor: this.provider },
         ),
@@ -304,7 +314,7 @@ export abstract class TelephonySerializer implements FrameSerializer {
           new ErrorFrame(
             new TelephonyFormatError(
               `${this.provider}: the stream sends ${describeFormat(declared)}, not the expected ${describeFormat(expected)}; ` +
-                `voicepipe decodes what the stream declared, but check the answer document (it asked for ${describeFormat(expected)})`,
+                `voicepipe decodes what the stream declared, but ${this.formatAdvice(expected) ?? `check the answer document (it asked for ${describeFormat(expected)})`}`,
             ),
             { processor: this.provider },
           ),
