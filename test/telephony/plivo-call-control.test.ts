@@ -152,7 +152,7 @@ describe("PlivoCallControl.hangUp", () => {
     expect(error.message).toMatch(
       /HTTP 401 \(authentication failed\); check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN/,
     );
-    expect(error.details.retryable).toBe(false);
+    expect(error.retryable).toBe(false);
     expect(api.seen).toHaveLength(1);
   });
 
@@ -191,7 +191,7 @@ describe("PlivoCallControl.hangUp", () => {
     const error = await rejection(control(api.baseUrl, { clock: new SystemClock(), timeoutMs }).hangUp(CALL));
     const elapsed = performance.now() - started;
     expect(error.message).toMatch(/got no answer from http:\/\/127\.0\.0\.1:\d+ within 150 ms \(timeoutMs\)/);
-    expect(error.details.retryable).toBe(true);
+    expect(error.retryable).toBe(true);
     expect(elapsed).toBeGreaterThanOrEqual(timeoutMs - 5);
     expect(elapsed).toBeLessThan(timeoutMs + 1000);
     // The abort closed the connection: nothing is left open on the server.
