@@ -3,10 +3,12 @@ import type {
   TelephonySerializer,
   TelephonySerializerOptions,
 } from "../serializers/telephony/telephony-serializer.js";
+import { ExotelFrameSerializer } from "../serializers/telephony/exotel.js";
 import { TwilioFrameSerializer } from "../serializers/telephony/twilio.js";
+import { VonageFrameSerializer } from "../serializers/telephony/vonage.js";
 
 /** The providers {@link createTelephonySerializer} knows, in the order the docs list them. */
-export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio"];
+export const TELEPHONY_PROVIDERS: readonly TelephonyProvider[] = ["twilio", "exotel", "vonage"];
 
 /** A new serializer (one per call) for `provider`'s media stream, with its default formats. */
 export function createTelephonySerializer(
@@ -16,6 +18,10 @@ export function createTelephonySerializer(
   switch (provider) {
     case "twilio":
       return new TwilioFrameSerializer(options);
+    case "exotel":
+      return new ExotelFrameSerializer(options);
+    case "vonage":
+      return new VonageFrameSerializer(options);
     default:
       throw new RangeError(
         `unknown telephony provider ${JSON.stringify(provider)}; one of ${TELEPHONY_PROVIDERS.join(", ")}`,

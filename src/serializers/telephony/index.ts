@@ -11,6 +11,18 @@ export {
   type TelephonyWire,
 } from "./telephony-serializer.js";
 export { TwilioFrameSerializer } from "./twilio.js";
+export {
+  EXOTEL_SAMPLE_RATES,
+  ExotelFrameSerializer,
+  type ExotelSampleRate,
+  type ExotelSerializerOptions,
+} from "./exotel.js";
+export {
+  VONAGE_SAMPLE_RATES,
+  VonageFrameSerializer,
+  type VonageSampleRate,
+  type VonageSerializerOptions,
+} from "./vonage.js";
 export { Packetizer, type PacketRule } from "./packetizer.js";
 export {
   bytesPerSample,
