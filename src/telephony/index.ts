@@ -41,3 +41,5 @@ export {
   type CallTransportOptions,
 } from "./answer-call.js";
 export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export { CallControlError, type CallControl } from "./call-control.js";
+export { VonageCallControl, type VonageCallControlOptions } from "./vonage-call-control.js";
