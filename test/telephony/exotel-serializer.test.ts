@@ -375,6 +375,25 @@ describe("ExotelFrameSerializer: outbound", () => {
     serializer.dispose();
   });
 
+  it("cuts a long run of audio into several messages of at most 100,000 bytes, each still at least one packet", () => {
+    const serializer = started({ sampleRate: 24000 });
+    const audio = tone(5000, 24000);
+    const out = payloads(
+      serializer.serialize(new OutputAudioRawFrame(audio.subarray(0, 24000 * 4 + 48), 24000)),
+    );
+    out.push(
+      ...payloads(serializer.serialize(new OutputAudioRawFrame(audio.subarray(24000 * 4 + 48), 24000))),
+    );
+    out.push(...payloads(serializer.serialize(new TTSStoppedFrame())));
+    for (const p of out) {
+      expect(p.byteLength).toBeLessThanOrEqual(100_000);
+      expect(p.byteLength).toBeGreaterThanOrEqual(3840);
+      expect(p.byteLength % 960).toBe(0);
+    }
+    expect(out.map((p) => p.byteLength)).toEqual([99840, 92160, 48000]);
+    expect(Buffer.concat(out).equals(pcmBytes(audio))).toBe(true);
+  });
+
   it("sends nothing before the stream started, and counts it", () => {
     const serializer = new ExotelFrameSerializer();
     expect(serializer.serialize(new OutputAudioRawFrame(tone(200, 8000), 8000))).toBeUndefined();

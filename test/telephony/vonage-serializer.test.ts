@@ -125,6 +125,7 @@ describe("VonageFrameSerializer: inbound", () => {
       JSON.stringify({ event: "websocket:connected", "content-type": "audio/l16;rate=8000" }),
     );
     const error = (result.ok ? result.frames[0] : undefined) as ErrorFrame;
+    expect(error).toBeInstanceOf(ErrorFrame);
     expect(error.error).toBeInstanceOf(TelephonyFormatError);
     expect(error.fatal).toBe(false);
     expect(other.inbound).toEqual({ encoding: "l16", sampleRate: 8000 });
@@ -172,6 +173,7 @@ describe("VonageFrameSerializer: inbound", () => {
   it("turns websocket:dtmf (digit, or dtmf.digit) into an InputDTMFFrame and refuses a digit that is not a key", () => {
     const serializer = connected();
     const a = serializer.deserialize(JSON.stringify({ event: "websocket:dtmf", digit: "5", duration: 260 }));
+    expect(a.ok && a.frames[0]).toBeInstanceOf(InputDTMFFrame);
     expect(a.ok && (a.frames[0] as InputDTMFFrame).button).toBe("5");
     const b = serializer.deserialize(
       JSON.stringify({ event: "websocket:dtmf", dtmf: { digit: "#", duration: 100 } }),

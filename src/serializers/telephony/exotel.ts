@@ -30,8 +30,10 @@ export interface ExotelSerializerOptions extends TelephonySerializerOptions {
 
 /** Exotel wants outbound `media` of at least 3,200 bytes… */
 const EXOTEL_MIN_PACKET_BYTES = 3200;
-/** …and a multiple of 320 bytes (other sizes play with gaps). */
+/** …and a multiple of 320 bytes (other sizes play with gaps)… */
 const EXOTEL_PACKET_STEP_BYTES = 320;
+/** …and at most 100 KB (taken as 100,000 bytes, the smaller reading). */
+const EXOTEL_MAX_PACKET_BYTES = 100_000;
 
 /**
  * Exotel voicebot streams (the Voicebot/Stream applet, "AgentStream"): JSON text messages in
@@ -39,8 +41,8 @@ const EXOTEL_PACKET_STEP_BYTES = 320;
  * stream URL chose. Inbound: `connected`, `start` (`stream_sid`, `call_sid`, `account_sid`,
  * `from`, `to`, `custom_parameters`, `media_format`), `media`, `dtmf`, `mark` (an echo), `stop`.
  * Outbound, each carrying the `stream_sid`: `media` in messages that are a multiple of 320 bytes
- * and at least 3,200 bytes (200 ms at 8 kHz; the end of an answer is padded with silence), and
- * `clear` on an interruption.
+ * (and of a 20 ms frame), at least 3,200 bytes (200 ms at 8 kHz; the end of an answer is padded
+ * with silence) and at most 100,000 bytes, and `clear` on an interruption.
  *
  * Exotel has no hang-up call here: closing the socket hands the call to the flow's next applet.
  * The stream cannot send DTMF. Sequence numbers are read neither way (Exotel sends them as
@@ -69,6 +71,7 @@ export class ExotelFrameSerializer extends TelephonySerializer {
         packet: {
           packetBytes: Math.ceil(EXOTEL_MIN_PACKET_BYTES / step) * step,
           multipleOf: step,
+          maxBytes: EXOTEL_MAX_PACKET_BYTES - (EXOTEL_MAX_PACKET_BYTES % step),
         },
       },
       options,
