@@ -311,6 +311,7 @@ describe("ExotelFrameSerializer: outbound", () => {
       for (const packet of out) expect(packet.byteLength).toBe(3200);
     }
     expect(sent).toEqual([9, 19]);
+    expect(serializer.packetMs).toBe(200);
   });
 
   it("carries the audio unchanged, and pads the end of an answer (TTSStoppedFrame) with silence to 3,200 bytes", () => {
@@ -351,6 +352,7 @@ describe("ExotelFrameSerializer: outbound", () => {
       [24000, 3840],
     ] as const) {
       const serializer = started({ sampleRate: rate });
+      expect(serializer.packetMs).toBe(rate === 16000 ? 100 : 80);
       const packets = feed(serializer, tone(1000, rate), rate);
       for (const p of packets) expect(p.byteLength).toBe(bytes);
       const tail = payloads(serializer.serialize(new TTSStoppedFrame()));
@@ -434,18 +436,31 @@ describe("Exotel call on loopback", () => {
     }
   });
 
-  it("measures when the first packet leaves: on the tenth 20 ms tick (180 ms after the answer's first chunk)", async () => {
-    const clock = new VirtualClock();
-    const call = await loopbackCall("exotel", { opening: [CONNECTED, START], clock });
-    try {
-      const queuedAt = clock.now();
-      await call.task.queueFrames([new TTSStartedFrame(), new TTSAudioRawFrame(tone(1000, 8000), 8000)]);
-      await clock.runUntil(() => call.received.length > 0, { maxMs: 5000 });
-      const firstMs = call.received[0]!.atMs - queuedAt;
-      console.log(`bench: exotel-first-packet-after ${firstMs} ms (20 ms output chunks)`);
-      expect(firstMs).toBeGreaterThanOrEqual(180);
-    } finally {
-      await call.close();
-    }
+  it("sends an answer's first packet on the output's first tick: the call's output chunks are one packet long", async () => {
+    const firstPacketMs = async (chunks10ms?: number): Promise<number> => {
+      const clock = new VirtualClock();
+      const call = await loopbackCall("exotel", {
+        opening: [CONNECTED, START],
+        clock,
+        ...(chunks10ms ? { transport: { params: { audioOut10msChunks: chunks10ms } } } : {}),
+      });
+      try {
+        const queuedAt = clock.now();
+        call.task.queueFrames([new TTSStartedFrame(), new TTSAudioRawFrame(tone(1000, 8000), 8000)]);
+        await clock.runUntil(() => call.received.length > 0, { maxMs: 5000 });
+        expect(payloads(call.received[0]!.data.toString())[0]!.byteLength).toBe(3200);
+        return call.received[0]!.atMs - queuedAt;
+      } finally {
+        await call.close();
+      }
+    };
+    const packetChunks = await firstPacketMs();
+    const twentyMsChunks = await firstPacketMs(2);
+    console.log(
+      `bench: exotel-first-packet-after ${packetChunks} ms (200 ms output chunks, answerCall's default)`,
+    );
+    console.log(`bench: exotel-first-packet-after ${twentyMsChunks} ms (20 ms output chunks)`);
+    expect(packetChunks).toBeLessThan(20);
+    expect(twentyMsChunks).toBeGreaterThanOrEqual(180);
   });
 });

@@ -285,6 +285,8 @@ describe("Vonage call on loopback", () => {
         callId: "63f61863-4a51-4f6b-86e1-46edebcf9356",
       });
       expect(call.transport.serializer.binary).toBe(false);
+      expect(call.call.serializer.packetMs).toBe(20);
+      expect(call.transport.output().params.audioOut10msChunks).toBe(2);
       // The caller speaks: 20 ms binary frames.
       for (let i = 0; i < 5; i++) call.client.send(pcmBytes(tone(20, 16000)));
       // The pipeline runs at 24 kHz out (the task's default): the transport resamples to 16 kHz.
