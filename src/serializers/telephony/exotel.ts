@@ -60,8 +60,8 @@ export class ExotelFrameSerializer extends TelephonySerializer {
       );
     }
     const format: WireFormat = { encoding: "l16", sampleRate };
-    // Exotel's audio path is in 20 ms frames: the step (320 bytes) is 20 ms at 8 kHz only, so a
-    // message is a multiple of both.
+    // Exotel's media comes in 20 ms frames, and 320 bytes is one at 8 kHz; at 16 and 24 kHz a
+    // message is kept a multiple of both rules, so it never ends inside a frame.
     const frameBytes = wireBytes(format, 20);
     const step = lcm(EXOTEL_PACKET_STEP_BYTES, frameBytes);
     super(
