@@ -46,7 +46,8 @@ export interface AnsweredCall {
   readonly serializer: TelephonySerializer;
   /**
    * The WebSocket transport of the call: the serializer, the messages read so far (handled
-   * first, in order), audio in and out at the stream's rates in 20 ms chunks, 200 ms of silence at the end, and the task ended
+   * first, in order), audio in and out at the stream's rates in chunks of one provider packet (20 ms; Exotel 80–200 ms),
+   * 200 ms of silence at the end, and the task ended
    * by its normal end path when the provider closes the socket (a hang-up). `params` and the
    * other options override those. Call it once.
    */
@@ -175,7 +176,10 @@ export async function answerCall(
         audioInSampleRate: call.inbound.sampleRate,
         audioOutEnabled: true,
         audioOutSampleRate: serializer.outbound.sampleRate,
-        audioOut10msChunks: 2,
+        // One chunk a packet: 20 ms for most providers. Exotel's packets are 200 ms at 8 kHz; with
+        // shorter chunks its first packet would leave only on the tenth tick (180 ms late), and
+        // audio the output counts as played would still sit in the serializer.
+        audioOut10msChunks: Math.max(2, Math.round(serializer.packetMs / 10)),
         // The provider plays what it is sent as it comes: a long tail of silence at the end only
         // delays the hang-up.
         audioOutEndSilenceMs: 200,

@@ -6,6 +6,8 @@ export {
   DEFAULT_PLIVO_CONTENT_TYPE,
   DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
   PLIVO_CONTENT_TYPES,
+  EXOTEL_SAMPLE_RATES,
+  ExotelFrameSerializer,
   Packetizer,
   ReorderWindow,
   PlivoFrameSerializer,
@@ -14,6 +16,8 @@ export {
   TelnyxFrameSerializer,
   TelnyxStreamError,
   TwilioFrameSerializer,
+  VONAGE_SAMPLE_RATES,
+  VonageFrameSerializer,
   bytesPerSample,
   decodeBase64,
   decodeWireAudio,
@@ -22,6 +26,8 @@ export {
   encodeWireAudio,
   silenceByte,
   wireBytes,
+  type ExotelSampleRate,
+  type ExotelSerializerOptions,
   type JsonObject,
   type PacketRule,
   type PlivoContentType,
@@ -33,6 +39,8 @@ export {
   type TelnyxCodec,
   type TelnyxFrameSerializerOptions,
   type TelnyxSamplingRate,
+  type VonageSampleRate,
+  type VonageSerializerOptions,
   type WireEncoding,
   type WireFormat,
 } from "../serializers/telephony/index.js";
@@ -60,3 +68,4 @@ export {
 } from "./run-call.js";
 export { TelnyxCallControl, type TelnyxCallControlOptions } from "./telnyx-call-control.js";
 export { PlivoCallControl, plivoDialXml, type PlivoCallControlOptions } from "./plivo-call-control.js";
+export { VonageCallControl, type VonageCallControlOptions } from "./vonage-call-control.js";

@@ -74,6 +74,14 @@ describe("package exports (run after `npm run build`)", () => {
     const telephony = (await import(telephonySpecifier)) as Record<string, unknown>;
     expect(typeof telephony["answerCall"]).toBe("function");
     expect(typeof telephony["TwilioFrameSerializer"]).toBe("function");
+    for (const name of [
+      "ExotelFrameSerializer",
+      "VonageFrameSerializer",
+      "VonageCallControl",
+      "CallControlError",
+    ]) {
+      expect(typeof telephony[name], name).toBe("function");
+    }
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {

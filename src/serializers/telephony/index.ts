@@ -26,6 +26,18 @@ export {
   type PlivoContentType,
   type PlivoFrameSerializerOptions,
 } from "./plivo.js";
+export {
+  EXOTEL_SAMPLE_RATES,
+  ExotelFrameSerializer,
+  type ExotelSampleRate,
+  type ExotelSerializerOptions,
+} from "./exotel.js";
+export {
+  VONAGE_SAMPLE_RATES,
+  VonageFrameSerializer,
+  type VonageSampleRate,
+  type VonageSerializerOptions,
+} from "./vonage.js";
 export { Packetizer, type PacketRule } from "./packetizer.js";
 export {
   bytesPerSample,

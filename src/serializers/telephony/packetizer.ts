@@ -11,6 +11,12 @@ export interface PacketRule {
    * (Exotel: 320, with `packetBytes` 3200); else every message is exactly `packetBytes`.
    */
   readonly multipleOf?: number;
+  /**
+   * With `multipleOf`: the most bytes one message may hold (Exotel: about 100 KB); longer runs of
+   * audio go in several messages, each still at least `packetBytes`. At least `2 × packetBytes`.
+   * @default no limit
+   */
+  readonly maxBytes?: number;
 }
 
 export class Packetizer {
@@ -28,6 +34,12 @@ export class Packetizer {
     if (step !== undefined && (!Number.isInteger(step) || step < 1 || rule.packetBytes % step !== 0)) {
       throw new RangeError(
         `Packetizer: multipleOf must be a whole number dividing packetBytes (got ${step})`,
+      );
+    }
+    const max = rule.maxBytes;
+    if (max !== undefined && (step === undefined || !Number.isInteger(max) || max < 2 * rule.packetBytes)) {
+      throw new RangeError(
+        `Packetizer: maxBytes needs multipleOf and must be a whole number ≥ 2 × packetBytes (got ${max})`,
       );
     }
     this.#rule = rule;
@@ -51,9 +63,19 @@ export class Packetizer {
     const all = concat(this.#carry, bytes);
     const out: Uint8Array[] = [];
     if (multipleOf !== undefined) {
-      // One message of every whole step there is: fewest messages, each at least packetBytes.
+      // One message of every whole step there is: fewest messages, each at least packetBytes
+      // and (with maxBytes) at most maxBytes.
       const size = total - (total % multipleOf);
-      out.push(all.subarray(0, size));
+      const max =
+        this.#rule.maxBytes === undefined ? size : this.#rule.maxBytes - (this.#rule.maxBytes % multipleOf);
+      let at = 0;
+      while (size - at > max) {
+        // Never leave less than packetBytes for the last message.
+        const take = Math.min(max, size - at - packetBytes);
+        out.push(all.subarray(at, at + take));
+        at += take;
+      }
+      out.push(all.subarray(at, size));
       this.#carry = all.slice(size);
       return out;
     }

@@ -28,6 +28,7 @@ import { type PacketRule, Packetizer } from "./packetizer.js";
 import {
   type WireEncoding,
   type WireFormat,
+  bytesPerSample,
   decodeBase64,
   decodeWireAudio,
   encodeWireAudio,
@@ -117,6 +118,12 @@ export abstract class TelephonySerializer implements FrameSerializer {
   readonly maxMessageBytes: number;
   /** What voicepipe sends to the provider. */
   readonly outbound: WireFormat;
+  /**
+   * Duration of the shortest outbound audio message, in ms: 20 for most providers, 200 for Exotel
+   * at 8 kHz (its 3,200-byte minimum). An output whose chunks are this long sends each chunk as one
+   * message as soon as it is written; shorter chunks wait in the packetizer until a message is full.
+   */
+  readonly packetMs: number;
   /** Outbound audio refused because it came before the stream's `start` (the stream id was not known). */
   audioBeforeStart = 0;
   #inbound: WireFormat;
@@ -136,6 +143,8 @@ export abstract class TelephonySerializer implements FrameSerializer {
     this.maxMessageBytes = max;
     this.#inbound = wire.inbound;
     this.outbound = wire.outbound;
+    this.packetMs =
+      (wire.packet.packetBytes / bytesPerSample(wire.outbound.encoding) / wire.outbound.sampleRate) * 1000;
     this.#packetizer = new Packetizer(wire.packet, silenceByte(wire.outbound.encoding));
   }
 
