@@ -33,3 +33,25 @@ export {
   type CallTransportOptions,
 } from "./answer-call.js";
 export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export {
+  plivoStreamXml,
+  telnyxStreamTexml,
+  twilioStreamTwiml,
+  vonageStreamNcco,
+  type PlivoStreamOptions,
+  type TelnyxStreamOptions,
+  type TwilioStreamOptions,
+  type VonageStreamOptions,
+} from "./answer-documents.js";
+export {
+  TELNYX_SIGNATURE_TOLERANCE_MS,
+  checkPlivoSignature,
+  checkTelnyxSignature,
+  checkTwilioSignature,
+  telnyxPublicKey,
+  type PlivoSignatureInput,
+  type SignatureCheck,
+  type TelnyxSignatureInput,
+  type TwilioSignatureInput,
+  type WebhookParams,
+} from "./webhook-signatures.js";
