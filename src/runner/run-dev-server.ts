@@ -50,13 +50,16 @@ export async function runDevServer(
       ? false
       : telephonySettings(serverOptions.telephony ?? {}, env, publicUrl);
   const server = await startDevServer({ ...serverOptions, telephony, host, port });
-  out.write(`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}\n`);
+  const lines = [`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}`];
   if (telephony !== false)
-    for (const line of telephonyLines(server, {
-      workers: serverOptions.workers !== undefined,
-      publicUrl: telephony.publicUrl,
-    }))
-      out.write(`${line}\n`);
+    lines.push(
+      ...telephonyLines(server, {
+        workers: serverOptions.workers !== undefined,
+        publicUrl: telephony.publicUrl,
+      }),
+    );
+  // One write: a reader never sees half of the startup lines.
+  out.write(`${lines.join("\n")}\n`);
   // A second Ctrl-C while closing exits at once; once closed, that listener goes too.
   const exitNow = (): never => process.exit(130);
   const onSignal = (): void => {

@@ -42,5 +42,9 @@ export function telephonyLines(
       `  ${NAMES[endpoint.provider].padEnd(6)} ${endpoint.where}: ${url} (${GUARDS[endpoint.guard]})`,
     );
   }
+  if (server.telephony.some((endpoint) => endpoint.guard === "open"))
+    lines.push(
+      "  open routes answer anyone who finds the URL: TWILIO_AUTH_TOKEN, TELNYX_PUBLIC_KEY or PLIVO_AUTH_TOKEN turns on that provider's signature check",
+    );
   return lines;
 }
