@@ -108,7 +108,7 @@ export interface DevServerTelephony {
   ticketTtlMs?: number;
 }
 
-/** One provider's route, as {@link DevServer.telephony} lists it: what to paste where. */
+/** One provider's route, as {@link DevServer.telephonyEndpoints} lists it: what to paste where. */
 export interface DevServerTelephonyEndpoint {
   readonly provider: TelephonyProvider;
   /** Where it goes in the provider's console. */
@@ -199,7 +199,7 @@ export interface DevServer {
   /** Sessions lost with a crashed worker since the server started. */
   readonly lostSessions: number;
   /** The telephony routes to paste into each provider's console (empty when `telephony` is off or with `workers`). */
-  readonly telephony: readonly DevServerTelephonyEndpoint[];
+  readonly telephonyEndpoints: readonly DevServerTelephonyEndpoint[];
   /**
    * Stops accepting (listener closed, `/start` and upgrades refused), aborts every session's
    * `closing`, waits up to `graceMs` for them to end, then aborts `cancelled`, closes their

@@ -209,7 +209,7 @@ class DevServerImpl implements DevServer {
     return this.#pool?.lostSessions ?? 0;
   }
 
-  get telephony(): readonly DevServerTelephonyEndpoint[] {
+  get telephonyEndpoints(): readonly DevServerTelephonyEndpoint[] {
     return this.#telephony?.endpoints(this.url) ?? [];
   }
 

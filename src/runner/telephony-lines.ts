@@ -32,7 +32,7 @@ export function telephonyLines(
           `voicepipe: phone calls: a tunnel to port ${server.port} (e.g. \`ngrok http ${server.port}\`) gives the https://<public host> to use below; --public-url (or VOICEPIPE_PUBLIC_URL) prints it in place`,
         ]
       : [`voicepipe: phone calls: paste into each provider's console:`];
-  for (const endpoint of server.telephony) {
+  for (const endpoint of server.telephonyEndpoints) {
     let url = endpoint.url;
     if (how.publicUrl === undefined) {
       const parsed = new URL(url);
@@ -42,7 +42,7 @@ export function telephonyLines(
       `  ${NAMES[endpoint.provider].padEnd(6)} ${endpoint.where}: ${url} (${GUARDS[endpoint.guard]})`,
     );
   }
-  if (server.telephony.some((endpoint) => endpoint.guard === "open"))
+  if (server.telephonyEndpoints.some((endpoint) => endpoint.guard === "open"))
     lines.push(
       "  open routes answer anyone who finds the URL: TWILIO_AUTH_TOKEN, TELNYX_PUBLIC_KEY or PLIVO_AUTH_TOKEN turns on that provider's signature check",
     );

@@ -126,13 +126,15 @@ describe("development server: answer documents", () => {
       await post(`${served.base}/telephony/twilio`, twilioForm(), { "X-Forwarded-Host": "other.example" }),
     );
     expect(stream.url).toBe("wss://bot.example.org/telephony/twilio/ws");
-    expect(served.server.telephony.map((e) => [e.provider, e.method, e.url, e.guard])).toStrictEqual([
-      ["twilio", "POST", "https://bot.example.org/telephony/twilio", "open"],
-      ["telnyx", "POST", "https://bot.example.org/telephony/telnyx", "open"],
-      ["plivo", "POST", "https://bot.example.org/telephony/plivo", "open"],
-      ["vonage", "GET", "https://bot.example.org/telephony/vonage/answer", "open"],
-      ["exotel", "WebSocket", "wss://bot.example.org/telephony/exotel/ws", "open"],
-    ]);
+    expect(served.server.telephonyEndpoints.map((e) => [e.provider, e.method, e.url, e.guard])).toStrictEqual(
+      [
+        ["twilio", "POST", "https://bot.example.org/telephony/twilio", "open"],
+        ["telnyx", "POST", "https://bot.example.org/telephony/telnyx", "open"],
+        ["plivo", "POST", "https://bot.example.org/telephony/plivo", "open"],
+        ["vonage", "GET", "https://bot.example.org/telephony/vonage/answer", "open"],
+        ["exotel", "WebSocket", "wss://bot.example.org/telephony/exotel/ws", "open"],
+      ],
+    );
   });
 
   it("Telnyx: TeXML connecting a bidirectional RTP stream, PCMU at 8 kHz", async () => {
@@ -322,7 +324,7 @@ describe("development server: telephony streams", () => {
     const served = await serve({ telephony: false });
     expect((await post(`${served.base}/telephony/twilio`, twilioForm())).status).toBe(404);
     expect((await openStream(served, "ws://x/telephony/twilio/ws")).status).toBe(404);
-    expect(served.server.telephony).toStrictEqual([]);
+    expect(served.server.telephonyEndpoints).toStrictEqual([]);
   });
 });
 
@@ -480,7 +482,7 @@ describe("development server: telephony guards", () => {
     expect((await openStream(served, "ws://x/telephony/exotel/ws?token=s3cret")).socket?.readyState).toBe(1);
     expect((await openStream(served, "ws://x/telephony/vonage/ws?token=s3cret")).socket?.readyState).toBe(1);
     expect((await openStream(served, "ws://x/telephony/vonage/ws?token=wrong")).status).toBe(401);
-    expect(served.server.telephony.map((e) => e.guard)).toStrictEqual([
+    expect(served.server.telephonyEndpoints.map((e) => e.guard)).toStrictEqual([
       "token",
       "token",
       "token",
@@ -519,7 +521,7 @@ describe("development server: telephony guards", () => {
       onSession: () => undefined,
     });
     try {
-      expect(server.telephony.map((e) => [e.provider, e.guard, e.url])).toStrictEqual([
+      expect(server.telephonyEndpoints.map((e) => [e.provider, e.guard, e.url])).toStrictEqual([
         ["twilio", "signature", "https://flag.example/telephony/twilio"],
         ["telnyx", "signature", "https://flag.example/telephony/telnyx"],
         ["plivo", "open", "https://flag.example/telephony/plivo"],

@@ -173,7 +173,7 @@ describe("development server with session workers: the edges", () => {
     expect((await openSocket(`ws://127.0.0.1:${server.workers[0]!.port}/telephony/twilio/ws`)).status).toBe(
       404,
     );
-    expect(server.telephony).toStrictEqual([]);
+    expect(server.telephonyEndpoints).toStrictEqual([]);
   });
 
   it("checks the token and the origin on the worker's socket, as on the main thread", async () => {
