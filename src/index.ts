@@ -191,6 +191,8 @@ export type {
   DevServerOptions,
   DevServerCloseOptions,
   DevServerCloseReport,
+  DevServerTelephony,
+  DevServerTelephonyEndpoint,
   DevSession,
   SessionHandler,
 } from "./runner/dev-server.js";

@@ -70,10 +70,58 @@ export interface DevServerOptions {
   sessionGraceMs?: number;
   /** Largest WebSocket message accepted, in bytes (ws `maxPayload`). @default 262144 (the protobuf serializer's) */
   maxMessageBytes?: number;
-  /** Clock for the close deadlines and the session time limit (session workers use a SystemClock each). @default a new SystemClock */
+  /**
+   * Phone calls: each provider's answer route and media-stream socket (`/telephony/<provider>`,
+   * `/telephony/<provider>/ws`), their signatures and tickets (docs/design/dev-server.md, "Phone
+   * calls"). `false` turns the routes off (404). With `workers` they answer 503: a tunnel reaches
+   * one port, and sessions would be on the workers' own. @default {} (on, no secrets: open unless `token` is set)
+   */
+  telephony?: DevServerTelephony | false;
+  /** Clock for the close deadlines, the session time limit and the telephony tickets (session workers use a SystemClock each). @default a new SystemClock */
   clock?: Clock;
   /** @default silentLogger */
   logger?: Logger;
+}
+
+/**
+ * Phone calls on the development server. Each provider's secret, when given, makes its answer
+ * route check the provider's signature and its stream URL carry a single-use ticket
+ * (docs/design/dev-server.md, "Phone calls").
+ */
+export interface DevServerTelephony {
+  /**
+   * Where providers reach this server (a tunnel's `https://host`, an origin with no path): answer
+   * documents name it, and signatures are checked against it. `runDevServer` reads
+   * `--public-url` or `VOICEPIPE_PUBLIC_URL`. @default the request's own: `X-Forwarded-Proto` and
+   * `X-Forwarded-Host` (what a tunnel sets), else the `Host` header and whether the connection is TLS
+   */
+  publicUrl?: string;
+  /** Twilio's Auth Token (`TWILIO_AUTH_TOKEN`): `POST /telephony/twilio` then needs a valid `X-Twilio-Signature`. */
+  twilio?: { authToken?: string };
+  /** Telnyx's account public key (`TELNYX_PUBLIC_KEY`, base64 or PEM): `POST /telephony/telnyx` then needs a valid, fresh `telnyx-signature-ed25519`. */
+  telnyx?: { publicKey?: string };
+  /** Plivo's Auth Token (`PLIVO_AUTH_TOKEN`): `POST /telephony/plivo` then needs a valid `X-Plivo-Signature-V3`. */
+  plivo?: { authToken?: string };
+  /** Largest message on a telephony socket, in bytes (ws `maxPayload`). @default 131072 (the telephony serializers') */
+  maxMessageBytes?: number;
+  /** How long the stream URL of an answer document stays valid, in ms (the provider connects within a second or two). @default 60000 */
+  ticketTtlMs?: number;
+}
+
+/** One provider's route, as {@link DevServer.telephonyEndpoints} lists it: what to paste where. */
+export interface DevServerTelephonyEndpoint {
+  readonly provider: TelephonyProvider;
+  /** Where it goes in the provider's console. */
+  readonly where: string;
+  /** `POST`/`GET` for an answer route; `WebSocket` for Exotel, whose applet takes the stream URL itself. */
+  readonly method: "POST" | "GET" | "WebSocket";
+  /** The URL, on `publicUrl` when set, else on the server's own address (which a provider cannot reach without a tunnel). */
+  readonly url: string;
+  /**
+   * What guards it: the provider's `signature`; the server's `token` (append `?token=<token>` to
+   * the URL); or nothing (`open`).
+   */
+  readonly guard: "signature" | "token" | "open";
 }
 
 /**
@@ -150,6 +198,8 @@ export interface DevServer {
   readonly workerCrashes: number;
   /** Sessions lost with a crashed worker since the server started. */
   readonly lostSessions: number;
+  /** The telephony routes to paste into each provider's console (empty when `telephony` is off or with `workers`). */
+  readonly telephonyEndpoints: readonly DevServerTelephonyEndpoint[];
   /**
    * Stops accepting (listener closed, `/start` and upgrades refused), aborts every session's
    * `closing`, waits up to `graceMs` for them to end, then aborts `cancelled`, closes their

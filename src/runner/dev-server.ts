@@ -19,12 +19,15 @@ import {
 } from "./http-edge.js";
 import { SessionHost } from "./session-host.js";
 import { LocalSessionSlots, type SessionSlots, SharedSessionSlots } from "./session-slots.js";
+import { telephonyTarget } from "./telephony-paths.js";
+import { TelephonyRoutes } from "./telephony-routes.js";
 import { WorkerPool } from "./worker-pool.js";
 import {
   type DevServer,
   type DevServerCloseOptions,
   type DevServerCloseReport,
   DevServerListenError,
+  type DevServerTelephonyEndpoint,
   type DevServerWorkerInfo,
   type DevServerOptions,
   checkCloseDuration,
@@ -41,17 +44,29 @@ export type {
   DevServerCloseOptions,
   DevServerCloseReport,
   DevServerOptions,
+  DevServerTelephony,
+  DevServerTelephonyEndpoint,
   DevSession,
   SessionHandler,
 } from "./dev-server-options.js";
 
 const START_BODY_LIMIT_BYTES = 65_536;
 
+/** Why the telephony routes answer 503 on a server with session workers. */
+const TELEPHONY_ON_WORKERS: ErrorBody = {
+  error: "telephony-unavailable",
+  detail:
+    "phone calls are not answered by a server with session workers (a tunnel reaches one port; the workers listen on their own): run it without workers to take calls",
+};
+
 /**
  * Starts the development server: `GET /` the page, `POST /start` → `{ wsUrl }` (plus `token` when
  * one is configured), WebSocket upgrades on `/ws` handed to `onSession` (or, with `workers`, to
- * session workers, each on its own port: `/start` names the least-loaded one). See
- * docs/design/dev-server.md for the edges (token, origins, session cap), shutdown and the workers.
+ * session workers, each on its own port: `/start` names the least-loaded one). Phone calls: each
+ * provider's answer route (`POST /telephony/twilio`, … `GET /telephony/vonage/answer`) points the
+ * call at `/telephony/<provider>/ws`, whose sockets reach `onSession` with `session.telephony`
+ * set. See docs/design/dev-server.md for the edges (token, origins, session cap, signatures,
+ * tickets), shutdown and the workers.
  *
  * @example
  * const server = await startDevServer({ onSession: (socket) => runBot(socket) });
@@ -109,6 +124,8 @@ class DevServerImpl implements DevServer {
   readonly #host: SessionHost | undefined;
   /** Sessions on worker threads. */
   readonly #pool: WorkerPool | undefined;
+  /** The telephony routes (none when `telephony: false` or with workers). */
+  readonly #telephony: TelephonyRoutes | undefined;
   #origins = new Set<string>();
   #closing: Promise<DevServerCloseReport> | undefined;
 
@@ -124,6 +141,25 @@ class DevServerImpl implements DevServer {
     this.#page = page;
     this.#clock = options.clock ?? new SystemClock();
     this.#logger = options.logger ?? silentLogger;
+    this.#telephony =
+      options.telephony === false || options.workers
+        ? undefined
+        : new TelephonyRoutes({
+            config: options.telephony ?? {},
+            token: options.token,
+            clock: this.#clock,
+            logger: this.#logger,
+            edge: (req, url) =>
+              edgeRefusal(req, url, {
+                closing: this.#closing !== undefined,
+                origins: this.#origins,
+                token: undefined,
+                authorize: () => undefined,
+                live: this.#slots.live,
+                maxSessions: this.#maxSessions,
+              }),
+            listeningHost: () => this.#urlHost(),
+          });
     if (options.workers) {
       const shared = SharedSessionSlots.create(options.workers.count);
       this.#slots = shared;
@@ -139,6 +175,7 @@ class DevServerImpl implements DevServer {
         sessionTimeoutMs: this.#sessionTimeoutMs(),
         sessionGraceMs: options.sessionGraceMs ?? 5000,
         maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        ...(this.#telephony ? { telephony: this.#telephony } : {}),
         clock: this.#clock,
         logger: this.#logger,
       });
@@ -170,6 +207,10 @@ class DevServerImpl implements DevServer {
 
   get lostSessions(): number {
     return this.#pool?.lostSessions ?? 0;
+  }
+
+  get telephonyEndpoints(): readonly DevServerTelephonyEndpoint[] {
+    return this.#telephony?.endpoints(this.url) ?? [];
   }
 
   async listen(port: number): Promise<void> {
@@ -245,6 +286,11 @@ class DevServerImpl implements DevServer {
     if (!url) return sendJson(res, 400, BAD_TARGET, { Connection: "close" });
     const path = url.pathname === "/index.html" ? "/" : url.pathname;
     if (path === "/start") return this.#onStart(req, res, url);
+    const call = this.#options.telephony === false ? undefined : telephonyTarget(path);
+    if (call !== undefined) {
+      if (this.#telephony) return this.#telephony.handle(req, res, url, call);
+      return sendJson(res, 503, TELEPHONY_ON_WORKERS);
+    }
     const file = this.#page.get(path);
     if (!file)
       return sendJson(res, 404, {
@@ -328,7 +374,10 @@ class DevServerImpl implements DevServer {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.#host) return this.#host.upgrade(req, socket, head);
     socket.on("error", (error) => this.#logger.debug(`dev-server: upgrade socket error: ${error.message}`));
-    if (!requestUrl(req)) return refuseUpgrade(socket, 400, BAD_TARGET);
+    const url = requestUrl(req);
+    if (!url) return refuseUpgrade(socket, 400, BAD_TARGET);
+    if (this.#options.telephony !== false && telephonyTarget(url.pathname) !== undefined)
+      return refuseUpgrade(socket, 503, TELEPHONY_ON_WORKERS);
     refuseUpgrade(socket, 404, {
       error: "not-found",
       detail: "sessions run on worker threads, each on its own port: POST /start for the socket's URL",

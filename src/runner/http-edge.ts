@@ -6,7 +6,8 @@ import { STATUS_CODES } from "node:http";
 /**
  * The JSON body of every refusal: `error` a stable code to match on (`unauthorized`,
  * `origin-not-allowed`, `session-limit`, `shutting-down`, `not-found`, `method-not-allowed`,
- * `body-too-large`, `bad-request`, `no-worker`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
+ * `body-too-large`, `bad-request`, `no-worker`, `bad-signature`, `bad-ticket`, `telephony-unavailable`,
+ * `too-many-calls`, `upgrade-required`), `detail` a sentence saying what was wrong and what to do. `detail` is the key
  * the official client shows (it reads FastAPI's convention), so the page can put it in words.
  */
 export interface ErrorBody {
@@ -100,6 +101,11 @@ export interface EdgeState {
   readonly closing: boolean;
   readonly origins: ReadonlySet<string>;
   readonly token: string | undefined;
+  /**
+   * Replaces the token check when given: a telephony route's own guard (a signature, a ticket),
+   * since a provider cannot send the bearer token. Returns the refusal, or undefined to let it in.
+   */
+  readonly authorize?: () => { status: number; body: ErrorBody } | undefined;
   /** Sessions live now, over the whole server. */
   readonly live: number;
   readonly maxSessions: number;
@@ -107,7 +113,7 @@ export interface EdgeState {
 
 /**
  * Why a `/start` or an upgrade is refused, or undefined; checked in this order: closing (503),
- * origin (403), token (401), session cap (503). docs/design/dev-server.md says why.
+ * origin (403), token (401) or `authorize`, session cap (503). docs/design/dev-server.md says why.
  */
 export function edgeRefusal(
   req: IncomingMessage,
@@ -130,7 +136,10 @@ export function edgeRefusal(
       },
     };
   }
-  if (state.token !== undefined && !tokensEqual(requestToken(req, url), state.token)) {
+  if (state.authorize) {
+    const refused = state.authorize();
+    if (refused) return refused;
+  } else if (state.token !== undefined && !tokensEqual(requestToken(req, url), state.token)) {
     return {
       status: 401,
       body: {

@@ -2,9 +2,11 @@ import {
   type DevServer,
   type DevServerCloseReport,
   type DevServerOptions,
+  type DevServerTelephony,
   startDevServer,
 } from "./dev-server.js";
 import { parseServerArgs } from "./server-args.js";
+import { telephonyLines } from "./telephony-lines.js";
 
 /** Options of {@link runDevServer}: the server's, less what the command line decides. */
 export interface RunDevServerOptions extends Omit<DevServerOptions, "host" | "port"> {
@@ -14,16 +16,22 @@ export interface RunDevServerOptions extends Omit<DevServerOptions, "host" | "po
   env?: NodeJS.ProcessEnv;
   /** Grace period on Ctrl-C, in ms (see DevServer.close). @default 5000 */
   graceMs?: number;
-  /** Where the one line with the URL goes. @default process.stdout */
+  /** Where the startup lines go (the page's URL, then the phone-call URLs). @default process.stdout */
   out?: { write(text: string): unknown };
   /** Said at the end of that line, after "; " (which bot answers, say). */
   note?: string;
 }
 
 /**
- * The development server as a command: listens where `--host`/`--port`/`PORT` say, prints one
- * line with the URL, and on the first SIGINT or SIGTERM closes with a grace period (a second one
- * exits at once, status 130). Resolves with the server; `stopped` settles when it has closed.
+ * The development server as a command: listens where `--host`/`--port`/`PORT` say, prints a line
+ * with the page's URL, then the URLs to paste into each telephony provider's console, and on the
+ * first SIGINT or SIGTERM closes with a grace period (a second one exits at once, status 130).
+ * Resolves with the server; `stopped` settles when it has closed.
+ *
+ * Telephony settings come from `options.telephony` first, then the command line and the
+ * environment: `--public-url` or `VOICEPIPE_PUBLIC_URL` (the tunnel's `https://` origin),
+ * `TWILIO_AUTH_TOKEN`, `TELNYX_PUBLIC_KEY`, `PLIVO_AUTH_TOKEN` (each turns on that provider's
+ * signature check). An empty variable counts as unset.
  */
 export async function runDevServer(
   options: RunDevServerOptions,
@@ -36,9 +44,22 @@ export async function runDevServer(
     note,
     ...serverOptions
   } = options;
-  const { host, port } = parseServerArgs(argv, env);
-  const server = await startDevServer({ ...serverOptions, host, port });
-  out.write(`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}\n`);
+  const { host, port, publicUrl } = parseServerArgs(argv, env);
+  const telephony =
+    serverOptions.telephony === false
+      ? false
+      : telephonySettings(serverOptions.telephony ?? {}, env, publicUrl);
+  const server = await startDevServer({ ...serverOptions, telephony, host, port });
+  const lines = [`voicepipe: open ${server.url} in a browser (Ctrl-C to stop)${note ? `; ${note}` : ""}`];
+  if (telephony !== false)
+    lines.push(
+      ...telephonyLines(server, {
+        workers: serverOptions.workers !== undefined,
+        publicUrl: telephony.publicUrl,
+      }),
+    );
+  // One write: a reader never sees half of the startup lines.
+  out.write(`${lines.join("\n")}\n`);
   // A second Ctrl-C while closing exits at once; once closed, that listener goes too.
   const exitNow = (): never => process.exit(130);
   const onSignal = (): void => {
@@ -61,4 +82,23 @@ export async function runDevServer(
     };
   });
   return { server, stopped };
+}
+
+/** `given` completed from the command line and the environment (what `given` sets wins). */
+function telephonySettings(
+  given: DevServerTelephony,
+  env: NodeJS.ProcessEnv,
+  publicUrl: string | undefined,
+): DevServerTelephony {
+  const fromEnv = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  const settings: DevServerTelephony = { ...given };
+  const url = given.publicUrl ?? publicUrl;
+  if (url !== undefined) settings.publicUrl = url;
+  const twilio = given.twilio?.authToken ?? fromEnv("TWILIO_AUTH_TOKEN");
+  if (twilio !== undefined) settings.twilio = { ...given.twilio, authToken: twilio };
+  const telnyx = given.telnyx?.publicKey ?? fromEnv("TELNYX_PUBLIC_KEY");
+  if (telnyx !== undefined) settings.telnyx = { ...given.telnyx, publicKey: telnyx };
+  const plivo = given.plivo?.authToken ?? fromEnv("PLIVO_AUTH_TOKEN");
+  if (plivo !== undefined) settings.plivo = { ...given.plivo, authToken: plivo };
+  return settings;
 }

@@ -6,23 +6,27 @@ export interface ServerAddress {
   readonly host: string;
   /** @default 7860 */
   readonly port: number;
-  /** The arguments that were not `--host`/`--port`, in order, for the application's own flags. */
+  /** `--public-url URL`, else `VOICEPIPE_PUBLIC_URL`: where telephony providers reach the server (a tunnel). Absent when neither is set. */
+  readonly publicUrl?: string;
+  /** The arguments that were not `--host`/`--port`/`--public-url`, in order, for the application's own flags. */
   readonly rest: readonly string[];
 }
 
 /**
- * Reads `--port N` (or `--port=N`), else `PORT`, else 7860; and `--host H` (or `--host=H`), else
- * 127.0.0.1. `--port 0` picks a free port.
+ * Reads `--port N` (or `--port=N`), else `PORT`, else 7860; `--host H` (or `--host=H`), else
+ * 127.0.0.1; `--public-url URL`, else `VOICEPIPE_PUBLIC_URL` (checked by the server). `--port 0`
+ * picks a free port.
  * @throws InvalidOptionError naming the flag or variable and the bad value.
  */
 export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServerAddress {
   let host: string | undefined;
   let port: string | undefined;
+  let publicUrl: string | undefined;
   let portFrom = "--port";
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
-    const match = /^--(host|port)(?:=(.*))?$/.exec(arg);
+    const match = /^--(host|port|public-url)(?:=(.*))?$/.exec(arg);
     if (!match) {
       rest.push(arg);
       continue;
@@ -30,11 +34,12 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     const value = match[2] ?? argv[++i];
     if (value === undefined || value === "" || value.startsWith("--")) {
       throw new InvalidOptionError(
-        `--${match[1]} needs a value, e.g. --${match[1]} ${match[1] === "port" ? "8080" : "0.0.0.0"}`,
+        `--${match[1]} needs a value, e.g. --${match[1]} ${{ port: "8080", host: "0.0.0.0" }[match[1] as "port" | "host"] ?? "https://abc.ngrok.app"}`,
       );
     }
     if (match[1] === "host") host = value;
-    else port = value;
+    else if (match[1] === "port") port = value;
+    else publicUrl = value;
   }
   if (port === undefined && env.PORT !== undefined && env.PORT !== "") {
     port = env.PORT;
@@ -44,5 +49,12 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (!/^\d{1,5}$/.test(port ?? "7860") || portNumber > 65535) {
     throw new InvalidOptionError(`${portFrom} must be a TCP port number 0–65535 (got "${port}")`);
   }
-  return { host: host ?? "127.0.0.1", port: portNumber, rest };
+  if (publicUrl === undefined && env.VOICEPIPE_PUBLIC_URL !== undefined && env.VOICEPIPE_PUBLIC_URL !== "")
+    publicUrl = env.VOICEPIPE_PUBLIC_URL;
+  return {
+    host: host ?? "127.0.0.1",
+    port: portNumber,
+    ...(publicUrl === undefined ? {} : { publicUrl }),
+    rest,
+  };
 }

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import type { Logger } from "../logger.js";
+import type { TelephonyProvider } from "../serializers/telephony/telephony-serializer.js";
 import type { DevServerCloseReport, SessionHandler } from "./dev-server-options.js";
 import {
   BAD_TARGET,
@@ -14,6 +15,20 @@ import {
   sessionLimit,
 } from "./http-edge.js";
 import type { SessionSlots } from "./session-slots.js";
+import { telephonyTarget } from "./telephony-paths.js";
+
+/** What a {@link SessionHost} asks before it accepts a telephony media-stream socket. */
+export interface TelephonySocketGate {
+  /** Largest message on a telephony socket, in bytes (ws `maxPayload`). */
+  readonly maxMessageBytes: number;
+  /** Why the socket is refused (no valid ticket, no token), or undefined; uses the ticket up. */
+  admit(
+    provider: TelephonyProvider,
+    ticket: string | undefined,
+    req: IncomingMessage,
+    url: URL,
+  ): { status: number; body: ErrorBody } | undefined;
+}
 
 /** What a {@link SessionHost} needs: the application's handler and the server's edges. */
 export interface SessionHostOptions {
@@ -27,6 +42,8 @@ export interface SessionHostOptions {
   sessionTimeoutMs: number | null;
   sessionGraceMs: number;
   maxMessageBytes: number;
+  /** Accepts telephony streams on `/telephony/<provider>/ws` when given; else those paths are 404. */
+  telephony?: TelephonySocketGate;
   clock: Clock;
   logger: Logger;
 }
@@ -42,7 +59,8 @@ interface LiveSession {
 }
 
 /**
- * The sessions of one thread: checks and accepts WebSocket upgrades on `/ws`, runs the
+ * The sessions of one thread: checks and accepts WebSocket upgrades on `/ws` (and, with a
+ * telephony gate, on `/telephony/<provider>/ws`), runs the
  * application's handler for each, ends a session at its time limit, and closes them all with a
  * grace period. The development server has one on its main thread, or one in each session worker
  * (docs/design/dev-server.md); the listener belongs to the caller, which closes it.
@@ -50,12 +68,19 @@ interface LiveSession {
 export class SessionHost {
   readonly #options: SessionHostOptions;
   readonly #wss: WebSocketServer;
+  /** Telephony streams: their own message limit. */
+  readonly #telephonyWss: WebSocketServer | undefined;
   readonly #live = new Set<LiveSession>();
   #closing = false;
 
   constructor(options: SessionHostOptions) {
     this.#options = options;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
+    if (options.telephony)
+      this.#telephonyWss = new WebSocketServer({
+        noServer: true,
+        maxPayload: options.telephony.maxMessageBytes,
+      });
   }
 
   /** Sessions in progress on this thread. */
@@ -63,13 +88,18 @@ export class SessionHost {
     return this.#live.size;
   }
 
-  /** Why a request (`/start` or an upgrade) is refused, or undefined. */
-  refusal(req: IncomingMessage, url: URL): { status: number; body: ErrorBody } | undefined {
+  /** Why a request (`/start` or an upgrade) is refused, or undefined; `authorize` replaces the token check (telephony). */
+  refusal(
+    req: IncomingMessage,
+    url: URL,
+    authorize?: () => { status: number; body: ErrorBody } | undefined,
+  ): { status: number; body: ErrorBody } | undefined {
     const { slots, token, maxSessions } = this.#options;
     return edgeRefusal(req, url, {
       closing: this.#closing || slots.closing,
       origins: this.#options.origins(),
       token,
+      ...(authorize ? { authorize } : {}),
       live: slots.live,
       maxSessions,
     });
@@ -77,25 +107,36 @@ export class SessionHost {
 
   /** An upgrade request: refused with a status and a JSON body, or a session started on it. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { logger, slots } = this.#options;
+    const { logger, slots, telephony } = this.#options;
     socket.on("error", (error) => logger.debug(`dev-server: upgrade socket error: ${error.message}`));
     const url = requestUrl(req);
     if (!url) return refuseUpgrade(socket, 400, BAD_TARGET);
-    if (url.pathname !== "/ws")
+    const target = telephonyTarget(url.pathname);
+    let refused: { status: number; body: ErrorBody } | undefined;
+    let provider: TelephonyProvider | undefined;
+    if (url.pathname === "/ws") refused = this.refusal(req, url);
+    else if (target?.kind === "socket" && telephony) {
+      provider = target.provider;
+      const { ticket } = target;
+      refused = this.refusal(req, url, () => telephony.admit(target.provider, ticket, req, url));
+    } else
       return refuseUpgrade(socket, 404, {
         error: "not-found",
-        detail: `no WebSocket at ${url.pathname}; connect to /ws`,
+        detail:
+          target?.kind === "unknown"
+            ? target.detail
+            : `no WebSocket at ${url.pathname}; connect to /ws${telephony ? " (phone calls: /telephony/<provider>/ws)" : ""}`,
       });
-    const refused = this.refusal(req, url);
     if (refused) return refuseUpgrade(socket, refused.status, refused.body);
     // The cap is checked above and taken here: between two threads only the atomic take is exact.
     if (!slots.tryTake(this.#options.maxSessions))
       return refuseUpgrade(socket, 503, sessionLimit(this.#options.maxSessions));
     let held = true;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+    const wss = provider === undefined ? this.#wss : this.#telephonyWss!;
+    wss.handleUpgrade(req, socket, head, (ws) => {
       if (!held) return void ws.terminate();
       held = false;
-      this.#start(ws, req);
+      this.#start(ws, req, provider);
     });
     // ws answers a handshake it cannot complete itself and never calls back: the slot goes back.
     if (held) {
@@ -132,6 +173,7 @@ export class SessionHost {
           "after its session was cancelled; abandoned (its socket is destroyed): make onSession end when `cancelled` aborts",
       );
     this.#wss.close();
+    this.#telephonyWss?.close();
     return { ended, cancelled: finished, abandoned: abandoned.length };
   }
 
@@ -148,7 +190,7 @@ export class SessionHost {
     return sessions.filter((s) => !this.#live.has(s)).length;
   }
 
-  #start(socket: WebSocket, req: IncomingMessage): void {
+  #start(socket: WebSocket, req: IncomingMessage, telephony: TelephonyProvider | undefined): void {
     const { logger, slots } = this.#options;
     // An upgrade checked before close() began can complete after it: that session never starts.
     if (this.#closing || slots.closing) {
@@ -163,7 +205,12 @@ export class SessionHost {
     let handled: Promise<void>;
     try {
       handled = Promise.resolve(
-        this.#options.onSession(socket, req, { id, closing: closing.signal, cancelled: cancelled.signal }),
+        this.#options.onSession(socket, req, {
+          id,
+          closing: closing.signal,
+          cancelled: cancelled.signal,
+          ...(telephony ? { telephony } : {}),
+        }),
       );
     } catch (error) {
       handled = Promise.reject(error);

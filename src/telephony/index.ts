@@ -69,3 +69,25 @@ export {
 export { TelnyxCallControl, type TelnyxCallControlOptions } from "./telnyx-call-control.js";
 export { PlivoCallControl, plivoDialXml, type PlivoCallControlOptions } from "./plivo-call-control.js";
 export { VonageCallControl, type VonageCallControlOptions } from "./vonage-call-control.js";
+export {
+  plivoStreamXml,
+  telnyxStreamTexml,
+  twilioStreamTwiml,
+  vonageStreamNcco,
+  type PlivoStreamOptions,
+  type TelnyxStreamOptions,
+  type TwilioStreamOptions,
+  type VonageStreamOptions,
+} from "./answer-documents.js";
+export {
+  TELNYX_SIGNATURE_TOLERANCE_MS,
+  checkPlivoSignature,
+  checkTelnyxSignature,
+  checkTwilioSignature,
+  telnyxPublicKey,
+  type PlivoSignatureInput,
+  type SignatureCheck,
+  type TelnyxSignatureInput,
+  type TwilioSignatureInput,
+  type WebhookParams,
+} from "./webhook-signatures.js";

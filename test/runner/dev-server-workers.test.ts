@@ -160,6 +160,22 @@ describe("development server with session workers: the edges", () => {
     a.socket.close();
   });
 
+  it("answers phone calls with 503 saying why (a tunnel reaches one port), on the main port and a worker's", async () => {
+    const server = await serve({}, 1);
+    const answer = await request(`${server.url}telephony/twilio`, { method: "POST", body: "From=1" });
+    expect(answer.status).toBe(503);
+    expect(answer.json()).toMatchObject({
+      error: "telephony-unavailable",
+      detail: expect.stringMatching(/run it without workers to take calls/),
+    });
+    const stream = await openSocket(`ws://127.0.0.1:${server.port}/telephony/twilio/ws`);
+    expect(stream.status).toBe(503);
+    expect((await openSocket(`ws://127.0.0.1:${server.workers[0]!.port}/telephony/twilio/ws`)).status).toBe(
+      404,
+    );
+    expect(server.telephonyEndpoints).toStrictEqual([]);
+  });
+
   it("checks the token and the origin on the worker's socket, as on the main thread", async () => {
     const server = await serve({ token: "s3cret", allowedOrigins: ["http://app.example:3000"] });
     expect((await postStart(server.url)).status).toBe(401);

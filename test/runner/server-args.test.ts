@@ -18,6 +18,25 @@ describe("parseServerArgs", () => {
     expect(parseServerArgs(["--port=0"], {}).port).toBe(0);
   });
 
+  it("reads --public-url in both spellings, else VOICEPIPE_PUBLIC_URL (an empty one counts as unset)", () => {
+    expect(
+      parseServerArgs(["--public-url", "https://a.example"], { VOICEPIPE_PUBLIC_URL: "https://b.example" }),
+    ).toStrictEqual({
+      host: "127.0.0.1",
+      port: 7860,
+      publicUrl: "https://a.example",
+      rest: [],
+    });
+    expect(parseServerArgs(["--public-url=https://a.example"], {}).publicUrl).toBe("https://a.example");
+    expect(parseServerArgs([], { VOICEPIPE_PUBLIC_URL: "https://b.example" }).publicUrl).toBe(
+      "https://b.example",
+    );
+    expect(parseServerArgs([], { VOICEPIPE_PUBLIC_URL: "" })).not.toHaveProperty("publicUrl");
+    expect(() => parseServerArgs(["--public-url"], {})).toThrow(
+      "--public-url needs a value, e.g. --public-url https://abc.ngrok.app",
+    );
+  });
+
   it("names the flag or variable and the bad value", () => {
     expect(() => parseServerArgs(["--port", "eighty"], {})).toThrow(
       '--port must be a TCP port number 0–65535 (got "eighty")',
