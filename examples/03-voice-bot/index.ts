@@ -77,7 +77,9 @@ async function sessions(
   const voice = await loadEchoBotVoice();
   return {
     onSession: async (socket, _request, session) => {
-      logger.info(`session ${session.id}: started (${bot.bot} bot${session.telephony ? `, a ${session.telephony} call` : ""})`);
+      logger.info(
+        `session ${session.id}: started (${bot.bot} bot${session.telephony ? `, a ${session.telephony} call` : ""})`,
+      );
       const outcome =
         bot.bot === "assistant"
           ? await runAssistantBot(socket, session, { choice: bot, logger })
