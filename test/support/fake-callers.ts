@@ -45,6 +45,8 @@ export interface HeardAudio {
   /** The message's audio bytes (in the provider's outbound encoding). */
   readonly bytes: number;
   readonly samples: Int16Array;
+  /** The rate of `samples` (the provider's outbound rate). */
+  readonly sampleRate: number;
 }
 
 /** How the call's socket ended. */
@@ -337,7 +339,12 @@ export class FakeCaller {
     switch (message.kind) {
       case "audio": {
         const samples = decodeAudio(message.bytes, this.wire.outbound.encoding);
-        this.audio.push({ atMs, bytes: message.bytes.byteLength, samples });
+        this.audio.push({
+          atMs,
+          bytes: message.bytes.byteLength,
+          samples,
+          sampleRate: this.wire.outbound.sampleRate,
+        });
         const ms = (samples.length / this.wire.outbound.sampleRate) * 1000;
         this.#playEnd = Math.max(this.#playEnd, atMs) + ms;
         this.maxBufferedMs = Math.max(this.maxBufferedMs, this.#playEnd - atMs);
