@@ -8,6 +8,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { rms } from "../../src/audio/pcm.js";
 import { InputDTMFFrame } from "../../src/frames/dtmf.js";
 import { resampleOnce } from "../../src/audio/resampler.js";
@@ -426,3 +427,22 @@ function resources(): Record<string, number> {
   for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
   return out;
 }
+
+describe("a socket on a telephony route that is not a call", () => {
+  it("is refused: the bot never starts, the handler rejects with CallStartError naming the provider, the socket is closed", async () => {
+    const sessions = bot.sessions.length;
+    const socket = new WebSocket(bot.url("twilio"));
+    const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    await new Promise((resolve) => socket.once("open", resolve));
+    for (let i = 0; i < 600 && socket.readyState === WebSocket.OPEN; i++)
+      socket.send(JSON.stringify({ event: "media", note: "no start before this" }));
+    await closed;
+    const session = bot.sessions[sessions]!;
+    const settled = await session.settled;
+    expect(settled.error).toMatchObject({ code: "VP_CALL_START" });
+    expect(String((settled.error as Error).message)).toMatch(
+      /twilio: 512 messages came and none described the call/,
+    );
+    expect(session.task).toBeUndefined();
+  });
+});

@@ -9,13 +9,16 @@ export const vonageWire: CallerWire = {
   binaryAudio: true,
   hasStop: false,
   firstMessages(ids, declared) {
-    // The NCCO's `headers` come back in the first message, beside the content type.
+    // The NCCO's `headers` come back in the first message, beside the content type: the answer
+    // webhook's call uuid and numbers, as the development server's NCCO names them.
     return [
       JSON.stringify({
         event: "websocket:connected",
         "content-type": declared.raw ?? `audio/l16;rate=${declared.format.sampleRate}`,
-        uuid: ids.callId,
-        caller: ids.from,
+        call_uuid: ids.callId,
+        conversation_uuid: `CON-${ids.callId}`,
+        from: ids.from,
+        to: ids.to,
         ...ids.customParameters,
       }),
     ];
