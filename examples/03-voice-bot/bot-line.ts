@@ -54,10 +54,8 @@ export interface BotLine {
 export interface BotLineOptions {
   /** Volume of the background ambience, 0–1; 0 leaves it out. */
   ambienceVolume: number;
-  /** Clock of the call's start deadline. @default a SystemClock */
+  /** Clock of the call's start deadline (a provider gets 10 s to say what the call is). @default a SystemClock */
   clock?: Clock;
-  /** How long a provider gets to say what the call is, in ms. @default 10000 (answerCall's) */
-  callStartTimeoutMs?: number;
 }
 
 /**
@@ -127,10 +125,7 @@ async function phoneLine(
   provider: TelephonyProvider,
   options: BotLineOptions,
 ): Promise<BotLine> {
-  const answered = await answerCall(socket, provider, {
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.callStartTimeoutMs ? { startTimeoutMs: options.callStartTimeoutMs } : {}),
-  });
+  const answered = await answerCall(socket, provider, options.clock ? { clock: options.clock } : {});
   const { call, serializer } = answered;
   const transport = answered.transport({
     name: `session-${session.id}-${provider}`,
