@@ -6,6 +6,8 @@
  *
  *   browser ─ws─▶ input ─▶ RTVI ─▶ Silero VAD ─▶ STT ─▶ user turns ─▶ user aggregator ─▶ LLM (+ tools) ─▶ TTS ─▶ gate ─▶ output ─ws─▶ browser
  *                                                                                                                   └─▶ assistant aggregator
+ *
+ * A phone call (bot-line.ts) runs the same pipeline without RTVI and the gate, at the stream's rate.
  */
 import type { WebSocket } from "ws";
 import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
@@ -15,7 +17,6 @@ import {
   type Clock,
   CommandTTSService,
   type DevSession,
-  type FrameProcessor,
   LLMContext,
   LLMContextAggregatorPair,
   type LLMService,
@@ -38,7 +39,6 @@ import {
   VADStartStrategy,
   VADStopStrategy,
   fliteCommand,
-  runSessionTask,
 } from "../../src/index.js";
 import { AnthropicLLMService } from "../../src/services/anthropic/index.js";
 import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
@@ -46,12 +46,12 @@ import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepg
 import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
 import { GeminiLLMService } from "../../src/services/gemini/index.js";
 import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
-import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
 import { rtviMessage } from "../../src/processors/rtvi/protocol.js";
 import { OutputTransportMessageUrgentFrame } from "../../src/frames/transport-messages.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
+import type { TelephonyCall } from "../../src/telephony/index.js";
 import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
-import { botTransport } from "./echo-bot.js";
+import { openBotLine } from "./bot-line.js";
 
 /** The providers of one assistant (from `chooseBot`). */
 export interface AssistantChoice {
@@ -91,6 +91,8 @@ export interface AssistantParts {
   /** With a `fallbackLLM`: the switcher in the pipeline. */
   readonly llmSwitcher: LLMSwitcher | undefined;
   readonly latency: TurnLatencyObserver;
+  /** The phone call, when the session is one. */
+  readonly call: TelephonyCall | undefined;
 }
 
 const INSTRUCTIONS =
@@ -192,7 +194,8 @@ function turnOptions(stt: STTChoice): {
  * sent to the client here, on the socket, as the RTVI `error` the page shows; after that the RTVI
  * observer sends errors itself.
  */
-function tellStartFailure(task: PipelineTask, socket: WebSocket, serializer: ProtobufFrameSerializer): void {
+function tellStartFailure(task: PipelineTask, socket: WebSocket): void {
+  const serializer = new ProtobufFrameSerializer();
   let started = false;
   let told = false;
   task.on("pipelineStarted", () => (started = true));
@@ -209,7 +212,11 @@ function tellStartFailure(task: PipelineTask, socket: WebSocket, serializer: Pro
   });
 }
 
-/** Runs the assistant on one WebSocket from the development server until the session ends. */
+/**
+ * Runs the assistant on one WebSocket from the development server until the session ends: a
+ * browser page, or a phone call when the socket is a provider's media stream (`session.telephony`:
+ * the pipeline runs at the stream's rate, so the TTS speaks at the rate the caller hears).
+ */
 export async function runAssistantBot(
   socket: WebSocket,
   session: DevSession,
@@ -218,8 +225,11 @@ export async function runAssistantBot(
   const { choice } = options;
   const env = options.env ?? process.env;
   const ambienceVolume = options.ambienceVolume ?? 0.1;
-  const serializer = new ProtobufFrameSerializer();
-  const transport = botTransport(socket, session, ambienceVolume);
+  const line = await openBotLine(socket, session, {
+    ambienceVolume,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const { transport } = line;
   const turn = turnOptions(choice.stt);
   const context = new LLMContext({ messages: [{ role: "system", content: INSTRUCTIONS }], maxMessages: 200 });
   const aggregators = new LLMContextAggregatorPair(context, {
@@ -231,31 +241,29 @@ export async function runAssistantBot(
     service.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
   }
   const llmSwitcher = options.fallbackLLM ? new LLMSwitcher(llms) : undefined;
-  const rtvi = new RTVIProcessor();
   const latency = new TurnLatencyObserver({ ...(options.logger ? { logger: options.logger } : {}) });
-  const processors: FrameProcessor[] = [
-    transport.input(),
-    rtvi,
-    new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: turn.vadStopMs } }) }),
-    createSTT(choice.stt, env),
-    new UserTurnProcessor(turn.turns),
-    aggregators.user(),
-    llmSwitcher ?? llm,
-    createTTS(choice.tts, env),
-    // Holds the greeting until the client says it is ready to play audio.
-    new RTVIOutputGate(),
-    transport.output(),
-    aggregators.assistant(),
-  ];
+  const processors = line.processors(
+    [
+      new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: turn.vadStopMs } }) }),
+      createSTT(choice.stt, env),
+      new UserTurnProcessor(turn.turns),
+      aggregators.user(),
+      llmSwitcher ?? llm,
+      createTTS(choice.tts, env),
+    ],
+    [aggregators.assistant()],
+  );
   const task = new PipelineTask(new Pipeline(processors), {
-    observers: [rtvi.observer, latency],
+    params: line.params,
+    observers: [...line.observers, latency],
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
-  tellStartFailure(task, socket, serializer);
-  options.onTask?.(task, { transport, context, llm, llmSwitcher, latency });
-  return runSessionTask(task, session);
+  // A page is told why its session failed to start; a phone has no page (the call just ends).
+  if (!line.call) tellStartFailure(task, socket);
+  options.onTask?.(task, { transport, context, llm, llmSwitcher, latency, call: line.call });
+  return line.run(task, session);
 }

@@ -2,9 +2,11 @@
  * The default bot: it needs no API keys and nothing outside npm. It greets the user, plays quiet
  * background ambience, hears the user's turns with Silero VAD, answers each turn by playing back
  * what it heard, stops talking at once when the user barges in, and ends when the user
- * disconnects (or the development server closes, or the session reaches its time limit).
+ * disconnects or hangs up (or the development server closes, or the session reaches its time
+ * limit). It answers the browser page and phone calls alike (bot-line.ts).
  *
  *   browser ──ws──▶ input ─▶ RTVI ─▶ Silero VAD ─▶ user turns ─▶ echo ─▶ gate ─▶ output (24 kHz + ambience) ──ws──▶ browser
+ *   phone   ──ws──▶ input ─────────▶ Silero VAD ─▶ user turns ─▶ echo ─────────▶ output (8 kHz + ambience) ──ws──▶ provider
  */
 import { fileURLToPath } from "node:url";
 import type { WebSocket } from "ws";
@@ -16,25 +18,19 @@ import {
   type Logger,
   Pipeline,
   PipelineTask,
-  SoundfileMixer,
   type TaskOutcome,
   TTSAudioRawFrame,
   TTSStartedFrame,
   TTSStoppedFrame,
   UserTurnProcessor,
   VADProcessor,
-  WebSocketTransport,
+  type WebSocketTransport,
   readWavFile,
-  runSessionTask,
 } from "../../src/index.js";
-import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
-import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
+import { type BotLine, openBotLine } from "./bot-line.js";
 import { type AudioClip, EchoProcessor } from "./echo.js";
 
 const asset = (name: string): string => fileURLToPath(new URL(`../assets/${name}`, import.meta.url));
-
-/** The background ambience both bots play under everything (a WAV in `examples/assets`). */
-export const ambiencePath = asset("ambience.wav");
 
 /** What the bot says, loaded once per process and shared by every session (frames never write to their audio). */
 export interface EchoBotVoice {
@@ -62,34 +58,6 @@ export async function loadEchoBotVoice(): Promise<EchoBotVoice> {
   };
 }
 
-/**
- * The WebSocket transport both bots use: the protobuf wire format, 16 kHz microphone audio in, and
- * out what the official web client plays whatever a frame says (24 kHz mono), in 40 ms frames: half
- * the writes of 20 ms ones (about a fifth of the CPU of a session) for at most 20 ms more audio
- * sent ahead of a barge-in (bench/websocket-sessions.ts). Ambience at `ambienceVolume` (0: none).
- */
-export function botTransport(
-  socket: WebSocket,
-  session: DevSession,
-  ambienceVolume: number,
-): WebSocketTransport {
-  return new WebSocketTransport(socket, {
-    serializer: new ProtobufFrameSerializer(),
-    name: `session-${session.id}`,
-    params: {
-      audioInEnabled: true,
-      audioInSampleRate: 16_000,
-      audioOutEnabled: true,
-      audioOutSampleRate: 24_000,
-      audioOut10msChunks: 4,
-      audioOutMixer:
-        ambienceVolume > 0
-          ? new SoundfileMixer({ soundFiles: { ambience: ambiencePath }, volume: ambienceVolume })
-          : undefined,
-    },
-  });
-}
-
 /** Options of {@link runEchoBot}. */
 export interface EchoBotOptions {
   voice: EchoBotVoice;
@@ -99,34 +67,39 @@ export interface EchoBotOptions {
   /** Volume of the background ambience, 0–1; 0 leaves it out. @default 0.15 */
   ambienceVolume?: number;
   /** Called with the pipeline task once it exists (tests and metrics). */
-  onTask?: (task: PipelineTask, transport: WebSocketTransport) => void;
+  onTask?: (task: PipelineTask, transport: WebSocketTransport, line: BotLine) => void;
 }
 
-/** Runs the echo bot on one WebSocket from the development server until the session ends. */
+/**
+ * Runs the echo bot on one WebSocket from the development server until the session ends: a
+ * browser page, or a phone call when the socket is a provider's media stream
+ * (`session.telephony`; the call is answered at the stream's rate, 8 kHz for most providers).
+ * Rejects only when a call's stream never says what the call is (`CallStartError`).
+ */
 export async function runEchoBot(
   socket: WebSocket,
   session: DevSession,
   options: EchoBotOptions,
 ): Promise<TaskOutcome> {
   const { voice } = options;
-  const ambienceVolume = options.ambienceVolume ?? 0.15;
-  const transport = botTransport(socket, session, ambienceVolume);
-  const rtvi = new RTVIProcessor();
+  const line = await openBotLine(socket, session, {
+    ambienceVolume: options.ambienceVolume ?? 0.15,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const { transport } = line;
   // 600 ms of silence ends a turn: short pauses inside a sentence do not cut it in two.
   const vad = new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: 600 } }) });
   const task = new PipelineTask(
-    new Pipeline([
-      transport.input(),
-      rtvi,
-      vad,
-      new UserTurnProcessor(),
-      new EchoProcessor({ announcement: voice.announcement }),
-      // Holds the greeting until the client says it is ready to play audio.
-      new RTVIOutputGate(),
-      transport.output(),
-    ]),
+    new Pipeline(
+      line.processors([
+        vad,
+        new UserTurnProcessor(),
+        new EchoProcessor({ announcement: voice.announcement }),
+      ]),
+    ),
     {
-      observers: [rtvi.observer],
+      params: line.params,
+      observers: line.observers,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     },
@@ -139,6 +112,6 @@ export async function runEchoBot(
       new TTSStoppedFrame(),
     ]);
   });
-  options.onTask?.(task, transport);
-  return runSessionTask(task, session);
+  options.onTask?.(task, transport, line);
+  return line.run(task, session);
 }

@@ -12,6 +12,9 @@
  *   pocketsphinx) and a voice (CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY,
  *   OPENAI_API_KEY, or an installed flite); each provider's *_BASE_URL points it elsewhere;
  * - otherwise the echo bot, which needs no API keys. `VOICEPIPE_BOT=echo` forces it.
+ * Phone calls: the development server's `/telephony/<provider>/ws` sockets (Twilio, Telnyx, Plivo,
+ * Exotel, Vonage) reach the same handler with `session.telephony` set, and the same bot answers
+ * (bot-line.ts; docs/design/voice-bot.md, "Phone calls").
  * Sessions run on the main thread unless `VOICEPIPE_WORKERS=N` asks for N session workers
  * (docs/design/dev-server.md, "Sessions on worker threads": worth it past about 60 sessions on a
  * machine with cores to spare; each worker holds its own Silero model, about 220 MiB).
@@ -77,7 +80,9 @@ async function sessions(
   const voice = await loadEchoBotVoice();
   return {
     onSession: async (socket, _request, session) => {
-      logger.info(`session ${session.id}: started (${bot.bot} bot)`);
+      logger.info(
+        `session ${session.id}: started (${bot.bot} bot${session.telephony ? `, a ${session.telephony} call` : ""})`,
+      );
       const outcome =
         bot.bot === "assistant"
           ? await runAssistantBot(socket, session, { choice: bot, logger })

@@ -17,7 +17,9 @@ export const createSessionHandler: CreateSessionHandler = async ({
   const choice = data as BotChoice;
   const voice = await loadEchoBotVoice();
   return async (socket, _request, session) => {
-    logger.info(`session ${session.id}: started (${choice.bot} bot, worker thread)`);
+    logger.info(
+      `session ${session.id}: started (${choice.bot} bot${session.telephony ? `, a ${session.telephony} call` : ""}, worker thread)`,
+    );
     const outcome =
       choice.bot === "assistant"
         ? await runAssistantBot(socket, session, { choice, logger })

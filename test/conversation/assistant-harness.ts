@@ -13,6 +13,7 @@ import type { PipelineTask, TaskOutcome } from "../../src/pipeline/task.js";
 import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import { type DevServer, startDevServer } from "../../src/runner/dev-server.js";
 import { type Logger, silentLogger } from "../../src/logger.js";
+import type { TelephonyProvider } from "../../src/telephony/index.js";
 import {
   type FakeCartesia,
   type FakeCartesiaOptions,
@@ -74,6 +75,11 @@ export interface AssistantHarnessOptions {
   /** More options for the bot (e.g. a backup LLM base URL in `env`). */
   readonly bot?: Partial<AssistantBotOptions>;
   readonly logger?: Logger;
+  /**
+   * Makes every session a phone call from this provider (as the development server's
+   * `/telephony/<provider>/ws` routes do): dial {@link AssistantHarness.wsUrl} with a fake caller.
+   */
+  readonly telephony?: TelephonyProvider;
 }
 
 /** One running assistant on loopback providers, and its client. */
@@ -88,6 +94,8 @@ export interface AssistantHarness {
   /** Resolves with the session's outcome when it ends. */
   readonly outcome: Promise<TaskOutcome>;
   connect(): Promise<LoopbackClient>;
+  /** The server's session socket (`ws://…/ws`), for clients that do not go through `POST /start`. */
+  readonly wsUrl: string;
   close(): Promise<void>;
 }
 
@@ -128,27 +136,31 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
     onSession: async (socket, _request, devSession) => {
       try {
         settle(
-          await runAssistantBot(socket, devSession, {
-            choice,
-            logger,
-            ambienceVolume: 0,
-            ...(options.greeting === undefined ? {} : { greeting: options.greeting }),
-            ...options.bot,
-            ...(backupOpenai
-              ? {
-                  fallbackLLM: new OpenAILLMService({
-                    baseURL: backupOpenai.baseURL,
-                    apiKey: "sk-backup",
-                    model: "backup-model",
-                  }),
-                }
-              : {}),
-            env,
-            onTask: (task, parts) => {
-              session = { task, parts };
-              options.bot?.onTask?.(task, parts);
+          await runAssistantBot(
+            socket,
+            options.telephony ? { ...devSession, telephony: options.telephony } : devSession,
+            {
+              choice,
+              logger,
+              ambienceVolume: 0,
+              ...(options.greeting === undefined ? {} : { greeting: options.greeting }),
+              ...options.bot,
+              ...(backupOpenai
+                ? {
+                    fallbackLLM: new OpenAILLMService({
+                      baseURL: backupOpenai.baseURL,
+                      apiKey: "sk-backup",
+                      model: "backup-model",
+                    }),
+                  }
+                : {}),
+              env,
+              onTask: (task, parts) => {
+                session = { task, parts };
+                options.bot?.onTask?.(task, parts);
+              },
             },
-          }),
+          ),
         );
       } catch (error) {
         fail(error);
@@ -167,6 +179,7 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
       return session;
     },
     outcome,
+    wsUrl: server.url.replace(/^http/u, "ws") + "ws",
     async connect() {
       const client = await LoopbackClient.connect(server.url);
       clients.push(client);

@@ -94,7 +94,10 @@ export class WebSocketInputTransport extends BaseInputTransport {
   /**
    * A frame for the task from the serializer (a telephony stream's `stop`, a media format it
    * cannot decode): pushed upstream, to the task, not through the pipeline. A request to end
-   * counts as the end request, so the socket closing next does not also cancel.
+   * counts as the end request, so the socket closing next does not also cancel. It also means
+   * the client ended its stream and plays nothing more: the connection closes for the output,
+   * which stops at once (as when the socket closes) instead of sending what is still queued
+   * into a stream that is over; the socket itself closes when the task ends.
    */
   #toTask(frame: EndTaskFrame | CancelTaskFrame | ErrorFrame): void {
     if (frame instanceof ErrorFrame) {
@@ -103,6 +106,7 @@ export class WebSocketInputTransport extends BaseInputTransport {
     } else {
       if (this.#endRequested) return;
       this.#endRequested = true;
+      this.#transport.connection.close(`the client ended its stream (${frame.reason ?? frame.name})`);
     }
     Promise.resolve()
       .then(() => this.pushFrame(frame, FrameDirection.UPSTREAM))
