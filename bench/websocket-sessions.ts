@@ -21,6 +21,11 @@
  * A step passes when every session is alive, p99 lateness < 20 ms and no pacer re-anchored. The
  * run stops at the first failing step unless `keepGoing=1`.
  *
+ * `telephony=twilio` makes the clients phone calls (Twilio's media stream: 8 kHz μ-law in and out,
+ * 20 ms messages) to the development server's `/telephony/twilio/ws`, answered by the same echo bot
+ * (Silero VAD at 8 kHz, the ambience mixer, 20 ms output chunks); its output is counted in 8 kHz
+ * samples. Calls need sessions on the main thread (workers=0).
+ *
  * `workers=N` runs the sessions on N session workers (docs/design/dev-server.md, "Sessions on
  * worker threads"; the module is `bench/support/bench-session-worker.ts`) instead of the main
  * thread (`workers=0`, the default, as `npm start` runs). Each worker measures its own thread
@@ -61,6 +66,9 @@ const WARMUP_S = Number(named.warmup ?? 5);
 const RAMP_S = Number(named.ramp ?? 3);
 const KEEP_GOING = named.keepGoing === "1";
 const WORKERS = Number(named.workers ?? 0);
+const TELEPHONY = named.telephony;
+if (TELEPHONY !== undefined && (TELEPHONY !== "twilio" || WORKERS > 0))
+  throw new Error(`telephony takes "twilio", with workers=0 (got ${TELEPHONY}, workers=${WORKERS})`);
 if (!Number.isInteger(WORKERS) || WORKERS < 0)
   throw new Error(
     `workers must be a whole number ≥ 0 (0: sessions on the main thread; got ${named.workers})`,
@@ -137,7 +145,11 @@ channel.onmessage = (event) => {
 // ---------------------------------------------------------------- the load generator
 
 const generatorFile = fileURLToPath(new URL("./support/websocket-clients.ts", import.meta.url));
-const generator = fork(generatorFile, [], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+const generator = fork(generatorFile, [], {
+  execArgv: ["--import", "tsx"],
+  stdio: "inherit",
+  env: { ...process.env, ...(TELEPHONY ? { WS_BENCH_TELEPHONY: TELEPHONY } : {}) },
+});
 const inbox: ChildMessage[] = [];
 let wakeInbox: (() => void) | undefined;
 generator.on("message", (m: ChildMessage) => {
@@ -196,7 +208,10 @@ async function threadWindows(run: () => Promise<void>): Promise<ThreadWindow[]> 
 }
 
 async function step(n: number): Promise<StepResult> {
-  tell({ type: "grow", startUrl: new URL("/start", server.url).href, total: n, rampMs: RAMP_S * 1000 });
+  const startUrl = TELEPHONY
+    ? new URL(`/telephony/${TELEPHONY}/ws`, server.url.replace(/^http/, "ws")).href
+    : new URL("/start", server.url).href;
+  tell({ type: "grow", startUrl, total: n, rampMs: RAMP_S * 1000 });
   const grown = await reply("grown", RAMP_S * 1000 + 90_000);
   if (grown.failed > 0)
     console.log(

@@ -13,6 +13,11 @@
  * every frame due since the last one, as a browser hands over audio it captured while its page
  * was busy.
  *
+ * `WS_BENCH_TELEPHONY=twilio`: the clients are phone calls instead, speaking Twilio's media stream
+ * (`connected`, `start`, then 20 ms of 8 kHz μ-law a message) to the `/telephony/twilio/ws` URL the
+ * parent gives; a call counts as ready at the bot's first audio (its greeting), and the bot's audio
+ * is counted in μ-law samples (8,000 a second is real time).
+ *
  * Messages from the parent (`ParentMessage`) and replies (`ChildMessage`) are defined below.
  */
 import { fileURLToPath } from "node:url";
@@ -25,6 +30,8 @@ import {
   OutputTransportMessageFrame,
 } from "../../src/frames/transport-messages.js";
 import { RTVI_LABEL, RTVI_PROTOCOL_VERSION } from "../../src/processors/rtvi/protocol.js";
+import { encodeUlaw } from "../../src/audio/g711.js";
+import { resampleOnce } from "../../src/audio/resampler.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 
 /** What the parent asks. */
@@ -70,10 +77,14 @@ export interface WindowReport {
 }
 
 const FIXTURE = fileURLToPath(new URL("../../test/fixtures/vad-espeak.wav", import.meta.url));
-const IN_RATE = 16_000;
-const FRAME_SAMPLES = 256;
-const FRAME_MS = (FRAME_SAMPLES / IN_RATE) * 1000; // 16 ms
-const OUT_RATE = 24_000;
+/** Phone calls (Twilio's stream) instead of browser clients. */
+const PHONE = process.env.WS_BENCH_TELEPHONY === "twilio";
+const FIXTURE_RATE = 16_000;
+const IN_RATE = PHONE ? 8000 : 16_000;
+const FRAME_SAMPLES = PHONE ? 160 : 256;
+const FRAME_MS = (FRAME_SAMPLES / IN_RATE) * 1000; // 16 ms (browser), 20 ms (phone)
+const OUT_RATE = PHONE ? 8000 : 24_000;
+const STREAM_SID = "MZ00000000000000000000000000000001";
 /** Silence after the fixture (6.75 s, speech at 1.0–3.7 s and later): time for the echo to play. */
 const SILENCE_AFTER_MS = 4_000;
 /** Bound of one catch-up: a tick never sends more than this many frames per client. */
@@ -104,16 +115,24 @@ interface Client {
 const serializer = new ProtobufFrameSerializer({ sendFrameIds: false });
 
 /** The looped microphone signal, pre-encoded once: every client sends the same buffers. */
-async function loadPattern(): Promise<Uint8Array[]> {
+async function loadPattern(): Promise<Array<Uint8Array | string>> {
   const wav = await readWavFile(FIXTURE);
-  if (wav.sampleRate !== IN_RATE)
-    throw new Error(`${FIXTURE}: expected ${IN_RATE} Hz, got ${wav.sampleRate}`);
+  if (wav.sampleRate !== FIXTURE_RATE)
+    throw new Error(`${FIXTURE}: expected ${FIXTURE_RATE} Hz, got ${wav.sampleRate}`);
+  const audio = PHONE ? await resampleOnce(wav.audio, FIXTURE_RATE, IN_RATE) : wav.audio;
   const silence = Math.round((SILENCE_AFTER_MS / 1000) * IN_RATE);
-  const length = Math.ceil((wav.audio.length + silence) / FRAME_SAMPLES) * FRAME_SAMPLES;
+  const length = Math.ceil((audio.length + silence) / FRAME_SAMPLES) * FRAME_SAMPLES;
   const pattern = new Int16Array(length);
-  pattern.set(wav.audio);
-  const frames: Uint8Array[] = [];
+  pattern.set(audio);
+  const frames: Array<Uint8Array | string> = [];
   for (let i = 0; i < length; i += FRAME_SAMPLES) {
+    if (PHONE) {
+      const payload = Buffer.from(encodeUlaw(pattern.subarray(i, i + FRAME_SAMPLES))).toString("base64");
+      frames.push(
+        JSON.stringify({ event: "media", streamSid: STREAM_SID, media: { track: "inbound", payload } }),
+      );
+      continue;
+    }
     const bytes = serializer.serialize(
       new OutputAudioRawFrame(pattern.slice(i, i + FRAME_SAMPLES), IN_RATE, 1),
     );
@@ -161,6 +180,7 @@ function onTick(): void {
 }
 
 function onMessage(c: Client, data: Buffer): void {
+  if (PHONE) return onPhoneMessage(c, data);
   const result = serializer.deserialize(data);
   if (!result.ok) {
     firstError ??= `a message from the server is not a frame: ${result.error.message}`;
@@ -180,15 +200,41 @@ function onMessage(c: Client, data: Buffer): void {
   }
 }
 
+/** A message of Twilio's stream from the bot: media (its μ-law bytes are samples) or clear. */
+function onPhoneMessage(c: Client, data: Buffer): void {
+  let message: { event?: string; media?: { payload?: string } };
+  try {
+    message = JSON.parse(data.toString("utf8")) as typeof message;
+  } catch {
+    firstError ??= "a message from the server is not JSON";
+    return;
+  }
+  if (message.event === "media") {
+    c.botReady = true;
+    // base64: 4 characters carry 3 bytes, one μ-law sample each.
+    const b64 = message.media?.payload ?? "";
+    c.receivedSamples += (b64.length / 4) * 3 - (b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0);
+  } else if (message.event === "clear") {
+    counts.botInterrupted++;
+  } else {
+    counts.otherFormatFrames++;
+  }
+}
+
 async function openClient(startUrl: string, id: number): Promise<void> {
   let url: string;
-  try {
-    const reply = await fetch(startUrl, { method: "POST", headers: { "Content-Type": "application/json" } });
-    url = ((await reply.json()) as { wsUrl: string }).wsUrl;
-  } catch (error) {
-    firstError ??= `client ${id}: POST /start failed: ${(error as Error).message}`;
-    url = "ws://127.0.0.1:9/unreachable";
-  }
+  if (PHONE) url = startUrl;
+  else
+    try {
+      const reply = await fetch(startUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+      });
+      url = ((await reply.json()) as { wsUrl: string }).wsUrl;
+    } catch (error) {
+      firstError ??= `client ${id}: POST /start failed: ${(error as Error).message}`;
+      url = "ws://127.0.0.1:9/unreachable";
+    }
   const socket = new WebSocket(url, { perMessageDeflate: false });
   const c: Client = {
     socket,
@@ -206,6 +252,25 @@ async function openClient(startUrl: string, id: number): Promise<void> {
   socket.on("open", () => {
     c.open = true;
     c.startTick = Math.floor((performance.now() - t0 - c.phaseMs) / FRAME_MS);
+    if (PHONE) {
+      socket.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
+      socket.send(
+        JSON.stringify({
+          event: "start",
+          sequenceNumber: "1",
+          streamSid: STREAM_SID,
+          start: {
+            streamSid: STREAM_SID,
+            accountSid: "AC00000000000000000000000000000001",
+            callSid: `CA${String(id).padStart(32, "0")}`,
+            tracks: ["inbound"],
+            customParameters: {},
+            mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+          },
+        }),
+      );
+      return;
+    }
     const ready = serializer.serialize(
       new OutputTransportMessageFrame({
         label: RTVI_LABEL,
