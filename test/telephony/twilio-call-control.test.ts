@@ -149,7 +149,7 @@ describe("TwilioCallControl.hangUp", () => {
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/no answer from http:\/\/127\.0\.0\.1:\d+ within 200 ms \(timeoutMs\)/);
     expect(tookMs).toBeGreaterThanOrEqual(190);
-    expect(tookMs).toBeLessThan(1000);
+    expect(tookMs).toBeLessThan(2000); // slack for a loaded machine; the default would be 5000
   });
 
   it("says it could not reach the API when nothing listens", async () => {
