@@ -166,7 +166,13 @@ describe("TwilioCallControl.hangUp", () => {
     const twilio = control(server);
     const plivo = { ...twilioCall(), provider: "plivo" as const };
     expect((await refusal(twilio.hangUp(plivo))).message).toMatch(/cannot hang up a plivo call/);
-    for (const id of ["", "CA1", `CA${"0".repeat(31)}/../x`, `${CALL_SID}?Status=x`]) {
+    for (const id of [
+      undefined as unknown as string,
+      "",
+      "CA1",
+      `CA${"0".repeat(31)}/../x`,
+      `${CALL_SID}?Status=x`,
+    ]) {
       expect((await refusal(twilio.hangUp(twilioCall(id)))).message).toMatch(/not a Twilio CallSid/);
     }
     expect(server.requests).toHaveLength(0);
