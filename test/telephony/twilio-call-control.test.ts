@@ -173,7 +173,9 @@ describe("TwilioCallControl.hangUp", () => {
       `CA${"0".repeat(31)}/../x`,
       `${CALL_SID}?Status=x`,
     ]) {
-      expect((await refusal(twilio.hangUp(twilioCall(id)))).message).toMatch(/not a Twilio CallSid/);
+      expect((await refusal(twilio.hangUp({ ...twilioCall(), callId: id }))).message).toMatch(
+        /not a Twilio CallSid/,
+      );
     }
     expect(server.requests).toHaveLength(0);
   });
