@@ -268,9 +268,9 @@ function callSid(call: TelephonyCall, action: string): string {
       { provider: "twilio", retryable: false },
     );
   }
-  if (!CALL_SID.test(call.callId)) {
+  if (typeof call.callId !== "string" || !CALL_SID.test(call.callId)) {
     throw new CallControlError(
-      `twilio: cannot ${action} call ${JSON.stringify(call.callId.slice(0, 40))}: not a Twilio CallSid ("CA" and 32 hex digits); ` +
+      `twilio: cannot ${action} call ${JSON.stringify(String(call.callId).slice(0, 40))}: not a Twilio CallSid ("CA" and 32 hex digits); ` +
         "the stream's start message names it (start.callSid)",
       { provider: "twilio", retryable: false },
     );

@@ -185,7 +185,7 @@ describe("runCall", () => {
 
   it("logs a hang-up that failed (the REST API is down) once, and still resolves", async () => {
     const rest = await twilioRest();
-    const control = twilioControl(rest, 1000);
+    const control = twilioControl(rest, 3000);
     await rest.close();
     const call = await startCall({ control });
     call.endByBot();
@@ -198,7 +198,7 @@ describe("runCall", () => {
     expect(failures[0]!.message).toMatch(
       /twilio: could not hang up call CA0+1 \(the bot ended the call\): .*could not reach .*ECONNREFUSED/,
     );
-    expect(resolvedAt - call.finishedAt()!).toBeLessThan(1000);
+    expect(resolvedAt - call.finishedAt()!).toBeLessThan(3000); // within the control's timeoutMs
   });
 
   it("gives up on a REST API that never answers at the control's timeoutMs", async () => {
@@ -210,7 +210,7 @@ describe("runCall", () => {
     const waitedMs = performance.now() - call.finishedAt()!;
     expect(hungUp).toBe(false);
     expect(waitedMs).toBeGreaterThanOrEqual(250);
-    expect(waitedMs).toBeLessThan(300 + 700);
+    expect(waitedMs).toBeLessThan(300 + 1500); // slack for a loaded machine; the default would be 5000
     expect(call.lines.filter((l) => l.level === "error")).toHaveLength(1);
     expect(rest.requests).toHaveLength(1);
   });
@@ -230,7 +230,7 @@ describe("runCall", () => {
     const waitedMs = performance.now() - call.finishedAt()!;
     expect(hungUp).toBe(false);
     expect(calls).toBe(1);
-    expect(waitedMs).toBeLessThan(200 + 700);
+    expect(waitedMs).toBeLessThan(200 + 1500); // the default would be 10000
     expect(call.lines.filter((l) => l.level === "error")[0]!.message).toMatch(/within 200 ms/);
   });
 

@@ -149,7 +149,7 @@ describe("TwilioCallControl.hangUp", () => {
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/no answer from http:\/\/127\.0\.0\.1:\d+ within 200 ms \(timeoutMs\)/);
     expect(tookMs).toBeGreaterThanOrEqual(190);
-    expect(tookMs).toBeLessThan(1000);
+    expect(tookMs).toBeLessThan(2000); // slack for a loaded machine; the default would be 5000
   });
 
   it("says it could not reach the API when nothing listens", async () => {
@@ -166,8 +166,16 @@ describe("TwilioCallControl.hangUp", () => {
     const twilio = control(server);
     const plivo = { ...twilioCall(), provider: "plivo" as const };
     expect((await refusal(twilio.hangUp(plivo))).message).toMatch(/cannot hang up a plivo call/);
-    for (const id of ["", "CA1", `CA${"0".repeat(31)}/../x`, `${CALL_SID}?Status=x`]) {
-      expect((await refusal(twilio.hangUp(twilioCall(id)))).message).toMatch(/not a Twilio CallSid/);
+    for (const id of [
+      undefined as unknown as string,
+      "",
+      "CA1",
+      `CA${"0".repeat(31)}/../x`,
+      `${CALL_SID}?Status=x`,
+    ]) {
+      expect((await refusal(twilio.hangUp({ ...twilioCall(), callId: id }))).message).toMatch(
+        /not a Twilio CallSid/,
+      );
     }
     expect(server.requests).toHaveLength(0);
   });
