@@ -74,6 +74,8 @@ describe("package exports (run after `npm run build`)", () => {
     const telephony = (await import(telephonySpecifier)) as Record<string, unknown>;
     expect(typeof telephony["answerCall"]).toBe("function");
     expect(typeof telephony["TwilioFrameSerializer"]).toBe("function");
+    expect(typeof telephony["TelnyxFrameSerializer"]).toBe("function");
+    expect(typeof telephony["TelnyxCallControl"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
