@@ -82,6 +82,8 @@ describe("package exports (run after `npm run build`)", () => {
     ]) {
       expect(typeof telephony[name], name).toBe("function");
     }
+    expect(typeof telephony["TelnyxFrameSerializer"]).toBe("function");
+    expect(typeof telephony["TelnyxCallControl"]).toBe("function");
   });
 
   it("the built serializer reads its schema from dist/ and decodes a frame; the tarball ships the schema", async () => {
