@@ -4,7 +4,7 @@ import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { resolveBaseUrl } from "../services/http/base-url.js";
-import { MAX_ERROR_BODY_CHARS } from "../services/http/http-errors.js";
+import { boundedText } from "../services/http/event-stream.js";
 import { type CallControl, CallControlError } from "./call-control.js";
 
 /** Options of {@link TelnyxCallControl}. */
@@ -162,25 +162,7 @@ async function post(
     await response.body?.cancel().catch(() => undefined);
     return { status: response.status, body: "" };
   }
-  return { status: response.status, body: await boundedText(response) };
-}
-
-/** At most MAX_ERROR_BODY_CHARS of the body; the rest is not read. */
-async function boundedText(response: Response): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder("utf-8");
-  let text = "";
-  try {
-    while (text.length < MAX_ERROR_BODY_CHARS) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    return (text + decoder.decode()).slice(0, MAX_ERROR_BODY_CHARS);
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
+  return { status: response.status, body: await boundedText(response, signal) };
 }
 
 interface TelnyxError {

@@ -6,7 +6,7 @@ import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { resolveBaseUrl } from "../services/http/base-url.js";
-import { MAX_ERROR_BODY_CHARS } from "../services/http/http-errors.js";
+import { boundedText } from "../services/http/event-stream.js";
 import { type CallControl, CallControlError } from "./call-control.js";
 import { vonageJwt, vonagePrivateKey } from "./vonage-jwt.js";
 
@@ -181,7 +181,7 @@ export class VonageCallControl implements CallControl {
       body: JSON.stringify(body),
       signal,
     });
-    return { status: response.status, text: await boundedText(response) };
+    return { status: response.status, text: await boundedText(response, signal) };
   }
 }
 
@@ -231,24 +231,6 @@ function advice(status: number, action: string): string {
   if (status === 429) return "Vonage is limiting requests; try again shortly";
   if (status >= 500) return "Vonage's error; try again shortly";
   return action === "transfer" ? "check the transfer target" : "the Voice API refused the request";
-}
-
-/** At most MAX_ERROR_BODY_CHARS of the body (an error page needs no more); the rest is not read. */
-async function boundedText(response: Response): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder("utf-8");
-  let text = "";
-  try {
-    while (text.length < MAX_ERROR_BODY_CHARS) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    return (text + decoder.decode()).slice(0, MAX_ERROR_BODY_CHARS);
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
 }
 
 /** The private key from VONAGE_PRIVATE_KEY: PEM text, or the path of a PEM file. */
