@@ -24,7 +24,17 @@ import {
 } from "../../src/index.js";
 import { RTVIOutputGate, RTVIProcessor } from "../../src/processors/rtvi/index.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
-import { type TelephonyCall, type TelephonyProvider, answerCall } from "../../src/telephony/index.js";
+import {
+  type CallControl,
+  PlivoCallControl,
+  type TelephonyCall,
+  type TelephonyProvider,
+  TelnyxCallControl,
+  TwilioCallControl,
+  VonageCallControl,
+  answerCall,
+  runCall,
+} from "../../src/telephony/index.js";
 
 /** The background ambience both bots play under everything (a WAV in `examples/assets`). */
 export const ambiencePath = fileURLToPath(new URL("../assets/ambience.wav", import.meta.url));
@@ -56,6 +66,44 @@ export interface BotLineOptions {
   ambienceVolume: number;
   /** Clock of the call's start deadline (a provider gets 10 s to say what the call is). @default a SystemClock */
   clock?: Clock;
+  /**
+   * Hangs up a call through the provider's API when the bot ends it. @default the provider's
+   * control when the environment has its credentials (see {@link callControlFromEnv}), else none
+   */
+  callControl?: CallControl;
+}
+
+/** Environment variables that make `callControlFromEnv` build a provider's call control. */
+const CONTROL_ENV: Partial<Record<TelephonyProvider, readonly string[]>> = {
+  twilio: ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"],
+  telnyx: ["TELNYX_API_KEY"],
+  plivo: ["PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"],
+  vonage: ["VONAGE_APPLICATION_ID", "VONAGE_PRIVATE_KEY"],
+};
+const controls = new Map<TelephonyProvider, CallControl | undefined>();
+
+/**
+ * The provider's call control when the environment has its credentials (Twilio
+ * `TWILIO_ACCOUNT_SID` + `TWILIO_AUTH_TOKEN`, Telnyx `TELNYX_API_KEY`, Plivo `PLIVO_AUTH_ID` +
+ * `PLIVO_AUTH_TOKEN`, Vonage `VONAGE_APPLICATION_ID` + `VONAGE_PRIVATE_KEY`), made once per
+ * process; else undefined (Exotel has none). Credentials that are set but malformed throw, naming
+ * the variable.
+ */
+export function callControlFromEnv(
+  provider: TelephonyProvider,
+  env: NodeJS.ProcessEnv = process.env,
+): CallControl | undefined {
+  if (controls.has(provider)) return controls.get(provider);
+  const needed = CONTROL_ENV[provider];
+  let control: CallControl | undefined;
+  if (needed && needed.every((name) => env[name])) {
+    if (provider === "twilio") control = new TwilioCallControl({ env });
+    else if (provider === "telnyx") control = new TelnyxCallControl({ env });
+    else if (provider === "plivo") control = new PlivoCallControl({ env });
+    else if (provider === "vonage") control = new VonageCallControl({ env });
+  }
+  controls.set(provider, control);
+  return control;
 }
 
 /**
@@ -127,6 +175,7 @@ async function phoneLine(
 ): Promise<BotLine> {
   const answered = await answerCall(socket, provider, options.clock ? { clock: options.clock } : {});
   const { call, serializer } = answered;
+  const control = options.callControl ?? callControlFromEnv(provider);
   const transport = answered.transport({
     name: `session-${session.id}-${provider}`,
     params: { audioOutMixer: ambience(options.ambienceVolume) },
@@ -143,9 +192,9 @@ async function phoneLine(
     observers: [],
     description: `${provider} call ${call.callId || "(no call id)"}`,
     processors: (bot, after = []) => [transport.input(), ...bot, transport.output(), ...after],
-    // The seam for hanging up through the provider's API when the bot ends the call (runCall):
-    // for now a call ends as every session does, and the provider's socket closing ends the task.
-    run: (task, s) => runSessionTask(task, s),
+    // When the bot ends the call (not the caller), it is hung up through the provider's API if
+    // the environment has the credentials; else closing the socket ends it (docs/design/telephony.md).
+    run: async (task, s) => (await runCall(task, s, answered, control ? { control } : {})).outcome,
   };
 }
 
