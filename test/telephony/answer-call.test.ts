@@ -189,15 +189,22 @@ describe("answerCall", () => {
     client.send(twilioStream.connected());
     client.send(twilioStream.start());
     const answered = await answerCall(server, "twilio");
+    // Listeners run in the order added: once this one has seen them all, answerCall's has too.
+    let arrived = 0;
+    server.on("message", () => arrived++);
     sendInOneWrite(
       client,
       Array.from({ length: MAX_EARLY_MESSAGES + 20 }, (_, i) => twilioStream.media(i, new Uint8Array(160))),
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => arrived, { timeout: 5000 }).toBe(MAX_EARLY_MESSAGES + 20);
     const transport = answered.transport();
     const { logger, lines } = memoryLogger();
     const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), { logger });
+    const started = new Promise<void>((resolve) => transport.on("clientConnected", resolve));
     const done = task.run();
+    // After the start: the transport's own hold is full of the 512 it was handed, so a stop sent
+    // before the pipeline runs would be dropped too (Twilio then closes the socket, which ends the call).
+    await started;
     client.send(twilioStream.stop());
     await done;
     // 2 + 532 came; 512 were held.
