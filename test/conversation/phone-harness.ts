@@ -1,14 +1,12 @@
 /**
- * The echo bot (`npm start`'s default) answering simulated phone calls on loopback: a `ws` server
- * that hands each socket on `/telephony/<provider>/ws` to `runEchoBot` with a session whose
- * `telephony` names the provider (what the development server's telephony routes do), and the
- * audio the tests speak and look for.
+ * The echo bot (`npm start`'s default) answering simulated phone calls on loopback: the
+ * development server, whose telephony routes hand each socket on `/telephony/<provider>/ws` to
+ * `runEchoBot` with a session whose `telephony` names the provider, and the audio the tests speak
+ * and look for.
  */
 import { readFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { WebSocketServer } from "ws";
 import type { BotLine } from "../../examples/03-voice-bot/bot-line.js";
 import { type EchoBotVoice, loadEchoBotVoice, runEchoBot } from "../../examples/03-voice-bot/echo-bot.js";
 import { rms } from "../../src/audio/pcm.js";
@@ -16,12 +14,8 @@ import { resampleOnce } from "../../src/audio/resampler.js";
 import { readWavFile } from "../../src/audio/wav.js";
 import type { Logger } from "../../src/logger.js";
 import type { PipelineTask, TaskOutcome } from "../../src/pipeline/task.js";
-import type { DevSession } from "../../src/runner/dev-server.js";
-import {
-  DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
-  type TelephonyProvider,
-  createTelephonySerializer,
-} from "../../src/telephony/index.js";
+import { startDevServer } from "../../src/runner/dev-server.js";
+import { type TelephonyProvider, createTelephonySerializer } from "../../src/telephony/index.js";
 import type { WebSocketTransport } from "../../src/transports/websocket/websocket-transport.js";
 import { memoryLogger, type LoggedLine } from "../support/logger.js";
 
@@ -60,8 +54,7 @@ export interface PhoneBot {
 }
 
 /**
- * Starts the echo bot on a loopback `ws` server (the message cap of the telephony serializers,
- * as a server should be set up for them). `voice`: a shorter greeting keeps the tests short.
+ * Starts the echo bot behind the development server on loopback (its telephony routes). `voice`: a shorter greeting keeps the tests short.
  */
 export async function startPhoneBot(
   voice: EchoBotVoice,
@@ -69,60 +62,49 @@ export async function startPhoneBot(
 ): Promise<PhoneBot> {
   const memory = memoryLogger();
   const logger = options.logger ?? memory.logger;
-  const server = new WebSocketServer({
-    host: "127.0.0.1",
-    port: 0,
-    maxPayload: DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES,
-    perMessageDeflate: false,
-  });
-  await new Promise<void>((resolve) => server.once("listening", resolve));
   const sessions: AnsweredSession[] = [];
-  server.on("connection", (socket, request) => {
-    const provider = /^\/telephony\/(\w+)\/ws$/.exec(request.url ?? "")?.[1] as TelephonyProvider | undefined;
-    if (!provider) return socket.close(1008, "no such path");
-    const closing = new AbortController();
-    const cancelled = new AbortController();
-    const session: DevSession = {
-      id: sessions.length + 1,
-      closing: closing.signal,
-      cancelled: cancelled.signal,
-      telephony: provider,
-    };
-    const answered: AnsweredSession = {
-      id: session.id,
-      provider,
-      settled: runEchoBot(socket, session, {
-        voice,
-        logger,
-        onTask: (task, transport, line) => Object.assign(answered, { task, transport, line }),
-      }).then(
-        (outcome) => ({ atMs: performance.now(), outcome }),
-        (error: unknown) => {
-          socket.terminate();
-          return { atMs: performance.now(), error };
-        },
-      ),
-      cancel: () => {
-        closing.abort(new Error("test closing"));
-        cancelled.abort(new Error("test cancelled"));
-        socket.close(1001);
-      },
-    };
-    sessions.push(answered);
+  // The development server itself: its telephony routes hand each call's socket to onSession
+  // with `session.telephony` set, as `npm start` runs it.
+  const server = await startDevServer({
+    port: 0,
+    maxSessions: 100,
+    sessionTimeoutMs: null,
+    logger,
+    onSession: (socket, _request, session) => {
+      const provider = session.telephony;
+      if (!provider) return void socket.close(1008, "not a call");
+      const answered: AnsweredSession = {
+        id: session.id,
+        provider,
+        settled: runEchoBot(socket, session, {
+          voice,
+          logger,
+          onTask: (task, transport, line) => Object.assign(answered, { task, transport, line }),
+        }).then(
+          (outcome) => ({ atMs: performance.now(), outcome }),
+          (error: unknown) => {
+            socket.terminate();
+            return { atMs: performance.now(), error };
+          },
+        ),
+        cancel: () => socket.close(1001),
+      };
+      sessions.push(answered);
+      return answered.settled.then(() => undefined);
+    },
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = server.port;
   return {
     url: (provider) => `ws://127.0.0.1:${port}/telephony/${provider}/ws`,
     sessions,
     log: memory.lines,
     get openSockets() {
-      return server.clients.size;
+      return server.sessions;
     },
     async close() {
       for (const s of sessions) s.cancel();
       await Promise.all(sessions.map((s) => s.settled));
-      for (const client of server.clients) client.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close({ graceMs: 1000, cancelTimeoutMs: 2000 });
     },
   };
 }
