@@ -14,6 +14,7 @@ import {
   type ReceivedMessage,
   type WebSocketTransportOptions,
 } from "../transports/websocket/websocket-options.js";
+import { toBytes } from "../transports/websocket/websocket-input.js";
 import { WebSocketTransport } from "../transports/websocket/websocket-transport.js";
 import { createTelephonySerializer } from "./serializers.js";
 
@@ -201,9 +202,3 @@ export async function answerCall(
 }
 
 function ignore(): void {}
-
-function toBytes(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}

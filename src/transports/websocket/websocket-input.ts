@@ -148,7 +148,8 @@ export class WebSocketInputTransport extends BaseInputTransport {
   }
 }
 
-function toBytes(data: RawData): Buffer {
+/** The bytes of one ws message, whatever form ws delivered it in. */
+export function toBytes(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
