@@ -3,11 +3,12 @@ import { ErrorFrame } from "../../frames/error.js";
 import type { DeserializeResult, SerializedMessage } from "../frame-serializer.js";
 import {
   type JsonObject,
-  TelephonySerializer,
-  type TelephonySerializerOptions,
   object,
   stringRecord,
+  TelephonySerializer,
+  type TelephonySerializerOptions,
   text,
+  wireText,
 } from "./telephony-serializer.js";
 import { type WireEncoding, type WireFormat, encodeBase64, wireBytes } from "./wire-audio.js";
 
@@ -170,7 +171,7 @@ function exotelFormat(value: unknown, fallbackRate: number): WireFormat | string
     parseRate(format.sample_rate ?? format.sampleRate ?? format.rate ?? rateParameter) ?? fallbackRate;
   const encoding = ENCODINGS.get(mime);
   if (encoding === undefined) {
-    return `${JSON.stringify(String(format.encoding).slice(0, 40))} at ${String(format.sample_rate ?? format.sampleRate ?? "?")} Hz`;
+    return `${JSON.stringify(wireText(format.encoding))} at ${wireText(format.sample_rate ?? format.sampleRate ?? "?", 20)} Hz`;
   }
   if (encoding !== "l16" && rate !== 8000) return `G.711 at ${rate} Hz`;
   return { encoding, sampleRate: rate };

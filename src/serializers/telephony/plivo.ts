@@ -8,12 +8,14 @@ import {
 } from "../frame-serializer.js";
 import { parseExtraHeaders } from "./plivo-extra-headers.js";
 import {
+  describeFormat,
   type JsonObject,
+  object,
   TelephonySerializer,
   type TelephonySerializerOptions,
-  describeFormat,
-  object,
   text,
+  wireNumber,
+  wireText,
 } from "./telephony-serializer.js";
 import { type WireFormat, encodeBase64, wireBytes } from "./wire-audio.js";
 
@@ -193,9 +195,9 @@ function plivoFormat(value: unknown): WireFormat | string | undefined {
   const format = object(value);
   if (format.encoding === undefined) return undefined;
   // Plivo sends a number; a numeric string is read too. No rate: Plivo's 8 kHz.
-  const rate = format.sampleRate === undefined ? 8000 : Number(format.sampleRate);
+  const rate = format.sampleRate === undefined ? 8000 : wireNumber(format.sampleRate);
   const rateOk = Number.isInteger(rate) && rate >= 8000 && rate <= 48_000;
   if (format.encoding === "audio/x-mulaw" && rateOk) return { encoding: "mulaw", sampleRate: rate };
   if (format.encoding === "audio/x-l16" && rateOk) return { encoding: "l16", sampleRate: rate };
-  return `${String(format.encoding).slice(0, 40)} at ${String(format.sampleRate).slice(0, 20)} Hz`;
+  return `${wireText(format.encoding)} at ${wireText(format.sampleRate ?? 8000, 20)} Hz`;
 }

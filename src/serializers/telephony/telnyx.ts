@@ -5,11 +5,13 @@ import { type DeserializeResult, NO_FRAMES, type SerializedMessage } from "../fr
 import { ReorderWindow } from "./reorder-window.js";
 import {
   type JsonObject,
-  TelephonySerializer,
-  type TelephonySerializerOptions,
   object,
   stringRecord,
+  TelephonySerializer,
+  type TelephonySerializerOptions,
   text,
+  wireNumber,
+  wireText,
 } from "./telephony-serializer.js";
 import { type WireEncoding, type WireFormat, decodeBase64, encodeBase64, wireBytes } from "./wire-audio.js";
 
@@ -318,8 +320,8 @@ export class TelnyxFrameSerializer extends TelephonySerializer {
   #declaredFormat(value: unknown): WireFormat | string | undefined {
     const format = object(value);
     if (format.encoding === undefined) return undefined;
-    const name = String(format.encoding).slice(0, 20).toUpperCase();
-    const channels = format.channels === undefined ? 1 : Number(format.channels);
+    const name = wireText(format.encoding, 20).toUpperCase();
+    const channels = format.channels === undefined ? 1 : wireNumber(format.channels);
     const expected = this.inbound;
     const rawRate = format.sample_rate;
     const encoding = (CODEC_ENCODING as Record<string, WireEncoding | undefined>)[name];
@@ -328,13 +330,13 @@ export class TelnyxFrameSerializer extends TelephonySerializer {
         ? encoding === "l16" && expected.encoding === "l16"
           ? expected.sampleRate
           : 8000
-        : Number(rawRate);
+        : wireNumber(rawRate);
     const readable =
       encoding !== undefined &&
       channels === 1 &&
       (encoding === "l16" ? Number.isInteger(rate) && rate >= 8000 && rate <= 48000 : rate === 8000);
     if (readable) return { encoding, sampleRate: rate };
-    return `${name} at ${String(rawRate ?? "an unstated rate")} Hz${channels === 1 ? "" : `, ${String(format.channels)} channels`}`;
+    return `${name} at ${wireText(rawRate ?? "an unstated rate", 20)} Hz${channels === 1 ? "" : `, ${wireText(format.channels, 20)} channels`}`;
   }
 }
 

@@ -1,11 +1,13 @@
 import type { DeserializeResult, SerializedMessage } from "../frame-serializer.js";
 import {
   type JsonObject,
-  TelephonySerializer,
-  type TelephonySerializerOptions,
   object,
   stringRecord,
+  TelephonySerializer,
+  type TelephonySerializerOptions,
   text,
+  wireNumber,
+  wireText,
 } from "./telephony-serializer.js";
 import { type WireFormat, encodeBase64, wireBytes } from "./wire-audio.js";
 
@@ -93,9 +95,9 @@ export class TwilioFrameSerializer extends TelephonySerializer {
 function twilioFormat(value: unknown): WireFormat | string | undefined {
   const format = object(value);
   if (format.encoding === undefined) return undefined;
-  const rate = Number(format.sampleRate ?? 8000);
+  const rate = format.sampleRate === undefined ? 8000 : wireNumber(format.sampleRate);
   if (format.encoding === "audio/x-mulaw" && Number.isInteger(rate) && rate >= 1000) {
     return { encoding: "mulaw", sampleRate: rate };
   }
-  return `${String(format.encoding)} at ${String(format.sampleRate)} Hz`;
+  return `${wireText(format.encoding)} at ${wireText(format.sampleRate ?? 8000, 20)} Hz`;
 }
