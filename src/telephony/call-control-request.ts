@@ -61,7 +61,9 @@ export async function sendCallControlRequest(request: CallControlRequest): Promi
     if (error instanceof DeadlineExceededError) {
       throw new CallControlError(
         `${provider}: ${what}: no answer from ${origin(request.url)} within ${timeoutMs} ms (timeoutMs); ` +
-          "the provider or the network is slow or down: try again, or raise timeoutMs",
+          (request.idempotent
+            ? "the provider or the network is slow or down: try again, or raise timeoutMs"
+            : "whether the provider acted is unknown: check the call before trying again (it could act twice), or raise timeoutMs"),
         { provider: provider, retryable: true, cause: error },
       );
     }

@@ -1,11 +1,10 @@
 import type { Clock } from "../clock/clock.js";
-import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { resolveBaseUrl } from "../services/http/base-url.js";
-import { boundedText } from "../services/http/event-stream.js";
 import { type CallControl, CallControlError } from "./call-control.js";
+import { callControlRefused, sendCallControlRequest } from "./call-control-request.js";
 
 /** Options of {@link TelnyxCallControl}. */
 export interface TelnyxCallControlOptions {
@@ -29,7 +28,8 @@ const CALL_ALREADY_ENDED = "90018";
  * Telnyx Call Control commands for a call that came on a Telnyx media stream (its
  * `call_control_id`, {@link TelephonyCall.callId}): hang up (`POST /v2/calls/{id}/actions/hangup`)
  * and transfer (`…/actions/transfer` with `{"to": target}`). Each command is one request, bounded
- * by `timeoutMs` and never retried; a failure is a {@link CallControlError} with Telnyx's own words.
+ * by `timeoutMs`; a hang-up is sent once more after a failed connection or a 5xx (twice does no
+ * harm), a transfer never. A failure is a {@link CallControlError} with Telnyx's own words.
  *
  * @example
  * const control = new TelnyxCallControl(); // key from TELNYX_API_KEY
@@ -86,40 +86,29 @@ export class TelnyxCallControl implements CallControl {
 
   async #command(call: TelephonyCall, action: string, body: object, endedIsDone: boolean): Promise<void> {
     const id = this.#callControlId(call, action);
-    const url = `${this.baseUrl}/v2/calls/${pathSegment(id)}/actions/${action}`;
-    let answer: { status: number; body: string };
-    try {
-      answer = await deadline(
-        this.#clock,
-        (signal) => post(url, this.#apiKey, body, signal),
-        this.timeoutMs,
-        `telnyx: the ${action} command`,
-        { io: true },
-      );
-    } catch (error) {
-      if (error instanceof DeadlineExceededError) {
-        throw new CallControlError(
-          `telnyx: ${action} of call ${id}: Telnyx did not answer within ${this.timeoutMs} ms (timeoutMs); ` +
-            "whether it acted is unknown: check the call in the Telnyx portal before trying again",
-          { provider: this.provider, retryable: true, cause: error },
-        );
-      }
-      throw new CallControlError(
-        `telnyx: ${action} of call ${id}: could not reach ${this.baseUrl} (${describe(error)}); check the network and the baseUrl`,
-        { provider: this.provider, retryable: true, cause: error },
-      );
-    }
+    const what = `${action} of call ${id}`;
+    const answer = await sendCallControlRequest({
+      provider: this.provider,
+      what,
+      method: "POST",
+      url: `${this.baseUrl}/v2/calls/${pathSegment(id)}/actions/${action}`,
+      headers: {
+        Authorization: `Bearer ${this.#apiKey}`,
+        "Content-Type": "application/json",
+        Accept: "application/json",
+      },
+      body: JSON.stringify(body),
+      clock: this.#clock,
+      timeoutMs: this.timeoutMs,
+      idempotent: action === "hangup",
+    });
     const { status } = answer;
     if (status >= 200 && status < 300) return;
-    const errors = telnyxErrors(answer.body);
+    const errors = telnyxErrors(answer.json);
     const ended = status === 422 && errors.some((e) => e.code === CALL_ALREADY_ENDED);
     if (ended && endedIsDone) return;
-    const said =
-      errors.length > 0 ? errors.map(describeError).join("; ") : answer.body.slice(0, 200) || "no body";
-    throw new CallControlError(
-      `telnyx: ${action} of call ${id} failed: HTTP ${status} (${said}); ${remedy(status, ended, action)}`,
-      { provider: this.provider, status, retryable: status === 429 || status >= 500 },
-    );
+    const said = errors.length > 0 ? errors.map(describeError).join("; ") : undefined;
+    throw callControlRefused({ provider: this.provider, what }, answer, said, remedy(status, ended, action));
   }
 
   #callControlId(call: TelephonyCall, action: string): string {
@@ -140,31 +129,6 @@ export class TelnyxCallControl implements CallControl {
   }
 }
 
-/** POSTs `body` as JSON; resolves with the status and (for an error) the start of the body. */
-async function post(
-  url: string,
-  apiKey: string,
-  body: object,
-  signal: AbortSignal,
-): Promise<{ status: number; body: string }> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      Authorization: `Bearer ${apiKey}`,
-      "Content-Type": "application/json",
-      Accept: "application/json",
-    },
-    body: JSON.stringify(body),
-    signal,
-  });
-  if (response.ok) {
-    // The answer (the command's echo) is not needed; releasing it frees the connection.
-    await response.body?.cancel().catch(() => undefined);
-    return { status: response.status, body: "" };
-  }
-  return { status: response.status, body: await boundedText(response, signal) };
-}
-
 interface TelnyxError {
   readonly code: string | undefined;
   readonly title: string | undefined;
@@ -172,14 +136,8 @@ interface TelnyxError {
 }
 
 /** Telnyx's `{"errors":[{"code","title","detail"}]}`; empty when the body is not that. */
-function telnyxErrors(body: string): TelnyxError[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return [];
-  }
-  const errors = (parsed as { errors?: unknown } | null)?.errors;
+function telnyxErrors(body: unknown): TelnyxError[] {
+  const errors = (typeof body === "object" && body !== null ? (body as { errors?: unknown }) : {}).errors;
   if (!Array.isArray(errors)) return [];
   return errors.slice(0, 5).map((e: unknown) => {
     const { code, title, detail } = (typeof e === "object" && e !== null ? e : {}) as Record<string, unknown>;
@@ -214,10 +172,4 @@ function remedy(status: number, ended: boolean, action: string): string {
  */
 function pathSegment(id: string): string {
   return encodeURIComponent(id).replace(/%3A/gi, ":").replace(/%40/gi, "@");
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const inner = error.cause instanceof Error ? `: ${error.cause.message}` : "";
-  return `${error.message}${inner}`;
 }

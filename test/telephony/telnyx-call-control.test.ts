@@ -142,7 +142,7 @@ describe("TelnyxCallControl.hangUp", () => {
     expect(server.seen).toHaveLength(1);
   });
 
-  it("fails on a 500 with the status, retryable, and sends one request only", async () => {
+  it("fails on a 500 with the status, retryable, after sending a hang-up once more (twice does no harm)", async () => {
     const server = await loopback((res) => {
       res.writeHead(500, { "content-type": "text/plain" });
       res.end("upstream exploded");
@@ -152,6 +152,16 @@ describe("TelnyxCallControl.hangUp", () => {
     expect(error.retryable).toBe(true);
     expect(error.message).toContain("HTTP 500 (upstream exploded)");
     expect(error.message).toContain("try again");
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it("sends a transfer once only, even after a 500 (a second could ring the target twice)", async () => {
+    const server = await loopback((res) => {
+      res.writeHead(500, { "content-type": "text/plain" });
+      res.end("upstream exploded");
+    });
+    const error = await failure(control(server.url).transfer(CALL, "+15550100002"));
+    expect(error.status).toBe(500);
     expect(server.seen).toHaveLength(1);
   });
 
@@ -185,7 +195,7 @@ describe("TelnyxCallControl.hangUp", () => {
     const waited = performance.now() - started;
     expect(error.cause).toBeInstanceOf(DeadlineExceededError);
     expect(error.retryable).toBe(true);
-    expect(error.message).toContain("did not answer within 150 ms (timeoutMs)");
+    expect(error.message).toMatch(/no answer from http:\/\/127\.0\.0\.1:\d+ within 150 ms \(timeoutMs\)/);
     expect(waited).toBeGreaterThanOrEqual(140);
     expect(waited).toBeLessThan(150 + 1000);
     // The aborted request closes its connection: nothing is left waiting on the server.
