@@ -1,11 +1,14 @@
 import type { Clock } from "../clock/clock.js";
-import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { resolveBaseUrl } from "../services/http/base-url.js";
-import { boundedText } from "../services/http/event-stream.js";
 import { type CallControl, CallControlError } from "./call-control.js";
+import {
+  type CallControlAnswer,
+  callControlRefused,
+  sendCallControlRequest,
+} from "./call-control-request.js";
 
 const DEFAULT_BASE_URL = "https://api.plivo.com";
 
@@ -50,9 +53,9 @@ export interface PlivoCallControlOptions {
  *   closes its socket, which ends the bot's task by its normal end path) and runs the XML at
  *   `aleg_url`, which dials the target. `202` is done.
  *
- * Each request has one deadline (`timeoutMs`); nothing is retried (a 4xx would fail again, and a
- * hang-up that fails leaves a call that ends anyway when the stream closes). Failures throw
- * {@link CallControlError} naming the status, Plivo's `error` text and what to do.
+ * Each request has one deadline (`timeoutMs`). A hang-up is sent once more after a 5xx or a failed
+ * connection (twice does no harm); a transfer never (it could dial the target twice). Failures
+ * throw {@link CallControlError} naming the status, Plivo's `error` text and what to do.
  *
  * @example
  * const control = new PlivoCallControl({ transferUrl: (to) => `https://bot.example.com/dial?to=${encodeURIComponent(to)}` });
@@ -108,9 +111,10 @@ export class PlivoCallControl implements CallControl {
   /** Ends the call. Resolves when Plivo accepted it (`204`) or the call had already ended (`404`). */
   async hangUp(call: TelephonyCall): Promise<void> {
     const url = this.#callUrl(call, "hang up");
-    const { status, error } = await this.#send("DELETE", url, undefined, "hanging up");
-    if ((status >= 200 && status < 300) || status === 404) return;
-    throw this.#refused("hanging up", call, status, error);
+    const what = `hanging up call ${call.callId}`;
+    const answer = await this.#send("DELETE", url, undefined, what);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 404) return;
+    throw refused(what, answer);
   }
 
   /**
@@ -144,15 +148,18 @@ export class PlivoCallControl implements CallControl {
       );
     }
     const body = { legs: "aleg", aleg_url: alegUrl, aleg_method: this.#transferMethod };
-    const { status, error } = await this.#send("POST", url, body, "transferring");
-    if (status >= 200 && status < 300) return;
-    if (status === 404) {
-      throw new CallControlError(
-        `plivo: transferring call ${call.callId} failed: Plivo answered HTTP 404 (${error || "not found"}): the call has ended, so there is nothing to transfer`,
-        { provider: "plivo", status, retryable: false },
+    const what = `transferring call ${call.callId}`;
+    const answer = await this.#send("POST", url, body, what);
+    if (answer.status >= 200 && answer.status < 300) return;
+    if (answer.status === 404) {
+      throw callControlRefused(
+        { provider: "plivo", what },
+        answer,
+        errorText(answer.text) || "not found",
+        "the call has ended, so there is nothing to transfer",
       );
     }
-    throw this.#refused("transferring", call, status, error);
+    throw refused(what, answer);
   }
 
   #callUrl(call: TelephonyCall, what: string): string {
@@ -167,85 +174,38 @@ export class PlivoCallControl implements CallControl {
     return `${this.baseUrl}/v1/Account/${encodeURIComponent(this.#authId)}/Call/${encodeURIComponent(call.callId)}/`;
   }
 
-  /** One request under the deadline: the status and Plivo's `error` text (bounded). */
-  async #send(
-    method: "DELETE" | "POST",
-    url: string,
-    body: unknown,
-    doing: string,
-  ): Promise<{ status: number; error: string }> {
-    try {
-      return await deadline(
-        this.#clock,
-        async (signal) => {
-          // Aborted when done: a connection whose error body was left unread closes now, not
-          // whenever the HTTP client's idle timers get to it.
-          const done = new AbortController();
-          try {
-            return await this.#fetch(method, url, body, AbortSignal.any([signal, done.signal]));
-          } finally {
-            done.abort();
-          }
-        },
-        this.timeoutMs,
-        `plivo: ${doing} a call`,
-        { io: true },
-      );
-    } catch (error) {
-      if (error instanceof DeadlineExceededError) {
-        throw new CallControlError(
-          `plivo: ${doing} a call got no answer from ${this.baseUrl} within ${this.timeoutMs} ms (timeoutMs); ` +
-            "check that the API is reachable from this server, or raise timeoutMs",
-          { provider: "plivo", retryable: true, cause: error },
-        );
-      }
-      throw new CallControlError(
-        `plivo: ${doing} a call: could not reach ${this.baseUrl} (${describe(error)}); check the network and baseUrl`,
-        { provider: "plivo", retryable: true, cause: error },
-      );
-    }
-  }
-
-  async #fetch(
-    method: "DELETE" | "POST",
-    url: string,
-    body: unknown,
-    signal: AbortSignal,
-  ): Promise<{ status: number; error: string }> {
-    const response = await fetch(url, {
+  /** One request, bounded by `timeoutMs`; a hang-up (DELETE) is sent once more after a 5xx or a failed connection. */
+  #send(method: "DELETE" | "POST", url: string, body: unknown, what: string): Promise<CallControlAnswer> {
+    return sendCallControlRequest({
+      provider: "plivo",
+      what,
       method,
+      url,
       headers: {
         authorization: this.#authorization,
         accept: "application/json",
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      clock: this.#clock,
+      timeoutMs: this.timeoutMs,
+      idempotent: method === "DELETE",
     });
-    // A success's body says nothing we use; an error's says why (read bounded).
-    if (response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      return { status: response.status, error: "" };
-    }
-    return { status: response.status, error: errorText(await boundedText(response, signal)) };
   }
+}
 
-  #refused(doing: string, call: TelephonyCall, status: number, error: string): CallControlError {
-    const said = `Plivo answered HTTP ${status}${error ? ` (${error})` : ""}`;
-    const advice =
-      status === 401 || status === 403
-        ? "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN (the Auth ID and Auth Token on the Plivo console)"
-        : status === 429
-          ? "Plivo is limiting the request rate; try again later"
-          : status >= 500
-            ? "Plivo failed; it may work if tried again later"
-            : "Plivo refused the request; trying it again will not help";
-    return new CallControlError(`plivo: ${doing} call ${call.callId} failed: ${said}; ${advice}`, {
-      provider: "plivo",
-      status,
-      retryable: status === 429 || status >= 500,
-    });
-  }
+/** A refusal in Plivo's words, with what to do about its status. */
+function refused(what: string, answer: CallControlAnswer): CallControlError {
+  const { status } = answer;
+  const advice =
+    status === 401 || status === 403
+      ? "check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN (the Auth ID and Auth Token on the Plivo console)"
+      : status === 429
+        ? "Plivo is limiting the request rate; try again later"
+        : status >= 500
+          ? "Plivo failed; it may work if tried again later"
+          : "Plivo refused the request; trying it again will not help";
+  return callControlRefused({ provider: "plivo", what }, answer, errorText(answer.text) || undefined, advice);
 }
 
 /** Plivo's `error` field (`{"api_id":…,"error":"not found"}`), else the start of the body. */
@@ -260,11 +220,6 @@ function errorText(body: string): string {
   }
   const text = typeof said === "string" ? said : (JSON.stringify(said) ?? "");
   return text.replace(/\s+/g, " ").trim().slice(0, 200);
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
 }
 
 /**
