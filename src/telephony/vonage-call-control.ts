@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { KeyObject } from "node:crypto";
 import type { Clock } from "../clock/clock.js";
-import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import { SystemClock } from "../clock/system-clock.js";
 import { InvalidOptionError } from "../errors.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { resolveBaseUrl } from "../services/http/base-url.js";
-import { boundedText } from "../services/http/event-stream.js";
 import { type CallControl, CallControlError } from "./call-control.js";
+import { callControlRefused, sendCallControlRequest } from "./call-control-request.js";
 import { vonageJwt, vonagePrivateKey } from "./vonage-jwt.js";
 
 const DEFAULT_BASE_URL = "https://api.nexmo.com";
@@ -52,8 +51,9 @@ const JWT_TTL_SECONDS = 300;
  * connects the call to voicepipe must put it in the endpoint's headers (as `call_uuid`; the
  * answer webhook receives it as `uuid`).
  *
- * Guarantees: each call resolves or rejects within `timeoutMs` (a 5xx or a connection failure is
- * tried once more inside that time; a 4xx never is). A hang-up of a call that is already gone
+ * Guarantees: each call resolves or rejects within `timeoutMs` (a hang-up that met a 5xx or a
+ * connection failure is sent once more inside that time; a transfer never is, as it could connect
+ * the target twice; a 4xx never is). A hang-up of a call that is already gone
  * (404, 410) resolves. Failures reject with {@link CallControlError}.
  */
 export class VonageCallControl implements CallControl {
@@ -130,58 +130,32 @@ export class VonageCallControl implements CallControl {
         { provider: "vonage" },
       );
     }
-    const url = `${this.baseUrl}/v1/calls/${encodeURIComponent(call.callId)}`;
-    const what = `vonage: ${doing} call ${call.callId}`;
-    let answer: { status: number; text: string };
-    try {
-      answer = await deadline(this.#clock, (signal) => this.#send(url, body, signal), this.timeoutMs, what, {
-        io: true,
-      });
-    } catch (error) {
-      if (error instanceof DeadlineExceededError) {
-        throw new CallControlError(
-          `${what}: the Voice API did not answer within ${this.timeoutMs} ms (timeoutMs); the call may still be up`,
-          { provider: "vonage", cause: error },
-        );
-      }
-      throw new CallControlError(
-        `${what}: could not reach ${this.baseUrl} (${describeCause(error)}); check the network and baseUrl`,
-        { provider: "vonage", cause: error },
-      );
-    }
-    const { status, text } = answer;
-    if (status >= 200 && status < 300) return;
-    if (body.action === "hangup" && callIsGone(status, text)) return;
-    throw new CallControlError(`${what}: HTTP ${status}${errorText(text)}; ${advice(status, body.action)}`, {
-      provider: "vonage",
-      status,
-    });
-  }
-
-  /** The request, tried once more after a 5xx or a failed connection. */
-  async #send(url: string, body: unknown, signal: AbortSignal): Promise<{ status: number; text: string }> {
-    try {
-      const first = await this.#request(url, body, signal);
-      if (first.status < 500) return first;
-    } catch (error) {
-      if (signal.aborted) throw error;
-    }
-    return this.#request(url, body, signal);
-  }
-
-  async #request(url: string, body: unknown, signal: AbortSignal): Promise<{ status: number; text: string }> {
+    const what = `${doing} call ${call.callId}`;
     const token = vonageJwt(this.#applicationId, this.#key, this.#now(), JWT_TTL_SECONDS);
-    const response = await fetch(url, {
+    const answer = await sendCallControlRequest({
+      provider: "vonage",
+      what,
       method: "PUT",
+      url: `${this.baseUrl}/v1/calls/${encodeURIComponent(call.callId)}`,
       headers: {
         Authorization: `Bearer ${token}`,
         "Content-Type": "application/json",
         Accept: "application/json",
       },
       body: JSON.stringify(body),
-      signal,
+      clock: this.#clock,
+      timeoutMs: this.timeoutMs,
+      idempotent: body.action === "hangup",
     });
-    return { status: response.status, text: await boundedText(response, signal) };
+    const { status, text } = answer;
+    if (status >= 200 && status < 300) return;
+    if (body.action === "hangup" && callIsGone(status, text)) return;
+    throw callControlRefused(
+      { provider: "vonage", what },
+      answer,
+      errorText(answer.json),
+      advice(status, body.action),
+    );
   }
 }
 
@@ -210,17 +184,12 @@ function callIsGone(status: number, text: string): boolean {
   );
 }
 
-/** ": <title>: <detail>" from Vonage's error body (`{type,title,detail,instance}`), else its text. */
-function errorText(text: string): string {
-  if (text === "") return "";
-  try {
-    const error = JSON.parse(text) as { title?: unknown; detail?: unknown };
-    const parts = [error.title, error.detail].filter((p): p is string => typeof p === "string" && p !== "");
-    if (parts.length > 0) return `: ${parts.join(": ").slice(0, 300)}`;
-  } catch {
-    // not JSON: the text as it is
-  }
-  return `: ${text.slice(0, 300)}`;
+/** "<title>: <detail>" from Vonage's error body (`{type,title,detail,instance}`); undefined when it is not that. */
+function errorText(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { title, detail } = body as { title?: unknown; detail?: unknown };
+  const parts = [title, detail].filter((p): p is string => typeof p === "string" && p !== "");
+  return parts.length > 0 ? parts.join(": ").slice(0, 300) : undefined;
 }
 
 function advice(status: number, action: string): string {
@@ -250,11 +219,4 @@ function readKeyFromEnv(env: Readonly<Record<string, string | undefined>>): stri
       { cause: error },
     );
   }
-}
-
-/** Node's fetch hides the socket error under `cause` ("fetch failed" → "connect ECONNREFUSED …"). */
-function describeCause(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  const inner = cause.cause instanceof Error ? `: ${cause.cause.message}` : "";
-  return `${cause.message}${inner}`;
 }

@@ -189,7 +189,7 @@ describe("VonageCallControl", () => {
     expect(error).toBeInstanceOf(CallControlError);
     expect((error as CallControlError).status).toBe(404);
     expect((error as CallControlError).message).toMatch(
-      /HTTP 404: Not Found: call not found; the call is gone/,
+      /HTTP 404 \(Not Found: call not found\); the call is gone/,
     );
   });
 
@@ -212,7 +212,7 @@ describe("VonageCallControl", () => {
     expect(error.provider).toBe("vonage");
     expect(error.status).toBe(401);
     expect(error.message).toBe(
-      `vonage: hanging up call ${CALL.callId}: HTTP 401: Unauthorized: Invalid Token; check applicationId and privateKey ` +
+      `vonage: hanging up call ${CALL.callId} was refused: HTTP 401 (Unauthorized: Invalid Token); check applicationId and privateKey ` +
         "(the application's key pair) and that the call belongs to that application",
     );
     expect(api.seen).toHaveLength(1);
@@ -224,9 +224,15 @@ describe("VonageCallControl", () => {
     expect(flaky.seen).toHaveLength(2);
     const down = await voiceApi([{ status: 503, body: "upstream down" }]);
     await expect(control(down.baseUrl).hangUp(CALL)).rejects.toThrow(
-      /HTTP 503: upstream down; Vonage's error/,
+      /HTTP 503 \(upstream down\); Vonage's error/,
     );
     expect(down.seen).toHaveLength(2);
+  });
+
+  it("never sends a transfer twice, even after a 5xx (it could connect the target twice)", async () => {
+    const api = await voiceApi([{ status: 500 }, { status: 204 }]);
+    await expect(control(api.baseUrl).transfer(CALL, "14155550100")).rejects.toThrow(/HTTP 500/);
+    expect(api.seen).toHaveLength(1);
   });
 
   it("gives up after timeoutMs when the API never answers, and closes the request", async () => {
@@ -234,7 +240,7 @@ describe("VonageCallControl", () => {
     const started = performance.now();
     await expect(
       control(api.baseUrl, { timeoutMs: 200, clock: new SystemClock() }).hangUp(CALL),
-    ).rejects.toThrow(/did not answer within 200 ms \(timeoutMs\); the call may still be up/);
+    ).rejects.toThrow(/no answer from http:\/\/127\.0\.0\.1:\d+ within 200 ms \(timeoutMs\)/);
     const tookMs = performance.now() - started;
     expect(tookMs).toBeGreaterThanOrEqual(190);
     expect(tookMs).toBeLessThan(2000);
@@ -248,7 +254,7 @@ describe("VonageCallControl", () => {
     const api = await voiceApi([{ status: 204 }]);
     await servers.pop()!();
     await expect(control(api.baseUrl).hangUp(CALL)).rejects.toThrow(
-      /could not reach http:\/\/127\.0\.0\.1:\d+ \(fetch failed/,
+      /could not reach http:\/\/127\.0\.0\.1:\d+\/v1\/calls\/.*: fetch failed/,
     );
   });
 
