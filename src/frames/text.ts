@@ -10,8 +10,17 @@ export class TextFrame extends DataFrame {
 /** Text streamed by an LLM. */
 export class LLMTextFrame extends TextFrame {}
 
-/** Text a TTS service has spoken (or is about to), optionally timed with `pts`. */
-export class TTSTextFrame extends TextFrame {}
+/**
+ * Text a TTS service has spoken (or is about to), optionally timed with `pts`. A word from a
+ * service with word timings also carries where it falls in its response's audio: the output
+ * transport then releases it when that audio is written, which is when the user hears it.
+ */
+export class TTSTextFrame extends TextFrame {
+  /** The TTS context (response) whose audio this word is spoken in. */
+  contextId: string | undefined = undefined;
+  /** Where the word starts, in ms after the first sample of its context's audio. */
+  audioOffsetMs: number | undefined = undefined;
+}
 
 /** Ask the TTS service to speak this text. */
 export class TTSSpeakFrame extends DataFrame {

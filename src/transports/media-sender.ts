@@ -4,11 +4,13 @@ import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
 import { type Frame, FrameDirection, isUninterruptible } from "../frames/frame.js";
 import type { MixerControlFrame } from "../frames/mixer.js";
+import { TTSTextFrame } from "../frames/text.js";
 import { TTSStoppedFrame } from "../frames/tts.js";
 import type { Logger } from "../logger.js";
 import { CancelledError, describe } from "../errors.js";
 import { FrameQueue } from "../processors/frame-queue.js";
 import { RepeatReporter } from "../reporting/repeat-reporter.js";
+import { AudioAnchoredFrames } from "./audio-anchored-frames.js";
 import { AudioChunker, type OutputFormat } from "./audio-chunker.js";
 import { BotSpeakingDetector } from "./bot-speaking-detector.js";
 import type { Pacer } from "./pacer.js";
@@ -90,6 +92,8 @@ export class MediaSender {
   /** Frames whose turn has come, delivered by the loop in order. */
   #ready: Frame[] = [];
   readonly #timed: TimedFrameQueue;
+  /** Spoken words placed on the chunk of audio they belong to (with audio output only). */
+  readonly #anchored: AudioAnchoredFrames | undefined;
   readonly #writer: SinkWriter;
   readonly #life = new AbortController();
   #state: SenderState = "running";
@@ -136,6 +140,7 @@ export class MediaSender {
       report: host.error,
     });
     this.#timed = new TimedFrameQueue(host.clock, () => this.#wake());
+    this.#anchored = options.format ? new AudioAnchoredFrames(options.format.chunkMs) : undefined;
     this.#writer = new SinkWriter(host, options.writeTimeoutMs, this.#errors);
   }
 
@@ -205,6 +210,7 @@ export class MediaSender {
       );
       return;
     }
+    if (frame instanceof TTSAudioRawFrame) this.#anchored?.audioQueued(frame.contextId);
     // A frame longer than the bound goes in pieces, each waiting for room: the bound holds for
     // what a frame brings, not only before it (one 120 s frame queued 60× a 2 s bound).
     const maxMs = this.#options.maxQueuedMs;
@@ -266,6 +272,10 @@ export class MediaSender {
       const partial = this.#chunker?.flush();
       if (partial) this.#queueChunk(partial);
     }
+    if (this.#placedOnAudio(frame)) {
+      this.#wake();
+      return;
+    }
     if (pts !== undefined) {
       if (this.#timed.length >= MAX_TIMED_FRAMES && !isUninterruptible(frame)) {
         // Frames held for a far-off pts are bounded like any queue: past the bound the newest goes.
@@ -284,6 +294,20 @@ export class MediaSender {
       this.#queue.push(frame, FrameDirection.DOWNSTREAM);
     }
     this.#wake();
+  }
+
+  /**
+   * A spoken word (a `TTSTextFrame` with its context and `audioOffsetMs`) whose response's audio
+   * came through here: held until the chunk holding that moment is written, so the client sees
+   * the word as it is heard, whatever was queued ahead (its `pts` assumed the audio played at once).
+   */
+  #placedOnAudio(frame: Frame): boolean {
+    const anchored = this.#anchored;
+    if (!anchored || !(frame instanceof TTSTextFrame) || this.#sinkClosed) return false;
+    const { contextId, audioOffsetMs } = frame;
+    if (contextId === undefined || audioOffsetMs === undefined) return false;
+    if (anchored.length >= MAX_TIMED_FRAMES) return false; // the bounded pts path reports it
+    return anchored.place(frame, contextId, audioOffsetMs, (f) => this.#ready.push(f));
   }
 
   /** Delivers a frame ahead of queued audio (urgent messages), in order with other such frames. */
@@ -311,6 +335,7 @@ export class MediaSender {
     this.chunksDropped += before;
     this.#ready = this.#ready.filter(isUninterruptible);
     this.#timed.dropInterruptible();
+    this.#anchored?.audioDropped((f) => this.#ready.push(f));
     this.#chunker?.reset();
     this.#space();
     this.#speaking.stopped();
@@ -350,6 +375,7 @@ export class MediaSender {
       this.#queue.clear();
       this.#ready = [];
       this.#timed.clear();
+      this.#anchored?.clear();
       this.#queuedAudioChunks = 0;
       this.#space();
       this.#speaking.dispose();
@@ -367,6 +393,7 @@ export class MediaSender {
     this.#options.pacer?.dispose();
     this.#writer.dispose();
     this.#timed.clear();
+    this.#anchored?.clear();
     this.#speaking.dispose();
     this.#errors.flush();
   }
@@ -383,6 +410,8 @@ export class MediaSender {
       processor: this.#host.name,
     });
     this.chunksDropped += this.#queuedAudioChunks;
+    // Words waiting for audio that will not play go now, before the frames queued behind that audio.
+    this.#anchored?.takeAll((f) => this.#ready.push(f));
     for (let f = this.#queue.shift(); f; f = this.#queue.shift())
       if (!(f instanceof OutputAudioRawFrame)) this.#ready.push(f);
     this.#queuedAudioChunks = 0;
@@ -486,6 +515,13 @@ export class MediaSender {
       this.#queuedAudioChunks--;
       this.#space();
       audio = chunk.audio;
+      // The words this chunk starts go out just before it is written.
+      const ready = this.#ready.length;
+      this.#anchored?.chunkWritten((f) => this.#ready.push(f));
+      if (this.#ready.length > ready) {
+        await this.#releaseReady();
+        if (this.#halted()) return;
+      }
     } else if (
       this.#state === "ending" ? this.#endSilenceChunks > 0 : (this.#options.mixer?.active ?? false)
     ) {
@@ -527,6 +563,7 @@ export class MediaSender {
   }
 
   async #finishEnd(): Promise<void> {
+    this.#anchored?.takeAll((f) => this.#ready.push(f));
     this.#timed.takeAll((f) => this.#ready.push(f));
     await this.#releaseReady();
     this.#goIdle();
@@ -558,11 +595,17 @@ export class MediaSender {
 
   // ---------------------------------------------------------------- helpers
 
+  /** Cancelled or without a sink (a check made again after an await, which the compiler would narrow away). */
+  #halted(): boolean {
+    return this.#state === "cancelled" || this.#sinkClosed;
+  }
+
   #producing(): boolean {
     return !this.#sinkClosed && (this.#state === "running" || this.#state === "ending");
   }
 
   #queueChunk(chunk: OutputAudioRawFrame): void {
+    this.#anchored?.chunkQueued();
     this.#queue.push(chunk, FrameDirection.DOWNSTREAM);
     this.#queuedAudioChunks++;
     this.#wake();

@@ -14,6 +14,7 @@ import {
   OutputTransportMessageFrame,
   TTSAudioRawFrame,
   TTSStoppedFrame,
+  TTSTextFrame,
   TextFrame,
   type OutputCloseReason,
   type OutputOpenInfo,
@@ -126,6 +127,93 @@ describe("BaseOutputTransport pacing", () => {
     await s.clock.advance(300);
     expect(s.down.ofType(TextFrame).map((f) => f.text)).toEqual(["at 200", "at 500"]);
     await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
+
+/** A TTS service's word: its pts as the service computes it (audio played as pushed), and its place in the audio. */
+function word(text: string, contextId: string, audioOffsetMs: number, pts: number): TTSTextFrame {
+  const frame = new TTSTextFrame(text);
+  frame.contextId = contextId;
+  frame.audioOffsetMs = audioOffsetMs;
+  frame.pts = pts;
+  return frame;
+}
+
+function speech(ms: number, contextId: string): TTSAudioRawFrame {
+  const frame = new TTSAudioRawFrame(constant(ms, RATE), RATE);
+  frame.contextId = contextId;
+  return frame;
+}
+
+/** For each word delivered downstream: how many chunks of bot audio had been played before it. */
+function playedBeforeEachWord(frames: readonly Frame[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  let played = 0;
+  for (const f of frames) {
+    if (f instanceof OutputAudioRawFrame) played++;
+    else if (f instanceof TTSTextFrame) out[f.text] = played;
+  }
+  return out;
+}
+
+describe("BaseOutputTransport word timing", () => {
+  it("releases a spoken word when the chunk its audio falls in is written, however much audio was queued ahead", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const now = s.clock.now();
+    // The first answer (1 s, 25 chunks) is still queued when the second one's words arrive,
+    // their pts saying "now": the service synthesised faster than real time.
+    s.task.queueFrames([speech(1_000, "first"), speech(1_000, "second")]);
+    s.task.queueFrames([word("hello", "second", 0, now), word("there", "second", 520, now + 520)]);
+    await s.clock.advance(3_000);
+    expect(playedBeforeEachWord(s.down.frames)).toEqual({ hello: 25, there: 25 + 13 });
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("a word whose audio has already played goes at once; one of an unknown response keeps its pts", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const now = s.clock.now();
+    s.task.queueFrame(speech(200, "a"));
+    await s.clock.advance(1_000);
+    s.task.queueFrames([
+      word("late", "a", 40, now + 40),
+      word("stranger", "unknown", 0, s.clock.now() + 300),
+    ]);
+    await s.clock.advance(299);
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["late"]);
+    await s.clock.advance(1);
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["late", "stranger"]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("an interruption drops the words waiting for audio that will not play", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const now = s.clock.now();
+    s.task.queueFrames([
+      speech(2_000, "a"),
+      word("first", "a", 0, now),
+      word("never", "a", 1_500, now + 1_500),
+    ]);
+    await s.clock.advance(400);
+    s.task.queueFrame(new InterruptionFrame());
+    await s.clock.advance(3_000);
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["first"]);
+    // Audio of the same response after the interruption starts a new placement, not the old one.
+    s.task.queueFrames([speech(400, "b"), word("again", "b", 200, s.clock.now())]);
+    await s.clock.advance(1_000);
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["first", "again"]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("at the end, words still waiting go out before the task ends", async () => {
+    const s = setup();
+    await s.whenStarted();
+    const now = s.clock.now();
+    s.task.queueFrames([speech(200, "a"), word("beyond the audio", "a", 5_000, now + 5_000)]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["beyond the audio"]);
   });
 });
 

@@ -551,7 +551,11 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     const anchor = (context.audioStartMs ?? this.clock.now()) + pieceStartMs + delayMs;
     for (const word of words) {
       const frame = new TTSTextFrame(word.text);
+      // pts assumes the audio plays as it is pushed; the output transport, which knows what is
+      // queued ahead, places the word on its audio instead (contextId + audioOffsetMs).
       frame.pts = anchor + word.startMs;
+      frame.contextId = context.contextId;
+      frame.audioOffsetMs = pieceStartMs + delayMs + word.startMs;
       await this.pushFrame(frame);
     }
   }
