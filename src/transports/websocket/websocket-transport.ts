@@ -98,9 +98,19 @@ export class WebSocketTransport extends BaseTransport {
   #windowStartMs = 0;
   #windowCount = 0;
   #socketClosing: Promise<void> | undefined;
-  /** Messages that came before the input opened, in order; undefined once it has. */
+  /**
+   * Messages held until the input opens, in order: those handed over (`receivedMessages`) first,
+   * then those that came on the socket since; undefined once it has opened.
+   */
   #early: Array<[RawData, boolean]> | undefined = [];
-  #earlyBytes = 0;
+  /**
+   * Messages (and bytes) of {@link #early} that came on the socket since the transport was made:
+   * only these count against the early caps. The handed-over ones have a cap of their own (the
+   * constructor's check), so a full hand-over cannot leave the stream no room (a telephony
+   * `stop` right after it would be lost).
+   */
+  #earlyLive = 0;
+  #earlyLiveBytes = 0;
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
     super();
@@ -117,13 +127,19 @@ export class WebSocketTransport extends BaseTransport {
         `${this.name}: receivedMessages holds ${received.length} messages; at most ${MAX_EARLY_MESSAGES}`,
       );
     }
+    let receivedBytes = 0;
     for (const m of received) {
       const data =
         typeof m.data === "string"
           ? Buffer.from(m.data)
           : Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       this.#early!.push([data, m.isBinary]);
-      this.#earlyBytes += data.byteLength;
+      receivedBytes += data.byteLength;
+    }
+    if (receivedBytes > MAX_EARLY_BYTES) {
+      throw new InvalidOptionError(
+        `${this.name}: receivedMessages holds ${receivedBytes} bytes; at most ${MAX_EARLY_BYTES}`,
+      );
     }
     this.#options = {
       closeHandshakeMs: positiveMs(this.name, "closeHandshakeMs", options.closeHandshakeMs, 500),
@@ -275,20 +291,22 @@ export class WebSocketTransport extends BaseTransport {
   /**
    * The official client sends `client-ready` (and microphone audio) the moment the socket opens,
    * before the pipeline has started: those messages wait here, in order, until the input opens.
-   * Bounded: past {@link MAX_EARLY_MESSAGES} messages or {@link MAX_EARLY_BYTES} bytes a message
-   * is dropped and counted as `early-overflow`. (Pausing the socket instead lets TCP hold them,
-   * but then they arrive as one burst after the start and trip the rate limit.)
+   * Bounded: past {@link MAX_EARLY_MESSAGES} messages or {@link MAX_EARLY_BYTES} bytes that came
+   * since the transport was made, a message is dropped and counted as `early-overflow`. Those
+   * handed over in `receivedMessages` are held besides (at most as many again). (Pausing the
+   * socket instead lets TCP hold them, but then they arrive as one burst after the start and
+   * trip the rate limit.)
    */
   #holdEarly(data: RawData, isBinary: boolean): void {
-    const early = this.#early!;
     const bytes = rawSize(data);
-    if (early.length >= MAX_EARLY_MESSAGES || this.#earlyBytes + bytes > MAX_EARLY_BYTES) {
+    if (this.#earlyLive >= MAX_EARLY_MESSAGES || this.#earlyLiveBytes + bytes > MAX_EARLY_BYTES) {
       // Said when the input opens: before that, the input has no logger of the task's.
       this.refusedMessages["early-overflow"]++;
       return;
     }
-    this.#earlyBytes += bytes;
-    early.push([data, isBinary]);
+    this.#earlyLive++;
+    this.#earlyLiveBytes += bytes;
+    this.#early!.push([data, isBinary]);
   }
 
   /** Hands the held messages to the input, in order, and reads the socket again. */
@@ -296,7 +314,8 @@ export class WebSocketTransport extends BaseTransport {
     const early = this.#early;
     if (!early) return;
     this.#early = undefined;
-    this.#earlyBytes = 0;
+    this.#earlyLive = 0;
+    this.#earlyLiveBytes = 0;
     const overflow = this.refusedMessages["early-overflow"];
     if (overflow > 0) this.#input.saidEarlyOverflow(overflow);
     for (const [data, isBinary] of early) this.#input.receive(data, isBinary, { admitted: true });

@@ -224,6 +224,48 @@ describe("WebSocketTransport: input", () => {
     expect(c.lines.filter((l) => /before the pipeline started/.test(l.message))).toHaveLength(1);
   });
 
+  it("holds the full early caps for what comes after a full hand-over (receivedMessages), and no more", async () => {
+    const wire = new ProtobufFrameSerializer();
+    const handed = Array.from({ length: 512 }, (_, i) => ({
+      data: wire.serialize(new OutputAudioRawFrame(tone(256, i + 1), 16_000)) as Uint8Array,
+      isBinary: true,
+    }));
+    const c = await beforeTheTask({ receivedMessages: handed });
+    // A stream that goes on after the hand-over: 512 more are held, the 8 past them dropped.
+    for (let i = 513; i <= 1032; i++) c.send(new OutputAudioRawFrame(tone(256, i), 16_000));
+    await until(() => c.transport.refusedMessages["early-overflow"] === 8, 3000, "8 early overflows");
+    c.start();
+    await until(() => c.recorder.ofType(InputAudioRawFrame).length === 1024, 3000, "1024 held audio frames");
+    expect(c.recorder.ofType(InputAudioRawFrame).map((f) => f.audio[0])).toEqual(
+      Array.from({ length: 1024 }, (_, i) => i + 1),
+    );
+    expect(c.transport.refusedMessageCount).toBe(8);
+  });
+
+  it("refuses receivedMessages over the early caps (512 messages, 1 MiB)", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await once(wss, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    cleanups.push(() => client.terminate());
+    await once(client, "open");
+    const socket = await accepted;
+    const big = { data: new Uint8Array(600 * 1024), isBinary: true };
+    expect(
+      () =>
+        new WebSocketTransport(socket, {
+          serializer: new ProtobufFrameSerializer(),
+          receivedMessages: [big, big],
+        }),
+    ).toThrow(/receivedMessages holds 1228800 bytes; at most 1048576/);
+    const many = Array.from({ length: 513 }, () => ({ data: "x", isBinary: false }));
+    expect(
+      () =>
+        new WebSocketTransport(socket, { serializer: new ProtobufFrameSerializer(), receivedMessages: many }),
+    ).toThrow(/receivedMessages holds 513 messages; at most 512/);
+  });
+
   it("says nothing about the audio a client still sends after the server ended the session", async () => {
     const s = await session();
     const streaming = setInterval(() => s.send(new OutputAudioRawFrame(tone(256, 1), 16_000)), 5);
