@@ -2,7 +2,7 @@ import WebSocket, { type RawData } from "ws";
 import type { Clock } from "../../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { SystemClock } from "../../clock/system-clock.js";
-import { InvalidOptionError } from "../../errors.js";
+import { InvalidOptionError, describe } from "../../errors.js";
 import { type EventMap, TypedEvents } from "../../events.js";
 import type { FrameSerializer } from "../../serializers/frame-serializer.js";
 import { BaseTransport } from "../base-transport.js";
@@ -98,6 +98,10 @@ export class WebSocketTransport extends BaseTransport {
   #windowStartMs = 0;
   #windowCount = 0;
   #socketClosing: Promise<void> | undefined;
+  /** The server side closed (or destroyed) the socket: its close event is not the client's doing. */
+  #serverClosed = false;
+  #endedByClient = false;
+  readonly #endHooks = new Set<() => void | Promise<void>>();
   /**
    * Messages held until the input opens, in order: those handed over (`receivedMessages`) first,
    * then those that came on the socket since; undefined once it has opened.
@@ -173,13 +177,16 @@ export class WebSocketTransport extends BaseTransport {
       else this.#input.receive(data, isBinary);
     };
     const onPong = (): void => this.#heartbeat?.alive();
-    const onClose = (code: number): void =>
+    const onClose = (code: number): void => {
+      if (!this.#serverClosed) this.#endedByClient = true;
       this.connection.close(code === 1009 ? TOO_LONG : `client disconnected (close code ${code})`);
+    };
     const onError = (error: Error): void => {
       // ws refuses a message over its maxPayload with this error, then the socket goes: say why.
       if ((error as NodeJS.ErrnoException).code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
         this.connection.close(TOO_LONG);
       this.#input.logger.debug(`${this.name}: socket error: ${error.message}`);
+      this.#serverClosed = true;
       socket.terminate();
     };
     socket.on("message", onMessage);
@@ -219,6 +226,35 @@ export class WebSocketTransport extends BaseTransport {
     return this.#socketClosed;
   }
 
+  /**
+   * The client ended the connection itself: it closed the socket, or its stream said it ended
+   * (the serializer's end request: a telephony `stop`). False while the connection is up, and when
+   * the server side closed it (the task ended, a half-open socket, a protocol error). A network
+   * drop looks like the client closing.
+   */
+  get endedByClient(): boolean {
+    return this.#endedByClient;
+  }
+
+  /**
+   * Runs `hook` when the task ends the connection itself: an `EndFrame` reached the output, which
+   * has played everything queued and its end silence, and the client has not ended the connection
+   * ({@link endedByClient}); the socket is closed once the hook has settled. The use: hanging up a
+   * phone call through the provider's API at the moment the bot's goodbye has played, before the
+   * provider learns from the closed stream that it may go on with its answer document
+   * (docs/design/telephony.md). Not run on cancel (which stops at once) nor when the client ended.
+   *
+   * Bounded by nine tenths of the output's `closeTimeoutMs` (TransportParams; the output's
+   * `close()` runs the hooks, and the rest is its margin): past it the socket closes anyway, said
+   * once (warn), and the hook goes on by itself. A hook that throws is logged (warn) and the close
+   * goes on. Returns a function that removes the hook.
+   */
+  beforeEndClose(hook: () => void | Promise<void>): () => void {
+    const entry = (): void | Promise<void> => hook();
+    this.#endHooks.add(entry);
+    return () => void this.#endHooks.delete(entry);
+  }
+
   // ---------------------------------------------------------------- used by the two sides
 
   /** @internal The input opened: the pipeline runs. Starts the heartbeat, says the client is here. */
@@ -237,6 +273,7 @@ export class WebSocketTransport extends BaseTransport {
         if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
       },
       onDead: (missed) => {
+        this.#serverClosed = true;
         this.#socket.terminate();
         this.connection.close(`client did not answer ${missed} pings in a row (half-open socket)`);
       },
@@ -265,6 +302,45 @@ export class WebSocketTransport extends BaseTransport {
     }
     this.#windowCount++;
     return this.#windowCount <= this.#options.maxMessagesPerSecond;
+  }
+
+  /** @internal The client's stream said it ended (a telephony `stop`). */
+  clientEnded(): void {
+    this.#endedByClient = true;
+  }
+
+  /**
+   * @internal The output played everything at the end of the task: runs the
+   * {@link beforeEndClose} hooks, waiting for them at most nine tenths of `closeTimeoutMs`.
+   */
+  async endingByServer(clock: Clock, closeTimeoutMs: number): Promise<void> {
+    if (this.#endedByClient || this.#endHooks.size === 0) return;
+    const hooks = [...this.#endHooks];
+    this.#endHooks.clear();
+    const logger = this.#input.logger;
+    const all = Promise.all(
+      hooks.map(async (hook) => {
+        try {
+          await hook();
+        } catch (error) {
+          logger.warn(`${this.name}: a beforeEndClose hook failed: ${describe(error)}`, {
+            processor: this.name,
+          });
+        }
+      }),
+    );
+    // Inside the output's own close deadline, so the close is never reported late for a slow hook.
+    const boundMs = Math.round(closeTimeoutMs * 0.9);
+    try {
+      await deadline(clock, all, boundMs, `${this.name}: beforeEndClose hooks`);
+    } catch (error) {
+      if (!(error instanceof DeadlineExceededError)) throw error;
+      logger.warn(
+        `${this.name}: closing the socket before a beforeEndClose hook finished (it had ${boundMs} ms, ` +
+          "nine tenths of the output's closeTimeoutMs); the hook goes on",
+        { processor: this.name },
+      );
+    }
   }
 
   /** @internal Counts a dropped message; true for the first of its reason (log it). */
@@ -337,6 +413,7 @@ export class WebSocketTransport extends BaseTransport {
   }
 
   async #closeSocketOnce(reason: string): Promise<void> {
+    this.#serverClosed = true;
     this.#heartbeat?.stop();
     const socket = this.#socket;
     try {

@@ -434,6 +434,47 @@ describe("WebSocketTransport: ending", () => {
     expect(s.lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
   });
 
+  it("runs beforeEndClose hooks when the task ends, after the last audio and before the close frame", async () => {
+    const s = await session();
+    const seen: Array<{ clientOpen: boolean; audio: number }> = [];
+    s.transport.beforeEndClose(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30)); // a request to somewhere
+      seen.push({
+        clientOpen: s.client.readyState === WebSocket.OPEN,
+        audio: s.received.filter((r) => r.frame instanceof InputAudioRawFrame).length,
+      });
+    });
+    const closed = once(s.client, "close");
+    s.task.queueFrame(new TTSAudioRawFrame(tone(2400, 5), 24_000)); // 100 ms of bot speech
+    await s.task.stopWhenDone();
+    await closed;
+    // The protobuf wire carries the bot's audio as the client's input audio.
+    const audio = s.received.filter((r) => r.frame instanceof InputAudioRawFrame).length;
+    expect(audio).toBeGreaterThan(0);
+    expect(seen).toEqual([{ clientOpen: true, audio }]);
+    expect(s.transport.endedByClient).toBe(false);
+    expect(s.lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
+  });
+
+  it("runs no beforeEndClose hook on cancel, nor when the client closed the socket; endedByClient says which", async () => {
+    let runs = 0;
+    const cancelled = await session();
+    cancelled.transport.beforeEndClose(() => void runs++);
+    await cancelled.task.cancel("stop now");
+    await cancelled.transport.socketClosed;
+    expect(cancelled.transport.endedByClient).toBe(false);
+    const left = await session({ transport: { onClientDisconnect: "end" } });
+    left.transport.beforeEndClose(() => void runs++);
+    left.client.close();
+    await left.done;
+    expect(left.outcome()!.how).toBe("ended");
+    expect(left.transport.endedByClient).toBe(true);
+    const removed = await session();
+    removed.transport.beforeEndClose(() => void runs++)();
+    await removed.task.stopWhenDone();
+    expect(runs).toBe(0);
+  });
+
   it("destroys the socket when the client does not answer the close frame within closeHandshakeMs", async () => {
     const closeHandshakeMs = 100;
     const s = await session({ transport: { closeHandshakeMs } });
