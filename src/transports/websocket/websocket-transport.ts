@@ -2,11 +2,12 @@ import WebSocket, { type RawData } from "ws";
 import type { Clock } from "../../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { SystemClock } from "../../clock/system-clock.js";
-import { InvalidOptionError, describe } from "../../errors.js";
+import { InvalidOptionError } from "../../errors.js";
 import { type EventMap, TypedEvents } from "../../events.js";
 import type { FrameSerializer } from "../../serializers/frame-serializer.js";
 import { BaseTransport } from "../base-transport.js";
 import { TransportConnection } from "../transport-connection.js";
+import { type EndHook, EndHooks } from "./end-hooks.js";
 import { Heartbeat } from "./heartbeat.js";
 import {
   MAX_EARLY_BYTES,
@@ -101,7 +102,7 @@ export class WebSocketTransport extends BaseTransport {
   /** The server side closed (or destroyed) the socket: its close event is not the client's doing. */
   #serverClosed = false;
   #endedByClient = false;
-  readonly #endHooks = new Set<() => void | Promise<void>>();
+  readonly #endHooks = new EndHooks();
   /**
    * Messages held until the input opens, in order: those handed over (`receivedMessages`) first,
    * then those that came on the socket since; undefined once it has opened.
@@ -249,10 +250,8 @@ export class WebSocketTransport extends BaseTransport {
    * once (warn), and the hook goes on by itself. A hook that throws is logged (warn) and the close
    * goes on. Returns a function that removes the hook.
    */
-  beforeEndClose(hook: () => void | Promise<void>): () => void {
-    const entry = (): void | Promise<void> => hook();
-    this.#endHooks.add(entry);
-    return () => void this.#endHooks.delete(entry);
+  beforeEndClose(hook: EndHook): () => void {
+    return this.#endHooks.add(hook);
   }
 
   // ---------------------------------------------------------------- used by the two sides
@@ -311,36 +310,13 @@ export class WebSocketTransport extends BaseTransport {
 
   /**
    * @internal The output played everything at the end of the task: runs the
-   * {@link beforeEndClose} hooks, waiting for them at most nine tenths of `closeTimeoutMs`.
+   * {@link beforeEndClose} hooks, waiting for them at most nine tenths of `closeTimeoutMs` (so
+   * the output's own close deadline never fires over them).
    */
   async endingByServer(clock: Clock, closeTimeoutMs: number): Promise<void> {
-    if (this.#endedByClient || this.#endHooks.size === 0) return;
-    const hooks = [...this.#endHooks];
-    this.#endHooks.clear();
-    const logger = this.#input.logger;
-    const all = Promise.all(
-      hooks.map(async (hook) => {
-        try {
-          await hook();
-        } catch (error) {
-          logger.warn(`${this.name}: a beforeEndClose hook failed: ${describe(error)}`, {
-            processor: this.name,
-          });
-        }
-      }),
-    );
-    // Inside the output's own close deadline, so the close is never reported late for a slow hook.
+    if (this.#endedByClient) return;
     const boundMs = Math.round(closeTimeoutMs * 0.9);
-    try {
-      await deadline(clock, all, boundMs, `${this.name}: beforeEndClose hooks`);
-    } catch (error) {
-      if (!(error instanceof DeadlineExceededError)) throw error;
-      logger.warn(
-        `${this.name}: closing the socket before a beforeEndClose hook finished (it had ${boundMs} ms, ` +
-          "nine tenths of the output's closeTimeoutMs); the hook goes on",
-        { processor: this.name },
-      );
-    }
+    await this.#endHooks.run({ clock, boundMs, logger: this.#input.logger, name: this.name });
   }
 
   /** @internal Counts a dropped message; true for the first of its reason (log it). */

@@ -456,6 +456,19 @@ describe("WebSocketTransport: ending", () => {
     expect(s.lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
   });
 
+  it("logs a beforeEndClose hook that throws, once, and still closes the socket", async () => {
+    const s = await session();
+    s.transport.beforeEndClose(() => {
+      throw new Error("the provider's API is down");
+    });
+    const closed = once(s.client, "close");
+    await s.task.stopWhenDone();
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1000);
+    const warned = s.lines.filter((l) => l.level === "warn").map((l) => l.message);
+    expect(warned).toEqual(["ws: a beforeEndClose hook failed: the provider's API is down"]);
+  });
+
   it("runs no beforeEndClose hook on cancel, nor when the client closed the socket; endedByClient says which", async () => {
     let runs = 0;
     const cancelled = await session();
