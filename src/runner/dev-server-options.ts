@@ -102,6 +102,11 @@ export interface DevServerTelephony {
   telnyx?: { publicKey?: string };
   /** Plivo's Auth Token (`PLIVO_AUTH_TOKEN`): `POST /telephony/plivo` then needs a valid `X-Plivo-Signature-V3`. */
   plivo?: { authToken?: string };
+  /**
+   * Vonage's signature secret (`VONAGE_SIGNATURE_SECRET`; dashboard, API settings): the answer route
+   * then needs a valid, fresh `Authorization: Bearer` JWT whose `payload_hash` fits the request.
+   */
+  vonage?: { signatureSecret?: string };
   /** Largest message on a telephony socket, in bytes (ws `maxPayload`). @default 131072 (the telephony serializers') */
   maxMessageBytes?: number;
   /** How long the stream URL of an answer document stays valid, in ms (the provider connects within a second or two). @default 60000 */

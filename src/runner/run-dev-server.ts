@@ -30,8 +30,8 @@ export interface RunDevServerOptions extends Omit<DevServerOptions, "host" | "po
  *
  * Telephony settings come from `options.telephony` first, then the command line and the
  * environment: `--public-url` or `VOICEPIPE_PUBLIC_URL` (the tunnel's `https://` origin),
- * `TWILIO_AUTH_TOKEN`, `TELNYX_PUBLIC_KEY`, `PLIVO_AUTH_TOKEN` (each turns on that provider's
- * signature check). An empty variable counts as unset.
+ * `TWILIO_AUTH_TOKEN`, `TELNYX_PUBLIC_KEY`, `PLIVO_AUTH_TOKEN`, `VONAGE_SIGNATURE_SECRET` (each
+ * turns on that provider's signature check). An empty variable counts as unset.
  */
 export async function runDevServer(
   options: RunDevServerOptions,
@@ -100,5 +100,7 @@ function telephonySettings(
   if (telnyx !== undefined) settings.telnyx = { ...given.telnyx, publicKey: telnyx };
   const plivo = given.plivo?.authToken ?? fromEnv("PLIVO_AUTH_TOKEN");
   if (plivo !== undefined) settings.plivo = { ...given.plivo, authToken: plivo };
+  const vonage = given.vonage?.signatureSecret ?? fromEnv("VONAGE_SIGNATURE_SECRET");
+  if (vonage !== undefined) settings.vonage = { ...given.vonage, signatureSecret: vonage };
   return settings;
 }

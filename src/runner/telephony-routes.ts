@@ -19,6 +19,7 @@ import {
   checkPlivoSignature,
   checkTelnyxSignature,
   checkTwilioSignature,
+  checkVonageSignature,
   telnyxPublicKey,
 } from "../telephony/webhook-signatures.js";
 import type { DevServerTelephony, DevServerTelephonyEndpoint } from "./dev-server-options.js";
@@ -72,9 +73,10 @@ export class TelephonyRoutes {
   readonly #publicUrl: URL | undefined;
   readonly #twilioToken: string | undefined;
   readonly #plivoToken: string | undefined;
+  readonly #vonageSecret: string | undefined;
   readonly #telnyxKey: KeyObject | undefined;
   readonly #tickets: StreamTickets;
-  /** Unix time in ms at which the clock read 0 (Telnyx signatures carry Unix time). */
+  /** Unix time in ms at which the clock read 0 (Telnyx's and Vonage's signatures carry Unix time). */
   readonly #wallOriginMs: number;
   /** Refusals already said at warn level (provider and reason): repeats go to debug. */
   readonly #said = new Set<string>();
@@ -86,6 +88,10 @@ export class TelephonyRoutes {
     this.#publicUrl = config.publicUrl === undefined ? undefined : checkPublicUrl(config.publicUrl);
     this.#twilioToken = secret("telephony.twilio.authToken (TWILIO_AUTH_TOKEN)", config.twilio?.authToken);
     this.#plivoToken = secret("telephony.plivo.authToken (PLIVO_AUTH_TOKEN)", config.plivo?.authToken);
+    this.#vonageSecret = secret(
+      "telephony.vonage.signatureSecret (VONAGE_SIGNATURE_SECRET)",
+      config.vonage?.signatureSecret,
+    );
     const telnyx = secret("telephony.telnyx.publicKey (TELNYX_PUBLIC_KEY)", config.telnyx?.publicKey);
     this.#telnyxKey = telnyx === undefined ? undefined : telnyxPublicKey(telnyx);
     this.maxMessageBytes = whole(
@@ -296,6 +302,15 @@ export class TelephonyRoutes {
         body,
         nowMs: this.#wallOriginMs + this.#options.clock.now(),
       });
+    else if (provider === "vonage" && this.#vonageSecret !== undefined)
+      check = checkVonageSignature({
+        signatureSecret: this.#vonageSecret,
+        authorization: header("authorization"),
+        method: req.method === "GET" ? "GET" : "POST",
+        url: signedUrl,
+        body,
+        nowMs: this.#wallOriginMs + this.#options.clock.now(),
+      });
     if (check !== undefined) {
       if (check.valid) return undefined;
       const status = check.reason === "missing" ? 401 : 403;
@@ -322,6 +337,7 @@ export class TelephonyRoutes {
     if (provider === "twilio") return this.#twilioToken !== undefined;
     if (provider === "plivo") return this.#plivoToken !== undefined;
     if (provider === "telnyx") return this.#telnyxKey !== undefined;
+    if (provider === "vonage") return this.#vonageSecret !== undefined;
     return false;
   }
 

@@ -18,6 +18,17 @@ import { toBytes } from "../transports/websocket/websocket-input.js";
 import { WebSocketTransport } from "../transports/websocket/websocket-transport.js";
 import { createTelephonySerializer } from "./serializers.js";
 
+/** The output's close bound for a call: it holds the bot's hang-up at the end (see `transport()`). */
+const CALL_CLOSE_TIMEOUT_MS = 3_000;
+
+/** The transport each answered call made, for {@link runCall} (which hangs up through it at the end). */
+const madeTransports = new WeakMap<AnsweredCall, WebSocketTransport>();
+
+/** @internal The transport `answered.transport()` made, if it was called. */
+export function transportOfCall(answered: AnsweredCall): WebSocketTransport | undefined {
+  return madeTransports.get(answered);
+}
+
 /** A call's stream never said what it was: closed, timed out, or sent too much before its start. */
 export class CallStartError extends VoicepipeError {
   readonly code = "VP_CALL_START";
@@ -48,7 +59,8 @@ export interface AnsweredCall {
   /**
    * The WebSocket transport of the call: the serializer, the messages read so far (handled
    * first, in order), audio in and out at the stream's rates in chunks of one provider packet (20 ms; Exotel 80–200 ms),
-   * 200 ms of silence at the end, and the task ended
+   * 200 ms of silence at the end, up to 3 s for the output's close (`closeTimeoutMs`: `runCall`
+   * hangs up through the provider's API there, before the socket closes), and the task ended
    * by its normal end path when the provider closes the socket (a hang-up). `params` and the
    * other options override those. Call it once.
    */
@@ -164,7 +176,7 @@ export async function answerCall(
   peek.dispose();
   const call = peek.call!;
   let made = false;
-  return {
+  const answered: AnsweredCall = {
     call,
     serializer,
     transport(transportOptions: CallTransportOptions = {}): WebSocketTransport {
@@ -184,6 +196,9 @@ export async function answerCall(
         // The provider plays what it is sent as it comes: a long tail of silence at the end only
         // delays the hang-up.
         audioOutEndSilenceMs: 200,
+        // runCall hangs up in the output's close when the bot ends the call, so the socket closes
+        // after the provider's API has answered: a REST round trip, with room to spare.
+        closeTimeoutMs: CALL_CLOSE_TIMEOUT_MS,
         ...transportOptions.params,
       };
       const transport = new WebSocketTransport(socket, {
@@ -196,9 +211,11 @@ export async function answerCall(
       });
       // Said once, with the transport's own early drops, when its input opens.
       transport.refusedMessages["early-overflow"] += dropped;
+      madeTransports.set(answered, transport);
       return transport;
     },
   };
+  return answered;
 }
 
 function ignore(): void {}

@@ -81,13 +81,16 @@ export {
 } from "./answer-documents.js";
 export {
   TELNYX_SIGNATURE_TOLERANCE_MS,
+  VONAGE_SIGNATURE_TOLERANCE_MS,
   checkPlivoSignature,
   checkTelnyxSignature,
   checkTwilioSignature,
+  checkVonageSignature,
   telnyxPublicKey,
   type PlivoSignatureInput,
   type SignatureCheck,
   type TelnyxSignatureInput,
   type TwilioSignatureInput,
+  type VonageSignatureInput,
   type WebhookParams,
 } from "./webhook-signatures.js";

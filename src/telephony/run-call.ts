@@ -6,7 +6,7 @@ import type { PipelineTask, TaskOutcome } from "../pipeline/task.js";
 import type { DevSession } from "../runner/dev-server-options.js";
 import { runSessionTask } from "../runner/session-task.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
-import type { AnsweredCall } from "./answer-call.js";
+import { type AnsweredCall, transportOfCall } from "./answer-call.js";
 import type { CallControl } from "./call-control.js";
 
 /** Options of {@link runCall}. */
@@ -14,8 +14,10 @@ export interface RunCallOptions {
   /** The provider's call control (e.g. `new TwilioCallControl()`); without one the call is never hung up through the API. */
   control?: CallControl;
   /**
-   * Hang up through `control` when the task has finished and the provider did not end the stream
-   * itself (no `stop`): the bot ended the call, the task was cancelled, or it failed. @default true
+   * Hang up through `control` when the call did not end at the caller's side (no `stop`, the
+   * provider did not close the socket): when the bot ends the call, at the moment its last audio
+   * has played, before the media socket closes; when the task is cancelled or fails, after it
+   * finished. @default true
    */
   hangUpOnEnd?: boolean;
   /**
@@ -39,16 +41,24 @@ const DEFAULT_HANG_UP_TIMEOUT_MS = 10_000;
 /**
  * Runs the task of one phone call, as `runSessionTask` does for a development-server session
  * (the session's `closing` ends it, `cancelled` cancels it; leave `session` out outside the dev
- * server), and then, when the provider did not end the stream (the serializer saw no `stop`)
- * and a `control` is given, hangs the call up through the provider's REST API, once.
+ * server), and, when a `control` is given and the caller did not hang up, hangs the call up
+ * through the provider's REST API, once:
  *
- * Why: when the bot ends the call (an `EndFrame`, a goodbye tool) or the task is cancelled, the
- * transport closes the media socket, but the phone call itself lives on with the provider (Twilio
- * runs the TwiML after `<Connect>`); hanging up makes the end sure and immediate.
+ * - the bot ends the call (an `EndFrame`, a goodbye tool): when the output has played the last
+ *   audio, before the transport closes the media socket (the socket waits for the hang-up, at
+ *   most nine tenths of the output's `closeTimeoutMs`: 2.7 s for `answered.transport()`'s);
+ * - the task is cancelled or fails: after it finished;
+ * - the caller hung up (the provider sent `stop` or closed the socket): never.
+ *
+ * Why: when the media stream ends, the phone call itself lives on with the provider, which goes
+ * on with the answer document (Twilio runs the TwiML after `<Connect>`, Plivo the XML after
+ * `<Stream>`, Vonage the NCCO's next action): hanging up before the stream ends means the caller
+ * hears nothing of that, and the end is sure and immediate.
  *
  * Guarantees: resolves, never rejects; within `hangUpTimeoutMs` after the task finished. A failed
  * hang-up is logged once (error, on the task's logger) with the provider's words, and `hungUp` is
- * false. Relies on `answered.serializer` being the transport's (as `answered.transport()` makes it).
+ * false. Relies on `answered.transport()` having made the task's transport (without it, the
+ * hang-up comes after the task, when `answered.serializer` saw no `stop`).
  *
  * @example
  * const answered = await answerCall(socket, "twilio");
@@ -72,10 +82,32 @@ export async function runCall(
   if (control !== undefined && typeof control?.hangUp !== "function") {
     throw new InvalidOptionError("runCall: control must be a CallControl (e.g. new TwilioCallControl())");
   }
-  const outcome = session ? await runSessionTask(task, session) : await task.run();
-  if (!control || options.hangUpOnEnd === false || answered.serializer.stopped) {
-    return { outcome, hungUp: false };
+  if (!control || options.hangUpOnEnd === false) {
+    return { outcome: session ? await runSessionTask(task, session) : await task.run(), hungUp: false };
   }
+  const transport = transportOfCall(answered);
+  // The bot ended the call: hang up as soon as its last audio has played, before the socket closes.
+  let atEnd: Promise<boolean> | undefined;
+  const removeHook = transport?.beforeEndClose(async () => {
+    atEnd ??= hangUpCall(control, answered.call, {
+      clock: task.clock,
+      logger: task.logger,
+      timeoutMs,
+      why: "the bot ended the call",
+    });
+    await atEnd;
+  });
+  let outcome: TaskOutcome;
+  try {
+    outcome = session ? await runSessionTask(task, session) : await task.run();
+  } finally {
+    removeHook?.();
+  }
+  // A socket that outlived its close bound leaves the hang-up going on: its result is awaited
+  // here, within timeoutMs of when it started.
+  if (atEnd) return { outcome, hungUp: await atEnd };
+  // The caller hung up: the call is over at the provider.
+  if (answered.serializer.stopped || transport?.endedByClient) return { outcome, hungUp: false };
   const hungUp = await hangUpCall(control, answered.call, {
     clock: task.clock,
     logger: task.logger,

@@ -193,6 +193,119 @@ export function telnyxPublicKey(key: string): KeyObject {
   );
 }
 
+/** Options of {@link checkVonageSignature}. */
+export interface VonageSignatureInput {
+  /** The account's signature secret (Vonage dashboard, API settings): the HS256 key. */
+  signatureSecret: string;
+  /** The `Authorization` header: `Bearer <JWT>`. */
+  authorization: string | undefined;
+  method: "GET" | "POST";
+  /** The full URL Vonage requested: a GET's payload is its query. */
+  url: string;
+  /** The request body exactly as received: a POST's payload. */
+  body: Uint8Array | string;
+  /** The Unix time now, in ms. */
+  nowMs: number;
+  /** Largest difference between the token's `iat` and `nowMs` accepted, in ms, either way. @default 300000 */
+  toleranceMs?: number;
+}
+
+/** 5 minutes, as for Telnyx. */
+export const VONAGE_SIGNATURE_TOLERANCE_MS = 300_000;
+
+/** Longest `Authorization` header read, in characters (Vonage's tokens are about 400). */
+const MAX_VONAGE_TOKEN_CHARS = 4096;
+
+/**
+ * Vonage's signed webhooks (Voice, Messages): `Authorization: Bearer <JWT>`, a JWT signed with
+ * HMAC-SHA256 (`alg` HS256) keyed with the account's signature secret, whose claims hold `iat`
+ * (Unix seconds) and `payload_hash`: the SHA-256 (hex) of the payload, which is a GET's query
+ * parameters as a JSON object (in their order, no whitespace) or a POST's JSON body. The
+ * signature, then the payload hash (a token lifted from another request does not fit this one),
+ * then the time: an `iat` further than `toleranceMs` from now, either way, or an `exp` passed,
+ * is refused as stale, which bounds how long a captured request can be replayed. Only HS256 is
+ * accepted, whatever the token's header says.
+ */
+export function checkVonageSignature(input: VonageSignatureInput): SignatureCheck {
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(input.authorization ?? "")?.[1];
+  if (token === undefined)
+    return missing(
+      "no Authorization: Bearer <JWT> header; Vonage signs its webhooks when the application's signed webhooks are on (the default), so this request is not from Vonage",
+    );
+  const parts = token.length <= MAX_VONAGE_TOKEN_CHARS ? token.split(".") : [];
+  const header = parts.length === 3 ? jsonObject(parts[0]!) : undefined;
+  const claims = header ? jsonObject(parts[1]!) : undefined;
+  if (header === undefined || claims === undefined)
+    return mismatch("the Authorization token is not a JWT (three base64url parts, JSON header and claims)");
+  if (header["alg"] !== "HS256")
+    return mismatch(
+      `the Authorization token is signed with ${JSON.stringify(header["alg"])}; Vonage signs webhooks with HS256`,
+    );
+  const expected = createHmac("sha256", input.signatureSecret)
+    .update(`${parts[0]}.${parts[1]}`, "utf8")
+    .digest("base64url");
+  if (!sameText(parts[2]!, expected))
+    return mismatch(
+      "the Authorization token's signature does not match: check the signature secret (Vonage dashboard, API settings, Signature secret) and that its method is SHA-256 HMAC (HS256)",
+    );
+  const payloadHash = claims["payload_hash"];
+  if (typeof payloadHash !== "string" || !vonagePayloadHashes(input).some((h) => sameText(payloadHash, h)))
+    return mismatch(
+      `the token's payload_hash is not the SHA-256 of this request's ${input.method === "GET" ? "query" : "body"}: the token was made for another request, or the request was changed on the way`,
+    );
+  const iat = claims["iat"];
+  if (typeof iat !== "number" || !Number.isFinite(iat))
+    return mismatch("the Authorization token has no iat (issued-at, Unix seconds)");
+  const toleranceMs = input.toleranceMs ?? VONAGE_SIGNATURE_TOLERANCE_MS;
+  const ageMs = input.nowMs - iat * 1000;
+  const exp = claims["exp"];
+  if (Math.abs(ageMs) > toleranceMs || (typeof exp === "number" && exp * 1000 < input.nowMs))
+    return {
+      valid: false,
+      reason: "stale",
+      detail: `the Authorization token was issued ${Math.round(Math.abs(ageMs) / 1000)} s ${ageMs >= 0 ? "ago" : "in the future"}${Math.abs(ageMs) > toleranceMs ? ` (more than ${toleranceMs / 1000} s)` : ", and has expired"}: refused as a replay; check this machine's clock if Vonage really sent it now`,
+    };
+  return VALID;
+}
+
+/**
+ * What `payload_hash` may be: a GET's query as a JSON object; a POST's body as received, and as
+ * compact JSON (Vonage hashes the object it sends with no whitespace).
+ */
+function vonagePayloadHashes(input: VonageSignatureInput): string[] {
+  const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
+  if (input.method === "GET") {
+    let query: URLSearchParams;
+    try {
+      query = new URL(input.url).searchParams;
+    } catch {
+      return [];
+    }
+    return [sha256(JSON.stringify(Object.fromEntries(query)))];
+  }
+  const hashes = [sha256(input.body)];
+  const text = typeof input.body === "string" ? input.body : Buffer.from(input.body).toString("utf8");
+  try {
+    hashes.push(sha256(JSON.stringify(JSON.parse(text))));
+  } catch {
+    // Not JSON: the body as received is the only candidate.
+  }
+  return hashes;
+}
+
+/** A base64url JSON object, or undefined when it is not one. */
+function jsonObject(part: string): Record<string, unknown> | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(part)) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as unknown;
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Pairs sorted by name, then value (UTF-16 code units, as JavaScript's default sort). */
 function sortedPairs(params: WebhookParams): (readonly [string, string])[] {
   return [...params].sort(([an, av], [bn, bv]) =>

@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type WebSocket from "ws";
@@ -84,6 +84,25 @@ function recordingLogger(): Logger & { lines: string[] } {
   const keep = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
   return { lines, debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") };
 }
+
+/**
+ * A token as Vonage signs a webhook (HS256 with the signature secret; docs: "Decoding signed
+ * webhooks"): claims iat (Unix seconds), jti, iss, payload_hash (SHA-256 hex of the payload:
+ * a GET's query parameters as a JSON object, a POST's JSON body), api_key, application_id.
+ */
+const vonageToken = (secret: string, payload: string, iat: number): string => {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const claims = {
+    iat,
+    jti: "c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5",
+    iss: "Vonage",
+    payload_hash: createHash("sha256").update(payload).digest("hex"),
+    api_key: "a1b2c3d",
+    application_id: "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+  };
+  const signed = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
+  return `${signed}.${createHmac("sha256", secret).update(signed).digest("base64url")}`;
+};
 
 const twilioSignature = (token: string, url: string, form: string): string => {
   const sorted = [...new URLSearchParams(form)].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -419,6 +438,80 @@ describe("development server: telephony guards", () => {
     expect((await post(url, body, headers)).status).toBe(403);
   });
 
+  it("Vonage: answers a JWT signed with the signature secret over the query, refuses a missing, forged, stale or tampered one", async () => {
+    const logger = recordingLogger();
+    const clock = new VirtualClock();
+    const served = await serve({
+      clock,
+      logger,
+      telephony: { vonage: { signatureSecret: "vonage-secret" } },
+    });
+    expect(served.server.telephonyEndpoints.find((e) => e.provider === "vonage")?.guard).toBe("signature");
+    const query = "?to=447700900001&from=447700900000&uuid=u-1&conversation_uuid=CON-1";
+    const payload = JSON.stringify({
+      to: "447700900001",
+      from: "447700900000",
+      uuid: "u-1",
+      conversation_uuid: "CON-1",
+    });
+    const url = `${served.base}/telephony/vonage/answer${query}`;
+    const now = Math.floor(new Date().getTime() / 1000);
+    const bearer = (token: string) => ({ ...tunnel, Authorization: `Bearer ${token}` });
+    const good = await request(url, { headers: bearer(vonageToken("vonage-secret", payload, now)) });
+    expect(good.status, good.body).toBe(200);
+    const ncco = good.json() as [{ endpoint: [{ uri: string }] }];
+    expect(ncco[0].endpoint[0].uri).toMatch(
+      /^wss:\/\/abc\.ngrok\.app\/telephony\/vonage\/ws\/[A-Za-z0-9_-]{24}$/,
+    );
+    // The same JSON as a POST body.
+    const viaPost = await post(`${served.base}/telephony/vonage/answer`, payload, {
+      ...bearer(vonageToken("vonage-secret", payload, now)),
+      "Content-Type": "application/json",
+    });
+    expect(viaPost.status, viaPost.body).toBe(200);
+
+    const missing = await request(url, { headers: tunnel });
+    expect(missing.status).toBe(401);
+    expect(missing.json()).toMatchObject({
+      error: "unauthorized",
+      detail: expect.stringMatching(/Authorization/),
+    });
+    for (let i = 0; i < 3; i++) {
+      const forged = await request(url, { headers: bearer(vonageToken("other-secret", payload, now)) });
+      expect(forged.status).toBe(403);
+      expect(forged.json()).toMatchObject({
+        error: "bad-signature",
+        detail: expect.stringMatching(/signature secret/),
+      });
+    }
+    // Signed for another call: the query was changed on the way.
+    const tampered = await request(url.replace("u-1", "u-2"), {
+      headers: bearer(vonageToken("vonage-secret", payload, now)),
+    });
+    expect(tampered.status).toBe(403);
+    expect((tampered.json() as { detail: string }).detail).toMatch(/payload_hash/);
+    const stale = await request(url, { headers: bearer(vonageToken("vonage-secret", payload, now - 600)) });
+    expect(stale.status).toBe(403);
+    expect((stale.json() as { detail: string }).detail).toMatch(/issued 60[01] s ago \(more than 300 s\)/);
+    // Six minutes later on the server's clock, the good token is stale too.
+    await clock.advance(360_000);
+    const later = await request(url, { headers: bearer(vonageToken("vonage-secret", payload, now)) });
+    expect(later.status).toBe(403);
+    // Each reason (missing, mismatch, stale) said once at warn level; the repeats at debug:
+    // two forged, the tampered one, the one gone stale.
+    const warned = logger.lines.filter(
+      (l) => l.startsWith("warn:") && l.includes("refused a vonage request"),
+    );
+    expect(warned.map((l) => /\((\d+) ([a-z-]+)\)/.exec(l)?.slice(1).join(" "))).toStrictEqual([
+      "401 unauthorized",
+      "403 bad-signature",
+      "403 bad-signature",
+    ]);
+    expect(
+      logger.lines.filter((l) => l.startsWith("debug:") && l.includes("refused a vonage request")),
+    ).toHaveLength(4);
+  });
+
   it("a ticket opens one stream, of its provider; the bare stream path is refused while the route is guarded", async () => {
     const served = await serve({ telephony: { twilio: { authToken: "tw-token" } } });
     const form = twilioForm();
@@ -500,6 +593,9 @@ describe("development server: telephony guards", () => {
     await expect(serve({ telephony: { twilio: { authToken: "" } } })).rejects.toThrow(
       /telephony\.twilio\.authToken \(TWILIO_AUTH_TOKEN\) must be a non-empty string/,
     );
+    await expect(serve({ telephony: { vonage: { signatureSecret: " " } } })).rejects.toThrow(
+      /telephony\.vonage\.signatureSecret \(VONAGE_SIGNATURE_SECRET\) must be a non-empty string/,
+    );
     await expect(serve({ telephony: { ticketTtlMs: 0 } })).rejects.toThrow(
       /telephony\.ticketTtlMs must be a whole number/,
     );
@@ -509,7 +605,12 @@ describe("development server: telephony guards", () => {
     const out: string[] = [];
     const { server, stopped } = await runDevServer({
       argv: ["--port", "0", "--public-url", "https://flag.example"],
-      env: { TWILIO_AUTH_TOKEN: "tw", PLIVO_AUTH_TOKEN: "", VOICEPIPE_PUBLIC_URL: "https://env.example" },
+      env: {
+        TWILIO_AUTH_TOKEN: "tw",
+        PLIVO_AUTH_TOKEN: "",
+        VONAGE_SIGNATURE_SECRET: "vs",
+        VOICEPIPE_PUBLIC_URL: "https://env.example",
+      },
       telephony: {
         telnyx: {
           publicKey: generateKeyPairSync("ed25519")
@@ -525,7 +626,7 @@ describe("development server: telephony guards", () => {
         ["twilio", "signature", "https://flag.example/telephony/twilio"],
         ["telnyx", "signature", "https://flag.example/telephony/telnyx"],
         ["plivo", "open", "https://flag.example/telephony/plivo"],
-        ["vonage", "open", "https://flag.example/telephony/vonage/answer"],
+        ["vonage", "signature", "https://flag.example/telephony/vonage/answer"],
         ["exotel", "open", "wss://flag.example/telephony/exotel/ws"],
       ]);
       expect(out.join("")).toContain(

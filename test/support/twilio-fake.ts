@@ -44,6 +44,8 @@ export interface TwilioRest {
   /** Answers of the next requests, in order; when empty, `behaviour` answers. */
   readonly next: TwilioRestBehaviour[];
   behaviour: TwilioRestBehaviour;
+  /** Called with each request the moment it has been received whole, before it is answered. */
+  onRequest: ((request: TwilioRestRequest) => void) | undefined;
   close(): Promise<void>;
 }
 
@@ -54,7 +56,10 @@ export async function startTwilioRest(): Promise<TwilioRest> {
   const requests: TwilioRestRequest[] = [];
   const liveCalls = new Set([CALL_SID]);
   const next: TwilioRestBehaviour[] = [];
-  const state = { behaviour: { kind: "twilio" } as TwilioRestBehaviour };
+  const state = {
+    behaviour: { kind: "twilio" } as TwilioRestBehaviour,
+    onRequest: undefined as ((request: TwilioRestRequest) => void) | undefined,
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -69,6 +74,7 @@ export async function startTwilioRest(): Promise<TwilioRest> {
         form: Object.fromEntries(new URLSearchParams(body)),
       };
       requests.push(record);
+      state.onRequest?.(record);
       const behaviour = next.shift() ?? state.behaviour;
       if (behaviour.kind === "hang") return; // the socket is destroyed by close()
       if (behaviour.kind === "status") return json(res, behaviour.status, behaviour.body);
@@ -88,6 +94,12 @@ export async function startTwilioRest(): Promise<TwilioRest> {
     },
     set behaviour(value) {
       state.behaviour = value;
+    },
+    get onRequest() {
+      return state.onRequest;
+    },
+    set onRequest(value) {
+      state.onRequest = value;
     },
     close: async () => {
       server.closeAllConnections();

@@ -202,8 +202,6 @@ describe("answerCall", () => {
     const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), { logger });
     const started = new Promise<void>((resolve) => transport.on("clientConnected", resolve));
     const done = task.run();
-    // After the start: the transport's own hold is full of the 512 it was handed, so a stop sent
-    // before the pipeline runs would be dropped too (Twilio then closes the socket, which ends the call).
     await started;
     client.send(twilioStream.stop());
     await done;
@@ -212,6 +210,49 @@ describe("answerCall", () => {
     expect(lines.filter((l) => /22 message\(s\) from the client were dropped/.test(l.message))).toHaveLength(
       1,
     );
+  });
+
+  it("a stop that comes right after the hand-over of a full hold ends the call by its stop path", async () => {
+    const { server, client, closed } = await connect();
+    // Added before answerCall's and the transport's listeners: once this one has counted a
+    // message, theirs have read it too (listeners run in the order added, in one emit).
+    let arrived = 0;
+    server.on("message", () => arrived++);
+    // connected, start and 510 packets in one write: the hold is full (512) when it is handed over.
+    sendInOneWrite(client, [
+      twilioStream.connected(),
+      twilioStream.start(),
+      ...Array.from({ length: MAX_EARLY_MESSAGES - 2 }, (_, i) => twilioStream.media(i, new Uint8Array(160))),
+    ]);
+    const answered = await answerCall(server, "twilio");
+    await expect.poll(() => arrived, { timeout: 5000 }).toBe(MAX_EARLY_MESSAGES);
+    const transport = answered.transport();
+    // Right after the hand-over, before the pipeline runs: the next packet, then the caller hangs up.
+    client.send(twilioStream.media(MAX_EARLY_MESSAGES - 2, new Uint8Array(160)));
+    client.send(twilioStream.stop());
+    await expect.poll(() => arrived, { timeout: 5000 }).toBe(MAX_EARLY_MESSAGES + 2);
+    const { logger } = memoryLogger();
+    const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), {
+      logger,
+      idleTimeoutMs: null,
+    });
+    const done = task.run();
+    // Nothing else would end this task: the client keeps its socket open, as Twilio may after a stop.
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      done,
+      new Promise<"still running">((resolve) => (bound = setTimeout(() => resolve("still running"), 3000))),
+    ]);
+    clearTimeout(bound);
+    if (outcome === "still running") await task.cancel("test over");
+    expect(outcome, "the task did not end within 3 s of the stop: the stop was lost").not.toBe(
+      "still running",
+    );
+    expect(outcome).toMatchObject({ how: "ended" });
+    expect(transport.connection.closeReason).toMatch(/the client ended its stream/);
+    expect(transport.refusedMessageCount).toBe(0);
+    expect(answered.serializer.stopped).toBe(true);
+    await closed;
   });
 
   it("refuses a second transport(), and a serializer factory that hands out one serializer twice", async () => {

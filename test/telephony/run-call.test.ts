@@ -17,7 +17,7 @@ import {
   TTSStoppedFrame,
 } from "../../src/index.js";
 import type { DevSession } from "../../src/runner/dev-server-options.js";
-import { answerCall } from "../../src/telephony/answer-call.js";
+import { type CallTransportOptions, answerCall } from "../../src/telephony/answer-call.js";
 import type { CallControl } from "../../src/telephony/call-control.js";
 import { type CallOutcome, type RunCallOptions, runCall } from "../../src/telephony/run-call.js";
 import { TwilioCallControl } from "../../src/telephony/twilio-call-control.js";
@@ -57,7 +57,7 @@ interface CallRun {
 }
 
 /** A call: Twilio connects, starts the stream and sends 10 media packets; the bot runs until told. */
-async function startCall(options: RunCallOptions): Promise<CallRun> {
+async function startCall(options: RunCallOptions, transportOptions?: CallTransportOptions): Promise<CallRun> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   await once(wss, "listening");
   cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
@@ -77,7 +77,7 @@ async function startCall(options: RunCallOptions): Promise<CallRun> {
     wss.once("connection", (socket) => {
       void (async () => {
         const answered = await answerCall(socket, "twilio");
-        const transport = answered.transport();
+        const transport = answered.transport(transportOptions);
         const task = new PipelineTask(new Pipeline([transport.input(), transport.output()]), { logger });
         transport.on("clientConnected", () => taskReady(task));
         task.on("pipelineFinished", () => {
@@ -150,6 +150,39 @@ describe("runCall", () => {
     expect(call.lines.filter((l) => l.level === "info" && /hung up call/.test(l.message))).toHaveLength(1);
   });
 
+  it("hangs up when the goodbye has played, before the bot closes the media socket", async () => {
+    const rest = await twilioRest();
+    const call = await startCall({ control: twilioControl(rest) });
+    // What "Twilio" saw of the media stream when the hang-up request reached its REST API.
+    const atHangUp: Array<{ socketOpen: boolean; media: number }> = [];
+    rest.onRequest = () =>
+      atHangUp.push({
+        socketOpen: call.twilio.readyState === WebSocket.OPEN,
+        media: call.received.filter((m) => m.event === "media").length,
+      });
+    call.endByBot();
+    const { outcome, hungUp } = await call.result;
+    await call.closed;
+    expect(outcome.how).toBe("ended");
+    expect(hungUp).toBe(true);
+    const media = call.received.filter((m) => m.event === "media").length;
+    expect(media).toBeGreaterThan(0);
+    // One request, while the media socket was still open (no close frame from the bot yet), and
+    // after every packet of the goodbye had been sent: the end of the call, not earlier.
+    expect(atHangUp).toEqual([{ socketOpen: true, media }]);
+  });
+
+  it("does not hang up when Twilio closed the media socket without a stop (the caller hung up)", async () => {
+    const rest = await twilioRest();
+    const call = await startCall({ control: twilioControl(rest) });
+    await call.ready;
+    call.twilio.close(1000);
+    const { outcome, hungUp } = await call.result;
+    expect(outcome.how).toBe("ended");
+    expect(hungUp).toBe(false);
+    expect(rest.requests).toHaveLength(0);
+  });
+
   it("does not hang up when Twilio ended the stream (stop)", async () => {
     const rest = await twilioRest();
     const call = await startCall({ control: twilioControl(rest) });
@@ -205,9 +238,11 @@ describe("runCall", () => {
     const rest = await twilioRest();
     rest.behaviour = { kind: "hang" };
     const call = await startCall({ control: twilioControl(rest, 300) });
+    let requestedAt = Number.NaN;
+    rest.onRequest = () => (requestedAt = performance.now());
     call.endByBot();
     const { hungUp } = await call.result;
-    const waitedMs = performance.now() - call.finishedAt()!;
+    const waitedMs = performance.now() - requestedAt;
     expect(hungUp).toBe(false);
     expect(waitedMs).toBeGreaterThanOrEqual(250);
     expect(waitedMs).toBeLessThan(300 + 1500); // slack for a loaded machine; the default would be 5000
@@ -217,21 +252,58 @@ describe("runCall", () => {
 
   it("bounds a control that never settles by hangUpTimeoutMs", async () => {
     let calls = 0;
+    let calledAt = Number.NaN;
     const stuck: CallControl = {
       provider: "twilio",
       hangUp: () => {
         calls++;
+        calledAt = performance.now();
         return new Promise(() => undefined);
       },
     };
     const call = await startCall({ control: stuck, hangUpTimeoutMs: 200 });
     call.endByBot();
     const { hungUp } = await call.result;
-    const waitedMs = performance.now() - call.finishedAt()!;
+    const waitedMs = performance.now() - calledAt;
     expect(hungUp).toBe(false);
     expect(calls).toBe(1);
     expect(waitedMs).toBeLessThan(200 + 1500); // the default would be 10000
     expect(call.lines.filter((l) => l.level === "error")[0]!.message).toMatch(/within 200 ms/);
+  });
+
+  it("holds the media socket for a slow hang-up at most the output's closeTimeoutMs, and still awaits its answer", async () => {
+    const rest = await twilioRest();
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    let calledAt = Number.NaN;
+    const inner = twilioControl(rest);
+    const slow: CallControl = {
+      provider: "twilio",
+      hangUp: async (c) => {
+        calledAt = performance.now();
+        await answered; // the provider's API is slow today
+        return inner.hangUp(c);
+      },
+    };
+    const call = await startCall({ control: slow }, { params: { closeTimeoutMs: 300 } });
+    call.endByBot();
+    await call.closed;
+    const socketHeldMs = performance.now() - calledAt;
+    expect(socketHeldMs).toBeGreaterThanOrEqual(250);
+    expect(socketHeldMs).toBeLessThan(300 + 1500); // slack for a loaded machine
+    let settled = false;
+    void call.result.then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false); // runCall still waits for the hang-up
+    release();
+    const { outcome, hungUp } = await call.result;
+    expect(outcome.how).toBe("ended");
+    expect(hungUp).toBe(true);
+    expect(rest.requests.map((r) => r.path)).toEqual([HANG_UP_PATH]);
+    const said = call.lines.filter((l) => l.level === "warn" || l.level === "error").map((l) => l.message);
+    expect(said).toEqual([
+      "twilio: closing the socket before a beforeEndClose hook finished (it had 270 ms, nine tenths of the output's closeTimeoutMs); the hook goes on",
+    ]);
   });
 
   it("refuses a hangUpTimeoutMs that is not a number of ms, before running the task", async () => {

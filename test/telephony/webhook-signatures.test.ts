@@ -1,9 +1,11 @@
-import { createHmac, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, sign } from "node:crypto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   checkPlivoSignature,
   checkTelnyxSignature,
   checkTwilioSignature,
+  checkVonageSignature,
   telnyxPublicKey,
 } from "../../src/telephony/webhook-signatures.js";
 
@@ -216,5 +218,108 @@ describe("Telnyx telnyx-signature-ed25519", () => {
       "-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----",
     ])
       expect(() => telnyxPublicKey(bad)).toThrow(/telephony\.telnyx\.publicKey \(TELNYX_PUBLIC_KEY\)/);
+  });
+});
+
+describe("Vonage signed webhooks (Authorization: Bearer JWT, HS256)", () => {
+  const secret = "vonage-signature-secret";
+  const nowMs = 1_760_000_000_000;
+  const iat = nowMs / 1000;
+  const url =
+    "https://abc.ngrok.app/telephony/vonage/answer?to=447700900001&from=447700900000&uuid=u-1&conversation_uuid=CON-1";
+  // Vonage's payload for a GET: the query's parameters as a JSON object, in order, no whitespace.
+  const query = '{"to":"447700900001","from":"447700900000","uuid":"u-1","conversation_uuid":"CON-1"}';
+  const sha256 = (text: string): string => createHash("sha256").update(text, "utf8").digest("hex");
+  const b64url = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
+  /** A JWT written out by hand: header, claims, HMAC-SHA256 of `header.claims` with `key`. */
+  const jwt = (claims: string, options: { key?: string; header?: string } = {}): string => {
+    const signed = `${b64url(options.header ?? '{"alg":"HS256","typ":"JWT"}')}.${b64url(claims)}`;
+    return `${signed}.${createHmac("sha256", options.key ?? secret)
+      .update(signed)
+      .digest("base64url")}`;
+  };
+  const claimsFor = (payload: string, issuedAt = iat, extra = ""): string =>
+    `{"iat":${issuedAt},"jti":"c5ba8f24-1a14-4c10-bfdf-3fbe8ce511b5","iss":"Vonage","payload_hash":"${sha256(payload)}","api_key":"a1b2c3d","application_id":"aaaaaaaa-bbbb-cccc-dddd-0123456789ab"${extra}}`;
+  const get = (authorization: string | undefined, at = nowMs, where = url) =>
+    checkVonageSignature({
+      signatureSecret: secret,
+      authorization,
+      method: "GET",
+      url: where,
+      body: "",
+      nowMs: at,
+    });
+
+  it("accepts a GET whose token hashes its query, and a POST whose token hashes its JSON body", () => {
+    expect(get(`Bearer ${jwt(claimsFor(query))}`)).toStrictEqual({ valid: true });
+    expect(get(`bearer  ${jwt(claimsFor(query))}`).valid).toBe(true); // the scheme is case-insensitive
+    const body = '{"from":"447700900000","to":"447700900001","uuid":"u-1","conversation_uuid":"CON-1"}';
+    const post = (sent: string, hashed: string) =>
+      checkVonageSignature({
+        signatureSecret: secret,
+        authorization: `Bearer ${jwt(claimsFor(hashed))}`,
+        method: "POST",
+        url: "https://abc.ngrok.app/telephony/vonage/answer",
+        body: Buffer.from(sent),
+        nowMs,
+      });
+    expect(post(body, body).valid).toBe(true);
+    // The same object sent with whitespace: Vonage hashes the compact JSON.
+    expect(post(JSON.stringify(JSON.parse(body), null, 2), body).valid).toBe(true);
+    expect(post(body.replace("u-1", "u-2"), body)).toMatchObject({ valid: false, reason: "mismatch" });
+  });
+
+  it("refuses another secret, another algorithm, a changed query, a token that is not a JWT, saying why", () => {
+    const wrong = get(`Bearer ${jwt(claimsFor(query), { key: "other" })}`);
+    expect(wrong).toMatchObject({ valid: false, reason: "mismatch" });
+    expect(wrong.valid || wrong.detail).toMatch(/signature secret/);
+    // HS512 (or "none") is refused even when the token is "signed": only HS256 is checked.
+    const otherAlg = get(`Bearer ${jwt(claimsFor(query), { header: '{"alg":"HS512","typ":"JWT"}' })}`);
+    expect(otherAlg.valid || otherAlg.detail).toMatch(
+      /signed with "HS512"; Vonage signs webhooks with HS256/,
+    );
+    const none = `${b64url('{"alg":"none"}')}.${b64url(claimsFor(query))}.`;
+    expect(get(`Bearer ${none}`)).toMatchObject({ valid: false, reason: "mismatch" });
+    const changed = get(`Bearer ${jwt(claimsFor(query))}`, nowMs, url.replace("u-1", "u-2"));
+    expect(changed.valid || changed.detail).toMatch(
+      /payload_hash is not the SHA-256 of this request's query/,
+    );
+    const noHash = get(`Bearer ${jwt(`{"iat":${iat}}`)}`);
+    expect(noHash).toMatchObject({ valid: false, reason: "mismatch" });
+    for (const bad of [
+      "Bearer a.b",
+      "Bearer !!.??.xx",
+      `Bearer ${"a".repeat(5000)}.b.c`,
+      `Bearer ${b64url("[]")}.${b64url("{}")}.x`,
+    ])
+      expect(get(bad)).toMatchObject({ valid: false, reason: "mismatch" });
+  });
+
+  it("refuses a token issued more than 5 minutes from now either way, or expired, as stale", () => {
+    const token = `Bearer ${jwt(claimsFor(query))}`;
+    expect(get(token, nowMs + 299_000).valid).toBe(true);
+    const old = get(token, nowMs + 301_000);
+    expect(old).toMatchObject({ valid: false, reason: "stale" });
+    expect(old.valid || old.detail).toMatch(/issued 301 s ago \(more than 300 s\)/);
+    expect(get(token, nowMs - 301_000)).toMatchObject({ valid: false, reason: "stale" });
+    const expired = get(`Bearer ${jwt(claimsFor(query, iat, `,"exp":${iat - 1}`))}`);
+    expect(expired.valid || expired.detail).toMatch(/has expired/);
+  });
+
+  it("says a missing or non-Bearer Authorization header is missing", () => {
+    for (const header of [undefined, "", "Basic dXNlcjpwYXNz", "Bearer"])
+      expect(get(header)).toMatchObject({ valid: false, reason: "missing" });
+  });
+
+  it("never throws, whatever the header, and accepts nothing not signed with the secret", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 600 }), fc.string({ maxLength: 200 }), (header, claims) => {
+        expect(get(header).valid).toBe(false);
+        expect(get(`Bearer ${b64url('{"alg":"HS256"}')}.${b64url(claims)}.${b64url(header)}`).valid).toBe(
+          false,
+        );
+      }),
+      { numRuns: 500 },
+    );
   });
 });

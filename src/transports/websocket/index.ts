@@ -1,4 +1,5 @@
 /** The WebSocket server transport (docs/design/websocket-transport.md). */
+export type { EndHook } from "./end-hooks.js";
 export { Heartbeat, type HeartbeatOptions } from "./heartbeat.js";
 export { WebSocketTransport, type WebSocketTransportEvents } from "./websocket-transport.js";
 export { WebSocketInputTransport } from "./websocket-input.js";

@@ -106,6 +106,7 @@ export class WebSocketInputTransport extends BaseInputTransport {
     } else {
       if (this.#endRequested) return;
       this.#endRequested = true;
+      this.#transport.clientEnded();
       this.#transport.connection.close(`the client ended its stream (${frame.reason ?? frame.name})`);
     }
     Promise.resolve()

@@ -47,7 +47,9 @@ export interface WebSocketTransportOptions {
   /**
    * Messages the socket delivered before the transport existed (a telephony call's first
    * messages, read to learn who is calling), in order: they are handled first, as if they had
-   * just arrived. At most {@link MAX_EARLY_MESSAGES} of them.
+   * just arrived. At most {@link MAX_EARLY_MESSAGES} of them and {@link MAX_EARLY_BYTES} bytes.
+   * They do not count against the caps of the messages that come on the socket before the
+   * pipeline starts: those get the full caps of their own.
    */
   receivedMessages?: readonly ReceivedMessage[];
 }

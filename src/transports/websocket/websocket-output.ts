@@ -1,7 +1,11 @@
 import { type OutputAudioRawFrame } from "../../frames/audio.js";
 import { type Frame } from "../../frames/frame.js";
 import { InterruptionFrame } from "../../frames/lifecycle.js";
-import { BaseOutputTransport, type OutputOpenInfo } from "../base-output-transport.js";
+import {
+  BaseOutputTransport,
+  type OutputCloseReason,
+  type OutputOpenInfo,
+} from "../base-output-transport.js";
 import type { SerializedMessage } from "../../serializers/frame-serializer.js";
 import type { TransportConnection } from "../transport-connection.js";
 import type { TransportParams } from "../transport-params.js";
@@ -26,6 +30,11 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
       audioInSampleRate: this.#transport.input().pipelineSampleRate,
       audioOutSampleRate: this.sampleRate,
     });
+  }
+
+  /** At the end (everything played), the transport's `beforeEndClose` hooks run before the socket closes. */
+  protected override async close(reason: OutputCloseReason): Promise<void> {
+    if (reason === "end") await this.#transport.endingByServer(this.clock, this.params.closeTimeoutMs);
   }
 
   protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {

@@ -7,6 +7,7 @@ import { type EventMap, TypedEvents } from "../../events.js";
 import type { FrameSerializer } from "../../serializers/frame-serializer.js";
 import { BaseTransport } from "../base-transport.js";
 import { TransportConnection } from "../transport-connection.js";
+import { type EndHook, EndHooks } from "./end-hooks.js";
 import { Heartbeat } from "./heartbeat.js";
 import {
   MAX_EARLY_BYTES,
@@ -98,9 +99,23 @@ export class WebSocketTransport extends BaseTransport {
   #windowStartMs = 0;
   #windowCount = 0;
   #socketClosing: Promise<void> | undefined;
-  /** Messages that came before the input opened, in order; undefined once it has. */
+  /** The server side closed (or destroyed) the socket: its close event is not the client's doing. */
+  #serverClosed = false;
+  #endedByClient = false;
+  readonly #endHooks = new EndHooks();
+  /**
+   * Messages held until the input opens, in order: those handed over (`receivedMessages`) first,
+   * then those that came on the socket since; undefined once it has opened.
+   */
   #early: Array<[RawData, boolean]> | undefined = [];
-  #earlyBytes = 0;
+  /**
+   * Messages (and bytes) of {@link #early} that came on the socket since the transport was made:
+   * only these count against the early caps. The handed-over ones have a cap of their own (the
+   * constructor's check), so a full hand-over cannot leave the stream no room (a telephony
+   * `stop` right after it would be lost).
+   */
+  #earlyLive = 0;
+  #earlyLiveBytes = 0;
 
   constructor(socket: WebSocket, options: WebSocketTransportOptions) {
     super();
@@ -117,13 +132,19 @@ export class WebSocketTransport extends BaseTransport {
         `${this.name}: receivedMessages holds ${received.length} messages; at most ${MAX_EARLY_MESSAGES}`,
       );
     }
+    let receivedBytes = 0;
     for (const m of received) {
       const data =
         typeof m.data === "string"
           ? Buffer.from(m.data)
           : Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       this.#early!.push([data, m.isBinary]);
-      this.#earlyBytes += data.byteLength;
+      receivedBytes += data.byteLength;
+    }
+    if (receivedBytes > MAX_EARLY_BYTES) {
+      throw new InvalidOptionError(
+        `${this.name}: receivedMessages holds ${receivedBytes} bytes; at most ${MAX_EARLY_BYTES}`,
+      );
     }
     this.#options = {
       closeHandshakeMs: positiveMs(this.name, "closeHandshakeMs", options.closeHandshakeMs, 500),
@@ -157,13 +178,16 @@ export class WebSocketTransport extends BaseTransport {
       else this.#input.receive(data, isBinary);
     };
     const onPong = (): void => this.#heartbeat?.alive();
-    const onClose = (code: number): void =>
+    const onClose = (code: number): void => {
+      if (!this.#serverClosed) this.#endedByClient = true;
       this.connection.close(code === 1009 ? TOO_LONG : `client disconnected (close code ${code})`);
+    };
     const onError = (error: Error): void => {
       // ws refuses a message over its maxPayload with this error, then the socket goes: say why.
       if ((error as NodeJS.ErrnoException).code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
         this.connection.close(TOO_LONG);
       this.#input.logger.debug(`${this.name}: socket error: ${error.message}`);
+      this.#serverClosed = true;
       socket.terminate();
     };
     socket.on("message", onMessage);
@@ -203,6 +227,33 @@ export class WebSocketTransport extends BaseTransport {
     return this.#socketClosed;
   }
 
+  /**
+   * The client ended the connection itself: it closed the socket, or its stream said it ended
+   * (the serializer's end request: a telephony `stop`). False while the connection is up, and when
+   * the server side closed it (the task ended, a half-open socket, a protocol error). A network
+   * drop looks like the client closing.
+   */
+  get endedByClient(): boolean {
+    return this.#endedByClient;
+  }
+
+  /**
+   * Runs `hook` when the task ends the connection itself: an `EndFrame` reached the output, which
+   * has played everything queued and its end silence, and the client has not ended the connection
+   * ({@link endedByClient}); the socket is closed once the hook has settled. The use: hanging up a
+   * phone call through the provider's API at the moment the bot's goodbye has played, before the
+   * provider learns from the closed stream that it may go on with its answer document
+   * (docs/design/telephony.md). Not run on cancel (which stops at once) nor when the client ended.
+   *
+   * Bounded by nine tenths of the output's `closeTimeoutMs` (TransportParams; the output's
+   * `close()` runs the hooks, and the rest is its margin): past it the socket closes anyway, said
+   * once (warn), and the hook goes on by itself. A hook that throws is logged (warn) and the close
+   * goes on. Returns a function that removes the hook.
+   */
+  beforeEndClose(hook: EndHook): () => void {
+    return this.#endHooks.add(hook);
+  }
+
   // ---------------------------------------------------------------- used by the two sides
 
   /** @internal The input opened: the pipeline runs. Starts the heartbeat, says the client is here. */
@@ -221,6 +272,7 @@ export class WebSocketTransport extends BaseTransport {
         if (this.#socket.readyState === WebSocket.OPEN) this.#socket.ping();
       },
       onDead: (missed) => {
+        this.#serverClosed = true;
         this.#socket.terminate();
         this.connection.close(`client did not answer ${missed} pings in a row (half-open socket)`);
       },
@@ -251,6 +303,22 @@ export class WebSocketTransport extends BaseTransport {
     return this.#windowCount <= this.#options.maxMessagesPerSecond;
   }
 
+  /** @internal The client's stream said it ended (a telephony `stop`). */
+  clientEnded(): void {
+    this.#endedByClient = true;
+  }
+
+  /**
+   * @internal The output played everything at the end of the task: runs the
+   * {@link beforeEndClose} hooks, waiting for them at most nine tenths of `closeTimeoutMs` (so
+   * the output's own close deadline never fires over them).
+   */
+  async endingByServer(clock: Clock, closeTimeoutMs: number): Promise<void> {
+    if (this.#endedByClient) return;
+    const boundMs = Math.round(closeTimeoutMs * 0.9);
+    await this.#endHooks.run({ clock, boundMs, logger: this.#input.logger, name: this.name });
+  }
+
   /** @internal Counts a dropped message; true for the first of its reason (log it). */
   refuse(reason: RefusedMessageReason): boolean {
     return ++this.refusedMessages[reason] === 1;
@@ -275,20 +343,22 @@ export class WebSocketTransport extends BaseTransport {
   /**
    * The official client sends `client-ready` (and microphone audio) the moment the socket opens,
    * before the pipeline has started: those messages wait here, in order, until the input opens.
-   * Bounded: past {@link MAX_EARLY_MESSAGES} messages or {@link MAX_EARLY_BYTES} bytes a message
-   * is dropped and counted as `early-overflow`. (Pausing the socket instead lets TCP hold them,
-   * but then they arrive as one burst after the start and trip the rate limit.)
+   * Bounded: past {@link MAX_EARLY_MESSAGES} messages or {@link MAX_EARLY_BYTES} bytes that came
+   * since the transport was made, a message is dropped and counted as `early-overflow`. Those
+   * handed over in `receivedMessages` are held besides (at most as many again). (Pausing the
+   * socket instead lets TCP hold them, but then they arrive as one burst after the start and
+   * trip the rate limit.)
    */
   #holdEarly(data: RawData, isBinary: boolean): void {
-    const early = this.#early!;
     const bytes = rawSize(data);
-    if (early.length >= MAX_EARLY_MESSAGES || this.#earlyBytes + bytes > MAX_EARLY_BYTES) {
+    if (this.#earlyLive >= MAX_EARLY_MESSAGES || this.#earlyLiveBytes + bytes > MAX_EARLY_BYTES) {
       // Said when the input opens: before that, the input has no logger of the task's.
       this.refusedMessages["early-overflow"]++;
       return;
     }
-    this.#earlyBytes += bytes;
-    early.push([data, isBinary]);
+    this.#earlyLive++;
+    this.#earlyLiveBytes += bytes;
+    this.#early!.push([data, isBinary]);
   }
 
   /** Hands the held messages to the input, in order, and reads the socket again. */
@@ -296,7 +366,8 @@ export class WebSocketTransport extends BaseTransport {
     const early = this.#early;
     if (!early) return;
     this.#early = undefined;
-    this.#earlyBytes = 0;
+    this.#earlyLive = 0;
+    this.#earlyLiveBytes = 0;
     const overflow = this.refusedMessages["early-overflow"];
     if (overflow > 0) this.#input.saidEarlyOverflow(overflow);
     for (const [data, isBinary] of early) this.#input.receive(data, isBinary, { admitted: true });
@@ -318,6 +389,7 @@ export class WebSocketTransport extends BaseTransport {
   }
 
   async #closeSocketOnce(reason: string): Promise<void> {
+    this.#serverClosed = true;
     this.#heartbeat?.stop();
     const socket = this.#socket;
     try {

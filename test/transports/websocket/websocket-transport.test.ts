@@ -224,6 +224,48 @@ describe("WebSocketTransport: input", () => {
     expect(c.lines.filter((l) => /before the pipeline started/.test(l.message))).toHaveLength(1);
   });
 
+  it("holds the full early caps for what comes after a full hand-over (receivedMessages), and no more", async () => {
+    const wire = new ProtobufFrameSerializer();
+    const handed = Array.from({ length: 512 }, (_, i) => ({
+      data: wire.serialize(new OutputAudioRawFrame(tone(256, i + 1), 16_000)) as Uint8Array,
+      isBinary: true,
+    }));
+    const c = await beforeTheTask({ receivedMessages: handed });
+    // A stream that goes on after the hand-over: 512 more are held, the 8 past them dropped.
+    for (let i = 513; i <= 1032; i++) c.send(new OutputAudioRawFrame(tone(256, i), 16_000));
+    await until(() => c.transport.refusedMessages["early-overflow"] === 8, 3000, "8 early overflows");
+    c.start();
+    await until(() => c.recorder.ofType(InputAudioRawFrame).length === 1024, 3000, "1024 held audio frames");
+    expect(c.recorder.ofType(InputAudioRawFrame).map((f) => f.audio[0])).toEqual(
+      Array.from({ length: 1024 }, (_, i) => i + 1),
+    );
+    expect(c.transport.refusedMessageCount).toBe(8);
+  });
+
+  it("refuses receivedMessages over the early caps (512 messages, 1 MiB)", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await once(wss, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    cleanups.push(() => client.terminate());
+    await once(client, "open");
+    const socket = await accepted;
+    const big = { data: new Uint8Array(600 * 1024), isBinary: true };
+    expect(
+      () =>
+        new WebSocketTransport(socket, {
+          serializer: new ProtobufFrameSerializer(),
+          receivedMessages: [big, big],
+        }),
+    ).toThrow(/receivedMessages holds 1228800 bytes; at most 1048576/);
+    const many = Array.from({ length: 513 }, () => ({ data: "x", isBinary: false }));
+    expect(
+      () =>
+        new WebSocketTransport(socket, { serializer: new ProtobufFrameSerializer(), receivedMessages: many }),
+    ).toThrow(/receivedMessages holds 513 messages; at most 512/);
+  });
+
   it("says nothing about the audio a client still sends after the server ended the session", async () => {
     const s = await session();
     const streaming = setInterval(() => s.send(new OutputAudioRawFrame(tone(256, 1), 16_000)), 5);
@@ -390,6 +432,60 @@ describe("WebSocketTransport: ending", () => {
     await s.transport.socketClosed;
     expect(s.events).toEqual(["connected", "disconnected: ws-output done"]);
     expect(s.lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
+  });
+
+  it("runs beforeEndClose hooks when the task ends, after the last audio and before the close frame", async () => {
+    const s = await session();
+    const seen: Array<{ clientOpen: boolean; audio: number }> = [];
+    s.transport.beforeEndClose(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 30)); // a request to somewhere
+      seen.push({
+        clientOpen: s.client.readyState === WebSocket.OPEN,
+        audio: s.received.filter((r) => r.frame instanceof InputAudioRawFrame).length,
+      });
+    });
+    const closed = once(s.client, "close");
+    s.task.queueFrame(new TTSAudioRawFrame(tone(2400, 5), 24_000)); // 100 ms of bot speech
+    await s.task.stopWhenDone();
+    await closed;
+    // The protobuf wire carries the bot's audio as the client's input audio.
+    const audio = s.received.filter((r) => r.frame instanceof InputAudioRawFrame).length;
+    expect(audio).toBeGreaterThan(0);
+    expect(seen).toEqual([{ clientOpen: true, audio }]);
+    expect(s.transport.endedByClient).toBe(false);
+    expect(s.lines.filter((l) => l.level === "error" || l.level === "warn")).toEqual([]);
+  });
+
+  it("logs a beforeEndClose hook that throws, once, and still closes the socket", async () => {
+    const s = await session();
+    s.transport.beforeEndClose(() => {
+      throw new Error("the provider's API is down");
+    });
+    const closed = once(s.client, "close");
+    await s.task.stopWhenDone();
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1000);
+    const warned = s.lines.filter((l) => l.level === "warn").map((l) => l.message);
+    expect(warned).toEqual(["ws: a beforeEndClose hook failed: the provider's API is down"]);
+  });
+
+  it("runs no beforeEndClose hook on cancel, nor when the client closed the socket; endedByClient says which", async () => {
+    let runs = 0;
+    const cancelled = await session();
+    cancelled.transport.beforeEndClose(() => void runs++);
+    await cancelled.task.cancel("stop now");
+    await cancelled.transport.socketClosed;
+    expect(cancelled.transport.endedByClient).toBe(false);
+    const left = await session({ transport: { onClientDisconnect: "end" } });
+    left.transport.beforeEndClose(() => void runs++);
+    left.client.close();
+    await left.done;
+    expect(left.outcome()!.how).toBe("ended");
+    expect(left.transport.endedByClient).toBe(true);
+    const removed = await session();
+    removed.transport.beforeEndClose(() => void runs++)();
+    await removed.task.stopWhenDone();
+    expect(runs).toBe(0);
   });
 
   it("destroys the socket when the client does not answer the close frame within closeHandshakeMs", async () => {
