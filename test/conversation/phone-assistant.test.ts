@@ -2,9 +2,10 @@
  * The assistant (`npm start` with provider keys) answering a phone call from each provider:
  * `runAssistantBot` with Deepgram → OpenAI → Cartesia pointed at loopback servers, behind the
  * development server, and a simulated provider stream (test/support/fake-callers.ts) dialling the
- * server's `/telephony/<provider>/ws`. The pipeline runs at the stream's rate (8 kHz; Vonage 16
- * kHz): Deepgram is asked for that rate and Cartesia speaks at it. One server and one set of
- * loopback providers take the five calls in turn. Real time (about 6 s a call).
+ * server's `/telephony/<provider>/ws` (and Exotel's with `?sample-rate=16000`). The pipeline runs
+ * at the stream's rate (8 kHz; Vonage and that Exotel call 16 kHz): Deepgram is asked for that
+ * rate and Cartesia speaks at it. One server and one set of loopback providers take the calls in
+ * turn. Real time (about 6 s a call).
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,8 +24,6 @@ import {
   startAssistant,
   utterance,
 } from "./assistant-harness.js";
-
-const PROVIDERS: readonly TelephonyProvider[] = ["twilio", "telnyx", "plivo", "exotel", "vonage"];
 
 const LONG_ANSWER =
   "Mars is a cold desert world with a thin atmosphere. Its average temperature is about minus sixty degrees. " +
@@ -47,7 +46,7 @@ beforeAll(async () => {
   bargeIn = await utterance("vad-espeak", 1);
   harness = await startAssistant({
     greeting: "Hi there.",
-    deepgram: { utterances: PROVIDERS.flatMap(() => SAID) },
+    deepgram: { utterances: CALLS.flatMap(() => SAID) },
     cartesia: { msPerChar: MS_PER_CHAR },
     // Each call asks twice: the long answer first (barged into), then the short one.
     llm: (sse, n) => answer(sse, (n % 2 === 1 ? LONG_ANSWER : "You are welcome.").split(/(?= )/u)),
@@ -109,33 +108,72 @@ function badPacketSizes(call: FakeCaller): number[] {
     );
 }
 
-/** The packet shape each provider takes, spelled out (so a change in the fake callers cannot loosen it). */
-const PACKETS: Record<
-  TelephonyProvider,
-  { outbound: CallerFormat; packets: CallerWire["packets"]; binary: boolean }
-> = {
-  twilio: { outbound: { encoding: "mulaw", sampleRate: 8000 }, packets: { exactBytes: 160 }, binary: false },
-  telnyx: { outbound: { encoding: "mulaw", sampleRate: 8000 }, packets: { exactBytes: 160 }, binary: false },
-  plivo: { outbound: { encoding: "mulaw", sampleRate: 8000 }, packets: { exactBytes: 160 }, binary: false },
-  exotel: {
+/** One call of the table: the provider, the stream URL's query, and what the provider plays, spelled out (so a change in the fake callers cannot loosen it). */
+interface CallRow {
+  readonly name: string;
+  readonly provider: TelephonyProvider;
+  /** The stream URL's query (Exotel's `?sample-rate=`). */
+  readonly query: string;
+  /** What the provider plays; the start declares it too when `query` chose it. */
+  readonly outbound: CallerFormat;
+  readonly packets: CallerWire["packets"];
+  /** Audio in binary messages (Vonage) or base64 in JSON text. */
+  readonly binary: boolean;
+}
+
+const MULAW_8K: CallerFormat = { encoding: "mulaw", sampleRate: 8000 };
+const EXOTEL_PACKETS: CallerWire["packets"] = { multipleOf: 320, minBytes: 3200, maxBytes: 100_000 };
+const CALLS: readonly CallRow[] = [
+  ...(["twilio", "telnyx", "plivo"] as const).map((provider) => ({
+    name: provider,
+    provider,
+    query: "",
+    outbound: MULAW_8K,
+    packets: { exactBytes: 160 },
+    binary: false,
+  })),
+  {
+    name: "exotel",
+    provider: "exotel",
+    query: "",
     outbound: { encoding: "l16", sampleRate: 8000 },
-    packets: { multipleOf: 320, minBytes: 3200, maxBytes: 100_000 },
+    packets: EXOTEL_PACKETS,
     binary: false,
   },
-  vonage: { outbound: { encoding: "l16", sampleRate: 16_000 }, packets: { exactBytes: 640 }, binary: true },
-};
+  // The applet's URL chooses the rate: the bot must hear and speak 16 kHz (8 kHz audio played
+  // at 16 kHz is twice as fast).
+  {
+    name: "exotel, ?sample-rate=16000",
+    provider: "exotel",
+    query: "?sample-rate=16000",
+    outbound: { encoding: "l16", sampleRate: 16_000 },
+    packets: EXOTEL_PACKETS,
+    binary: false,
+  },
+  {
+    name: "vonage",
+    provider: "vonage",
+    query: "",
+    outbound: { encoding: "l16", sampleRate: 16_000 },
+    packets: { exactBytes: 640 },
+    binary: true,
+  },
+];
 
-describe.each(PROVIDERS)("the assistant answering a phone call (%s)", (provider) => {
+describe.each(CALLS)("the assistant answering a phone call ($name)", (row) => {
+  const { provider } = row;
   const wire = CALLER_WIRES[provider];
 
   it("greets in the provider's packets, answers the caller's question through Deepgram, the LLM and Cartesia, clears on a barge-in, and ends on hang-up", async () => {
-    expect({ outbound: wire.outbound, packets: wire.packets }).toEqual({
-      outbound: PACKETS[provider].outbound,
-      packets: PACKETS[provider].packets,
-    });
+    expect(wire.packets).toEqual(row.packets);
     const asks = harness.openai.requests.length;
     const sessionsBefore = harness.sessions.length;
-    const caller = await FakeCaller.dial(harness.callUrl(provider), provider);
+    const caller = await FakeCaller.dial(
+      harness.callUrl(provider) + row.query,
+      provider,
+      row.query ? { declare: row.outbound, outbound: row.outbound } : {},
+    );
+    expect(caller.outbound).toEqual(row.outbound);
     calls.push(caller);
     const rate = caller.sendFormat.sampleRate;
 
@@ -143,7 +181,7 @@ describe.each(PROVIDERS)("the assistant answering a phone call (%s)", (provider)
     const greetedAt = await caller.waitUntil(() => caller.audio.find(voiced)?.atMs, "the greeting", 30_000);
     expect(badPacketSizes(caller)).toEqual([]);
     expect(new Set(caller.messages.filter((m) => m.kind === "audio").map((m) => m.binary))).toEqual(
-      new Set([PACKETS[provider].binary]),
+      new Set([row.binary]),
     );
     const session: AssistantSession = harness.sessions[sessionsBefore]!;
     expect(harness.sessions).toHaveLength(sessionsBefore + 1);
@@ -153,7 +191,7 @@ describe.each(PROVIDERS)("the assistant answering a phone call (%s)", (provider)
 
     // The greeting (180 ms) plays to its end before the caller speaks: all of it, as the provider decodes it.
     await quietFor(caller, 300, "the end of the greeting");
-    expect(runs(caller.heard(0))).toEqual(expectedRuns("Hi there.", wire.outbound));
+    expect(runs(caller.heard(0))).toEqual(expectedRuns("Hi there.", caller.outbound));
 
     // The question: Deepgram hears audio at the stream's rate, the LLM is asked, Cartesia's answer comes back.
     const asked = await caller.speak(await resampleOnce(question.samples, 16_000, rate));
@@ -182,7 +220,7 @@ describe.each(PROVIDERS)("the assistant answering a phone call (%s)", (provider)
     // After the clear: nothing more of the first answer, then the second answer whole, as the
     // provider decodes it (no bound on when: a stalled test process cannot fail this).
     await quietFor(caller, 300, "the end of the second answer");
-    expect(runs(caller.heard(clearAt!))).toEqual(expectedRuns("You are welcome.", wire.outbound));
+    expect(runs(caller.heard(clearAt!))).toEqual(expectedRuns("You are welcome.", caller.outbound));
 
     // The context: the greeting, the answer cut where the caller barged in, the next answer.
     await caller.waitUntil(
