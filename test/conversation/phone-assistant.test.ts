@@ -16,6 +16,7 @@ import type { TelephonyProvider } from "../../src/telephony/index.js";
 import { answer } from "../services/llm/loopback-openai.js";
 import { sampleFor } from "../services/cartesia/fake-cartesia.js";
 import { CALLER_WIRES, FakeCaller, type HeardAudio } from "../support/fake-callers.js";
+import { memoryLogger } from "../support/logger.js";
 import { type CallerFormat, type CallerWire, decodeAudio, encodeAudio } from "../support/callers/index.js";
 import {
   type AssistantHarness,
@@ -34,6 +35,7 @@ const MS_PER_CHAR = 20;
 const SAID = ["Tell me about Mars.", "Thank you."];
 
 let harness: AssistantHarness;
+const log = memoryLogger();
 let question: Utterance;
 let bargeIn: Utterance;
 const calls: FakeCaller[] = [];
@@ -45,6 +47,7 @@ beforeAll(async () => {
   question = await utterance("vad-espeak", 0);
   bargeIn = await utterance("vad-espeak", 1);
   harness = await startAssistant({
+    logger: log.logger,
     greeting: "Hi there.",
     deepgram: { utterances: CALLS.flatMap(() => SAID) },
     cartesia: { msPerChar: MS_PER_CHAR },
@@ -167,6 +170,7 @@ describe.each(CALLS)("the assistant answering a phone call ($name)", (row) => {
   it("greets in the provider's packets, answers the caller's question through Deepgram, the LLM and Cartesia, clears on a barge-in, and ends on hang-up", async () => {
     expect(wire.packets).toEqual(row.packets);
     const asks = harness.openai.requests.length;
+    const logged = log.lines.length;
     const sessionsBefore = harness.sessions.length;
     const caller = await FakeCaller.dial(
       harness.callUrl(provider) + row.query,
@@ -246,5 +250,8 @@ describe.each(CALLS)("the assistant answering a phone call ($name)", (row) => {
     expect(parts.transport.refusedMessageCount).toBe(0);
     expect(badPacketSizes(caller)).toEqual([]);
     expect(caller.violations).toEqual([]);
+    // Nothing went wrong on the way (a start declaring a format other than the expected one is a warning).
+    const complaints = log.lines.slice(logged).filter((l) => l.level === "warn" || l.level === "error");
+    expect(complaints.map((l) => l.message)).toEqual([]);
   });
 });
