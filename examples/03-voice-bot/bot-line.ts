@@ -173,7 +173,11 @@ async function phoneLine(
   provider: TelephonyProvider,
   options: BotLineOptions,
 ): Promise<BotLine> {
-  const answered = await answerCall(socket, provider, options.clock ? { clock: options.clock } : {});
+  // The stream's URL may choose its rate (Exotel's ?sample-rate=): the call is read and answered at it.
+  const answered = await answerCall(socket, provider, {
+    ...(session.telephonyStream ? { stream: session.telephonyStream } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const { call, serializer } = answered;
   const control = options.callControl ?? callControlFromEnv(provider);
   const transport = answered.transport({

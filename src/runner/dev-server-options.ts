@@ -4,6 +4,7 @@ import type { Clock } from "../clock/clock.js";
 import { InvalidOptionError, VoicepipeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { TelephonyProvider } from "../serializers/telephony/telephony-serializer.js";
+import type { CallStreamOptions } from "../telephony/stream-url.js";
 
 /** One WebSocket session, as the server sees it. */
 export interface DevSession {
@@ -22,6 +23,12 @@ export interface DevSession {
    * `answerCall(socket, session.telephony)` (`voicepipe/telephony`).
    */
   readonly telephony?: TelephonyProvider;
+  /**
+   * What the stream's URL chose, with `telephony` (Exotel's `?sample-rate=`, checked at the
+   * upgrade: a rate Exotel does not stream at is refused with 400). Give it to `answerCall(socket,
+   * session.telephony, { stream: session.telephonyStream })`, so the call is read and answered at that rate.
+   */
+  readonly telephonyStream?: CallStreamOptions;
 }
 
 /**

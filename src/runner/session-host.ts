@@ -5,6 +5,7 @@ import type { Clock, TimerHandle } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
 import type { Logger } from "../logger.js";
 import type { TelephonyProvider } from "../serializers/telephony/telephony-serializer.js";
+import type { CallStreamOptions } from "../telephony/stream-url.js";
 import type { DevServerCloseReport, SessionHandler } from "./dev-server-options.js";
 import {
   BAD_TARGET,
@@ -28,6 +29,11 @@ export interface TelephonySocketGate {
     req: IncomingMessage,
     url: URL,
   ): { status: number; body: ErrorBody } | undefined;
+  /** What the stream's URL chose (Exotel's `?sample-rate=`), or why it is refused (asked after {@link admit}). */
+  stream(
+    provider: TelephonyProvider,
+    url: URL,
+  ): { options: CallStreamOptions } | { refused: { status: number; body: ErrorBody } };
 }
 
 /** What a {@link SessionHost} needs: the application's handler and the server's edges. */
@@ -113,12 +119,18 @@ export class SessionHost {
     if (!url) return refuseUpgrade(socket, 400, BAD_TARGET);
     const target = telephonyTarget(url.pathname);
     let refused: { status: number; body: ErrorBody } | undefined;
-    let provider: TelephonyProvider | undefined;
+    let call: { provider: TelephonyProvider; stream: CallStreamOptions } | undefined;
     if (url.pathname === "/ws") refused = this.refusal(req, url);
     else if (target?.kind === "socket" && telephony) {
-      provider = target.provider;
-      const { ticket } = target;
-      refused = this.refusal(req, url, () => telephony.admit(target.provider, ticket, req, url));
+      const { provider, ticket } = target;
+      refused = this.refusal(req, url, () => {
+        const denied = telephony.admit(provider, ticket, req, url);
+        if (denied) return denied;
+        const stream = telephony.stream(provider, url);
+        if ("refused" in stream) return stream.refused;
+        call = { provider, stream: stream.options };
+        return undefined;
+      });
     } else
       return refuseUpgrade(socket, 404, {
         error: "not-found",
@@ -132,11 +144,11 @@ export class SessionHost {
     if (!slots.tryTake(this.#options.maxSessions))
       return refuseUpgrade(socket, 503, sessionLimit(this.#options.maxSessions));
     let held = true;
-    const wss = provider === undefined ? this.#wss : this.#telephonyWss!;
+    const wss = call === undefined ? this.#wss : this.#telephonyWss!;
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (!held) return void ws.terminate();
       held = false;
-      this.#start(ws, req, provider);
+      this.#start(ws, req, call);
     });
     // ws answers a handshake it cannot complete itself and never calls back: the slot goes back.
     if (held) {
@@ -190,7 +202,11 @@ export class SessionHost {
     return sessions.filter((s) => !this.#live.has(s)).length;
   }
 
-  #start(socket: WebSocket, req: IncomingMessage, telephony: TelephonyProvider | undefined): void {
+  #start(
+    socket: WebSocket,
+    req: IncomingMessage,
+    call: { provider: TelephonyProvider; stream: CallStreamOptions } | undefined,
+  ): void {
     const { logger, slots } = this.#options;
     // An upgrade checked before close() began can complete after it: that session never starts.
     if (this.#closing || slots.closing) {
@@ -209,7 +225,7 @@ export class SessionHost {
           id,
           closing: closing.signal,
           cancelled: cancelled.signal,
-          ...(telephony ? { telephony } : {}),
+          ...(call ? { telephony: call.provider, telephonyStream: call.stream } : {}),
         }),
       );
     } catch (error) {

@@ -14,6 +14,7 @@ import {
   twilioStreamTwiml,
   vonageStreamNcco,
 } from "../telephony/answer-documents.js";
+import { type CallStreamOptions, readStreamUrl } from "../telephony/stream-url.js";
 import {
   type SignatureCheck,
   checkPlivoSignature,
@@ -195,6 +196,22 @@ export class TelephonyRoutes {
       error: "bad-ticket",
       detail: `the stream ticket ${why}; the call must fetch a new answer document from ${answerPath(provider)}`,
     });
+  }
+
+  /**
+   * What `provider`'s stream URL chose (Exotel's `?sample-rate=`), or a refusal (400
+   * `bad-request`) naming the parameter and the rates Exotel streams at; said once per provider at
+   * warn level, then at debug.
+   */
+  stream(provider: TelephonyProvider, url: URL): { options: CallStreamOptions } | { refused: Refusal } {
+    const reading = readStreamUrl(provider, url);
+    if (reading.ok) return { options: reading.options };
+    return {
+      refused: this.#refuse(provider, "bad-stream-url", 400, {
+        error: "bad-request",
+        detail: reading.detail,
+      }),
+    };
   }
 
   async #answer(

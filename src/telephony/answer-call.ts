@@ -17,6 +17,7 @@ import {
 import { toBytes } from "../transports/websocket/websocket-input.js";
 import { WebSocketTransport } from "../transports/websocket/websocket-transport.js";
 import { createTelephonySerializer } from "./serializers.js";
+import type { CallStreamOptions } from "./stream-url.js";
 
 /** The output's close bound for a call: it holds the bot's hang-up at the end (see `transport()`). */
 const CALL_CLOSE_TIMEOUT_MS = 3_000;
@@ -41,9 +42,15 @@ export interface AnswerCallOptions {
   /** Clock of the start deadline. @default a new SystemClock */
   clock?: Clock;
   /**
+   * What the stream's URL chose (Exotel's `?sample-rate=`): the development server gives it as
+   * `session.telephonyStream`; a server of one's own reads it with `readStreamUrl`. Leave it out
+   * when `serializer` is given. @default {} (the provider's default rate)
+   */
+  stream?: CallStreamOptions;
+  /**
    * Makes a new serializer each time it is called (twice per call: one reads the first messages,
    * the other is the transport's); give it to change a provider's formats.
-   * @default createTelephonySerializer(provider)
+   * @default createTelephonySerializer(provider, stream)
    */
   serializer?: () => TelephonySerializer;
 }
@@ -88,7 +95,13 @@ export async function answerCall(
       `answerCall: startTimeoutMs must be a number of ms > 0 (got ${String(options.startTimeoutMs)})`,
     );
   }
-  const make = options.serializer ?? (() => createTelephonySerializer(provider));
+  if (options.serializer && options.stream && Object.keys(options.stream).length > 0) {
+    throw new InvalidOptionError(
+      "answerCall: give options.stream or options.serializer, not both (a serializer of your own sets the stream's rate itself)",
+    );
+  }
+  const stream = options.stream ?? {};
+  const make = options.serializer ?? (() => createTelephonySerializer(provider, stream));
   const clock = options.clock ?? new SystemClock();
   const held: ReceivedMessage[] = [];
   let heldBytes = 0;

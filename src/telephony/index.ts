@@ -51,7 +51,8 @@ export {
   type AnsweredCall,
   type CallTransportOptions,
 } from "./answer-call.js";
-export { TELEPHONY_PROVIDERS, createTelephonySerializer } from "./serializers.js";
+export { TELEPHONY_PROVIDERS, createTelephonySerializer, type CallSerializerOptions } from "./serializers.js";
+export { readStreamUrl, type CallStreamOptions, type StreamUrlReading } from "./stream-url.js";
 export {
   CallControlError,
   DEFAULT_CALL_CONTROL_TIMEOUT_MS,

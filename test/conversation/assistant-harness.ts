@@ -75,11 +75,15 @@ export interface AssistantHarnessOptions {
   /** More options for the bot (e.g. a backup LLM base URL in `env`). */
   readonly bot?: Partial<AssistantBotOptions>;
   readonly logger?: Logger;
-  /**
-   * Makes every session a phone call from this provider (as the development server's
-   * `/telephony/<provider>/ws` routes do): dial {@link AssistantHarness.wsUrl} with a fake caller.
-   */
-  readonly telephony?: TelephonyProvider;
+}
+
+/** One session the assistant ran, in the order they started. */
+export interface AssistantSession {
+  /** The session's task and parts, once `onTask` was called. */
+  task?: PipelineTask;
+  parts?: AssistantParts;
+  /** Resolves with the session's outcome when it ends (rejects when the bot threw). */
+  readonly outcome: Promise<TaskOutcome>;
 }
 
 /** One running assistant on loopback providers, and its client. */
@@ -89,13 +93,17 @@ export interface AssistantHarness {
   readonly backupOpenai: LoopbackOpenAI | undefined;
   readonly deepgram: SpeechDeepgram | undefined;
   readonly cartesia: FakeCartesia | undefined;
-  /** The session's task and parts, once `onTask` was called. */
+  /** The latest session's task and parts, once `onTask` was called. */
   session(): { task: PipelineTask; parts: AssistantParts };
-  /** Resolves with the session's outcome when it ends. */
+  /** Resolves with the first session's outcome when it ends. */
   readonly outcome: Promise<TaskOutcome>;
+  /** Every session, in the order they started. */
+  readonly sessions: readonly AssistantSession[];
   connect(): Promise<LoopbackClient>;
   /** The server's session socket (`ws://…/ws`), for clients that do not go through `POST /start`. */
   readonly wsUrl: string;
+  /** The development server's media-stream socket of `provider` (`ws://…/telephony/<provider>/ws`), for a fake caller. */
+  callUrl(provider: TelephonyProvider): string;
   close(): Promise<void>;
 }
 
@@ -120,12 +128,9 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
     ...(options.bot?.env as Record<string, string> | undefined),
   };
   let session: { task: PipelineTask; parts: AssistantParts } | undefined;
-  let settle: (outcome: TaskOutcome) => void = () => {};
-  let fail: (error: unknown) => void = () => {};
-  const outcome = new Promise<TaskOutcome>((resolve, reject) => {
-    settle = resolve;
-    fail = reject;
-  });
+  const sessions: AssistantSession[] = [];
+  let settleFirst: (outcome: Promise<TaskOutcome>) => void = () => {};
+  const outcome = new Promise<TaskOutcome>((resolve) => (settleFirst = resolve));
   outcome.catch(() => {});
   const logger = options.logger ?? silentLogger;
   const page = await standInPage();
@@ -133,38 +138,37 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
     port: 0,
     clientDir: page,
     logger,
+    // Telephony sockets (`/telephony/<provider>/ws`) reach this handler with `telephony` set, as
+    // `npm start` runs them.
     onSession: async (socket, _request, devSession) => {
-      try {
-        settle(
-          await runAssistantBot(
-            socket,
-            options.telephony ? { ...devSession, telephony: options.telephony } : devSession,
-            {
-              choice,
-              logger,
-              ambienceVolume: 0,
-              ...(options.greeting === undefined ? {} : { greeting: options.greeting }),
-              ...options.bot,
-              ...(backupOpenai
-                ? {
-                    fallbackLLM: new OpenAILLMService({
-                      baseURL: backupOpenai.baseURL,
-                      apiKey: "sk-backup",
-                      model: "backup-model",
-                    }),
-                  }
-                : {}),
-              env,
-              onTask: (task, parts) => {
-                session = { task, parts };
-                options.bot?.onTask?.(task, parts);
-              },
-            },
-          ),
-        );
-      } catch (error) {
-        fail(error);
-      }
+      const record: AssistantSession = {
+        outcome: runAssistantBot(socket, devSession, {
+          choice,
+          logger,
+          ambienceVolume: 0,
+          ...(options.greeting === undefined ? {} : { greeting: options.greeting }),
+          ...options.bot,
+          ...(backupOpenai
+            ? {
+                fallbackLLM: new OpenAILLMService({
+                  baseURL: backupOpenai.baseURL,
+                  apiKey: "sk-backup",
+                  model: "backup-model",
+                }),
+              }
+            : {}),
+          env,
+          onTask: (task, parts) => {
+            session = { task, parts };
+            Object.assign(record, { task, parts });
+            options.bot?.onTask?.(task, parts);
+          },
+        }),
+      };
+      record.outcome.catch(() => {});
+      if (sessions.length === 0) settleFirst(record.outcome);
+      sessions.push(record);
+      await record.outcome.catch(() => {});
     },
   });
   const clients: LoopbackClient[] = [];
@@ -179,7 +183,9 @@ export async function startAssistant(options: AssistantHarnessOptions): Promise<
       return session;
     },
     outcome,
+    sessions,
     wsUrl: server.url.replace(/^http/u, "ws") + "ws",
+    callUrl: (provider) => `${server.url.replace(/^http/u, "ws")}telephony/${provider}/ws`,
     async connect() {
       const client = await LoopbackClient.connect(server.url);
       clients.push(client);

@@ -11,6 +11,7 @@ import {
   startDevServer,
 } from "../../src/runner/dev-server.js";
 import { runDevServer } from "../../src/runner/run-dev-server.js";
+import { answerCall } from "../../src/telephony/answer-call.js";
 import type { TelephonyProvider } from "../../src/serializers/telephony/telephony-serializer.js";
 import { child, parseXml } from "../support/xml.js";
 import { closed, openSocket, request, type Reply } from "./http.js";
@@ -344,6 +345,77 @@ describe("development server: telephony streams", () => {
     expect((await post(`${served.base}/telephony/twilio`, twilioForm())).status).toBe(404);
     expect((await openStream(served, "ws://x/telephony/twilio/ws")).status).toBe(404);
     expect(served.server.telephonyEndpoints).toStrictEqual([]);
+  });
+});
+
+describe("development server: Exotel's ?sample-rate=", () => {
+  /** The Exotel stream's first messages, declaring `rate` (Exotel's start says the rate its URL chose). */
+  const exotelStart = (rate: number): string[] => [
+    JSON.stringify({ event: "connected" }),
+    JSON.stringify({
+      event: "start",
+      sequence_number: 1,
+      stream_sid: "S1",
+      start: {
+        stream_sid: "S1",
+        call_sid: "C1",
+        account_sid: "A1",
+        media_format: { encoding: "base64", sample_rate: String(rate), bit_rate: "128kbps" },
+      },
+    }),
+  ];
+
+  it("reaches the session as session.telephonyStream, and answerCall's serializer speaks the stream's rate both ways", async () => {
+    const answered: { stream: unknown; inbound: number; outbound: number }[] = [];
+    const served = await serve({
+      onSession: async (socket, _request, session) => {
+        const call = await answerCall(socket, session.telephony!, { stream: session.telephonyStream });
+        answered.push({
+          stream: session.telephonyStream,
+          inbound: call.call.inbound.sampleRate,
+          outbound: call.serializer.outbound.sampleRate,
+        });
+        call.serializer.dispose();
+        socket.close();
+      },
+    });
+    for (const [query, rate] of [
+      ["", 8000],
+      ["?sample-rate=8000", 8000],
+      ["?sample-rate=16000", 16_000],
+      ["?sample-rate=24000&campaign=spring", 24_000],
+    ] as const) {
+      const socket = (await openStream(served, `ws://x/telephony/exotel/ws${query}`)).socket!;
+      for (const message of exotelStart(rate)) socket.send(message);
+      await closed(socket);
+    }
+    expect(answered).toStrictEqual([
+      { stream: {}, inbound: 8000, outbound: 8000 },
+      { stream: { sampleRate: 8000 }, inbound: 8000, outbound: 8000 },
+      { stream: { sampleRate: 16_000 }, inbound: 16_000, outbound: 16_000 },
+      { stream: { sampleRate: 24_000 }, inbound: 24_000, outbound: 24_000 },
+    ]);
+  });
+
+  it("refuses the stream (400) when the rate is not one Exotel streams at, saying so once; the session never starts", async () => {
+    const logger = recordingLogger();
+    const served = await serve({ logger });
+    for (const query of ["44100", "16k", "", "8000&sample-rate=16000", "0x1F40"]) {
+      const opened = await openStream(served, `ws://x/telephony/exotel/ws?sample-rate=${query}`);
+      expect(opened.status, query).toBe(400);
+      expect(JSON.parse(opened.body!), query).toStrictEqual({
+        error: "bad-request",
+        detail: expect.stringMatching(/sample-rate.*8000, 16000 or 24000.*Voicebot applet/) as unknown,
+      });
+    }
+    expect(served.sessions).toStrictEqual([]);
+    const said = logger.lines.filter((l) => l.includes("sample-rate"));
+    expect(said.filter((l) => l.startsWith("warn:"))).toHaveLength(1);
+    expect(said.filter((l) => l.startsWith("debug:"))).toHaveLength(4);
+    // Only Exotel's URL chooses a rate: another provider's stream ignores the parameter.
+    expect(
+      (await openStream(served, "ws://x/telephony/twilio/ws?sample-rate=44100")).socket?.readyState,
+    ).toBe(1);
   });
 });
 

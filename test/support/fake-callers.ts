@@ -36,6 +36,11 @@ export interface DialOptions {
   send?: CallerFormat;
   /** Length of one media message, in ms. @default 20 */
   frameMs?: number;
+  /**
+   * The format the provider plays the bot's audio in. @default the provider's (`wire.outbound`);
+   * Exotel's `?sample-rate=` changes it along with what the start declares
+   */
+  outbound?: CallerFormat;
 }
 
 /** One audio message the bot sent, as the provider decoded it. */
@@ -91,7 +96,9 @@ export class FakeCaller {
   readonly ids: CallIds;
   /** What the caller's audio is sent as. */
   readonly sendFormat: CallerFormat;
-  /** Audio messages from the bot, decoded in the provider's outbound format. */
+  /** What the bot's audio is played as. */
+  readonly outbound: CallerFormat;
+  /** Audio messages from the bot, decoded in {@link outbound}. */
   readonly audio: HeardAudio[] = [];
   /** `performance.now()` of each clear message from the bot. */
   readonly clears: number[] = [];
@@ -131,6 +138,7 @@ export class FakeCaller {
     this.wire = CALLER_WIRES[provider];
     this.ids = { ...DEFAULT_IDS[provider], ...options.ids };
     this.sendFormat = options.send ?? options.declare ?? this.wire.inbound;
+    this.outbound = options.outbound ?? this.wire.outbound;
     this.#frameMs = options.frameMs ?? 20;
     this.#frameBytes = formatBytes(this.sendFormat, this.#frameMs);
     this.#silence = encodeAudio(
@@ -338,14 +346,14 @@ export class FakeCaller {
     this.messages.push({ atMs, bytes: data.byteLength, binary: isBinary, kind: message.kind });
     switch (message.kind) {
       case "audio": {
-        const samples = decodeAudio(message.bytes, this.wire.outbound.encoding);
+        const samples = decodeAudio(message.bytes, this.outbound.encoding);
         this.audio.push({
           atMs,
           bytes: message.bytes.byteLength,
           samples,
-          sampleRate: this.wire.outbound.sampleRate,
+          sampleRate: this.outbound.sampleRate,
         });
-        const ms = (samples.length / this.wire.outbound.sampleRate) * 1000;
+        const ms = (samples.length / this.outbound.sampleRate) * 1000;
         this.#playEnd = Math.max(this.#playEnd, atMs) + ms;
         this.maxBufferedMs = Math.max(this.maxBufferedMs, this.#playEnd - atMs);
         if (this.provider === "vonage" && this.#playEnd - atMs > 3072 * 20)

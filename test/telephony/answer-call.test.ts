@@ -17,6 +17,7 @@ import {
 import { TwilioFrameSerializer } from "../../src/serializers/telephony/twilio.js";
 import { FrameRecorder } from "../../src/testing/index.js";
 import { CallStartError, answerCall } from "../../src/telephony/answer-call.js";
+import { readStreamUrl } from "../../src/telephony/stream-url.js";
 import { MAX_EARLY_MESSAGES } from "../../src/transports/websocket/websocket-options.js";
 import { memoryLogger } from "../support/logger.js";
 import { CALL_SID, STREAM_SID, twilioStream } from "../support/twilio-fake.js";
@@ -269,5 +270,64 @@ describe("answerCall", () => {
     await expect(answerCall(second.server, "twilio", { serializer: () => shared })).rejects.toThrow(
       /options.serializer must make a new serializer each time/,
     );
+  });
+
+  it("takes the stream's rate from options.stream (Exotel's ?sample-rate=); refuses a rate a provider's stream does not choose, and stream with serializer", async () => {
+    const { server, client } = await connect();
+    client.send(JSON.stringify({ event: "connected" }));
+    client.send(
+      JSON.stringify({
+        event: "start",
+        stream_sid: "S1",
+        start: {
+          stream_sid: "S1",
+          call_sid: "C1",
+          media_format: { encoding: "base64", sample_rate: "24000" },
+        },
+      }),
+    );
+    const answered = await answerCall(server, "exotel", { stream: { sampleRate: 24_000 } });
+    expect(answered.call.inbound.sampleRate).toBe(24_000);
+    expect(answered.serializer.outbound.sampleRate).toBe(24_000);
+    answered.serializer.dispose();
+
+    const twilio = await connect();
+    await expect(
+      answerCall(twilio.server, "twilio", { stream: { sampleRate: 16_000 } as never }),
+    ).rejects.toThrow(/twilio: sampleRate is not an option of its stream/);
+    await expect(
+      answerCall(twilio.server, "exotel", { stream: { sampleRate: 44_100 } as never }),
+    ).rejects.toThrow(/exotel: sampleRate must be one of 8000, 16000, 24000/);
+    await expect(
+      answerCall(twilio.server, "exotel", {
+        stream: { sampleRate: 16_000 },
+        serializer: () => new TwilioFrameSerializer(),
+      }),
+    ).rejects.toThrow(/give options.stream or options.serializer, not both/);
+  });
+});
+
+describe("readStreamUrl", () => {
+  const read = (provider: "exotel" | "twilio", query: string) =>
+    readStreamUrl(provider, new URL(`ws://h/telephony/${provider}/ws${query}`));
+
+  it("reads Exotel's ?sample-rate= (8000, 16000, 24000), refuses anything else in words, and ignores the parameter for other providers", () => {
+    expect(read("exotel", "")).toStrictEqual({ ok: true, options: {} });
+    expect(read("exotel", "?token=x&sample-rate=16000")).toStrictEqual({
+      ok: true,
+      options: { sampleRate: 16_000 },
+    });
+    expect(read("exotel", "?sample-rate=24000")).toStrictEqual({ ok: true, options: { sampleRate: 24_000 } });
+    for (const bad of ["44100", "16k", "", " 8000", "8000.0", "16000&sample-rate=16000", "constructor"]) {
+      const reading = read("exotel", `?sample-rate=${bad}`);
+      expect(reading.ok, bad).toBe(false);
+      expect(!reading.ok && reading.detail).toMatch(
+        /^(\?sample-rate=".*"|sample-rate 2 times) on \/telephony\/exotel\/ws: Exotel streams at 8000, 16000 or 24000 Hz; give one of them once in the Voicebot applet's URL, or leave sample-rate out for 8000$/,
+      );
+    }
+    // A long value is cut in the sentence: the refusal stays short whatever the URL.
+    const long = read("exotel", `?sample-rate=${"9".repeat(5000)}`);
+    expect(!long.ok && long.detail.length).toBeLessThan(250);
+    expect(read("twilio", "?sample-rate=44100")).toStrictEqual({ ok: true, options: {} });
   });
 });

@@ -270,6 +270,9 @@ describe("ExotelFrameSerializer: inbound", () => {
     expect(error.error).toBeInstanceOf(TelephonyFormatError);
     expect(error.fatal).toBe(false);
     expect(error.error.message).toMatch(/16 kHz 16-bit PCM \(L16\), not the expected 8 kHz/);
+    // Exotel has no answer document: the rate is the applet URL's ?sample-rate=, which the serializer must be given.
+    expect(error.error.message).not.toMatch(/answer document/);
+    expect(error.error.message).toMatch(/URL chose with \?sample-rate=.*answerCall's stream option/);
     expect(other.inbound).toEqual({ encoding: "l16", sampleRate: 16000 });
     expect(other.outbound).toEqual({ encoding: "l16", sampleRate: 8000 });
 
@@ -282,6 +285,7 @@ describe("ExotelFrameSerializer: inbound", () => {
     const frame = (fatal.ok ? fatal.frames[0] : undefined) as ErrorFrame;
     expect(frame.fatal).toBe(true);
     expect(frame.error.message).toMatch(/"opus" at 16000 Hz, which voicepipe cannot decode/);
+    expect(frame.error.message).toMatch(/Exotel streams base64 16-bit PCM/);
 
     // A name from the wire that is a property of every object is not an encoding.
     const proto = new ExotelFrameSerializer();

@@ -7,6 +7,7 @@ import {
   stringRecord,
   TelephonySerializer,
   type TelephonySerializerOptions,
+  describeFormat,
   text,
   wireText,
 } from "./telephony-serializer.js";
@@ -76,6 +77,16 @@ export class ExotelFrameSerializer extends TelephonySerializer {
         },
       },
       options,
+    );
+  }
+
+  /** Exotel has no answer document: its format is the applet's default, its rate what the URL chose. */
+  protected override formatAdvice(expected: WireFormat): string {
+    return (
+      `Exotel streams base64 16-bit PCM at the rate its Voicebot applet's URL chose with ?sample-rate= ` +
+      `(8000 when left out): keep the applet's default encoding, and give the serializer the URL's rate ` +
+      `(answerCall's stream option, as the development server does, or ExotelFrameSerializer's sampleRate); ` +
+      `voicepipe sends the bot's audio as ${describeFormat(expected)}, which Exotel plays at the URL's rate`
     );
   }
 
