@@ -46,9 +46,6 @@ import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepg
 import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
 import { GeminiLLMService } from "../../src/services/gemini/index.js";
 import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
-import { rtviMessage } from "../../src/processors/rtvi/protocol.js";
-import { OutputTransportMessageUrgentFrame } from "../../src/frames/transport-messages.js";
-import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 import type { TelephonyCall } from "../../src/telephony/index.js";
 import type { LLMChoice, STTChoice, TTSChoice } from "./choose-bot.js";
 import { openBotLine } from "./bot-line.js";
@@ -188,31 +185,6 @@ function turnOptions(stt: STTChoice): {
 }
 
 /**
- * A provider that refuses at the pipeline's start (a rejected key: Deepgram and Cartesia connect
- * then) fails the task before the output transport runs, so the RTVI observer has no way to the
- * page and the user would see only a disconnect. Until the pipeline has started, a fatal error is
- * sent to the client here, on the socket, as the RTVI `error` the page shows; after that the RTVI
- * observer sends errors itself.
- */
-function tellStartFailure(task: PipelineTask, socket: WebSocket): void {
-  const serializer = new ProtobufFrameSerializer();
-  let started = false;
-  let told = false;
-  task.on("pipelineStarted", () => (started = true));
-  task.on("pipelineError", (frame) => {
-    if (started || told || !frame.options.fatal || socket.readyState !== socket.OPEN) return;
-    told = true;
-    const text = frame.error.message;
-    const bytes = serializer.serialize(
-      new OutputTransportMessageUrgentFrame(
-        rtviMessage("error", { error: text, message: text, fatal: true }, "start-failure"),
-      ),
-    );
-    if (bytes) socket.send(bytes);
-  });
-}
-
-/**
  * Runs the assistant on one WebSocket from the development server until the session ends: a
  * browser page, or a phone call when the socket is a provider's media stream (`session.telephony`:
  * the pipeline runs at the stream's rate, so the TTS speaks at the rate the caller hears).
@@ -262,8 +234,6 @@ export async function runAssistantBot(
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
-  // A page is told why its session failed to start; a phone has no page (the call just ends).
-  if (!line.call) tellStartFailure(task, socket);
   options.onTask?.(task, { transport, context, llm, llmSwitcher, latency, call: line.call });
   return line.run(task, session);
 }

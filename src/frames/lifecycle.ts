@@ -1,4 +1,6 @@
+import type { ErrorFrame } from "./error.js";
 import { ControlFrame, FrameFlags, SystemFrame } from "./frame.js";
+import type { OutputTransportMessageUrgentFrame } from "./transport-messages.js";
 
 /** Pipeline-wide settings carried by {@link StartFrame}. */
 export interface StartParams {
@@ -35,11 +37,48 @@ export class EndFrame extends ControlFrame {
   static override readonly kindFlags: number = FrameFlags.END;
 }
 
-/** Immediate stop: every processor drops what it has and passes this on. Sent by `cancel()`. */
+/** Most messages a {@link CancelFrame} carries as last words. */
+export const MAX_LAST_WORDS = 8;
+
+/**
+ * Immediate stop: every processor drops what it has and passes this on. Sent by `cancel()`.
+ *
+ * When a fatal error made the task cancel, {@link error} holds it, and the frame carries the
+ * client's **last words** (docs/design/rtvi.md): a processor that speaks the client's protocol
+ * adds a message in its `cancel` hook ({@link addLastWords}), and the output transport, which
+ * the frame reaches after every processor before it, writes them to the client before it closes
+ * (bounded by its `closeTimeoutMs`). This is the one path that reaches the client whatever state
+ * the pipeline is in: a fatal error while the pipeline starts leaves processors that never opened
+ * their lanes between the one that failed and the output, and nothing pushed through them arrives.
+ */
 export class CancelFrame extends SystemFrame {
   static override readonly kindFlags: number = FrameFlags.CANCEL;
-  constructor(readonly reason?: string) {
+  /** The fatal error that made the task cancel, when one did. */
+  readonly error: ErrorFrame | undefined;
+  readonly #lastWords: OutputTransportMessageUrgentFrame[] = [];
+
+  constructor(
+    readonly reason?: string,
+    options: { error?: ErrorFrame } = {},
+  ) {
     super();
+    this.error = options.error;
+  }
+
+  /**
+   * Adds a message for the client, written by the output transport before it closes. Call it
+   * from a `cancel` hook (the output transport comes after). At most {@link MAX_LAST_WORDS};
+   * returns false (and keeps nothing) past that.
+   */
+  addLastWords(message: OutputTransportMessageUrgentFrame): boolean {
+    if (this.#lastWords.length >= MAX_LAST_WORDS) return false;
+    this.#lastWords.push(message);
+    return true;
+  }
+
+  /** The messages added with {@link addLastWords}, in order. */
+  get lastWords(): readonly OutputTransportMessageUrgentFrame[] {
+    return this.#lastWords;
   }
 }
 

@@ -635,7 +635,9 @@ export class PipelineTask {
       return this.#finished;
     }
     const deadline = this.clock.now() + this.#cancelTimeoutMs;
-    const frame = new CancelFrame(reason);
+    // A fatal error travels with the cancel it caused: the processors on the way may give the
+    // client their last words about it (CancelFrame.addLastWords), the output writes them.
+    const frame = new CancelFrame(reason, this.#fatal ? { error: this.#fatal } : {});
     const reached = new Promise<void>((resolve) => {
       this.#cancelReached = resolve;
     });

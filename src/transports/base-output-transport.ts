@@ -80,7 +80,8 @@ const SEALED = ["start", "end", "cancel", "cleanup", "processFrame", "onInterrup
  * Guarantees: audio leaves on ticks only, one chunk of `audioOut10msChunks × 10 ms` per tick;
  * a sink that returns at once, refuses, throws or never settles cannot make it spin; on
  * `EndFrame` it plays what is queued, then `audioOutEndSilenceMs` of (mixed) silence, stops
- * the mixer, closes, and passes the frame on; on `CancelFrame` it stops at once. Nothing it
+ * the mixer, closes, and passes the frame on; on `CancelFrame` it stops at once, writing only
+ * the frame's last words (`CancelFrame.lastWords`, within `closeTimeoutMs`) first. Nothing it
  * starts (senders, timers, mixers, the connection lease) outlives its end, cancel or teardown,
  * even one that comes while it is still starting.
  *
@@ -101,6 +102,8 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   #sinkClosedReason: string | undefined;
   /** A writeFrame() overran its deadline: the client is not written to any more. */
   #clientStalled = false;
+  /** Settles with whether `open()` succeeded; undefined until the start called it. */
+  #opened: Promise<boolean> | undefined;
 
   constructor(params: Partial<TransportParams> = {}, options: BaseOutputTransportOptions = {}) {
     super(options);
@@ -179,8 +182,10 @@ export abstract class BaseOutputTransport extends FrameProcessor {
 
   /**
    * Writes a non-audio frame to the client: every frame whose turn comes (queued behind audio,
-   * at its `pts`, or urgent), whole and in order with the audio. Transport message frames are
-   * for the client only; every other frame is also pushed on. The default writes nothing.
+   * at its `pts`, or urgent), whole and in order with the audio, and, on cancel, the cancel's
+   * last words (urgent messages; once `open()` has succeeded, even if nothing was played).
+   * Transport message frames are for the client only; every other frame is also pushed on. The
+   * default writes nothing.
    */
   protected writeFrame(_frame: Frame): void | Promise<void> {}
 
@@ -251,20 +256,25 @@ export abstract class BaseOutputTransport extends FrameProcessor {
       if (!released) return;
     }
     if (!life.defer((reason) => this.#close(reason as OutputCloseReason))) return;
+    const opening = withDeadline(
+      this.clock,
+      () => this.open({ destinations, format, signal: life.signal }),
+      this.params.openTimeoutMs,
+      `${this.name}: open()`,
+      life.signal,
+    ).catch((error: unknown) => {
+      if (life.closed) throw error;
+      throw new OutputOpenError(`${this.name} could not open its sink: ${describe(error)}`, {
+        cause: error,
+      });
+    });
+    this.#opened = opening.then(
+      () => true,
+      () => false,
+    );
     try {
       await Promise.all([
-        withDeadline(
-          this.clock,
-          () => this.open({ destinations, format, signal: life.signal }),
-          this.params.openTimeoutMs,
-          `${this.name}: open()`,
-          life.signal,
-        ).catch((error: unknown) => {
-          if (life.closed) throw error;
-          throw new OutputOpenError(`${this.name} could not open its sink: ${describe(error)}`, {
-            cause: error,
-          });
-        }),
+        opening,
         // Loaded now so the first audio at another rate is not held up mid-stream.
         format
           ? withDeadline(
@@ -295,7 +305,13 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     await this.#life.close("end");
   }
 
-  protected override async cancel(_frame: CancelFrame): Promise<void> {
+  protected override async cancel(frame: CancelFrame): Promise<void> {
+    if (frame.lastWords.length > 0) {
+      // The senders stop first (their queued audio is dropped, as on any cancel; the lifetime
+      // finishes stopping them), so the last words are the last thing written to the client.
+      for (const sender of this.#senders.values()) void sender.cancel().catch(() => undefined);
+      await this.#sayLastWords(frame);
+    }
     await this.#life.close("cancel");
   }
 
@@ -411,6 +427,37 @@ export abstract class BaseOutputTransport extends FrameProcessor {
     if (frame instanceof OutputTransportMessageFrame || frame instanceof OutputTransportMessageUrgentFrame)
       return;
     await this.pushFrame(frame, FrameDirection.DOWNSTREAM);
+  }
+
+  /**
+   * The cancel's last words (`CancelFrame.lastWords`: a fatal error told to the client in its
+   * protocol), written with `writeFrame` before the sink closes: even when the output never got
+   * to play (a fatal error while the pipeline starts), as long as `open()` succeeded (waited for
+   * if it is still running). All within `closeTimeoutMs`. A sink that is closed (the client left),
+   * stalled or never opened says nothing, and that is not an error.
+   */
+  async #sayLastWords(frame: CancelFrame): Promise<void> {
+    const words = frame.lastWords;
+    const opened = this.#opened;
+    if (words.length === 0 || opened === undefined) return;
+    try {
+      await withDeadline(
+        this.clock,
+        async () => {
+          if (!(await opened)) return;
+          for (const message of words) {
+            if (this.sinkClosed || this.#clientStalled) return;
+            await this.writeFrame(message);
+          }
+        },
+        this.params.closeTimeoutMs,
+        `${this.name}: writing the cancel's last words (closeTimeoutMs)`,
+      );
+    } catch (error) {
+      this.logger.warn(`${describe(error)}; the client may not have got them; closing anyway`, {
+        processor: this.name,
+      });
+    }
   }
 
   async #close(reason: OutputCloseReason): Promise<void> {

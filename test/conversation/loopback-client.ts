@@ -42,6 +42,8 @@ export class LoopbackClient {
   readonly messages: ReceivedMessage[] = [];
   /** Errors (undecodable messages, socket errors). */
   readonly errors: string[] = [];
+  /** Resolves with `performance.now()` when the socket has closed (either side). */
+  readonly closed: Promise<number>;
   readonly #serializer = new ProtobufFrameSerializer({ sendFrameIds: false });
   readonly #socket: WebSocket;
   /** Samples queued for the microphone, sent before silence. */
@@ -59,10 +61,13 @@ export class LoopbackClient {
     this.#socket = socket;
     socket.on("message", (data: Buffer) => this.#onMessage(data));
     socket.on("error", (e) => this.errors.push(`socket: ${e.message}`));
-    socket.on("close", () => {
-      this.#closed = true;
-      if (this.#timer) clearTimeout(this.#timer);
-    });
+    this.closed = new Promise((resolve) =>
+      socket.on("close", () => {
+        this.#closed = true;
+        if (this.#timer) clearTimeout(this.#timer);
+        resolve(performance.now());
+      }),
+    );
   }
 
   /** `POST /start` on `serverUrl`, then the socket; resolves once it is open and `client-ready` is sent. */

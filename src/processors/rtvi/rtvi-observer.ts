@@ -1,3 +1,4 @@
+import { ErrorFrame } from "../../frames/error.js";
 import type { Frame } from "../../frames/frame.js";
 import { FrameDirection } from "../../frames/frame.js";
 import type { FramePushedEvent, ObservedFrameClass, Observer } from "../../observers/observer.js";
@@ -29,7 +30,8 @@ export interface RTVIObserverOptions {
  * Guarantees: lossless (it declares `frameTypes`, so none of its frames is ever dropped and audio
  * traffic never reaches it); each frame is reported once, however many processors pass it on,
  * and only the downstream twin of a broadcast; `bot-tts-text` and `bot-output` are reported where
- * the output transport releases them, in step with the audio heard. Its bookkeeping is a
+ * the output transport releases them, in step with the audio heard; a fatal error is left to the
+ * RTVI processor, which says it in the last words of the cancel it causes. Its bookkeeping is a
  * `WeakSet` of frames seen, so it holds nothing for frames that are gone: memory does not grow
  * with the length of a session.
  */
@@ -47,8 +49,16 @@ export class RTVIObserver implements Observer {
     this.#skip = new Set(options.skip ?? []);
   }
 
+  /** @internal Whether messages of `type` are sent (not in the `skip` option). */
+  reports(type: RTVIServerEventType): boolean {
+    return !this.#skip.has(type);
+  }
+
   onPushFrame(event: FramePushedEvent): void | Promise<void> {
     const { frame } = event;
+    // A fatal error cancels the task: the RTVI processor says it in the cancel's last words,
+    // the one path that reaches the client whatever state the pipeline is in.
+    if (frame instanceof ErrorFrame && frame.fatal) return;
     // A broadcast sends twins both ways: report the one going downstream.
     if (event.direction === FrameDirection.UPSTREAM && frame.broadcastSiblingId !== undefined) return;
     if (reportedAtOutput(frame) && !(event.source instanceof BaseOutputTransport)) return;

@@ -48,6 +48,9 @@ const INTERRUPTION_WAIT_MS = 1_000;
  * - Its observer reports what happens in the pipeline to the client; those messages are held back
  *   until the client is ready (bounded), then leave as `RTVIOutputMessageFrame`s: urgent and never
  *   dropped.
+ * - A fatal error that cancels the task reaches the client as one RTVI `error` (`fatal: true`),
+ *   ready or not, even when it happens while the pipeline starts (a provider refusing its key):
+ *   it rides the `CancelFrame` as last words, which the output transport writes before it closes.
  *
  * Guarantees: a malformed or unknown message never throws out of it; it gets an `error-response`
  * (or, with no usable id, a non-fatal `error`), the first is logged and the rest are counted in
@@ -171,7 +174,8 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     this.#requests?.closeAll("the bot ended the session before answering");
   }
 
-  protected override cancel(_frame: CancelFrame): void {
+  protected override cancel(frame: CancelFrame): void {
+    this.#sayFatalError(frame);
     this.#shutdown();
   }
 
@@ -344,6 +348,22 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
       );
     }
     for (const frame of frames) void this.pushFrame(frame, FrameDirection.DOWNSTREAM);
+  }
+
+  /**
+   * A fatal error made the task cancel: the client is told why in the cancel's last words, which
+   * the output transport writes before it closes, whether the pipeline had started or not (a
+   * provider refusing its key while connecting at the start). The observer leaves fatal errors to
+   * this one path: a message pushed through the pipeline is dropped by the cancel that overtakes
+   * it, and before the start by the processors that never opened their lanes. Sent even before
+   * `client-ready`: it is the last thing the session says, and the client shows it in any state.
+   */
+  #sayFatalError(frame: CancelFrame): void {
+    const error = frame.error;
+    if (!error || !this.observer.reports("error")) return;
+    const text = error.error.message;
+    const message = rtviMessage("error", { error: text, message: text, fatal: true }, this.#newId());
+    if (frame.addLastWords(new RTVIOutputMessageFrame(message))) this.#sent++;
   }
 
   #shutdown(): void {
