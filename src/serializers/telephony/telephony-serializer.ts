@@ -442,23 +442,8 @@ export function text(value: unknown): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
-/**
- * A value read off the wire, printable in an error message. Only strings, numbers, booleans and null
- * are printed; an object or array is named by its kind, because `String()` of a parsed object can
- * throw (`{"toString": ""}`) and a provider's message must never make the serializer throw.
- */
-export function wireText(value: unknown, maxChars = 40): string {
-  if (typeof value === "string") return value.slice(0, maxChars);
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
-  if (value === undefined) return "none";
-  return Array.isArray(value) ? "a list" : "an object";
-}
-
-/** A number read off the wire: a number, or a string that parses as one; NaN for anything else. */
-export function wireNumber(value: unknown): number {
-  if (typeof value === "number") return value;
-  return typeof value === "string" && value.trim() !== "" ? Number(value) : Number.NaN;
-}
+// Kept importable from here: the telephony serializers were their first users.
+export { wireNumber, wireText } from "../../wire-values.js";
 
 /** `value` when it is a JSON object, else an empty one. */
 export function object(value: unknown): JsonObject {

@@ -1,0 +1,28 @@
+/**
+ * Reading values that came from outside the process (a provider's JSON, a client's message, a
+ * webhook) without letting them throw. A JSON object may carry keys named `toString` or `valueOf`
+ * that are not functions: `String()`, a template string, `Number()`, `+ ""` and `<` then throw
+ * `TypeError: Cannot convert object to primitive value`. Every outside value that is printed or
+ * read as a number goes through one of these (docs/design/serializers.md, "Hostile values").
+ */
+
+/**
+ * A value read off the wire, printable in an error message. Only strings (cut to `maxChars`),
+ * numbers, booleans and null are printed; an object or a list is named by its kind, because
+ * `String()` of a parsed object can throw (`{"toString": ""}`). Never throws.
+ */
+export function wireText(value: unknown, maxChars = 40): string {
+  if (typeof value === "string") return value.slice(0, maxChars);
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (value === undefined) return "none";
+  return Array.isArray(value) ? "a list" : "an object";
+}
+
+/**
+ * A number read off the wire: a number, or a string that parses as one; NaN for anything else
+ * (objects are never converted, so their `valueOf` is never called). Never throws.
+ */
+export function wireNumber(value: unknown): number {
+  if (typeof value === "number") return value;
+  return typeof value === "string" && value.trim() !== "" ? Number(value) : Number.NaN;
+}
