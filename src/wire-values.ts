@@ -26,3 +26,18 @@ export function wireNumber(value: unknown): number {
   if (typeof value === "number") return value;
   return typeof value === "string" && value.trim() !== "" ? Number(value) : Number.NaN;
 }
+
+/**
+ * A value read off the wire as JSON text for an error message, cut to `maxChars`; a value
+ * `JSON.stringify` cannot write (nested too deep for the stack, a peer's `[[[[…` thousands of
+ * levels down) is named by its kind instead. Never throws.
+ */
+export function wireJson(value: unknown, maxChars = 200): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return `${wireText(value, maxChars)} too deeply nested to print`;
+  }
+  return text === undefined ? wireText(value, maxChars) : text.slice(0, maxChars);
+}
