@@ -93,7 +93,7 @@ describe("the development server with hostile input", () => {
       expect(got.status, `Vonage query ${name}`).toBeLessThan(500);
     }
     for (const { name, json } of HOSTILE_JSON) {
-      for (const headers of [
+      for (const headers of <Record<string, string>[]>[
         { "Content-Type": "application/json" },
         { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(json)) },
       ]) {
