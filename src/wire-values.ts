@@ -29,15 +29,18 @@ export function wireNumber(value: unknown): number {
 
 /**
  * A value read off the wire as JSON text for an error message, cut to `maxChars`; a value
- * `JSON.stringify` cannot write (nested too deep for the stack, a peer's `[[[[…` thousands of
+ * `JSON.stringify` cannot write (nested too deep for the stack: a peer's `[[[[…` thousands of
  * levels down) is named by its kind instead. Never throws.
  */
 export function wireJson(value: unknown, maxChars = 200): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
-  } catch {
-    return `${wireText(value, maxChars)} too deeply nested to print`;
+  } catch (error) {
+    // Only a value made in the process can hold a cycle or a BigInt (TypeError).
+    return error instanceof RangeError
+      ? `${wireText(value, maxChars)} nested too deeply to print`
+      : `${wireText(value, maxChars)} that is not JSON`;
   }
   return text === undefined ? wireText(value, maxChars) : text.slice(0, maxChars);
 }

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { InputDTMFFrame } from "../../src/frames/dtmf.js";
+import { InputTransportMessageFrame } from "../../src/frames/transport-messages.js";
 import { ProtobufFrameSerializer } from "../../src/serializers/protobuf/serializer.js";
 import { frameCodec } from "../../src/serializers/protobuf/schema.js";
 import { hostileVariants } from "../support/hostile-json.js";
@@ -97,6 +98,29 @@ describe("RTVI client messages with hostile values, through the protobuf seriali
         .slice(before)
         .map((f) => f.button),
     ).toEqual(["9"]);
+    await h.end();
+  });
+
+  it("every hostile variant handed over parsed, as a transport with no depth limit would", async () => {
+    const logger = recordingLogger();
+    const h = startRtvi({ task: { logger } });
+    h.rtvi.on("clientMessage", (request) => void request.respond({ pong: true }));
+    await h.whenStarted();
+    let variants = 0;
+    for (const message of MESSAGES) {
+      for (const variant of hostileVariants(message)) {
+        h.task.queueFrame(new InputTransportMessageFrame(JSON.parse(variant.text)));
+        if (++variants % 50 === 0) await h.clock.settle();
+      }
+    }
+    await h.clock.settle();
+    expect(h.errors.map((e) => e.error.message)).toEqual([]);
+    const said = h
+      .messages()
+      .filter((m) => m.type === "error-response" || m.type === "error")
+      .map((m) => JSON.stringify(m.data));
+    expect(said.filter((t) => garbled.test(t))).toEqual([]);
+    expect(logger.lines.filter((l) => garbled.test(l.message))).toEqual([]);
     await h.end();
   });
 });
