@@ -96,4 +96,19 @@ describe("telephony serializers read hostile values without throwing", () => {
       expect(variants).toBeGreaterThanOrEqual(HOSTILE.length * 5);
     });
   }
+
+  for (const provider of TELEPHONY_PROVIDERS) {
+    it(`${provider}: a custom parameter named __proto__ is kept as a parameter`, () => {
+      const wire = CALLER_WIRES[provider];
+      const customParameters = JSON.parse('{"__proto__":"x","greeting":"hello"}') as Record<string, string>;
+      const serializer = createTelephonySerializer(provider);
+      for (const m of wire.firstMessages({ ...IDS, customParameters }, { format: wire.inbound })) {
+        serializer.deserialize(m);
+      }
+      const params = serializer.call?.customParameters ?? {};
+      if (!Object.hasOwn(params, "greeting")) return; // this provider's stream carries no parameters
+      expect(Object.getPrototypeOf(params)).toBe(Object.prototype);
+      expect(Object.entries(params)).toEqual(expect.arrayContaining([["__proto__", "x"]]));
+    });
+  }
 });

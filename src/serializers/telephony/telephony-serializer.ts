@@ -450,9 +450,14 @@ export function object(value: unknown): JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonObject) : {};
 }
 
-/** The string values of a JSON object (custom parameters); other values are left out. */
+/**
+ * The string values of a JSON object (custom parameters); other values are left out. Built with
+ * `Object.fromEntries`, so a parameter named `__proto__` is a parameter like any other (an
+ * assignment would have tried to set the record's prototype and dropped it).
+ */
 export function stringRecord(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(object(value))) if (typeof v === "string") out[k] = v;
-  return out;
+  return Object.fromEntries(Object.entries(object(value)).filter(([, v]) => typeof v === "string")) as Record<
+    string,
+    string
+  >;
 }
