@@ -111,4 +111,14 @@ describe("telephony serializers read hostile values without throwing", () => {
       expect(Object.entries(params)).toEqual(expect.arrayContaining([["__proto__", "x"]]));
     });
   }
+
+  it("given what is not a message (an object whose toString is not a function), refuses it in words", () => {
+    for (const provider of TELEPHONY_PROVIDERS) {
+      const hostile = JSON.parse('{"toString":"","valueOf":""}') as string;
+      const result = createTelephonySerializer(provider).deserialize(hostile);
+      expect(result.ok).toBe(false);
+      if (!result.ok)
+        expect(result.error.detail).toBe("not a message: expected text or bytes (got an object)");
+    }
+  });
 });

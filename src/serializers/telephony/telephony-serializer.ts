@@ -24,6 +24,7 @@ import {
   type SerializerSetup,
 } from "../frame-serializer.js";
 import { parseJsonMessage } from "../json-message.js";
+import { wireText } from "../../wire-values.js";
 import { type PacketRule, Packetizer } from "./packetizer.js";
 import {
   type WireEncoding,
@@ -204,7 +205,7 @@ export abstract class TelephonySerializer implements FrameSerializer {
 
   deserialize(data: Uint8Array | string): DeserializeResult {
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      return this.refuse("malformed", `not a message: expected text or bytes (got ${String(data)})`, 0);
+      return this.refuse("malformed", `not a message: expected text or bytes (got ${wireText(data)})`, 0);
     }
     const bytes = typeof data === "string" ? data.length : data.byteLength;
     if (bytes > this.maxMessageBytes) {
