@@ -112,7 +112,10 @@ export const NO_FRAMES: DeserializeResult = Object.freeze({ ok: true, frames: Ob
  * serializer (an application's own, or a bug in one of voicepipe's) chokes on must cost that
  * message, not every session of the process.
  */
-export function deserializeGuarded(serializer: FrameSerializer, data: Uint8Array | string): DeserializeResult {
+export function deserializeGuarded(
+  serializer: FrameSerializer,
+  data: Uint8Array | string,
+): DeserializeResult {
   try {
     return serializer.deserialize(data);
   } catch (error) {

@@ -18,7 +18,13 @@ afterEach(async () => {
 });
 
 const MESSAGES: readonly unknown[] = [
-  { type: "Metadata", request_id: "req-1", model_name: "aura-2-thalia-en", model_version: "1", model_uuid: "u" },
+  {
+    type: "Metadata",
+    request_id: "req-1",
+    model_name: "aura-2-thalia-en",
+    model_version: "1",
+    model_uuid: "u",
+  },
   { type: "Flushed", sequence_id: 0 },
   { type: "Cleared", sequence_id: 0 },
   { type: "Warning", description: "Flush rate limit exceeded", code: "W1" },

@@ -27,7 +27,9 @@ const TRANSCRIPTION = {
   text: "book a table",
   usage: { type: "tokens", input_tokens: 42, output_tokens: 7, total_tokens: 49 },
 };
-const ERROR = { error: { message: "The server had an error", type: "server_error", param: null, code: null } };
+const ERROR = {
+  error: { message: "The server had an error", type: "server_error", param: null, code: null },
+};
 
 /** The answers: each variant of a transcription (200), then each variant of an error body (500). */
 function hostileAnswers(withTranscriptions: boolean): FakeAnswer[] {
