@@ -1,4 +1,5 @@
 import { LLMContextError } from "../errors.js";
+import { wireText } from "../wire-values.js";
 import { isJsonObject, tryParseJson } from "./json.js";
 import type {
   LLMMessage,
@@ -16,16 +17,20 @@ function isFields(value: unknown): value is Fields {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A short view of a bad value for an error message; never throws (a BigInt or a cycle has no JSON). */
+/** A short view of a bad value for an error message; never throws (a BigInt, a cycle or deep nesting has no JSON). */
 function preview(value: unknown): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
-  } catch {
+  } catch (error) {
+    // A peer's JSON can be nested past what the recursive JSON.stringify survives (RangeError);
+    // only a value made in the process can hold a cycle or a BigInt (TypeError).
     text =
       typeof value === "bigint"
         ? `${value}n`
-        : `a ${typeof value} that is not JSON (a cycle or a BigInt inside)`;
+        : error instanceof RangeError
+          ? `${wireText(value)} nested too deeply to print`
+          : `${wireText(value)} that is not JSON (a cycle or a BigInt inside)`;
   }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

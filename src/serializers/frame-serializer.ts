@@ -1,4 +1,4 @@
-import { VoicepipeError } from "../errors.js";
+import { VoicepipeError, describe } from "../errors.js";
 import type { Frame } from "../frames/frame.js";
 
 /**
@@ -104,3 +104,33 @@ export interface FrameSerializer {
 
 /** A successful {@link DeserializeResult} with no frames (shared: it is immutable). */
 export const NO_FRAMES: DeserializeResult = Object.freeze({ ok: true, frames: Object.freeze([]) });
+
+/**
+ * `serializer.deserialize(data)`, with a throw turned into a refusal (`invalid`, naming the
+ * serializer and what it threw). The contract says `deserialize` never throws, but a transport
+ * calls it from a socket's message handler, where a throw ends the process: one message that a
+ * serializer (an application's own, or a bug in one of voicepipe's) chokes on must cost that
+ * message, not every session of the process.
+ */
+export function deserializeGuarded(
+  serializer: FrameSerializer,
+  data: Uint8Array | string,
+): DeserializeResult {
+  try {
+    return serializer.deserialize(data);
+  } catch (error) {
+    const length = typeof data === "string" ? data.length : data.byteLength;
+    const name = typeof serializer.name === "string" ? serializer.name : "a";
+    return {
+      ok: false,
+      error: new FrameDeserializeError(
+        name,
+        "invalid",
+        `the ${name} serializer threw (${describe(error)}) instead of refusing the message; ` +
+          "the message was dropped. A deserialize that throws is a bug in that serializer: report it",
+        length,
+        { cause: error },
+      ),
+    };
+  }
+}

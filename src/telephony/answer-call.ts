@@ -7,6 +7,7 @@ import type {
   TelephonyProvider,
   TelephonySerializer,
 } from "../serializers/telephony/telephony-serializer.js";
+import { deserializeGuarded } from "../serializers/frame-serializer.js";
 import type { TransportParams } from "../transports/transport-params.js";
 import {
   MAX_EARLY_BYTES,
@@ -138,7 +139,7 @@ export async function answerCall(
     held.push(message);
     heldBytes += bytes.byteLength;
     if (peek.call) return;
-    peek.deserialize(message.data);
+    deserializeGuarded(peek, message.data); // a throw here would be out of the socket's handler
     if (peek.call) settle?.();
   };
   const onClose = (code: number): void =>

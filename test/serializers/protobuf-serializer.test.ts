@@ -514,3 +514,13 @@ describe("ProtobufFrameSerializer: refusals", () => {
     );
   });
 });
+
+describe("ProtobufFrameSerializer given what is not a message", () => {
+  it("refuses an object whose toString is not a function in words, without throwing", () => {
+    const serializer = new ProtobufFrameSerializer();
+    const hostile = JSON.parse('{"toString":"","valueOf":""}') as Uint8Array;
+    const result = serializer.deserialize(hostile);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.detail).toBe("not a message: expected bytes or text (got an object)");
+  });
+});

@@ -96,4 +96,29 @@ describe("telephony serializers read hostile values without throwing", () => {
       expect(variants).toBeGreaterThanOrEqual(HOSTILE.length * 5);
     });
   }
+
+  for (const provider of TELEPHONY_PROVIDERS) {
+    it(`${provider}: a custom parameter named __proto__ is kept as a parameter`, () => {
+      const wire = CALLER_WIRES[provider];
+      const customParameters = JSON.parse('{"__proto__":"x","greeting":"hello"}') as Record<string, string>;
+      const serializer = createTelephonySerializer(provider);
+      for (const m of wire.firstMessages({ ...IDS, customParameters }, { format: wire.inbound })) {
+        serializer.deserialize(m);
+      }
+      const params = serializer.call?.customParameters ?? {};
+      if (!Object.hasOwn(params, "greeting")) return; // this provider's stream carries no parameters
+      expect(Object.getPrototypeOf(params)).toBe(Object.prototype);
+      expect(Object.entries(params)).toEqual(expect.arrayContaining([["__proto__", "x"]]));
+    });
+  }
+
+  it("given what is not a message (an object whose toString is not a function), refuses it in words", () => {
+    for (const provider of TELEPHONY_PROVIDERS) {
+      const hostile = JSON.parse('{"toString":"","valueOf":""}') as string;
+      const result = createTelephonySerializer(provider).deserialize(hostile);
+      expect(result.ok).toBe(false);
+      if (!result.ok)
+        expect(result.error.detail).toBe("not a message: expected text or bytes (got an object)");
+    }
+  });
 });

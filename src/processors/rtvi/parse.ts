@@ -3,6 +3,7 @@ import { isJsonObjectValue, isJsonValue, type JsonValue } from "../../context/js
 import { parseLLMMessage } from "../../context/message-parse.js";
 import type { LLMAssistantMessage, LLMUserMessage } from "../../context/messages.js";
 import { describe } from "../../errors.js";
+import { wireJson } from "../../wire-values.js";
 import type { FunctionCallInfo } from "../../frames/function-calls.js";
 import { RTVI_LABEL, RTVI_PROTOCOL_VERSION, RTVI_SUPPORTED_MAJORS, versionMajor } from "./protocol.js";
 
@@ -53,7 +54,8 @@ export function preview(value: unknown, max = 64): string {
           ? value.message
           : (JSON.stringify(value) ?? String(value));
   } catch {
-    text = Object.prototype.toString.call(value);
+    // Nested past what JSON.stringify survives (a transport with no depth limit handed it over).
+    text = wireJson(value, max);
   }
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -19,6 +19,7 @@ import {
 } from "../frame-serializer.js";
 import { DEFAULT_MAX_JSON_DEPTH, parseJsonMessage } from "../json-message.js";
 import { isoFromRunningTime, runningTimeFromIso } from "../wall-clock.js";
+import { wireText } from "../../wire-values.js";
 import {
   type FrameCodec,
   type WireAudioRawFrame,
@@ -157,7 +158,7 @@ export class ProtobufFrameSerializer implements FrameSerializer {
     // (null, a number) is refused in words, never thrown on.
     if (data instanceof ArrayBuffer) data = new Uint8Array(data);
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      return this.#refuse("malformed", `not a message: expected bytes or text (got ${String(data)})`, 0);
+      return this.#refuse("malformed", `not a message: expected bytes or text (got ${wireText(data)})`, 0);
     }
     const length = typeof data === "string" ? data.length : data.byteLength;
     if (length > this.maxMessageBytes) {

@@ -24,6 +24,7 @@ import {
   type SerializerSetup,
 } from "../frame-serializer.js";
 import { parseJsonMessage } from "../json-message.js";
+import { wireText } from "../../wire-values.js";
 import { type PacketRule, Packetizer } from "./packetizer.js";
 import {
   type WireEncoding,
@@ -204,7 +205,7 @@ export abstract class TelephonySerializer implements FrameSerializer {
 
   deserialize(data: Uint8Array | string): DeserializeResult {
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      return this.refuse("malformed", `not a message: expected text or bytes (got ${String(data)})`, 0);
+      return this.refuse("malformed", `not a message: expected text or bytes (got ${wireText(data)})`, 0);
     }
     const bytes = typeof data === "string" ? data.length : data.byteLength;
     if (bytes > this.maxMessageBytes) {
@@ -442,32 +443,22 @@ export function text(value: unknown): string | undefined {
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }
 
-/**
- * A value read off the wire, printable in an error message. Only strings, numbers, booleans and null
- * are printed; an object or array is named by its kind, because `String()` of a parsed object can
- * throw (`{"toString": ""}`) and a provider's message must never make the serializer throw.
- */
-export function wireText(value: unknown, maxChars = 40): string {
-  if (typeof value === "string") return value.slice(0, maxChars);
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
-  if (value === undefined) return "none";
-  return Array.isArray(value) ? "a list" : "an object";
-}
-
-/** A number read off the wire: a number, or a string that parses as one; NaN for anything else. */
-export function wireNumber(value: unknown): number {
-  if (typeof value === "number") return value;
-  return typeof value === "string" && value.trim() !== "" ? Number(value) : Number.NaN;
-}
+// Kept importable from here: the telephony serializers were their first users.
+export { wireNumber, wireText } from "../../wire-values.js";
 
 /** `value` when it is a JSON object, else an empty one. */
 export function object(value: unknown): JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonObject) : {};
 }
 
-/** The string values of a JSON object (custom parameters); other values are left out. */
+/**
+ * The string values of a JSON object (custom parameters); other values are left out. Built with
+ * `Object.fromEntries`, so a parameter named `__proto__` is a parameter like any other (an
+ * assignment would have tried to set the record's prototype and dropped it).
+ */
 export function stringRecord(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(object(value))) if (typeof v === "string") out[k] = v;
-  return out;
+  return Object.fromEntries(Object.entries(object(value)).filter(([, v]) => typeof v === "string")) as Record<
+    string,
+    string
+  >;
 }

@@ -57,7 +57,8 @@ export function parseCartesiaMessage(text: string): CartesiaMessage | MalformedM
         !Array.isArray(starts) ||
         words.length !== starts.length ||
         !words.every((w) => typeof w === "string") ||
-        !starts.every((s) => typeof s === "number" && Number.isFinite(s) && s >= 0)
+        // Seconds, made ms by the service: 1e308 s is a number, but not in ms.
+        !starts.every((s) => typeof s === "number" && Number.isFinite(s * 1000) && s >= 0)
       ) {
         return {
           cause: "timestamps",

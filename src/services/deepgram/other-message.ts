@@ -1,3 +1,4 @@
+import { wireText } from "../../wire-values.js";
 import { type UnreadableMessage, quoteMessage } from "../websocket/provider-message.js";
 
 /** A Deepgram message the service has no case for: a documented error body, or a `type` it does not know. */
@@ -23,7 +24,7 @@ export function otherDeepgramMessage(
   const type = json["type"];
   const error =
     typeof json["err_msg"] === "string" || typeof json["err_code"] === "string"
-      ? `${String(json["err_code"] ?? "")} ${String(json["err_msg"] ?? "")}`.trim()
+      ? `${printable(json["err_code"])} ${printable(json["err_msg"])}`.trim()
       : typeof fallbackError === "string"
         ? fallbackError
         : undefined;
@@ -35,4 +36,9 @@ export function otherDeepgramMessage(
     name: typeof type === "string" ? quoteMessage(type) : "error",
     error: error === undefined ? undefined : quoteMessage(error),
   };
+}
+
+/** An error field as text: a string or a number as it is, anything else (an object, a list) by its kind. */
+function printable(value: unknown): string {
+  return value === undefined || value === null ? "" : wireText(value, 300);
 }

@@ -1,3 +1,4 @@
+import { wireJson } from "../../wire-values.js";
 import { type UnreadableMessage, parseJsonObject, quoteMessage } from "../websocket/provider-message.js";
 
 /**
@@ -77,7 +78,7 @@ function describeError(m: Record<string, unknown>): string {
   else if (typeof error === "object" && error !== null) {
     const e = error as Record<string, unknown>;
     if (typeof e["message"] === "string") parts.push(e["message"]);
-    else parts.push(JSON.stringify(error));
+    else parts.push(wireJson(error, 300));
   }
   if (typeof message === "string" && !parts.includes(message)) parts.push(message);
   return quoteMessage(parts.join(": "), 300);

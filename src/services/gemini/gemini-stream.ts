@@ -141,6 +141,7 @@ function parse(data: string): JsonObject {
   return value;
 }
 
+/** A token count: a whole number ≥ 0 (1e308 is a finite number, but no count; the totals would overflow). */
 function count(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }

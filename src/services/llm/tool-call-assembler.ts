@@ -1,4 +1,11 @@
-import { type JsonObject, isJsonObject, tryParseJson } from "../../context/json.js";
+import {
+  type JsonObject,
+  MAX_JSON_VALUES,
+  isJsonObject,
+  isJsonObjectValue,
+  tryParseJson,
+} from "../../context/json.js";
+import { wireText } from "../../wire-values.js";
 
 /** Most parallel tool calls one answer may hold; a fragment past it is refused. */
 export const MAX_TOOL_CALLS = 128;
@@ -56,7 +63,7 @@ export class ToolCallAssembler {
     const { index } = fragment;
     if (!Number.isInteger(index) || index < 0 || index >= MAX_TOOL_CALLS) {
       throw new RangeError(
-        `a tool call fragment has index ${String(index)}; it must be a whole number from 0 to ${MAX_TOOL_CALLS - 1}`,
+        `a tool call fragment has index ${wireText(index)}; it must be a whole number from 0 to ${MAX_TOOL_CALLS - 1}`,
       );
     }
     let call = this.#calls.get(index);
@@ -93,17 +100,22 @@ export class ToolCallAssembler {
       }
       const text = call.args.join("");
       const parsed = text.trim() === "" ? {} : tryParseJson(text);
-      const ok = parsed !== undefined && isJsonObject(parsed);
+      const problem =
+        parsed === undefined
+          ? "is not valid JSON"
+          : !isJsonObject(parsed)
+            ? "is JSON but not an object"
+            : // What the context can record and send back: JSON.parse also makes Infinity (1e999)
+              // and values nested past what a recursive writer survives.
+              !isJsonObjectValue(parsed)
+              ? `is JSON, but nested deeper than 64 levels, holding more than ${MAX_JSON_VALUES} values, or a number out of range`
+              : undefined;
       calls.push({
         id: call.id || `call_${index}_${idSuffix}`,
         name: call.name,
-        arguments: ok ? parsed : {},
+        arguments: problem === undefined ? (parsed as JsonObject) : {},
         argumentsText: text,
-        argumentsProblem: ok
-          ? undefined
-          : parsed === undefined
-            ? "is not valid JSON"
-            : "is JSON but not an object",
+        argumentsProblem: problem,
       });
     }
     return { calls, dropped };

@@ -3,7 +3,9 @@
  * {@link TTSCommand}; write your own for another program that writes PCM16 (WAV or raw) to stdout.
  */
 import { readFile, stat } from "node:fs/promises";
+import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../../audio/resampler.js";
 import { InvalidOptionError, describe } from "../../errors.js";
+import { wireText } from "../../wire-values.js";
 import type { PcmFormat } from "./pcm-stream-reader.js";
 import { TTSModelNotFoundError } from "./tts-errors.js";
 
@@ -167,13 +169,28 @@ export function piperCommand(options: PiperOptions): TTSCommand {
           error,
         );
       }
-      const rate = (parsed as { audio?: { sample_rate?: unknown } }).audio?.sample_rate;
-      if (typeof rate !== "number" || !Number.isInteger(rate) || rate < 1000) {
-        throw new TTSModelNotFoundError("config", config, "the Piper voice config has no audio.sample_rate");
+      // The file comes with a download: `null`, a list, or a rate no resampler takes are all possible.
+      const audio = isRecord(parsed) ? parsed["audio"] : undefined;
+      const rate = isRecord(audio) ? audio["sample_rate"] : undefined;
+      if (
+        typeof rate !== "number" ||
+        !Number.isInteger(rate) ||
+        rate < MIN_SAMPLE_RATE ||
+        rate > MAX_SAMPLE_RATE
+      ) {
+        throw new TTSModelNotFoundError(
+          "config",
+          config,
+          `the Piper voice config has no audio.sample_rate from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} Hz (got ${wireText(rate)})`,
+        );
       }
       format = { sampleRate: rate, numChannels: 1 };
     },
   };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function checkRange(owner: string, option: string, value: number, min: number, max: number): number {

@@ -5,6 +5,7 @@ import { FrameDirection } from "../../frames/frame.js";
 import { ErrorFrame } from "../../frames/error.js";
 import { CancelTaskFrame, EndTaskFrame } from "../../frames/lifecycle.js";
 import type { Logger } from "../../logger.js";
+import { deserializeGuarded } from "../../serializers/frame-serializer.js";
 import { BaseInputTransport } from "../base-input-transport.js";
 import type { ConnectionLease } from "../transport-connection.js";
 import type { TransportParams } from "../transport-params.js";
@@ -67,7 +68,7 @@ export class WebSocketInputTransport extends BaseInputTransport {
     }
     const bytes = toBytes(data);
     const message = isBinary ? bytes : bytes.toString("utf8");
-    const result = transport.serializer.deserialize(message);
+    const result = deserializeGuarded(transport.serializer, message);
     if (!result.ok) {
       this.#refuse(result.error.reason, result.error.message);
       return;

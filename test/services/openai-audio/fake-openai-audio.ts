@@ -10,9 +10,17 @@ import { readWav } from "../../../src/audio/wav.js";
  * - `"hang"`: headers (speech) or nothing (transcription), then silence until the client goes;
  * - `"cut"`: speech: part of the audio, then the connection is destroyed mid-body;
  * - `"stall"`: speech: part of the audio, then silence with the connection open;
- * - `"json"`: speech: a 200 with a JSON body (a proxy that is not a speech endpoint).
+ * - `"json"`: speech: a 200 with a JSON body (a proxy that is not a speech endpoint);
+ * - `{ body }`: that text as a JSON answer, with `status` (default 200): any body a test needs.
  */
-export type FakeAnswer = "ok" | { status: number; message?: string } | "hang" | "cut" | "stall" | "json";
+export type FakeAnswer =
+  | "ok"
+  | { status: number; message?: string }
+  | { body: string; status?: number }
+  | "hang"
+  | "cut"
+  | "stall"
+  | "json";
 
 /** A request the fake received. */
 export interface FakeRequest {
@@ -82,6 +90,11 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
     response.end(JSON.stringify({ error: { message, type, param: null, code: null } }));
   };
 
+  const raw = (response: ServerResponse, answer: { body: string; status?: number }): void => {
+    response.writeHead(answer.status ?? 200, { "content-type": "application/json" });
+    response.end(answer.body);
+  };
+
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on("data", (c: Buffer) => chunks.push(c));
@@ -116,6 +129,7 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
       }
       speechCount++;
       const answer = options.speech?.(speechCount) ?? "ok";
+      if (typeof answer === "object" && "body" in answer) return raw(response, answer);
       if (typeof answer === "object")
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (
@@ -167,6 +181,7 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
       if (authorization !== `Bearer ${key}`) return error(response, 401, "Incorrect API key provided.");
       transcriptionCount++;
       const answer = options.transcription?.(transcriptionCount) ?? "ok";
+      if (typeof answer === "object" && "body" in answer) return raw(response, answer);
       if (typeof answer === "object")
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (answer === "hang") return;

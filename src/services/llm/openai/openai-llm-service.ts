@@ -9,6 +9,7 @@ import { LLMServiceError } from "../llm-service-error.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
 import { describeOpenAIError } from "./describe-openai-error.js";
 import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
+import { readOpenAIChunk } from "./openai-chunk.js";
 
 /** The SDK's default endpoint, named in messages when no other is set. */
 const DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -128,34 +129,9 @@ export class OpenAILLMService extends LLMService {
     const stream = await client.chat.completions.create(body, { signal: request.signal });
     let finished = false;
     for await (const chunk of stream) {
-      if (chunk.usage) {
-        const u = chunk.usage;
-        yield {
-          type: "usage",
-          usage: {
-            promptTokens: u.prompt_tokens,
-            completionTokens: u.completion_tokens,
-            totalTokens: u.total_tokens,
-            cachedTokens: u.prompt_tokens_details?.cached_tokens,
-            reasoningTokens: u.completion_tokens_details?.reasoning_tokens,
-          },
-        };
-      }
-      for (const choice of chunk.choices) {
-        if (choice.index !== 0) continue; // one answer is asked for (n = 1)
-        const delta = choice.delta;
-        if (delta?.content) yield { type: "text", text: delta.content };
-        for (const call of delta?.tool_calls ?? []) {
-          yield {
-            type: "tool-call",
-            index: call.index,
-            id: call.id,
-            name: call.function?.name,
-            arguments: call.function?.arguments,
-          };
-        }
-        if (choice.finish_reason) finished = true;
-      }
+      const read = readOpenAIChunk(chunk);
+      yield* read.events;
+      if (read.finished) finished = true;
     }
     // The SDK ends quietly when the connection closes early; an answer without a finish
     // reason was cut off.
