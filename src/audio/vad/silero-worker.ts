@@ -1,6 +1,3 @@
-import { performance } from "node:perf_hooks";
-import type { TimerHandle } from "../../clock/clock.js";
-import { SystemClock } from "../../clock/system-clock.js";
 import { ONNX_WORKER_PRELUDE, OnnxWorkerThread, type OnnxWorkerReply } from "../onnx/onnx-worker-thread.js";
 import { preferredOnnxRuntime } from "../onnx/onnx-runtime-package.js";
 import { assertModelReadable, assertSileroV5, unloadableModel } from "./silero-model.js";
@@ -62,15 +59,6 @@ interface Queued {
 }
 
 const STATE_SIZE = 2 * 128;
-/**
- * Shortest time between two batches, in ms, while streams run side by side (a batch is still
- * in flight, or the last one carried more than one window). Under load (many sessions) windows
- * arrive a few at a time; waiting this long gathers several turns' windows into one message and
- * one model run, which costs the main thread far less than a message each (a `postMessage` is
- * tens of µs). A lone stream never waits, so a file analysed faster than real time (one window
- * awaited after another) is not slowed down.
- */
-const MIN_BATCH_GAP_MS = 4;
 /** Most windows in one model run (bounds a message to about 600 KB). */
 const MAX_BATCH = 256;
 
@@ -79,8 +67,7 @@ const MAX_BATCH = 256;
  * (docs/design/silero-vad.md: inference off the main thread, one model session per process).
  * Windows asked for in the same event-loop turn (many sessions' audio arriving together) go to
  * the worker as one batch and one model run, which costs far less per window than one run each
- * (`bench/silero-vad.ts`); batches are at least {@link MIN_BATCH_GAP_MS} apart, so under load
- * a batch gathers the windows of several turns. Every request has a deadline (`timeoutMs`); a worker that dies fails
+ * (`bench/silero-vad.ts`). Every request has a deadline (`timeoutMs`); a worker that dies fails
  * what is in flight and is started again on the next request. The worker does not keep the
  * process alive while idle.
  */
@@ -102,14 +89,6 @@ export class SileroWorker {
   /** Windows waiting for the end of this event-loop turn, by model path and rate. */
   readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
   #flushScheduled = false;
-  /** When the last batch went out (`performance.now()`, real time: the worker is shared by tasks on any clock). */
-  #lastFlushAt = Number.NEGATIVE_INFINITY;
-  /** Windows in the last batch, and batches not answered yet: either says streams run side by side. */
-  #lastBatchSize = 0;
-  #inFlight = 0;
-  /** Fires the next flush when it waits for the gap (keeps the process alive: windows are waiting). */
-  readonly #gapClock = new SystemClock();
-  #gapTimer: TimerHandle | undefined;
   /** Model loads done by the worker (one per model path). */
   loads = 0;
   /** Windows analysed. */
@@ -170,7 +149,7 @@ export class SileroWorker {
   /**
    * Runs one window: `input` (context + window) and the stream's `state` (copied now, so the
    * caller may reuse its arrays); returns the probability and the new state. Batched with the
-   * other windows asked for in the same event-loop turn, or, under load, within a few ms.
+   * other windows asked for in the same event-loop turn.
    */
   run(
     modelPath: string,
@@ -188,28 +167,17 @@ export class SileroWorker {
     const result = new Promise<{ prob: number; state: Float32Array }>((resolve, reject) => {
       items.push({ input: input.slice(), state: state.slice(), resolve, reject });
     });
-    if (items.length >= MAX_BATCH) this.#flush();
-    else if (!this.#flushScheduled) this.#scheduleFlush();
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
     return result;
   }
 
-  #scheduleFlush(): void {
-    this.#flushScheduled = true;
-    const sideBySide = this.#lastBatchSize > 1 || this.#inFlight > 0;
-    const wait = sideBySide ? this.#lastFlushAt + MIN_BATCH_GAP_MS - performance.now() : 0;
-    if (wait <= 0) setImmediate(() => this.#flush());
-    else this.#gapTimer = this.#gapClock.setTimer(() => this.#flush(), wait);
-  }
-
   #flush(): void {
-    if (this.#queued.size === 0) return; // flushed already (a full batch went out at once)
     this.#flushScheduled = false;
-    this.#gapTimer?.cancel();
-    this.#gapTimer = undefined;
-    this.#lastFlushAt = performance.now();
     const groups = [...this.#queued.values()];
     this.#queued.clear();
-    this.#lastBatchSize = groups.reduce((n, group) => n + group.items.length, 0);
     for (const group of groups) {
       for (let i = 0; i < group.items.length; i += MAX_BATCH) {
         void this.#runBatch(group.modelPath, group.sampleRate, group.items.slice(i, i + MAX_BATCH));
@@ -229,7 +197,6 @@ export class SileroWorker {
       states.set(item.state.subarray(128), (n + b) * 128);
     });
     let reply: Reply;
-    this.#inFlight++;
     try {
       reply = await this.#thread.request(
         { type: "run", modelPath, inputs, states, count: n, sr: sampleRate },
@@ -239,8 +206,6 @@ export class SileroWorker {
     } catch (error) {
       for (const item of items) item.reject(error as Error);
       return;
-    } finally {
-      this.#inFlight--;
     }
     if (!reply.ok) {
       const error = new VADAnalysisError(

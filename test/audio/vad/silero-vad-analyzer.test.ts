@@ -183,35 +183,6 @@ describe("SileroVADAnalyzer", () => {
     }
   });
 
-  it("gathers windows that streams ask for in different turns into shared batches (many sessions, audio arriving apart)", async () => {
-    const { wav } = loadVadFixture("vad-flite");
-    const worker = SileroWorker.shared();
-    const streams = Array.from(
-      { length: 16 },
-      () => new SileroVADAnalyzer({ sampleRate: 16000, skipQuietWindows: false }),
-    );
-    await Promise.all(streams.map((s) => s.ready()));
-    const runs0 = worker.runs;
-    const batches0 = worker.batches;
-    const turns = async (n: number): Promise<void> => {
-      for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-    };
-    // Stream i asks for each window i event-loop turns after the round starts: no two in the same turn.
-    for (let w = 0; w < 10; w++) {
-      await Promise.all(
-        streams.map(async (s, i) => {
-          await turns(i);
-          await s.analyze(wav.samples.subarray(w * 512, (w + 1) * 512));
-        }),
-      );
-    }
-    const runs = worker.runs - runs0;
-    const batches = worker.batches - batches0;
-    expect(runs).toBe(16 * 10);
-    // One batch per turn would be 160; gathered over a few ms, a handful per round.
-    expect(batches).toBeLessThan(runs / 4);
-  });
-
   it("keeps the event loop free: 64 streams in the worker use far less of it than on the main thread", async () => {
     const { wav } = loadVadFixture("vad-flite");
     const second = wav.samples.subarray(16000, 32000);
