@@ -401,6 +401,7 @@ export type {
   LLMServiceOptions,
   LLMFailure,
   LLMCompletionRequest,
+  LLMCutShortReason,
   LLMStreamEvent,
   LLMUsage,
 } from "./services/llm/index.js";

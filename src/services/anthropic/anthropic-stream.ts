@@ -63,9 +63,13 @@ export class AnthropicStreamTranslator {
       case "content_block_stop":
         yield* this.#blockStop(event);
         return;
-      case "message_delta":
+      case "message_delta": {
         this.#usage(event["usage"]);
+        const stop = field(event["delta"], "stop_reason");
+        if (stop === "max_tokens") yield { type: "cut-short", reason: "max-tokens" };
+        if (stop === "refusal") yield { type: "cut-short", reason: "filtered" };
         return;
+      }
       case "message_stop":
         this.#finished = true;
         yield { type: "usage", usage: this.#totals() };

@@ -90,7 +90,11 @@ export class GeminiStreamTranslator {
       const call = part["functionCall"];
       if (isJsonObjectValue(call)) yield this.#call(call, part["thoughtSignature"]);
     }
-    if (typeof candidate["finishReason"] === "string") this.#finished = true;
+    const reason = candidate["finishReason"];
+    if (typeof reason === "string") this.#finished = true;
+    if (reason === "MAX_TOKENS") yield { type: "cut-short", reason: "max-tokens" };
+    if (reason === "SAFETY" || reason === "PROHIBITED_CONTENT" || reason === "BLOCKLIST")
+      yield { type: "cut-short", reason: "filtered" };
   }
 
   /** The token counts of the last `usageMetadata`, when one came. */

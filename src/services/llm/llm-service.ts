@@ -30,7 +30,7 @@ import type {
   RegisterFunctionOptions,
 } from "./function-calls/function-call-types.js";
 import { LLMServiceError } from "./llm-service-error.js";
-import type { LLMCompletionRequest, LLMStreamEvent, LLMUsage } from "./llm-stream.js";
+import type { LLMCompletionRequest, LLMCutShortReason, LLMStreamEvent, LLMUsage } from "./llm-stream.js";
 import { ToolCallAssembler } from "./tool-call-assembler.js";
 
 /** Options common to every LLM service. */
@@ -82,6 +82,8 @@ interface Answer {
   started: boolean;
   usage: LLMUsage | undefined;
   assembler: ToolCallAssembler;
+  /** The model stopped before the answer was done, and why. */
+  cutShort: LLMCutShortReason | undefined;
 }
 
 let completions = 0;
@@ -360,6 +362,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       started: false,
       usage: undefined,
       assembler: new ToolCallAssembler(),
+      cutShort: undefined,
     };
     try {
       const failure = await this.#attempts(snapshot, signal, answer);
@@ -465,6 +468,10 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       answer.usage = event.usage;
       return;
     }
+    if (event.type === "cut-short") {
+      answer.cutShort = event.reason;
+      return;
+    }
     if (event.type === "text" && event.text === "") return;
     await this.#begin(signal, answer);
     if (event.type === "text") {
@@ -478,6 +485,19 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     }
   }
 
+  /** An answer the model did not finish: said once per reason, then counted. */
+  #reportCutShort(reason: LLMCutShortReason): void {
+    this.#repeats.reportOnce(
+      `cut-short:${reason}`,
+      () =>
+        reason === "max-tokens"
+          ? `${this.name}: ${this.model} stopped at its output token limit before the answer was done; what it ` +
+            "said was spoken, cut off. Raise the service's token limit (its max tokens setting) or ask for shorter answers in the system prompt"
+          : `${this.name}: the provider's content filter stopped ${this.model}'s answer; what came before was spoken`,
+      "warn",
+    );
+  }
+
   /** The first piece of the answer: the response starts, and TTFB is measured. */
   async #begin(signal: AbortSignal, answer: Answer): Promise<void> {
     if (answer.started) return;
@@ -488,6 +508,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
 
   /** The stream ended well: tool calls, the end of the response, metrics. */
   async #finish(context: LLMContext, signal: AbortSignal, answer: Answer): Promise<void> {
+    if (answer.cutShort) this.#reportCutShort(answer.cutShort);
     const { calls, dropped } = answer.assembler.finish(`${this.id}_${++completions}`);
     if (dropped > 0) {
       this.#repeats.reportOnce(

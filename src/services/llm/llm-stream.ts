@@ -28,7 +28,16 @@ export type LLMStreamEvent =
       readonly arguments?: string | undefined;
     }
   /** Token counts for the whole request (sent once, near the end of the stream). */
-  | { readonly type: "usage"; readonly usage: LLMUsage };
+  | { readonly type: "usage"; readonly usage: LLMUsage }
+  /**
+   * The model stopped before its answer was done: at the output token limit (`max-tokens`), or
+   * by the provider's content filter (`filtered`). The answer so far is still spoken; the
+   * service says why once, then counts.
+   */
+  | { readonly type: "cut-short"; readonly reason: LLMCutShortReason };
+
+/** Why a model stopped before its answer was done. */
+export type LLMCutShortReason = "max-tokens" | "filtered";
 
 /** Token counts of one completion. */
 export interface LLMUsage {

@@ -18,6 +18,7 @@ import {
 } from "../../../src/services/anthropic/index.js";
 import { type LoopbackSse, type Responder, loopbackSse, until } from "../http/loopback-sse.js";
 import { count, runLLM, userContext } from "../http/run-llm.js";
+import { memoryLogger } from "../../support/logger.js";
 import {
   answer,
   blockStop,
@@ -61,6 +62,31 @@ const run = (srv: LoopbackSse, options: AnthropicLLMServiceOptions = {}, clock: 
   runLLM(service(srv, options), clock);
 
 describe("AnthropicLLMService against a loopback Messages server", () => {
+  it("an answer cut at max_tokens is spoken as far as it went, and said once, then counted", async () => {
+    const srv = await server((sse) => {
+      messageStart(sse, 25);
+      textBlockStart(sse, 0);
+      textDelta(sse, 0, "The weather is");
+      blockStop(sse, 0);
+      messageDelta(sse, "max_tokens", 3);
+      messageStop(sse);
+      sse.end();
+    });
+    const log = memoryLogger();
+    const t = runLLM(service(srv), new VirtualClock(), log.logger);
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => count(t.down, LLMFullResponseEndFrame) === 1);
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => count(t.down, LLMFullResponseEndFrame) === 2);
+    await t.finish();
+    expect(t.textsAfter()).toEqual(["The weather is", "The weather is"]);
+    const warns = log.lines.filter((l) => l.level === "warn" && /output token limit/.test(l.message));
+    // Said once; the repeat is counted in the summary at the end.
+    expect(warns.map((w) => /more time/.test(w.message))).toEqual([false, true]);
+    expect(warns[0]!.message).toMatch(/Raise the service's token limit/);
+    expect(warns[1]!.message).toMatch(/1 more time/);
+  });
+
   it("streams an answer: start, one text frame per text_delta, end, then ttfb, processing and usage", async () => {
     const srv = await server((sse) => answer(sse, ["The ", "weather ", "is fine."], [40, 15]));
     const t = run(srv);

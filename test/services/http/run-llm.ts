@@ -5,6 +5,7 @@ import {
   FrameDirection,
   type FrameProcessor,
   LLMTextFrame,
+  type Logger,
   MetricsFrame,
   Pipeline,
   PipelineTask,
@@ -21,13 +22,17 @@ import { FrameRecorder } from "../../../src/testing/index.js";
  */
 export function runProcessor(
   processor: FrameProcessor,
-  { clock = new VirtualClock(), after = [] }: { clock?: Clock; after?: FrameProcessor[] } = {},
+  {
+    clock = new VirtualClock(),
+    after = [],
+    logger = silentLogger,
+  }: { clock?: Clock; after?: FrameProcessor[]; logger?: Logger } = {},
 ) {
   const up = new FrameRecorder(FrameDirection.UPSTREAM);
   const down = new FrameRecorder();
   const task = new PipelineTask(new Pipeline([up, processor, down, ...after]), {
     clock,
-    logger: silentLogger,
+    logger,
     idleTimeoutMs: null,
   });
   const errors: ErrorFrame[] = [];
@@ -54,8 +59,8 @@ export function runProcessor(
 }
 
 /** A task around an LLM service, with recorders at both ends, on `clock`. */
-export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualClock()) {
-  const t = runProcessor(llm, { clock });
+export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualClock(), logger?: Logger) {
+  const t = runProcessor(llm, { clock, ...(logger ? { logger } : {}) });
   const textsAfter = (i = 0): string[] =>
     t.down.frames
       .slice(i)

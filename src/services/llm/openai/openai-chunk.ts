@@ -40,6 +40,8 @@ export function readOpenAIChunk(chunk: unknown): { events: LLMStreamEvent[]; fin
     }
     const reason = choice["finish_reason"];
     if (typeof reason === "string" && reason !== "") finished = true;
+    if (reason === "length") events.push({ type: "cut-short", reason: "max-tokens" });
+    if (reason === "content_filter") events.push({ type: "cut-short", reason: "filtered" });
   }
   return { events, finished };
 }
