@@ -17,8 +17,7 @@ import {
   type AnthropicLLMServiceOptions,
 } from "../../../src/services/anthropic/index.js";
 import { type LoopbackSse, type Responder, loopbackSse, until } from "../http/loopback-sse.js";
-import { count, runLLM, userContext } from "../http/run-llm.js";
-import { memoryLogger } from "../../support/logger.js";
+import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
 import {
   answer,
   blockStop,
@@ -72,19 +71,7 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
       messageStop(sse);
       sse.end();
     });
-    const log = memoryLogger();
-    const t = runLLM(service(srv), new VirtualClock(), log.logger);
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 1);
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 2);
-    await t.finish();
-    expect(t.textsAfter()).toEqual(["The weather is", "The weather is"]);
-    const warns = log.lines.filter((l) => l.level === "warn" && /output token limit/.test(l.message));
-    // Said once; the repeat is counted in the summary at the end.
-    expect(warns.map((w) => /more time/.test(w.message))).toEqual([false, true]);
-    expect(warns[0]!.message).toMatch(/Raise the service's token limit/);
-    expect(warns[1]!.message).toMatch(/1 more time/);
+    await expectCutShortSaidOnce(service(srv), "The weather is");
   });
 
   it("streams an answer: start, one text frame per text_delta, end, then ttfb, processing and usage", async () => {

@@ -17,8 +17,7 @@ import {
   MAX_KEPT_SIGNATURES,
 } from "../../../src/services/gemini/index.js";
 import { type LoopbackSse, type Responder, loopbackSse, until } from "../http/loopback-sse.js";
-import { count, runLLM, userContext } from "../http/run-llm.js";
-import { memoryLogger } from "../../support/logger.js";
+import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
 import { answer, httpError, partsChunk, textChunk, usageChunk } from "./gemini-events.js";
 
 const PATH = "/v1beta/models/gemini-test:streamGenerateContent?alt=sse";
@@ -64,19 +63,7 @@ describe("GeminiLLMService against a loopback streamGenerateContent server", () 
       sse.data(textChunk("The weather is", "MAX_TOKENS"), "\r\n");
       sse.end();
     });
-    const log = memoryLogger();
-    const t = runLLM(service(srv), new VirtualClock(), log.logger);
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 1);
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 2);
-    await t.finish();
-    expect(t.textsAfter()).toEqual(["The weather is", "The weather is"]);
-    const warns = log.lines.filter((l) => l.level === "warn" && /output token limit/.test(l.message));
-    // Said once; the repeat is counted in the summary at the end.
-    expect(warns.map((w) => /more time/.test(w.message))).toEqual([false, true]);
-    expect(warns[0]!.message).toMatch(/Raise the service's token limit/);
-    expect(warns[1]!.message).toMatch(/1 more time/);
+    await expectCutShortSaidOnce(service(srv), "The weather is");
   });
 
   it("streams an answer (CRLF events): start, one text frame per chunk, end, then ttfb, processing and usage", async () => {

@@ -1,9 +1,12 @@
+import { expect } from "vitest";
 import {
   type Clock,
   type ErrorFrame,
   type Frame,
   FrameDirection,
   type FrameProcessor,
+  LLMContextFrame,
+  LLMFullResponseEndFrame,
   LLMTextFrame,
   type Logger,
   MetricsFrame,
@@ -15,6 +18,8 @@ import {
 import { LLMContext } from "../../../src/context/index.js";
 import type { LLMService } from "../../../src/services/llm/index.js";
 import { FrameRecorder } from "../../../src/testing/index.js";
+import { memoryLogger } from "../../support/logger.js";
+import { until } from "./loopback-sse.js";
 
 /**
  * A task around `processor`, with recorders at both ends (and `after` behind the downstream
@@ -81,3 +86,24 @@ export function userContext(text = "What's the weather in Paris?"): LLMContext {
 
 export const count = (down: FrameRecorder, type: new (...a: never[]) => Frame): number =>
   down.ofType(type).length;
+
+/**
+ * Runs two requests whose answers the model cut at its token limit (the server answers both the
+ * same way) and checks: each answer is spoken as far as it went, and the cut is said once at warn
+ * level with what to do, the repeat counted in the summary at the end.
+ */
+export async function expectCutShortSaidOnce(llm: LLMService, text: string): Promise<void> {
+  const log = memoryLogger();
+  const t = runLLM(llm, new VirtualClock(), log.logger);
+  const ends = (): number => t.down.frames.filter((f) => f instanceof LLMFullResponseEndFrame).length;
+  for (const n of [1, 2]) {
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => ends() === n, 5_000, `the end of answer ${n}`);
+  }
+  await t.finish();
+  expect(t.textsAfter()).toEqual([text, text]);
+  const warns = log.lines.filter((l) => l.level === "warn" && /output token limit/.test(l.message));
+  expect(warns.map((w) => /more time/.test(w.message))).toEqual([false, true]);
+  expect(warns[0]!.message).toMatch(/Raise the service's token limit/);
+  expect(warns[1]!.message).toMatch(/1 more time/);
+}

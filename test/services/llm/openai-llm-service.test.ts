@@ -27,8 +27,7 @@ import {
   until,
   usageChunk,
 } from "./loopback-openai.js";
-import { count, runLLM, userContext } from "../http/run-llm.js";
-import { memoryLogger } from "../../support/logger.js";
+import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
 
 const servers: LoopbackOpenAI[] = [];
 afterEach(async () => {
@@ -62,23 +61,10 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
       sse.send(usageChunk(10, 3));
       sse.done();
     });
-    const log = memoryLogger();
-    const t = runLLM(
+    await expectCutShortSaidOnce(
       new OpenAILLMService({ apiKey: "sk-test", baseURL: srv.baseURL, env: {}, model: "gpt-test" }),
-      new VirtualClock(),
-      log.logger,
+      "The weather is",
     );
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 1);
-    t.task.queueFrame(new LLMContextFrame(userContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 2);
-    await t.finish();
-    expect(t.textsAfter()).toEqual(["The weather is", "The weather is"]);
-    const warns = log.lines.filter((l) => l.level === "warn" && /output token limit/.test(l.message));
-    // Said once; the repeat is counted in the summary at the end.
-    expect(warns.map((w) => /more time/.test(w.message))).toEqual([false, true]);
-    expect(warns[0]!.message).toMatch(/Raise the service's token limit/);
-    expect(warns[1]!.message).toMatch(/1 more time/);
   });
 
   it("streams an answer: start, one text frame per token, end, then ttfb, processing and usage metrics", async () => {
