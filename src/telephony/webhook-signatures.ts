@@ -333,7 +333,11 @@ function urlVariants(url: string): string[] {
  * not numbers a time can be compared with. A NaN compares false with everything, so it would
  * have accepted a request of any age: the replay check silently off.
  */
-function checkedTime(check: string, input: { nowMs: number; toleranceMs?: number }, defaultMs: number): number {
+function checkedTime(
+  check: string,
+  input: { nowMs: number; toleranceMs?: number },
+  defaultMs: number,
+): number {
   const toleranceMs = input.toleranceMs ?? defaultMs;
   if (typeof toleranceMs !== "number" || Number.isNaN(toleranceMs) || toleranceMs < 0)
     throw new InvalidOptionError(

@@ -19,7 +19,9 @@ function vonageToken(claims: Record<string, unknown>): string {
   return `${head}.${createHmac("sha256", SECRET).update(head).digest("base64url")}`;
 }
 
-const queryHash = createHash("sha256").update(JSON.stringify({ from: "123", to: "456" })).digest("hex");
+const queryHash = createHash("sha256")
+  .update(JSON.stringify({ from: "123", to: "456" }))
+  .digest("hex");
 
 function vonage(iatS: number, extra: { toleranceMs?: number; nowMs?: number } = {}) {
   return checkVonageSignature({
@@ -87,6 +89,62 @@ describe("signature checks: the replay bound cannot be switched off by a non-num
         expect(vonage(edge, { toleranceMs, nowMs: NOW_MS + (ahead ? -1 : 1) }).valid).toBe(false);
         expect(telnyx(edge, { toleranceMs, nowMs: NOW_MS + (ahead ? -1 : 1) }).valid).toBe(false);
       }),
+    );
+  });
+});
+
+describe("Vonage tokens with hostile JSON", () => {
+  const claims = { iat: NOW_MS / 1000, payload_hash: queryHash, jti: "x", application_id: "app" };
+  const header = { alg: "HS256", typ: "JWT" };
+  const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
+  const check = (head: string, body: string, secret: string) => {
+    const signed = `${b64(head)}.${b64(body)}`;
+    return checkVonageSignature({
+      signatureSecret: SECRET,
+      authorization: `Bearer ${signed}.${createHmac("sha256", secret).update(signed).digest("base64url")}`,
+      method: "GET",
+      url: URL_,
+      body: "",
+      nowMs: NOW_MS,
+    });
+  };
+
+  it("any field of the header or claims replaced by a hostile value: never throws; accepted only when signed and every checked field is intact", async () => {
+    const { hostileVariants } = await import("../support/hostile-json.js");
+    const base = JSON.stringify(claims);
+    for (const v of hostileVariants(claims)) {
+      const wrongKey = check(JSON.stringify(header), v.text, "not the secret");
+      expect(wrongKey.valid, v.what).toBe(false);
+      const signed = check(JSON.stringify(header), v.text, SECRET);
+      const parsed = JSON.parse(v.text) as Record<string, unknown>;
+      const intact = parsed["iat"] === claims.iat && parsed["payload_hash"] === claims.payload_hash;
+      if (!intact) expect(signed.valid, v.what).toBe(false);
+    }
+    for (const v of hostileVariants(header)) {
+      expect(check(v.text, base, "not the secret").valid, v.what).toBe(false);
+      const signed = check(v.text, base, SECRET);
+      if ((JSON.parse(v.text) as Record<string, unknown>)["alg"] !== "HS256")
+        expect(signed.valid, v.what).toBe(false);
+    }
+  });
+
+  it("any Authorization header text: never throws, never accepted unsigned", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 4000, maxLength: 9000 })),
+        (text) => {
+          const result = checkVonageSignature({
+            signatureSecret: SECRET,
+            authorization: text,
+            method: "POST",
+            url: URL_,
+            body: text,
+            nowMs: NOW_MS,
+          });
+          expect(result.valid).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

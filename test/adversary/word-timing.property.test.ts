@@ -16,7 +16,10 @@ const CHUNK_MS = 40;
 
 const offset = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 0, max: 2_000 }) },
-  { weight: 1, arbitrary: fc.constantFrom(-1, -1e9, Number.NaN, Infinity, -Infinity, 1e12, Number.MAX_VALUE) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(-1, -1e9, Number.NaN, Infinity, -Infinity, 1e12, Number.MAX_VALUE),
+  },
 );
 /** A response: its audio in whole 40 ms chunks (no partial carried over), its words, whether it stops. */
 const response = fc.record({
@@ -61,7 +64,8 @@ describe("word timing, any responses and offsets", () => {
           r.offsets.forEach((o, j) => {
             const text = `${id}/${j}`;
             frames.push(word(text, id, o, s.clock.now()));
-            if (Number.isFinite(o)) due.set(text, start + Math.min(r.chunks - 1, Math.max(0, Math.floor(o / CHUNK_MS))));
+            if (Number.isFinite(o))
+              due.set(text, start + Math.min(r.chunks - 1, Math.max(0, Math.floor(o / CHUNK_MS))));
           });
           if (r.stopped) frames.push(new TTSStoppedFrame(id));
           start += r.chunks;
@@ -95,7 +99,9 @@ describe("word timing, any responses and offsets", () => {
             const audio = new TTSAudioRawFrame(constant(r.chunks * CHUNK_MS, RATE), RATE);
             audio.contextId = id;
             frames.push(audio);
-            r.offsets.forEach((o, j) => frames.push(word(`${i}/${j}`, id, o, s.clock.now() + Math.max(0, Math.min(o, 5_000) || 0))));
+            r.offsets.forEach((o, j) =>
+              frames.push(word(`${i}/${j}`, id, o, s.clock.now() + Math.max(0, Math.min(o, 5_000) || 0))),
+            );
             if (r.stopped) frames.push(new TTSStoppedFrame(id));
           });
           s.task.queueFrames(frames);
