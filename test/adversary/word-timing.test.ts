@@ -73,3 +73,26 @@ describe("word timing under attack", () => {
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 });
+
+describe("word timing: a flood of words", () => {
+  it("100,000 words on far-off audio: at most 10,000 held on the audio and 10,000 on their pts, the rest counted, said once", async () => {
+    const s = startOutput(RATE);
+    await s.whenStarted();
+    const now = s.clock.now();
+    s.task.queueFrame(speech(1_000, "a"));
+    await s.clock.advance(1);
+    // In batches under a lane's bound (10,000), as a service pushing them would be held back by.
+    for (let batch = 0; batch < 20; batch++) {
+      const words: Frame[] = [];
+      for (let i = batch * 5_000; i < (batch + 1) * 5_000; i++)
+        words.push(word(`w${i}`, "a", 500_000 + i, now + 500_000 + i));
+      s.task.queueFrames(words);
+      await s.clock.advance(1);
+    }
+    const sender = s.output.sender()!;
+    expect(sender.timedFramesDropped).toBe(100_000 - 20_000);
+    expect(s.up.frames.filter((f) => f.name.startsWith("ErrorFrame"))).toHaveLength(1);
+    await s.clock.runUntil(s.task.stopWhenDone());
+    expect(s.down.ofType(TTSTextFrame)).toHaveLength(20_000);
+  });
+});
