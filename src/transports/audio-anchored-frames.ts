@@ -1,7 +1,13 @@
 import { type Frame, isUninterruptible } from "../frames/frame.js";
 
-/** Most TTS contexts whose first chunk is remembered (a context is one bot response). */
+/**
+ * TTS contexts (a context is one bot response) remembered once their audio has started playing;
+ * those whose audio is still all queued are kept too (forgetting one would send its words by
+ * their `pts`, before its audio), up to {@link MAX_WAITING_CONTEXTS}.
+ */
 const MAX_CONTEXTS = 16;
+/** Most contexts remembered at all (many responses with no audio would otherwise all wait). */
+const MAX_WAITING_CONTEXTS = 1_024;
 
 interface Held {
   /** The output chunk (counted from the sender's start) that holds the frame's moment. */
@@ -29,8 +35,8 @@ interface Placement {
  * which chunk each response's audio starts in, so it can place the word exactly.
  *
  * Counts chunks as the sender queues and writes them; remembers the first chunk of the last
- * {@link MAX_CONTEXTS} contexts; holds frames (bounded by the caller) until their chunk is
- * written. Knows nothing of time.
+ * {@link MAX_CONTEXTS} contexts and of those whose audio has not started playing; holds frames
+ * (bounded by the caller) until their chunk is written. Knows nothing of time.
  */
 export class AudioAnchoredFrames {
   /** Chunks of audio queued so far (the next chunk queued has this number). */
@@ -57,7 +63,16 @@ export class AudioAnchoredFrames {
       return;
     }
     this.#starts.set(contextId, { start: this.#queued, end: Infinity });
-    if (this.#starts.size > MAX_CONTEXTS) this.#starts.delete(this.#starts.keys().next().value!);
+    this.#forget();
+  }
+
+  /** Forgets the oldest contexts past {@link MAX_CONTEXTS} whose audio has started playing (or was dropped). */
+  #forget(): void {
+    for (const [id, known] of this.#starts) {
+      if (this.#starts.size <= MAX_CONTEXTS) return;
+      if (!(known.start >= this.#written)) this.#starts.delete(id); // NaN (dropped) goes too
+    }
+    if (this.#starts.size > MAX_WAITING_CONTEXTS) this.#starts.delete(this.#starts.keys().next().value!);
   }
 
   /**

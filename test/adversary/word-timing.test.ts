@@ -96,3 +96,18 @@ describe("word timing: a flood of words", () => {
     expect(s.down.ofType(TTSTextFrame)).toHaveLength(20_000);
   });
 });
+
+describe("word timing: more responses queued than remembered", () => {
+  it("20 responses queued before any word: each word still waits for its own audio", async () => {
+    const s = startOutput(RATE);
+    await s.whenStarted();
+    const frames: Frame[] = [];
+    for (let i = 0; i < 20; i++) frames.push(speech(480, `c${i}`)); // 12 chunks each
+    for (let i = 0; i < 20; i++) frames.push(word(`c${i}`, `c${i}`, 0, s.clock.now()));
+    s.task.queueFrames(frames);
+    await s.clock.advance(12_000);
+    const played = playedBeforeEachWord(s.down.frames);
+    for (let i = 0; i < 20; i++) expect(played[`c${i}`], `c${i}`).toBe(i * 12);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+});
