@@ -155,9 +155,9 @@ export function checkTelnyxSignature(input: TelnyxSignatureInput): SignatureChec
     return mismatch(
       "telnyx-signature-ed25519 does not match: check the public key (Mission Control, Keys & Credentials, Public Key) and that nothing rewrote the body",
     );
-  const toleranceMs = input.toleranceMs ?? TELNYX_SIGNATURE_TOLERANCE_MS;
+  const toleranceMs = checkedTime("checkTelnyxSignature", input, TELNYX_SIGNATURE_TOLERANCE_MS);
   const ageMs = input.nowMs - Number(timestamp) * 1000;
-  if (Math.abs(ageMs) > toleranceMs)
+  if (!(Math.abs(ageMs) <= toleranceMs))
     return {
       valid: false,
       reason: "stale",
@@ -256,10 +256,10 @@ export function checkVonageSignature(input: VonageSignatureInput): SignatureChec
   const iat = claims["iat"];
   if (typeof iat !== "number" || !Number.isFinite(iat))
     return mismatch("the Authorization token has no iat (issued-at, Unix seconds)");
-  const toleranceMs = input.toleranceMs ?? VONAGE_SIGNATURE_TOLERANCE_MS;
+  const toleranceMs = checkedTime("checkVonageSignature", input, VONAGE_SIGNATURE_TOLERANCE_MS);
   const ageMs = input.nowMs - iat * 1000;
   const exp = claims["exp"];
-  if (Math.abs(ageMs) > toleranceMs || (typeof exp === "number" && exp * 1000 < input.nowMs))
+  if (!(Math.abs(ageMs) <= toleranceMs) || (typeof exp === "number" && exp * 1000 < input.nowMs))
     return {
       valid: false,
       reason: "stale",
@@ -326,6 +326,28 @@ function urlVariants(url: string): string[] {
   if (port === undefined) variants.push(`${scheme}://${host}:${defaultPort}${rest}`);
   else if (port === defaultPort) variants.push(`${scheme}://${host}${rest}`);
   return variants;
+}
+
+/**
+ * The replay bound of a check: `toleranceMs` (or its default) and `nowMs`, refused when they are
+ * not numbers a time can be compared with. A NaN compares false with everything, so it would
+ * have accepted a request of any age: the replay check silently off.
+ */
+function checkedTime(
+  check: string,
+  input: { nowMs: number; toleranceMs?: number },
+  defaultMs: number,
+): number {
+  const toleranceMs = input.toleranceMs ?? defaultMs;
+  if (typeof toleranceMs !== "number" || Number.isNaN(toleranceMs) || toleranceMs < 0)
+    throw new InvalidOptionError(
+      `${check}: toleranceMs must be a number of ms ≥ 0 (got ${String(toleranceMs)}); leave it out for ${defaultMs}`,
+    );
+  if (typeof input.nowMs !== "number" || !Number.isFinite(input.nowMs))
+    throw new InvalidOptionError(
+      `${check}: nowMs must be the Unix time in ms (got ${String(input.nowMs)}); pass Date.now() or your clock's wall time`,
+    );
+  return toleranceMs;
 }
 
 /** Compares two texts in time that does not depend on where they differ. */

@@ -1,12 +1,29 @@
 import { type Frame, isUninterruptible } from "../frames/frame.js";
 
-/** Most TTS contexts whose first chunk is remembered (a context is one bot response). */
+/**
+ * TTS contexts (a context is one bot response) remembered once their audio has started playing;
+ * those whose audio is still all queued are kept too (forgetting one would send its words by
+ * their `pts`, before its audio), up to {@link MAX_WAITING_CONTEXTS}.
+ */
 const MAX_CONTEXTS = 16;
+/** Most contexts remembered at all (many responses with no audio would otherwise all wait). */
+const MAX_WAITING_CONTEXTS = 1_024;
 
 interface Held {
   /** The output chunk (counted from the sender's start) that holds the frame's moment. */
-  readonly chunk: number;
+  chunk: number;
+  readonly contextId: string;
   readonly frame: Frame;
+}
+
+/**
+ * Where a context's audio is in the output: its first chunk (NaN once an interruption dropped
+ * it: later audio of the same id cannot be placed against the old offsets) and its last chunk
+ * (known at its `TTSStoppedFrame`; Infinity until then).
+ */
+interface Placement {
+  start: number;
+  end: number;
 }
 
 /**
@@ -18,16 +35,16 @@ interface Held {
  * which chunk each response's audio starts in, so it can place the word exactly.
  *
  * Counts chunks as the sender queues and writes them; remembers the first chunk of the last
- * {@link MAX_CONTEXTS} contexts; holds frames (bounded by the caller) until their chunk is
- * written. Knows nothing of time.
+ * {@link MAX_CONTEXTS} contexts and of those whose audio has not started playing; holds frames
+ * (bounded by the caller) until their chunk is written. Knows nothing of time.
  */
 export class AudioAnchoredFrames {
   /** Chunks of audio queued so far (the next chunk queued has this number). */
   #queued = 0;
   /** Chunks taken off the queue to be written so far (the next one written has this number). */
   #written = 0;
-  /** The chunk a context's first sample went into, by context id; oldest first. */
-  readonly #starts = new Map<string, number>();
+  /** Where each context's audio went, by context id; oldest first. */
+  readonly #starts = new Map<string, Placement>();
   /** Frames waiting for their chunk, in chunk order (frames of one chunk in arrival order). */
   #held: Held[] = [];
 
@@ -39,9 +56,46 @@ export class AudioAnchoredFrames {
 
   /** Audio of `contextId` is about to be queued: its first sample goes into the next chunk. */
   audioQueued(contextId: string | undefined): void {
-    if (contextId === undefined || this.#starts.has(contextId)) return;
-    this.#starts.set(contextId, this.#queued);
-    if (this.#starts.size > MAX_CONTEXTS) this.#starts.delete(this.#starts.keys().next().value!);
+    if (contextId === undefined) return;
+    const known = this.#starts.get(contextId);
+    if (known) {
+      known.end = Infinity; // more audio of a response that said it stopped: it goes on
+      return;
+    }
+    this.#starts.set(contextId, { start: this.#queued, end: Infinity });
+    this.#forget();
+  }
+
+  /** Forgets the oldest contexts past {@link MAX_CONTEXTS} whose audio has started playing (or was dropped). */
+  #forget(): void {
+    for (const [id, known] of this.#starts) {
+      if (this.#starts.size <= MAX_CONTEXTS) return;
+      if (!(known.start >= this.#written)) this.#starts.delete(id); // NaN (dropped) goes too
+    }
+    if (this.#starts.size > MAX_WAITING_CONTEXTS) this.#starts.delete(this.#starts.keys().next().value!);
+  }
+
+  /**
+   * All the audio of `contextId` is queued (its `TTSStoppedFrame`): a frame placed beyond it
+   * (an offset past the audio) goes with its last chunk instead of waiting for unrelated audio
+   * or the end of the session. Frames whose chunk was written already are handed to `now`.
+   */
+  contextEnded(contextId: string, now: (frame: Frame) => void): void {
+    const known = this.#starts.get(contextId);
+    if (!known || Number.isNaN(known.start)) return;
+    known.end = Math.max(known.start, this.#queued - 1);
+    let moved = false;
+    for (const h of this.#held) {
+      if (h.contextId === contextId && h.chunk > known.end) {
+        h.chunk = known.end;
+        moved = true;
+      }
+    }
+    if (!moved) return;
+    this.#held.sort((a, b) => a.chunk - b.chunk); // stable: arrival order kept within a chunk
+    let n = 0;
+    while (n < this.#held.length && this.#held[n]!.chunk < this.#written) now(this.#held[n++]!.frame);
+    if (n > 0) this.#held.splice(0, n);
   }
 
   /** A chunk went into the queue. */
@@ -55,9 +109,9 @@ export class AudioAnchoredFrames {
    * frame's `pts`. A frame whose chunk was written already is handed to `now` at once.
    */
   place(frame: Frame, contextId: string, offsetMs: number, now: (frame: Frame) => void): boolean {
-    const start = this.#starts.get(contextId);
-    if (start === undefined || !Number.isFinite(offsetMs)) return false;
-    const chunk = start + Math.max(0, Math.floor(offsetMs / this.chunkMs));
+    const known = this.#starts.get(contextId);
+    if (known === undefined || Number.isNaN(known.start) || !Number.isFinite(offsetMs)) return false;
+    const chunk = Math.min(known.end, known.start + Math.max(0, Math.floor(offsetMs / this.chunkMs)));
     if (chunk < this.#written) {
       now(frame);
       return true;
@@ -65,7 +119,7 @@ export class AudioAnchoredFrames {
     // Words arrive in order, so this is almost always an append.
     let at = this.#held.length;
     while (at > 0 && this.#held[at - 1]!.chunk > chunk) at--;
-    this.#held.splice(at, 0, { chunk, frame });
+    this.#held.splice(at, 0, { chunk, contextId, frame });
     return true;
   }
 
@@ -86,12 +140,13 @@ export class AudioAnchoredFrames {
 
   /**
    * The queued audio was dropped (interruption): what was queued will never be written, so
-   * contexts started in it are forgotten and interruptible frames go. Uninterruptible frames
-   * are handed to `take` (their audio is gone; they still go out, in order).
+   * contexts started in it cannot be placed any more (later audio of the same id would give the
+   * old offsets a wrong start; their frames wait for their `pts`) and interruptible frames go.
+   * Uninterruptible frames are handed to `take` (their audio is gone; they still go out, in order).
    */
   audioDropped(take: (frame: Frame) => void): void {
     this.#written = this.#queued;
-    this.#starts.clear();
+    for (const known of this.#starts.values()) known.start = NaN;
     const held = this.#held;
     this.#held = [];
     for (const h of held) if (isUninterruptible(h.frame)) take(h.frame);

@@ -102,6 +102,8 @@ export abstract class BaseOutputTransport extends FrameProcessor {
   #sinkClosedReason: string | undefined;
   /** A writeFrame() overran its deadline: the client is not written to any more. */
   #clientStalled = false;
+  /** A cancel began: it, not an end still in progress, closes the output. */
+  #cancelling = false;
   /** Settles with whether `open()` succeeded; undefined until the start called it. */
   #opened: Promise<boolean> | undefined;
 
@@ -302,10 +304,15 @@ export abstract class BaseOutputTransport extends FrameProcessor {
 
   protected override async end(_frame: EndFrame): Promise<void> {
     await Promise.all([...this.#senders.values()].map((s) => s.end(this.params.audioOutEndSilenceMs)));
+    // A cancel that overtook the end (its senders' cancel settles their end) closes, as a cancel,
+    // after its last words: closing here would close as an end (running what only an end runs,
+    // a transport's hooks before its end close) and could close before the last words are out.
+    if (this.#cancelling) return;
     await this.#life.close("end");
   }
 
   protected override async cancel(frame: CancelFrame): Promise<void> {
+    this.#cancelling = true;
     if (frame.lastWords.length > 0) {
       // The senders stop first (their queued audio is dropped, as on any cancel; the lifetime
       // finishes stopping them), so the last words are the last thing written to the client.

@@ -271,6 +271,8 @@ export class MediaSender {
     if (frame instanceof TTSStoppedFrame) {
       const partial = this.#chunker?.flush();
       if (partial) this.#queueChunk(partial);
+      if (frame.contextId !== undefined)
+        this.#anchored?.contextEnded(frame.contextId, (f) => this.#ready.push(f));
     }
     if (this.#placedOnAudio(frame)) {
       this.#wake();
