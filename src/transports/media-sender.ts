@@ -522,7 +522,10 @@ export class MediaSender {
       this.#anchored?.chunkWritten((f) => this.#ready.push(f));
       if (this.#ready.length > ready) {
         await this.#releaseReady();
-        if (this.#halted()) return;
+        if (this.#halted()) {
+          this.chunksDropped++; // taken off the queue, never written
+          return;
+        }
       }
     } else if (
       this.#state === "ending" ? this.#endSilenceChunks > 0 : (this.#options.mixer?.active ?? false)

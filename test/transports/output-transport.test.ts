@@ -5,6 +5,8 @@ import {
   BotStartedSpeakingFrame,
   BotStoppedSpeakingFrame,
   EndFrame,
+  type FrameDirection,
+  FrameProcessor,
   type Frame,
   InterruptionFrame,
   MemoryTransport,
@@ -204,6 +206,27 @@ describe("BaseOutputTransport word timing", () => {
     s.task.queueFrames([speech(400, "b"), word("again", "b", 200, s.clock.now())]);
     await s.clock.advance(1_000);
     expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["first", "again"]);
+    await s.clock.runUntil(s.task.stopWhenDone());
+  });
+
+  it("a sink that closes while a word goes out: the chunk the word started is counted as dropped, not lost from the count", async () => {
+    const transport = new MemoryTransport({ params: { audioOutEnabled: true, audioOutSampleRate: RATE } });
+    const output = transport.output();
+    // Whoever reads the word closes the sink (the client left just then).
+    const closer = new (class extends FrameProcessor {
+      override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
+        if (frame instanceof TTSTextFrame) transport.closeSink("client left");
+        return super.processFrame(frame, direction);
+      }
+    })({ direct: true });
+    const s = startTask([output, closer]);
+    await s.whenStarted();
+    s.task.queueFrames([speech(400, "a"), word("now", "a", 200, s.clock.now())]);
+    await s.clock.advance(1_000);
+    const sender = output.sender()!;
+    // 10 chunks: 5 written before the word, the 6th taken for it and never written, 4 dropped at the close.
+    expect(output.writeCalls).toBe(5);
+    expect(sender.chunksWritten + sender.chunksDropped).toBe(10);
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 
