@@ -44,3 +44,12 @@ export function wireJson(value: unknown, maxChars = 200): string {
   }
   return text === undefined ? wireText(value, maxChars) : text.slice(0, maxChars);
 }
+
+/**
+ * A setting or value for an error message that says what was given: a string in quotes (so
+ * `"16000"` is not mistaken for the number 16000), anything else as {@link wireText} prints it.
+ * Never throws, whatever the value's `toString`.
+ */
+export function givenText(value: unknown, maxChars = 40): string {
+  return typeof value === "string" ? JSON.stringify(value.slice(0, maxChars)) : wireText(value, maxChars);
+}

@@ -19,6 +19,7 @@ import { toBytes } from "../transports/websocket/websocket-input.js";
 import { WebSocketTransport } from "../transports/websocket/websocket-transport.js";
 import { createTelephonySerializer } from "./serializers.js";
 import type { CallStreamOptions } from "./stream-url.js";
+import { givenText } from "../wire-values.js";
 
 /** The output's close bound for a call: it holds the bot's hang-up at the end (see `transport()`). */
 const CALL_CLOSE_TIMEOUT_MS = 3_000;
@@ -93,7 +94,7 @@ export async function answerCall(
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new InvalidOptionError(
-      `answerCall: startTimeoutMs must be a number of ms > 0 (got ${String(options.startTimeoutMs)})`,
+      `answerCall: startTimeoutMs must be a number of ms > 0 (got ${givenText(options.startTimeoutMs)})`,
     );
   }
   if (options.serializer && options.stream && Object.keys(options.stream).length > 0) {

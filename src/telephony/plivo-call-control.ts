@@ -9,6 +9,7 @@ import {
   callControlRefused,
   sendCallControlRequest,
 } from "./call-control-request.js";
+import { givenText } from "../wire-values.js";
 
 const DEFAULT_BASE_URL = "https://api.plivo.com";
 
@@ -92,7 +93,7 @@ export class PlivoCallControl implements CallControl {
     this.timeoutMs = options.timeoutMs ?? 5000;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
       throw new InvalidOptionError(
-        `PlivoCallControl: timeoutMs must be a number of ms > 0 (got ${String(options.timeoutMs)}); leave it out for 5000`,
+        `PlivoCallControl: timeoutMs must be a number of ms > 0 (got ${givenText(options.timeoutMs)}); leave it out for 5000`,
       );
     }
     const method = options.transferMethod ?? "POST";

@@ -8,6 +8,7 @@ import { runSessionTask } from "../runner/session-task.js";
 import type { TelephonyCall } from "../serializers/telephony/telephony-serializer.js";
 import { type AnsweredCall, transportOfCall } from "./answer-call.js";
 import type { CallControl } from "./call-control.js";
+import { givenText } from "../wire-values.js";
 
 /** Options of {@link runCall}. */
 export interface RunCallOptions {
@@ -75,7 +76,7 @@ export async function runCall(
   const timeoutMs = options.hangUpTimeoutMs ?? DEFAULT_HANG_UP_TIMEOUT_MS;
   if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new InvalidOptionError(
-      `runCall: hangUpTimeoutMs must be a number of ms > 0 (got ${String(options.hangUpTimeoutMs)}); leave it out for ${DEFAULT_HANG_UP_TIMEOUT_MS}`,
+      `runCall: hangUpTimeoutMs must be a number of ms > 0 (got ${givenText(options.hangUpTimeoutMs)}); leave it out for ${DEFAULT_HANG_UP_TIMEOUT_MS}`,
     );
   }
   const control = options.control;

@@ -5,6 +5,7 @@ import type { TelephonyCall } from "../serializers/telephony/telephony-serialize
 import { resolveBaseUrl } from "../services/http/base-url.js";
 import { type CallControl, CallControlError } from "./call-control.js";
 import { callControlRefused, sendCallControlRequest } from "./call-control-request.js";
+import { givenText } from "../wire-values.js";
 
 /** Options of {@link TelnyxCallControl}. */
 export interface TelnyxCallControlOptions {
@@ -62,7 +63,7 @@ export class TelnyxCallControl implements CallControl {
     this.timeoutMs = options.timeoutMs ?? 5000;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
       throw new InvalidOptionError(
-        `TelnyxCallControl: timeoutMs must be a number of ms > 0 (got ${String(options.timeoutMs)})`,
+        `TelnyxCallControl: timeoutMs must be a number of ms > 0 (got ${givenText(options.timeoutMs)})`,
       );
     }
     this.#clock = options.clock ?? new SystemClock();

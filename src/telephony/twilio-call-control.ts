@@ -15,6 +15,7 @@ import {
   callControlRefused,
   sendCallControlRequest,
 } from "./call-control-request.js";
+import { givenText } from "../wire-values.js";
 
 /** Options of {@link TwilioCallControl}. */
 export interface TwilioCallControlOptions extends CallControlOptions {
@@ -96,7 +97,7 @@ export class TwilioCallControl implements CallControl {
     const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_CONTROL_TIMEOUT_MS;
     if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new InvalidOptionError(
-        `TwilioCallControl: timeoutMs must be a number of ms > 0 (got ${String(options.timeoutMs)}); leave it out for ${DEFAULT_CALL_CONTROL_TIMEOUT_MS}`,
+        `TwilioCallControl: timeoutMs must be a number of ms > 0 (got ${givenText(options.timeoutMs)}); leave it out for ${DEFAULT_CALL_CONTROL_TIMEOUT_MS}`,
       );
     }
     this.timeoutMs = timeoutMs;

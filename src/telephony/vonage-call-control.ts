@@ -8,6 +8,7 @@ import { resolveBaseUrl } from "../services/http/base-url.js";
 import { type CallControl, CallControlError } from "./call-control.js";
 import { callControlRefused, sendCallControlRequest } from "./call-control-request.js";
 import { vonageJwt, vonagePrivateKey } from "./vonage-jwt.js";
+import { givenText } from "../wire-values.js";
 
 const DEFAULT_BASE_URL = "https://api.nexmo.com";
 
@@ -83,7 +84,7 @@ export class VonageCallControl implements CallControl {
     this.timeoutMs = options.timeoutMs ?? 5000;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
       throw new InvalidOptionError(
-        `vonage: timeoutMs must be a number of ms > 0 (got ${String(options.timeoutMs)}); leave it out for 5000`,
+        `vonage: timeoutMs must be a number of ms > 0 (got ${givenText(options.timeoutMs)}); leave it out for 5000`,
       );
     }
     this.#clock = options.clock ?? new SystemClock();

@@ -12,6 +12,7 @@ import {
   wireText,
 } from "./telephony-serializer.js";
 import { type WireEncoding, type WireFormat, encodeBase64, wireBytes } from "./wire-audio.js";
+import { givenText } from "../../wire-values.js";
 
 /** The rates an Exotel stream runs at (its URL's `?sample-rate=`). */
 export const EXOTEL_SAMPLE_RATES = [8000, 16000, 24000] as const;
@@ -58,7 +59,7 @@ export class ExotelFrameSerializer extends TelephonySerializer {
     if (!(EXOTEL_SAMPLE_RATES as readonly number[]).includes(sampleRate)) {
       throw new InvalidOptionError(
         `exotel: sampleRate must be one of ${EXOTEL_SAMPLE_RATES.join(", ")} (the stream URL's ?sample-rate=), ` +
-          `got ${String(options.sampleRate)}; leave it out for 8000`,
+          `got ${givenText(options.sampleRate)}; leave it out for 8000`,
       );
     }
     const format: WireFormat = { encoding: "l16", sampleRate };

@@ -1,7 +1,7 @@
 import { AudioConverter } from "../../audio/audio-converter.js";
 import { convertChannels } from "../../audio/pcm.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../../audio/resampler.js";
-import { VoicepipeError } from "../../errors.js";
+import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { InputAudioRawFrame, OutputAudioRawFrame } from "../../frames/audio.js";
 import { InputDTMFFrame, OutputDTMFFrame, isDTMFKey } from "../../frames/dtmf.js";
 import { ErrorFrame } from "../../frames/error.js";
@@ -24,7 +24,7 @@ import {
   type SerializerSetup,
 } from "../frame-serializer.js";
 import { parseJsonMessage } from "../json-message.js";
-import { wireText } from "../../wire-values.js";
+import { givenText, wireText } from "../../wire-values.js";
 import { type PacketRule, Packetizer } from "./packetizer.js";
 import {
   type WireEncoding,
@@ -137,8 +137,8 @@ export abstract class TelephonySerializer implements FrameSerializer {
   constructor(wire: TelephonyWire, options: TelephonySerializerOptions = {}) {
     const max = options.maxMessageBytes ?? DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES;
     if (!Number.isSafeInteger(max) || max < 1024) {
-      throw new RangeError(
-        `telephony serializer: maxMessageBytes must be a whole number ≥ 1024 (got ${String(options.maxMessageBytes)}); leave it out for ${DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES}`,
+      throw new InvalidOptionError(
+        `telephony serializer: maxMessageBytes must be a whole number ≥ 1024 (got ${givenText(options.maxMessageBytes)}); leave it out for ${DEFAULT_TELEPHONY_MAX_MESSAGE_BYTES}`,
       );
     }
     this.maxMessageBytes = max;

@@ -14,6 +14,7 @@ import {
   wireText,
 } from "./telephony-serializer.js";
 import { type WireEncoding, type WireFormat, decodeBase64, encodeBase64, wireBytes } from "./wire-audio.js";
+import { givenText } from "../../wire-values.js";
 
 /** The codecs voicepipe reads and writes on a Telnyx stream (Telnyx also offers G722, OPUS and AMR-WB). */
 export type TelnyxCodec = "PCMU" | "PCMA" | "L16";
@@ -130,7 +131,7 @@ export class TelnyxFrameSerializer extends TelephonySerializer {
     const window = options.reorderWindow ?? 3;
     if (!Number.isSafeInteger(window) || window < 0 || window > 50) {
       throw new InvalidOptionError(
-        `telnyx: reorderWindow must be a whole number of messages from 0 to 50 (got ${String(options.reorderWindow)}); leave it out for 3 (60 ms)`,
+        `telnyx: reorderWindow must be a whole number of messages from 0 to 50 (got ${givenText(options.reorderWindow)}); leave it out for 3 (60 ms)`,
       );
     }
     super({ inbound, outbound, packet: { packetBytes: wireBytes(outbound, 20) } }, options);

@@ -9,6 +9,7 @@ import {
   text,
 } from "./telephony-serializer.js";
 import { type WireFormat, wireBytes } from "./wire-audio.js";
+import { givenText } from "../../wire-values.js";
 
 /** The rates a Vonage WebSocket runs at (the NCCO's `content-type`, `audio/l16;rate=N`). */
 export const VONAGE_SAMPLE_RATES = [16000, 8000, 24000] as const;
@@ -56,7 +57,7 @@ export class VonageFrameSerializer extends TelephonySerializer {
     if (!(VONAGE_SAMPLE_RATES as readonly number[]).includes(sampleRate)) {
       throw new InvalidOptionError(
         `vonage: sampleRate must be one of ${VONAGE_SAMPLE_RATES.join(", ")} (the NCCO's content-type audio/l16;rate=N), ` +
-          `got ${String(options.sampleRate)}; leave it out for 16000`,
+          `got ${givenText(options.sampleRate)}; leave it out for 16000`,
       );
     }
     const format: WireFormat = { encoding: "l16", sampleRate };
