@@ -27,6 +27,12 @@ import {
   AnthropicLLMService,
   type AnthropicLLMServiceOptions,
 } from "../../../src/services/anthropic/index.js";
+import {
+  AnthropicStreamTranslator,
+  MAX_THINKING_CHARS,
+} from "../../../src/services/anthropic/anthropic-stream.js";
+import type { ServerSentEvent } from "../../../src/services/http/event-stream.js";
+import { EventStreamError } from "../../../src/services/http/http-errors.js";
 import { ResultsToContext } from "../llm/function-calls/harness.js";
 import { until } from "../http/loopback-sse.js";
 import { count, runLLM, runProcessor } from "../http/run-llm.js";
@@ -363,4 +369,59 @@ describe("the loopback server refuses what Anthropic refuses", () => {
       expect(error.message).toContain(words);
     });
   }
+});
+
+describe("AnthropicStreamTranslator: thinking it will not hold", () => {
+  const sse = (data: object): ServerSentEvent => ({ event: "x", data: JSON.stringify(data) });
+  const start = sse({
+    type: "content_block_start",
+    index: 0,
+    content_block: { type: "thinking", thinking: "" },
+  });
+  const feed = (translator: AnthropicStreamTranslator, event: ServerSentEvent): unknown[] => [
+    ...translator.translate(event),
+  ];
+  const piece = (thinking: string) =>
+    sse({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking } });
+
+  it(`more than ${MAX_THINKING_CHARS} characters of thinking in one answer is malformed, said in words`, () => {
+    const translator = new AnthropicStreamTranslator();
+    feed(translator, start);
+    const chunk = "x".repeat(1 << 16);
+    let held = 0;
+    const read = (): void => {
+      for (;;) {
+        feed(translator, piece(chunk));
+        held += chunk.length;
+      }
+    };
+    expect(read).toThrow(EventStreamError);
+    expect(held).toBe(MAX_THINKING_CHARS);
+    expect(read).toThrow(/thinking passed 4194304 characters/);
+  });
+
+  it("a thinking or signature delta for a block that is not a thinking block is malformed", () => {
+    const translator = new AnthropicStreamTranslator();
+    feed(
+      translator,
+      sse({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
+    );
+    expect(() => [...translator.translate(piece("x"))]).toThrow(
+      /thinking_delta arrived for content block 0, which did not start as a thinking block/,
+    );
+    const redacted = new AnthropicStreamTranslator();
+    feed(
+      redacted,
+      sse({
+        type: "content_block_start",
+        index: 0,
+        content_block: { type: "redacted_thinking", data: "d" },
+      }),
+    );
+    expect(() => [
+      ...redacted.translate(
+        sse({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "s" } }),
+      ),
+    ]).toThrow(/signature_delta arrived for content block 0/);
+  });
 });
