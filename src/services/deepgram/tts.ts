@@ -91,6 +91,11 @@ export interface DeepgramTTSStats {
  * `Cleared` is dropped: it belongs to the cleared text (binary messages carry no id). The next
  * sentence waits for `Cleared` before it speaks. At the end, `{"type":"Close"}`.
  *
+ * Reconnects: a sentence cut by a drop fails (said once) and the next waits for the new connection;
+ * one that finds the socket closing before anything of it went out is spoken on the next
+ * connection; a socket that gives up after having opened (a reconnect refused with 401) is one
+ * fatal error at once (docs/design/tts-services.md, "Deepgram").
+ *
  * The audio is `linear16` at the task's rate when Deepgram offers it (8, 16, 24, 32, 48 kHz),
  * else at 24 kHz, resampled. A missing key is a fatal error naming `DEEPGRAM_API_KEY`; a rejected
  * one (401 on the upgrade) the socket's permanent error naming it.
