@@ -8,6 +8,8 @@ export {
 } from "./llm-context.js";
 export {
   contentText,
+  type AnthropicThinkingBlock,
+  type LLMAssistantAnthropicData,
   type LLMAssistantMessage,
   type LLMAudioPart,
   type LLMDeveloperMessage,

@@ -1,7 +1,13 @@
 import { InvalidOptionError, LLMContextError } from "../errors.js";
 import { type JsonObject, type JsonValue, isJsonObjectValue, isJsonValue } from "./json.js";
 import { parseLLMMessage } from "./message-parse.js";
-import type { LLMAssistantMessage, LLMMessage, LLMToolCallStatus, LLMToolMessage } from "./messages.js";
+import type {
+  AnthropicThinkingBlock,
+  LLMAssistantMessage,
+  LLMMessage,
+  LLMToolCallStatus,
+  LLMToolMessage,
+} from "./messages.js";
 import {
   TOOL_CALL_CANCELLED_TEXT,
   TOOL_CALL_IN_PROGRESS_TEXT,
@@ -208,10 +214,14 @@ export class LLMContext {
    * Records the function calls of one answer: an assistant message holding them (with `text`, what
    * was said before them, if any) followed by one tool message per call whose content says the
    * call is running (`status: "in_progress"`), so a request made before the results arrive is still
-   * well formed for every provider. Throws `LLMContextError` for an id already in the context or
-   * arguments that are not a JSON object.
+   * well formed for every provider. `anthropicThinking`: the thinking blocks the answer began with
+   * (Anthropic extended thinking), kept on the message to be sent back with its calls. Throws
+   * `LLMContextError` for an id already in the context or arguments that are not a JSON object.
    */
-  recordToolCalls(calls: readonly ToolCallRequest[], options: { text?: string } = {}): void {
+  recordToolCalls(
+    calls: readonly ToolCallRequest[],
+    options: { text?: string; anthropicThinking?: readonly AnthropicThinkingBlock[] } = {},
+  ): void {
     if (calls.length === 0) return;
     for (const call of calls) {
       if (typeof call.arguments !== "string" && !isJsonObjectValue(call.arguments))
@@ -235,6 +245,7 @@ export class LLMContext {
         },
         ...(c.geminiThoughtSignature ? { gemini: { thoughtSignature: c.geminiThoughtSignature } } : {}),
       })),
+      ...(options.anthropicThinking?.length ? { anthropic: { thinking: options.anthropicThinking } } : {}),
     };
     const placeholders = calls.map((c): LLMToolMessage => ({
       role: "tool",

@@ -2,6 +2,8 @@ import { LLMContextError } from "../errors.js";
 import { wireText } from "../wire-values.js";
 import { isJsonObject, tryParseJson } from "./json.js";
 import type {
+  AnthropicThinkingBlock,
+  LLMAssistantAnthropicData,
   LLMMessage,
   LLMTextPart,
   LLMToolCall,
@@ -189,10 +191,36 @@ function assistant(raw: Fields, where: string): LLMMessage {
   const interrupted = raw["interrupted"];
   if (interrupted !== undefined && typeof interrupted !== "boolean")
     fail(`${where}.interrupted`, `must be true or false (got ${preview(interrupted)})`);
+  const anthropic = raw["anthropic"] === undefined ? undefined : anthropicData(raw["anthropic"], where);
   return Object.freeze({
     role: "assistant",
     content,
     ...(calls === undefined || calls.length === 0 ? {} : { tool_calls: calls }),
     ...(interrupted === true ? { interrupted: true } : {}),
+    ...(anthropic === undefined ? {} : { anthropic }),
   });
+}
+
+/** Anthropic's thinking blocks on an assistant message; none (`undefined`) when the list is empty. */
+function anthropicData(raw: unknown, where: string): LLMAssistantAnthropicData | undefined {
+  const at = `${where}.anthropic`;
+  if (!isFields(raw)) fail(at, `must be an object {thinking} (got ${preview(raw)})`);
+  const list = raw["thinking"];
+  if (!Array.isArray(list))
+    fail(`${at}.thinking`, `must be an array of thinking blocks (got ${preview(list)})`);
+  if (list.length === 0) return undefined;
+  const thinking = list.map((block: unknown, i): AnthropicThinkingBlock => {
+    const here = `${at}.thinking[${i}]`;
+    if (!isFields(block)) fail(here, `must be an object with a "type" (got ${preview(block)})`);
+    if (block["type"] === "thinking")
+      return Object.freeze({
+        type: "thinking",
+        thinking: text(block["thinking"], `${here}.thinking`),
+        signature: text(block["signature"], `${here}.signature`),
+      });
+    if (block["type"] === "redacted_thinking")
+      return Object.freeze({ type: "redacted_thinking", data: text(block["data"], `${here}.data`) });
+    return fail(`${here}.type`, `must be "thinking" or "redacted_thinking" (got ${preview(block["type"])})`);
+  });
+  return Object.freeze({ thinking: Object.freeze(thinking) });
 }

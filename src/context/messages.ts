@@ -1,8 +1,8 @@
 /**
  * The messages of an LLM conversation, in OpenAI chat-completions shape (the common form every
- * provider adapter converts from). Two fields are voicepipe's own and never sent to OpenAI as
- * they are: `interrupted` on an assistant message and `status` on a tool message
- * (docs/design/llm-context.md, "What the common form adds").
+ * provider adapter converts from). Some fields are voicepipe's own and never sent to OpenAI as
+ * they are: `interrupted` and `anthropic` on an assistant message, `gemini` on a tool call and
+ * `status` on a tool message (docs/design/llm-context.md, "What the common form adds").
  */
 
 /** A piece of text. */
@@ -72,6 +72,25 @@ export interface LLMToolCall {
   readonly gemini?: { readonly thoughtSignature: string };
 }
 
+/**
+ * A thinking block of an Anthropic answer (extended thinking), kept as the model sent it: the
+ * reasoning text with the `signature` that authenticates it, or a `redacted_thinking` block whose
+ * reasoning Anthropic encrypted (`data`). Opaque: never shown, spoken or edited.
+ */
+export type AnthropicThinkingBlock =
+  | { readonly type: "thinking"; readonly thinking: string; readonly signature: string }
+  | { readonly type: "redacted_thinking"; readonly data: string };
+
+/** Anthropic's own data on an assistant message. Only the Anthropic adapter reads it. */
+export interface LLMAssistantAnthropicData {
+  /**
+   * The thinking blocks the answer began with, in the order they came. Anthropic needs them back,
+   * unchanged and before the `tool_use` blocks, when the results of this message's calls are sent
+   * (docs/design/llm-context.md, "Anthropic thinking").
+   */
+  readonly thinking: readonly AnthropicThinkingBlock[];
+}
+
 /** What the assistant said, and the calls it asked for. */
 export interface LLMAssistantMessage {
   readonly role: "assistant";
@@ -83,6 +102,11 @@ export interface LLMAssistantMessage {
    * interruption. voicepipe's own field; adapters do not send it.
    */
   readonly interrupted?: boolean;
+  /**
+   * Anthropic's thinking blocks for this message's tool calls (extended thinking on). Sent only by
+   * the Anthropic adapter, with the calls; other providers never see it, and it is never spoken.
+   */
+  readonly anthropic?: LLMAssistantAnthropicData;
 }
 
 /** How far a tool call has got, as recorded in its tool message. */

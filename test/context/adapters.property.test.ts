@@ -39,6 +39,22 @@ const message: fc.Arbitrary<LLMMessage> = fc.oneof(
         list.map((id) => ({ id, type: "function" as const, function: { name: "f", arguments: '{"x":1}' } })),
       ),
     interrupted: fc.boolean(),
+    anthropic: fc.option(
+      fc.record({
+        thinking: fc.array(
+          fc.oneof(
+            fc.record({
+              type: fc.constant("thinking" as const),
+              thinking: fc.string({ maxLength: 6 }),
+              signature: fc.string({ maxLength: 6 }),
+            }),
+            fc.record({ type: fc.constant("redacted_thinking" as const), data: fc.string({ maxLength: 6 }) }),
+          ),
+          { maxLength: 3 },
+        ),
+      }),
+      { nil: undefined },
+    ),
   }),
   fc.record({ role: fc.constant("tool" as const), tool_call_id: ids, content: text }),
 );
@@ -70,6 +86,26 @@ describe("toAnthropicRequest, for any context", () => {
           }
           if (!withTools) expect(uses.length + results.length).toBe(0);
         });
+        // Thinking: only in a message holding tool_use, at its head, exactly as the message with the calls had it.
+        const withCalls = list.filter((m) => m.role === "assistant" && (m.tool_calls?.length ?? 0) > 0);
+        const expected = withTools
+          ? withCalls.flatMap((m) => (m.role === "assistant" && m.anthropic?.thinking) || [])
+          : [];
+        const sent = out.flatMap((m) =>
+          m.content.filter((b) => b.type === "thinking" || b.type === "redacted_thinking"),
+        );
+        expect(sent).toEqual(expected);
+        for (const m of out) {
+          const lead = m.content.findIndex((b) => b.type !== "thinking" && b.type !== "redacted_thinking");
+          const thinking = m.content.filter(
+            (b) => b.type === "thinking" || b.type === "redacted_thinking",
+          ).length;
+          if (thinking > 0) {
+            expect(m.role).toBe("assistant");
+            expect(lead).toBe(thinking);
+            expect(m.content.some((b) => b.type === "tool_use")).toBe(true);
+          }
+        }
         const last = out.at(-1)!;
         const tail = last.content.at(-1);
         if (last.role === "assistant" && tail?.type === "text") expect(tail.text).toBe(tail.text.trimEnd());
@@ -145,6 +181,22 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant("say" as const),
     text: fc.string({ maxLength: 6 }),
     interrupted: fc.boolean(),
+    anthropic: fc.option(
+      fc.record({
+        thinking: fc.array(
+          fc.oneof(
+            fc.record({
+              type: fc.constant("thinking" as const),
+              thinking: fc.string({ maxLength: 6 }),
+              signature: fc.string({ maxLength: 6 }),
+            }),
+            fc.record({ type: fc.constant("redacted_thinking" as const), data: fc.string({ maxLength: 6 }) }),
+          ),
+          { maxLength: 3 },
+        ),
+      }),
+      { nil: undefined },
+    ),
   }),
   fc.record({ kind: fc.constant("calls" as const), count: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ kind: fc.constant("result" as const), pick: fc.nat() }),

@@ -250,6 +250,77 @@ describe("toAnthropicRequest", () => {
   });
 });
 
+describe("toAnthropicRequest: thinking blocks (extended thinking)", () => {
+  const thought = { type: "thinking" as const, thinking: "Paris, so call get_weather.", signature: "c2ln" };
+  const redacted = { type: "redacted_thinking" as const, data: "ZW5j" };
+
+  function thinkingConversation(): LLMContext {
+    const context = new LLMContext({
+      messages: [{ role: "user", content: "What's the weather in Paris?" }],
+      tools: [getWeather],
+    });
+    context.recordToolCalls([{ id: "toolu_1", name: "get_weather", arguments: '{"city":"Paris"}' }], {
+      anthropicThinking: [redacted, thought],
+    });
+    context.addAssistantText("Let me check.");
+    context.recordToolResult("toolu_1", { temp_c: 18 });
+    return context;
+  }
+
+  it("sends them first, unchanged and in order, then the text, then the tool_use", () => {
+    const request = toAnthropicRequest(thinkingConversation().snapshot());
+    expect(request.messages[1]).toEqual({
+      role: "assistant",
+      content: [
+        redacted,
+        thought,
+        { type: "text", text: "Let me check." },
+        { type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } },
+      ],
+    });
+  });
+
+  it("keeps them at the head when a text-only assistant message before is merged in", () => {
+    const context = new LLMContext({ messages: [{ role: "assistant", content: "Hi, I am your agent." }] });
+    context.setTools([getWeather]);
+    context.recordToolCalls([{ id: "toolu_1", name: "get_weather", arguments: "{}" }], {
+      anthropicThinking: [thought],
+    });
+    const assistant = toAnthropicRequest(context.snapshot()).messages[1]!;
+    expect(assistant.content.map((b) => b.type)).toEqual(["thinking", "text", "tool_use"]);
+  });
+
+  it("leaves them out without tools (calls go as text), and other providers never see them", () => {
+    const context = thinkingConversation();
+    const snapshot = context.snapshot();
+    context.setTools([]);
+    expect(JSON.stringify(toAnthropicRequest(context.snapshot()))).not.toMatch(/thinking|c2ln|ZW5j/);
+    for (const other of [toOpenAIRequest(snapshot), toGeminiRequest(snapshot)])
+      expect(JSON.stringify(other)).not.toMatch(/thinking|c2ln|ZW5j/);
+  });
+
+  it("a message given by hand is checked: a block that is neither kind, or a field that is not a string, is refused naming it", () => {
+    const call = { id: "t", type: "function" as const, function: { name: "get_weather", arguments: "{}" } };
+    const bad = (anthropic: unknown) => () =>
+      new LLMContext({
+        messages: [
+          { role: "assistant", content: null, tool_calls: [call], anthropic } as unknown as LLMMessage,
+        ],
+      });
+    expect(bad({ thinking: [{ type: "thought", text: "x" }] })).toThrow(
+      /messages\[0\]\.anthropic\.thinking\[0\]\.type must be "thinking" or "redacted_thinking"/,
+    );
+    expect(bad({ thinking: [{ type: "thinking", thinking: "x", signature: 7 }] })).toThrow(
+      /anthropic\.thinking\[0\]\.signature must be a string \(got 7\)/,
+    );
+    expect(bad({ thinking: "x" })).toThrow(/anthropic\.thinking must be an array/);
+    const none = new LLMContext({
+      messages: [{ role: "assistant", content: null, tool_calls: [call], anthropic: { thinking: [] } }],
+    });
+    expect(none.messages[0]).not.toHaveProperty("anthropic");
+  });
+});
+
 describe("toGeminiRequest", () => {
   it("sends systemInstruction, user/model contents, functionCall and functionResponse parts and functionDeclarations", () => {
     expect(toGeminiRequest(weatherConversation().snapshot())).toEqual({

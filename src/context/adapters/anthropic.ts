@@ -1,7 +1,12 @@
 import { LLMContextError } from "../../errors.js";
 import { type JsonObject, isJsonObject, tryParseJson } from "../json.js";
 import type { ObjectSchema } from "../json-schema.js";
-import { type LLMMessage, type LLMUserContentPart, contentText } from "../messages.js";
+import {
+  type LLMAssistantMessage,
+  type LLMMessage,
+  type LLMUserContentPart,
+  contentText,
+} from "../messages.js";
 import {
   type ConversionOptions,
   DEFAULT_LEADING_USER_TEXT,
@@ -31,8 +36,24 @@ export interface AnthropicToolResultBlock {
   tool_use_id: string;
   content: string;
 }
+/** A thinking block sent back as the model made it (extended thinking). */
+export interface AnthropicThinkingParam {
+  type: "thinking";
+  thinking: string;
+  signature: string;
+}
+/** A thinking block Anthropic encrypted, sent back as it came. */
+export interface AnthropicRedactedThinkingParam {
+  type: "redacted_thinking";
+  data: string;
+}
 export type AnthropicContentBlock =
-  AnthropicTextBlock | AnthropicImageBlock | AnthropicToolUseBlock | AnthropicToolResultBlock;
+  | AnthropicTextBlock
+  | AnthropicImageBlock
+  | AnthropicToolUseBlock
+  | AnthropicToolResultBlock
+  | AnthropicThinkingParam
+  | AnthropicRedactedThinkingParam;
 
 /** A message of an Anthropic Messages request. */
 export interface AnthropicMessage {
@@ -55,9 +76,12 @@ export interface AnthropicRequest {
  * message `leadingUserText` added when needed); every `tool_use` is answered by a `tool_result`
  * in the next message, and each `tool_result` answers a `tool_use` of the message before, placed
  * before any other block of its message; no empty text block; the last assistant text carries no
- * trailing whitespace. Without tools, past calls and results are sent as text (Anthropic refuses
- * tool blocks in a request with no tools). Throws `LLMContextError` for audio (Anthropic takes
- * none) or an image it cannot take. Pure.
+ * trailing whitespace. An assistant message's thinking blocks (`anthropic.thinking`) go with its
+ * `tool_use` blocks, unchanged and in order, at the head of its assistant message (what Anthropic
+ * requires of the message whose results follow, with extended thinking on). Without tools, past
+ * calls and results are sent as text, and their thinking is left out (Anthropic refuses tool blocks
+ * in a request with no tools). Throws `LLMContextError` for audio (Anthropic takes none) or an
+ * image it cannot take. Pure.
  */
 export function toAnthropicRequest(
   input: LLMRequestInput,
@@ -72,7 +96,7 @@ export function toAnthropicRequest(
     if (converted.content.length === 0) continue;
     const last = messages.at(-1);
     // Tool results open their user message: pairToolResults puts them straight after their call.
-    if (last?.role === converted.role) last.content.push(...converted.content);
+    if (last?.role === converted.role) merge(last, converted);
     else messages.push(converted);
   }
   if (messages[0]?.role !== "user")
@@ -125,8 +149,10 @@ function toAnthropicMessage(
             : message.content.flatMap((p, k) => userBlock(p, `${where}.content[${k}]`)),
       };
     case "assistant": {
-      const blocks: AnthropicContentBlock[] = text(assistantText(message, options));
-      for (const call of message.tool_calls ?? []) {
+      const calls = message.tool_calls ?? [];
+      const blocks: AnthropicContentBlock[] = toolsOn && calls.length > 0 ? thinking(message) : [];
+      blocks.push(...text(assistantText(message, options)));
+      for (const call of calls) {
         if (toolsOn)
           blocks.push({
             type: "tool_use",
@@ -149,6 +175,32 @@ function toAnthropicMessage(
       return { role: "user", content: text(`(Result of ${name}: ${result})`) };
     }
   }
+}
+
+/** The message's thinking blocks, copied as they are. */
+function thinking(message: LLMAssistantMessage): AnthropicContentBlock[] {
+  return (message.anthropic?.thinking ?? []).map((b) =>
+    b.type === "thinking"
+      ? { type: "thinking", thinking: b.thinking, signature: b.signature }
+      : { type: "redacted_thinking", data: b.data },
+  );
+}
+
+const isThinking = (block: AnthropicContentBlock): boolean =>
+  block.type === "thinking" || block.type === "redacted_thinking";
+
+/**
+ * Appends `next`'s blocks to `into` (same role). Thinking blocks that open `next` go to the head
+ * of `into`, after its own: Anthropic wants an assistant message that called tools to start with
+ * its thinking, even when a text-only assistant message before it is merged in.
+ */
+function merge(into: AnthropicMessage, next: AnthropicMessage): void {
+  let lead = 0;
+  while (lead < next.content.length && isThinking(next.content[lead]!)) lead++;
+  let at = 0;
+  while (at < into.content.length && isThinking(into.content[at]!)) at++;
+  into.content.splice(at, 0, ...next.content.slice(0, lead));
+  into.content.push(...next.content.slice(lead));
 }
 
 function callName(messages: readonly LLMMessage[], id: string): string {

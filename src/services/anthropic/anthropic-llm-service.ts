@@ -53,6 +53,11 @@ export interface AnthropicLLMServiceOptions extends LLMServiceOptions {
  * the service unusable. Anthropic's `overloaded_error` (HTTP 529, or an `error` event before the
  * answer began) is retried once, then reported.
  *
+ * Extended thinking (`params: { thinking: { type: "enabled", budget_tokens } }`) works with tools:
+ * the thinking blocks of an answer that calls tools are kept on its message in the context and
+ * sent back first and unchanged with its `tool_use` blocks, as Anthropic requires; thinking is
+ * never spoken (docs/design/llm-services.md, "Extended thinking").
+ *
  * @example
  * const llm = new AnthropicLLMService({ model: "claude-haiku-4-5" }); // key from ANTHROPIC_API_KEY
  */

@@ -16,6 +16,27 @@ export class AnthropicStreamErrorEvent extends Error {
   }
 }
 
+/**
+ * Most characters of thinking held for one answer, all blocks together (4 MiB). A large thinking
+ * budget makes a few hundred thousand; a stream that keeps sending more is treated as malformed
+ * rather than held until the process runs out of memory (a block cannot be cut: its signature
+ * would no longer match).
+ */
+export const MAX_THINKING_CHARS = 1 << 22;
+
+/** A thinking block being received: its text and signature pieces, joined at its stop. */
+interface ThinkingBlock {
+  readonly type: "thinking";
+  readonly thinking: string[];
+  readonly signature: string[];
+}
+
+/** A redacted thinking block: whole in its content_block_start. */
+interface RedactedBlock {
+  readonly type: "redacted_thinking";
+  readonly data: string;
+}
+
 interface ToolBlock {
   /** The call's index for the tool-call assembler: tool blocks numbered 0, 1… in stream order. */
   readonly index: number;
@@ -28,14 +49,20 @@ interface ToolBlock {
 /**
  * Turns the events of an Anthropic Messages stream (docs/design/llm-services.md, "Anthropic")
  * into {@link LLMStreamEvent}s: `text_delta` → text; a `tool_use` block → a tool call whose
- * argument text is its `input_json_delta` fragments; `message_start`/`message_delta` usage →
- * one usage event at `message_stop`. `ping`, thinking and citation deltas and unknown event types
- * are ignored (Anthropic may add event types). An `error` event throws
- * {@link AnthropicStreamErrorEvent}; an event that is not a JSON object with a `type`, or a tool
- * delta for a block that is not a tool, throws `EventStreamError`. One per request.
+ * argument text is its `input_json_delta` fragments; a `thinking` block (its `thinking_delta` and
+ * `signature_delta` pieces) or a `redacted_thinking` block → one `thinking` event carrying the
+ * whole block at its `content_block_stop`, and a bare `thinking` event for each piece before (the
+ * stream is alive while the model thinks); `message_start`/`message_delta` usage → one usage event
+ * at `message_stop`. `ping`, citation deltas and unknown event types are ignored (Anthropic may
+ * add event types). An `error` event throws {@link AnthropicStreamErrorEvent}; an event that is
+ * not a JSON object with a `type`, a tool or thinking delta for a block of another type, or more
+ * than {@link MAX_THINKING_CHARS} of thinking throws `EventStreamError`. One per request.
  */
 export class AnthropicStreamTranslator {
   readonly #tools = new Map<number, ToolBlock>();
+  readonly #thinking = new Map<number, ThinkingBlock | RedactedBlock>();
+  /** Thinking characters held so far (bounded by MAX_THINKING_CHARS). */
+  #thinkingChars = 0;
   #finished = false;
   #inputTokens = 0;
   #outputTokens = 0;
@@ -93,6 +120,17 @@ export class AnthropicStreamTranslator {
     if (type === "text") {
       const initial = text(field(block, "text"));
       if (initial) yield { type: "text", text: initial };
+    } else if (type === "thinking") {
+      const kept: ThinkingBlock = { type: "thinking", thinking: [], signature: [] };
+      this.#thinking.set(index, kept);
+      this.#addThinking(kept.thinking, text(field(block, "thinking")));
+      this.#addThinking(kept.signature, text(field(block, "signature")));
+      yield { type: "thinking" };
+    } else if (type === "redacted_thinking") {
+      const data = text(field(block, "data")) ?? "";
+      this.#count(data);
+      this.#thinking.set(index, { type: "redacted_thinking", data });
+      yield { type: "thinking" };
     } else if (type === "tool_use") {
       const input = field(block, "input");
       const tool: ToolBlock = {
@@ -117,6 +155,16 @@ export class AnthropicStreamTranslator {
     if (type === "text_delta") {
       const piece = text(field(delta, "text"));
       if (piece) yield { type: "text", text: piece };
+    } else if (type === "thinking_delta" || type === "signature_delta") {
+      const block = this.#thinking.get(index);
+      if (block?.type !== "thinking") {
+        throw new EventStreamError(
+          `a ${type} arrived for content block ${index}, which did not start as a thinking block`,
+        );
+      }
+      if (type === "thinking_delta") this.#addThinking(block.thinking, text(field(delta, "thinking")));
+      else this.#addThinking(block.signature, text(field(delta, "signature")));
+      yield { type: "thinking" };
     } else if (type === "input_json_delta") {
       const tool = this.#tools.get(index);
       if (!tool) {
@@ -130,13 +178,46 @@ export class AnthropicStreamTranslator {
         yield { type: "tool-call", index: tool.index, arguments: piece };
       }
     }
-    // thinking_delta, signature_delta, citations_delta: not part of what is spoken.
+    // citations_delta: not part of what is spoken.
   }
 
   *#blockStop(event: JsonObject): Generator<LLMStreamEvent> {
-    const tool = this.#tools.get(blockIndex(event));
+    const index = blockIndex(event);
+    const thinking = this.#thinking.get(index);
+    if (thinking) {
+      this.#thinking.delete(index);
+      yield {
+        type: "thinking",
+        anthropic:
+          thinking.type === "thinking"
+            ? {
+                type: "thinking",
+                thinking: thinking.thinking.join(""),
+                signature: thinking.signature.join(""),
+              }
+            : thinking,
+      };
+      return;
+    }
+    const tool = this.#tools.get(index);
     if (tool && !tool.sawInput && tool.startInput) {
       yield { type: "tool-call", index: tool.index, arguments: JSON.stringify(tool.startInput) };
+    }
+  }
+
+  /** Adds a piece of a thinking block's text or signature, within the bound. */
+  #addThinking(pieces: string[], piece: string | undefined): void {
+    if (!piece) return;
+    this.#count(piece);
+    pieces.push(piece);
+  }
+
+  #count(piece: string): void {
+    this.#thinkingChars += piece.length;
+    if (this.#thinkingChars > MAX_THINKING_CHARS) {
+      throw new EventStreamError(
+        `the answer's thinking passed ${MAX_THINKING_CHARS} characters; no thinking budget makes that much, so the stream is treated as malformed`,
+      );
     }
   }
 

@@ -91,6 +91,11 @@ export interface DeepgramTTSStats {
  * `Cleared` is dropped: it belongs to the cleared text (binary messages carry no id). The next
  * sentence waits for `Cleared` before it speaks. At the end, `{"type":"Close"}`.
  *
+ * Reconnects: a sentence cut by a drop fails (said once) and the next waits for the new connection;
+ * one that finds the socket closing before anything of it went out is spoken on the next
+ * connection; a socket that gives up after having opened (a reconnect refused with 401) is one
+ * fatal error at once (docs/design/tts-services.md, "Deepgram").
+ *
  * The audio is `linear16` at the task's rate when Deepgram offers it (8, 16, 24, 32, 48 kHz),
  * else at 24 kHz, resampled. A missing key is a fatal error naming `DEEPGRAM_API_KEY`; a rejected
  * one (401 on the upgrade) the socket's permanent error naming it.
@@ -123,6 +128,8 @@ export class DeepgramTTSService extends TTSService {
   #waiters = new Set<() => void>();
   /** The socket gave up for good: every sentence fails at once with this. */
   #failure: Error | undefined;
+  /** Connections opened so far: a sentence whose first message found the socket closing waits for the next. */
+  #opens = 0;
   #repeats: RepeatReporter | undefined;
 
   constructor(options: DeepgramTTSOptions = {}) {
@@ -219,12 +226,18 @@ export class DeepgramTTSService extends TTSService {
       endOfStream: CLOSE,
       closeTimeoutMs: 400,
       onMessage: (data, isBinary) => this.#onMessage(data, isBinary),
-      onOpen: () => this.#wakeAll(),
+      onOpen: () => {
+        this.#opens++;
+        this.#wakeAll();
+      },
       onDisconnect: ({ reason, code }) =>
         this.#lost(`the connection closed (${code}${reason ? ` ${reason}` : ""})`),
       onFailure: (error) => {
         this.#failure = error;
         this.#lost(error.message);
+        // Before the first open, start() rejects with it and the start is fatal. After, nobody
+        // else would say it until the next sentence tried (a 401 on a reconnect between turns).
+        if (this.#opens > 0) void this.fail(error);
       },
     });
     this.#socket = socket;
@@ -250,9 +263,17 @@ export class DeepgramTTSService extends TTSService {
     this.#current = sentence;
     let complete = false;
     try {
-      if (!socket.send(JSON.stringify({ type: "Speak", text })) || !socket.send(FLUSH)) {
-        throw this.#failure ?? this.#disconnected("the connection dropped before the sentence was sent");
+      const speak = JSON.stringify({ type: "Speak", text });
+      if (!socket.send(speak)) {
+        // Nothing of the sentence went out: the server's close is on its way (the socket looks
+        // open until it is reported). Speak it on the next connection, within the stall bound.
+        const opens = this.#opens;
+        if (this.#current === sentence) this.#current = undefined;
+        await this.#ready(socket, signal, opens);
+        this.#current = sentence;
+        if (!socket.send(speak)) throw this.#failure ?? this.#disconnected("the sentence could not be sent");
       }
+      if (!socket.send(FLUSH)) throw this.#failure ?? this.#disconnected("the connection dropped");
       this.stats.flushes++;
       this.#budget.used(this.clock.now());
       const reader = new PcmStreamReader(`the audio from ${this.#baseUrl}`, {
@@ -277,12 +298,15 @@ export class DeepgramTTSService extends TTSService {
     }
   }
 
-  /** Waits until the socket is open and every `Clear` was answered (bounded by the base's stall deadline). */
-  async #ready(socket: ProviderSocket, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits until the socket is open and every `Clear` was answered (bounded by the base's stall
+   * deadline); with `after`, until a connection newer than the `after`th is open.
+   */
+  async #ready(socket: ProviderSocket, signal: AbortSignal, after = 0): Promise<void> {
     for (;;) {
       if (signal.aborted) throw signal.reason;
       if (this.#failure) throw this.#failure;
-      if (socket.isOpen && this.#clearsPending === 0) return;
+      if (socket.isOpen && this.#opens > after && this.#clearsPending === 0) return;
       try {
         await this.#wait(signal);
       } catch (error) {

@@ -23,6 +23,7 @@ import {
 import { applyContextChange, refusedChange } from "../../processors/aggregators/context-frames.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import type { FunctionSchema } from "../../context/tools.js";
+import type { AnthropicThinkingBlock } from "../../context/messages.js";
 import { type FunctionCallBatch, FunctionCallRunner } from "./function-calls/function-call-runner.js";
 import type {
   FunctionCallSettings,
@@ -84,6 +85,8 @@ interface Answer {
   assembler: ToolCallAssembler;
   /** The model stopped before the answer was done, and why. */
   cutShort: LLMCutShortReason | undefined;
+  /** Anthropic thinking blocks of this attempt, recorded with its tool calls. */
+  thinking: AnthropicThinkingBlock[];
 }
 
 let completions = 0;
@@ -363,6 +366,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       usage: undefined,
       assembler: new ToolCallAssembler(),
       cutShort: undefined,
+      thinking: [],
     };
     try {
       const failure = await this.#attempts(snapshot, signal, answer);
@@ -405,6 +409,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     );
     if (waitMs > 0) await this.clock.sleep(waitMs, signal);
     answer.assembler = new ToolCallAssembler();
+    answer.thinking = [];
     return this.#attempt(snapshot, signal, answer);
   }
 
@@ -472,6 +477,11 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       answer.cutShort = event.reason;
       return;
     }
+    if (event.type === "thinking") {
+      // Never spoken, and not the start of the answer: it only proves the stream alive.
+      if (event.anthropic) answer.thinking.push(event.anthropic);
+      return;
+    }
     if (event.type === "text" && event.text === "") return;
     await this.#begin(signal, answer);
     if (event.type === "text") {
@@ -536,7 +546,10 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     }
     let batch: FunctionCallBatch | undefined;
     if (calls.length > 0) {
-      context.recordToolCalls(calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })));
+      context.recordToolCalls(
+        calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+        { anthropicThinking: answer.thinking },
+      );
       const infos: FunctionCallInfo[] = calls.map((c) => ({
         functionName: c.name,
         toolCallId: c.id,

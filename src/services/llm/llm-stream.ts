@@ -1,4 +1,5 @@
 import type { LLMContextSnapshot } from "../../context/llm-context.js";
+import type { AnthropicThinkingBlock } from "../../context/messages.js";
 
 /** What an LLM service's {@link LLMService.streamCompletion} is asked to run. */
 export interface LLMCompletionRequest {
@@ -27,6 +28,13 @@ export type LLMStreamEvent =
       readonly name?: string | undefined;
       readonly arguments?: string | undefined;
     }
+  /**
+   * The model is thinking (extended thinking): nothing to speak, but the stream is alive, so it
+   * counts as a piece against `stallTimeoutMs`. `anthropic` carries a whole Anthropic thinking
+   * block once it is complete: the service keeps it with the answer's tool calls in the context
+   * (docs/design/llm-services.md, "Anthropic"), and drops it when the answer calls no tool.
+   */
+  | { readonly type: "thinking"; readonly anthropic?: AnthropicThinkingBlock | undefined }
   /** Token counts for the whole request (sent once, near the end of the stream). */
   | { readonly type: "usage"; readonly usage: LLMUsage }
   /**

@@ -105,3 +105,39 @@ export function httpError(
 ): void {
   sse.error(status, { type: "error", error: { type, message } }, { "request-id": "req_test", ...headers });
 }
+
+/** A thinking block opens, as Anthropic streams it: empty, its text and signature follow in deltas. */
+export function thinkingBlockStart(sse: SseWriter, index: number): void {
+  sse.event("content_block_start", {
+    type: "content_block_start",
+    index,
+    content_block: { type: "thinking", thinking: "" },
+  });
+}
+
+export function thinkingDelta(sse: SseWriter, index: number, thinking: string): void {
+  sse.event("content_block_delta", {
+    type: "content_block_delta",
+    index,
+    delta: { type: "thinking_delta", thinking },
+  });
+}
+
+/** The signature of a thinking block: one delta, just before its content_block_stop. */
+export function signatureDelta(sse: SseWriter, index: number, signature: string): void {
+  sse.event("content_block_delta", {
+    type: "content_block_delta",
+    index,
+    delta: { type: "signature_delta", signature },
+  });
+}
+
+/** A redacted thinking block: whole in its content_block_start, no delta. */
+export function redactedThinkingBlock(sse: SseWriter, index: number, data: string): void {
+  sse.event("content_block_start", {
+    type: "content_block_start",
+    index,
+    content_block: { type: "redacted_thinking", data },
+  });
+  blockStop(sse, index);
+}

@@ -16,7 +16,8 @@ import {
   AnthropicLLMService,
   type AnthropicLLMServiceOptions,
 } from "../../../src/services/anthropic/index.js";
-import { type LoopbackSse, type Responder, loopbackSse, until } from "../http/loopback-sse.js";
+import { type LoopbackSse, type Responder, until } from "../http/loopback-sse.js";
+import { loopbackAnthropic } from "./loopback-anthropic.js";
 import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
 import {
   answer,
@@ -38,11 +39,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
+/** The loopback Messages server, which also refuses thinking mistakes as Anthropic does. */
 async function server(respond: Responder): Promise<LoopbackSse> {
-  const s = await loopbackSse((url) => url === "/v1/messages", respond, {
-    type: "error",
-    error: { type: "not_found_error", message: "Not found" },
-  });
+  const s = await loopbackAnthropic(respond);
   servers.push(s);
   return s;
 }
@@ -230,7 +229,7 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     expect(t.errors).toEqual([]);
   });
 
-  it("ignores thinking blocks and unknown event types, and takes a tool's input from content_block_start when no delta carries it", async () => {
+  it("speaks no thinking, ignores unknown event types, and takes a tool's input from content_block_start when no delta carries it", async () => {
     const srv = await server((sse) => {
       messageStart(sse);
       sse.event("content_block_start", {

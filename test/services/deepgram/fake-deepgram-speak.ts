@@ -9,7 +9,9 @@ export type FlushAnswer =
   /** Half of the audio (an odd number of bytes), then nothing (the connection stays open). */
   | "stall"
   /** Half of the audio, then the connection is dropped (no close frame). */
-  | "cut";
+  | "cut"
+  /** All the audio and `Flushed`, then the server closes the connection (1011, as on a server error). */
+  | "ok-then-close";
 
 /** The sample value of audio the fake sends after a `Clear` (the cleared text's tail). */
 export const STALE_SAMPLE = 7777;
@@ -127,11 +129,14 @@ export async function fakeDeepgramSpeak(options: FakeDeepgramSpeakOptions = {}):
             for (let i = 0; i < samples; i++) pcm.writeInt16LE(speechSample(i), i * 2);
             const mine = generation;
             const id = sequence++;
-            const part = answer === "ok" ? pcm : pcm.subarray(0, Math.floor(pcm.length / 2) | 1);
+            const whole = answer === "ok" || answer === "ok-then-close";
+            const part = whole ? pcm : pcm.subarray(0, Math.floor(pcm.length / 2) | 1);
             void send(part, mine).then((sent) => {
               if (!sent) return;
               if (answer === "cut") socket.terminate();
-              else if (answer === "ok") socket.send(JSON.stringify({ type: "Flushed", sequence_id: id }));
+              if (!whole) return;
+              socket.send(JSON.stringify({ type: "Flushed", sequence_id: id }));
+              if (answer === "ok-then-close") socket.close(1011, "server restarting");
             });
             return;
           }
