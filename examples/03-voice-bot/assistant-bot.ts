@@ -172,15 +172,18 @@ function createTTS(choice: TTSChoice, env: Readonly<Record<string, string | unde
 /**
  * How turns end. A streaming recogniser (Deepgram) transcribes while the user speaks: the turn ends
  * 300 ms after the VAD's stop (200 ms) and the last words, or at once at the VAD's stop when the
- * provider has already said the utterance ended. A segmented one transcribes only after the stop,
- * so the VAD's stop (600 ms, a sentence is not cut at its commas) ends the turn and the user
- * aggregator waits for the transcript.
+ * provider has already said the utterance ended; a transcript also starts a turn (speech the VAD
+ * missed). A segmented one transcribes only after the stop, so the VAD's stop (600 ms, a sentence
+ * is not cut at its commas) ends the turn and the user aggregator waits for the transcript.
  *
- * With a turn model, the model alone ends the turn (at a VAD stop it says "complete"; else its
- * fallback, 3 s after the stop): the speech timeout and Deepgram's end of turn both fire within
- * 300 ms of the stop, so either would end every turn before the model could hold one open. The
- * VAD stays as it was (200 ms with Deepgram, as Pipecat pairs Smart Turn; 600 ms with a segmented
- * recogniser, whose every VAD stop is a transcription request).
+ * With a turn model, the VAD starts the turn and the model alone ends it (at a VAD stop it says
+ * "complete"; else its fallback, 3 s after the stop). The speech timeout and Deepgram's end of turn
+ * both fire within 300 ms of the stop, so either would end every turn before the model could hold
+ * one open. A transcript no longer starts a turn: the model judges the audio the VAD heard, and a
+ * turn started by a transcript before the VAD has none to judge (it would end on the fallback); a
+ * final transcript the VAD missed is still answered, as a turn of its own (the user aggregator).
+ * The VAD stays as it was (200 ms with Deepgram, as Pipecat pairs Smart Turn; 600 ms with a
+ * segmented recogniser, whose every VAD stop is a transcription request).
  */
 function turnOptions(
   stt: STTChoice,
@@ -190,25 +193,24 @@ function turnOptions(
   turns: UserTurnProcessorOptions;
   transcriptWaitMs: number;
 } {
-  const byModel = analyzer ? [new TurnAnalyzerStopStrategy({ analyzer })] : undefined;
+  if (analyzer) {
+    return {
+      vadStopMs: stt === "deepgram" ? 200 : 600,
+      turns: { stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer })] },
+      transcriptWaitMs: stt === "deepgram" ? 1000 : 4000,
+    };
+  }
   if (stt === "deepgram") {
     return {
       vadStopMs: 200,
       turns: {
         startStrategies: [new VADStartStrategy(), new TranscriptionStartStrategy()],
-        stopStrategies: byModel ?? [
-          new STTEndOfTurnStopStrategy(),
-          new SpeechTimeoutStopStrategy({ timeoutMs: 300 }),
-        ],
+        stopStrategies: [new STTEndOfTurnStopStrategy(), new SpeechTimeoutStopStrategy({ timeoutMs: 300 })],
       },
       transcriptWaitMs: 1000,
     };
   }
-  return {
-    vadStopMs: 600,
-    turns: { stopStrategies: byModel ?? [new VADStopStrategy()] },
-    transcriptWaitMs: 4000,
-  };
+  return { vadStopMs: 600, turns: { stopStrategies: [new VADStopStrategy()] }, transcriptWaitMs: 4000 };
 }
 
 /**

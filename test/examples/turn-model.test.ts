@@ -174,7 +174,8 @@ afterEach(async () => {
 async function echoServer(model: TurnModel, logger: Logger): Promise<DevServer> {
   voice ??= await loadEchoBotVoice();
   const page = mkdtempSync(join(scratch, "page-"));
-  for (const file of ["index.html", "app.js", "THIRD_PARTY_LICENSES.txt"]) writeFileSync(join(page, file), "");
+  for (const file of ["index.html", "app.js", "THIRD_PARTY_LICENSES.txt"])
+    writeFileSync(join(page, file), "");
   const server = await startDevServer({
     port: 0,
     clientDir: page,
@@ -200,7 +201,9 @@ async function connect(server: DevServer): Promise<LoopbackClient> {
 }
 
 const turnEnds = (logger: { lines: string[] }): string[] =>
-  logger.lines.filter((l) => / user turn \d+ stopped \(/.test(l)).map((l) => l.replace(/^.* stopped \(/, "("));
+  logger.lines
+    .filter((l) => / user turn \d+ stopped \(/.test(l))
+    .map((l) => l.replace(/^.* stopped \(/, "("));
 
 describe("echo-bot sessions with SMART_TURN_MODEL (loopback development server, real time)", () => {
   it("the model's 'complete' ends the user's turn, and the echo comes back", async () => {
