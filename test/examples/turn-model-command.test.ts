@@ -124,7 +124,7 @@ describe("npm start with SMART_TURN_MODEL", () => {
     void client.speak(await sentence());
     const userStopped = await client.waitFor("user-stopped-speaking", greeted.atMs, 15_000);
     await client.waitFor("bot-started-speaking", userStopped.atMs, 15_000);
-    expect(turnEnds(command.stderr())[0], warnings(command.stderr())).toBe(
+    expect(turnEnds(command.stderr())[0], warnings(command.stderr()).join("\n")).toBe(
       "(TurnAnalyzerStopStrategy: the turn analyzer says complete (p=0.73))",
     );
     const sent = openai.requests[0]!.body["messages"] as { role: string; content: unknown }[];
