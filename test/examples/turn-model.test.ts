@@ -11,6 +11,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type EchoBotVoice, loadEchoBotVoice, runEchoBot } from "../../examples/03-voice-bot/echo-bot.js";
+import type { SessionWorkerData } from "../../examples/03-voice-bot/session-worker.js";
 import { type TurnModel, loadTurnModel } from "../../examples/03-voice-bot/turn-model.js";
 import { SmartTurnAnalyzer, SmartTurnWorker } from "../../src/audio/turn/smart-turn/index.js";
 import { readWavFile } from "../../src/audio/wav.js";
@@ -19,6 +20,7 @@ import { type DevServer, startDevServer } from "../../src/runner/dev-server.js";
 import { encodeOnnxModel, smartTurnStandIn } from "../audio/turn/onnx-builder.js";
 import { LoopbackClient } from "../conversation/loopback-client.js";
 
+const SESSION_WORKER = new URL("../../examples/03-voice-bot/session-worker.ts", import.meta.url);
 const FIXTURE = fileURLToPath(new URL("../fixtures/smart-turn-test.onnx", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "voicepipe-turn-model-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -170,6 +172,14 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close({ graceMs: 500, cancelTimeoutMs: 1000 })));
 });
 
+/** A folder the server serves as the page (the page is not under test here). */
+function standInPage(): string {
+  const page = mkdtempSync(join(scratch, "page-"));
+  for (const file of ["index.html", "app.js", "THIRD_PARTY_LICENSES.txt"])
+    writeFileSync(join(page, file), "");
+  return page;
+}
+
 /** The development server running the echo bot as `npm start` does, with `model`'s analyzer per session. */
 async function echoServer(model: TurnModel, logger: Logger): Promise<DevServer> {
   voice ??= await loadEchoBotVoice();
@@ -266,5 +276,47 @@ describe("echo-bot sessions with SMART_TURN_MODEL (loopback development server, 
     await expect.poll(() => worker.held().get(ALWAYS_COMPLETE), { timeout: 10_000 }).toBe(1);
     expect([worker.loads, worker.threadsStarted]).toEqual([loads, threads]);
     expect(worker.running).toBe(true);
+  }, 90_000);
+});
+
+describe("SMART_TURN_MODEL with VOICEPIPE_WORKERS (the session-worker module on a real worker thread)", () => {
+  it("the worker loads the model the main thread checked, and its session's turn ends by it", async () => {
+    const logger = recordingLogger();
+    const data: SessionWorkerData = { bot: "echo", why: "test", turnModelPath: ALWAYS_COMPLETE };
+    const server = await startDevServer({
+      port: 0,
+      clientDir: standInPage(),
+      logger,
+      workers: { count: 1, module: SESSION_WORKER, data },
+    });
+    servers.push(server);
+    const client = await connect(server);
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
+    void client.speak(await sentence());
+    await client.waitFor("user-stopped-speaking", greeted.atMs, 15_000);
+    expect(turnEnds(logger)[0]).toBe("(TurnAnalyzerStopStrategy: the turn analyzer says complete (p=0.73))");
+  }, 90_000);
+
+  it("a path the worker cannot use (gone since the check): one warning from the worker, and its sessions run without it", async () => {
+    const logger = recordingLogger();
+    const gone = join(scratch, "deleted.onnx");
+    const data: SessionWorkerData = { bot: "echo", why: "test", turnModelPath: gone };
+    const server = await startDevServer({
+      port: 0,
+      clientDir: standInPage(),
+      logger,
+      workers: { count: 1, module: SESSION_WORKER, data },
+    });
+    servers.push(server);
+    const client = await connect(server);
+    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
+    void client.speak(await sentence());
+    await client.waitFor("user-stopped-speaking", greeted.atMs, 15_000);
+    expect(logger.lines.filter((l) => l.includes("SMART_TURN_MODEL="))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^warn: SMART_TURN_MODEL=${escape(gone)} cannot be used: there is no file at`),
+      ),
+    ]);
+    expect(turnEnds(logger)[0]).toBe("(VADStopStrategy: the VAD heard the user stop)");
   }, 90_000);
 });
