@@ -69,29 +69,30 @@ export async function loadTurnModel(
   const fileProblem = await checkFile(path);
   if (fileProblem) return unusable(given, fileProblem, "Download " + TURN_MODEL_SOURCE);
   // The process's own analyzer: it loads the model, checks it, and holds it while the process runs.
-  const keeper = new SmartTurnAnalyzer({
-    modelPath: path,
-    loadTimeoutMs: options.loadTimeoutMs ?? 30_000,
-    timeoutMs: options.checkTimeoutMs ?? 10_000,
-  });
+  let keeper: SmartTurnAnalyzer | undefined;
   try {
+    keeper = new SmartTurnAnalyzer({
+      modelPath: path,
+      loadTimeoutMs: options.loadTimeoutMs ?? 30_000,
+      timeoutMs: options.checkTimeoutMs ?? 10_000,
+    });
     await keeper.load();
-    // One run on a second of silence: a model whose output is not one probability fails here,
-    // once, instead of at every turn of every session.
+    // One run on a second of silence (bounded by the analyzer's timeoutMs): a model whose output
+    // is not one probability fails here, once, instead of at every turn of every session.
     keeper.appendAudio(new Int16Array(keeper.sampleRate), false);
-    await keeper.analyze(AbortSignal.timeout(options.checkTimeoutMs ?? 10_000));
-  } catch (error) {
-    await keeper.release();
-    return unusable(given, describe(error), `Set it to a Smart Turn v3 model: ${TURN_MODEL_SOURCE}`);
-  } finally {
+    await keeper.analyze(new AbortController().signal);
     keeper.clear();
+  } catch (error) {
+    await keeper?.release();
+    return unusable(given, describe(error), `Set it to a Smart Turn v3 model: ${TURN_MODEL_SOURCE}`);
   }
+  const held = keeper;
   return {
     path,
     note: `Smart Turn v3 ends the user's turns (${TURN_MODEL_VARIABLE}=${path})`,
     problem: undefined,
     analyzer: () => new SmartTurnAnalyzer({ modelPath: path }),
-    release: () => keeper.release(),
+    release: () => held.release(),
   };
 }
 
