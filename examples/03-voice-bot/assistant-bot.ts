@@ -8,6 +8,8 @@
  *                                                                                                                   └─▶ assistant aggregator
  *
  * A phone call (bot-line.ts) runs the same pipeline without RTVI and the gate, at the stream's rate.
+ * With a turn model (`turnAnalyzer`, from `SMART_TURN_MODEL`: turn-model.ts) the model decides when
+ * the user's turn ends (see `turnOptions`).
  */
 import type { WebSocket } from "ws";
 import { SileroVADAnalyzer } from "../../src/audio/vad/silero.js";
@@ -32,6 +34,8 @@ import {
   type TaskOutcome,
   TTSSpeakFrame,
   TranscriptionStartStrategy,
+  type TurnAnalyzer,
+  TurnAnalyzerStopStrategy,
   TurnLatencyObserver,
   UserTurnProcessor,
   type UserTurnProcessorOptions,
@@ -75,6 +79,12 @@ export interface AssistantBotOptions {
    * OpenAI-compatible server. Gets the same tools. @default none (one LLM)
    */
   fallbackLLM?: LLMService;
+  /**
+   * An end-of-turn model for this session (one per session: it holds the turn's audio), e.g. a
+   * `SmartTurnAnalyzer`. With it the user's turn ends when the model says the user finished, at
+   * most 3 s after they stop, instead of on the speech timeout or the VAD's stop. @default none
+   */
+  turnAnalyzer?: TurnAnalyzer;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
   onTask?: (task: PipelineTask, parts: AssistantParts) => void;
 }
@@ -162,15 +172,34 @@ function createTTS(choice: TTSChoice, env: Readonly<Record<string, string | unde
 /**
  * How turns end. A streaming recogniser (Deepgram) transcribes while the user speaks: the turn ends
  * 300 ms after the VAD's stop (200 ms) and the last words, or at once at the VAD's stop when the
- * provider has already said the utterance ended. A segmented one transcribes only after the stop,
- * so the VAD's stop (600 ms, a sentence is not cut at its commas) ends the turn and the user
- * aggregator waits for the transcript.
+ * provider has already said the utterance ended; a transcript also starts a turn (speech the VAD
+ * missed). A segmented one transcribes only after the stop, so the VAD's stop (600 ms, a sentence
+ * is not cut at its commas) ends the turn and the user aggregator waits for the transcript.
+ *
+ * With a turn model, the VAD starts the turn and the model alone ends it (at a VAD stop it says
+ * "complete"; else its fallback, 3 s after the stop). The speech timeout and Deepgram's end of turn
+ * both fire within 300 ms of the stop, so either would end every turn before the model could hold
+ * one open. A transcript no longer starts a turn: the model judges the audio the VAD heard, and a
+ * turn started by a transcript before the VAD has none to judge (it would end on the fallback); a
+ * final transcript the VAD missed is still answered, as a turn of its own (the user aggregator).
+ * The VAD stays as it was (200 ms with Deepgram, as Pipecat pairs Smart Turn; 600 ms with a
+ * segmented recogniser, whose every VAD stop is a transcription request).
  */
-function turnOptions(stt: STTChoice): {
+function turnOptions(
+  stt: STTChoice,
+  analyzer: TurnAnalyzer | undefined,
+): {
   vadStopMs: number;
   turns: UserTurnProcessorOptions;
   transcriptWaitMs: number;
 } {
+  if (analyzer) {
+    return {
+      vadStopMs: stt === "deepgram" ? 200 : 600,
+      turns: { stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer })] },
+      transcriptWaitMs: stt === "deepgram" ? 1000 : 4000,
+    };
+  }
   if (stt === "deepgram") {
     return {
       vadStopMs: 200,
@@ -202,7 +231,7 @@ export async function runAssistantBot(
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const { transport } = line;
-  const turn = turnOptions(choice.stt);
+  const turn = turnOptions(choice.stt, options.turnAnalyzer);
   const context = new LLMContext({ messages: [{ role: "system", content: INSTRUCTIONS }], maxMessages: 200 });
   const aggregators = new LLMContextAggregatorPair(context, {
     user: { transcriptWaitMs: turn.transcriptWaitMs },

@@ -7,6 +7,9 @@
  *
  *   browser ──ws──▶ input ─▶ RTVI ─▶ Silero VAD ─▶ user turns ─▶ echo ─▶ gate ─▶ output (24 kHz + ambience) ──ws──▶ browser
  *   phone   ──ws──▶ input ─────────▶ Silero VAD ─▶ user turns ─▶ echo ─────────▶ output (8 kHz + ambience) ──ws──▶ provider
+ *
+ * With a turn model (`turnAnalyzer`, from `SMART_TURN_MODEL`: turn-model.ts) the model decides
+ * when the user's turn ends, so a pause inside a sentence no longer cuts the echo in two.
  */
 import { fileURLToPath } from "node:url";
 import type { WebSocket } from "ws";
@@ -22,6 +25,8 @@ import {
   TTSAudioRawFrame,
   TTSStartedFrame,
   TTSStoppedFrame,
+  type TurnAnalyzer,
+  TurnAnalyzerStopStrategy,
   UserTurnProcessor,
   VADProcessor,
   type WebSocketTransport,
@@ -66,6 +71,13 @@ export interface EchoBotOptions {
   logger?: Logger;
   /** Volume of the background ambience, 0–1; 0 leaves it out. @default 0.15 */
   ambienceVolume?: number;
+  /**
+   * An end-of-turn model for this session (one per session: it holds the turn's audio), e.g. a
+   * `SmartTurnAnalyzer`. With it the user's turn ends when the model says the user finished
+   * (`TurnAnalyzerStopStrategy`), at most 3 s after they stop; without it, 600 ms of silence ends
+   * it. @default none
+   */
+  turnAnalyzer?: TurnAnalyzer;
   /** Called with the pipeline task once it exists (tests and metrics). */
   onTask?: (task: PipelineTask, transport: WebSocketTransport, line: BotLine) => void;
 }
@@ -87,13 +99,13 @@ export async function runEchoBot(
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const { transport } = line;
-  // 600 ms of silence ends a turn: short pauses inside a sentence do not cut it in two.
-  const vad = new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: 600 } }) });
+  const turns = echoTurns(options.turnAnalyzer);
+  const vad = new VADProcessor({ analyzer: new SileroVADAnalyzer({ params: { stopMs: turns.vadStopMs } }) });
   const task = new PipelineTask(
     new Pipeline(
       line.processors([
         vad,
-        new UserTurnProcessor(),
+        new UserTurnProcessor(turns.stopStrategies ? { stopStrategies: turns.stopStrategies } : {}),
         new EchoProcessor({ announcement: voice.announcement }),
       ]),
     ),
@@ -114,4 +126,18 @@ export async function runEchoBot(
   });
   options.onTask?.(task, transport, line);
   return line.run(task, session);
+}
+
+/**
+ * How the echo bot's turns end. Without a turn model, the VAD's stop after 600 ms of silence:
+ * short pauses inside a sentence do not cut it in two. With one, the VAD stops after 200 ms
+ * (Smart Turn's pairing, as Pipecat's) and the model is asked at each stop: "complete" ends the
+ * turn, "incomplete" waits for more speech, at most 3 s (the strategy's fallback).
+ */
+function echoTurns(analyzer: TurnAnalyzer | undefined): {
+  vadStopMs: number;
+  stopStrategies: TurnAnalyzerStopStrategy[] | undefined;
+} {
+  if (!analyzer) return { vadStopMs: 600, stopStrategies: undefined };
+  return { vadStopMs: 200, stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer })] };
 }

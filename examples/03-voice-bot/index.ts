@@ -12,6 +12,8 @@
  *   pocketsphinx) and a voice (CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY,
  *   OPENAI_API_KEY, or an installed flite); each provider's *_BASE_URL points it elsewhere;
  * - otherwise the echo bot, which needs no API keys. `VOICEPIPE_BOT=echo` forces it.
+ * Either bot ends the user's turns with the Smart Turn v3 model when `SMART_TURN_MODEL` names its
+ * .onnx file (your own download; turn-model.ts): the line says whether it is used, and from where.
  * Phone calls: the development server's `/telephony/<provider>/ws` sockets (Twilio, Telnyx, Plivo,
  * Exotel, Vonage) reach the same handler with `session.telephony` set, and the same bot answers
  * (bot-line.ts; docs/design/voice-bot.md, "Phone calls").
@@ -31,6 +33,8 @@ import {
 import { runAssistantBot } from "./assistant-bot.js";
 import { type BotChoice, chooseBot } from "./choose-bot.js";
 import { loadEchoBotVoice, runEchoBot } from "./echo-bot.js";
+import type { SessionWorkerData } from "./session-worker.js";
+import { type TurnModel, loadTurnModel } from "./turn-model.js";
 
 const logger = createConsoleLogger(process.env.VOICEPIPE_LOG_LEVEL === "debug" ? "debug" : "info");
 const hasProgram = (name: string): boolean => {
@@ -42,17 +46,22 @@ const hasProgram = (name: string): boolean => {
   }
 };
 const choice = chooseBot(process.env, hasProgram);
+// Loaded once for the process (and checked) before the server listens: an unusable model is said
+// here, once, and the bot runs without it.
+const turnModel = await loadTurnModel(process.env);
+if (turnModel.problem) logger.warn(turnModel.problem);
 // One per process: every session shares the event loop, so a stall is said once, not per session.
 const stalls = new EventLoopStallMonitor({ logger });
 stalls.start();
 try {
   const { stopped } = await runDevServer({
     logger,
-    note:
+    note: `${
       choice.bot === "assistant"
         ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks`
-        : `the echo bot answers (it plays back what you say): ${choice.why}`,
-    ...(await sessions(choice, process.env.VOICEPIPE_WORKERS)),
+        : `the echo bot answers (it plays back what you say): ${choice.why}`
+    }; ${turnModel.note}`,
+    ...(await sessions(choice, turnModel, process.env.VOICEPIPE_WORKERS)),
   });
   const report = await stopped;
   console.log(
@@ -63,18 +72,26 @@ try {
   process.exitCode = 1;
 } finally {
   stalls.stop();
+  await turnModel.release();
 }
 
-/** Where the sessions run: on this thread (the default), or on `VOICEPIPE_WORKERS` worker threads. */
+/**
+ * Where the sessions run: on this thread (the default), or on `VOICEPIPE_WORKERS` worker threads.
+ * Each session gets its own analyzer of the process's turn model; worker threads each load the
+ * model once for themselves (as they load Silero), so this thread lets go of it.
+ */
 async function sessions(
   bot: BotChoice,
+  turnModel: TurnModel,
   workers: string | undefined,
 ): Promise<Pick<RunDevServerOptions, "onSession" | "workers">> {
   if (workers !== undefined && workers.trim() !== "" && workers.trim() !== "0") {
     const count = Number(workers);
     if (!Number.isInteger(count) || count < 1)
       throw new Error(`VOICEPIPE_WORKERS must be a whole number of worker threads ≥ 0 (got "${workers}")`);
-    return { workers: { count, module: new URL("./session-worker.ts", import.meta.url), data: bot } };
+    await turnModel.release();
+    const data: SessionWorkerData = { ...bot, ...(turnModel.path ? { turnModelPath: turnModel.path } : {}) };
+    return { workers: { count, module: new URL("./session-worker.ts", import.meta.url), data } };
   }
   // Loads the shared Silero model (and the echo bot's prompts) before the first session.
   const voice = await loadEchoBotVoice();
@@ -83,10 +100,15 @@ async function sessions(
       logger.info(
         `session ${session.id}: started (${bot.bot} bot${session.telephony ? `, a ${session.telephony} call` : ""})`,
       );
+      const turnAnalyzer = turnModel.analyzer?.();
       const outcome =
         bot.bot === "assistant"
-          ? await runAssistantBot(socket, session, { choice: bot, logger })
-          : await runEchoBot(socket, session, { voice, logger });
+          ? await runAssistantBot(socket, session, {
+              choice: bot,
+              logger,
+              ...(turnAnalyzer ? { turnAnalyzer } : {}),
+            })
+          : await runEchoBot(socket, session, { voice, logger, ...(turnAnalyzer ? { turnAnalyzer } : {}) });
       logger.info(`session ${session.id}: ${outcome.how}${outcome.reason ? ` (${outcome.reason})` : ""}`);
     },
   };
