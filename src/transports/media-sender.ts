@@ -1,4 +1,5 @@
 import type { Clock } from "../clock/clock.js";
+import { pooledCopy, pooledSilence } from "../audio/pcm-pool.js";
 import type { GuardedMixer } from "../audio/mixers/guarded-mixer.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
@@ -530,13 +531,13 @@ export class MediaSender {
     } else if (
       this.#state === "ending" ? this.#endSilenceChunks > 0 : (this.#options.mixer?.active ?? false)
     ) {
-      audio = new Int16Array(format.chunkSamples);
+      audio = pooledSilence(format.chunkSamples);
       if (this.#state === "ending") this.#endSilenceChunks--;
     } else {
       return;
     }
     // A mixer that mixes in place must not put the background into the bot audio pushed on.
-    if (this.#options.mixer) audio = this.#options.mixer.mix(chunk ? audio.slice() : audio);
+    if (this.#options.mixer) audio = this.#options.mixer.mix(chunk ? pooledCopy(audio) : audio);
     const out =
       chunk && audio === chunk.audio
         ? chunk
