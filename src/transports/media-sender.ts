@@ -433,7 +433,7 @@ export class MediaSender {
     const signal = this.#life.signal;
     try {
       for (;;) {
-        await this.#releaseReady();
+        if (this.#anyReady()) await this.#releaseReady();
         if (this.#state === "cancelled") return;
         const wants = this.#wantsTick();
         if (this.#tickDue) {
@@ -508,7 +508,7 @@ export class MediaSender {
     ) {
       this.#ready.push(this.#queue.shift()!);
     }
-    await this.#releaseReady();
+    if (this.#anyReady()) await this.#releaseReady();
     if (this.#state === "cancelled" || this.#sinkClosed) return;
     const format = this.#format!;
     const chunk = this.#queue.peek() as OutputAudioRawFrame | undefined;
@@ -550,6 +550,14 @@ export class MediaSender {
       this.#speaking.onBotAudio();
       await this.#host.pushPlayed(chunk); // the bot audio as played, without the background
     }
+  }
+
+  /**
+   * Whether {@link #releaseReady} may have something to do. Most ticks have nothing: checked
+   * first, so they do not pay for an async call (its promises and a microtask turn).
+   */
+  #anyReady(): boolean {
+    return this.#clearPending || this.#ready.length > 0 || this.#timed.length > 0;
   }
 
   /** Delivers the frames whose turn came (and the client's clear after an interruption), in order. */

@@ -6,7 +6,7 @@ import { InputAudioRawFrame, OutputAudioRawFrame, TTSAudioRawFrame } from "../..
 // must get its own, not inherit the parent's (static properties are inherited).
 class Parent extends DataFrame {}
 class KeptChild extends Parent {
-  static override readonly uninterruptible = true;
+  static override readonly uninterruptible: boolean = true;
 }
 class SystemChild extends SystemFrame {}
 class Grandchild extends KeptChild {
