@@ -1,6 +1,9 @@
 /**
  * Frame hops per second through a 10-processor pipeline, queued lanes and direct mode.
- * One hop = one processor handling one frame and pushing it on.
+ * One hop = one processor handling one frame and pushing it on. `queued` sends data frames (the
+ * ordered lane), `queued_system` system frames (input audio: the system lane); `paced` sends one
+ * system frame at a time and waits for it at the end, so every hop finds its lane idle (as the
+ * frames of a real-time session do).
  *
  *   npx tsx bench/frame-hops.ts
  */
@@ -11,6 +14,7 @@ import {
   FrameProcessor,
   Pipeline,
   PipelineTask,
+  InputAudioRawFrame,
   TextFrame,
   silentLogger,
 } from "../src/index.js";
@@ -26,12 +30,14 @@ class Counter extends FrameProcessor {
     super({ direct: true });
   }
   override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
-    if (frame instanceof TextFrame && ++this.count === this.target) this.onTarget?.();
+    if ((frame instanceof TextFrame || frame instanceof InputAudioRawFrame) && ++this.count === this.target) {
+      this.onTarget?.();
+    }
     return super.processFrame(frame, direction);
   }
 }
 
-async function measure(direct: boolean, frames: number, batch: number): Promise<number> {
+async function measure(direct: boolean, frames: number, batch: number, system = false): Promise<number> {
   const counter = new Counter();
   const processors = Array.from({ length: PROCESSORS }, () => new FrameProcessor({ direct }));
   const task = new PipelineTask(new Pipeline([...processors, counter]), {
@@ -41,7 +47,8 @@ async function measure(direct: boolean, frames: number, batch: number): Promise<
   const started = new Promise<void>((r) => task.on("pipelineStarted", r));
   const done = task.run();
   await started;
-  const frame = new TextFrame("hop"); // one object: we measure the runtime, not the allocator
+  // One object: we measure the runtime, not the allocator.
+  const frame = system ? new InputAudioRawFrame(new Int16Array(256), 16_000) : new TextFrame("hop");
   const t0 = performance.now();
   for (let sent = 0; sent < frames; sent += batch) {
     counter.target = sent + batch;
@@ -55,13 +62,16 @@ async function measure(direct: boolean, frames: number, batch: number): Promise<
   return (frames * PROCESSORS) / seconds;
 }
 
-for (const [direct, frames] of [
-  [false, 300_000],
-  [true, 2_000_000],
-] as const) {
-  await measure(direct, frames / 10, 1_000); // warm-up
+const cases: ReadonlyArray<readonly [string, boolean, number, number, boolean]> = [
+  ["queued", false, 300_000, 1_000, false],
+  ["queued_system", false, 300_000, 1_000, true],
+  ["paced_system", false, 30_000, 1, true],
+  ["direct", true, 2_000_000, 1_000, false],
+];
+for (const [name, direct, frames, batch, system] of cases) {
+  await measure(direct, frames / 10, batch, system); // warm-up
   const runs: number[] = [];
-  for (let i = 0; i < 3; i++) runs.push(await measure(direct, frames, 1_000));
+  for (let i = 0; i < 3; i++) runs.push(await measure(direct, frames, batch, system));
   const best = Math.max(...runs);
-  console.log(`bench: frame_hops_${direct ? "direct" : "queued"}_10proc ${Math.round(best)} hops/s`);
+  console.log(`bench: frame_hops_${name}_10proc ${Math.round(best)} hops/s`);
 }

@@ -40,13 +40,17 @@ function checkAudio(owner: string, audio: Int16Array, sampleRate: number, numCha
 
 /** Audio captured by an input transport. A system frame: it never waits behind queued data. */
 export class InputAudioRawFrame extends SystemFrame implements AudioData {
-  constructor(
-    readonly audio: Int16Array,
-    readonly sampleRate: number,
-    readonly numChannels = 1,
-  ) {
+  // Declared and assigned, not parameter properties: see the note on Frame's fields.
+  declare readonly audio: Int16Array;
+  declare readonly sampleRate: number;
+  declare readonly numChannels: number;
+
+  constructor(audio: Int16Array, sampleRate: number, numChannels = 1) {
     super();
     checkAudio("InputAudioRawFrame", audio, sampleRate, numChannels);
+    this.audio = audio;
+    this.sampleRate = sampleRate;
+    this.numChannels = numChannels;
   }
 
   /** Samples per channel. */
@@ -62,13 +66,17 @@ export class InputAudioRawFrame extends SystemFrame implements AudioData {
 
 /** Audio to play through the output transport. */
 export class OutputAudioRawFrame extends DataFrame implements AudioData {
-  constructor(
-    readonly audio: Int16Array,
-    readonly sampleRate: number,
-    readonly numChannels = 1,
-  ) {
+  // Declared and assigned, not parameter properties: see the note on Frame's fields.
+  declare readonly audio: Int16Array;
+  declare readonly sampleRate: number;
+  declare readonly numChannels: number;
+
+  constructor(audio: Int16Array, sampleRate: number, numChannels = 1) {
     super();
     checkAudio(new.target.name, audio, sampleRate, numChannels);
+    this.audio = audio;
+    this.sampleRate = sampleRate;
+    this.numChannels = numChannels;
   }
 
   /** Samples per channel. */

@@ -31,18 +31,29 @@ export const FrameFlags = {
 export const SPECIAL_FRAME_FLAGS =
   FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL | FrameFlags.INTERRUPTION;
 
-const flagCache = new WeakMap<object, number>();
+/** Where a class keeps its flags once worked out: own static properties, so a subclass never reads its parent's. */
+const FLAGS_OWNER = Symbol("voicepipe.frameFlagsOwner");
+const FLAGS = Symbol("voicepipe.frameFlags");
+
+interface FlaggedClass {
+  [FLAGS_OWNER]?: unknown;
+  [FLAGS]?: number;
+}
 
 function flagsOf(cls: typeof Frame): number {
-  let flags = flagCache.get(cls);
-  if (flags === undefined) {
-    flags = cls.kindFlags;
-    if (cls.lane === "system") flags |= FrameFlags.SYSTEM;
-    if (cls.uninterruptible) flags |= FrameFlags.UNINTERRUPTIBLE;
-    flagCache.set(cls, flags);
-  }
+  const cached = cls as unknown as FlaggedClass;
+  if (cached[FLAGS_OWNER] === cls) return cached[FLAGS]!;
+  let flags = cls.kindFlags;
+  if (cls.lane === "system") flags |= FrameFlags.SYSTEM;
+  if (cls.uninterruptible) flags |= FrameFlags.UNINTERRUPTIBLE;
+  // Static properties are inherited: the owner mark tells this class's own value from its parent's.
+  Object.defineProperty(cls, FLAGS, { value: flags });
+  Object.defineProperty(cls, FLAGS_OWNER, { value: cls });
   return flags;
 }
+
+/** Key of a frame's metadata slot (allocated on first use). */
+const METADATA = Symbol("voicepipe.frameMetadata");
 
 /**
  * The unit that flows through a pipeline. Subclass {@link SystemFrame}, {@link DataFrame} or
@@ -63,23 +74,37 @@ export abstract class Frame {
   /** Lifecycle bits of the class ({@link FrameFlags}); only the runtime's own frames set them. @internal */
   static readonly kindFlags: number = 0;
 
+  // The instance fields are assigned in the constructor and only declared here (`declare`): a
+  // class field initializer defines each field through a slow path (measured on Node 20: about
+  // 100 ns a field, 700 ns a frame, against 90 ns for the same assignments in a constructor),
+  // and every frame of a session pays it.
   /** Process-unique, increasing. */
-  readonly id: number = nextFrameId++;
+  declare readonly id: number;
   /** {@link FrameFlags} of this frame's class. @internal */
-  readonly schedulingFlags: number = flagsOf(this.constructor as typeof Frame);
+  declare readonly schedulingFlags: number;
   /** Presentation time in ms on the pipeline clock: the output transport holds the frame until then. */
-  pts: number | undefined = undefined;
+  declare pts: number | undefined;
   /** Name of the transport track this frame came from (input), if any. */
-  transportSource: string | undefined = undefined;
+  declare transportSource: string | undefined;
   /** Name of the output destination (track) this frame is for; `undefined` is the default one. */
-  transportDestination: string | undefined = undefined;
+  declare transportDestination: string | undefined;
   /** When a frame was broadcast both ways, the id of its twin. */
-  broadcastSiblingId: number | undefined = undefined;
-  #metadata: Record<string, unknown> | undefined;
+  declare broadcastSiblingId: number | undefined;
+  declare [METADATA]: Record<string, unknown> | undefined;
+
+  constructor() {
+    this.id = nextFrameId++;
+    this.schedulingFlags = flagsOf(new.target);
+    this.pts = undefined;
+    this.transportSource = undefined;
+    this.transportDestination = undefined;
+    this.broadcastSiblingId = undefined;
+    this[METADATA] = undefined;
+  }
 
   /** Free-form data for applications; allocated on first use. */
   get metadata(): Record<string, unknown> {
-    return (this.#metadata ??= {});
+    return (this[METADATA] ??= {});
   }
 
   /** `ClassName#id`, for logs. */

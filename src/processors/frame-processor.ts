@@ -1,3 +1,4 @@
+import type { AsyncLocalStorage } from "node:async_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Clock } from "../clock/clock.js";
 import { ErrorFrame } from "../frames/error.js";
@@ -24,6 +25,9 @@ import type { ProcessorContext } from "./processor-context.js";
 import { LazySignal } from "./lazy-signal.js";
 import { Turn, endedTurns, turnStore } from "./turn.js";
 import { spendFrame } from "./turn-budget.js";
+
+/** Settled: `RESOLVED.then(f)` runs `f` on the next microtask turn, for one promise. */
+const RESOLVED = Promise.resolve();
 
 /** Frames only the task sends; a processor forwards them but never creates one. */
 const LIFECYCLE_FLAGS = FrameFlags.START | FrameFlags.END | FrameFlags.CANCEL;
@@ -131,7 +135,6 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
 
   readonly #system = new FrameQueue();
   readonly #ordered = new FrameQueue();
-  #systemGen = 0;
   #orderedGen = 0;
   #inFlight: Frame | undefined;
   /** Interruptions that arrived and have not been forwarded yet; the ordered lane waits for 0. */
@@ -158,6 +161,14 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   #staleDropped = 0;
   /** The lane loops have started (after the start hook). */
   #lanesOpen = false;
+  /**
+   * The system lane's drain is queued, running, or waiting for a handler or a yield: a push need
+   * not wake it. (The system lane is a drain woken by one promise reaction per idle period, not
+   * an async loop awaiting a new promise per frame: most hops of a session are its audio frames
+   * arriving at an idle lane, and the waiting promise, its executor and the await cost more
+   * than the frame's handling in a pass-through processor.)
+   */
+  #systemBusy = false;
   readonly #ready: Promise<void>;
   #markReady!: () => void;
 
@@ -323,6 +334,10 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     if (flags & FrameFlags.SYSTEM) {
       this.#systemQueued++;
       this.#enqueue(this.#system, frame, direction);
+      if (!this.#systemBusy && this.#lanesOpen) {
+        this.#systemBusy = true;
+        void RESOLVED.then(this.#wakeSystemLane);
+      }
     } else {
       this.#enqueue(this.#ordered, frame, direction);
     }
@@ -542,7 +557,8 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
       this.#markReady();
       if (this.#state !== "running") return;
       this.#lanesOpen = true;
-      void turnStore.exit(() => this.#runSystemLane(this.#systemGen));
+      this.#systemBusy = true;
+      this.#wakeSystemLane();
       if (this.#state !== "running") return; // the first system frame cancelled it
       void turnStore.run(this.#turn, () => this.#runOrderedLane(this.#orderedGen));
     });
@@ -579,7 +595,6 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
   }
 
   #closeLanes(reason: Error): void {
-    this.#systemGen++;
     this.#orderedGen++;
     this.#system.close();
     this.#ordered.close();
@@ -733,22 +748,48 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
     }
   }
 
-  async #runSystemLane(gen: number): Promise<void> {
+  /** Runs the system lane's drain outside any turn: system frames belong to none. */
+  readonly #wakeSystemLane = (): void => {
+    // `run(undefined)`, not `exit()`: on Node 20 exit() disables the store (and, if it is the only
+    // one, the async hooks) for the call, which is a cost per wake.
+    (turnStore as AsyncLocalStorage<Turn | undefined>).run(undefined, this.#drainSystemLane);
+  };
+
+  /**
+   * Handles the system lane's frames in order until it is empty, a handler returns a promise
+   * (then it goes on when that settles), or the turn's frame budget is spent (then it goes on
+   * after a yield). A closed lane (cancel, teardown) stops it; it clears {@link #systemBusy} when
+   * it stops for want of frames, so the next push wakes it.
+   */
+  readonly #drainSystemLane = (): void => {
     const queue = this.#system;
-    // A closed queue's wait() resolves at once: checking it here keeps a loop started on a lane
-    // that closed meanwhile (a cancel during the start hook) from spinning.
-    while (gen === this.#systemGen && !queue.closed) {
-      const frame = queue.shift();
+    for (;;) {
+      const frame = queue.closed ? undefined : queue.shift();
       if (frame === undefined) {
-        await queue.wait();
-        continue;
+        this.#systemBusy = false;
+        return;
       }
       const result = this.#dispatch(frame, queue.lastDirection!);
-      if (result) await result;
+      if (result) {
+        void result.then(this.#afterSystemHandler);
+        return;
+      }
       this.#systemFrameHandled();
-      if (spendFrame()) await this.#yieldTurn();
+      if (spendFrame()) {
+        void this.#yieldTurn().then(this.#drainSystemLane);
+        return;
+      }
     }
-  }
+  };
+
+  readonly #afterSystemHandler = (): void => {
+    this.#systemFrameHandled();
+    if (spendFrame()) {
+      void this.#yieldTurn().then(this.#drainSystemLane);
+      return;
+    }
+    this.#drainSystemLane();
+  };
 
   async #runOrderedLane(gen: number): Promise<void> {
     const queue = this.#ordered;

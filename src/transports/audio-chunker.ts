@@ -1,4 +1,5 @@
 import type { Clock } from "../clock/clock.js";
+import { pooledCopy, pooledSilence } from "../audio/pcm-pool.js";
 import { type StreamResampler, createStreamResampler } from "../audio/resampler.js";
 import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
 
@@ -69,7 +70,7 @@ export class AudioChunker {
   flush(): OutputAudioRawFrame | undefined {
     if (this.#partialLength === 0) return undefined;
     const chunk = this.#make(this.#partial); // the rest of the array is already zeros
-    this.#partial = new Int16Array(this.format.chunkSamples);
+    this.#partial = pooledSilence(this.format.chunkSamples);
     this.#partialLength = 0;
     return chunk;
   }
@@ -118,9 +119,9 @@ export class AudioChunker {
     this.#partialType = type;
     const size = this.format.chunkSamples;
     let offset = 0;
-    // Whole chunks straight from the input when nothing is pending: no copy.
+    // Whole chunks straight from the input when nothing is pending: one copy each, no staging.
     while (this.#partialLength === 0 && audio.length - offset >= size) {
-      chunks.push(this.#make(audio.slice(offset, offset + size)));
+      chunks.push(this.#make(pooledCopy(audio.subarray(offset, offset + size))));
       offset += size;
     }
     while (offset < audio.length) {
@@ -130,7 +131,7 @@ export class AudioChunker {
       offset += take;
       if (this.#partialLength === size) {
         chunks.push(this.#make(this.#partial));
-        this.#partial = new Int16Array(size);
+        this.#partial = pooledSilence(size);
         this.#partialLength = 0;
       }
     }

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock/clock.js";
+import { pooledCopy, pooledSilence } from "../audio/pcm-pool.js";
 import type { GuardedMixer } from "../audio/mixers/guarded-mixer.js";
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { OutputAudioRawFrame, TTSAudioRawFrame } from "../frames/audio.js";
@@ -432,7 +433,7 @@ export class MediaSender {
     const signal = this.#life.signal;
     try {
       for (;;) {
-        await this.#releaseReady();
+        if (this.#anyReady()) await this.#releaseReady();
         if (this.#state === "cancelled") return;
         const wants = this.#wantsTick();
         if (this.#tickDue) {
@@ -507,7 +508,7 @@ export class MediaSender {
     ) {
       this.#ready.push(this.#queue.shift()!);
     }
-    await this.#releaseReady();
+    if (this.#anyReady()) await this.#releaseReady();
     if (this.#state === "cancelled" || this.#sinkClosed) return;
     const format = this.#format!;
     const chunk = this.#queue.peek() as OutputAudioRawFrame | undefined;
@@ -530,13 +531,13 @@ export class MediaSender {
     } else if (
       this.#state === "ending" ? this.#endSilenceChunks > 0 : (this.#options.mixer?.active ?? false)
     ) {
-      audio = new Int16Array(format.chunkSamples);
+      audio = pooledSilence(format.chunkSamples);
       if (this.#state === "ending") this.#endSilenceChunks--;
     } else {
       return;
     }
     // A mixer that mixes in place must not put the background into the bot audio pushed on.
-    if (this.#options.mixer) audio = this.#options.mixer.mix(chunk ? audio.slice() : audio);
+    if (this.#options.mixer) audio = this.#options.mixer.mix(chunk ? pooledCopy(audio) : audio);
     const out =
       chunk && audio === chunk.audio
         ? chunk
@@ -549,6 +550,14 @@ export class MediaSender {
       this.#speaking.onBotAudio();
       await this.#host.pushPlayed(chunk); // the bot audio as played, without the background
     }
+  }
+
+  /**
+   * Whether {@link #releaseReady} may have something to do. Most ticks have nothing: checked
+   * first, so they do not pay for an async call (its promises and a microtask turn).
+   */
+  #anyReady(): boolean {
+    return this.#clearPending || this.#ready.length > 0 || this.#timed.length > 0;
   }
 
   /** Delivers the frames whose turn came (and the client's clear after an interruption), in order. */

@@ -181,6 +181,37 @@ describe("FrameProcessor interruption", () => {
     expect(texts(down)).toEqual(["new"]);
   });
 
+  it("runs the system lane outside the turn of whoever pushed to it: its data frames are not stale", async () => {
+    // `a`'s handler outlives an interruption (it ignores its signal) and then pushes a system
+    // frame, which goes out from the ended turn. `b` handles it in its system lane and pushes a
+    // data frame: that frame belongs to no turn of `a`'s, so it must not be dropped as stale.
+    class PushesLate extends FrameProcessor {
+      override async processFrame(frame: Frame, direction: FrameDirection): Promise<void> {
+        if (frame instanceof TextFrame && frame.text === "go") {
+          await this.clock.sleep(5);
+          await this.pushFrame(new UserStartedSpeakingFrame(), direction);
+          return;
+        }
+        return super.processFrame(frame, direction);
+      }
+    }
+    class TextOnSystemFrame extends FrameProcessor {
+      override processFrame(frame: Frame, direction: FrameDirection): void | Promise<void> {
+        if (frame instanceof UserStartedSpeakingFrame)
+          void this.pushFrame(new TextFrame("from-system"), direction);
+        return super.processFrame(frame, direction);
+      }
+    }
+    const a = new PushesLate({ name: "a" });
+    const b = new TextOnSystemFrame({ name: "b" });
+    const { down } = await runTest(new Pipeline([a, b]), {
+      framesToSend: [new TextFrame("go"), new Sleep(1), new InterruptionFrame(), new Sleep(20)],
+    });
+    expect(texts(down)).toEqual(["from-system"]);
+    expect(down.some((f) => f instanceof UserStartedSpeakingFrame)).toBe(true);
+    expect(b.staleFramesDropped).toBe(0);
+  });
+
   it("keeps EndFrame through an interruption", async () => {
     const slow = new SlowTextProcessor(100);
     const { task } = await runTest(slow, {

@@ -6,6 +6,7 @@ import { readWavFile } from "../wav.js";
 import { MixerEnableFrame, type MixerControlFrame, MixerUpdateSettingsFrame } from "../../frames/mixer.js";
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import type { AudioMixer, MixerStartContext } from "./audio-mixer.js";
+import { pooledInt16 } from "../pcm-pool.js";
 
 /** A sound file for the mixer is missing or cannot be used. */
 export class MixerSoundError extends VoicepipeError {
@@ -169,7 +170,7 @@ export class SoundfileMixer implements AudioMixer {
     this.mixCalls++;
     const sound = this.#current;
     if (!this.#mixing || !sound) return audio;
-    const out = new Int16Array(audio.length);
+    const out = pooledInt16(audio.length); // every sample is written below
     const channels = this.#channels;
     const gain = this.#volume;
     let pos = this.#position;

@@ -11,6 +11,9 @@ import type { TransportConnection } from "../transport-connection.js";
 import type { TransportParams } from "../transport-params.js";
 import type { WebSocketTransport } from "./websocket-transport.js";
 
+const WRITTEN = Promise.resolve(true);
+const NOT_WRITTEN = Promise.resolve(false);
+
 /** Output side of {@link WebSocketTransport}: writes frames through the serializer. */
 export class WebSocketOutputTransport extends BaseOutputTransport {
   readonly #transport: WebSocketTransport;
@@ -37,8 +40,11 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
     if (reason === "end") await this.#transport.endingByServer(this.clock, this.params.closeTimeoutMs);
   }
 
-  protected override async writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
-    if (this.sinkClosed) return false;
+  // Not `async`: a chunk goes out dozens of times a second per session, and an async function
+  // that only forwards a promise costs promises and microtask turns of its own. The sender's
+  // writer takes a synchronous throw (from the serializer) as it takes a rejection.
+  protected override writeAudio(frame: OutputAudioRawFrame): Promise<boolean> {
+    if (this.sinkClosed) return NOT_WRITTEN;
     return this.#send(this.#transport.serializer.serialize(frame));
   }
 
@@ -56,10 +62,14 @@ export class WebSocketOutputTransport extends BaseOutputTransport {
   }
 
   /** Sends what the serializer made, in order; false when a send failed (the socket is gone). */
-  async #send(data: SerializedMessage | readonly SerializedMessage[] | undefined): Promise<boolean> {
-    if (data === undefined) return true;
+  #send(data: SerializedMessage | readonly SerializedMessage[] | undefined): Promise<boolean> {
+    if (data === undefined) return WRITTEN;
     if (!Array.isArray(data)) return this.clock.track(this.#transport.send(data as SerializedMessage));
-    for (const message of data as readonly SerializedMessage[]) {
+    return this.#sendAll(data as readonly SerializedMessage[]);
+  }
+
+  async #sendAll(data: readonly SerializedMessage[]): Promise<boolean> {
+    for (const message of data) {
       if (!(await this.clock.track(this.#transport.send(message)))) return false;
     }
     return true;
