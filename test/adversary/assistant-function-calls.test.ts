@@ -52,23 +52,41 @@ const errorOf = (frame: FunctionCallResultFrame | undefined): string =>
  * model got, how much virtual time it took, and any unhandled rejection.
  */
 function isolatedCall(handlerBody: string, timeoutMs = 10_000) {
+  const r = isolatedCalls([handlerBody], timeoutMs);
+  return { ...r, result: (r.result as CallOutcome[] | undefined)?.[0] };
+}
+
+/**
+ * One child process for several handlers, each on its own server and task, one after the other
+ * (a child costs a few seconds to start; a call, milliseconds). Prints one outcome per handler,
+ * in order; an unhandled rejection is counted against the handler whose call was running (the
+ * check between calls lets the event loop turn, so a late one cannot slip into the next call).
+ */
+function isolatedCalls(handlerBodies: readonly string[], timeoutMs = 10_000) {
+  const handlers = handlerBodies.map((body) => `(() => { ${body} }) as never`).join(",\n");
   return runIsolated(
     `
+import { setImmediate as turn } from "node:timers/promises";
 import { LLMRunFrame, FunctionCallResultFrame } from "@SRC@/index.ts";
 import { run, server, callsThenText, userContext, weather, closeServers } from "@SRC@/../test/services/llm/function-calls/harness.ts";
 const unhandled: string[] = [];
 process.on("unhandledRejection", (e) => void unhandled.push(String(e)));
-const srv = await server(callsThenText([{ id: "call_w", name: "get_weather", args: '{"city":"Paris"}' }]));
-const t = run(srv, { context: userContext() });
-t.llm.registerFunction(weather, (() => { ${handlerBody} }) as never, { timeoutMs: 3000 });
-t.task.queueFrame(new LLMRunFrame());
-const t0 = t.clock.now();
-const s = performance.now();
-await t.clock.runUntil(() => t.down.ofType(FunctionCallResultFrame).length > 0, { maxMs: 60000 });
-const wallMs = Math.round(performance.now() - s);
-const r = t.down.ofType(FunctionCallResultFrame)[0]!;
-await t.finish(); await closeServers();
-console.log(JSON.stringify({ virtualMs: t.clock.now() - t0, wallMs, result: JSON.stringify(r.result).slice(0, 200), unhandled }));
+const outcomes: unknown[] = [];
+for (const handler of [${handlers}]) {
+  const srv = await server(callsThenText([{ id: "call_w", name: "get_weather", args: '{"city":"Paris"}' }]));
+  const t = run(srv, { context: userContext() });
+  t.llm.registerFunction(weather, handler, { timeoutMs: 3000 });
+  t.task.queueFrame(new LLMRunFrame());
+  const t0 = t.clock.now();
+  const s = performance.now();
+  await t.clock.runUntil(() => t.down.ofType(FunctionCallResultFrame).length > 0, { maxMs: 60000 });
+  const wallMs = Math.round(performance.now() - s);
+  const r = t.down.ofType(FunctionCallResultFrame)[0]!;
+  await t.finish(); await closeServers();
+  await turn(); await turn();
+  outcomes.push({ virtualMs: t.clock.now() - t0, wallMs, result: JSON.stringify(r.result).slice(0, 200), unhandled: unhandled.splice(0) });
+}
+console.log(JSON.stringify(outcomes));
 `,
     timeoutMs,
   );
@@ -143,14 +161,17 @@ describe("function-call handlers that misbehave", () => {
   });
 
   it("held: a thrown Symbol, null, undefined or a cycle are each answered at once 'f failed: …'", () => {
-    for (const body of [
+    const bodies = [
       `throw Symbol("s");`,
       `throw null;`,
       `throw undefined;`,
       `const c: Record<string, unknown> = {}; c.self = c; throw c;`,
-    ]) {
-      const r = isolatedCall(body);
-      const out = r.result as CallOutcome;
+    ];
+    // The same deadline as one child per handler had in all (10 s each).
+    const outcomes = isolatedCalls(bodies, 10_000 * bodies.length).result as CallOutcome[];
+    expect(outcomes).toHaveLength(bodies.length);
+    for (const [i, body] of bodies.entries()) {
+      const out = outcomes[i]!;
       expect(out.unhandled, body).toEqual([]);
       expect(out.virtualMs, body).toBe(0);
       expect(out.result, body).toContain("get_weather failed");
@@ -158,13 +179,17 @@ describe("function-call handlers that misbehave", () => {
   });
 
   it("held: a cyclic result, a Map, NaN and undefined are answered at once as 'not JSON data'", () => {
-    for (const body of [
+    const bodies = [
       `const c: Record<string, unknown> = {}; c.self = c; return c;`,
       `return new Map([[1, 2]]);`,
       `return { t: NaN };`,
       `return undefined;`,
-    ]) {
-      const out = isolatedCall(body).result as CallOutcome;
+    ];
+    // The same deadline as one child per handler had in all (10 s each).
+    const outcomes = isolatedCalls(bodies, 10_000 * bodies.length).result as CallOutcome[];
+    expect(outcomes).toHaveLength(bodies.length);
+    for (const [i, body] of bodies.entries()) {
+      const out = outcomes[i]!;
       expect(out.unhandled, body).toEqual([]);
       expect(out.virtualMs, body).toBe(0);
       expect(out.result, body).toContain("not JSON data");

@@ -8,39 +8,61 @@
  * gives ONE clear error, never an unhandled rejection.
  */
 import { describe, expect, it } from "vitest";
+import { TurnAnalyzerStopStrategy, UserTurnProcessor } from "../../src/index.js";
 import { runIsolated } from "./support.js";
 
 /** A child process: one VAD turn with an analyzer whose `analyze` runs `body`; reports when the turn stopped, errors, unhandled rejections. */
-function isolatedTurn(body: string, sampleRate = "16000") {
-  return runIsolated(`
+function isolatedTurn(body: string) {
+  const r = isolatedTurns([body]);
+  return { ...r, result: (r.result as TurnOutcome[] | undefined)?.[0] };
+}
+
+/**
+ * One child process for several analyzers, one VAD turn each, one after the other (a child costs
+ * a few seconds to start; a turn at virtual time, milliseconds). Prints one outcome per body, in
+ * order; an unhandled rejection is counted against the turn that was running (the event loop
+ * turns before the next one starts).
+ */
+function isolatedTurns(bodies: readonly string[]) {
+  const analyzers = bodies.map((body) => `async () => { ${body} }`).join(",\n");
+  return runIsolated(
+    `
+import { setImmediate as turn } from "node:timers/promises";
 import { UserTurnProcessor, TurnAnalyzerStopStrategy, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame, InputAudioRawFrame } from "@SRC@/index.ts";
 import { startRecordedTask } from "@SRC@/../test/support/task.ts";
 const unhandled: string[] = [];
 process.on("unhandledRejection", (e) => void unhandled.push(String(e)));
-const analyzer = {
-  sampleRate: ${sampleRate},
-  appendAudio() {},
-  clear() {},
-  async analyze() { ${body} },
-};
-let out: Record<string, unknown> = {};
-try {
-  const turns = new UserTurnProcessor({ stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer: analyzer as never, fallbackTimeoutMs: 3000 })] });
-  const stops: number[] = [];
-  const t = startRecordedTask([turns]);
-  turns.on("userTurnStopped", () => void stops.push(t.clock.now()));
-  await t.whenStarted();
-  t.task.queueFrame(new VADUserStartedSpeakingFrame());
-  t.task.queueFrame(new InputAudioRawFrame(new Int16Array(320), 16000, 1));
-  await t.clock.advance(500);
-  const at = t.clock.now();
-  t.task.queueFrame(new VADUserStoppedSpeakingFrame());
-  await t.clock.advance(4000);
-  out = { stopAfter: stops.map((s) => s - at), errors: t.errors.length, unhandled };
-  void t.task.stopWhenDone(); await t.clock.runUntil(t.done);
-} catch (e) { out.threw = String(e); }
-console.log(JSON.stringify(out));
-`);
+const outcomes: unknown[] = [];
+for (const analyze of [${analyzers}]) {
+  const analyzer = {
+    sampleRate: 16000,
+    appendAudio() {},
+    clear() {},
+    analyze,
+  };
+  let out: Record<string, unknown> = {};
+  try {
+    const turns = new UserTurnProcessor({ stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer: analyzer as never, fallbackTimeoutMs: 3000 })] });
+    const stops: number[] = [];
+    const t = startRecordedTask([turns]);
+    turns.on("userTurnStopped", () => void stops.push(t.clock.now()));
+    await t.whenStarted();
+    t.task.queueFrame(new VADUserStartedSpeakingFrame());
+    t.task.queueFrame(new InputAudioRawFrame(new Int16Array(320), 16000, 1));
+    await t.clock.advance(500);
+    const at = t.clock.now();
+    t.task.queueFrame(new VADUserStoppedSpeakingFrame());
+    await t.clock.advance(4000);
+    out = { stopAfter: stops.map((s) => s - at), errors: t.errors.length };
+    void t.task.stopWhenDone(); await t.clock.runUntil(t.done);
+  } catch (e) { out.threw = String(e); }
+  await turn(); await turn();
+  outcomes.push({ ...out, unhandled: unhandled.splice(0) });
+}
+console.log(JSON.stringify(outcomes));
+`,
+    10_000 * bodies.length,
+  );
 }
 
 interface TurnOutcome {
@@ -86,8 +108,11 @@ describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", (
   });
 
   it("held: an analyzer that rejects with a Symbol, or an Error: the turn ends on the fallback, no unhandled rejection", () => {
-    for (const body of [`throw Symbol("x");`, `throw new Error("model broke");`]) {
-      const out = isolatedTurn(body).result as TurnOutcome;
+    const bodies = [`throw Symbol("x");`, `throw new Error("model broke");`];
+    const outcomes = isolatedTurns(bodies).result as TurnOutcome[];
+    expect(outcomes).toHaveLength(bodies.length);
+    for (const [i, body] of bodies.entries()) {
+      const out = outcomes[i]!;
       expect(out.unhandled, body).toEqual([]);
       expect(out.stopAfter, body).toEqual([3000]);
     }
@@ -95,10 +120,23 @@ describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", (
 
   it("held: an analyzer with sampleRate 0, NaN, -1 or 16000.5 is refused at construction with a message naming it", () => {
     // (1e12 Hz is accepted — no upper bound — and the audio conversion then fails, said once in the log.)
-    for (const rate of ["0", "NaN", "-1", "16000.5"]) {
-      const out = isolatedTurn(`return { complete: true, probability: 1, inferenceMs: 0 };`, rate)
-        .result as TurnOutcome;
-      expect(out.threw, rate).toMatch(
+    // Construction is synchronous, so this runs in this process: no child needed to see it refused.
+    for (const rate of [0, Number.NaN, -1, 16000.5]) {
+      const analyzer = {
+        sampleRate: rate,
+        appendAudio() {},
+        clear() {},
+        analyze: async () => ({ complete: true, probability: 1, inferenceMs: 0 }),
+      };
+      let threw = "";
+      try {
+        new UserTurnProcessor({
+          stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer: analyzer as never, fallbackTimeoutMs: 3000 })],
+        });
+      } catch (e) {
+        threw = String(e);
+      }
+      expect(threw, String(rate)).toMatch(
         /InvalidOptionError: TurnAnalyzerStopStrategy: analyzer must be a TurnAnalyzer/,
       );
     }
