@@ -6,6 +6,7 @@
  * clock time plus a small burst.
  */
 import type { Clock } from "../clock/clock.js";
+import { nextTurn } from "../clock/next-turn.js";
 import { InvalidOptionError } from "../errors.js";
 
 /** Shortest chunk a pacer accepts, in ms: below the clock's resolution a tick would not wait. */
@@ -74,9 +75,10 @@ export function checkPacerTiming(timing: PacerTiming, who: string): PacerTiming 
 
 /**
  * One timer per stream: ticks at `anchor + index × chunkMs`, anchored when a schedule starts.
- * Every tick waits on a clock timer, even a tick that is already due (then the timer is due at
- * once), so the loop that awaits it always yields to the event loop. A pacer late by more than
- * `maxCatchUpChunks` chunks re-anchors instead of writing a long burst.
+ * The first tick of a schedule comes on the next event-loop turn; every later tick waits on a
+ * clock timer, even one already due (a catch-up tick), so the loop that awaits it always yields
+ * to the event loop. A pacer late by more than `maxCatchUpChunks` chunks re-anchors instead of
+ * writing a long burst.
  */
 export class ClockPacer implements Pacer {
   readonly #clock: Clock;
@@ -100,6 +102,11 @@ export class ClockPacer implements Pacer {
       this.#running = true;
       this.#anchor = now;
       this.#index = 0;
+      // A new schedule: its first tick is due now, so it waits one event-loop turn, not a timer
+      // (which Node fires 1–2 ms later).
+      await nextTurn(this.#clock, signal);
+      this.#index++;
+      return;
     }
     let due = this.#anchor + this.#index * this.#chunkMs;
     if (now - due > this.#maxLateMs) {

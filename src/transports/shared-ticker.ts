@@ -6,6 +6,7 @@
  */
 import type { Clock, TimerHandle } from "../clock/clock.js";
 import { SystemClock } from "../clock/system-clock.js";
+import { nextTurn } from "../clock/next-turn.js";
 import { InvalidOptionError } from "../errors.js";
 import { type Pacer, type PacerTiming, checkPacerTiming } from "./pacer.js";
 
@@ -110,8 +111,8 @@ interface Waiter {
 }
 
 /**
- * A {@link Pacer} on the shared ticker. The first tick of a schedule comes at once (on a timer
- * of its own); then the stream joins the group of its phase slot and ticks with it. Ticks that
+ * A {@link Pacer} on the shared ticker. The first tick of a schedule comes at once (on the next
+ * event-loop turn); then the stream joins the group of its phase slot and ticks with it. Ticks that
  * come while the stream is busy writing are owed to it, at most `maxCatchUpChunks` (more are
  * dropped and counted as a re-anchor), so a slow write is caught up like the per-stream
  * {@link ClockPacer} does.
@@ -153,8 +154,10 @@ export class SharedTickerPacer implements Pacer {
   async nextTick(signal: AbortSignal): Promise<void> {
     if (signal.aborted) throw signal.reason;
     if (!this.#group) {
-      // A new schedule: its first tick is due now, on a timer of its own (never synchronously).
-      await this.#clock.waitUntil(this.#clock.now(), signal);
+      // A new schedule: its first tick is due now. It comes on the next event-loop turn (never
+      // synchronously), not on a timer, which Node would fire 1–2 ms later: that wait was the first
+      // audio of every answer waiting for nothing (docs/design/output-pacing.md).
+      await nextTurn(this.#clock, signal);
       this.#join();
       return;
     }

@@ -472,11 +472,13 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
         const output = result.value;
         if (output instanceof Int16Array) {
           if (output.length === 0) continue;
-          if (!context.measured) {
-            context.measured = true;
-            await this.#metric("ttfb", this.clock.now() - sentAt);
-          }
+          const ttfb = context.measured ? undefined : this.clock.now() - sentAt;
+          // The audio first: it is what the listener waits for, the metric is not.
           await this.#pushAudio(resampler.resample(output), context);
+          if (ttfb !== undefined) {
+            context.measured = true;
+            await this.#metric("ttfb", ttfb);
+          }
         } else {
           timed = true;
           await this.#pushWords(output.words, context, pieceStartMs);

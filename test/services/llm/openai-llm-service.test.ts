@@ -303,6 +303,36 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     expect(t.textsAfter()).toEqual(["Hi."]);
   });
 
+  it("an endpoint nobody listens on is a connection error naming the cause and OPENAI_BASE_URL, retried once", async () => {
+    const gone = await loopbackOpenAI(() => {});
+    await gone.close();
+    const t = run(gone, { retryBackoffMs: 10 });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await t.finish();
+    expect(t.errors).toHaveLength(1);
+    const error = t.errors[0]!.error as LLMServiceError;
+    expect(error.failure).toBe("connection");
+    expect(error.message).toContain(gone.baseURL);
+    expect(error.message).toContain("ECONNREFUSED");
+    expect(error.message).toContain("OPENAI_BASE_URL");
+    expect(t.kinds()).toEqual([]);
+  });
+
+  it("sends its requests with the fetch it is given", async () => {
+    const srv = await server((sse) => answer(sse, ["Hi."]));
+    const seen: string[] = [];
+    const t = run(srv, {
+      fetch: (input, init) => {
+        seen.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await t.finish();
+    expect(seen).toEqual([`${srv.baseURL}/chat/completions`]);
+    expect(t.textsAfter()).toEqual(["Hi."]);
+  });
+
   it("retries a 500 once after the backoff (on the task clock) and answers", async () => {
     const srv = await server((sse, n) =>
       n === 1 ? sse.error(500, "The server had an error.") : answer(sse, ["Fine."]),

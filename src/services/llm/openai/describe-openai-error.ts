@@ -21,7 +21,7 @@ export function describeOpenAIError(
   error: unknown,
 ): LLMServiceError {
   if (sdk && error instanceof sdk.APIConnectionError) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    const cause = error.cause instanceof Error ? `: ${innermostMessage(error.cause)}` : "";
     return new LLMServiceError(
       service,
       "connection",
@@ -91,6 +91,16 @@ export function describeOpenAIError(
       cause: error,
     },
   );
+}
+
+/**
+ * What went wrong at the bottom of a chain of causes: `fetch` says only "fetch failed" and keeps
+ * the socket's error ("connect ECONNREFUSED 127.0.0.1:8080") as its cause.
+ */
+function innermostMessage(error: Error): string {
+  let inner = error;
+  for (let depth = 0; depth < 8 && inner.cause instanceof Error; depth++) inner = inner.cause;
+  return inner === error ? error.message : `${error.message}: ${inner.message}`;
 }
 
 /** The provider's own words, without the SDK's status prefix. */

@@ -4,6 +4,7 @@ import { deadline } from "../../../clock/deadline.js";
 import { toOpenAIRequest } from "../../../context/adapters/openai.js";
 import type { ConversionOptions } from "../../../context/adapters/common.js";
 import type { JsonObject } from "../../../context/json.js";
+import { type FetchFunction, httpFetch } from "../../http/http-fetch.js";
 import { LLMService, type LLMServiceOptions } from "../llm-service.js";
 import { LLMServiceError } from "../llm-service-error.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
@@ -41,6 +42,14 @@ export interface OpenAILLMServiceOptions extends LLMServiceOptions {
   conversion?: ConversionOptions;
   /** Where the key and base URL are read from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The `fetch` the SDK sends its requests with. The default, `httpFetch`, sends them on
+   * `node:http(s)` with a keep-alive agent per process: Node's own `fetch` costs 1–3 ms more per
+   * request on the way to the first word and drops a connection idle for 4 s
+   * (docs/design/llm-services.md, "The HTTP client"). Pass `globalThis.fetch`, or undici's `fetch`
+   * with a proxy dispatcher, to use those instead. @default httpFetch
+   */
+  fetch?: FetchFunction;
 }
 
 /** Longest wait for the `openai` package to load, in ms. */
@@ -70,6 +79,7 @@ export class OpenAILLMService extends LLMService {
   readonly #includeUsage: boolean;
   readonly #params: JsonObject;
   readonly #conversion: ConversionOptions;
+  readonly #fetch: FetchFunction;
   #sdk: OpenAIModule | undefined;
   #client: OpenAI | undefined;
 
@@ -83,6 +93,7 @@ export class OpenAILLMService extends LLMService {
     this.#includeUsage = options.includeUsage ?? true;
     this.#params = options.params ?? {};
     this.#conversion = options.conversion ?? {};
+    this.#fetch = options.fetch ?? httpFetch;
   }
 
   protected override async connect(): Promise<void> {
@@ -111,6 +122,7 @@ export class OpenAILLMService extends LLMService {
       apiKey: this.#apiKey,
       ...(this.#baseURLOption === undefined ? {} : { baseURL: this.#baseURLOption }),
       maxRetries: 0, // the base class retries, on the task clock
+      fetch: this.#fetch,
       // What the SDK logs (a chunk it cannot parse…) is reported by the service itself.
       logger: { error: log, warn: log, info: log, debug: log },
     });

@@ -1,0 +1,171 @@
+import {
+  Agent as HttpAgent,
+  type IncomingMessage,
+  type ClientRequest,
+  request as httpRequest,
+} from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+
+/** A function with `fetch`'s signature (what the provider SDKs accept as their `fetch` option). */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Longest an idle connection is kept for the next request, in ms; less when the server announces
+ * a shorter keep-alive (then 1 s less than it says, so a request never races the server's close).
+ */
+export const HTTP_FETCH_IDLE_MS = 60_000;
+
+/** Statuses whose response has no body (a `Response` refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+let agents: { http: HttpAgent; https: HttpsAgent } | undefined;
+
+/** The process's keep-alive agents, made on first use (idle sockets do not hold the process open). */
+function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
+  return (agents ??= {
+    http: new HttpAgent({ keepAlive: true, timeout: HTTP_FETCH_IDLE_MS, scheduling: "lifo" }),
+    https: new HttpsAgent({ keepAlive: true, timeout: HTTP_FETCH_IDLE_MS, scheduling: "lifo" }),
+  });
+}
+
+/**
+ * `fetch` for the requests of LLM providers, on `node:http`/`node:https` with one keep-alive agent
+ * per process (docs/design/llm-services.md, "The HTTP client"). Node's own `fetch` (undici) costs
+ * 1–3 ms of CPU per request on Node 20 (its request and response objects, and web streams in
+ * both directions), all of it on the path from the end of the user's turn to the first word of
+ * the answer, and it closes a connection idle for 4 s, so the next turn after a pause paid a new
+ * TCP and TLS handshake. This one keeps connections for {@link HTTP_FETCH_IDLE_MS} (or what the
+ * server announces), and answers with a real `Response` whose body streams the socket's data as
+ * it comes.
+ *
+ * What it handles itself: `http:` and `https:` URLs, a string, `Uint8Array` or `ArrayBuffer` body
+ * (or none), headers in any form, `signal`, gzip/deflate/br bodies. Anything else (a `Request`
+ * object, a stream or form body, a redirect to follow) goes to Node's `fetch`, so behaviour never
+ * differs from `fetch`'s, only its cost.
+ *
+ * Errors as `fetch` gives them: a request that cannot be sent rejects with
+ * `TypeError("fetch failed")` (the socket's error as `cause`); an abort rejects with
+ * `signal.reason` before the response, and errors the body stream with it after; a connection
+ * that breaks mid-body errors the body stream.
+ */
+export const httpFetch: FetchFunction = (input, init = {}) => {
+  const url = typeof input === "string" ? safeUrl(input) : input instanceof URL ? input : undefined;
+  const body = requestBody(init.body);
+  if (
+    url === undefined ||
+    body === undefined ||
+    (url.protocol !== "http:" && url.protocol !== "https:") ||
+    (init.redirect !== undefined && init.redirect !== "follow")
+  ) {
+    return fetch(input, init);
+  }
+  return send(url, init, body).then((response) => response ?? fetch(input, init));
+};
+
+/** The body as bytes or a string; `null` for none; `undefined` when only `fetch` can send it. */
+function requestBody(body: RequestInit["body"]): string | Uint8Array | null | undefined {
+  if (body === undefined || body === null) return null;
+  if (typeof body === "string" || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return undefined;
+}
+
+function safeUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined; // fetch gives the error
+  }
+}
+
+/**
+ * Sends one request; resolves with its response, or with `undefined` for a redirect (which
+ * `fetch` follows instead: the body is a string or bytes, so it can be sent again).
+ */
+function send(url: URL, init: RequestInit, body: string | Uint8Array | null): Promise<Response | undefined> {
+  const signal = init.signal ?? undefined;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const method = (init.method ?? "GET").toUpperCase();
+  const headers: Record<string, string> = {};
+  new Headers(init.headers).forEach((value, name) => (headers[name] = value));
+  if (body !== null) {
+    headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
+    if (typeof body === "string") headers["content-type"] ??= "text/plain;charset=UTF-8";
+  }
+  const https = url.protocol === "https:";
+  const options = { method, headers, agent: https ? sharedAgents().https : sharedAgents().http };
+  return new Promise<Response | undefined>((resolve, reject) => {
+    let response: IncomingMessage | undefined;
+    let settled = false;
+    const onAbort = (): void => {
+      const reason: unknown = signal?.reason;
+      req.destroy();
+      if (response) response.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+      if (!settled) {
+        settled = true;
+        reject(reason);
+      }
+    };
+    const req: ClientRequest = (https ? httpsRequest : httpRequest)(url, options, (res) => {
+      response = res;
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location !== undefined) {
+        signal?.removeEventListener("abort", onAbort);
+        res.resume();
+        settled = true;
+        resolve(undefined);
+        return;
+      }
+      try {
+        const answer = toResponse(res, url);
+        settled = true;
+        resolve(answer);
+      } catch (error) {
+        signal?.removeEventListener("abort", onAbort);
+        res.destroy();
+        settled = true;
+        reject(new TypeError("fetch failed", { cause: error }));
+        return;
+      }
+      res.once("close", () => signal?.removeEventListener("abort", onAbort));
+    });
+    req.once("error", (error) => {
+      if (settled) return; // after the response: the body stream reports it
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: error }));
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    req.end(body ?? undefined);
+  });
+}
+
+/** A `Response` whose body streams `res` (decoded when the server compressed it). */
+function toResponse(res: IncomingMessage, url: URL): Response {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const status = res.statusCode ?? 0;
+  let stream: Readable = res;
+  const encoding = (res.headers["content-encoding"] ?? "").trim().toLowerCase();
+  const decoder =
+    encoding === "gzip" || encoding === "x-gzip"
+      ? createGunzip()
+      : encoding === "deflate"
+        ? createInflate()
+        : encoding === "br"
+          ? createBrotliDecompress()
+          : undefined;
+  if (decoder) {
+    stream = res.pipe(decoder);
+    res.once("error", (error) => decoder.destroy(error));
+    decoder.once("close", () => res.destroy());
+  }
+  const body = NULL_BODY_STATUSES.has(status) ? null : (Readable.toWeb(stream) as ReadableStream<Uint8Array>);
+  if (body === null) res.resume();
+  const response = new Response(body, { status, statusText: res.statusMessage ?? "", headers });
+  Object.defineProperty(response, "url", { value: url.href });
+  return response;
+}
