@@ -4,47 +4,16 @@
  * refusing the reconnect (401) or accepting it after failures or a hung upgrade; an interrupted
  * sentence's connection lost before `Cleared`; end and cancel while it reconnects.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SystemClock } from "../../../src/clock/index.js";
 import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
 import { InterruptionFrame } from "../../../src/frames/lifecycle.js";
 import { TTSTextFrame } from "../../../src/frames/text.js";
 import { TTSStoppedFrame } from "../../../src/frames/tts.js";
-import { DeepgramTTSService, type DeepgramTTSOptions } from "../../../src/services/deepgram/tts.js";
-import { speechSample } from "../openai-audio/fake-openai-audio.js";
 import { endTTS, finishTTS, startTTS, waitFor, type TTSSession } from "../openai-audio/tts-session.js";
 import { tcpHandles, until } from "../websocket/loopback-provider.js";
-import {
-  type FakeDeepgramSpeak,
-  type FakeDeepgramSpeakOptions,
-  STALE_SAMPLE,
-  fakeDeepgramSpeak,
-} from "./fake-deepgram-speak.js";
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: FakeDeepgramSpeakOptions = {}): Promise<FakeDeepgramSpeak> {
-  const server = await fakeDeepgramSpeak(options);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-function service(server: FakeDeepgramSpeak, options: DeepgramTTSOptions = {}): DeepgramTTSService {
-  return new DeepgramTTSService({
-    apiKey: "test-key",
-    baseUrl: server.baseUrl,
-    env: {},
-    socket: { backoff: { initialDelayMs: 10, maxDelayMs: 20 } },
-    ...options,
-  });
-}
-
-function expected(text: string): Int16Array {
-  return Int16Array.from({ length: text.length * 240 }, (_, i) => speechSample(i));
-}
+import { STALE_SAMPLE } from "./fake-deepgram-speak.js";
+import { expected, fake, service } from "./speak-kit.js";
 
 /** The samples of the audio frames pushed after the `from`th frame. */
 function samplesAfter(s: TTSSession, from: number): Int16Array {

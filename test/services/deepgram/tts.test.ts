@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SystemClock, VirtualClock } from "../../../src/clock/index.js";
 import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
 import { InterruptionFrame } from "../../../src/frames/lifecycle.js";
@@ -7,41 +7,11 @@ import { TTSTextFrame } from "../../../src/frames/text.js";
 import { TTSStoppedFrame } from "../../../src/frames/tts.js";
 import { Pipeline } from "../../../src/pipeline/pipeline.js";
 import { PipelineTask } from "../../../src/pipeline/task.js";
-import { DeepgramTTSService, type DeepgramTTSOptions } from "../../../src/services/deepgram/tts.js";
-import { speechSample } from "../openai-audio/fake-openai-audio.js";
+import { DeepgramTTSService } from "../../../src/services/deepgram/tts.js";
 import { endTTS, expectNothingPending, finishTTS, startTTS, waitFor } from "../openai-audio/tts-session.js";
 import { describeFrames } from "../tts/support.js";
 import { tcpHandles, until } from "../websocket/loopback-provider.js";
-import {
-  type FakeDeepgramSpeak,
-  type FakeDeepgramSpeakOptions,
-  fakeDeepgramSpeak,
-} from "./fake-deepgram-speak.js";
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function fake(options: FakeDeepgramSpeakOptions = {}): Promise<FakeDeepgramSpeak> {
-  const server = await fakeDeepgramSpeak(options);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-function service(server: FakeDeepgramSpeak, options: DeepgramTTSOptions = {}): DeepgramTTSService {
-  return new DeepgramTTSService({
-    apiKey: "test-key",
-    baseUrl: server.baseUrl,
-    env: {},
-    socket: { backoff: { initialDelayMs: 10, maxDelayMs: 20 } },
-    ...options,
-  });
-}
-
-function expected(text: string): Int16Array {
-  return Int16Array.from({ length: text.length * 240 }, (_, i) => speechSample(i));
-}
+import { expected, fake, service } from "./speak-kit.js";
 
 function concat(...parts: Int16Array[]): Int16Array {
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
