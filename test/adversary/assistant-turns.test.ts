@@ -131,7 +131,9 @@ describe("TurnAnalyzerStopStrategy with an analyzer that breaks its contract", (
       let threw = "";
       try {
         new UserTurnProcessor({
-          stopStrategies: [new TurnAnalyzerStopStrategy({ analyzer: analyzer as never, fallbackTimeoutMs: 3000 })],
+          stopStrategies: [
+            new TurnAnalyzerStopStrategy({ analyzer: analyzer as never, fallbackTimeoutMs: 3000 }),
+          ],
         });
       } catch (e) {
         threw = String(e);

@@ -80,12 +80,9 @@ async function echoServer(model: TurnModel, logger: Logger): Promise<DevServer> 
     ...v,
     greeting: { ...v.greeting, audio: v.greeting.audio.slice(0, (v.greeting.sampleRate * 3) / 10) },
   }));
-  const page = mkdtempSync(join(scratch, "page-"));
-  for (const file of ["index.html", "app.js", "THIRD_PARTY_LICENSES.txt"])
-    writeFileSync(join(page, file), "");
   const server = await startDevServer({
     port: 0,
-    clientDir: page,
+    clientDir: standInPage(),
     logger,
     onSession: async (socket, _request, session) => {
       const turnAnalyzer = model.analyzer?.();
@@ -177,9 +174,8 @@ describe("echo-bot sessions with SMART_TURN_MODEL (loopback development server, 
 });
 
 describe("SMART_TURN_MODEL with VOICEPIPE_WORKERS (the session-worker module on a real worker thread)", () => {
-  it("the worker loads the model the main thread checked, and its session's turn ends by it", async () => {
-    const logger = recordingLogger();
-    const data: SessionWorkerData = { bot: "echo", why: "test", turnModelPath: ALWAYS_COMPLETE };
+  /** One echo session on a session worker given `data`: greeted, one sentence spoken, its turn ended. */
+  async function speakToWorker(data: SessionWorkerData, logger: Logger): Promise<void> {
     const server = await startDevServer({
       port: 0,
       clientDir: standInPage(),
@@ -191,6 +187,12 @@ describe("SMART_TURN_MODEL with VOICEPIPE_WORKERS (the session-worker module on 
     const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
     void client.speak(await sentence());
     await client.waitFor("user-stopped-speaking", greeted.atMs, 15_000);
+  }
+
+  it("the worker loads the model the main thread checked, and its session's turn ends by it", async () => {
+    const logger = recordingLogger();
+    const data: SessionWorkerData = { bot: "echo", why: "test", turnModelPath: ALWAYS_COMPLETE };
+    await speakToWorker(data, logger);
     expect(turnEnds(logger)[0]).toBe("(TurnAnalyzerStopStrategy: the turn analyzer says complete (p=0.73))");
   }, 90_000);
 
@@ -198,17 +200,7 @@ describe("SMART_TURN_MODEL with VOICEPIPE_WORKERS (the session-worker module on 
     const logger = recordingLogger();
     const gone = join(scratch, "deleted.onnx");
     const data: SessionWorkerData = { bot: "echo", why: "test", turnModelPath: gone };
-    const server = await startDevServer({
-      port: 0,
-      clientDir: standInPage(),
-      logger,
-      workers: { count: 1, module: SESSION_WORKER, data },
-    });
-    servers.push(server);
-    const client = await connect(server);
-    const greeted = await client.waitFor("bot-stopped-speaking", 0, 30_000);
-    void client.speak(await sentence());
-    await client.waitFor("user-stopped-speaking", greeted.atMs, 15_000);
+    await speakToWorker(data, logger);
     expect(logger.lines.filter((l) => l.includes("SMART_TURN_MODEL="))).toEqual([
       expect.stringMatching(
         new RegExp(`^warn: SMART_TURN_MODEL=${escape(gone)} cannot be used: there is no file at`),

@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runCommand } from "../support/command.js";
@@ -12,16 +14,27 @@ import { ProtobufFrameSerializer } from "../../src/serializers/index.js";
 const COMMAND = fileURLToPath(new URL("../../examples/03-voice-bot/index.ts", import.meta.url));
 
 describe("npm start (examples/03-voice-bot)", () => {
-  it("prints one line with the URL and the bot, answers client-ready, greets, and on Ctrl-C closes the session and exits 0", async () => {
-    const command = runCommand(COMMAND, ["--port", "0"]);
+  it("prints one line with the URL and the bot, answers client-ready, greets, and on Ctrl-C closes the session and exits 0; a SMART_TURN_MODEL that names no file is one warning and the bot runs without it", async () => {
+    const missing = join(tmpdir(), `voicepipe-no-such-folder-${process.pid}`, "smart-turn-v3.2-cpu.onnx");
+    const command = runCommand(COMMAND, ["--port", "0"], { SMART_TURN_MODEL: missing });
     const { child, exited, stdout, stderr } = command;
     try {
       await expect.poll(stdout, { timeout: 30_000 }).toContain("\n");
       const match =
-        /^voicepipe: open (http:\/\/127\.0\.0\.1:(\d+)\/) in a browser \(Ctrl-C to stop\); the echo bot answers/.exec(
+        /^voicepipe: open (http:\/\/127\.0\.0\.1:(\d+)\/) in a browser \(Ctrl-C to stop\); the echo bot answers.*; no turn model: SMART_TURN_MODEL cannot be used \(the warning above says why\)\n/.exec(
           stdout(),
         );
       expect(match, stdout() + stderr()).not.toBeNull();
+      expect(
+        stderr()
+          .split("\n")
+          .filter((l) => l.includes("SMART_TURN_MODEL")),
+      ).toEqual([
+        `[voicepipe] WARN SMART_TURN_MODEL=${missing} cannot be used: there is no file at ${missing}. ` +
+          "Download smart-turn-v3.2-cpu.onnx from https://huggingface.co/pipecat-ai/smart-turn-v3 (BSD-2-Clause; " +
+          "voicepipe neither ships nor downloads it), or unset SMART_TURN_MODEL. The bot runs without a turn model " +
+          "meanwhile: the user's turns end on silence.",
+      ]);
       const page = await fetch(match![1]!);
       expect(page.status).toBe(200);
       const start = await fetch(`${match![1]}start`, { method: "POST" });

@@ -13,9 +13,14 @@ export interface RunningCommand {
 }
 
 /** Starts `file` as a command the way `npm start` runs one (tsx), collecting its output. */
-export function runCommand(file: string, args: readonly string[] = []): RunningCommand {
+export function runCommand(
+  file: string,
+  args: readonly string[] = [],
+  env?: Readonly<Record<string, string>>,
+): RunningCommand {
   const child = spawn(process.execPath, ["--import", "tsx", file, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   let stdout = "";
   let stderr = "";
