@@ -20,6 +20,24 @@ const image = fc.constantFrom(
   { type: "image_url" as const, image_url: { url: "https://example.com/x.jpg" } },
 );
 
+/** Anthropic's thinking blocks an assistant message may carry (or none). */
+const anthropicThinking = fc.option(
+  fc.record({
+    thinking: fc.array(
+      fc.oneof(
+        fc.record({
+          type: fc.constant("thinking" as const),
+          thinking: fc.string({ maxLength: 6 }),
+          signature: fc.string({ maxLength: 6 }),
+        }),
+        fc.record({ type: fc.constant("redacted_thinking" as const), data: fc.string({ maxLength: 6 }) }),
+      ),
+      { maxLength: 3 },
+    ),
+  }),
+  { nil: undefined },
+);
+
 /** Any message of the common form, in any order: contexts a user could build by hand. */
 const message: fc.Arbitrary<LLMMessage> = fc.oneof(
   fc.record({ role: fc.constantFrom("system" as const, "developer" as const), content: text }),
@@ -39,22 +57,7 @@ const message: fc.Arbitrary<LLMMessage> = fc.oneof(
         list.map((id) => ({ id, type: "function" as const, function: { name: "f", arguments: '{"x":1}' } })),
       ),
     interrupted: fc.boolean(),
-    anthropic: fc.option(
-      fc.record({
-        thinking: fc.array(
-          fc.oneof(
-            fc.record({
-              type: fc.constant("thinking" as const),
-              thinking: fc.string({ maxLength: 6 }),
-              signature: fc.string({ maxLength: 6 }),
-            }),
-            fc.record({ type: fc.constant("redacted_thinking" as const), data: fc.string({ maxLength: 6 }) }),
-          ),
-          { maxLength: 3 },
-        ),
-      }),
-      { nil: undefined },
-    ),
+    anthropic: anthropicThinking,
   }),
   fc.record({ role: fc.constant("tool" as const), tool_call_id: ids, content: text }),
 );
@@ -181,22 +184,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant("say" as const),
     text: fc.string({ maxLength: 6 }),
     interrupted: fc.boolean(),
-    anthropic: fc.option(
-      fc.record({
-        thinking: fc.array(
-          fc.oneof(
-            fc.record({
-              type: fc.constant("thinking" as const),
-              thinking: fc.string({ maxLength: 6 }),
-              signature: fc.string({ maxLength: 6 }),
-            }),
-            fc.record({ type: fc.constant("redacted_thinking" as const), data: fc.string({ maxLength: 6 }) }),
-          ),
-          { maxLength: 3 },
-        ),
-      }),
-      { nil: undefined },
-    ),
+    anthropic: anthropicThinking,
   }),
   fc.record({ kind: fc.constant("calls" as const), count: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ kind: fc.constant("result" as const), pick: fc.nat() }),

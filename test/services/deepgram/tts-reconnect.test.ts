@@ -10,23 +10,23 @@ import { TTSAudioRawFrame } from "../../../src/frames/audio.js";
 import { InterruptionFrame } from "../../../src/frames/lifecycle.js";
 import { TTSTextFrame } from "../../../src/frames/text.js";
 import { TTSStoppedFrame } from "../../../src/frames/tts.js";
-import { endTTS, finishTTS, startTTS, waitFor, type TTSSession } from "../openai-audio/tts-session.js";
+import {
+  endTTS,
+  finishTTS,
+  joinedSamples,
+  startTTS,
+  waitFor,
+  type TTSSession,
+} from "../openai-audio/tts-session.js";
 import { tcpHandles, until } from "../websocket/loopback-provider.js";
 import { STALE_SAMPLE } from "./fake-deepgram-speak.js";
 import { expected, fake, service } from "./speak-kit.js";
 
 /** The samples of the audio frames pushed after the `from`th frame. */
 function samplesAfter(s: TTSSession, from: number): Int16Array {
-  const frames = s.down.frames
-    .slice(from)
-    .filter((f): f is TTSAudioRawFrame => f instanceof TTSAudioRawFrame);
-  const out = new Int16Array(frames.reduce((n, f) => n + f.audio.length, 0));
-  let at = 0;
-  for (const f of frames) {
-    out.set(f.audio, at);
-    at += f.audio.length;
-  }
-  return out;
+  return joinedSamples(
+    s.down.frames.slice(from).filter((f): f is TTSAudioRawFrame => f instanceof TTSAudioRawFrame),
+  );
 }
 
 const stops = (s: TTSSession): number => s.down.ofType(TTSStoppedFrame).length;

@@ -36,16 +36,7 @@ export async function startTTS(
         new LLMFullResponseEndFrame(),
       );
     },
-    samples() {
-      const frames = down.ofType(TTSAudioRawFrame);
-      const out = new Int16Array(frames.reduce((n, f) => n + f.audio.length, 0));
-      let at = 0;
-      for (const f of frames) {
-        out.set(f.audio, at);
-        at += f.audio.length;
-      }
-      return out;
-    },
+    samples: () => joinedSamples(down.ofType(TTSAudioRawFrame)),
     errors: () => up.ofType(ErrorFrame),
   };
 }
@@ -77,4 +68,15 @@ export function expectNothingPending(clock: Clock): void {
     expect(clock.pendingTimers).toBe(0);
     expect(clock.pendingRealWork).toBe(0);
   }
+}
+
+/** The samples of `frames`, one after the other. */
+export function joinedSamples(frames: readonly TTSAudioRawFrame[]): Int16Array {
+  const out = new Int16Array(frames.reduce((n, f) => n + f.audio.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    out.set(f.audio, at);
+    at += f.audio.length;
+  }
+  return out;
 }
