@@ -7,6 +7,7 @@ import {
   verify,
 } from "node:crypto";
 import { InvalidOptionError } from "../errors.js";
+import { givenText } from "../wire-values.js";
 
 /**
  * Checks of the signatures telephony providers put on their webhook requests (the request that
@@ -341,11 +342,11 @@ function checkedTime(
   const toleranceMs = input.toleranceMs ?? defaultMs;
   if (typeof toleranceMs !== "number" || Number.isNaN(toleranceMs) || toleranceMs < 0)
     throw new InvalidOptionError(
-      `${check}: toleranceMs must be a number of ms ≥ 0 (got ${String(toleranceMs)}); leave it out for ${defaultMs}`,
+      `${check}: toleranceMs must be a number of ms ≥ 0 (got ${givenText(toleranceMs)}); leave it out for ${defaultMs}`,
     );
   if (typeof input.nowMs !== "number" || !Number.isFinite(input.nowMs))
     throw new InvalidOptionError(
-      `${check}: nowMs must be the Unix time in ms (got ${String(input.nowMs)}); pass Date.now() or your clock's wall time`,
+      `${check}: nowMs must be the Unix time in ms (got ${givenText(input.nowMs)}); pass Date.now() or your clock's wall time`,
     );
   return toleranceMs;
 }

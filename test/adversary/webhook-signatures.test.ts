@@ -66,6 +66,16 @@ describe("signature checks: the replay bound cannot be switched off by a non-num
     }
   });
 
+  it("a tolerance or a clock reading that is an object with no usable toString is refused in words, not with a TypeError", () => {
+    const hostile = { toString: "" } as unknown as number;
+    for (const check of [vonage, telnyx]) {
+      expect(() => check(NOW_MS / 1000, { toleranceMs: hostile })).toThrow(InvalidOptionError);
+      expect(() => check(NOW_MS / 1000, { toleranceMs: hostile })).toThrow(/toleranceMs must be a number/);
+      expect(() => check(NOW_MS / 1000, { nowMs: hostile })).toThrow(InvalidOptionError);
+      expect(() => check(NOW_MS / 1000, { nowMs: hostile })).toThrow(/nowMs must be the Unix time/);
+    }
+  });
+
   it("a clock reading that is not a time is refused with a sentence naming it (never accepts a stale request)", () => {
     fc.assert(
       fc.property(
