@@ -1,6 +1,7 @@
 import type { AsyncLocalStorage } from "node:async_hooks";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextImmediate } from "node:timers/promises";
 import type { Clock } from "../clock/clock.js";
+import { nextTurn } from "../clock/next-turn.js";
 import { ErrorFrame } from "../frames/error.js";
 import {
   type Frame,
@@ -472,8 +473,7 @@ export class FrameProcessor<E extends FrameProcessorEvents = FrameProcessorEvent
    * while a burst is still draining.
    */
   #yieldTurn(): Promise<void> {
-    const turn = nextTurn().then(() => undefined);
-    return this.#context ? this.#context.clock.track(turn) : turn;
+    return this.#context ? nextTurn(this.#context.clock) : nextImmediate().then(() => undefined);
   }
 
   #newTurn(): Turn {
