@@ -13,43 +13,98 @@
  * at once). Times come from `TurnLatencyObserver` (task clock) for each answered turn; the
  * client's own view (last loud sample sent → first bot audio received) is printed beside them.
  *
- *   npx tsx bench/turn-latency.ts [turns=30] [warmup=2]
+ * By default the services and the client run in this process, on the bot's event loop, as the
+ * conversation tests run them: every loopback hop is a turn of that loop. `apart=1` runs them in a
+ * second process (`support/turn-latency-world.ts`), as in a deployment, where the providers and the
+ * user are other machines and this process runs the bot alone: every hop then wakes another
+ * process (on this 2-vCPU VM that costs more than a turn of a busy loop; see BENCHMARKS.md).
+ *
+ *   npx tsx bench/turn-latency.ts [turns=30] [warmup=2] [apart=0]
  */
+import { fork } from "node:child_process";
 import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { runAssistantBot } from "../examples/03-voice-bot/assistant-bot.js";
 import type { TurnLatency } from "../src/observers/turn-latency.js";
+import { silentLogger } from "../src/logger.js";
+import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
+import { startDevServer } from "../src/runner/dev-server.js";
 import { answer } from "../test/services/llm/loopback-openai.js";
-import { startAssistant, utterance } from "../test/conversation/assistant-harness.js";
+import { startAssistant } from "../test/conversation/assistant-harness.js";
 import { benchArgs } from "./support/args.js";
+import { benchPhrases, converse } from "./support/converse.js";
+import type { FromWorld, ToWorld } from "./support/turn-latency-world.js";
 
 const { named } = benchArgs();
 const turns = Number(named["turns"] ?? 30);
 const warmup = Number(named["warmup"] ?? 2);
+const apart = named["apart"] === "1";
 
-const phrases = [await utterance("vad-espeak", 1, 50), await utterance("vad-flite", 1, 50)];
-const harness = await startAssistant({
-  greeting: "Hi.",
-  deepgram: { utterances: Array.from({ length: turns + warmup }, (_, i) => phrases[i % 2]!.text) },
-  cartesia: { msPerChar: 5 },
-  llm: (sse) => answer(sse, ["Sure", "."]),
-});
 const records: TurnLatency[] = [];
-const clientMs: number[] = [];
-try {
-  const client = await harness.connect();
-  harness.session().parts.latency.on("turnLatency", (r) => records.push(r));
-  let last = await client.waitFor("bot-stopped-speaking", 0, 20_000);
-  for (let i = 0; i < turns + warmup; i++) {
-    const phrase = phrases[i % 2]!;
-    // The last loud sample left the client 50 ms (the clip's padding) before its last sample.
-    const spokeUntil = (await client.speak(phrase.samples)) - 50;
-    const started = await client.waitFor("bot-started-speaking", last.atMs, 10_000);
-    const firstAudio = client.audio.find((a) => a.atMs >= spokeUntil - 5 && a.samples.some((v) => v !== 0));
-    if (i >= warmup && firstAudio) clientMs.push(firstAudio.atMs - spokeUntil);
-    last = await client.waitFor("bot-stopped-speaking", started.atMs, 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+const clientMs = apart ? await runApart() : await runTogether();
+
+/** The bot here; the services and the client in a second process. */
+async function runApart(): Promise<number[]> {
+  const worldFile = fileURLToPath(new URL("./support/turn-latency-world.ts", import.meta.url));
+  const world = fork(worldFile, [], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+  const inbox: FromWorld[] = [];
+  let wake: (() => void) | undefined;
+  world.on("message", (m: FromWorld) => {
+    inbox.push(m);
+    wake?.();
+  });
+  world.on("exit", () => wake?.());
+  const next = async (): Promise<FromWorld> => {
+    while (inbox.length === 0) {
+      if (world.exitCode !== null) throw new Error(`the services' process exited (${world.exitCode})`);
+      await new Promise<void>((r) => (wake = r));
+    }
+    return inbox.shift()!;
+  };
+  const services = await next();
+  if (services.type !== "services") throw new Error(`expected the services' addresses, got ${services.type}`);
+  const server = await startDevServer({
+    port: 0,
+    clientDir: DEFAULT_CLIENT_DIR,
+    logger: silentLogger,
+    onSession: (socket, _request, session) =>
+      runAssistantBot(socket, session, {
+        choice: { stt: "deepgram", llm: "openai", tts: "cartesia" },
+        logger: silentLogger,
+        ambienceVolume: 0,
+        greeting: "Hi.",
+        env: services.env,
+        onTask: (_task, parts) => void parts.latency.on("turnLatency", (r) => records.push(r)),
+      }).then(() => {}),
+  });
+  try {
+    world.send({ type: "run", serverUrl: server.url, turns, warmup } satisfies ToWorld);
+    const result = await next();
+    if (result.type === "failed") throw new Error(`the client failed: ${result.message}`);
+    if (result.type !== "done") throw new Error(`expected the client's result, got ${result.type}`);
+    return result.clientMs;
+  } finally {
+    await server.close({ graceMs: 500, cancelTimeoutMs: 1000 });
+    world.kill();
   }
-} finally {
-  await harness.close();
+}
+
+/** The bot, the services and the client in this one process (as the conversation tests run). */
+async function runTogether(): Promise<number[]> {
+  const phrases = await benchPhrases();
+  const harness = await startAssistant({
+    greeting: "Hi.",
+    deepgram: { utterances: Array.from({ length: turns + warmup }, (_, i) => phrases[i % 2]!.text) },
+    cartesia: { msPerChar: 5 },
+    llm: (sse) => answer(sse, ["Sure", "."]),
+  });
+  try {
+    const client = await harness.connect();
+    harness.session().parts.latency.on("turnLatency", (r) => records.push(r));
+    return await converse(client, phrases, turns, warmup);
+  } finally {
+    await harness.close();
+  }
 }
 
 const answered = records.filter((r) => r.outcome === "answered").slice(warmup);
@@ -64,7 +119,7 @@ const line = (name: string, xs: number[]): void => {
 };
 console.log(
   `# ${answered.length} answered turns measured (${warmup} warm-up left out; ${records.length} turns seen); ` +
-    `load average ${loadavg()
+    `${apart ? "services and client in a second process" : "services and client in this process"}; load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
 );
