@@ -567,7 +567,7 @@ describe("adversary: ProviderSocket leaves nothing behind", () => {
     await until(() => p.socket.state === "waiting", "the backoff wait");
     expect(timeouts()).toBeGreaterThan(before);
     await p.socket.close();
-    expect(timeouts()).toBe(before);
+    expect(timeouts()).toBeLessThanOrEqual(before);
   });
 });
 

@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest";
 import { startDevServer } from "../../src/runner/dev-server.js";
 import { closed, openSocket, postStart } from "./http.js";
 
-/** Open TCP handles of this process (listeners and sockets). */
+/**
+ * Open TCP handles of this process (listeners and sockets). Checked as "back to at most what it
+ * was": the unit project shares a worker process between test files, so a socket another file
+ * left closing may go while this one runs.
+ */
 function tcpHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r.startsWith("TCP")).length;
 }
@@ -42,7 +46,7 @@ describe("development server: close({ graceMs })", () => {
     expect(tookMs).toBeLessThan(graceMs + cancelTimeoutMs + 1000);
     expect(server.sessions).toBe(1); // the abandoned one is still counted: its handler never settled
     await expect(postStart(server.url)).rejects.toThrow(/ECONNREFUSED/);
-    await expect.poll(tcpHandles).toBe(before);
+    await expect.poll(tcpHandles).toBeLessThanOrEqual(before);
   });
 
   it("resolves at once when no session is open, and refuses new sessions while closing", async () => {
@@ -64,12 +68,12 @@ describe("development server: close({ graceMs })", () => {
     release();
     socket?.close();
     expect(await closing).toStrictEqual({ ended: 1, cancelled: 0, abandoned: 0 });
-    await expect.poll(tcpHandles).toBe(before);
+    await expect.poll(tcpHandles).toBeLessThanOrEqual(before);
 
     const idle = await startDevServer({ port: 0, onSession: () => undefined });
     const started = performance.now();
     expect(await idle.close({ graceMs: 10_000 })).toStrictEqual({ ended: 0, cancelled: 0, abandoned: 0 });
     expect(performance.now() - started).toBeLessThan(1000);
-    await expect.poll(tcpHandles).toBe(before);
+    await expect.poll(tcpHandles).toBeLessThanOrEqual(before);
   });
 });
