@@ -8,7 +8,10 @@
  * Per request: time to the server seeing it, to the response headers (OpenAI only: the SDK gives
  * them apart), to the first text, and CPU (client and server: they share the process).
  *
- *   npx tsx bench/llm-http-client.ts [requests=300] [rounds=3] [provider=openai|anthropic|all]
+ * `first=http-fetch` runs `httpFetch` first in each round (by default Node's `fetch` goes first, and
+ * its first round also warms the code both share).
+ *
+ *   npx tsx bench/llm-http-client.ts [requests=300] [rounds=3] [provider=openai|anthropic|all] [first=node-fetch|http-fetch]
  */
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -24,6 +27,7 @@ const { named } = benchArgs();
 const requests = Number(named["requests"] ?? 300);
 const rounds = Number(named["rounds"] ?? 3);
 const provider = named["provider"] ?? "all";
+const first = named["first"] ?? "node-fetch";
 
 /** Times of one streamed request, in ms from its start. */
 interface Times {
@@ -124,7 +128,8 @@ if (Object.keys(providers).length === 0)
 console.log(`# ${requests} requests per client per round, ${rounds} rounds; load average ${load()}`);
 for (let round = 1; round <= rounds; round++) {
   for (const [name, clients] of Object.entries(providers)) {
-    for (const [client, once] of Object.entries(clients)) {
+    const order = Object.entries(clients).sort(([a], [b]) => Number(b === first) - Number(a === first));
+    for (const [client, once] of order) {
       for (let i = 0; i < 10; i++) await once();
       const seen: number[] = [];
       const headers: number[] = [];
