@@ -188,7 +188,11 @@ describe("httpFetch", () => {
       const error = e as Error & { cause?: Error };
       return { type: error.constructor.name, message: error.message, cause: error.cause?.message };
     };
-    expect(shape(errors[0])).toEqual({ type: "TypeError", message: "terminated", cause: "other side closed" });
+    expect(shape(errors[0])).toEqual({
+      type: "TypeError",
+      message: "terminated",
+      cause: "other side closed",
+    });
     expect(shape(errors[0])).toEqual(shape(errors[1]));
   });
 
