@@ -48,7 +48,8 @@ function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
  * Errors as `fetch` gives them: a request that cannot be sent rejects with
  * `TypeError("fetch failed")` (the socket's error as `cause`); an abort rejects with
  * `signal.reason` before the response, and errors the body stream with it after; a connection
- * that breaks mid-body errors the body stream.
+ * that breaks mid-body errors the body stream with `TypeError("terminated")` (cause "other side
+ * closed"), a body that does not decode likewise (the decoder's error as cause).
  */
 export const httpFetch: FetchFunction = (input, init = {}) => {
   const url = typeof input === "string" ? safeUrl(input) : input instanceof URL ? input : undefined;
