@@ -5,6 +5,7 @@ import type { JsonObject } from "../../context/json.js";
 import { InvalidOptionError } from "../../errors.js";
 import { resolveBaseUrl } from "../http/base-url.js";
 import { postEventStream } from "../http/event-stream.js";
+import { type FetchFunction, httpFetch } from "../http/http-fetch.js";
 import { LLMService, type LLMServiceOptions } from "../llm/llm-service.js";
 import { LLMServiceError } from "../llm/llm-service-error.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm/llm-stream.js";
@@ -42,12 +43,21 @@ export interface AnthropicLLMServiceOptions extends LLMServiceOptions {
   conversion?: ConversionOptions;
   /** Where the key and base URL are read from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The `fetch` the requests are sent with. The default, `httpFetch`, sends them on
+   * `node:http(s)` with a keep-alive agent per process: Node's own `fetch` costs 1–3 ms more per
+   * request on the way to the first word and drops a connection idle for 4 s
+   * (docs/design/llm-services.md, "The HTTP client"). Pass `globalThis.fetch`, or undici's `fetch`
+   * with a proxy dispatcher, to use those instead. @default httpFetch
+   */
+  fetch?: FetchFunction;
 }
 
 /**
  * An LLM service on the Anthropic Messages API, streamed (`POST /v1/messages`, `stream: true`),
- * over `fetch` with no SDK to install. Everything else (frames, interruption, stalls, the one
- * retry, metrics) is {@link LLMService}'s; see docs/design/llm-services.md.
+ * over HTTP (`httpFetch` unless the `fetch` option names another) with no SDK to install.
+ * Everything else (frames, interruption, stalls, the one retry, metrics) is {@link LLMService}'s;
+ * see docs/design/llm-services.md.
  *
  * A missing key (ANTHROPIC_API_KEY) or a rejected one (HTTP 401/403) is one clear error and marks
  * the service unusable. Anthropic's `overloaded_error` (HTTP 529, or an `error` event before the
@@ -71,6 +81,7 @@ export class AnthropicLLMService extends LLMService {
   readonly #params: JsonObject;
   readonly #headers: Readonly<Record<string, string>>;
   readonly #conversion: ConversionOptions;
+  readonly #fetch: FetchFunction;
 
   constructor(options: AnthropicLLMServiceOptions = {}) {
     super(options);
@@ -87,6 +98,7 @@ export class AnthropicLLMService extends LLMService {
     this.#params = options.params ?? {};
     this.#headers = options.headers ?? {};
     this.#conversion = options.conversion ?? {};
+    this.#fetch = options.fetch ?? httpFetch;
   }
 
   protected override connect(): void {
@@ -117,6 +129,7 @@ export class AnthropicLLMService extends LLMService {
       },
       body,
       signal: request.signal,
+      fetch: this.#fetch,
     });
     const iterator = events[Symbol.asyncIterator]();
     for (;;) {

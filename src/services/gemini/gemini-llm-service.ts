@@ -6,6 +6,7 @@ import type { LLMMessage } from "../../context/messages.js";
 import { InvalidOptionError } from "../../errors.js";
 import { resolveBaseUrl } from "../http/base-url.js";
 import { postEventStream } from "../http/event-stream.js";
+import { type FetchFunction, httpFetch } from "../http/http-fetch.js";
 import { LLMService, type LLMServiceOptions } from "../llm/llm-service.js";
 import { LLMServiceError } from "../llm/llm-service-error.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm/llm-stream.js";
@@ -47,14 +48,23 @@ export interface GeminiLLMServiceOptions extends LLMServiceOptions {
   conversion?: ConversionOptions;
   /** Where the key and base URL are read from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The `fetch` the requests are sent with. The default, `httpFetch`, sends them on
+   * `node:http(s)` with a keep-alive agent per process: Node's own `fetch` costs 1–3 ms more per
+   * request on the way to the first word and drops a connection idle for 4 s
+   * (docs/design/llm-services.md, "The HTTP client"). Pass `globalThis.fetch`, or undici's `fetch`
+   * with a proxy dispatcher, to use those instead. @default httpFetch
+   */
+  fetch?: FetchFunction;
 }
 
 let requests = 0;
 
 /**
- * An LLM service on Google Gemini's `streamGenerateContent` with `alt=sse`, over `fetch` with no
- * SDK to install. Everything else (frames, interruption, stalls, the one retry, metrics) is
- * {@link LLMService}'s; see docs/design/llm-services.md.
+ * An LLM service on Google Gemini's `streamGenerateContent` with `alt=sse`, over HTTP
+ * (`httpFetch` unless the `fetch` option names another) with no SDK to install. Everything else
+ * (frames, interruption, stalls, the one retry, metrics) is {@link LLMService}'s; see
+ * docs/design/llm-services.md.
  *
  * Function calls arrive whole; a call without an id gets one made here. Thinking models attach a
  * `thoughtSignature` to their calls that must go back with them: the service keeps the
@@ -77,6 +87,7 @@ export class GeminiLLMService extends LLMService {
   readonly #keySource: string;
   readonly #params: JsonObject;
   readonly #conversion: ConversionOptions;
+  readonly #fetch: FetchFunction;
   /** Call id → its thought signature, oldest first (a Map keeps insertion order). */
   readonly #signatures = new Map<string, string>();
 
@@ -99,6 +110,7 @@ export class GeminiLLMService extends LLMService {
     this.url = `${this.baseUrl}/${version}/${modelPath(this.name, this.model)}:streamGenerateContent?alt=sse`;
     this.#params = options.params ?? {};
     this.#conversion = options.conversion ?? {};
+    this.#fetch = options.fetch ?? httpFetch;
   }
 
   /** How many thought signatures are kept for calls the model made (at most {@link MAX_KEPT_SIGNATURES}). */
@@ -127,6 +139,7 @@ export class GeminiLLMService extends LLMService {
       headers: { "x-goog-api-key": this.#apiKey ?? "" },
       body,
       signal: request.signal,
+      fetch: this.#fetch,
     });
     for await (const sse of events) {
       for (const event of translator.translate(sse)) yield event;

@@ -5,6 +5,7 @@ import {
   HttpStatusError,
   MAX_ERROR_BODY_CHARS,
 } from "./http-errors.js";
+import { type FetchFunction, httpFetch } from "./http-fetch.js";
 
 /** One server-sent event. */
 export interface ServerSentEvent {
@@ -29,12 +30,17 @@ export interface EventStreamRequest {
    * without bound. @default 4 MiB
    */
   readonly maxEventChars?: number;
+  /**
+   * What sends the request: any function with `fetch`'s signature (Node's own, a proxying one).
+   * @default httpFetch (docs/design/llm-services.md, "The HTTP client")
+   */
+  readonly fetch?: FetchFunction;
 }
 
 const DEFAULT_MAX_EVENT_CHARS = 4 << 20;
 
 /**
- * POSTs `request.body` as JSON and yields the server-sent events of the answer as they arrive
+ * POSTs `request.body` as JSON (with `request.fetch`, else {@link httpFetch}) and yields the server-sent events of the answer as they arrive
  * (docs/design/llm-services.md, "Raw HTTP providers"). Parsing follows the WHATWG rules through
  * `eventsource-parser`: `\n`, `\r\n` or `\r` line ends, comments skipped, multi-line data joined,
  * a UTF-8 sequence split across chunks decoded whole.
@@ -42,7 +48,7 @@ const DEFAULT_MAX_EVENT_CHARS = 4 << 20;
  * Throws {@link HttpStatusError} for an error status (with the body's text, bounded),
  * {@link EventStreamError} when the answer is not an event stream or an event is too large,
  * {@link HttpConnectionError} when the server cannot be reached or the connection breaks, and
- * `signal.reason` (or fetch's abort error) once `signal` aborted. The stream simply ends when the
+ * `signal.reason` (or the fetch's own abort error) once `signal` aborted. The stream simply ends when the
  * body ends: whether the answer was complete is the provider's to say. Leaving the loop early
  * (`return()`) closes the response.
  *
@@ -52,7 +58,7 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
   const { url, signal } = request;
   let response: Response;
   try {
-    response = await fetch(url, {
+    response = await (request.fetch ?? httpFetch)(url, {
       method: "POST",
       headers: { ...request.headers, "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(request.body),

@@ -5,7 +5,7 @@ import {
   request as httpRequest,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 
 /** A function with `fetch`'s signature (what the provider SDKs accept as their `fetch` option). */
@@ -48,7 +48,8 @@ function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
  * Errors as `fetch` gives them: a request that cannot be sent rejects with
  * `TypeError("fetch failed")` (the socket's error as `cause`); an abort rejects with
  * `signal.reason` before the response, and errors the body stream with it after; a connection
- * that breaks mid-body errors the body stream.
+ * that breaks mid-body errors the body stream with `TypeError("terminated")` (cause "other side
+ * closed"), a body that does not decode likewise (the decoder's error as cause).
  */
 export const httpFetch: FetchFunction = (input, init = {}) => {
   const url = typeof input === "string" ? safeUrl(input) : input instanceof URL ? input : undefined;
@@ -119,7 +120,7 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | null): Pr
         return;
       }
       try {
-        const answer = toResponse(res, url);
+        const answer = toResponse(res, url, signal);
         settled = true;
         resolve(answer);
       } catch (error) {
@@ -143,7 +144,7 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | null): Pr
 }
 
 /** A `Response` whose body streams `res` (decoded when the server compressed it). */
-function toResponse(res: IncomingMessage, url: URL): Response {
+function toResponse(res: IncomingMessage, url: URL, signal: AbortSignal | undefined): Response {
   const headers = new Headers();
   const raw = res.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
@@ -163,9 +164,63 @@ function toResponse(res: IncomingMessage, url: URL): Response {
     res.once("error", (error) => decoder.destroy(error));
     decoder.once("close", () => res.destroy());
   }
-  const body = NULL_BODY_STATUSES.has(status) ? null : (Readable.toWeb(stream) as ReadableStream<Uint8Array>);
+  const body = NULL_BODY_STATUSES.has(status) ? null : webBody(stream, signal);
   if (body === null) res.resume();
   const response = new Response(body, { status, statusText: res.statusMessage ?? "", headers });
   Object.defineProperty(response, "url", { value: url.href });
   return response;
+}
+
+/** Highest number of body bytes read ahead of the reader before the socket is paused. */
+const BODY_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * `stream` as a web stream, read ahead by at most {@link BODY_HIGH_WATER_BYTES}. It errors as
+ * `fetch`'s body does: with `signal.reason` after an abort, else `TypeError("terminated")` with
+ * the cause (a connection the server cut is "other side closed", as `fetch` says it, not Node's
+ * "aborted", which reads as if the client had aborted). Cancelling it closes the connection.
+ */
+function webBody(stream: Readable, signal: AbortSignal | undefined): ReadableStream<Uint8Array> {
+  let cancelled = (): void => undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        let over = false; // ended, failed or cancelled: the controller takes nothing more
+        const fail = (error: unknown): void => {
+          if (over) return;
+          over = true;
+          controller.error(error);
+        };
+        stream.on("data", (chunk: Buffer) => {
+          if (over) return;
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 0) <= 0) stream.pause();
+        });
+        stream.once("end", () => {
+          if (over) return;
+          over = true;
+          controller.close();
+        });
+        stream.once("error", (error) => fail(signal?.aborted ? signal.reason : terminated(error)));
+        // Destroyed without an error and before its end: the body was cut short all the same.
+        stream.once("close", () => fail(terminated(new Error("other side closed"))));
+        cancelled = () => (over = true);
+      },
+      pull() {
+        stream.resume();
+      },
+      cancel() {
+        cancelled();
+        stream.destroy();
+      },
+    },
+    { highWaterMark: BODY_HIGH_WATER_BYTES, size: (chunk) => chunk.byteLength },
+  );
+}
+
+function terminated(error: Error): TypeError {
+  const reset = (error as NodeJS.ErrnoException).code === "ECONNRESET" && error.message === "aborted";
+  return new TypeError("terminated", {
+    cause: reset ? new Error("other side closed", { cause: error }) : error,
+  });
 }

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../../errors.js";
+import { type FetchFunction, httpFetch } from "../http/http-fetch.js";
 import { nonEmpty } from "../non-empty.js";
 
 /** OpenAI's public endpoint, as the OpenAI SDK means `baseURL` (paths such as `/audio/speech` are appended). */
@@ -16,6 +17,15 @@ export interface OpenAIEndpointOptions {
   baseURL?: string;
   /** Where the key and base URL are read from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The `fetch` the requests are sent with. The default, `httpFetch`, sends them on
+   * `node:http(s)` with a keep-alive agent per process: Node's own `fetch` costs 1–3 ms more per
+   * request and drops a connection idle for 4 s, so the next utterance or sentence after a pause
+   * paid a new TCP and TLS handshake (docs/design/llm-services.md, "The HTTP client"). Pass
+   * `globalThis.fetch`, or undici's `fetch` with a proxy dispatcher, to use those instead.
+   * @default httpFetch
+   */
+  fetch?: FetchFunction;
 }
 
 /** The key and endpoint a service uses, resolved and checked. */
@@ -24,12 +34,15 @@ export interface OpenAIEndpoint {
   readonly apiKey: string | undefined;
   /** Without a trailing slash. */
   readonly baseURL: string;
+  /** What sends the requests. */
+  readonly fetch: FetchFunction;
 }
 
 /**
  * Resolves the key and endpoint from the options, then the environment. A base URL that is not
- * http(s) is an {@link InvalidOptionError} naming where it came from; a missing key is not (the
- * service reports it when it starts, so a pipeline can be built before the key is known).
+ * http(s), or a `fetch` that is not a function, is an {@link InvalidOptionError} naming where it
+ * came from; a missing key is not (the service reports it when it starts, so a pipeline can be
+ * built before the key is known).
  */
 export function resolveOpenAIEndpoint(service: string, options: OpenAIEndpointOptions): OpenAIEndpoint {
   const env = options.env ?? process.env;
@@ -45,7 +58,13 @@ export function resolveOpenAIEndpoint(service: string, options: OpenAIEndpointOp
       `${service}: ${from} must be an http:// or https:// URL such as ${OPENAI_DEFAULT_BASE_URL} (got ${JSON.stringify(raw)})`,
     );
   }
-  return { apiKey, baseURL };
+  const fetch = options.fetch ?? httpFetch;
+  if (typeof fetch !== "function") {
+    throw new InvalidOptionError(
+      `${service}: fetch must be a function with fetch's signature, such as globalThis.fetch (got ${typeof fetch}); leave it out to use httpFetch`,
+    );
+  }
+  return { apiKey, baseURL, fetch };
 }
 
 function isHttpUrl(text: string): boolean {

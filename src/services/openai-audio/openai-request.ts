@@ -1,4 +1,5 @@
 import type { Clock } from "../../clock/clock.js";
+import type { FetchFunction } from "../http/http-fetch.js";
 import { OpenAIAudioError, connectionError, errorFromResponse } from "./openai-audio-error.js";
 
 /** One POST to an OpenAI audio endpoint. */
@@ -9,10 +10,16 @@ export interface OpenAIPost {
   readonly baseURL: string;
   readonly model: string;
   readonly apiKey: string;
+  /** What sends the request (`httpFetch` unless the user named another). */
+  readonly fetch: FetchFunction;
   /** Appended to `baseURL` (`/audio/speech`). */
   readonly path: string;
-  /** Makes the body for each attempt (a multipart form cannot be sent twice). */
-  readonly body: () => { body: string | Uint8Array | FormData; contentType?: string };
+  /**
+   * The body, sent as it is on each attempt. Bytes or a string, never a `FormData`: `httpFetch`
+   * hands anything else to Node's fetch, so a form is encoded first (`encodeMultipart`).
+   */
+  readonly body: string | Uint8Array;
+  readonly contentType: string;
   /** Aborts the request (interruption, cancel, a deadline); the promise rejects with its reason. */
   readonly signal: AbortSignal;
   /** Told of a failed first attempt that is being tried again. */
@@ -43,18 +50,14 @@ export async function postOpenAI(post: OpenAIPost): Promise<Response> {
 }
 
 async function attempt(post: OpenAIPost): Promise<Response> {
-  const { service, baseURL, signal } = post;
+  const { service, baseURL, signal, body, contentType } = post;
   if (signal.aborted) throw signal.reason;
-  const { body, contentType } = post.body();
   let response: Response;
   try {
     response = await post.clock.track(
-      fetch(`${baseURL}${post.path}`, {
+      post.fetch(`${baseURL}${post.path}`, {
         method: "POST",
-        headers: {
-          Authorization: `Bearer ${post.apiKey}`,
-          ...(contentType === undefined ? {} : { "Content-Type": contentType }),
-        },
+        headers: { Authorization: `Bearer ${post.apiKey}`, "Content-Type": contentType },
         body,
         signal,
       }),

@@ -8,6 +8,8 @@ import {
 } from "../stt/segmented-stt-service.js";
 import type { TranscriptResult } from "../stt/stt-service-options.js";
 import { OpenAIAudioError, connectionError, missingKeyError, reportRetry } from "./openai-audio-error.js";
+import type { FetchFunction } from "../http/http-fetch.js";
+import { encodeMultipart, type FormPart } from "./multipart.js";
 import { type OpenAIEndpointOptions, resolveOpenAIEndpoint } from "./openai-endpoint.js";
 import { postOpenAI } from "./openai-request.js";
 import { readBody } from "./read-body.js";
@@ -51,6 +53,7 @@ export class OpenAISTTService extends SegmentedSTTService {
   /** The endpoint in use (`/audio/transcriptions` is appended). */
   readonly baseURL: string;
   readonly #apiKey: string | undefined;
+  readonly #fetch: FetchFunction;
   readonly #model: string;
   readonly #language: string | undefined;
   readonly #prompt: string | undefined;
@@ -63,6 +66,7 @@ export class OpenAISTTService extends SegmentedSTTService {
     const endpoint = resolveOpenAIEndpoint(this.name, options);
     this.baseURL = endpoint.baseURL;
     this.#apiKey = endpoint.apiKey;
+    this.#fetch = endpoint.fetch;
     if (typeof model !== "string" || model.trim() === "") {
       throw new InvalidOptionError(
         `${this.name}: model must be a non-empty string (got ${JSON.stringify(model)})`,
@@ -109,8 +113,9 @@ export class OpenAISTTService extends SegmentedSTTService {
         baseURL: this.baseURL,
         model: this.#model,
         apiKey: this.#apiKey!,
+        fetch: this.#fetch,
         path: "/audio/transcriptions",
-        body: () => ({ body: this.#form(audio, sampleRate) }),
+        ...this.#form(audio, sampleRate),
         signal,
         onRetry: (error) => this.#retried(error),
       });
@@ -144,15 +149,17 @@ export class OpenAISTTService extends SegmentedSTTService {
     return { text, isFinal: true };
   }
 
-  #form(audio: Int16Array, sampleRate: number): FormData {
-    const form = new FormData();
-    form.append("file", new Blob([writeWav({ audio, sampleRate })], { type: "audio/wav" }), "audio.wav");
-    form.append("model", this.#model);
-    form.append("response_format", "json");
-    if (this.#language !== undefined) form.append("language", this.#language);
-    if (this.#prompt !== undefined) form.append("prompt", this.#prompt);
-    if (this.#temperature !== undefined) form.append("temperature", String(this.#temperature));
-    return form;
+  #form(audio: Int16Array, sampleRate: number): { body: Uint8Array; contentType: string } {
+    const parts: FormPart[] = [
+      { name: "file", file: writeWav({ audio, sampleRate }), filename: "audio.wav", type: "audio/wav" },
+      { name: "model", value: this.#model },
+      { name: "response_format", value: "json" },
+    ];
+    if (this.#language !== undefined) parts.push({ name: "language", value: this.#language });
+    if (this.#prompt !== undefined) parts.push({ name: "prompt", value: this.#prompt });
+    if (this.#temperature !== undefined)
+      parts.push({ name: "temperature", value: String(this.#temperature) });
+    return encodeMultipart(parts);
   }
 
   #retried(error: OpenAIAudioError): void {

@@ -3,6 +3,7 @@ import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { PcmStreamReader } from "../tts/pcm-stream-reader.js";
 import { TTSService, type TTSServiceOptions } from "../tts/tts-service.js";
 import { OpenAIAudioError, connectionError, missingKeyError, reportRetry } from "./openai-audio-error.js";
+import type { FetchFunction } from "../http/http-fetch.js";
 import { type OpenAIEndpointOptions, resolveOpenAIEndpoint } from "./openai-endpoint.js";
 import { postOpenAI } from "./openai-request.js";
 
@@ -43,6 +44,7 @@ export class OpenAITTSService extends TTSService {
   readonly #instructions: string | undefined;
   readonly #speed: number | undefined;
   readonly #apiKey: string | undefined;
+  readonly #fetch: FetchFunction;
   /** The endpoint in use (`/audio/speech` is appended). */
   readonly baseURL: string;
   /** Set once the endpoint rejected the key: nothing more is asked of it. */
@@ -53,6 +55,7 @@ export class OpenAITTSService extends TTSService {
     super(options);
     const endpoint = resolveOpenAIEndpoint(this.name, options);
     this.#apiKey = endpoint.apiKey;
+    this.#fetch = endpoint.fetch;
     this.baseURL = endpoint.baseURL;
     this.#model = text(this.name, "model", options.model) ?? "gpt-4o-mini-tts";
     this.#voice = text(this.name, "voice", options.voice) ?? "alloy";
@@ -92,8 +95,10 @@ export class OpenAITTSService extends TTSService {
         baseURL: this.baseURL,
         model: this.#model,
         apiKey: this.#apiKey!,
+        fetch: this.#fetch,
         path: "/audio/speech",
-        body: () => ({ body: JSON.stringify(this.#request(input)), contentType: "application/json" }),
+        body: JSON.stringify(this.#request(input)),
+        contentType: "application/json",
         signal,
         onRetry: (error) => this.#retried(error),
       });

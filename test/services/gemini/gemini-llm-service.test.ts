@@ -10,6 +10,7 @@ import {
   VirtualClock,
 } from "../../../src/index.js";
 import { defineTool } from "../../../src/context/index.js";
+import { httpFetch } from "../../../src/services/http/http-fetch.js";
 import type { LLMServiceError } from "../../../src/services/llm/index.js";
 import {
   GeminiLLMService,
@@ -58,6 +59,25 @@ const weatherTools = () =>
   );
 
 describe("GeminiLLMService against a loopback streamGenerateContent server", () => {
+  it("sends through httpFetch by default: its shared pool's idle connection serves both answers (with Node's fetch, it cannot)", async () => {
+    const connections: number[] = [];
+    for (const fetch of [undefined, globalThis.fetch]) {
+      const srv = await server((sse) => answer(sse, ["Hi."]));
+      // httpFetch leaves one idle connection to the server; only a request sent through it reuses that.
+      await (await httpFetch(`${srv.baseUrl}/warm-up`, { method: "POST", body: "{}" })).text();
+      const t = run(srv, fetch ? { fetch } : {});
+      for (let i = 0; i < 2; i++) {
+        t.task.queueFrame(new LLMContextFrame(userContext(`q${i}`)));
+        await until(() => count(t.down, LLMFullResponseEndFrame) === i + 1, 5_000, `answer ${i}`);
+      }
+      await t.finish();
+      expect(t.errors).toEqual([]);
+      connections.push(srv.connections());
+    }
+    expect(connections[0]).toBe(1);
+    expect(connections[1]).toBeGreaterThan(1);
+  });
+
   it("an answer cut at MAX_TOKENS is spoken as far as it went, and said once, then counted", async () => {
     const srv = await server((sse) => {
       sse.data(textChunk("The weather is", "MAX_TOKENS"), "\r\n");

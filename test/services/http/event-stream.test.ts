@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ServerSentEvent, postEventStream } from "../../../src/services/http/event-stream.js";
@@ -9,6 +10,7 @@ import {
   retryAfterMs,
 } from "../../../src/services/http/http-errors.js";
 import { resolveBaseUrl } from "../../../src/services/http/base-url.js";
+import { type FetchFunction, httpFetch } from "../../../src/services/http/http-fetch.js";
 import { type LoopbackSse, type Responder, loopbackSse, until } from "./loopback-sse.js";
 
 const servers: LoopbackSse[] = [];
@@ -185,6 +187,104 @@ describe("postEventStream", () => {
     }
     await until(() => srv.requests[0]!.closed, 5_000, "the request closed");
     expect(srv.requests[0]!.abortedByClient).toBe(true);
+  });
+});
+
+/** What became of one postEventStream: the events' data, then the error's class, message (port-free) and whether it is the abort reason. */
+async function outcome(
+  srv: LoopbackSse,
+  fetch: FetchFunction,
+  abort?: (controller: AbortController, events: number) => void,
+): Promise<{ data: string[]; error?: string; message?: string; isReason?: boolean }> {
+  const controller = new AbortController();
+  const data: string[] = [];
+  abort?.(controller, 0);
+  try {
+    for await (const e of postEventStream({
+      url: `${srv.baseUrl}/stream`,
+      headers: {},
+      body: {},
+      signal: controller.signal,
+      fetch,
+    })) {
+      data.push(e.data);
+      abort?.(controller, data.length);
+    }
+    return { data };
+  } catch (e) {
+    const error = e as Error;
+    return {
+      data,
+      error: error.constructor.name,
+      message: error.message.replaceAll(srv.baseUrl, "URL").replace(/127\.0\.0\.1:\d+/gu, "HOST"),
+      isReason: e === controller.signal.reason,
+    };
+  }
+}
+
+describe("postEventStream: the same outcome with httpFetch (the default) and with Node's fetch", () => {
+  const reason = new Error("interrupted");
+  const cases: Array<[string, Responder, ((c: AbortController, events: number) => void)?, boolean?]> = [
+    ["a refused connection", () => undefined, undefined, true],
+    ["an abort before the response", () => undefined, (c) => setTimeout(() => c.abort(reason), 20)],
+    [
+      "an abort after the first event",
+      (sse) => sse.raw("data: one\n\n"),
+      (c, n) => n === 1 && c.abort(reason),
+    ],
+    [
+      "a connection cut mid-stream",
+      async (sse) => {
+        sse.raw("data: one\n\n");
+        await pause();
+        sse.destroy();
+      },
+    ],
+    ["an error status", (sse) => sse.error(429, { error: { message: "slow down" } })],
+    ["an answer that is not an event stream", (sse) => sse.plain("text/html", "<html>proxy</html>")],
+    [
+      "a gzip-compressed event stream",
+      (sse) => {
+        sse.open();
+        sse.raw(gzipSync("data: zipped\n\ndata: twice\n\n"));
+        sse.end();
+      },
+    ],
+  ];
+  for (const [name, respond, abort, closed] of cases) {
+    it(name, async () => {
+      const results = [];
+      for (const fetch of [httpFetch, globalThis.fetch]) {
+        const srv = await server(respond);
+        if (closed) await srv.close();
+        results.push(await outcome(srv, fetch, abort));
+      }
+      expect(results[0]).toEqual(results[1]);
+      if (abort) expect(results[0]!.isReason).toBe(true);
+    });
+  }
+
+  it("the default sends through httpFetch's shared pool: a connection it left idle is reused (Node's fetch opens its own)", async () => {
+    const counts: number[] = [];
+    for (const fetch of [undefined, globalThis.fetch]) {
+      const srv = await server((sse) => {
+        sse.raw("data: one\n\n");
+        sse.end();
+      });
+      await (await httpFetch(`${srv.baseUrl}/warm`, { method: "POST", body: "{}" })).text(); // leaves one idle connection
+      for (let i = 0; i < 2; i++) {
+        for await (const _ of postEventStream({
+          url: `${srv.baseUrl}/stream`,
+          headers: {},
+          body: {},
+          signal: new AbortController().signal,
+          ...(fetch ? { fetch } : {}),
+        }));
+      }
+      counts.push(srv.connections());
+    }
+    expect(counts[0]).toBe(1); // the warm-up's connection, then both requests on it
+    expect(counts[1]).toBeGreaterThan(1); // the warm-up's connection is not Node's fetch's to use
   });
 });
 

@@ -173,6 +173,60 @@ describe("httpFetch", () => {
     await expect(readAll(response)).rejects.toThrow();
   });
 
+  it("a body cut by the server fails as fetch's does: TypeError terminated, caused by 'other side closed'", async () => {
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: one\n\n");
+      setTimeout(() => res.socket?.destroy(), 10);
+    });
+    const errors: unknown[] = [];
+    for (const send of [httpFetch, globalThis.fetch]) {
+      const response = await send(`${srv.url}/stream`, { method: "POST", body: "{}" });
+      errors.push(await readAll(response).catch((e: unknown) => e));
+    }
+    const shape = (e: unknown) => {
+      const error = e as Error & { cause?: Error };
+      return { type: error.constructor.name, message: error.message, cause: error.cause?.message };
+    };
+    expect(shape(errors[0])).toEqual({
+      type: "TypeError",
+      message: "terminated",
+      cause: "other side closed",
+    });
+    expect(shape(errors[0])).toEqual(shape(errors[1]));
+  });
+
+  it("a large body arrives whole and in order while the reader is slower than the socket", async () => {
+    const big = Buffer.alloc(3 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(big);
+    });
+    const response = await httpFetch(`${srv.url}/big`);
+    const reader = response.body!.getReader();
+    const parts: Uint8Array[] = [];
+    for (let i = 0; ; i++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      if (i % 8 === 0) await new Promise((r) => setImmediate(r)); // fall behind now and then
+    }
+    expect(Buffer.concat(parts).equals(big)).toBe(true);
+  });
+
+  it("cancelling the body closes the connection", async () => {
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: one\n\n"); // and stays open
+    });
+    const response = await httpFetch(`${srv.url}/stream`, { method: "POST", body: "{}" });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await until(() => srv.connections[0]!.destroyed, 5_000, "the connection closed");
+  });
+
   it("decodes a gzip body", async () => {
     const srv = await serve((_req, res) => {
       res.writeHead(200, { "content-encoding": "gzip" });

@@ -56,6 +56,8 @@ export interface FakeOpenAIAudio {
   readonly abandoned: number;
   /** Connections open now. */
   readonly openConnections: number;
+  /** Connections accepted so far (a client that reuses its connections opens few). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
   const perChar = options.samplesPerChar ?? 240;
   const requests: FakeRequest[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   let abandoned = 0;
   let speechCount = 0;
   let transcriptionCount = 0;
@@ -109,6 +112,7 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
   });
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
+    connections++;
     socket.on("close", () => sockets.delete(socket));
   });
 
@@ -218,6 +222,9 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
     },
     get openConnections() {
       return sockets.size;
+    },
+    get connections() {
+      return connections;
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -8,6 +8,7 @@ import { VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame } from "../../
 import { TranscriptionFrame } from "../../../src/frames/text.js";
 import { Pipeline } from "../../../src/pipeline/pipeline.js";
 import { PipelineTask } from "../../../src/pipeline/task.js";
+import { httpFetch } from "../../../src/services/http/http-fetch.js";
 import { OpenAISTTService, type OpenAISTTServiceOptions } from "../../../src/services/openai-audio/stt.js";
 import { FrameRecorder } from "../../../src/testing/frame-recorder.js";
 import { memoryLogger } from "../../support/logger.js";
@@ -69,6 +70,25 @@ const transcriptionRequests = (server: FakeOpenAIAudio) =>
   server.requests.filter((r) => r.path === "/v1/audio/transcriptions");
 
 describe("OpenAISTTService on a loopback /v1/audio/transcriptions", () => {
+  it("sends through httpFetch by default: its shared pool's idle connection serves both utterances (with Node's fetch, it cannot)", async () => {
+    const connections: number[] = [];
+    for (const fetch of [undefined, globalThis.fetch]) {
+      const server = await fake();
+      // httpFetch leaves one idle connection to the server; only a request sent through it reuses that.
+      await (await httpFetch(`${server.baseURL}/warm-up`, { method: "POST", body: "{}" })).text();
+      const s = await session({ baseURL: server.baseURL, ...(fetch ? { fetch } : {}) });
+      for (let i = 1; i <= 2; i++) {
+        await s.utter(200);
+        await until(() => s.transcripts().length === i, `transcript ${i}`);
+      }
+      await s.finish();
+      expect(s.errors()).toEqual([]);
+      connections.push(server.connections);
+    }
+    expect(connections[0]).toBe(1);
+    expect(connections[1]).toBeGreaterThan(1);
+  });
+
   it("posts each utterance as a WAV in the documented form and pushes its text, with usage and TTFB", async () => {
     const server = await fake({ transcript: (n) => (n === 1 ? "book a table" : "for two") });
     const s = await session({ baseURL: server.baseURL, language: "en-GB", prompt: "Restaurant talk" });

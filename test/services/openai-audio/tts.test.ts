@@ -6,6 +6,7 @@ import { InterruptionFrame } from "../../../src/frames/lifecycle.js";
 import { MetricsFrame } from "../../../src/frames/metrics.js";
 import { TTSTextFrame } from "../../../src/frames/text.js";
 import { TTSStartedFrame, TTSStoppedFrame } from "../../../src/frames/tts.js";
+import { httpFetch } from "../../../src/services/http/http-fetch.js";
 import { OpenAITTSService, type OpenAITTSServiceOptions } from "../../../src/services/openai-audio/tts.js";
 import { describeFrames } from "../tts/support.js";
 import {
@@ -51,6 +52,23 @@ const speechRequests = (server: FakeOpenAIAudio) =>
   server.requests.filter((r) => r.path === "/v1/audio/speech");
 
 describe("OpenAITTSService on a loopback /v1/audio/speech", () => {
+  it("sends through httpFetch by default: its shared pool's idle connection serves both sentences (with Node's fetch, it cannot)", async () => {
+    const connections: number[] = [];
+    for (const fetch of [undefined, globalThis.fetch]) {
+      const server = await fake();
+      // httpFetch leaves one idle connection to the server; only a request sent through it reuses that.
+      await (await httpFetch(`${server.baseURL}/warm-up`, { method: "POST", body: "{}" })).text();
+      const s = await startTTS(service(server, fetch ? { fetch } : {}));
+      s.answer("Hello there. ", "Bye.");
+      await endTTS(s);
+      expect(s.errors()).toEqual([]);
+      expect(speechRequests(server)).toHaveLength(2);
+      connections.push(server.connections);
+    }
+    expect(connections[0]).toBe(1);
+    expect(connections[1]).toBeGreaterThan(1);
+  });
+
   it("sends the documented request and pushes the streamed PCM exactly, samples split across odd chunks", async () => {
     const server = await fake({ chunkBytes: 333 });
     const tts = service(server, { voice: "marin", instructions: "Warm.", speed: 1.25 });
@@ -300,5 +318,8 @@ describe("OpenAITTSService on a loopback /v1/audio/speech", () => {
       /OPENAI_BASE_URL must be an http/,
     );
     expect(() => new OpenAITTSService({ env: {}, stallTimeoutMs: -1 })).toThrow(/stallTimeoutMs/);
+    expect(
+      () => new OpenAITTSService({ env: {}, fetch: "https://proxy" as unknown as typeof globalThis.fetch }),
+    ).toThrow(/fetch must be a function with fetch's signature, such as globalThis.fetch \(got string\)/);
   });
 });
