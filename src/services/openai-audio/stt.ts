@@ -9,7 +9,6 @@ import {
 import type { TranscriptResult } from "../stt/stt-service-options.js";
 import { OpenAIAudioError, connectionError, missingKeyError, reportRetry } from "./openai-audio-error.js";
 import type { FetchFunction } from "../http/http-fetch.js";
-import { encodeMultipart, type FormPart } from "./multipart.js";
 import { type OpenAIEndpointOptions, resolveOpenAIEndpoint } from "./openai-endpoint.js";
 import { postOpenAI } from "./openai-request.js";
 import { readBody } from "./read-body.js";
@@ -115,7 +114,7 @@ export class OpenAISTTService extends SegmentedSTTService {
         apiKey: this.#apiKey!,
         fetch: this.#fetch,
         path: "/audio/transcriptions",
-        ...this.#form(audio, sampleRate),
+        ...(await this.#form(audio, sampleRate)),
         signal,
         onRetry: (error) => this.#retried(error),
       });
@@ -149,17 +148,24 @@ export class OpenAISTTService extends SegmentedSTTService {
     return { text, isFinal: true };
   }
 
-  #form(audio: Int16Array, sampleRate: number): { body: Uint8Array; contentType: string } {
-    const parts: FormPart[] = [
-      { name: "file", file: writeWav({ audio, sampleRate }), filename: "audio.wav", type: "audio/wav" },
-      { name: "model", value: this.#model },
-      { name: "response_format", value: "json" },
-    ];
-    if (this.#language !== undefined) parts.push({ name: "language", value: this.#language });
-    if (this.#prompt !== undefined) parts.push({ name: "prompt", value: this.#prompt });
-    if (this.#temperature !== undefined)
-      parts.push({ name: "temperature", value: String(this.#temperature) });
-    return encodeMultipart(parts);
+  /**
+   * The request's multipart form, encoded to bytes by the platform's own encoder (`Response` over a
+   * `FormData`): bytes are what `httpFetch` sends itself (it hands a `FormData` to Node's fetch),
+   * and what a retry can send again.
+   */
+  async #form(audio: Int16Array, sampleRate: number): Promise<{ body: Uint8Array; contentType: string }> {
+    const form = new FormData();
+    form.append("file", new Blob([writeWav({ audio, sampleRate })], { type: "audio/wav" }), "audio.wav");
+    form.append("model", this.#model);
+    form.append("response_format", "json");
+    if (this.#language !== undefined) form.append("language", this.#language);
+    if (this.#prompt !== undefined) form.append("prompt", this.#prompt);
+    if (this.#temperature !== undefined) form.append("temperature", String(this.#temperature));
+    const encoded = new Response(form);
+    return {
+      body: new Uint8Array(await encoded.arrayBuffer()),
+      contentType: encoded.headers.get("content-type")!,
+    };
   }
 
   #retried(error: OpenAIAudioError): void {
