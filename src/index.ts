@@ -431,6 +431,7 @@ export {
   TTSCommandFailedError,
   TTSOutputError,
   TTSTimeoutError,
+  TTSConnectionWaitError,
 } from "./services/tts/tts-errors.js";
 export { MissingTTSApiKeyError, TTSProviderError } from "./services/tts/tts-provider-errors.js";
 

@@ -201,8 +201,8 @@ export class CartesiaTTSService extends TTSService {
   ): AsyncGenerator<SynthesisOutput, void, undefined> {
     const socket = this.#socket;
     if (!socket) throw new TTSProviderError(this.name, `${this.name}: not connected`);
-    // A socket reconnecting (Cartesia closes idle ones after 5 minutes) is waited for, within the base's stall bound.
-    await socket.open(signal);
+    // A socket reconnecting (Cartesia closes idle ones after 5 minutes) is waited for, as a wait for the connection.
+    await socket.open(signal, request.waitForConnection);
     const context = this.#contextFor(request);
     const sentence: Sentence = {
       context,
@@ -223,6 +223,7 @@ export class CartesiaTTSService extends TTSService {
           JSON.stringify({ ...this.#input(context.id, "", true), flush: true }),
         ],
         signal,
+        request.waitForConnection,
       );
       this.#reading = sentence;
       context.lastActivityMs = this.clock.now();

@@ -2,7 +2,7 @@ import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { PcmStreamReader } from "../tts/pcm-stream-reader.js";
 import { TTSTimeoutError } from "../tts/tts-errors.js";
-import { TTSService, type TTSServiceOptions } from "../tts/tts-service.js";
+import { type SynthesisRequest, TTSService, type TTSServiceOptions } from "../tts/tts-service.js";
 import { ProviderSocket } from "../websocket/provider-socket.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { DEEPGRAM_DEFAULT_BASE_URL } from "./stt.js";
@@ -255,9 +255,13 @@ export class DeepgramTTSService extends TTSService {
     this.#repeats?.flush();
   }
 
-  protected override async *synthesize(text: string, signal: AbortSignal): AsyncGenerator<Int16Array> {
+  protected override async *synthesize(
+    text: string,
+    signal: AbortSignal,
+    request: SynthesisRequest,
+  ): AsyncGenerator<Int16Array> {
     const socket = this.#socket!;
-    await this.#ready(socket, signal);
+    await this.#ready(socket, signal, request);
     await this.#flushSlot(signal);
     const sentence = new SentenceAudio();
     this.#current = sentence;
@@ -269,7 +273,7 @@ export class DeepgramTTSService extends TTSService {
         // open until it is reported). Speak it on the next connection, within the stall bound.
         const opens = this.#opens;
         if (this.#current === sentence) this.#current = undefined;
-        await this.#ready(socket, signal, opens);
+        await this.#ready(socket, signal, request, opens);
         this.#current = sentence;
         if (!socket.send(speak)) throw this.#failure ?? this.#disconnected("the sentence could not be sent");
       }
@@ -300,13 +304,24 @@ export class DeepgramTTSService extends TTSService {
 
   /**
    * Waits until the socket is open and every `Clear` was answered (bounded by the base's stall
-   * deadline); with `after`, until a connection newer than the `after`th is open.
+   * deadline); with `after`, until a connection newer than the `after`th is open. A wait for the
+   * connection goes through `request.waitForConnection`, so it is bounded and reported as one.
    */
-  async #ready(socket: ProviderSocket, signal: AbortSignal, after = 0): Promise<void> {
+  async #ready(
+    socket: ProviderSocket,
+    signal: AbortSignal,
+    request: SynthesisRequest,
+    after = 0,
+  ): Promise<void> {
     for (;;) {
       if (signal.aborted) throw signal.reason;
       if (this.#failure) throw this.#failure;
-      if (socket.isOpen && this.#opens > after && this.#clearsPending === 0) return;
+      const connected = socket.isOpen && this.#opens > after;
+      if (connected && this.#clearsPending === 0) return;
+      if (!connected) {
+        await request.waitForConnection(this.#connected(socket, signal, after));
+        continue;
+      }
       try {
         await this.#wait(signal);
       } catch (error) {
@@ -321,6 +336,14 @@ export class DeepgramTTSService extends TTSService {
         }
         throw error;
       }
+    }
+  }
+
+  /** Resolves once a connection newer than the `after`th is open; rejects with the socket's failure or `signal.reason`. */
+  async #connected(socket: ProviderSocket, signal: AbortSignal, after: number): Promise<void> {
+    while (!(socket.isOpen && this.#opens > after)) {
+      if (this.#failure) throw this.#failure;
+      await this.#wait(signal);
     }
   }
 

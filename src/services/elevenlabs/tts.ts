@@ -230,7 +230,7 @@ export class ElevenLabsTTSService extends TTSService {
   ): AsyncGenerator<SynthesisOutput, void, undefined> {
     const socket = this.#socket;
     if (!socket) throw new TTSProviderError(this.name, `${this.name}: not connected`);
-    await socket.open(signal);
+    await socket.open(signal, request.waitForConnection);
     const contextId = `${request.contextId}:${++this.#contexts}`;
     const sentence: Sentence = {
       contextId,
@@ -256,6 +256,7 @@ export class ElevenLabsTTSService extends TTSService {
           JSON.stringify({ context_id: contextId, close_context: true }),
         ],
         signal,
+        request.waitForConnection,
       );
       this.#reading = sentence;
       if (!sent) {

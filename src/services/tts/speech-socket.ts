@@ -2,6 +2,10 @@ import { ProviderSocket } from "../websocket/provider-socket.js";
 import type { ProviderSocketError } from "../websocket/provider-socket-error.js";
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { OpenGate } from "./open-gate.js";
+import type { SynthesisRequest } from "./tts-service.js";
+
+/** How a piece waits for the connection: `SynthesisRequest.waitForConnection`, which bounds and names the wait. */
+export type ConnectionWait = SynthesisRequest["waitForConnection"];
 
 /** What a streaming TTS service's socket tells the service (docs/design/tts-services.md). */
 export interface SpeechSocketOptions extends Omit<
@@ -79,25 +83,32 @@ export class SpeechSocket {
   }
 
   /**
-   * Resolves when the socket is open (at once if it is): a socket reconnecting is waited for,
-   * within the base's stall bound. Rejects with `signal.reason`, or the failure that ended it.
+   * Resolves when the socket is open (at once if it is): a socket reconnecting is waited for
+   * through `wait` (the piece's `request.waitForConnection`, bounded by the base's stall bound and
+   * reported as a wait for the connection). Rejects with `signal.reason`, or the failure that
+   * ended it.
    */
-  open(signal: AbortSignal): Promise<void> {
-    return this.#gate.wait(signal, () => this.#failure);
+  open(signal: AbortSignal, wait: ConnectionWait): Promise<void> {
+    if (this.#gate.isOpen) return Promise.resolve();
+    return wait(this.#gate.wait(signal, () => this.#failure));
   }
 
   /**
    * Sends the messages of one sentence. When the first cannot go out, the connection has just been
    * lost (the socket looks open until its close is reported) and nothing of the sentence was sent:
-   * it waits for the next connection (bounded by `signal`) and sends them there. Returns false
-   * when they still could not all be sent.
+   * it waits for the next connection (through `wait`, as {@link open}) and sends them there.
+   * Returns false when they still could not all be sent.
    */
-  async sendSentence(messages: readonly string[], signal: AbortSignal): Promise<boolean> {
+  async sendSentence(
+    messages: readonly string[],
+    signal: AbortSignal,
+    wait: ConnectionWait,
+  ): Promise<boolean> {
     const [first, ...rest] = messages;
     if (first === undefined) return true;
     if (!this.#socket.send(first)) {
       this.#gate.closed();
-      await this.open(signal);
+      await this.open(signal, wait);
       if (!this.#socket.send(first)) return false;
     }
     return rest.every((message) => this.#socket.send(message));

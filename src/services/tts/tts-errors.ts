@@ -59,3 +59,23 @@ export class TTSTimeoutError extends VoicepipeError {
     super(message);
   }
 }
+
+/**
+ * A piece waited `stallTimeoutMs` for the connection to the TTS provider to reopen (the socket was
+ * reconnecting) and was abandoned before it could be sent: the provider's synthesis was never
+ * asked, so this is not a stall of the provider's (docs/design/tts-services.md, "Stalls and
+ * reconnects"). Not permanent: the socket keeps reconnecting and the next piece is tried.
+ */
+export class TTSConnectionWaitError extends VoicepipeError {
+  readonly code = "VP_TTS_CONNECTION_WAIT";
+  readonly option = "stallTimeoutMs";
+  constructor(
+    /** The bound that ran out, in ms. */
+    readonly timeoutMs: number,
+    /** How long the piece waited for the connection, in ms. */
+    readonly waitedMs: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

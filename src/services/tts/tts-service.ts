@@ -4,7 +4,7 @@ import {
   createStreamResampler,
   type StreamResampler,
 } from "../../audio/resampler.js";
-import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
+import { deadline } from "../../clock/deadline.js";
 import { InvalidOptionError, describe } from "../../errors.js";
 import { TTSAudioRawFrame } from "../../frames/audio.js";
 import type { Frame, FrameDirection } from "../../frames/frame.js";
@@ -23,7 +23,13 @@ import { markdownToSpeakable } from "./markdown-to-speakable.js";
 import { SentenceAggregator } from "./sentence-aggregator.js";
 import type { TextToSpeakable, TextToSpeakableFactory } from "./text-to-speakable.js";
 import { ProviderSocketError } from "../websocket/provider-socket-error.js";
-import { TTSBinaryNotFoundError, TTSModelNotFoundError, TTSTimeoutError } from "./tts-errors.js";
+import {
+  TTSBinaryNotFoundError,
+  TTSConnectionWaitError,
+  TTSModelNotFoundError,
+  TTSTimeoutError,
+} from "./tts-errors.js";
+import { PieceStall, type StallPhase } from "./piece-stall.js";
 import { MissingTTSApiKeyError } from "./tts-provider-errors.js";
 import { previewText } from "./text-preview.js";
 
@@ -52,6 +58,16 @@ export interface SynthesisRequest {
   readonly contextId: string;
   /** The piece's place in its response: 0 for the first, then 1, 2, … */
   readonly index: number;
+  /**
+   * Waits for `opened`: the provider's connection reopening (a socket reconnecting after a drop),
+   * before the piece is sent. Call it for that wait and nothing else. The wait has its own bound,
+   * `stallTimeoutMs` from its start; past it the piece is abandoned with a
+   * `TTSConnectionWaitError` that says the connection was down (not that the engine gave no
+   * audio). The engine's stall bound starts again when it ends, so a sentence that waited through
+   * a reconnect gets the whole bound for its audio (docs/design/tts-services.md, "Stalls and
+   * reconnects"). Rejects as `opened` does, or with the abort reason.
+   */
+  readonly waitForConnection: (opened: Promise<void>) => Promise<void>;
 }
 
 /** Why {@link TTSService.endContext} is called. */
@@ -76,8 +92,11 @@ export interface TTSServiceOptions extends FrameProcessorOptions {
   /** Longest piece of text sent to the engine at once, in characters (`SentenceAggregator.maxChars`). @default 250 */
   maxSentenceChars?: number;
   /**
-   * Longest wait for the engine's next output (the first audio of a piece included), in ms; past
-   * it the piece is abandoned (a subprocess is killed) and reported. @default 5000
+   * Longest wait without progress, in ms: for the engine's next output (the first audio of a
+   * piece included, counted from when the request went out), and, for a provider reached over a
+   * socket, for the connection to reopen when a piece finds it reconnecting (a wait of its own,
+   * reported as such). Past it the piece is abandoned (a subprocess is killed) and reported.
+   * @default 5000
    */
   stallTimeoutMs?: number;
   /** Longest time one piece (at most `maxSentenceChars`) may take to synthesise, in ms. @default 30000 */
@@ -434,17 +453,26 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     outer: AbortSignal,
   ): Promise<{ completed: boolean; timed: boolean }> {
     const options = this.#options;
-    const request: SynthesisRequest = { contextId: context.contextId, index: context.pieces++ };
-    this.#openContexts.add(context);
     const control = new AbortController();
+    const stall = new PieceStall(this.clock, options.stallTimeoutMs, (phase) =>
+      control.abort(this.#stallError(phase, text, stall.connectionWaitedMs)),
+    );
+    const request: SynthesisRequest = {
+      contextId: context.contextId,
+      index: context.pieces++,
+      waitForConnection: (opened) => stall.connection(opened),
+    };
+    this.#openContexts.add(context);
     const onOuter = (): void => control.abort(outer.reason);
     outer.addEventListener("abort", onOuter, { once: true });
     const overall = this.clock.setTimer(() => {
+      const waited = Math.round(stall.connectionWaitedMs);
       control.abort(
         new TTSTimeoutError(
           "synthesisTimeoutMs",
           options.synthesisTimeoutMs,
-          `${this.name}: synthesising "${previewText(text)}" took over ${options.synthesisTimeoutMs} ms (synthesisTimeoutMs); it was abandoned`,
+          `${this.name}: synthesising "${previewText(text)}" took over ${options.synthesisTimeoutMs} ms (synthesisTimeoutMs)` +
+            `${waited > 0 ? `, ${waited} ms of it waiting for the connection to the TTS provider to reopen` : ""}; it was abandoned`,
         ),
       );
     }, options.synthesisTimeoutMs);
@@ -458,14 +486,10 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     try {
       iterator = this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
       for (;;) {
+        stall.waiting();
         pending = iterator.next();
-        const result = await deadline(
-          this.clock,
-          pending,
-          options.stallTimeoutMs,
-          `${this.name}: waiting for audio of "${previewText(text)}"`,
-          { signal: control.signal, io: true },
-        );
+        const result = await untilSettled(pending, control.signal);
+        stall.progressed();
         pending = undefined;
         if (control.signal.aborted) throw control.signal.reason;
         if (result.done) break;
@@ -488,23 +512,41 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       return { completed: true, timed };
     } catch (thrown) {
       if (outer.aborted) return { completed: false, timed }; // interrupted or cancelled: not a failure
-      let error = control.signal.aborted ? control.signal.reason : thrown;
-      if (error instanceof DeadlineExceededError) {
-        error = new TTSTimeoutError(
-          "stallTimeoutMs",
-          options.stallTimeoutMs,
-          `${this.name}: the TTS engine gave no audio for ${options.stallTimeoutMs} ms (stallTimeoutMs) ` +
-            `while synthesising "${previewText(text)}"; it was abandoned. Raise stallTimeoutMs if the engine is slow to start`,
-        );
-      }
+      const error: unknown = control.signal.aborted ? control.signal.reason : thrown;
       if (!control.signal.aborted) control.abort(error);
       await this.#fail(asError(error));
       return { completed: false, timed };
     } finally {
+      stall.stop();
       overall.cancel();
       outer.removeEventListener("abort", onOuter);
       await this.#letGo(iterator, pending, control);
     }
+  }
+
+  /** The error of a piece whose stall bound ran out while it waited for `phase`. */
+  #stallError(phase: StallPhase, text: string, connectionWaitedMs: number): Error {
+    const limitMs = this.#options.stallTimeoutMs;
+    const waited = Math.round(connectionWaitedMs);
+    if (phase === "connection") {
+      return new TTSConnectionWaitError(
+        limitMs,
+        waited,
+        `${this.name}: "${previewText(text)}" waited ${waited} ms for the connection to the TTS provider to reopen ` +
+          `(stallTimeoutMs ${limitMs} ms) and was skipped before it could be sent; the connection had dropped and ` +
+          "is still being re-established (the provider was not asked yet, so this is not a slow synthesis). " +
+          "Raise stallTimeoutMs to let sentences wait longer through reconnects, or check that the provider " +
+          "and the network to it are up",
+      );
+    }
+    const after =
+      waited > 0 ? ` after it was sent (it had waited ${waited} ms for the connection first)` : "";
+    return new TTSTimeoutError(
+      "stallTimeoutMs",
+      limitMs,
+      `${this.name}: the TTS engine gave no audio for ${limitMs} ms (stallTimeoutMs) ` +
+        `while synthesising "${previewText(text)}"${after}; it was abandoned. Raise stallTimeoutMs if the engine is slow to start`,
+    );
   }
 
   /** Waits (bounded) for an engine that was stopped early to finish its `finally`. */
@@ -649,6 +691,28 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 }
 
 function noop(): void {}
+
+/**
+ * `work`'s outcome, or a rejection with `signal.reason` once `signal` aborts. No timer of its
+ * own: the piece's stall and synthesis timers abort `signal`.
+ */
+function untilSettled<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
 
 /**
  * Failures after which the engine cannot speak until its settings change: those of the base's own

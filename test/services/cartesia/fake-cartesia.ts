@@ -48,6 +48,8 @@ export interface FakeCartesiaOptions {
   slowClose?: boolean;
   /** Hold each answer until the test calls `release()` (so a test can interrupt in the middle). */
   holdAnswers?: boolean;
+  /** Refuse the n-th upgrade (1-based) with this HTTP status (a 503 is retried). @default every one accepted */
+  refuseUpgrade?: (n: number) => number | undefined;
 }
 
 export interface FakeCartesia {
@@ -158,6 +160,8 @@ export async function fakeCartesia(options: FakeCartesiaOptions = {}): Promise<F
   host.onUpgrade((request, socket, head) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     if (url.pathname !== "/tts/websocket") return refuseUpgrade(socket, 404, { error: "Not found" });
+    const refused = options.refuseUpgrade?.(upgrades.length);
+    if (refused !== undefined) return refuseUpgrade(socket, refused, { error: `status ${refused}` });
     if (request.headers["x-api-key"] !== apiKey) {
       return refuseUpgrade(socket, 401, {
         error: "Invalid API key. Please check your API key and try again.",

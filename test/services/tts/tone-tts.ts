@@ -1,6 +1,7 @@
 import {
   TTSService,
   type SynthesisOutput,
+  type SynthesisRequest,
   type TTSServiceOptions,
 } from "../../../src/services/tts/tts-service.js";
 
@@ -24,7 +25,11 @@ export class ToneTTS extends TTSService {
     return this.rate;
   }
 
-  protected override async *synthesize(text: string, signal: AbortSignal): AsyncIterable<SynthesisOutput> {
+  protected override async *synthesize(
+    text: string,
+    signal: AbortSignal,
+    _request?: SynthesisRequest,
+  ): AsyncIterable<SynthesisOutput> {
     this.sent.push(text);
     if (this.#withWords) {
       const words: { text: string; startMs: number }[] = [];
