@@ -25,6 +25,7 @@ import {
 } from "../../src/index.js";
 import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../src/services/llm/openai/index.js";
 import { AnthropicLLMService } from "../../src/services/anthropic/index.js";
+import { GeminiLLMService } from "../../src/services/gemini/index.js";
 import { LLMContext, type LLMAssistantMessage, defineTool } from "../../src/context/index.js";
 import { ResultsToContext } from "../services/llm/function-calls/harness.js";
 import {
@@ -636,6 +637,66 @@ describe("adversary: OpenAI over httpFetch, the end of the body", () => {
     await t.finish();
     expect(t.textsAfter()[0]).toBe("Answer 1.");
     expect(t.textsAfter()).not.toContain("Stale.");
+  });
+});
+
+describe("adversary: Gemini, the end of the body", () => {
+  const weatherTool = defineTool({
+    name: "get_weather",
+    description: "Current weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  });
+
+  // FOUND. The same as OpenAI's [DONE] case, for Gemini: the chunk with `finishReason` (and the
+  // usage) is the end of the answer, but the service reads on to the end of the body; a body held
+  // open after it (a proxy, a late final chunk) turns a complete function-call answer into a
+  // `stalled` failure after stallTimeoutMs, and its calls are dropped. Root fix: in
+  // GeminiLLMService.streamCompletion, return once the translator saw a finishReason (Gemini puts
+  // the usage on that same chunk), draining the rest off the answer's path, bounded.
+  it("found: finishReason, then the body held open: the function call is dropped after a stall", async () => {
+    let finishedAt = 0;
+    const srv = await rawServer((req) => {
+      writeChunkedHead(req.socket);
+      const call = {
+        candidates: [
+          {
+            content: {
+              role: "model",
+              parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }],
+            },
+            finishReason: "STOP",
+            index: 0,
+          },
+        ],
+        usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 },
+      };
+      req.socket.write(chunk(`data: ${JSON.stringify(call)}\r\n\r\n`));
+      finishedAt = performance.now();
+    });
+    const llm = new GeminiLLMService({
+      apiKey: "AIza-test",
+      baseUrl: srv.url,
+      env: {},
+      model: "gemini-test",
+      stallTimeoutMs: 1_000,
+      context: new LLMContext({
+        messages: [{ role: "user", content: "Weather in Paris?" }],
+        tools: [weatherTool],
+      }),
+    });
+    llm.registerFunction(weatherTool, () => ({ temp_c: 18 }));
+    const t = runLLM(llm, new SystemClock());
+    t.task.queueFrame(new LLMRunFrame());
+    await until(
+      () => t.down.ofType(FunctionCallInProgressFrame).length > 0 || upErrors(t).length > 0,
+      5_000,
+      "the call to run, or an error",
+    );
+    const ms = performance.now() - finishedAt;
+    await t.finish();
+    expect(upErrors(t)).toEqual([]); // fails: "…stream stalled: nothing arrived for 1000 ms…"
+    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0
+    expect(ms).toBeLessThan(300); // fails: ~1000 ms
   });
 });
 
