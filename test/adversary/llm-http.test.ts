@@ -700,6 +700,64 @@ describe("adversary: Gemini, the end of the body", () => {
   });
 });
 
+describe("adversary: OpenAI over httpFetch, early answers and compressed keep-alive", () => {
+  it("held: gzip answers keep the connection: five gzip turns on one connection", async () => {
+    const srv = await rawServer((req) => {
+      writeResponse(req.socket, gzipSync(Buffer.from(sseAnswer([`Answer ${req.n}.`]))), {
+        "content-encoding": "gzip",
+      });
+    });
+    const t = run(srv);
+    for (let i = 0; i < 5; i++) await turn(t);
+    await t.finish();
+    expect(t.textsAfter()).toHaveLength(5);
+    expect(srv.connections()).toBe(1);
+  });
+
+  it("held: a server that answers 401 before reading a large request body, then closes: the key is named, not the network", async () => {
+    // A net server that answers as soon as the head arrives (nginx does this for 413; proxies for 401).
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.once("data", () => {
+        const body = JSON.stringify({
+          error: {
+            message: "Incorrect API key provided",
+            type: "invalid_request_error",
+            code: "invalid_api_key",
+          },
+        });
+        socket.end(
+          `HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+        );
+        setTimeout(() => socket.destroy(), 5);
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    try {
+      const llm = new OpenAILLMService({
+        apiKey: "sk-bad",
+        baseURL: `http://127.0.0.1:${port}/v1`,
+        env: {},
+        model: "gpt-test",
+        retryBackoffMs: 10,
+      });
+      const t = runLLM(llm, new SystemClock());
+      const big = new LLMContext({ messages: [{ role: "user", content: "x".repeat(8 * 1024 * 1024) }] });
+      t.task.queueFrame(new LLMContextFrame(big));
+      await until(() => upErrors(t).length > 0, 5_000, "the error");
+      await t.finish();
+      expect(upErrors(t)[0]).toMatch(/OPENAI_API_KEY/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});
+
 // ------------------------------------------------------------------ memory, sockets, growth
 
 describe("adversary: OpenAI over httpFetch, bounds", () => {
@@ -951,44 +1009,54 @@ describe("adversary: Anthropic extended thinking with tools", () => {
   // block without a signature cannot ever be sent back. Root fix: AnthropicStreamTranslator, at a
   // thinking block's content_block_stop with an empty signature, throws EventStreamError
   // ("thinking block N ended without its signature") → `malformed`, retried once while nothing was
-  // spoken (thinking pushes nothing).
-  it("found: a thinking block that ends without its signature is kept, and the tool result's request is refused by Anthropic", async () => {
-    const srv = await anthropic((sse, n, thinking) => {
-      if (hasToolResult(sse)) return anthropicAnswer(sse, ["It is 18 degrees."]);
-      messageStart(sse);
-      if (n === 1) {
-        thinkingBlockStart(sse, 0);
-        thinkingDelta(sse, 0, "I should call get_weather for Paris.");
-        blockStop(sse, 0); // no signature_delta
-        toolUse(sse, 1, "toolu_a");
-      } else {
-        thinking.thinking(sse, 0, ["I should call get_weather ", "for Paris."]);
-        thinking.toolUse(sse, 1, "toolu_b", "get_weather", { city: "Paris" });
-      }
-      messageDelta(sse, "tool_use", 40);
-      messageStop(sse);
-      sse.end();
+  // spoken (thinking pushes nothing). The same for a thinking block still open at message_stop
+  // (its content_block_stop never came): it is silently left out, the call recorded without it,
+  // and Anthropic refuses the result ("must start with a thinking block"); at message_stop an
+  // unfinished thinking block should be the same malformed failure.
+  for (const broken of ["ends without its signature", "never stops (message_stop comes first)"] as const) {
+    it(`found: a thinking block that ${broken}: the call is recorded, and the tool result's request is refused by Anthropic`, async () => {
+      const srv = await anthropic((sse, n, thinking) => {
+        if (hasToolResult(sse)) return anthropicAnswer(sse, ["It is 18 degrees."]);
+        messageStart(sse);
+        if (n === 1) {
+          const reasoning = "I should call get_weather for Paris.";
+          thinkingBlockStart(sse, 0);
+          thinkingDelta(sse, 0, reasoning);
+          if (broken === "ends without its signature")
+            blockStop(sse, 0); // no signature_delta
+          else signatureDelta(sse, 0, signatureOf(reasoning)); // ...and no content_block_stop
+          toolUse(sse, 1, "toolu_a");
+        } else {
+          thinking.thinking(sse, 0, ["I should call get_weather ", "for Paris."]);
+          thinking.toolUse(sse, 1, "toolu_b", "get_weather", { city: "Paris" });
+        }
+        messageDelta(sse, "tool_use", 40);
+        messageStop(sse);
+        sse.end();
+      });
+      const clock = new VirtualClock();
+      const llm = new AnthropicLLMService({
+        apiKey: "sk-ant-test",
+        baseUrl: srv.baseUrl,
+        env: {},
+        model: "claude-test",
+        maxTokens: 4096,
+        params: THINKING,
+        retryBackoffMs: 10,
+        context: new LLMContext({ messages: [{ role: "user", content: "What's the weather in Paris?" }] }),
+      });
+      llm.registerFunction(weather, ({ city }) => ({ city, temp_c: 18 }));
+      const t = runProcessor(llm, { clock, after: [new ResultsToContext(() => llm.llmContext)] });
+      t.task.queueFrame(new LLMRunFrame());
+      await clock.runUntil(() => t.down.ofType(LLMTextFrame).length > 0 || t.errors.length > 0);
+      await t.finish();
+      // What the user should get: the weather, said.
+      // fails: HTTP 400 "…Invalid `signature` in `thinking` block" (no signature), or "…a final
+      // `assistant` message must start with a thinking block" (the unstopped block was never kept)
+      expect(t.errors.map((e) => e.error.message)).toEqual([]);
+      expect(t.down.ofType(LLMTextFrame).map((f) => f.text)).toEqual(["It is 18 degrees."]);
     });
-    const clock = new VirtualClock();
-    const llm = new AnthropicLLMService({
-      apiKey: "sk-ant-test",
-      baseUrl: srv.baseUrl,
-      env: {},
-      model: "claude-test",
-      maxTokens: 4096,
-      params: THINKING,
-      retryBackoffMs: 10,
-      context: new LLMContext({ messages: [{ role: "user", content: "What's the weather in Paris?" }] }),
-    });
-    llm.registerFunction(weather, ({ city }) => ({ city, temp_c: 18 }));
-    const t = runProcessor(llm, { clock, after: [new ResultsToContext(() => llm.llmContext)] });
-    t.task.queueFrame(new LLMRunFrame());
-    await clock.runUntil(() => t.down.ofType(LLMTextFrame).length > 0 || t.errors.length > 0);
-    await t.finish();
-    // What the user should get: the weather, said.
-    expect(t.errors.map((e) => e.error.message)).toEqual([]); // fails: "…Invalid `signature` in `thinking` block" (HTTP 400)
-    expect(t.down.ofType(LLMTextFrame).map((f) => f.text)).toEqual(["It is 18 degrees."]);
-  });
+  }
 
   it("held: a retry after a stream cut once Claude had thought (nothing spoken): only the retry's thinking goes back with its call", async () => {
     const srv = await anthropic((sse, n, thinking) => {
