@@ -236,7 +236,10 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.llmContext.addMessage({ role: "user", content: text });
     this.turnsCommitted++;
     this.emit("userTurnCommitted", text);
-    return this.#pushContext();
+    // The run is new work, whatever async turn the stop or the last words came in: a stop that a
+    // strategy's timer decided runs in the turn of the lane that armed it (a transcript's), and
+    // an interruption since then must not drop this LLMContextFrame as stale.
+    return turnStore.exit(() => this.#pushContext());
   }
 
   #pushContext(): void | Promise<void> {

@@ -168,6 +168,20 @@ describe("nothing stale is left", () => {
     expect(s.of("commit")).toEqual([{ kind: "commit", atMs: s.clock.now(), text: "book a table for two" }]);
   });
 
+  it("an interruption between the last words and the stop does not make the turn's LLM run stale", async () => {
+    // The answer comes while the VAD hears nothing: the speech timeout restarts from it, inside the
+    // turn processor's lane, whose turn the interruption then ends. The stop that timer decides
+    // must still run the LLM (found by the property test).
+    const s = await session();
+    const n = await s.speak(300);
+    await s.pause(50);
+    await s.answer(n, "hello");
+    await s.send(new InterruptionFrame());
+    await s.pause(1_000);
+    expect(s.of("commit").map((c) => c.text)).toEqual(["hello"]);
+    expect(s.runs()).toBe(1);
+  });
+
   it("a settled frame lost on its way costs at most transcriptWaitMs once; the next request's totals put it right", async () => {
     const s = await session({ between: [new SettledDropper(1)] });
     const first = await s.speak(300);
