@@ -30,7 +30,8 @@ import {
 import { started } from "./support.js";
 
 export type Event =
-  | { kind: "start" | "stop"; atMs: number }
+  | { kind: "start"; atMs: number }
+  | { kind: "stop"; atMs: number }
   | { kind: "commit"; atMs: number; text: string }
   | { kind: "empty"; atMs: number }
   | { kind: "answer"; atMs: number; n: number; text: string };
