@@ -97,7 +97,7 @@ describe("a segmented STT, a turn of two segments, ended by a stop strategy befo
     cleanups.push(() => stt.close());
     const llm = await loopbackOpenAI((sse) => answer(sse, ["Done."]));
     cleanups.push(() => llm.close());
-    const a = await assistant(stt, llm, 200);
+    const a = await assistant(stt, llm, 500); // a wide margin over the queueing between the segments
 
     // "book a table" … a pause shorter than the speech timeout … "for two", then silence.
     a.segment(400);
