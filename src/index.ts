@@ -75,6 +75,8 @@ export {
   BotOutputFrame,
   LLMConfigureOutputFrame,
   STTEndOfTurnFrame,
+  TranscriptionPendingFrame,
+  TranscriptionSettledFrame,
 } from "./frames/index.js";
 export type {
   FrameLane,
@@ -88,6 +90,7 @@ export type {
   BotOutputInit,
   BotOutputSpokenStatus,
   STTEndOfTurnCause,
+  TranscriptionTotals,
 } from "./frames/index.js";
 
 // Processors

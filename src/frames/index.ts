@@ -78,6 +78,11 @@ export { MetricsFrame, type MetricsData } from "./metrics.js";
 export { ServiceUpdateSettingsFrame } from "./settings.js";
 export { UserMuteStartedFrame, UserMuteStoppedFrame } from "./user-mute.js";
 export { STTEndOfTurnFrame, type STTEndOfTurnCause } from "./turn.js";
+export {
+  TranscriptionPendingFrame,
+  TranscriptionSettledFrame,
+  type TranscriptionTotals,
+} from "./transcribing.js";
 export { InputDTMFFrame, OutputDTMFFrame, DTMF_KEYS, isDTMFKey, type DTMFKey } from "./dtmf.js";
 export {
   BotOutputFrame,

@@ -12,6 +12,7 @@ import {
   VADUserStoppedSpeakingFrame,
 } from "../frames/speaking.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../frames/text.js";
+import { TranscriptionSettledFrame } from "../frames/transcribing.js";
 import { STTEndOfTurnFrame } from "../frames/turn.js";
 import { UserMuteStartedFrame, UserMuteStoppedFrame } from "../frames/user-mute.js";
 import { IdleMonitor } from "../pipeline/task-monitors.js";
@@ -215,6 +216,8 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
       if (frame instanceof TranscriptionFrame || frame instanceof InterimTranscriptionFrame) {
         return this.#onTranscript(frame, frame instanceof TranscriptionFrame);
       }
+      // "That transcription is done" must not overtake its transcript, held for the interruption.
+      if (frame instanceof TranscriptionSettledFrame && this.#held?.holding) return this.#held.hold(frame);
       const input = inputOf(frame);
       if (input !== undefined || frame instanceof UserSpeakingFrame) {
         await this.pushFrame(frame, direction);

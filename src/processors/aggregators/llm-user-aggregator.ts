@@ -11,22 +11,26 @@ import {
 } from "../../frames/llm.js";
 import { UserStartedSpeakingFrame, UserStoppedSpeakingFrame } from "../../frames/speaking.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../../frames/text.js";
+import { TranscriptionPendingFrame, TranscriptionSettledFrame } from "../../frames/transcribing.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { type ContextChangeFrame, applyContextChange, refusedChange } from "./context-frames.js";
 import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "../frame-processor.js";
 import { turnStore } from "../turn.js";
 import { andThen, checkCount, checkMs } from "./options.js";
+import { PendingTranscriptions } from "./pending-transcriptions.js";
 import { TurnText } from "./turn-text.js";
 
 /** Options of {@link LLMUserAggregator}. */
 export interface LLMUserAggregatorOptions extends Omit<FrameProcessorOptions, "direct" | "maxQueuedFrames"> {
   /**
    * After `UserStoppedSpeakingFrame`, the longest wait for a final transcript still on its way,
-   * in ms: when the turn has no words yet, or its last transcript was an interim one (the STT is
-   * still finishing it). The wait ends the moment the final arrives, so it costs latency only in a
-   * turn that gets no final at all (a cough); a final later than this is not lost but answered as
-   * a turn of its own (docs/design/conversation.md). 1000 ms covers a streaming STT's answer to
-   * `Finalize` (typically 100–400 ms) and a segmented STT transcribing a short utterance over HTTP.
+   * in ms: when the turn has no words yet, its last transcript was an interim one (the STT is
+   * still finishing it), or a segmented STT has said a transcription is pending
+   * (`TranscriptionPendingFrame`). The wait ends the moment the final arrives (for a segmented STT:
+   * the moment nothing is pending any more, words or not), so it costs latency only in a turn that
+   * gets no final at all (a cough); a final later than this is not lost but answered as a turn of
+   * its own (docs/design/conversation.md). 1000 ms covers a streaming STT's answer to `Finalize`
+   * (typically 100–400 ms) and a segmented STT transcribing a short utterance over HTTP.
    * @default 1000
    */
   transcriptWaitMs?: number;
@@ -64,7 +68,8 @@ type Phase =
  *   text); at `UserStoppedSpeakingFrame` the turn's text becomes ONE user message and an
  *   `LLMContextFrame` goes downstream for the LLM to answer. A turn with no words pushes nothing.
  * - A final that arrives after the stop, within `transcriptWaitMs`, belongs to the turn: when the
- *   turn has no words yet or its last transcript was interim, the commit waits for it.
+ *   turn has no words yet, its last transcript was interim, or a segmented STT has a transcription
+ *   pending (`TranscriptionPendingFrame` … `TranscriptionSettledFrame`), the commit waits for it.
  * - A final transcript that arrives with no user turn (an STT without VAD or turn frames, or a
  *   final later than the wait) is a turn of its own, committed at once.
  * - `LLMMessagesAppendFrame`, `LLMMessagesUpdateFrame`, `LLMSetToolsFrame` and `LLMRunFrame` are
@@ -100,6 +105,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
   #phase: Phase = "idle";
   /** The last transcript of the turn was interim: its final is still to come. */
   #interimPending = false;
+  /** Transcriptions a segmented STT announced and has not answered yet. */
+  readonly #transcriptions = new PendingTranscriptions();
   #timer: TimerHandle | undefined;
   readonly #repeats: RepeatReporter;
 
@@ -128,6 +135,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
       if (frame.text.trim() !== "") this.#interimPending = true;
       return super.processFrame(frame, direction);
     }
+    if (frame instanceof TranscriptionPendingFrame || frame instanceof TranscriptionSettledFrame)
+      return this.#onTranscriptionTotals(frame);
     if (frame instanceof UserStartedSpeakingFrame) {
       this.#clearTimer(); // the user resumed: what the turn has so far stays in it
       this.#phase = "speaking";
@@ -175,15 +184,37 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     const dropped = this.#text.append(frame.text, "word");
     if (dropped > 0) this.#onDropped(dropped);
     this.#interimPending = false;
-    // Speaking: the stop commits. Awaiting: this was the final the stop waited for. Idle: a
-    // transcript with no turn around it is a turn of its own.
+    // Speaking: the stop commits. Awaiting: this was the final the stop waited for, unless a
+    // segmented STT still has a transcription pending (its settled frame, just behind this
+    // transcript, commits). Idle: a transcript with no turn around it is a turn of its own.
     if (this.#phase === "speaking") return forwarded;
+    if (this.#phase === "awaiting" && this.#transcriptions.pending) return forwarded;
     return andThen(forwarded, () => this.#commit());
+  }
+
+  /**
+   * A segmented STT sent audio for transcription, or got its answer. While the stop waits, the
+   * answer that leaves nothing pending commits at once: the words (if any) came just before it,
+   * and an empty or failed transcription must not cost the whole wait.
+   */
+  #onTranscriptionTotals(frame: TranscriptionPendingFrame | TranscriptionSettledFrame): void | Promise<void> {
+    this.#transcriptions.observe(frame);
+    const forwarded = this.pushFrame(frame);
+    if (this.#phase !== "awaiting" || this.#finalExpected()) return forwarded;
+    return andThen(forwarded, () => this.#commit());
+  }
+
+  /** A final transcript is still on its way: an interim was seen, or a transcription is pending. */
+  #finalExpected(): boolean {
+    return this.#interimPending || this.#transcriptions.pending;
   }
 
   #onStop(): void | Promise<void> {
     this.#phase = "awaiting";
-    if (this.#text.hasWords && !this.#interimPending) return this.#commit();
+    // Words and nothing more coming: commit. No words, but every STT that announces its
+    // transcriptions has answered them all: nothing is coming either (a cough), so no wait.
+    if (!this.#finalExpected() && (this.#text.hasWords || this.#transcriptions.announced))
+      return this.#commit();
     this.#clearTimer();
     this.#timer = this.clock.setTimer(() => {
       this.#timer = undefined;
@@ -205,7 +236,10 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.llmContext.addMessage({ role: "user", content: text });
     this.turnsCommitted++;
     this.emit("userTurnCommitted", text);
-    return this.#pushContext();
+    // The run is new work, whatever async turn the stop or the last words came in: a stop that a
+    // strategy's timer decided runs in the turn of the lane that armed it (a transcript's), and
+    // an interruption since then must not drop this LLMContextFrame as stale.
+    return turnStore.exit(() => this.#pushContext());
   }
 
   #pushContext(): void | Promise<void> {
@@ -238,6 +272,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.#text.take();
     this.#phase = "idle";
     this.#interimPending = false;
+    this.#transcriptions.clear();
     this.#repeats.flush();
   }
 }

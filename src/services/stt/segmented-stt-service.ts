@@ -1,6 +1,7 @@
 import { SampleList } from "../../audio/sample-list.js";
 import { deadline } from "../../clock/deadline.js";
 import { CancelledError, InvalidOptionError, describe } from "../../errors.js";
+import { TranscriptionPendingFrame, TranscriptionSettledFrame } from "../../frames/transcribing.js";
 import { type STTDisconnectInfo, STTService } from "./stt-service.js";
 import type { STTServiceOptions, TranscriptResult } from "./stt-service-options.js";
 
@@ -33,7 +34,11 @@ export interface SegmentInfo {
  * services such as OpenAI's transcription endpoint, local recognisers). It keeps the user's
  * speech from the start (plus `prerollMs` before it) to the stop, bounded by `maxSegmentMs`,
  * then calls {@link transcribe} once; the answer is pushed as a `TranscriptionFrame` (no
- * interims). A concrete service implements only `transcribe`. Requests run side by side, each
+ * interims). Each request is announced downstream with a `TranscriptionPendingFrame` when it is
+ * sent and closed with a `TranscriptionSettledFrame` when it is answered (after its transcript),
+ * whatever the answer (words, nothing, an error, its deadline): the user aggregator then knows
+ * a final is still coming at the turn's stop, as a streaming STT's interim tells it.
+ * A concrete service implements only `transcribe`. Requests run side by side, each
  * bounded by `requestTimeoutMs`; at the task's end the speech in progress is sent and the answers
  * awaited (bounded by `closeTimeoutMs`); cancel aborts them. Usage = seconds of audio sent in
  * requests. See docs/design/stt-services.md.
@@ -46,6 +51,9 @@ export abstract class SegmentedSTTService extends STTService {
   #inSegment = false;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
+  /** Requests sent and answered since the start: the totals the pending frames carry. */
+  #requested = 0;
+  #settled = 0;
 
   constructor(options: SegmentedSTTServiceOptions = {}) {
     super(options);
@@ -120,6 +128,8 @@ export abstract class SegmentedSTTService extends STTService {
     const audio = this.#buffer.take(samples);
     const rate = this.sampleRate;
     this.addUsage((samples * 1000) / rate);
+    this.#requested++;
+    void this.pushFrame(new TranscriptionPendingFrame(this.id, this.name, this.#requested, this.#settled));
     const request = deadline(
       this.clock,
       (signal) =>
@@ -131,19 +141,27 @@ export abstract class SegmentedSTTService extends STTService {
       (answer) => {
         const result = typeof answer === "string" ? { text: answer, isFinal: true } : answer;
         this.handleTranscript({ text: "", ...result, isFinal: true, fromFinalize: true });
+        this.#settle();
       },
       (error: unknown) => {
-        if (this.#stop.signal.aborted) return;
+        if (this.#stop.signal.aborted) return; // cancelled: the task is ending and nobody waits
         this.reportProblem(
           `request:${errorKind(error)}`,
           () => `${this.name}: transcription failed: ${describe(error)}`,
         );
         this.handleTranscript({ text: "", isFinal: true, fromFinalize: true });
+        this.#settle();
       },
     );
     const tracked = request.finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
     return true;
+  }
+
+  /** One request was answered: said after its transcript (same lane), so "done" never overtakes the words. */
+  #settle(): void {
+    this.#settled++;
+    void this.pushFrame(new TranscriptionSettledFrame(this.id, this.name, this.#requested, this.#settled));
   }
 }
 

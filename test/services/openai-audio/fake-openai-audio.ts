@@ -11,10 +11,12 @@ import { readWav } from "../../../src/audio/wav.js";
  * - `"cut"`: speech: part of the audio, then the connection is destroyed mid-body;
  * - `"stall"`: speech: part of the audio, then silence with the connection open;
  * - `"json"`: speech: a 200 with a JSON body (a proxy that is not a speech endpoint);
- * - `{ body }`: that text as a JSON answer, with `status` (default 200): any body a test needs.
+ * - `{ body }`: that text as a JSON answer, with `status` (default 200): any body a test needs;
+ * - `{ after }`: transcription: the documented answer once `after` settles (the test decides when).
  */
 export type FakeAnswer =
   | "ok"
+  | { after: Promise<unknown> }
   | { status: number; message?: string }
   | { body: string; status?: number }
   | "hang"
@@ -134,7 +136,7 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
       speechCount++;
       const answer = options.speech?.(speechCount) ?? "ok";
       if (typeof answer === "object" && "body" in answer) return raw(response, answer);
-      if (typeof answer === "object")
+      if (typeof answer === "object" && "status" in answer)
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (
         typeof json["input"] !== "string" ||
@@ -185,8 +187,9 @@ export async function fakeOpenAIAudio(options: FakeOpenAIAudioOptions = {}): Pro
       if (authorization !== `Bearer ${key}`) return error(response, 401, "Incorrect API key provided.");
       transcriptionCount++;
       const answer = options.transcription?.(transcriptionCount) ?? "ok";
-      if (typeof answer === "object" && "body" in answer) return raw(response, answer);
-      if (typeof answer === "object")
+      if (typeof answer === "object" && "after" in answer) await answer.after;
+      else if (typeof answer === "object" && "body" in answer) return raw(response, answer);
+      else if (typeof answer === "object")
         return error(response, answer.status, answer.message ?? `status ${answer.status}`, "server_error");
       if (answer === "hang") return;
       if (!file || !fields["model"]) return error(response, 400, "file and model are required");

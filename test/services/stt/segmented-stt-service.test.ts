@@ -9,6 +9,7 @@ import { FrameDirection } from "../../../src/frames/frame.js";
 import { MetricsFrame } from "../../../src/frames/metrics.js";
 import { VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame } from "../../../src/frames/speaking.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../../../src/frames/text.js";
+import { TranscriptionPendingFrame, TranscriptionSettledFrame } from "../../../src/frames/transcribing.js";
 import { Pipeline } from "../../../src/pipeline/pipeline.js";
 import { PipelineTask } from "../../../src/pipeline/task.js";
 import {
@@ -54,7 +55,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function server(options: { hang?: boolean; status?: number } = {}): Promise<Server> {
+async function server(
+  options: { hang?: boolean; status?: number; text?: (n: number) => string } = {},
+): Promise<Server> {
   const made: Server = { url: "", segments: [], aborted: 0, close: async () => {} };
   const http = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -68,7 +71,7 @@ async function server(options: { hang?: boolean; status?: number } = {}): Promis
         return;
       }
       response.writeHead(options.status ?? 200, { "content-type": "application/json", connection: "close" });
-      response.end(JSON.stringify({ text: `heard ${ms} ms` }));
+      response.end(JSON.stringify({ text: options.text?.(made.segments.length) ?? `heard ${ms} ms` }));
     });
   });
   http.listen(0, "127.0.0.1");
@@ -161,6 +164,62 @@ describe("SegmentedSTTService: one request per utterance", () => {
     expect(errors[0]!.fatal).toBe(false);
     void s.task.stopWhenDone();
     await s.clock.runUntil(s.finished);
+  });
+
+  it("announces each request before the stop it answers, and settles it after its transcript, whatever the answer", async () => {
+    const http = await server({ text: (n) => ["book a table", "", "for two"][n - 1] ?? "" });
+    const failing = await server({ status: 500 });
+    const s = await session(http.url, { prerollMs: 0 });
+    for (let i = 0; i < 3; i++) {
+      s.task.queueFrame(new VADUserStartedSpeakingFrame());
+      await s.speak(100);
+      s.task.queueFrame(new VADUserStoppedSpeakingFrame());
+      await until(() => s.down.ofType(TranscriptionSettledFrame).length === i + 1, "the answer");
+    }
+    const seen = s.down.frames
+      .filter(
+        (f) =>
+          f instanceof TranscriptionPendingFrame ||
+          f instanceof TranscriptionSettledFrame ||
+          f instanceof TranscriptionFrame ||
+          f instanceof VADUserStoppedSpeakingFrame,
+      )
+      .map((f) =>
+        f instanceof TranscriptionFrame
+          ? `"${f.text}"`
+          : f instanceof VADUserStoppedSpeakingFrame
+            ? "stop"
+            : `${f instanceof TranscriptionPendingFrame ? "pending" : "settled"} ${f.requested}/${f.settled}`,
+      );
+    expect(seen).toEqual([
+      "pending 1/0",
+      "stop",
+      '"book a table"',
+      "settled 1/1",
+      "pending 2/1",
+      "stop",
+      "settled 2/2", // nothing heard: settled alone, at once
+      "pending 3/2",
+      "stop",
+      '"for two"',
+      "settled 3/3",
+    ]);
+    const frame = s.down.ofType(TranscriptionPendingFrame)[0]!;
+    expect([frame.sourceId, frame.source]).toEqual([s.stt.id, s.stt.name]);
+    void s.task.stopWhenDone();
+    await s.clock.runUntil(s.finished);
+
+    // A failed request settles too.
+    const f = await session(failing.url, { prerollMs: 0 });
+    f.task.queueFrame(new VADUserStartedSpeakingFrame());
+    await f.speak(100);
+    f.task.queueFrame(new VADUserStoppedSpeakingFrame());
+    await until(() => f.down.ofType(TranscriptionSettledFrame).length === 1, "the failed answer");
+    expect(f.up.ofType(ErrorFrame)).toHaveLength(1);
+    expect(f.down.ofType(TranscriptionFrame)).toEqual([]);
+    expect(f.down.ofType(TranscriptionSettledFrame)[0]).toMatchObject({ requested: 1, settled: 1 });
+    void f.task.stopWhenDone();
+    await f.clock.runUntil(f.finished);
   });
 
   it("cancel aborts a request in flight at once and leaves nothing running", async () => {
