@@ -6,7 +6,8 @@ import {
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Readable, Transform } from "node:stream";
-import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+import { createBrotliDecompress, createGunzip } from "node:zlib";
+import { createDeflateDecoder } from "./deflate-decoder.js";
 
 /** A function with `fetch`'s signature (what the provider SDKs accept as their `fetch` option). */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -41,11 +42,11 @@ function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
  * it comes.
  *
  * What it handles itself: `http:` and `https:` URLs, a string, `Uint8Array` or `ArrayBuffer` body
- * (or none), headers in any form, `signal`, bodies coded gzip, deflate or br, or a list of them
- * (`deflate, gzip` is undone last to first; a list with a coding it does not know is left as it
- * came, as `fetch` leaves it). Anything else (a `Request` object, a stream or form body, a
- * redirect to follow) goes to Node's `fetch`, so behaviour never differs from `fetch`'s, only its
- * cost.
+ * (or none), headers in any form, `signal`, bodies coded gzip, deflate (zlib-wrapped or raw) or
+ * br, or a list of them (`deflate, gzip` is undone last to first; a list with a coding it does not
+ * know is left as it came), each as `fetch` reads it. Anything else (a `Request` object, a stream
+ * or form body, a redirect to follow) goes to Node's `fetch`, so behaviour never differs from
+ * `fetch`'s, only its cost.
  *
  * One resend, where `fetch` has none: a request sent on a kept connection (`req.reusedSocket`)
  * that fails with ECONNRESET or EPIPE (or "socket hang up") before one byte of the answer came
@@ -218,7 +219,7 @@ function decoders(header: string | undefined): Transform[] {
 const DECODERS: Readonly<Record<string, () => Transform>> = {
   gzip: createGunzip,
   "x-gzip": createGunzip,
-  deflate: createInflate,
+  deflate: createDeflateDecoder, // zlib-wrapped or raw, as fetch reads it
   br: createBrotliDecompress,
 };
 

@@ -5,7 +5,14 @@
  */
 import { once } from "node:events";
 import { type Server, type Socket, createServer } from "node:net";
-import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
+import {
+  brotliCompressSync,
+  createDeflate,
+  createDeflateRaw,
+  deflateRawSync,
+  deflateSync,
+  gzipSync,
+} from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { httpFetch } from "../../../src/services/http/http-fetch.js";
 
@@ -184,24 +191,67 @@ describe("httpFetch: a kept connection the server closed as the request went out
 
 describe("httpFetch: content codings, as fetch decodes them", () => {
   const text = "data: hello\n\n";
-  const cases: Array<[string, Buffer]> = [
+  const cases: Array<[string, Buffer, string?]> = [
     ["deflate, gzip", gzipSync(deflateSync(Buffer.from(text)))],
     ["gzip, gzip", gzipSync(gzipSync(Buffer.from(text)))],
     ["GZIP ,br", brotliCompressSync(gzipSync(Buffer.from(text)))],
     ["gzip, br, deflate", deflateSync(brotliCompressSync(gzipSync(Buffer.from(text))))],
+    // Raw deflate (no zlib wrapper), which some servers send for "deflate": fetch reads it.
+    ["deflate", deflateRawSync(Buffer.from(text)), "raw"],
+    ["deflate, gzip", gzipSync(deflateRawSync(Buffer.from(text))), "raw"],
+    ["deflate", deflateSync(Buffer.from(text.repeat(50_000))), "650 KB inflated from 3 KB"],
     ["gzip,", gzipSync(Buffer.from(text))], // an empty coding is one fetch does not know
     // One coding it does not know: the body as it came, every coding left on.
     ["gzip, zstd", gzipSync(Buffer.from(text))],
     ["identity, gzip", gzipSync(Buffer.from(text))],
   ];
-  for (const [codings, body] of cases) {
-    it(`content-encoding "${codings}": the same body as fetch reads`, async () => {
+  for (const [codings, body, note] of cases) {
+    it(`content-encoding "${codings}"${note ? ` (${note})` : ""}: the same body as fetch reads`, async () => {
       const srv = await rawServer((req) => respond(req.socket, body, { "content-encoding": codings }));
       const url = `${srv.url}/x`;
       const expected = Buffer.from(await (await fetch(url)).arrayBuffer());
       const got = Buffer.from(await (await httpFetch(url)).arrayBuffer());
       expect(got).toEqual(expected);
-      if (!/zstd|identity|,$/.test(codings)) expect(got.toString()).toBe(text);
+      if (!/zstd|identity|,$/.test(codings))
+        expect(got.toString()).toBe(text.repeat(got.length / text.length));
+    });
+  }
+
+  for (const codings of ["deflate", "gzip", "deflate, gzip"]) {
+    it(`a body that does not decode ("${codings}", not compressed at all) errors as fetch's does, naming the decoder's error`, async () => {
+      const srv = await rawServer((req) =>
+        respond(req.socket, "this was never compressed\n\n", { "content-encoding": codings }),
+      );
+      const expected = await rejection((await fetch(`${srv.url}/x`)).text());
+      const got = await rejection((await httpFetch(`${srv.url}/x`)).text());
+      expect(got).toBeInstanceOf(TypeError);
+      expect(got.message).toBe(expected.message);
+      expect((got.cause as Error).message).toBe((expected.cause as Error).message);
+    });
+  }
+
+  for (const raw of [false, true]) {
+    it(`a ${raw ? "raw " : ""}deflate body streams as it comes, and cancelling it mid-way closes the connection`, async () => {
+      let closed = false;
+      const srv = await rawServer((req) => {
+        req.socket.write(
+          "HTTP/1.1 200 OK\r\ncontent-encoding: deflate\r\ntransfer-encoding: chunked\r\n\r\n",
+        );
+        const deflate = raw ? createDeflateRaw() : createDeflate();
+        deflate.on("data", (d: Buffer) =>
+          req.socket.write(`${d.length.toString(16)}\r\n${d.toString("latin1")}\r\n`, "latin1"),
+        );
+        deflate.write("data: one\n\n");
+        deflate.flush(); // and the body is held open
+        req.socket.once("close", () => (closed = true));
+      });
+      const response = await httpFetch(`${srv.url}/x`);
+      const reader = response.body!.getReader();
+      const first = await reader.read();
+      expect(Buffer.from(first.value!).toString()).toBe("data: one\n\n");
+      await reader.cancel();
+      for (let i = 0; i < 100 && !closed; i++) await sleep(10);
+      expect(closed).toBe(true);
     });
   }
 
