@@ -252,23 +252,20 @@ describe("adversary: OpenAI over httpFetch, keep-alive", () => {
   // user hears the answer half a second late. Root fix: in httpFetch, when a request on a
   // reused socket fails before any response byte (ECONNRESET / socket hang up, `req.reusedSocket`),
   // resend it once at once on a fresh connection (the body is a string or bytes, so it can be).
-  it.fails(
-    "found: a request on a kept connection the server closed at that instant is lost: a warning and 500 ms more, not a silent resend",
-    async () => {
-      const srv = await rawServer((req) => {
-        if (req.onConnection === 0) writeResponse(req.socket, sseAnswer([`Answer ${req.n}.`]));
-        else req.socket.destroy(); // the server had already decided to close this idle connection
-      });
-      const t = run(srv);
-      await turn(t);
-      await sleep(50);
-      const ms = await turn(t);
-      await t.finish();
-      expect(t.textsAfter()).toEqual(["Answer 1.", "Answer 3."]);
-      expect(t.warnings()).toEqual([]); // fails: "…could not reach http://127.0.0.1:…/v1 (Connection error.: …socket hang up); check OPENAI_BASE_URL…; retrying once in 500 ms"
-      expect(ms).toBeLessThan(400); // fails: ~510 ms
-    },
-  );
+  it("fixed: a request on a kept connection the server closed at that instant is lost: a warning and 500 ms more, not a silent resend", async () => {
+    const srv = await rawServer((req) => {
+      if (req.onConnection === 0) writeResponse(req.socket, sseAnswer([`Answer ${req.n}.`]));
+      else req.socket.destroy(); // the server had already decided to close this idle connection
+    });
+    const t = run(srv);
+    await turn(t);
+    await sleep(50);
+    const ms = await turn(t);
+    await t.finish();
+    expect(t.textsAfter()).toEqual(["Answer 1.", "Answer 3."]);
+    expect(t.warnings()).toEqual([]); // failed: "…could not reach http://127.0.0.1:…/v1 (Connection error.: …socket hang up); check OPENAI_BASE_URL…; retrying once in 500 ms"
+    expect(ms).toBeLessThan(400); // failed: ~510 ms
+  });
 
   for (const announced of [
     "timeout=1",
@@ -356,23 +353,20 @@ describe("adversary: OpenAI over httpFetch, bodies", () => {
 
   // Held on main before httpFetch's body errors took fetch's shape (`TypeError: terminated`): the
   // message now says "broke off: terminated" and no longer names the decoding failure (its cause).
-  it.fails(
-    "found: a corrupt gzip body: retried once, then one error naming the decoding failure; the connection is not reused",
-    async () => {
-      const srv = await rawServer((req) => {
-        writeResponse(req.socket, Buffer.from("this is not gzip at all, but says it is\n\n"), {
-          "content-encoding": "gzip",
-        });
+  it("fixed: a corrupt gzip body: retried once, then one error naming the decoding failure; the connection is not reused", async () => {
+    const srv = await rawServer((req) => {
+      writeResponse(req.socket, Buffer.from("this is not gzip at all, but says it is\n\n"), {
+        "content-encoding": "gzip",
       });
-      const t = run(srv, { retryBackoffMs: 10 });
-      await turn(t);
-      await until(() => upErrors(t).length > 0, 3_000, "the error");
-      await t.finish();
-      expect(srv.requests).toHaveLength(2);
-      expect(upErrors(t)).toHaveLength(1);
-      expect(upErrors(t)[0]).toMatch(/header|gzip|zlib|decod/i);
-    },
-  );
+    });
+    const t = run(srv, { retryBackoffMs: 10 });
+    await turn(t);
+    await until(() => upErrors(t).length > 0, 3_000, "the error");
+    await t.finish();
+    expect(srv.requests).toHaveLength(2);
+    expect(upErrors(t)).toHaveLength(1);
+    expect(upErrors(t)[0]).toMatch(/header|gzip|zlib|decod/i);
+  });
 
   // FOUND. A body encoded twice, `content-encoding: gzip, gzip` (HTTP allows a list of codings,
   // applied in order; some proxies compress an already-compressed upstream body), or `deflate, gzip`.
@@ -383,26 +377,24 @@ describe("adversary: OpenAI over httpFetch, bodies", () => {
   // TSDoc promise broken: "behaviour never differs from fetch's". Root fix: split the header on
   // commas and decode in reverse order (or hand any content-encoding other than one of
   // gzip/deflate/br to fetch, as the TSDoc says is done for "anything unusual").
-  it.fails(
-    "found: a body with two codings (`content-encoding: deflate, gzip`) is decoded by fetch but not by httpFetch",
-    async () => {
-      const srv = await rawServer((req) => {
-        const body = gzipSync(deflateSync(Buffer.from(sseAnswer([`Answer ${req.n}.`]))));
-        writeResponse(req.socket, body, { "content-encoding": "deflate, gzip" });
-      });
-      // The same server through Node's fetch: answered.
-      const viaFetch = run(srv, { fetch: globalThis.fetch, retryBackoffMs: 10 });
-      await turn(viaFetch);
-      await viaFetch.finish();
-      expect(viaFetch.textsAfter()).toEqual(["Answer 1."]);
-      // Through the default httpFetch.
-      const t = run(srv, { retryBackoffMs: 10 });
-      await turn(t);
-      await t.finish();
-      expect(upErrors(t)).toEqual([]); // fails: "…closed the stream before the answer was finished (no finish_reason)"
-      expect(t.textsAfter()).toEqual(["Answer 3."]);
-    },
-  );
+  it("fixed: a body with two codings (`content-encoding: deflate, gzip`) is decoded by fetch but not by httpFetch", async () => {
+    const srv = await rawServer((req) => {
+      const body = gzipSync(deflateSync(Buffer.from(sseAnswer([`Answer ${req.n}.`]))));
+      writeResponse(req.socket, body, { "content-encoding": "deflate, gzip" });
+    });
+    // The same server through Node's fetch: answered.
+    const viaFetch = run(srv, { fetch: globalThis.fetch, retryBackoffMs: 10 });
+    await turn(viaFetch);
+    await viaFetch.finish();
+    expect(viaFetch.textsAfter()).toEqual(["Answer 1."]);
+    // Through the default httpFetch.
+    const t = run(srv, { retryBackoffMs: 10 });
+    await turn(t);
+    await t.finish();
+    expect(upErrors(t)).toEqual([]); // failed: "…closed the stream before the answer was finished (no finish_reason)"
+    expect(t.textsAfter()).toEqual(["Answer 2."]); // one request through each fetch
+    expect(srv.requests).toHaveLength(2);
+  });
 
   it("held: a content-encoding nobody knows (`zstd`) is treated as fetch treats it (the bytes as they are): one clear error", async () => {
     const srv = await rawServer((req) => {
@@ -452,24 +444,21 @@ describe("adversary: OpenAI over httpFetch, bodies", () => {
   // is not text/event-stream"). Root fix: in OpenAILLMService.streamCompletion, use the SDK's
   // `.withResponse()` (or check in the fetch wrapper) and fail a non-`text/event-stream` 200 as
   // `malformed`/`request` naming the content type and OPENAI_BASE_URL, without a retry.
-  it.fails(
-    "found: a 200 HTML page is reported as a cut stream and retried; the message never says HTML or the base URL",
-    async () => {
-      const srv = await rawServer((req) => {
-        writeResponse(req.socket, "<!doctype html><html><body>Sign in to the Wi-Fi</body></html>", {
-          "content-type": "text/html; charset=utf-8",
-        });
+  it("fixed: a 200 HTML page is reported as a cut stream and retried; the message never says HTML or the base URL", async () => {
+    const srv = await rawServer((req) => {
+      writeResponse(req.socket, "<!doctype html><html><body>Sign in to the Wi-Fi</body></html>", {
+        "content-type": "text/html; charset=utf-8",
       });
-      const t = run(srv, { retryBackoffMs: 10 });
-      await turn(t);
-      await until(() => upErrors(t).length > 0, 3_000, "the error");
-      await t.finish();
-      expect(upErrors(t)).toHaveLength(1);
-      expect(upErrors(t)[0]).toMatch(/text\/html/); // fails: "…closed the stream before the answer was finished (no finish_reason)"
-      expect(upErrors(t)[0]).toMatch(/OPENAI_BASE_URL/);
-      expect(srv.requests).toHaveLength(1); // fails: 2 (the same page fetched again after 500 ms)
-    },
-  );
+    });
+    const t = run(srv, { retryBackoffMs: 10 });
+    await turn(t);
+    await until(() => upErrors(t).length > 0, 3_000, "the error");
+    await t.finish();
+    expect(upErrors(t)).toHaveLength(1);
+    expect(upErrors(t)[0]).toMatch(/text\/html/); // failed: "…closed the stream before the answer was finished (no finish_reason)"
+    expect(upErrors(t)[0]).toMatch(/OPENAI_BASE_URL/);
+    expect(srv.requests).toHaveLength(1); // failed: 2 (the same page fetched again after 500 ms)
+  });
 
   it("held: headers, then no body: the stall deadline fires on the clock (100 ms), retried once, reported; both connections closed", async () => {
     const srv = await rawServer((req) => writeChunkedHead(req.socket));
@@ -795,51 +784,47 @@ describe("adversary: OpenAI over httpFetch, bounds", () => {
   // takes the process's memory. Root fix: bound what the SDK may buffer: wrap the response body in
   // the `fetch` the service hands the SDK with a byte counter since the last event boundary
   // ("\n\n"), erroring the body past 4 MiB as `malformed`, as postEventStream does.
-  it.fails(
-    "found: one endless SSE line is buffered without bound and copied on every chunk: memory grows and the event loop is held for hundreds of ms",
-    async () => {
-      const LIMIT = 160 * 1024 * 1024; // the server stops here whatever happens
-      let sent = 0;
-      const srv = await rawServer((req) => {
-        writeChunkedHead(req.socket);
-        req.socket.write(chunk("data: "));
-        const piece = chunk(Buffer.alloc(256 * 1024, 0x61));
-        const pump = (): void => {
-          while (sent < LIMIT && !req.socket.destroyed) {
-            sent += 256 * 1024;
-            if (!req.socket.write(piece)) return void req.socket.once("drain", pump);
-          }
-        };
-        pump();
-      });
-      const before = process.memoryUsage();
-      let peak = 0;
-      const sampler = setInterval(() => {
-        const m = process.memoryUsage();
-        peak = Math.max(peak, m.heapUsed + m.arrayBuffers - before.heapUsed - before.arrayBuffers);
-      }, 5);
-      const lag = monitorEventLoopDelay({ resolution: 5 });
-      lag.enable();
-      const t = run(srv, { stallTimeoutMs: 3_000, retryBackoffMs: 10 });
-      t.task.queueFrame(new LLMContextFrame(userContext()));
-      await until(() => upErrors(t).length > 0 || sent >= LIMIT, 20_000, "the error, or the server's limit");
-      clearInterval(sampler);
-      lag.disable();
-      await t.finish();
-      console.log(
-        `bench: endless line sent=${Math.round(sent / 2 ** 20)} MiB peak=${Math.round(peak / 2 ** 20)} MiB max event-loop lag=${Math.round(lag.max / 1e6)} ms p99=${Math.round(lag.percentile(99) / 1e6)} ms`,
-      );
-      // Measured here (numbers vary with GC): sent 18–23 MiB, peak 6–57 MiB over the start, event
-      // loop held up to 117–322 ms at a time, through httpFetch; through Node's fetch 25 MiB, 60 MiB,
-      // 1964 ms: the SDK's line decoder copies the whole unfinished line on every chunk (quadratic),
-      // so it is the SDK's, reachable through either fetch. Stated deterministically: with a bound
-      // like the raw providers' (4 MiB), the stream is abandoned as malformed once the line passes
-      // it, long before the stall deadline; without one, only the stall deadline ends it.
-      expect(upErrors(t)[0]).not.toMatch(/stalled/); // fails: "…stream stalled: nothing arrived for 3000 ms…"
-      expect(upErrors(t)[0]).toMatch(/malformed/);
-    },
-    30_000,
-  );
+  it("fixed: one endless SSE line is buffered without bound and copied on every chunk: memory grows and the event loop is held for hundreds of ms", async () => {
+    const LIMIT = 160 * 1024 * 1024; // the server stops here whatever happens
+    let sent = 0;
+    const srv = await rawServer((req) => {
+      writeChunkedHead(req.socket);
+      req.socket.write(chunk("data: "));
+      const piece = chunk(Buffer.alloc(256 * 1024, 0x61));
+      const pump = (): void => {
+        while (sent < LIMIT && !req.socket.destroyed) {
+          sent += 256 * 1024;
+          if (!req.socket.write(piece)) return void req.socket.once("drain", pump);
+        }
+      };
+      pump();
+    });
+    const before = process.memoryUsage();
+    let peak = 0;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.heapUsed + m.arrayBuffers - before.heapUsed - before.arrayBuffers);
+    }, 5);
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
+    const t = run(srv, { stallTimeoutMs: 3_000, retryBackoffMs: 10 });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => upErrors(t).length > 0 || sent >= LIMIT, 20_000, "the error, or the server's limit");
+    clearInterval(sampler);
+    lag.disable();
+    await t.finish();
+    console.log(
+      `bench: endless line sent=${Math.round(sent / 2 ** 20)} MiB peak=${Math.round(peak / 2 ** 20)} MiB max event-loop lag=${Math.round(lag.max / 1e6)} ms p99=${Math.round(lag.percentile(99) / 1e6)} ms`,
+    );
+    // Measured here (numbers vary with GC): sent 18–23 MiB, peak 6–57 MiB over the start, event
+    // loop held up to 117–322 ms at a time, through httpFetch; through Node's fetch 25 MiB, 60 MiB,
+    // 1964 ms: the SDK's line decoder copies the whole unfinished line on every chunk (quadratic),
+    // so it is the SDK's, reachable through either fetch. Stated deterministically: with a bound
+    // like the raw providers' (4 MiB), the stream is abandoned as malformed once the line passes
+    // it, long before the stall deadline; without one, only the stall deadline ends it.
+    expect(upErrors(t)[0]).not.toMatch(/stalled/); // failed: "…stream stalled: nothing arrived for 3000 ms…"
+    expect(upErrors(t)[0]).toMatch(/malformed/);
+  }, 30_000);
 });
 
 describe("adversary: OpenAI over httpFetch, cancel at every point", () => {

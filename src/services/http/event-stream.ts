@@ -4,6 +4,7 @@ import {
   HttpConnectionError,
   HttpStatusError,
   MAX_ERROR_BODY_CHARS,
+  NotEventStreamError,
 } from "./http-errors.js";
 import { type FetchFunction, httpFetch } from "./http-fetch.js";
 
@@ -37,7 +38,8 @@ export interface EventStreamRequest {
   readonly fetch?: FetchFunction;
 }
 
-const DEFAULT_MAX_EVENT_CHARS = 4 << 20;
+/** Most characters one event (or one unfinished line) may hold, unless a service says otherwise: 4 MiB. */
+export const DEFAULT_MAX_EVENT_CHARS = 4 << 20;
 
 /**
  * POSTs `request.body` as JSON (with `request.fetch`, else {@link httpFetch}) and yields the server-sent events of the answer as they arrive
@@ -78,10 +80,7 @@ export async function* postEventStream(request: EventStreamRequest): AsyncGenera
   const type = response.headers.get("content-type") ?? "";
   if (!type.toLowerCase().includes("text/event-stream") || !response.body) {
     await response.body?.cancel().catch(() => undefined);
-    throw new EventStreamError(
-      `${url} answered ${type === "" ? "without a content type" : type}, not text/event-stream ` +
-        "(a proxy in the way, or an endpoint that does not stream)",
-    );
+    throw new NotEventStreamError(url, type);
   }
   const maxEventChars = request.maxEventChars ?? DEFAULT_MAX_EVENT_CHARS;
   const events: ServerSentEvent[] = [];

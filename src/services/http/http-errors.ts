@@ -45,7 +45,26 @@ export class HttpConnectionError extends Error {
 
 /** The answer was not a well-formed event stream (wrong content type, an event too large). */
 export class EventStreamError extends Error {
-  override readonly name = "EventStreamError";
+  override readonly name: string = "EventStreamError";
+}
+
+/**
+ * A success status whose body is not `text/event-stream` (a captive portal's or a proxy's HTML
+ * page, a base URL pointing at a web site, an endpoint that does not stream). Asking again gets
+ * the same page: it says what came, so the user can fix the endpoint.
+ */
+export class NotEventStreamError extends EventStreamError {
+  override readonly name = "NotEventStreamError";
+  constructor(
+    readonly url: string,
+    /** The answer's `content-type` ("" when it had none). */
+    readonly contentType: string,
+  ) {
+    super(
+      `${url} answered ${contentType === "" ? "without a content type" : contentType}, not text/event-stream ` +
+        "(a proxy in the way, or an endpoint that does not stream)",
+    );
+  }
 }
 
 /** Most characters of an error body kept (a proxy's HTML error page needs no more). */
@@ -61,6 +80,17 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
   const seconds = Number(headers?.get("retry-after") ?? Number.NaN);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   return undefined;
+}
+
+/**
+ * An error's message, and its direct cause's in parentheses when it has one: `fetch` (and
+ * `httpFetch`) error a body that broke with `TypeError("terminated")` alone and keep what broke as
+ * the cause ("terminated (other side closed)", "terminated (incorrect header check)").
+ */
+export function messageWithCause(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : "";
+  return cause === "" || cause === error.message ? error.message : `${error.message} (${cause})`;
 }
 
 /** Node's fetch hides the socket error under `cause` ("fetch failed" → "connect ECONNREFUSED …"). */

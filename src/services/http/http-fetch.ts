@@ -5,8 +5,9 @@ import {
   request as httpRequest,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import type { Readable } from "node:stream";
-import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+import type { Readable, Transform } from "node:stream";
+import { createBrotliDecompress, createGunzip } from "node:zlib";
+import { createDeflateDecoder } from "./deflate-decoder.js";
 
 /** A function with `fetch`'s signature (what the provider SDKs accept as their `fetch` option). */
 export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -41,9 +42,23 @@ function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
  * it comes.
  *
  * What it handles itself: `http:` and `https:` URLs, a string, `Uint8Array` or `ArrayBuffer` body
- * (or none), headers in any form, `signal`, gzip/deflate/br bodies. Anything else (a `Request`
- * object, a stream or form body, a redirect to follow) goes to Node's `fetch`, so behaviour never
- * differs from `fetch`'s, only its cost.
+ * (or none), headers in any form, `signal`, bodies coded gzip, deflate (zlib-wrapped or raw) or
+ * br, or a list of them (`deflate, gzip` is undone last to first; a list with a coding it does not
+ * know is left as it came), each as `fetch` reads it. Anything else (a `Request` object, a stream
+ * or form body, a redirect to follow) goes to Node's `fetch`, so behaviour never differs from
+ * `fetch`'s, only its cost.
+ *
+ * One resend, where `fetch` has none: a request sent on a kept connection (`req.reusedSocket`)
+ * that fails with ECONNRESET or EPIPE (or "socket hang up") before one byte of the answer came
+ * is sent again at once, once, on a new connection. That is the race every keep-alive client has
+ * with a server that closes idle connections without saying when (uvicorn, Go's net/http, load
+ * balancers): the server closed the connection as our request went out on it, so it never read
+ * the request, and a server that did read it would have answered before closing. This is the
+ * pattern Node's http documentation recommends. Its limit: a server that read the request,
+ * started on it and then closed the connection without a byte of answer (it crashed, or a proxy
+ * dropped it) gets it twice; for an LLM completion that is a second billed request whose first
+ * answer nobody reads. Never resent: a request on a new connection, one whose answer had begun,
+ * one aborted, one already resent.
  *
  * Errors as `fetch` gives them: a request that cannot be sent rejects with
  * `TypeError("fetch failed")` (the socket's error as `cause`); an abort rejects with
@@ -85,7 +100,12 @@ function safeUrl(text: string): URL | undefined {
  * Sends one request; resolves with its response, or with `undefined` for a redirect (which
  * `fetch` follows instead: the body is a string or bytes, so it can be sent again).
  */
-function send(url: URL, init: RequestInit, body: string | Uint8Array | null): Promise<Response | undefined> {
+function send(
+  url: URL,
+  init: RequestInit,
+  body: string | Uint8Array | null,
+  resent = false,
+): Promise<Response | undefined> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const method = (init.method ?? "GET").toUpperCase();
@@ -132,11 +152,20 @@ function send(url: URL, init: RequestInit, body: string | Uint8Array | null): Pr
       }
       res.once("close", () => signal?.removeEventListener("abort", onAbort));
     });
+    // What the socket had read when this request got it: more by the error means the answer began.
+    let bytesReadBefore: number | undefined;
+    req.once("socket", (socket) => (bytesReadBefore = socket.bytesRead));
     req.once("error", (error) => {
       if (settled) return; // after the response: the body stream reports it
       settled = true;
       signal?.removeEventListener("abort", onAbort);
-      reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: error }));
+      if (signal?.aborted) return reject(signal.reason);
+      const unanswered = bytesReadBefore !== undefined && req.socket?.bytesRead === bytesReadBefore;
+      if (!resent && req.reusedSocket && unanswered && closedUnderUs(error)) {
+        // The server closed this idle connection as the request went out (see httpFetch).
+        return resolve(send(url, init, body, true));
+      }
+      reject(new TypeError("fetch failed", { cause: error }));
     });
     signal?.addEventListener("abort", onAbort, { once: true });
     req.end(body ?? undefined);
@@ -150,19 +179,11 @@ function toResponse(res: IncomingMessage, url: URL, signal: AbortSignal | undefi
   for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   const status = res.statusCode ?? 0;
   let stream: Readable = res;
-  const encoding = (res.headers["content-encoding"] ?? "").trim().toLowerCase();
-  const decoder =
-    encoding === "gzip" || encoding === "x-gzip"
-      ? createGunzip()
-      : encoding === "deflate"
-        ? createInflate()
-        : encoding === "br"
-          ? createBrotliDecompress()
-          : undefined;
-  if (decoder) {
-    stream = res.pipe(decoder);
-    res.once("error", (error) => decoder.destroy(error));
-    decoder.once("close", () => res.destroy());
+  for (const decoder of decoders(res.headers["content-encoding"])) {
+    const from = stream;
+    stream = from.pipe(decoder);
+    from.once("error", (error) => decoder.destroy(error));
+    decoder.once("close", () => from.destroy());
   }
   const body = NULL_BODY_STATUSES.has(status) ? null : webBody(stream, signal);
   if (body === null) res.resume();
@@ -170,6 +191,37 @@ function toResponse(res: IncomingMessage, url: URL, signal: AbortSignal | undefi
   Object.defineProperty(response, "url", { value: url.href });
   return response;
 }
+
+/** Most codings one body may list; more is refused, as `fetch` refuses it (a decompression chain without bound). */
+const MAX_CODINGS = 5;
+
+/**
+ * The decoders of a `content-encoding` list, in the order they apply: the codings were applied
+ * in the order listed, so they are undone from the last to the first (`deflate, gzip` is gunzip,
+ * then inflate). As `fetch` does: one coding it does not know (`zstd`, `identity`) leaves the body
+ * as it came, undecoded; more than {@link MAX_CODINGS} codings is an error.
+ */
+function decoders(header: string | undefined): Transform[] {
+  if (header === undefined) return [];
+  const codings = header
+    .toLowerCase()
+    .split(",")
+    .map((coding) => coding.trim());
+  if (codings.length > MAX_CODINGS)
+    throw new Error(
+      `too many content-encodings in response: ${codings.length}, maximum allowed is ${MAX_CODINGS}`,
+    );
+  if (!codings.every((coding) => coding in DECODERS)) return [];
+  return codings.reverse().map((coding) => DECODERS[coding]!());
+}
+
+/** The codings `fetch` decodes, each with a factory for its decoder. */
+const DECODERS: Readonly<Record<string, () => Transform>> = {
+  gzip: createGunzip,
+  "x-gzip": createGunzip,
+  deflate: createDeflateDecoder, // zlib-wrapped or raw, as fetch reads it
+  br: createBrotliDecompress,
+};
 
 /** Highest number of body bytes read ahead of the reader before the socket is paused. */
 const BODY_HIGH_WATER_BYTES = 64 * 1024;
@@ -216,6 +268,12 @@ function webBody(stream: Readable, signal: AbortSignal | undefined): ReadableStr
     },
     { highWaterMark: BODY_HIGH_WATER_BYTES, size: (chunk) => chunk.byteLength },
   );
+}
+
+/** The errors of a connection the server closed (reset, or ended before an answer), not of one never made. */
+function closedUnderUs(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ECONNRESET" || code === "EPIPE";
 }
 
 function terminated(error: Error): TypeError {

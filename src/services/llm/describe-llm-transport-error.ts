@@ -1,5 +1,5 @@
 import { LLMContextError } from "../../errors.js";
-import { EventStreamError, HttpConnectionError } from "../http/http-errors.js";
+import { EventStreamError, HttpConnectionError, messageWithCause } from "../http/http-errors.js";
 import { LLMServiceError } from "./llm-service-error.js";
 
 /** What messages about a failed request to an HTTP LLM provider name. */
@@ -48,11 +48,10 @@ export function describeLLMTransportError(
       { cause: error },
     );
   }
-  const message = error instanceof Error ? error.message : String(error);
   return new LLMServiceError(
     service,
     "connection",
-    `${service}: the request to ${baseUrl} failed: ${message}`,
+    `${service}: the request to ${baseUrl} failed: ${messageWithCause(error)}`,
     {
       cause: error,
     },

@@ -1,3 +1,4 @@
+import { EventStreamError, NotEventStreamError, messageWithCause } from "../../http/http-errors.js";
 import { LLMServiceError } from "../llm-service-error.js";
 import type { OpenAIModule } from "./load-openai.js";
 
@@ -11,8 +12,10 @@ export interface OpenAIEndpoint {
 /**
  * Says what an error thrown by the `openai` SDK means for an LLM service (docs/design/llm-services.md):
  * 401/403 → `auth` (names OPENAI_API_KEY), 429 → `rate-limited` (with `retry-after`), 408/409/5xx
- * and error events in the stream → `server`, other 4xx → `request`, unreachable or dropped → `connection`,
- * a chunk that is not JSON → `malformed`.
+ * and error events in the stream → `server`, other 4xx → `request`, unreachable or dropped → `connection`
+ * (naming what broke: "terminated (other side closed)"), a chunk that is not JSON or an event too long →
+ * `malformed`, a success whose body is not an event stream → `request` (naming its content type and
+ * OPENAI_BASE_URL; see `openAIStreamFetch`).
  */
 export function describeOpenAIError(
   sdk: OpenAIModule | undefined,
@@ -74,6 +77,23 @@ export function describeOpenAIError(
       },
     );
   }
+  if (error instanceof NotEventStreamError) {
+    // The same page comes again: a request failure, not retried, that says what to change.
+    return new LLMServiceError(
+      service,
+      "request",
+      `${service}: ${error.message}; check OPENAI_BASE_URL (or the baseURL option): it is the API's base URL, such as https://api.openai.com/v1`,
+      { cause: error },
+    );
+  }
+  if (error instanceof EventStreamError) {
+    return new LLMServiceError(
+      service,
+      "malformed",
+      `${service}: the ${endpoint.model} stream from ${endpoint.baseURL} was malformed (${error.message})`,
+      { cause: error },
+    );
+  }
   if (error instanceof SyntaxError) {
     return new LLMServiceError(
       service,
@@ -82,11 +102,10 @@ export function describeOpenAIError(
       { cause: error },
     );
   }
-  const message = error instanceof Error ? error.message : String(error);
   return new LLMServiceError(
     service,
     "connection",
-    `${service}: the stream from ${endpoint.baseURL} broke off: ${message}`,
+    `${service}: the stream from ${endpoint.baseURL} broke off: ${messageWithCause(error)}`,
     {
       cause: error,
     },

@@ -11,6 +11,7 @@ import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
 import { describeOpenAIError } from "./describe-openai-error.js";
 import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
 import { readOpenAIChunk } from "./openai-chunk.js";
+import { openAIStreamFetch } from "./openai-stream-fetch.js";
 
 /** The SDK's default endpoint, named in messages when no other is set. */
 const DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -122,7 +123,7 @@ export class OpenAILLMService extends LLMService {
       apiKey: this.#apiKey,
       ...(this.#baseURLOption === undefined ? {} : { baseURL: this.#baseURLOption }),
       maxRetries: 0, // the base class retries, on the task clock
-      fetch: this.#fetch,
+      fetch: openAIStreamFetch(this.#fetch), // refuses a page that is not a stream, and an endless event
       // What the SDK logs (a chunk it cannot parse…) is reported by the service itself.
       logger: { error: log, warn: log, info: log, debug: log },
     });
