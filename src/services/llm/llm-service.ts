@@ -125,6 +125,9 @@ class BodyLeftError extends VoicepipeError {
  *   stops that answer at once (its HTTP request is aborted; what it pushed stands, closed by
  *   `LLMFullResponseEndFrame`) and the new one runs next.
  * - An interruption or cancel aborts the request at once; nothing of it is pushed afterwards.
+ * - The answer ends when the provider says it is complete (a `complete` stream event), not when
+ *   the body ends: the rest of the body is read in the background for at most
+ *   {@link BODY_END_DRAIN_MS}, then let go (docs/design/llm-services.md, "The end of an answer").
  * - Every wait has a deadline (`stallTimeoutMs`); a stalled, rate-limited (429), failing (5xx)
  *   or dropped request is retried once when nothing of its answer went out yet, else reported.
  * - A failure is reported as one `ErrorFrame` per cause (repeats are counted); a rejected or
