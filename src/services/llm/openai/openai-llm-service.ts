@@ -36,8 +36,8 @@ export interface OpenAILLMServiceOptions extends LLMServiceOptions {
   /**
    * With `includeUsage`, how long the answer waits for the usage chunk after the chunk with
    * `finish_reason`, in ms. OpenAI sends it at once; a compatible server that ignores
-   * `stream_options` never does, and past this the answer is finished without a usage metric
-   * (said once). The wait cannot be longer than this whatever the body does
+   * `stream_options` never does: its answer is finished when the body ends, or, when the body is
+   * held open, past this, without a usage metric (said once). The wait cannot be longer than this whatever the body does
    * (docs/design/llm-services.md, "The end of an answer"). @default 100
    */
   usageGraceMs?: number;
