@@ -130,6 +130,22 @@ describe("OpenAI: the answer ends at finish_reason (and its usage), not at the e
     expect(t.upErrors()).toEqual([]);
   });
 
+  it("usage asked for, a server that never sends it but ends its body: the answer ends with the body, no grace spent, no warning", async () => {
+    const srv = await openaiServer((sse) => {
+      sse.send(roleChunk());
+      sse.send(textChunk("Hi."));
+      sse.send(finishChunk("stop"));
+      sse.done();
+    });
+    const t = runOpenAI(srv, { usageGraceMs: 60_000, stallTimeoutMs: 60_000 });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => ends(t) === 1, 3_000, "the answer");
+    await t.finish();
+    expect(t.warnings()).toEqual([]);
+    expect(t.upErrors()).toEqual([]);
+    expect(srv.requests[0]!.abortedByClient).toBe(false);
+  });
+
   it("includeUsage off: End at finish_reason, no grace, no warning", async () => {
     const srv = await openaiServer((sse) => {
       sse.send(roleChunk());
