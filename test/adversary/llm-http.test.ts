@@ -536,62 +536,56 @@ describe("adversary: OpenAI over httpFetch, the end of the body", () => {
   // (finish_reason seen, then the usage chunk or [DONE]): return from the generator once `finished`
   // and the usage chunk (if asked for) arrived, and drain the rest off the answer's path, bounded,
   // as Anthropic's #drain should (see the Anthropic finding below).
-  it.fails(
-    "found: [DONE], then the body held open: the tool call is dropped after a stall, and a stall error is reported",
-    async () => {
-      let doneAt = 0;
-      const srv = await rawServer((req) => {
-        writeChunkedHead(req.socket);
-        if (req.body.includes('"role":"tool"')) {
-          req.socket.write(chunk(sseAnswer(["It is 18 degrees."])));
-        } else req.socket.write(chunk(toolCallAnswer()));
-        doneAt = performance.now();
-        // ...and the terminating chunk "0\r\n\r\n" comes 3 s later (or never).
-        setTimeout(() => req.socket.writable && req.socket.write("0\r\n\r\n"), 3_000);
-      });
-      const context = new LLMContext({
-        messages: [{ role: "user", content: "Weather in Paris?" }],
-        tools: [weatherTool],
-      });
-      const llm = openai(srv, { stallTimeoutMs: 1_000, context });
-      llm.registerFunction(weatherTool, () => ({ temp_c: 18 }));
-      const log = memoryLogger();
-      const t = runLLM(llm, new SystemClock(), log.logger);
-      t.task.queueFrame(new LLMRunFrame());
-      await until(
-        () =>
-          t.down.ofType(FunctionCallInProgressFrame).length > 0 ||
-          t.errors.length > 0 ||
-          upErrors(t).length > 0,
-        5_000,
-        "the call to run, or an error",
-      );
-      const ms = performance.now() - doneAt;
-      await t.finish();
-      expect(upErrors(t)).toEqual([]); // fails: "…the gpt-test stream stalled: nothing arrived for 1000 ms…"
-      expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0, the call was dropped
-      expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs)
-    },
-  );
+  it("fixed: [DONE], then the body held open: the tool call is dropped after a stall, and a stall error is reported", async () => {
+    let doneAt = 0;
+    const srv = await rawServer((req) => {
+      writeChunkedHead(req.socket);
+      if (req.body.includes('"role":"tool"')) {
+        req.socket.write(chunk(sseAnswer(["It is 18 degrees."])));
+      } else req.socket.write(chunk(toolCallAnswer()));
+      doneAt = performance.now();
+      // ...and the terminating chunk "0\r\n\r\n" comes 3 s later (or never).
+      setTimeout(() => req.socket.writable && req.socket.write("0\r\n\r\n"), 3_000);
+    });
+    const context = new LLMContext({
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools: [weatherTool],
+    });
+    const llm = openai(srv, { stallTimeoutMs: 1_000, context });
+    llm.registerFunction(weatherTool, () => ({ temp_c: 18 }));
+    const log = memoryLogger();
+    const t = runLLM(llm, new SystemClock(), log.logger);
+    t.task.queueFrame(new LLMRunFrame());
+    await until(
+      () =>
+        t.down.ofType(FunctionCallInProgressFrame).length > 0 ||
+        t.errors.length > 0 ||
+        upErrors(t).length > 0,
+      5_000,
+      "the call to run, or an error",
+    );
+    const ms = performance.now() - doneAt;
+    await t.finish();
+    expect(upErrors(t)).toEqual([]); // fails: "…the gpt-test stream stalled: nothing arrived for 1000 ms…"
+    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0, the call was dropped
+    expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs)
+  });
 
-  it.fails(
-    "found: [DONE], then the body held open: a text answer's End (which flushes the last sentence to TTS) waits for the stall deadline",
-    async () => {
-      let doneAt = 0;
-      const srv = await rawServer((req) => {
-        writeChunkedHead(req.socket);
-        req.socket.write(chunk(sseAnswer(["Hello there."])));
-        doneAt = performance.now();
-      });
-      const t = run(srv, { stallTimeoutMs: 1_000 });
-      t.task.queueFrame(new LLMContextFrame(userContext()));
-      await until(() => t.ends() > 0, 5_000, "the end of the answer");
-      const ms = performance.now() - doneAt;
-      await t.finish();
-      expect(upErrors(t)).toEqual([]); // fails: a `stalled` error for a complete answer
-      expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs; 10 s by default)
-    },
-  );
+  it("fixed: [DONE], then the body held open: a text answer's End (which flushes the last sentence to TTS) waits for the stall deadline", async () => {
+    let doneAt = 0;
+    const srv = await rawServer((req) => {
+      writeChunkedHead(req.socket);
+      req.socket.write(chunk(sseAnswer(["Hello there."])));
+      doneAt = performance.now();
+    });
+    const t = run(srv, { stallTimeoutMs: 1_000 });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await until(() => t.ends() > 0, 5_000, "the end of the answer");
+    const ms = performance.now() - doneAt;
+    await t.finish();
+    expect(upErrors(t)).toEqual([]); // fails: a `stalled` error for a complete answer
+    expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs; 10 s by default)
+  });
 
   it("held: a 307 redirect is followed (through fetch) and answered", async () => {
     const srv = await rawServer((req) => {
@@ -664,54 +658,51 @@ describe("adversary: Gemini, the end of the body", () => {
   // `stalled` failure after stallTimeoutMs, and its calls are dropped. Root fix: in
   // GeminiLLMService.streamCompletion, return once the translator saw a finishReason (Gemini puts
   // the usage on that same chunk), draining the rest off the answer's path, bounded.
-  it.fails(
-    "found: finishReason, then the body held open: the function call is dropped after a stall",
-    async () => {
-      let finishedAt = 0;
-      const srv = await rawServer((req) => {
-        writeChunkedHead(req.socket);
-        const call = {
-          candidates: [
-            {
-              content: {
-                role: "model",
-                parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }],
-              },
-              finishReason: "STOP",
-              index: 0,
+  it("fixed: finishReason, then the body held open: the function call is dropped after a stall", async () => {
+    let finishedAt = 0;
+    const srv = await rawServer((req) => {
+      writeChunkedHead(req.socket);
+      const call = {
+        candidates: [
+          {
+            content: {
+              role: "model",
+              parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }],
             },
-          ],
-          usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 },
-        };
-        req.socket.write(chunk(`data: ${JSON.stringify(call)}\r\n\r\n`));
-        finishedAt = performance.now();
-      });
-      const llm = new GeminiLLMService({
-        apiKey: "AIza-test",
-        baseUrl: srv.url,
-        env: {},
-        model: "gemini-test",
-        stallTimeoutMs: 1_000,
-        context: new LLMContext({
-          messages: [{ role: "user", content: "Weather in Paris?" }],
-          tools: [weatherTool],
-        }),
-      });
-      llm.registerFunction(weatherTool, () => ({ temp_c: 18 }));
-      const t = runLLM(llm, new SystemClock());
-      t.task.queueFrame(new LLMRunFrame());
-      await until(
-        () => t.down.ofType(FunctionCallInProgressFrame).length > 0 || upErrors(t).length > 0,
-        5_000,
-        "the call to run, or an error",
-      );
-      const ms = performance.now() - finishedAt;
-      await t.finish();
-      expect(upErrors(t)).toEqual([]); // fails: "…stream stalled: nothing arrived for 1000 ms…"
-      expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0
-      expect(ms).toBeLessThan(300); // fails: ~1000 ms
-    },
-  );
+            finishReason: "STOP",
+            index: 0,
+          },
+        ],
+        usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 },
+      };
+      req.socket.write(chunk(`data: ${JSON.stringify(call)}\r\n\r\n`));
+      finishedAt = performance.now();
+    });
+    const llm = new GeminiLLMService({
+      apiKey: "AIza-test",
+      baseUrl: srv.url,
+      env: {},
+      model: "gemini-test",
+      stallTimeoutMs: 1_000,
+      context: new LLMContext({
+        messages: [{ role: "user", content: "Weather in Paris?" }],
+        tools: [weatherTool],
+      }),
+    });
+    llm.registerFunction(weatherTool, () => ({ temp_c: 18 }));
+    const t = runLLM(llm, new SystemClock());
+    t.task.queueFrame(new LLMRunFrame());
+    await until(
+      () => t.down.ofType(FunctionCallInProgressFrame).length > 0 || upErrors(t).length > 0,
+      5_000,
+      "the call to run, or an error",
+    );
+    const ms = performance.now() - finishedAt;
+    await t.finish();
+    expect(upErrors(t)).toEqual([]); // fails: "…stream stalled: nothing arrived for 1000 ms…"
+    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0
+    expect(ms).toBeLessThan(300); // fails: ~1000 ms
+  });
 });
 
 describe("adversary: OpenAI over httpFetch, early answers and compressed keep-alive", () => {
@@ -1056,51 +1047,48 @@ describe("adversary: Anthropic extended thinking with tools", () => {
   // and Anthropic refuses the result ("must start with a thinking block"); at message_stop an
   // unfinished thinking block should be the same malformed failure.
   for (const broken of ["ends without its signature", "never stops (message_stop comes first)"] as const) {
-    it.fails(
-      `found: a thinking block that ${broken}: the call is recorded, and the tool result's request is refused by Anthropic`,
-      async () => {
-        const srv = await anthropic((sse, n, thinking) => {
-          if (hasToolResult(sse)) return anthropicAnswer(sse, ["It is 18 degrees."]);
-          messageStart(sse);
-          if (n === 1) {
-            const reasoning = "I should call get_weather for Paris.";
-            thinkingBlockStart(sse, 0);
-            thinkingDelta(sse, 0, reasoning);
-            if (broken === "ends without its signature")
-              blockStop(sse, 0); // no signature_delta
-            else signatureDelta(sse, 0, signatureOf(reasoning)); // ...and no content_block_stop
-            toolUse(sse, 1, "toolu_a");
-          } else {
-            thinking.thinking(sse, 0, ["I should call get_weather ", "for Paris."]);
-            thinking.toolUse(sse, 1, "toolu_b", "get_weather", { city: "Paris" });
-          }
-          messageDelta(sse, "tool_use", 40);
-          messageStop(sse);
-          sse.end();
-        });
-        const clock = new VirtualClock();
-        const llm = new AnthropicLLMService({
-          apiKey: "sk-ant-test",
-          baseUrl: srv.baseUrl,
-          env: {},
-          model: "claude-test",
-          maxTokens: 4096,
-          params: THINKING,
-          retryBackoffMs: 10,
-          context: new LLMContext({ messages: [{ role: "user", content: "What's the weather in Paris?" }] }),
-        });
-        llm.registerFunction(weather, ({ city }) => ({ city, temp_c: 18 }));
-        const t = runProcessor(llm, { clock, after: [new ResultsToContext(() => llm.llmContext)] });
-        t.task.queueFrame(new LLMRunFrame());
-        await clock.runUntil(() => t.down.ofType(LLMTextFrame).length > 0 || t.errors.length > 0);
-        await t.finish();
-        // What the user should get: the weather, said.
-        // fails: HTTP 400 "…Invalid `signature` in `thinking` block" (no signature), or "…a final
-        // `assistant` message must start with a thinking block" (the unstopped block was never kept)
-        expect(t.errors.map((e) => e.error.message)).toEqual([]);
-        expect(t.down.ofType(LLMTextFrame).map((f) => f.text)).toEqual(["It is 18 degrees."]);
-      },
-    );
+    it(`fixed: a thinking block that ${broken}: the call is recorded, and the tool result's request is refused by Anthropic`, async () => {
+      const srv = await anthropic((sse, n, thinking) => {
+        if (hasToolResult(sse)) return anthropicAnswer(sse, ["It is 18 degrees."]);
+        messageStart(sse);
+        if (n === 1) {
+          const reasoning = "I should call get_weather for Paris.";
+          thinkingBlockStart(sse, 0);
+          thinkingDelta(sse, 0, reasoning);
+          if (broken === "ends without its signature")
+            blockStop(sse, 0); // no signature_delta
+          else signatureDelta(sse, 0, signatureOf(reasoning)); // ...and no content_block_stop
+          toolUse(sse, 1, "toolu_a");
+        } else {
+          thinking.thinking(sse, 0, ["I should call get_weather ", "for Paris."]);
+          thinking.toolUse(sse, 1, "toolu_b", "get_weather", { city: "Paris" });
+        }
+        messageDelta(sse, "tool_use", 40);
+        messageStop(sse);
+        sse.end();
+      });
+      const clock = new VirtualClock();
+      const llm = new AnthropicLLMService({
+        apiKey: "sk-ant-test",
+        baseUrl: srv.baseUrl,
+        env: {},
+        model: "claude-test",
+        maxTokens: 4096,
+        params: THINKING,
+        retryBackoffMs: 10,
+        context: new LLMContext({ messages: [{ role: "user", content: "What's the weather in Paris?" }] }),
+      });
+      llm.registerFunction(weather, ({ city }) => ({ city, temp_c: 18 }));
+      const t = runProcessor(llm, { clock, after: [new ResultsToContext(() => llm.llmContext)] });
+      t.task.queueFrame(new LLMRunFrame());
+      await clock.runUntil(() => t.down.ofType(LLMTextFrame).length > 0 || t.errors.length > 0);
+      await t.finish();
+      // What the user should get: the weather, said.
+      // fails: HTTP 400 "…Invalid `signature` in `thinking` block" (no signature), or "…a final
+      // `assistant` message must start with a thinking block" (the unstopped block was never kept)
+      expect(t.errors.map((e) => e.error.message)).toEqual([]);
+      expect(t.down.ofType(LLMTextFrame).map((f) => f.text)).toEqual(["It is 18 degrees."]);
+    });
   }
 
   it("held: a retry after a stream cut once Claude had thought (nothing spoken): only the retry's thinking goes back with its call", async () => {
@@ -1196,34 +1184,31 @@ describe("adversary: Anthropic extended thinking with tools", () => {
   // Root fix: end the stream at message_stop and drain the body afterwards, off the answer's path
   // (e.g. hand the iterator to a background drain bounded by DRAIN_MS, aborted with the request),
   // so the connection is still pooled but nobody waits for it.
-  it.fails(
-    "found: a body held open after message_stop delays the tool call (and the end of the answer) by 500 ms",
-    async () => {
-      let stoppedAt = 0;
-      const srv = await anthropic(async (sse) => {
-        if (hasToolResult(sse)) return anthropicAnswer(sse, ["Sunny."]);
-        messageStart(sse);
-        toolUse(sse, 0, "toolu_d");
-        messageDelta(sse, "tool_use", 40);
-        messageStop(sse);
-        stoppedAt = performance.now();
-        await sleep(2_000); // the body ends late
-        sse.end();
-      });
-      const llm = new AnthropicLLMService({
-        apiKey: "sk-ant-test",
-        baseUrl: srv.baseUrl,
-        env: {},
-        model: "claude-test",
-        context: new LLMContext({ messages: [{ role: "user", content: "Weather?" }] }),
-      });
-      llm.registerFunction(weather, () => "sunny");
-      const t = runLLM(llm, new SystemClock());
-      t.task.queueFrame(new LLMRunFrame());
-      await until(() => t.down.ofType(FunctionCallInProgressFrame).length > 0, 5_000, "the call to run");
-      const lateMs = performance.now() - stoppedAt;
-      await t.finish();
-      expect(lateMs).toBeLessThan(150); // fails: ~500 ms
-    },
-  );
+  it("fixed: a body held open after message_stop delays the tool call (and the end of the answer) by 500 ms", async () => {
+    let stoppedAt = 0;
+    const srv = await anthropic(async (sse) => {
+      if (hasToolResult(sse)) return anthropicAnswer(sse, ["Sunny."]);
+      messageStart(sse);
+      toolUse(sse, 0, "toolu_d");
+      messageDelta(sse, "tool_use", 40);
+      messageStop(sse);
+      stoppedAt = performance.now();
+      await sleep(2_000); // the body ends late
+      sse.end();
+    });
+    const llm = new AnthropicLLMService({
+      apiKey: "sk-ant-test",
+      baseUrl: srv.baseUrl,
+      env: {},
+      model: "claude-test",
+      context: new LLMContext({ messages: [{ role: "user", content: "Weather?" }] }),
+    });
+    llm.registerFunction(weather, () => "sunny");
+    const t = runLLM(llm, new SystemClock());
+    t.task.queueFrame(new LLMRunFrame());
+    await until(() => t.down.ofType(FunctionCallInProgressFrame).length > 0, 5_000, "the call to run");
+    const lateMs = performance.now() - stoppedAt;
+    await t.finish();
+    expect(lateMs).toBeLessThan(150); // fails: ~500 ms
+  });
 });

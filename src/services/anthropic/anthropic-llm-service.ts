@@ -1,4 +1,3 @@
-import { deadline } from "../../clock/deadline.js";
 import type { ConversionOptions } from "../../context/adapters/common.js";
 import { toAnthropicRequest } from "../../context/adapters/anthropic.js";
 import type { JsonObject } from "../../context/json.js";
@@ -14,8 +13,6 @@ import { describeAnthropicError } from "./describe-anthropic-error.js";
 
 /** Anthropic's API, when neither the option nor ANTHROPIC_BASE_URL says otherwise. */
 const DEFAULT_BASE_URL = "https://api.anthropic.com";
-/** Longest wait for the body to end after `message_stop`, in ms (see `#drain`). */
-const DRAIN_MS = 500;
 /** The Messages API version this service speaks. */
 const ANTHROPIC_VERSION = "2023-06-01";
 
@@ -131,40 +128,20 @@ export class AnthropicLLMService extends LLMService {
       signal: request.signal,
       fetch: this.#fetch,
     });
-    const iterator = events[Symbol.asyncIterator]();
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) break;
-      yield* translator.translate(next.value);
-      if (translator.finished) {
-        await this.#drain(iterator, request.signal);
-        return;
-      }
+    for await (const sse of events) {
+      // After message_stop: the body's end, read (by the base, off the answer's path, bounded) so
+      // the connection can be pooled. What it holds is not part of the answer.
+      if (translator.finished) continue;
+      yield* translator.translate(sse);
+      if (translator.finished) yield { type: "complete" };
     }
-    if (!request.signal.aborted) {
+    if (!translator.finished && !request.signal.aborted) {
       throw new LLMServiceError(
         this.name,
         "connection",
         `${this.name}: ${this.baseUrl} closed the stream before the answer was finished (no message_stop)`,
       );
     }
-  }
-
-  /**
-   * The answer is whole at `message_stop`; the body normally ends right after it. Reading that end
-   * lets fetch put the connection back in its pool: leaving before it tears the connection down,
-   * and the next turn pays a new TCP and TLS handshake (measured on loopback: a body that ended
-   * 5 ms after message_stop cost a new connection per request when left early, none when drained).
-   * A server that keeps the body open is left after {@link DRAIN_MS}.
-   */
-  async #drain(iterator: AsyncIterator<unknown>, signal: AbortSignal): Promise<void> {
-    const rest = async (): Promise<void> => {
-      for (;;) if ((await iterator.next()).done) return;
-    };
-    await deadline(this.clock, rest(), DRAIN_MS, `${this.name}: reading the end of the answer`, {
-      io: true,
-      signal,
-    }).catch(() => undefined); // the answer is complete whatever the rest holds
   }
 
   protected override describeError(error: unknown): LLMServiceError {

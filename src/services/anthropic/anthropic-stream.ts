@@ -98,6 +98,7 @@ export class AnthropicStreamTranslator {
         return;
       }
       case "message_stop":
+        this.#noThinkingOpen("message_stop");
         this.#finished = true;
         yield { type: "usage", usage: this.#totals() };
         return;
@@ -115,6 +116,7 @@ export class AnthropicStreamTranslator {
 
   *#blockStart(event: JsonObject): Generator<LLMStreamEvent> {
     const index = blockIndex(event);
+    this.#noThinkingOpen(`content block ${index} started`);
     const block = field(event, "content_block");
     const type = text(field(block, "type"));
     if (type === "text") {
@@ -186,6 +188,13 @@ export class AnthropicStreamTranslator {
     const thinking = this.#thinking.get(index);
     if (thinking) {
       this.#thinking.delete(index);
+      if (thinking.type === "thinking" && thinking.signature.length === 0) {
+        throw new EventStreamError(
+          `thinking block ${index} ended (content_block_stop) without its signature (no signature_delta came): ` +
+            "Anthropic refuses a thinking block sent back unsigned, so the answer's tool calls could not be " +
+            "answered; a proxy that drops event types it does not know does this",
+        );
+      }
       yield {
         type: "thinking",
         anthropic:
@@ -203,6 +212,20 @@ export class AnthropicStreamTranslator {
     if (tool && !tool.sawInput && tool.startInput) {
       yield { type: "tool-call", index: tool.index, arguments: JSON.stringify(tool.startInput) };
     }
+  }
+
+  /**
+   * Content blocks stream one after another, each closed by its content_block_stop. A thinking
+   * block still open when `next` comes was never finished: it cannot be sent back with the
+   * answer's tool calls (Anthropic requires it, whole and signed), so the stream is malformed.
+   */
+  #noThinkingOpen(next: string): void {
+    const open = this.#thinking.keys().next();
+    if (open.done) return;
+    throw new EventStreamError(
+      `thinking block ${open.value} was never closed (no content_block_stop) before ${next}: ` +
+        "an unfinished thinking block cannot be sent back to Anthropic with the answer's tool calls",
+    );
   }
 
   /** Adds a piece of a thinking block's text or signature, within the bound. */

@@ -142,20 +142,27 @@ export class GeminiLLMService extends LLMService {
       fetch: this.#fetch,
     });
     for await (const sse of events) {
+      // After the finishReason: the body's end, read (by the base, off the answer's path,
+      // bounded) so the connection can be pooled. What it holds is not part of the answer.
+      if (translator.finished) continue;
       for (const event of translator.translate(sse)) yield event;
       this.#keep(translator);
+      if (translator.finished) {
+        // The chunk with the finishReason carries the usage too: the answer is complete here,
+        // whenever the body ends (no [DONE] in Gemini's stream).
+        const usage = translator.usage();
+        if (usage) yield { type: "usage", usage };
+        yield { type: "complete" };
+      }
     }
-    if (request.signal.aborted) return;
-    // No [DONE] in Gemini's stream: the body ends. Without a finishReason it was cut off.
-    if (!translator.finished) {
+    // Without a finishReason the answer was cut off.
+    if (!translator.finished && !request.signal.aborted) {
       throw new LLMServiceError(
         this.name,
         "connection",
         `${this.name}: ${this.baseUrl} closed the stream before the answer was finished (no finishReason)`,
       );
     }
-    const usage = translator.usage();
-    if (usage) yield { type: "usage", usage };
   }
 
   protected override describeError(error: unknown): LLMServiceError {

@@ -92,6 +92,22 @@ interface Answer {
 let completions = 0;
 
 /**
+ * Longest time the rest of a body is read after the provider said the answer was complete, in ms
+ * (docs/design/llm-services.md, "The end of an answer"). Reading the body's end lets the HTTP
+ * client pool the connection; a body still open past this is abandoned (its socket closed, not
+ * reused). Off the answer's path: nobody waits for it.
+ */
+export const BODY_END_DRAIN_MS = 500;
+
+/** Why a drained body was let go: named in the abort so a debugger sees it. */
+class BodyLeftError extends VoicepipeError {
+  readonly code = "VP_LLM_BODY_LEFT";
+  constructor(service: string) {
+    super(`${service}: the answer was complete; the rest of its body was let go`, { stack: false });
+  }
+}
+
+/**
  * The base of every LLM service (docs/design/llm-services.md). It owns the lifecycle, the
  * frames, deadlines, retries, interruption and metrics; a provider implements two verbs:
  * {@link streamCompletion} (run one streamed request, yield {@link LLMStreamEvent}s) and
@@ -109,6 +125,9 @@ let completions = 0;
  *   stops that answer at once (its HTTP request is aborted; what it pushed stands, closed by
  *   `LLMFullResponseEndFrame`) and the new one runs next.
  * - An interruption or cancel aborts the request at once; nothing of it is pushed afterwards.
+ * - The answer ends when the provider says it is complete (a `complete` stream event), not when
+ *   the body ends: the rest of the body is read in the background for at most
+ *   {@link BODY_END_DRAIN_MS}, then let go (docs/design/llm-services.md, "The end of an answer").
  * - Every wait has a deadline (`stallTimeoutMs`); a stalled, rate-limited (429), failing (5xx)
  *   or dropped request is retried once when nothing of its answer went out yet, else reported.
  * - A failure is reported as one `ErrorFrame` per cause (repeats are counted); a rejected or
@@ -135,6 +154,11 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
   #unusable: LLMServiceError | undefined;
   readonly #repeats: RepeatReporter;
   readonly #functionCalls: FunctionCallRunner;
+  /**
+   * Requests whose answer is complete and whose body's end is being read in the background
+   * (each for at most {@link BODY_END_DRAIN_MS}); aborted when the service stops.
+   */
+  readonly #draining = new Set<AbortController>();
 
   constructor(options: LLMServiceOptions = {}) {
     super(options);
@@ -331,17 +355,31 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
 
   protected override async end(): Promise<void> {
     await this.#functionCalls.end();
+    this.#letGoOfBodies();
     this.#repeats.flush();
   }
 
   protected override cancel(): void {
     this.#functionCalls.close("the pipeline was cancelled");
+    this.#letGoOfBodies();
     this.#repeats.flush();
   }
 
   protected override cleanup(): void {
     this.#functionCalls.close("torn down");
+    this.#letGoOfBodies();
     this.#repeats.flush();
+  }
+
+  /** Bodies still being read after their answer: closed now (the service is stopping). */
+  #letGoOfBodies(): void {
+    for (const request of this.#draining) request.abort(new BodyLeftError(this.name));
+    this.#draining.clear();
+  }
+
+  /** Requests whose body's end is still being read after their answer was complete. */
+  get bodiesDraining(): number {
+    return this.#draining.size;
   }
 
   // ---------------------------------------------------------------- one completion
@@ -415,7 +453,8 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
 
   /**
    * One streamed request. Returns the failure (or nothing when the stream ended well); throws
-   * `signal.reason` when aborted. The request is closed however it ends.
+   * `signal.reason` when aborted. The request is closed however it ends, except after a
+   * `complete` event: then the rest of its body is read in the background ({@link #drain}).
    */
   async #attempt(
     snapshot: LLMContextSnapshot,
@@ -426,18 +465,52 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     let iterator: AsyncIterator<LLMStreamEvent> | undefined;
+    let handedOff = false;
+    /** When the answer was complete and only its usage is awaited: the end of that wait (clock ms). */
+    let usageBy: number | undefined;
+    let usageWithinMs = 0;
     try {
       iterator = this.streamCompletion({ context: snapshot, signal: controller.signal })[
         Symbol.asyncIterator
       ]();
       const what = `${this.name}: waiting for the next piece of the answer`;
       for (;;) {
-        const next = await deadline(this.clock, iterator.next(), this.stallTimeoutMs, what, {
-          io: true,
-          signal,
-        });
+        const graceMs = usageBy === undefined ? undefined : Math.max(0, usageBy - this.clock.now());
+        const pending = iterator.next();
+        let next: IteratorResult<LLMStreamEvent>;
+        try {
+          next = await deadline(this.clock, pending, graceMs ?? this.stallTimeoutMs, what, {
+            io: true,
+            signal,
+          });
+        } catch (error) {
+          if (graceMs === undefined || signal.aborted) throw error;
+          // The answer is complete: whatever happens while its usage is awaited does not undo it.
+          if (!(error instanceof DeadlineExceededError)) {
+            this.#bodyEndBroke(error);
+            return undefined;
+          }
+          // The usage did not come in time. The read under way is the drain's first.
+          this.#usageLate(usageWithinMs);
+          handedOff = this.#drain(iterator, controller, signal, pending);
+          return undefined;
+        }
         if (next.done) return undefined;
-        await this.#onEvent(next.value, signal, answer);
+        const event = next.value;
+        if (event.type === "complete") {
+          if (event.usageWithinMs !== undefined && event.usageWithinMs > 0 && !answer.usage) {
+            usageWithinMs = event.usageWithinMs;
+            usageBy = this.clock.now() + usageWithinMs;
+            continue;
+          }
+          handedOff = this.#drain(iterator, controller, signal);
+          return undefined;
+        }
+        await this.#onEvent(event, signal, answer);
+        if (usageBy !== undefined && event.type === "usage") {
+          handedOff = this.#drain(iterator, controller, signal);
+          return undefined;
+        }
       }
     } catch (error) {
       if (signal.aborted) throw signal.reason;
@@ -463,12 +536,90 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       return this.describeError(error);
     } finally {
       signal.removeEventListener("abort", onAbort);
-      controller.abort(new SupersededError(this.name)); // close the request however the attempt ended
-      iterator?.return?.().catch(() => undefined);
+      if (!handedOff) {
+        controller.abort(new SupersededError(this.name)); // close the request however the attempt ended
+        iterator?.return?.().catch(() => undefined);
+      }
     }
   }
 
-  async #onEvent(event: LLMStreamEvent, signal: AbortSignal, answer: Answer): Promise<void> {
+  /**
+   * The answer is complete: reads the rest of `iterator` (the body's end) in the background, so
+   * the HTTP client can pool the connection, for at most {@link BODY_END_DRAIN_MS}; then, or when
+   * the service stops, the request is aborted (a no-op once the body ended; else its socket is
+   * closed, never reused). `pending` is a read already under way. Returns true: the request is
+   * the drain's to close. Not waited on, and not marked as I/O on the clock: a virtual clock's
+   * time goes on while a body stays open.
+   */
+  #drain(
+    iterator: AsyncIterator<LLMStreamEvent>,
+    request: AbortController,
+    signal: AbortSignal,
+    pending?: Promise<IteratorResult<LLMStreamEvent>>,
+  ): true {
+    if (signal.aborted) {
+      request.abort(signal.reason);
+      iterator.return?.().catch(() => undefined);
+      return true;
+    }
+    this.#draining.add(request);
+    const rest = async (): Promise<void> => {
+      if (pending && (await pending).done) return;
+      for (;;) if ((await iterator.next()).done) return;
+    };
+    void deadline(this.clock, rest(), BODY_END_DRAIN_MS, `${this.name}: reading the end of the body`, {
+      signal: request.signal,
+    })
+      .catch((error: unknown) => {
+        // The answer is complete whatever the rest holds. A body still open is let go quietly
+        // (a proxy that ends bodies late is no fault); a body that breaks is said.
+        if (!request.signal.aborted && !(error instanceof DeadlineExceededError)) this.#bodyEndBroke(error);
+      })
+      .finally(() => {
+        this.#draining.delete(request);
+        request.abort(new BodyLeftError(this.name));
+        iterator.return?.().catch(() => undefined);
+      });
+    return true;
+  }
+
+  /**
+   * The body broke after its answer was complete (e.g. a gzip body cut short): the answer stands
+   * (no retry, no `completionFailed`); the error is reported, one `ErrorFrame` per cause, so a
+   * broken server or proxy is seen. Its connection is closed, not reused.
+   */
+  #bodyEndBroke(error: unknown): void {
+    if (this.state !== "running") return;
+    const described = error instanceof LLMServiceError ? error : this.describeError(error);
+    const said = described.message.startsWith(`${this.name}: `)
+      ? described.message.slice(this.name.length + 2)
+      : described.message;
+    const reported = new LLMServiceError(
+      this.name,
+      described.failure,
+      `${this.name}: the answer was complete, but the rest of its body broke: ${said}; the answer stands, the connection was closed`,
+      { cause: error, ...(described.status === undefined ? {} : { status: described.status }) },
+    );
+    if (this.#repeats.occurred(`body-end:${described.failure}`, reported.message))
+      void this.pushError(reported);
+  }
+
+  /** The usage awaited after the answer was complete did not come: said once, then counted. */
+  #usageLate(graceMs: number): void {
+    this.#repeats.reportOnce(
+      "usage-late",
+      () =>
+        `${this.name}: the answer was complete but its token usage did not follow within ${graceMs} ms; ` +
+        "no usage metric for it. If the server never sends usage, stop asking for it (OpenAILLMService: includeUsage: false)",
+      "warn",
+    );
+  }
+
+  async #onEvent(
+    event: Exclude<LLMStreamEvent, { type: "complete" }>,
+    signal: AbortSignal,
+    answer: Answer,
+  ): Promise<void> {
     if (event.type === "usage") {
       answer.usage = event.usage;
       return;

@@ -42,7 +42,17 @@ export type LLMStreamEvent =
    * by the provider's content filter (`filtered`). The answer so far is still spoken; the
    * service says why once, then counts.
    */
-  | { readonly type: "cut-short"; readonly reason: LLMCutShortReason };
+  | { readonly type: "cut-short"; readonly reason: LLMCutShortReason }
+  /**
+   * The provider said the answer is complete (OpenAI's `finish_reason`, Anthropic's
+   * `message_stop`, Gemini's `finishReason`). The base finishes the answer here (tool calls run,
+   * `LLMFullResponseEndFrame`) and reads the rest of the body in the background, bounded, so the
+   * connection can be reused; nobody waits for the body to end (docs/design/llm-services.md,
+   * "The end of an answer"). With `usageWithinMs`, the usage is expected in a later chunk (OpenAI's
+   * `include_usage`): the base waits for it at most that long, then finishes without it.
+   * A provider that never yields it is finished when its stream ends.
+   */
+  | { readonly type: "complete"; readonly usageWithinMs?: number | undefined };
 
 /** Why a model stopped before its answer was done. */
 export type LLMCutShortReason = "max-tokens" | "filtered";

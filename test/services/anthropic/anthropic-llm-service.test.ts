@@ -211,7 +211,7 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     expect(connections[1]).toBeGreaterThan(1);
   });
 
-  it("reads the body's end after message_stop, so consecutive answers reuse one connection", async () => {
+  it("reads the body's end after message_stop (off the answer's path), so consecutive answers reuse one connection", async () => {
     const srv = await server((sse) => {
       messageStart(sse);
       textBlockStart(sse, 0);
@@ -225,6 +225,9 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     for (let i = 0; i < 4; i++) {
       t.task.queueFrame(new LLMContextFrame(userContext(`q${i}`)));
       await until(() => count(t.down, LLMFullResponseEndFrame) === i + 1, 5_000, `answer ${i}`);
+      // The answer ends at message_stop; the body's end is read after it. A request sent before
+      // that would need a second connection (the first is still busy).
+      await until(() => t.llm.bodiesDraining === 0, 5_000, `the end of body ${i}`);
     }
     await t.finish();
     expect(srv.requests.length).toBe(4);

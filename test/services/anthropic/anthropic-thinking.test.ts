@@ -42,6 +42,7 @@ import {
   messageDelta,
   messageStart,
   messageStop,
+  signatureDelta,
   textBlockStart,
   textDelta,
   thinkingBlockStart,
@@ -308,6 +309,7 @@ describe("AnthropicLLMService with extended thinking and tools", () => {
         thinkingDelta(sse, 0, `step ${i}. `);
         await new Promise((r) => setTimeout(r, 60));
       }
+      signatureDelta(sse, 0, "sig-0"); // a block without it is a malformed stream
       blockStop(sse, 0);
       thinking.thinking(sse, 1, ["Done thinking."]);
       textBlockStart(sse, 2);

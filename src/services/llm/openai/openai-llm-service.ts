@@ -7,6 +7,7 @@ import type { JsonObject } from "../../../context/json.js";
 import { type FetchFunction, httpFetch } from "../../http/http-fetch.js";
 import { LLMService, type LLMServiceOptions } from "../llm-service.js";
 import { LLMServiceError } from "../llm-service-error.js";
+import { InvalidOptionError } from "../../../errors.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
 import { describeOpenAIError } from "./describe-openai-error.js";
 import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
@@ -33,6 +34,14 @@ export interface OpenAILLMServiceOptions extends LLMServiceOptions {
    * metric. Turn it off for OpenAI-compatible servers that refuse the field. @default true
    */
   includeUsage?: boolean;
+  /**
+   * With `includeUsage`, how long the answer waits for the usage chunk after the chunk with
+   * `finish_reason`, in ms. OpenAI sends it at once; a compatible server that ignores
+   * `stream_options` never does: its answer is finished when the body ends, or, when the body is
+   * held open, past this, without a usage metric (said once). The wait cannot be longer than this whatever the body does
+   * (docs/design/llm-services.md, "The end of an answer"). @default 100
+   */
+  usageGraceMs?: number;
   /**
    * More fields of the request body, sent as they are (e.g. `{ temperature: 0.3,
    * max_completion_tokens: 300 }`). `model`, `messages`, `tools`, `tool_choice`, `stream` and
@@ -78,6 +87,7 @@ export class OpenAILLMService extends LLMService {
   readonly #apiKey: string | undefined;
   readonly #baseURLOption: string | undefined;
   readonly #includeUsage: boolean;
+  readonly #usageGraceMs: number;
   readonly #params: JsonObject;
   readonly #conversion: ConversionOptions;
   readonly #fetch: FetchFunction;
@@ -92,6 +102,12 @@ export class OpenAILLMService extends LLMService {
     this.#baseURLOption = options.baseURL ?? (env["OPENAI_BASE_URL"] || undefined);
     this.baseURL = this.#baseURLOption ?? DEFAULT_BASE_URL;
     this.#includeUsage = options.includeUsage ?? true;
+    this.#usageGraceMs = options.usageGraceMs ?? 100;
+    if (!Number.isFinite(this.#usageGraceMs) || this.#usageGraceMs < 0) {
+      throw new InvalidOptionError(
+        `${this.name}: usageGraceMs must be a finite number of ms ≥ 0 (got ${String(options.usageGraceMs)})`,
+      );
+    }
     this.#params = options.params ?? {};
     this.#conversion = options.conversion ?? {};
     this.#fetch = options.fetch ?? httpFetch;
@@ -141,10 +157,21 @@ export class OpenAILLMService extends LLMService {
     } as ChatCompletionCreateParamsStreaming; // our message types are a subset of the SDK's
     const stream = await client.chat.completions.create(body, { signal: request.signal });
     let finished = false;
+    let usage = false;
     for await (const chunk of stream) {
+      if (finished && usage) continue; // the body's end, read (by the base, off the answer's path) so the connection is pooled
       const read = readOpenAIChunk(chunk);
       yield* read.events;
-      if (read.finished) finished = true;
+      usage ||= read.events.some((e) => e.type === "usage");
+      if (read.finished && !finished) {
+        finished = true;
+        // The answer is complete at finish_reason: the SDK swallows [DONE] and reads on to the
+        // end of the body, which a server or proxy may hold open. Only the usage chunk, when
+        // asked for and not here yet, is worth a short wait.
+        const awaitUsage = this.#includeUsage && !usage && this.#usageGraceMs > 0;
+        yield { type: "complete", usageWithinMs: awaitUsage ? this.#usageGraceMs : undefined };
+        if (!awaitUsage) usage = true;
+      }
     }
     // The SDK ends quietly when the connection closes early; an answer without a finish
     // reason was cut off.
