@@ -262,7 +262,8 @@ export class DeepgramTTSService extends TTSService {
   ): AsyncGenerator<Int16Array> {
     const socket = this.#socket!;
     await this.#ready(socket, signal, request);
-    await this.#flushSlot(signal);
+    // A wait for a slot under the flush limit is the provider's rate limit, not a stall.
+    await request.waitForRateLimit(this.#flushSlot(signal));
     const sentence = new SentenceAudio();
     this.#current = sentence;
     let complete = false;

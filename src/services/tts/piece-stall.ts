@@ -20,6 +20,10 @@ export type StallPhase =
  *   waiting for the next output, and again when a connection wait inside that wait ends (the
  *   request was sent then, not when the piece was queued). The wait is marked as real I/O.
  *
+ * - **aside** ({@link aside}): the piece waits out the provider's own rate limit before it is sent.
+ *   Not a stall: no bound (the limit says how long), no real-I/O mark (it is a timer of the clock);
+ *   the engine's bound starts again when it ends.
+ *
  * When the bound runs out, `onStall(phase)` is called, once; the owner aborts the piece.
  * Holds one timer and one mark at most; {@link stop} releases both.
  */
@@ -27,7 +31,7 @@ export class PieceStall {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #onStall: (phase: StallPhase) => void;
-  #phase: StallPhase = "engine";
+  #phase: StallPhase | "aside" = "engine";
   /** The base is waiting for the engine's next output. */
   #waiting = false;
   #stalled = false;
@@ -69,7 +73,7 @@ export class PieceStall {
    * connection wait is part of it.
    */
   async connection<T>(opened: Promise<T>): Promise<T> {
-    if (this.#phase === "connection" || this.#stalled || this.#stopped) return opened;
+    if (this.#phase !== "engine" || this.#stalled || this.#stopped) return opened;
     this.#disarm();
     this.#phase = "connection";
     this.#connectionSince = this.#clock.now();
@@ -84,6 +88,22 @@ export class PieceStall {
     }
   }
 
+  /**
+   * Waits for `until` (a provider's rate limit) outside the stall bound: no timer, no real-I/O
+   * mark, and the engine's bound restarted once it ends. A wait inside another wait is part of it.
+   */
+  async aside<T>(until: Promise<T>): Promise<T> {
+    if (this.#phase !== "engine" || this.#stalled || this.#stopped) return until;
+    this.#disarm();
+    this.#phase = "aside";
+    try {
+      return await until;
+    } finally {
+      this.#phase = "engine";
+      if (this.#waiting && !this.#stalled && !this.#stopped) this.#arm(true);
+    }
+  }
+
   /** The piece is over: the timer and the mark go. */
   stop(): void {
     this.#stopped = true;
@@ -92,7 +112,7 @@ export class PieceStall {
   }
 
   #arm(markIo: boolean): void {
-    const phase = this.#phase;
+    const phase = this.#phase === "connection" ? "connection" : "engine";
     this.#timer = this.#clock.setTimer(() => {
       this.#timer = undefined;
       this.#stalled = true;

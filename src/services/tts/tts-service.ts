@@ -68,6 +68,14 @@ export interface SynthesisRequest {
    * reconnects"). Rejects as `opened` does, or with the abort reason.
    */
   readonly waitForConnection: (opened: Promise<void>) => Promise<void>;
+  /**
+   * Waits for `until`: the provider's own rate limit (Deepgram's limit on `Flush` messages), before
+   * the piece is sent. Not a stall: the wait is not counted against `stallTimeoutMs` (the limit
+   * says how long it is) nor marked as real I/O (it is a timer of the clock); the engine's stall
+   * bound starts when it ends, and `synthesisTimeoutMs` still bounds the whole piece. Rejects as
+   * `until` does.
+   */
+  readonly waitForRateLimit: (until: Promise<void>) => Promise<void>;
 }
 
 /** Why {@link TTSService.endContext} is called. */
@@ -461,6 +469,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       contextId: context.contextId,
       index: context.pieces++,
       waitForConnection: (opened) => stall.connection(opened),
+      waitForRateLimit: (until) => stall.aside(until),
     };
     this.#openContexts.add(context);
     const onOuter = (): void => control.abort(outer.reason);

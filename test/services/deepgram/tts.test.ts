@@ -259,6 +259,20 @@ describe("DeepgramTTSService on a loopback /v1/speak", () => {
     await endTTS(s);
   });
 
+  it("a wait for a flush slot longer than stallTimeoutMs is not a stall: the sentence is spoken, no error", async () => {
+    const server = await fake();
+    const tts = service(server, { flushLimit: { count: 1, windowMs: 800 }, stallTimeoutMs: 300 });
+    const s = await startTTS(tts, new SystemClock());
+    const t0 = performance.now();
+    s.answer("One. ", "Two.");
+    await waitFor(s, () => s.down.ofType(TTSStoppedFrame).length === 1, "the answer");
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(790);
+    expect(tts.stats).toMatchObject({ flushes: 2, flushWaits: 1 });
+    expect(s.lines.filter((l) => l.level === "error")).toEqual([]);
+    expect(s.samples()).toEqual(concat(expected("One. "), expected("Two.")));
+    await endTTS(s);
+  });
+
   for (const point of ["mid-sentence", "waiting for Cleared", "idle"] as const) {
     it(`cancel ${point}: the socket is closed and nothing is left`, async () => {
       const handles = tcpHandles();
