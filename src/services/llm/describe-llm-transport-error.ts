@@ -1,5 +1,10 @@
 import { LLMContextError } from "../../errors.js";
-import { EventStreamError, HttpConnectionError, messageWithCause } from "../http/http-errors.js";
+import {
+  EventStreamError,
+  HttpConnectionError,
+  NotEventStreamError,
+  messageWithCause,
+} from "../http/http-errors.js";
 import { LLMServiceError } from "./llm-service-error.js";
 
 /** What messages about a failed request to an HTTP LLM provider name. */
@@ -16,7 +21,9 @@ export interface LLMTransportEndpoint {
 /**
  * Says what a failure every HTTP streaming LLM service meets alike means
  * (docs/design/llm-services.md): unreachable or dropped → `connection` (before the stream,
- * naming the base URL's variable); an event that could not be read → `malformed`; a context
+ * naming the base URL's variable); an answer that is not an event stream (a proxy's or a portal's
+ * page, a wrong base URL) → `request`, not retried (the same page would come again), naming the
+ * base URL's variable; an event that could not be read → `malformed`; a context
  * the provider's adapter refused → `request`; anything else → `connection`. The provider's own
  * answers (an HTTP status, an error event) are its describer's to read first.
  */
@@ -31,6 +38,14 @@ export function describeLLMTransportError(
     return new LLMServiceError(service, "connection", `${service}: ${error.message}${hint}`, {
       cause: error,
     });
+  }
+  if (error instanceof NotEventStreamError) {
+    return new LLMServiceError(
+      service,
+      "request",
+      `${service}: ${error.message}; check ${baseUrlEnv} (or the baseUrl option): it is the scheme and host of ${provider}'s API`,
+      { cause: error },
+    );
   }
   if (error instanceof EventStreamError) {
     return new LLMServiceError(

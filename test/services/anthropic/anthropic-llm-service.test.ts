@@ -542,13 +542,16 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
     expect(t.errors[0]!.error.message).toContain("did not start as a tool_use block");
   });
 
-  it("a 200 that is not an event stream (a proxy's page) is malformed, not a silent empty answer", async () => {
+  it("a 200 that is not an event stream (a proxy's page) is a request error naming ANTHROPIC_BASE_URL, not retried, not a silent empty answer", async () => {
     const srv = await server((sse) => sse.plain("text/html", "<html>Gateway</html>"));
     const t = run(srv, { retryBackoffMs: 0 });
     t.task.queueFrame(new LLMContextFrame(userContext()));
     await t.finish();
-    expect((t.errors[0]!.error as LLMServiceError).failure).toBe("malformed");
+    expect(t.errors).toHaveLength(1);
+    expect((t.errors[0]!.error as LLMServiceError).failure).toBe("request");
     expect(t.errors[0]!.error.message).toContain("text/html, not text/event-stream");
+    expect(t.errors[0]!.error.message).toContain("ANTHROPIC_BASE_URL");
+    expect(srv.requests).toHaveLength(1); // the same page would come again: not retried
   });
 
   it("a stream cut mid-answer (connection dropped) is reported; the answer so far is closed", async () => {

@@ -78,6 +78,17 @@ describe("GeminiLLMService against a loopback streamGenerateContent server", () 
     expect(connections[1]).toBeGreaterThan(1);
   });
 
+  it("a 200 that is not an event stream (a proxy's page) is a request error naming GEMINI_BASE_URL, not retried", async () => {
+    const srv = await server((sse) => sse.plain("text/html", "<html>Gateway</html>"));
+    const t = run(srv, { retryBackoffMs: 0 });
+    t.task.queueFrame(new LLMContextFrame(userContext()));
+    await t.finish();
+    expect(t.errors).toHaveLength(1);
+    expect((t.errors[0]!.error as LLMServiceError).failure).toBe("request");
+    expect(t.errors[0]!.error.message).toMatch(/text\/html, not text\/event-stream.*GEMINI_BASE_URL/);
+    expect(srv.requests).toHaveLength(1);
+  });
+
   it("an answer cut at MAX_TOKENS is spoken as far as it went, and said once, then counted", async () => {
     const srv = await server((sse) => {
       sse.data(textChunk("The weather is", "MAX_TOKENS"), "\r\n");
