@@ -234,25 +234,35 @@ describe("1. the end of an answer (OpenAI on a loopback server, system clock)", 
     });
     const t = runOpenAI(srv);
     let maxDraining = 0;
+    /** Real time each answer ended; a drain belongs to an answer ended within the last 500 ms (the documented bound). */
+    const endedAt: number[] = [];
+    let worstOverWindow = -Infinity;
     const turns = 400;
     const from = performance.now();
     for (let n = 1; n <= turns; n++) {
       await turn(t, n);
-      maxDraining = Math.max(maxDraining, t.llm.bodiesDraining);
+      const now = performance.now();
+      endedAt.push(now);
+      const draining = t.llm.bodiesDraining;
+      maxDraining = Math.max(maxDraining, draining);
+      // 500 ms + 500 ms of slack for a late timer on a loaded machine.
+      const recent = endedAt.filter((at) => now - at <= 1_000).length;
+      worstOverWindow = Math.max(worstOverWindow, draining - recent);
     }
     const elapsed = performance.now() - from;
     const stillOpen = (): number => srv.requests.filter((r) => !r.closed).length;
-    const maxOpenAtEnd = stillOpen();
+    const openAtEnd = stillOpen();
+    const drainFrom = performance.now();
     await until(() => t.llm.bodiesDraining === 0 && stillOpen() === 0, 3_000, "every drain over");
+    const lastDrainMs = performance.now() - drainFrom;
     await t.finish();
-    const perTurnMs = elapsed / turns;
     console.log(
-      `measured: ${turns} turns in ${elapsed.toFixed(0)} ms (${perTurnMs.toFixed(2)} ms/turn); max bodiesDraining ${maxDraining}; bodies open at the last answer ${maxOpenAtEnd}`,
+      `measured: ${turns} turns in ${elapsed.toFixed(0)} ms (${(elapsed / turns).toFixed(2)} ms/turn); max bodiesDraining ${maxDraining}; bodies open at the last answer ${openAtEnd}; all let go ${lastDrainMs.toFixed(0)} ms later`,
     );
     expect(t.textsAfter()).toHaveLength(turns);
     expect(t.upErrors()).toEqual([]);
-    // Bounded by time: at most the answers of the last 500 ms (+ slack) are draining.
-    expect(maxDraining).toBeLessThanOrEqual(Math.ceil(600 / perTurnMs) + 2);
+    // Bounded by time, not by the session: never more drains than answers of the last second.
+    expect(worstOverWindow).toBeLessThanOrEqual(0);
     expect(maxDraining).toBeLessThan(turns);
   });
 
@@ -350,7 +360,7 @@ describe("1. the end of an answer (OpenAI on a loopback server, system clock)", 
     await t.done;
     expect(t.llm.bodiesDraining).toBe(0);
     await until(() => srv.requests[0]!.closed, 1_000, "the body let go");
-    expect(performance.now() - from).toBeLessThan(300);
+    expect(performance.now() - from).toBeLessThan(450); // the drain alone would take 500
   });
 });
 
@@ -578,7 +588,7 @@ describe("3. TTS waits misused by a user's engine (system clock, stallTimeoutMs 
     expect(errorsOf(t.s)[0]!.message).toContain("socket gave up: 401");
     expect(t.s.errors()).toHaveLength(1);
     expect(spoken(t.s)).toEqual(["Next."]);
-    expect(toNext).toBeLessThan(100);
+    expect(toNext).toBeLessThan(300); // releaseTimeoutMs is 600
     expect(t.warnings()).toEqual([]);
   });
 
