@@ -497,6 +497,9 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         }
         if (next.done) return undefined;
         const event = next.value;
+        // Complete: only its usage is read now. Anything else (text, tool-call pieces, another
+        // end) is what the drain would drop: it must not depend on whether usage was asked for.
+        if (usageBy !== undefined && event.type !== "usage") continue;
         if (event.type === "complete") {
           if (event.usageWithinMs !== undefined && event.usageWithinMs > 0 && !answer.usage) {
             usageWithinMs = event.usageWithinMs;

@@ -468,8 +468,10 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     const request: SynthesisRequest = {
       contextId: context.contextId,
       index: context.pieces++,
-      waitForConnection: (opened) => stall.connection(opened),
-      waitForRateLimit: (until) => stall.aside(until),
+      // Both end when the piece is abandoned (stalled, timed out, interrupted): a promise that
+      // never settles must not hold `synthesize` inside the base's own helper.
+      waitForConnection: (opened) => stall.connection(untilSettled(opened, control.signal)),
+      waitForRateLimit: (until) => stall.aside(untilSettled(until, control.signal)),
     };
     this.#openContexts.add(context);
     const onOuter = (): void => control.abort(outer.reason);
