@@ -5,8 +5,8 @@
  * as fetch, abort at every point, gzip/deflate/br, keep-alive with the server's announced timeout)
  * are attacked from a raw TCP server on loopback that writes exactly the bytes each attack needs.
  *
- * `it.fails("found: …")` marks a defect not fixed yet: the test states what a user should get and
- * fails (so `it.fails` passes), the reason in a comment; its fix makes it `it("fixed: …")`.
+ * `it("fixed: …")` marks a defect this file found, now fixed: the comment above it says what it was
+ * (`// failed before the fix:` beside an assertion says what it saw then).
  * `it("held: …")` marks an attack the code withstood.
  */
 import { once } from "node:events";
@@ -240,7 +240,7 @@ describe("adversary: OpenAI over httpFetch, keep-alive", () => {
     expect(t.warnings()).toEqual([]);
   });
 
-  // FOUND. The server closed its idle connection in the same instant the next turn's request went
+  // FOUND, now fixed. The server closed its idle connection in the same instant the next turn's request went
   // out on it (the race every keep-alive client has with a server whose idle timeout it does not
   // know: uvicorn 5 s, Go's net/http, most load balancers, none of which announce it; httpFetch
   // keeps idle connections 60 s, so with those servers the race comes at every pause of the
@@ -368,7 +368,7 @@ describe("adversary: OpenAI over httpFetch, bodies", () => {
     expect(upErrors(t)[0]).toMatch(/header|gzip|zlib|decod/i);
   });
 
-  // FOUND. A body encoded twice, `content-encoding: gzip, gzip` (HTTP allows a list of codings,
+  // FOUND, now fixed. A body encoded twice, `content-encoding: gzip, gzip` (HTTP allows a list of codings,
   // applied in order; some proxies compress an already-compressed upstream body), or `deflate, gzip`.
   // Node's fetch decodes every coding of the list (undici: "gzip, br" etc.), so the same server
   // answers through `fetch: globalThis.fetch`; httpFetch compares the whole header to one name,
@@ -435,7 +435,7 @@ describe("adversary: OpenAI over httpFetch, bodies", () => {
     });
   }
 
-  // FOUND. A 200 whose body is an HTML page (a captive portal, a proxy's sign-in page, a base URL
+  // FOUND, now fixed. A 200 whose body is an HTML page (a captive portal, a proxy's sign-in page, a base URL
   // pointing at a web site instead of the API). The OpenAI SDK reads it as an SSE stream with no
   // event, the service says "closed the stream before the answer was finished (no finish_reason)",
   // classifies it as `connection` (so it is retried after 500 ms, the same page again) and never
@@ -524,7 +524,7 @@ describe("adversary: OpenAI over httpFetch, the end of the body", () => {
     );
   }
 
-  // FOUND. A server (or a proxy in front of it) that sends `data: [DONE]` and then keeps the body
+  // FOUND, now fixed. A server (or a proxy in front of it) that sends `data: [DONE]` and then keeps the body
   // open a while (the last chunk of a chunked body sent late, a keep-alive comment after [DONE]).
   // The answer was complete at [DONE] (finish_reason even before it), but the OpenAI SDK reads on
   // to the end of the body, and the service waits with it: the stall deadline (10 s by default)
@@ -566,9 +566,9 @@ describe("adversary: OpenAI over httpFetch, the end of the body", () => {
     );
     const ms = performance.now() - doneAt;
     await t.finish();
-    expect(upErrors(t)).toEqual([]); // fails: "…the gpt-test stream stalled: nothing arrived for 1000 ms…"
-    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0, the call was dropped
-    expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs)
+    expect(upErrors(t)).toEqual([]); // failed before the fix: "…the gpt-test stream stalled: nothing arrived for 1000 ms…"
+    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // failed before the fix: 0, the call was dropped
+    expect(ms).toBeLessThan(300); // failed before the fix: ~1000 ms (stallTimeoutMs)
   });
 
   it("fixed: [DONE], then the body held open: a text answer's End (which flushes the last sentence to TTS) waits for the stall deadline", async () => {
@@ -583,8 +583,8 @@ describe("adversary: OpenAI over httpFetch, the end of the body", () => {
     await until(() => t.ends() > 0, 5_000, "the end of the answer");
     const ms = performance.now() - doneAt;
     await t.finish();
-    expect(upErrors(t)).toEqual([]); // fails: a `stalled` error for a complete answer
-    expect(ms).toBeLessThan(300); // fails: ~1000 ms (stallTimeoutMs; 10 s by default)
+    expect(upErrors(t)).toEqual([]); // failed before the fix: a `stalled` error for a complete answer
+    expect(ms).toBeLessThan(300); // failed before the fix: ~1000 ms (stallTimeoutMs; 10 s by default)
   });
 
   it("held: a 307 redirect is followed (through fetch) and answered", async () => {
@@ -652,7 +652,7 @@ describe("adversary: Gemini, the end of the body", () => {
     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   });
 
-  // FOUND. The same as OpenAI's [DONE] case, for Gemini: the chunk with `finishReason` (and the
+  // FOUND, now fixed. The same as OpenAI's [DONE] case, for Gemini: the chunk with `finishReason` (and the
   // usage) is the end of the answer, but the service reads on to the end of the body; a body held
   // open after it (a proxy, a late final chunk) turns a complete function-call answer into a
   // `stalled` failure after stallTimeoutMs, and its calls are dropped. Root fix: in
@@ -699,9 +699,9 @@ describe("adversary: Gemini, the end of the body", () => {
     );
     const ms = performance.now() - finishedAt;
     await t.finish();
-    expect(upErrors(t)).toEqual([]); // fails: "…stream stalled: nothing arrived for 1000 ms…"
-    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // fails: 0
-    expect(ms).toBeLessThan(300); // fails: ~1000 ms
+    expect(upErrors(t)).toEqual([]); // failed before the fix: "…stream stalled: nothing arrived for 1000 ms…"
+    expect(t.down.ofType(FunctionCallInProgressFrame)).toHaveLength(1); // failed before the fix: 0
+    expect(ms).toBeLessThan(300); // failed before the fix: ~1000 ms
   });
 });
 
@@ -766,7 +766,7 @@ describe("adversary: OpenAI over httpFetch, early answers and compressed keep-al
 // ------------------------------------------------------------------ memory, sockets, growth
 
 describe("adversary: OpenAI over httpFetch, bounds", () => {
-  // FOUND. One SSE line that never ends (`data: aaaa…` with no newline), sent as fast as loopback
+  // FOUND, now fixed. One SSE line that never ends (`data: aaaa…` with no newline), sent as fast as loopback
   // takes it. Anthropic and Gemini bound an event at 4 MiB (`maxEventChars`) and abandon the
   // stream; the OpenAI path has no bound: the SDK's line decoder keeps the whole unfinished line
   // (and copies it on every chunk), so memory grows with whatever the server sends until the stall
@@ -1032,7 +1032,7 @@ describe("adversary: Anthropic extended thinking with tools", () => {
     blockStop(sse, index);
   }
 
-  // FOUND. A thinking block that ends (content_block_stop) without its signature_delta: a proxy
+  // FOUND, now fixed. A thinking block that ends (content_block_stop) without its signature_delta: a proxy
   // that drops event types it does not know, or a gateway that rewrites the stream. The service
   // keeps the block with `signature: ""`, records it with the tool call and sends it back with the
   // tool result; Anthropic refuses that request (400 "Invalid `signature` in `thinking` block"),
@@ -1084,7 +1084,7 @@ describe("adversary: Anthropic extended thinking with tools", () => {
       await clock.runUntil(() => t.down.ofType(LLMTextFrame).length > 0 || t.errors.length > 0);
       await t.finish();
       // What the user should get: the weather, said.
-      // fails: HTTP 400 "…Invalid `signature` in `thinking` block" (no signature), or "…a final
+      // failed before the fix: HTTP 400 "…Invalid `signature` in `thinking` block" (no signature), or "…a final
       // `assistant` message must start with a thinking block" (the unstopped block was never kept)
       expect(t.errors.map((e) => e.error.message)).toEqual([]);
       expect(t.down.ofType(LLMTextFrame).map((f) => f.text)).toEqual(["It is 18 degrees."]);
@@ -1175,7 +1175,7 @@ describe("adversary: Anthropic extended thinking with tools", () => {
     expect(sent(srv, 1)[1]!.content[0]).toEqual({ type: "thinking", thinking: text, signature });
   });
 
-  // FOUND. After `message_stop` the service reads the rest of the body (so the connection can be
+  // FOUND, now fixed. After `message_stop` the service reads the rest of the body (so the connection can be
   // pooled) INSIDE the stream the base is waiting on, for up to 500 ms. Against a server or proxy
   // that keeps the body open a moment after message_stop (a buffering proxy, an HTTP/1.1 server
   // that sends the last chunk late), the whole answer waits: the tool call runs 500 ms late (the
@@ -1209,6 +1209,6 @@ describe("adversary: Anthropic extended thinking with tools", () => {
     await until(() => t.down.ofType(FunctionCallInProgressFrame).length > 0, 5_000, "the call to run");
     const lateMs = performance.now() - stoppedAt;
     await t.finish();
-    expect(lateMs).toBeLessThan(150); // fails: ~500 ms
+    expect(lateMs).toBeLessThan(150); // failed before the fix: ~500 ms
   });
 });
