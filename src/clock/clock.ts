@@ -1,3 +1,5 @@
+import { whenAborted } from "./when-aborted.js";
+
 /**
  * A handle to a scheduled callback. `cancel()` is idempotent and safe to call after the
  * callback has fired.
@@ -58,15 +60,16 @@ export abstract class BaseClock implements Clock {
   waitUntil(timeMs: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        timer.cancel();
-        reject(signal?.reason);
-      };
       const timer = this.setTimer(() => {
-        signal?.removeEventListener("abort", onAbort);
+        stopWaiting?.();
         resolve();
       }, timeMs - this.now());
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const stopWaiting = signal
+        ? whenAborted(signal, () => {
+            timer.cancel();
+            reject(signal.reason);
+          })
+        : undefined;
     });
   }
 }

@@ -1,5 +1,6 @@
 import { VoicepipeError } from "../errors.js";
 import type { Clock } from "./clock.js";
+import { whenAborted } from "./when-aborted.js";
 
 /** A wait passed its deadline. `what` says which wait; `timeoutMs` how long it was given. */
 export class DeadlineExceededError extends VoicepipeError {
@@ -62,20 +63,21 @@ export function deadline<T>(
   return new Promise<T>((resolve, reject) => {
     const finish = (): void => {
       timer.cancel();
-      outer?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = (): void => {
-      finish();
-      inner?.abort(outer?.reason);
-      reject(outer?.reason);
+      stopWaiting();
     };
     const timer = clock.setTimer(() => {
-      outer?.removeEventListener("abort", onAbort);
+      stopWaiting();
       const error = new DeadlineExceededError(what, timeoutMs);
       inner?.abort(error);
       reject(error);
     }, timeoutMs);
-    outer?.addEventListener("abort", onAbort, { once: true });
+    const stopWaiting = outer
+      ? whenAborted(outer, () => {
+          timer.cancel();
+          inner?.abort(outer.reason);
+          reject(outer.reason);
+        })
+      : noop;
     promise.then(
       (value) => {
         finish();
@@ -88,3 +90,5 @@ export function deadline<T>(
     );
   });
 }
+
+function noop(): void {}

@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import { whenAborted } from "./when-aborted.js";
 
 /**
  * Resolves on the next event-loop turn (a `setImmediate`, run after the I/O of this turn), not on
@@ -12,15 +13,16 @@ export function nextTurn(clock: Clock, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return clock.track(
     new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearImmediate(handle);
-        reject(signal?.reason);
-      };
       const handle = setImmediate(() => {
-        signal?.removeEventListener("abort", onAbort);
+        stopWaiting?.();
         resolve();
       });
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const stopWaiting = signal
+        ? whenAborted(signal, () => {
+            clearImmediate(handle);
+            reject(signal.reason);
+          })
+        : undefined;
     }),
   );
 }

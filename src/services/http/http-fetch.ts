@@ -1,3 +1,4 @@
+import { whenAborted } from "../../clock/when-aborted.js";
 import {
   Agent as HttpAgent,
   type IncomingMessage,
@@ -133,7 +134,7 @@ function send(
       response = res;
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location !== undefined) {
-        signal?.removeEventListener("abort", onAbort);
+        stopWaiting();
         res.resume();
         settled = true;
         resolve(undefined);
@@ -144,13 +145,13 @@ function send(
         settled = true;
         resolve(answer);
       } catch (error) {
-        signal?.removeEventListener("abort", onAbort);
+        stopWaiting();
         res.destroy();
         settled = true;
         reject(new TypeError("fetch failed", { cause: error }));
         return;
       }
-      res.once("close", () => signal?.removeEventListener("abort", onAbort));
+      res.once("close", () => stopWaiting());
     });
     // What the socket had read when this request got it: more by the error means the answer began.
     let bytesReadBefore: number | undefined;
@@ -158,7 +159,7 @@ function send(
     req.once("error", (error) => {
       if (settled) return; // after the response: the body stream reports it
       settled = true;
-      signal?.removeEventListener("abort", onAbort);
+      stopWaiting();
       if (signal?.aborted) return reject(signal.reason);
       const unanswered = bytesReadBefore !== undefined && req.socket?.bytesRead === bytesReadBefore;
       if (!resent && req.reusedSocket && unanswered && closedUnderUs(error)) {
@@ -167,7 +168,7 @@ function send(
       }
       reject(new TypeError("fetch failed", { cause: error }));
     });
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopWaiting = signal ? whenAborted(signal, onAbort) : noop;
     req.end(body ?? undefined);
   });
 }
@@ -282,3 +283,5 @@ function terminated(error: Error): TypeError {
     cause: reset ? new Error("other side closed", { cause: error }) : error,
   });
 }
+
+function noop(): void {}

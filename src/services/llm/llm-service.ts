@@ -1,3 +1,4 @@
+import { whenAborted } from "../../clock/when-aborted.js";
 import { DeadlineExceededError, deadline } from "../../clock/deadline.js";
 import { LLMContext, type LLMContextSnapshot } from "../../context/llm-context.js";
 import { InvalidOptionError, LLMContextError, VoicepipeError } from "../../errors.js";
@@ -392,9 +393,8 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     }
     const snapshot = context.snapshot();
     const request = new AbortController();
-    const onLaneAbort = (): void => request.abort(laneSignal.reason);
     if (laneSignal.aborted) return;
-    laneSignal.addEventListener("abort", onLaneAbort, { once: true });
+    const stopWaitingForLane = whenAborted(laneSignal, () => request.abort(laneSignal.reason));
     this.#running?.abort(new SupersededError(this.name));
     this.#running = request;
     const signal = request.signal;
@@ -423,7 +423,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         await this.pushFrame(new LLMFullResponseEndFrame());
       }
     } finally {
-      laneSignal.removeEventListener("abort", onLaneAbort);
+      stopWaitingForLane();
       if (this.#running === request) this.#running = undefined;
     }
   }

@@ -1,3 +1,4 @@
+import { whenAborted } from "../../clock/when-aborted.js";
 import {
   MAX_SAMPLE_RATE,
   MIN_SAMPLE_RATE,
@@ -474,8 +475,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       waitForRateLimit: (until) => stall.aside(untilSettled(until, control.signal)),
     };
     this.#openContexts.add(context);
-    const onOuter = (): void => control.abort(outer.reason);
-    outer.addEventListener("abort", onOuter, { once: true });
+    const stopWaitingForOuter = whenAborted(outer, () => control.abort(outer.reason));
     const overall = this.clock.setTimer(() => {
       const waited = Math.round(stall.connectionWaitedMs);
       control.abort(
@@ -530,7 +530,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     } finally {
       stall.stop();
       overall.cancel();
-      outer.removeEventListener("abort", onOuter);
+      stopWaitingForOuter();
       await this.#letGo(iterator, pending, control);
     }
   }
@@ -710,15 +710,14 @@ function noop(): void {}
 function untilSettled<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopWaiting = whenAborted(signal, () => reject(signal.reason as Error));
     work.then(
       (value) => {
-        signal.removeEventListener("abort", onAbort);
+        stopWaiting();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
+        stopWaiting();
         reject(error as Error);
       },
     );
