@@ -107,7 +107,9 @@ describe("whenAborted", () => {
     const controller = new AbortController();
     const signal = controller.signal;
     const waits = [
-      ...Array.from({ length: 200 }, (_, i) => deadline(clock, new Promise(() => {}), 1_000, `wait ${i}`, { signal })),
+      ...Array.from({ length: 200 }, (_, i) =>
+        deadline(clock, new Promise(() => {}), 1_000, `wait ${i}`, { signal }),
+      ),
       ...Array.from({ length: 200 }, () => clock.sleep(1_000, signal)),
       ...Array.from({ length: 20 }, () => nextTurn(clock, signal)),
     ];
