@@ -57,7 +57,7 @@ for (const runtime of runtimes) {
   line(`${name}-main-thread-load`, performance.now() - t, "ms");
 
   // Inference on the shared worker thread (the default) and on the main thread.
-  for (const inference of ["worker", "main-thread"] as const) {
+  for (const inference of ["worker", "this-thread"] as const) {
     // One stream.
     {
       const vad = new SileroVADAnalyzer({ sampleRate: 16000, inference, runtime });

@@ -25,7 +25,7 @@ const sessions = new Map<string, Promise<SileroSession>>();
 let loads = 0;
 
 /**
- * The process-wide main-thread session for the model at `modelPath` (default: the model shipped
+ * This thread's session for the model at `modelPath` (default: the model shipped
  * with voicepipe, {@link defaultSileroModelPath}) on `runtime` (default onnxruntime-web): loaded
  * on first call with one thread, then shared: every later call, concurrent or not, gets the same
  * promise. A failed load is forgotten, so a later call retries. Rejects with a

@@ -23,14 +23,15 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
    */
   resetIntervalMs?: number;
   /**
-   * Where inference runs. `"worker"`: on one worker thread shared by every analyzer in the
-   * process, so the event loop stays free (the WebAssembly runtime runs a model synchronously on
-   * the thread that calls it), with the windows of streams that ask together run as one batch.
-   * `"main-thread"`: in this thread, one window per run: no message round trip, but each window
-   * blocks the event loop for its whole run (about 1 ms).
+   * Where inference runs. `"worker"`: on a worker thread shared by every analyzer of this
+   * thread, so the event loop stays free (the runtime runs a model synchronously on the thread
+   * that calls it), with the windows of streams that ask together run as one batch.
+   * `"this-thread"`: on the thread that made the analyzer, one window per run: no message round
+   * trip to another thread, but each window blocks this event loop for its run (onnxruntime-node
+   * about 0.2 ms, onnxruntime-web about 1 ms).
    * @default "worker"
    */
-  inference?: "worker" | "main-thread";
+  inference?: SileroInference;
   /**
    * The package that runs the model: `"onnxruntime-web"` (WebAssembly; installs with no script)
    * or `"onnxruntime-node"` (native, several times cheaper per window, but its install script
@@ -40,6 +41,9 @@ export interface SileroVADAnalyzerOptions extends VADAnalyzerOptions {
    */
   runtime?: SileroRuntime;
 }
+
+/** Where a {@link SileroVADAnalyzer} runs the model (see {@link SileroVADAnalyzerOptions.inference}). */
+export type SileroInference = "worker" | "this-thread";
 
 /** Samples per window and of context per call, by sample rate. */
 const GEOMETRY: Readonly<Record<number, { window: number; context: number }>> = {
@@ -62,12 +66,13 @@ const STATE_SIZE = 2 * 128;
  * every analyzer. Each analyzer owns only its stream's state: the recurrent state `[2, 1, 128]`
  * and the last 64 (8 kHz: 32) samples of context, about 3 KB. So sessions are cheap.
  *
- * **Threads.** By default inference runs on one worker thread shared by every analyzer in the
- * process ({@link SileroWorker}): windows asked for in the same event-loop turn go to it as one
- * batch and one model run, and the event loop only copies a window in and a result out. One
- * analyzer runs its windows one at a time, so timers and I/O get a turn between windows.
- * `inference: "main-thread"` runs each window on the calling thread instead, which blocks the
- * event loop for the whole run: for a tool that analyses one file, not for a server.
+ * **Threads.** By default inference runs on one worker thread shared by every analyzer of the
+ * thread ({@link SileroWorker}): windows asked for in the same event-loop turn go
+ * to it as one batch and one model run, and the event loop only copies a window in and a result
+ * out. One analyzer runs its windows one at a time, so timers and I/O get a turn between windows.
+ * `inference: "this-thread"` runs each window on the analyzer's own thread instead (the main
+ * thread, or the worker thread it was made on), which blocks that event loop for the run: for a
+ * tool that analyses one file, not for a server.
  *
  * **Resets.** The recurrent state and context are zeroed every `resetIntervalMs` of audio
  * (default 5 s, as Pipecat does), once the stream is QUIET. The memory held never grows either
@@ -93,7 +98,7 @@ export class SileroVADAnalyzer extends VADAnalyzer {
   readonly resetIntervalMs: number;
 
   /** Where inference runs (see {@link SileroVADAnalyzerOptions.inference}). */
-  readonly inference: "worker" | "main-thread";
+  readonly inference: SileroInference;
   /** The package that runs the model (see {@link SileroVADAnalyzerOptions.runtime}). */
   readonly runtime: SileroRuntime;
   #model: SileroSession | undefined;
@@ -113,13 +118,13 @@ export class SileroVADAnalyzer extends VADAnalyzer {
     super(options);
     this.modelPath = options.modelPath;
     this.resetIntervalMs = options.resetIntervalMs ?? 5000;
+    this.runtime = checkOnnxRuntime(options.runtime ?? preferredOnnxRuntime(), "SileroVADAnalyzer");
     this.inference = options.inference ?? "worker";
-    if (this.inference !== "worker" && this.inference !== "main-thread") {
+    if (this.inference !== "worker" && this.inference !== "this-thread") {
       throw new InvalidOptionError(
-        `SileroVADAnalyzer: inference must be "worker" (the default) or "main-thread" (got ${String(options.inference)})`,
+        `SileroVADAnalyzer: inference must be "worker" or "this-thread" (got ${String(options.inference)})`,
       );
     }
-    this.runtime = checkOnnxRuntime(options.runtime ?? preferredOnnxRuntime(), "SileroVADAnalyzer");
     if (!Number.isFinite(this.resetIntervalMs) || this.resetIntervalMs < 0) {
       throw new InvalidOptionError(
         `SileroVADAnalyzer: resetIntervalMs must be a finite number of ms ≥ 0 (got ${options.resetIntervalMs})`,
@@ -218,8 +223,9 @@ export class SileroVADAnalyzer extends VADAnalyzer {
       prob = out.prob;
     } else {
       // onnxruntime-web runs the model synchronously and settles without an event-loop turn:
-      // take one first, so timers and I/O run between windows however the caller loops.
-      await nextTurn();
+      // take one first, so timers and I/O run between windows however the caller loops
+      // (onnxruntime-node's run takes that turn itself).
+      if (model.runtime === "onnxruntime-web") await nextTurn();
       const tensors = (this.#tensors ??= this.#makeTensors(model));
       const out = await model.session.run({ input: tensors.input, state: tensors.state, sr: tensors.sr });
       this.#state.set(out.stateN!.data as Float32Array);

@@ -3,7 +3,11 @@
  * because it needs an ONNX runtime, an optional peer dependency (`onnxruntime-web` by default;
  * the model file ships with voicepipe); the core package never imports one.
  */
-export { SileroVADAnalyzer, type SileroVADAnalyzerOptions } from "./silero-vad-analyzer.js";
+export {
+  SileroVADAnalyzer,
+  type SileroVADAnalyzerOptions,
+  type SileroInference,
+} from "./silero-vad-analyzer.js";
 export {
   loadSileroSession,
   sileroSessionStats,

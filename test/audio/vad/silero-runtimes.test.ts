@@ -14,7 +14,7 @@ const nativeInstalled = ((): boolean => {
   }
 })();
 
-async function run(runtime: SileroRuntime, inference: "worker" | "main-thread") {
+async function run(runtime: SileroRuntime, inference: "worker" | "this-thread") {
   const { wav } = loadVadFixture("vad-flite");
   const vad = new SileroVADAnalyzer({ sampleRate: 16000, runtime, inference });
   const transitions: VADTransition[] = [];
@@ -44,10 +44,10 @@ describe("Silero VAD runtimes", () => {
   );
 
   it.runIf(nativeInstalled)(
-    "onnxruntime-node (when installed) finds the same speech as onnxruntime-web, in the worker and on the main thread",
+    "onnxruntime-node (when installed) finds the same speech as onnxruntime-web, in the worker and on this thread",
     async () => {
       const web = await run("onnxruntime-web", "worker");
-      for (const inference of ["worker", "main-thread"] as const) {
+      for (const inference of ["worker", "this-thread"] as const) {
         const native = await run("onnxruntime-node", inference);
         expect(native.transitions).toEqual(web.transitions);
         const worst = Math.max(...native.confidences.map((c, i) => Math.abs(c - web.confidences[i]!)));
@@ -60,7 +60,7 @@ describe("Silero VAD runtimes", () => {
   it.skipIf(nativeInstalled)(
     "asked for onnxruntime-node when it is not installed: one error saying so, where it looked and how to install it offline",
     async () => {
-      for (const inference of ["worker", "main-thread"] as const) {
+      for (const inference of ["worker", "this-thread"] as const) {
         const vad = new SileroVADAnalyzer({ sampleRate: 16000, runtime: "onnxruntime-node", inference });
         const error = await vad.ready().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(VADModelLoadError);

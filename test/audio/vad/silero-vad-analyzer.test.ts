@@ -133,10 +133,10 @@ describe("SileroVADAnalyzer", () => {
     await explicit.ready();
     await Promise.all([...analyzers, explicit].map((a) => a.analyze(new Int16Array(1024))));
     expect(SileroWorker.shared().loads).toBe(1);
-    // …and on the main thread.
+    // …and on this thread.
     const local = Array.from(
       { length: 8 },
-      () => new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" }),
+      () => new SileroVADAnalyzer({ sampleRate: 16000, inference: "this-thread" }),
     );
     await Promise.all(local.map((a) => a.ready()));
     await Promise.all(local.map((a) => a.analyze(new Int16Array(1024))));
@@ -144,10 +144,10 @@ describe("SileroVADAnalyzer", () => {
     expect(await loadSileroSession()).toBe(await loadSileroSession(defaultSileroModelPath()));
   });
 
-  it("gives the same results in the worker as on the main thread", async () => {
+  it("gives the same results in the worker as on this thread", async () => {
     const { wav } = loadVadFixture("vad-flite");
     const inWorker = new SileroVADAnalyzer({ sampleRate: 16000 });
-    const local = new SileroVADAnalyzer({ sampleRate: 16000, inference: "main-thread" });
+    const local = new SileroVADAnalyzer({ sampleRate: 16000, inference: "this-thread" });
     const a = await inWorker.analyze(wav.samples.subarray(0, 16000 * 3));
     const b = await local.analyze(wav.samples.subarray(0, 16000 * 3));
     expect(a.transitions).toEqual(b.transitions);
@@ -171,11 +171,11 @@ describe("SileroVADAnalyzer", () => {
     }
     expect(worker.runs - runs0).toBe(16 * 31);
     expect(worker.batches - batches0).toBeLessThanOrEqual(31 + 2);
-    // Same confidences as each stream alone on the main thread.
+    // Same confidences as each stream alone on this thread.
     for (let i = 0; i < streams.length; i += 5) {
       const alone = new SileroVADAnalyzer({
         sampleRate: 16000,
-        inference: "main-thread",
+        inference: "this-thread",
         skipQuietWindows: false,
       });
       await alone.analyze(pieces[i]!.subarray(0, 31 * 512));
@@ -183,10 +183,10 @@ describe("SileroVADAnalyzer", () => {
     }
   });
 
-  it("keeps the event loop free: 64 streams in the worker use far less of it than on the main thread", async () => {
+  it("keeps the event loop free: 64 streams in the worker use far less of it than on this thread", async () => {
     const { wav } = loadVadFixture("vad-flite");
     const second = wav.samples.subarray(16000, 32000);
-    const busy = async (inference: "worker" | "main-thread"): Promise<number> => {
+    const busy = async (inference: "worker" | "this-thread"): Promise<number> => {
       const streams = Array.from(
         { length: 64 },
         () => new SileroVADAnalyzer({ sampleRate: 16000, inference }),
@@ -196,9 +196,9 @@ describe("SileroVADAnalyzer", () => {
       await Promise.all(streams.map((s) => s.analyze(second)));
       return performance.eventLoopUtilization(start).utilization;
     };
-    const local = await busy("main-thread");
+    const local = await busy("this-thread");
     const inWorker = await busy("worker");
-    expect(local).toBeGreaterThan(0.5); // on the main thread inference is most of the loop's time
+    expect(local).toBeGreaterThan(0.5); // on this thread inference is most of the loop's time
     expect(inWorker).toBeLessThan(local / 2);
   });
 
@@ -229,12 +229,12 @@ describe("SileroVADAnalyzer", () => {
     expect(firedAfter!).toBeLessThan(windows / 4);
   });
 
-  it("gives timers a turn between windows on the main thread too (the WebAssembly run is synchronous)", async () => {
+  it("gives timers a turn between windows on this thread too (the WebAssembly run is synchronous)", async () => {
     const { wav } = loadVadFixture("vad-flite");
     // Every window given to the model (a window skipped as quiet costs a few µs and no turn).
     const vad = new SileroVADAnalyzer({
       sampleRate: 16000,
-      inference: "main-thread",
+      inference: "this-thread",
       skipQuietWindows: false,
     });
     await vad.ready();
