@@ -27,8 +27,21 @@ export function whenAborted(signal: AbortSignal, callback: () => void): () => vo
     const callbacks = new Set<() => void>();
     const listener = (): void => {
       waitersBySignal.delete(signal);
-      // A copy: a callback may stop other waits (its own, or ones it owns) as it runs.
-      for (const call of [...callbacks]) if (callbacks.delete(call)) call();
+      // A copy: a callback may stop other waits (its own, or ones it owns) as it runs. One that
+      // throws does not keep the others from running, as with separate listeners; the first
+      // error is thrown after them all, where the signal reports a listener's error.
+      let failed = false;
+      let failure: unknown;
+      for (const call of [...callbacks]) {
+        if (!callbacks.delete(call)) continue;
+        try {
+          call();
+        } catch (error) {
+          if (!failed) failure = error;
+          failed = true;
+        }
+      }
+      if (failed) throw failure;
     };
     waiters = { callbacks, listener };
     waitersBySignal.set(signal, waiters);

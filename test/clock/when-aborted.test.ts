@@ -52,6 +52,33 @@ describe("whenAborted", () => {
     expect(called).toBe(1);
   });
 
+  it("runs every callback when one throws, and reports that error as a listener's error", async () => {
+    const controller = new AbortController();
+    const calls: number[] = [];
+    const boom = new Error("boom");
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => void uncaught.push(error);
+    // Node reports an error thrown by an AbortSignal listener as an uncaught exception on a later tick.
+    const vitestListeners = process.listeners("uncaughtException");
+    process.removeAllListeners("uncaughtException");
+    process.on("uncaughtException", onUncaught);
+    try {
+      whenAborted(controller.signal, () => calls.push(0));
+      whenAborted(controller.signal, () => {
+        calls.push(1);
+        throw boom;
+      });
+      whenAborted(controller.signal, () => calls.push(2));
+      controller.abort();
+      expect(calls).toEqual([0, 1, 2]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([boom]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      for (const listener of vitestListeners) process.on("uncaughtException", listener);
+    }
+  });
+
   it("lets a callback stop a later wait as it runs: the stopped one is not called", () => {
     const controller = new AbortController();
     const calls: string[] = [];
