@@ -14,8 +14,11 @@ const waitersBySignal = new WeakMap<AbortSignal, Waiters>();
  * last wait stops. A task's or a lane's signal is shared by every wait under it (deadlines,
  * sleeps, requests, TTS pieces), and Node prints a `MaxListenersExceededWarning` ("possible
  * EventTarget memory leak") once an `AbortSignal` holds more than 10 listeners of one type, which
- * a dozen parallel function calls or sentences in flight would reach. Callbacks run in the order
- * the waits began, as separate listeners would.
+ * a dozen parallel function calls or sentences in flight would reach. The waits' callbacks run
+ * together, in the order the waits began, where the signal's listener was added (by the first of
+ * them): a listener someone else added to the signal between two waits runs after both, not
+ * between them. A callback that throws is reported as a throwing listener is (an uncaught
+ * exception, after the dispatch) and does not keep the others from running.
  */
 export function whenAborted(signal: AbortSignal, callback: () => void): () => void {
   if (signal.aborted) {
@@ -27,21 +30,17 @@ export function whenAborted(signal: AbortSignal, callback: () => void): () => vo
     const callbacks = new Set<() => void>();
     const listener = (): void => {
       waitersBySignal.delete(signal);
-      // A copy: a callback may stop other waits (its own, or ones it owns) as it runs. One that
-      // throws does not keep the others from running, as with separate listeners; the first
-      // error is thrown after them all, where the signal reports a listener's error.
-      let failed = false;
-      let failure: unknown;
+      // A copy: a callback may stop other waits (its own, or ones it owns) as it runs.
       for (const call of [...callbacks]) {
         if (!callbacks.delete(call)) continue;
         try {
           call();
         } catch (error) {
-          if (!failed) failure = error;
-          failed = true;
+          // As a throwing listener's error is: reported on its own, after the dispatch, and
+          // without keeping the other waits from being called.
+          process.nextTick(rethrow, error);
         }
       }
-      if (failed) throw failure;
     };
     waiters = { callbacks, listener };
     waitersBySignal.set(signal, waiters);
@@ -59,3 +58,7 @@ export function whenAborted(signal: AbortSignal, callback: () => void): () => vo
 }
 
 function stopNothing(): void {}
+
+function rethrow(error: unknown): never {
+  throw error;
+}

