@@ -21,6 +21,7 @@ import {
   MisuseError,
   TaskClosedError,
   type TimeoutStage,
+  describe,
 } from "../errors.js";
 import { type EventMap, TypedEvents } from "../events.js";
 import { type Logger, createConsoleLogger } from "../logger.js";
@@ -362,7 +363,7 @@ export class PipelineTask {
     } catch (error) {
       // A processor's setup() threw: nothing can run. The task fails with the error; run()
       // still resolves, never rejects.
-      const cause = error instanceof Error ? error : new Error(String(error));
+      const cause = error instanceof Error ? error : new Error(describe(error));
       this.logger.error(`${this.name}: setting the pipeline up failed: ${cause.message}`, {
         task: this.name,
       });

@@ -1,3 +1,4 @@
+import { describe } from "../errors.js";
 /**
  * The entry of a development-server session worker (a worker thread; `worker-pool.ts` starts it).
  * It imports the application's module, makes its session handler, listens for WebSocket upgrades
@@ -30,7 +31,7 @@ function forwardingLogger(): Logger {
       post({
         type: "log",
         level,
-        message: `${message}${error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`}`,
+        message: `${message}${error === undefined ? "" : `: ${describe(error)}`}`,
       });
     };
   return { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };

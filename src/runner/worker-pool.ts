@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Clock } from "../clock/clock.js";
 import { DeadlineExceededError, deadline } from "../clock/deadline.js";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError, describe } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   type DevServerCloseReport,
@@ -240,7 +240,7 @@ export class WorkerPool {
       }),
     );
     worker.on("error", (error) => {
-      w.failure = error instanceof Error ? error.message : String(error);
+      w.failure = describe(error);
     });
     worker.on("message", (message: WorkerToMain) => {
       if (message.type === "listening") listening(message.port);

@@ -4,7 +4,7 @@ import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from "../audio/resampler.js";
 import { type WavAudio, WavFileWriteError, readWavFile, writeWav } from "../audio/wav.js";
 import type { OutputAudioRawFrame } from "../frames/audio.js";
 import { EndTaskFrame } from "../frames/lifecycle.js";
-import { CancelledError, InvalidOptionError } from "../errors.js";
+import { CancelledError, InvalidOptionError, describe } from "../errors.js";
 import { BaseInputTransport } from "./base-input-transport.js";
 import { BaseOutputTransport, type OutputOpenInfo } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
@@ -90,7 +90,7 @@ export class WavFileInputTransport extends BaseInputTransport {
     } catch (error) {
       if (signal.aborted) return; // stopped by end, cancel or teardown: nothing more to play
       // Anything else would leave the task waiting for input that never comes.
-      await this.pushError(error instanceof Error ? error : new Error(String(error)), { fatal: true });
+      await this.pushError(error instanceof Error ? error : new Error(describe(error)), { fatal: true });
     }
   }
 }

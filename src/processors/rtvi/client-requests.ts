@@ -1,3 +1,4 @@
+import { describe } from "../../errors.js";
 import type { Clock, TimerHandle } from "../../clock/clock.js";
 import type { RTVIClientRequest, RTVIMessage } from "../../frames/rtvi.js";
 import { preview } from "./parse.js";
@@ -81,7 +82,7 @@ class PendingRequest implements RTVIClientRequest {
 
   fail(error: string): boolean {
     if (!this.#settle()) return false;
-    this.send(rtviMessage("error-response", { error: String(error) }, this.id));
+    this.send(rtviMessage("error-response", { error: describe(error) }, this.id));
     return true;
   }
 

@@ -1,3 +1,4 @@
+import { describe } from "../../errors.js";
 /**
  * What can go wrong with a streamed HTTP request (docs/design/llm-services.md, "Raw HTTP
  * providers"). Providers turn these into their own service errors; the classes only carry the
@@ -88,7 +89,7 @@ export function retryAfterMs(headers: Headers | undefined): number | undefined {
  * the cause ("terminated (other side closed)", "terminated (incorrect header check)").
  */
 export function messageWithCause(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) return describe(error);
   const cause = error.cause instanceof Error ? error.cause.message : "";
   return cause === "" || cause === error.message ? error.message : `${error.message} (${cause})`;
 }

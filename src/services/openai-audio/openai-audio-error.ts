@@ -1,4 +1,4 @@
-import { VoicepipeError } from "../../errors.js";
+import { VoicepipeError, describe } from "../../errors.js";
 import type { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { readBody } from "./read-body.js";
 
@@ -153,8 +153,7 @@ export function connectionError(
 ): OpenAIAudioError {
   const cause = error instanceof Error ? error.cause : undefined;
   const detail =
-    (error instanceof Error ? error.message : String(error)) +
-    (cause instanceof Error && cause.message !== "" ? ` (${cause.message})` : "");
+    describe(error) + (cause instanceof Error && cause.message !== "" ? ` (${cause.message})` : "");
   const message =
     during === "connecting"
       ? `${service}: could not reach ${baseURL} (${detail}); check OPENAI_BASE_URL (or the baseURL option) and the network`

@@ -739,7 +739,7 @@ function isPermanent(error: Error): boolean {
 }
 
 function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+  return error instanceof Error ? error : new Error(describe(error));
 }
 
 /** A stable key for "the same failure again": the error's code (and exit code), not its text. */
