@@ -100,6 +100,11 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
   turnsCommitted = 0;
   /** Characters of transcripts dropped by `maxTurnChars`, over the session. */
   droppedChars = 0;
+  /**
+   * Stops whose final transcript had not come after `transcriptWaitMs`, over the session: the
+   * turn was committed without it (said once, then counted).
+   */
+  transcriptWaitsExpired = 0;
 
   readonly #text: TurnText;
   #phase: Phase = "idle";
@@ -218,6 +223,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.#clearTimer();
     this.#timer = this.clock.setTimer(() => {
       this.#timer = undefined;
+      if (this.#finalExpected()) this.#onWaitExpired();
       // The commit is new work, not a continuation of whatever turn armed the timer: run it
       // outside that turn, or an interruption meanwhile would have it dropped as stale.
       turnStore.exit(() => this.#detached(this.#commit()));
@@ -253,6 +259,23 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
       () =>
         `${this.name}: a user turn passed maxTurnChars (${this.maxTurnChars} characters); the rest of the turn was dropped ` +
         "(counted in droppedChars). Raise maxTurnChars if turns this long are expected",
+      "warn",
+    );
+  }
+
+  /**
+   * The stop waited `transcriptWaitMs` for a final that did not come. Said once: a slow STT, or a
+   * segmented one whose settled count lags its requests, costs every turn the whole wait.
+   */
+  #onWaitExpired(): void {
+    this.transcriptWaitsExpired++;
+    this.#repeats.reportOnce(
+      "transcriptWaitMs",
+      () =>
+        `${this.name}: the final transcript of a turn had not come ${this.transcriptWaitMs} ms after the user stopped ` +
+        `(transcriptWaitMs); the turn was committed without it, and words that come later make a turn of their own ` +
+        `(counted in transcriptWaitsExpired). A slow STT: raise transcriptWaitMs. A segmented STT of your own: push a ` +
+        `TranscriptionSettledFrame for every TranscriptionPendingFrame (STTService does), or every turn waits this long`,
       "warn",
     );
   }

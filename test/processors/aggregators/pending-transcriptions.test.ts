@@ -135,6 +135,42 @@ describe("the user aggregator waits at the stop for a pending transcription", ()
   });
 });
 
+describe("a final that does not come in time", () => {
+  it("a segmented STT whose settled count lags: every stop waits transcriptWaitMs, said once, counted", async () => {
+    const s = await session();
+    for (const words of ["book a table", "for two", "at eight"]) {
+      await s.speak(400);
+      // The words come, but the STT never says the request was answered: its settled count lags.
+      await s.send(new TranscriptionFrame(words, "user", s.clock.now()));
+      await s.pause(1_500);
+    }
+    const stops = s.of("stop");
+    expect(s.of("commit")).toEqual(
+      ["book a table", "for two", "at eight"].map((text, i) => ({
+        kind: "commit",
+        atMs: stops[i]!.atMs + 1_000,
+        text,
+      })),
+    );
+    expect(s.user.transcriptWaitsExpired).toBe(3);
+    const said = s.lines.filter((l) => l.message.includes("transcriptWaitMs"));
+    expect(said).toHaveLength(1);
+    expect(said[0]!.level).toBe("warn");
+    expect(said[0]!.message).toMatch(/push a TranscriptionSettledFrame for every TranscriptionPendingFrame/);
+  });
+
+  it("a stop that waited for nothing (no interim, nothing pending) is not counted", async () => {
+    const s = await session();
+    const first = await s.speak(400);
+    await s.pause(50);
+    await s.answer(first, "book a table");
+    await s.pause(2_000);
+    expect(s.of("commit")).toHaveLength(1);
+    expect(s.user.transcriptWaitsExpired).toBe(0);
+    expect(s.lines.filter((l) => l.message.includes("transcriptWaitMs"))).toEqual([]);
+  });
+});
+
 describe("nothing stale is left", () => {
   it("the user resumes while a transcription is pending: its words join the new turn, and the next turn is not delayed", async () => {
     const s = await session();
