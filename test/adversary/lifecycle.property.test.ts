@@ -58,9 +58,28 @@ interface Spec {
   cleanup: HookBehaviour;
   frame: FrameBehaviour;
   ms: number;
+  /** What "throw" and "reject" throw: an index into {@link THROWN}. */
+  thrown: number;
 }
 
 const SLEEP_MAX = 3_000;
+
+/**
+ * What user code throws can be anything: an Error, but also a string, nothing, or a value that
+ * cannot even be turned into text (an object with no prototype, a `toString` that throws).
+ */
+const THROWN: readonly ((what: string) => unknown)[] = [
+  (what) => new Error(what),
+  (what) => what,
+  () => undefined,
+  () => null,
+  () => Object.create(null) as object,
+  () => ({
+    toString(): string {
+      throw new Error("no text");
+    },
+  }),
+];
 
 class Misbehaving extends FrameProcessor {
   task: PipelineTask | undefined;
@@ -72,9 +91,9 @@ class Misbehaving extends FrameProcessor {
       case "ok":
         return;
       case "throw":
-        throw new Error("hook threw");
+        throw THROWN[this.spec.thrown]!("hook threw");
       case "reject":
-        return Promise.reject(new Error("hook rejected"));
+        return Promise.reject(THROWN[this.spec.thrown]!("hook rejected"));
       case "hang":
         return new Promise<void>(() => {});
       case "slow":
@@ -110,7 +129,7 @@ class Misbehaving extends FrameProcessor {
       case "forward":
         return this.pushFrame(frame, direction);
       case "throw":
-        throw new Error("handler threw");
+        throw THROWN[this.spec.thrown]!("handler threw");
       case "hang":
         return new Promise<void>(() => {});
       case "slow":
@@ -184,6 +203,7 @@ const spec = fc.record<Spec>({
     "callStop",
   ),
   ms: fc.integer({ min: 1, max: SLEEP_MAX }),
+  thrown: fc.integer({ min: 0, max: THROWN.length - 1 }),
 });
 type Action = { atMs: number; what: "text" | "interrupt" | "stop" | "cancel" | "cancelTwice" };
 const action = fc.record<Action>({
