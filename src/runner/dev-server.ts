@@ -21,7 +21,7 @@ import { SessionHost } from "./session-host.js";
 import { LocalSessionSlots, type SessionSlots, SharedSessionSlots } from "./session-slots.js";
 import { telephonyTarget } from "./telephony-paths.js";
 import { TelephonyRoutes } from "./telephony-routes.js";
-import { WorkerPool } from "./worker-pool.js";
+import { WorkerPool, checkWorkers } from "./worker-pool.js";
 import {
   type DevServer,
   type DevServerCloseOptions,
@@ -161,9 +161,10 @@ class DevServerImpl implements DevServer {
             listeningHost: () => this.#urlHost(),
           });
     if (options.workers) {
-      const shared = SharedSessionSlots.create(options.workers.count);
+      const workers = checkWorkers(options.workers); // before the counters are sized by its count
+      const shared = SharedSessionSlots.create(workers.count);
       this.#slots = shared;
-      this.#pool = new WorkerPool(options.workers, shared, this.#clock, this.#logger);
+      this.#pool = new WorkerPool(workers, shared, this.#clock, this.#logger);
     } else {
       this.#slots = new LocalSessionSlots();
       this.#host = new SessionHost({

@@ -46,6 +46,12 @@ interface WorkerSlot {
   exited: Promise<void>;
   /** Why it failed (an uncaught error), for the line that says it. */
   failure: string | undefined;
+  /** The server told it to exit (or terminated it): its exit is not a crash. */
+  exitAsked: boolean;
+  /** It sent its close report: its sessions are over, and an exit after that loses nothing. */
+  closeReported: boolean;
+  /** Sessions it took with it when it crashed while closing (counted as abandoned by `close`). */
+  lostOnExit: number;
 }
 
 /** What every worker is started with, less its index. */
@@ -70,8 +76,8 @@ export class WorkerPool {
   crashes = 0;
   lostSessions = 0;
 
-  constructor(options: DevServerWorkers, slots: SharedSessionSlots, clock: Clock, logger: Logger) {
-    this.#options = checkWorkers(options);
+  constructor(options: Required<DevServerWorkers>, slots: SharedSessionSlots, clock: Clock, logger: Logger) {
+    this.#options = options;
     this.#moduleUrl = moduleUrl(options.module);
     const own = fileURLToPath(import.meta.url);
     this.#entry = pathToFileURL(join(dirname(own), `session-worker${extname(own)}`)).href;
@@ -93,7 +99,7 @@ export class WorkerPool {
     const failed = started.find((r) => r.status === "rejected");
     if (failed) {
       this.#closing = true;
-      await Promise.all(this.#workers.map((w) => w.worker?.terminate()));
+      await Promise.all(this.#workers.map((w) => this.#terminate(w)));
       throw failed.reason;
     }
   }
@@ -152,7 +158,10 @@ export class WorkerPool {
       } catch (error) {
         if (!(error instanceof DeadlineExceededError)) throw error;
       }
-      if (!report) {
+      if (!report && w.state === "gone") {
+        // It died while closing: said by #onExit with its error; its sessions were lost with it.
+        report = { ended: 0, cancelled: 0, abandoned: w.lostOnExit };
+      } else if (!report) {
         const lost = this.#slots.dropWorker(w.index);
         this.#logger.warn(
           `dev-server: session worker ${w.index} sent no close report within ${within} ms; its ${lost} session(s) count as abandoned`,
@@ -171,7 +180,10 @@ export class WorkerPool {
   /** Tells every worker thread to exit; terminates those still running after `exitTimeoutMs`. */
   async #stopAll(): Promise<void> {
     const alive = this.#workers.filter((w) => w.worker !== undefined && w.state !== "gone");
-    for (const w of alive) this.#send(w, { type: "exit" });
+    for (const w of alive) {
+      w.exitAsked = true;
+      this.#send(w, { type: "exit" });
+    }
     const { exitTimeoutMs } = this.#options;
     try {
       await deadline(
@@ -189,7 +201,13 @@ export class WorkerPool {
     this.#logger.warn(
       `dev-server: ${stuck.length} session worker(s) had not exited ${exitTimeoutMs} ms (workers.exitTimeoutMs) after closing; terminated`,
     );
-    await Promise.all(stuck.map((w) => w.worker?.terminate()));
+    await Promise.all(stuck.map((w) => this.#terminate(w)));
+  }
+
+  /** Stops `w`'s thread now; its exit is then the server's doing, not a crash. */
+  async #terminate(w: WorkerSlot): Promise<void> {
+    w.exitAsked = true;
+    await w.worker?.terminate();
   }
 
   #emptySlot(index: number): WorkerSlot {
@@ -203,6 +221,9 @@ export class WorkerPool {
       report: undefined,
       exited: Promise.resolve(),
       failure: undefined,
+      exitAsked: false,
+      closeReported: false,
+      lostOnExit: 0,
     };
   }
 
@@ -226,6 +247,8 @@ export class WorkerPool {
     w.worker = worker;
     w.state = "starting";
     w.failure = undefined;
+    w.exitAsked = false;
+    w.closeReported = false;
     w.assigned = this.#slots.startedOf(w.index);
     let listening!: (port: number) => void;
     let failedToStart!: (error: Error) => void;
@@ -244,8 +267,10 @@ export class WorkerPool {
     });
     worker.on("message", (message: WorkerToMain) => {
       if (message.type === "listening") listening(message.port);
-      else if (message.type === "closed") w.report?.(message.report);
-      else this.#logger[message.level](message.message);
+      else if (message.type === "closed") {
+        w.closeReported = true;
+        w.report?.(message.report);
+      } else this.#logger[message.level](message.message);
     });
     const { startTimeoutMs } = this.#options;
     try {
@@ -253,7 +278,14 @@ export class WorkerPool {
         io: true,
       });
     } catch (error) {
-      await worker.terminate();
+      await this.#terminate(w);
+      // The server began closing while this worker (a replacement) was starting: it was stopped
+      // on purpose, and the module is not to blame.
+      if (this.#closing)
+        throw new DevServerWorkerError(
+          `dev-server: session worker ${w.index} was stopped while starting: the server is closing`,
+          { cause: error },
+        );
       const why =
         error instanceof DeadlineExceededError
           ? `it was not listening within ${startTimeoutMs} ms (workers.startTimeoutMs)`
@@ -265,7 +297,7 @@ export class WorkerPool {
     }
     if (this.#closing) {
       // Started while the server was closing: it never takes a session.
-      await worker.terminate();
+      await this.#terminate(w);
       return;
     }
     w.state = "running";
@@ -277,21 +309,29 @@ export class WorkerPool {
     w.state = "gone";
     const why = w.failure ?? `it exited with code ${code}`;
     if (was === "starting") return failedToStart(new Error(firstLine(why)));
-    if (was !== "running") return;
+    if (w.exitAsked || w.closeReported || (was !== "running" && was !== "closing")) return;
     // A crash (or an exit the server did not ask for): its sessions are lost with it.
     const lost = this.#slots.dropWorker(w.index);
     this.crashes++;
     this.lostSessions += lost;
+    if (was === "closing" || this.#closing) {
+      w.lostOnExit = lost;
+      this.#logger.error(
+        `dev-server: session worker ${w.index} (port ${w.port}) stopped while the server was closing: ${firstLine(why)}; its ${lost} session(s) are lost`,
+      );
+      return;
+    }
     this.#logger.error(
       `dev-server: session worker ${w.index} (port ${w.port}) stopped: ${firstLine(why)}; its ${lost} session(s) are lost; starting a replacement`,
     );
-    if (this.#closing) return;
     this.#startWorker(w).then(
       () => this.#logger.info(`dev-server: session worker ${w.index} replaced (port ${w.port})`),
-      (error: unknown) =>
+      (error: unknown) => {
+        if (this.#closing) return; // stopped by close(), said by nobody: nothing failed
         this.#logger.error(
           `${(error as Error).message}; the server goes on with ${this.info.length} worker(s)`,
-        ),
+        );
+      },
     );
   }
 }
@@ -300,11 +340,18 @@ function firstLine(text: string): string {
   return text.split("\n", 1)[0] ?? text;
 }
 
-function checkWorkers(options: DevServerWorkers): Required<DevServerWorkers> {
+/** Most session workers: far past any machine's cores (each worker is a thread with its own heap). */
+const MAX_WORKERS = 256;
+
+/**
+ * Checks the `workers` option, before anything is made from it (the shared counters are sized by
+ * `count`); throws `InvalidOptionError` naming what is wrong.
+ */
+export function checkWorkers(options: DevServerWorkers): Required<DevServerWorkers> {
   const { count, module } = options;
-  if (!Number.isInteger(count) || count < 1)
+  if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS)
     throw new InvalidOptionError(
-      `startDevServer: workers.count must be an integer ≥ 1 (got ${String(count)}); leave workers out to run sessions on the main thread`,
+      `startDevServer: workers.count must be an integer ≥ 1 and ≤ ${MAX_WORKERS} (got ${describe(count)}); one per core is the most that helps; leave workers out to run sessions on the main thread`,
     );
   if (!(module instanceof URL) && (typeof module !== "string" || module === ""))
     throw new InvalidOptionError(
@@ -316,6 +363,14 @@ function checkWorkers(options: DevServerWorkers): Required<DevServerWorkers> {
       throw new InvalidOptionError(
         `startDevServer: workers.${key} must be a finite number of ms ≥ 0 (got ${String(value)}); leave it out for the default`,
       );
+  }
+  try {
+    structuredClone(options.data);
+  } catch (error) {
+    throw new InvalidOptionError(
+      `startDevServer: workers.data must be something structuredClone copies (plain data, arrays, maps, typed arrays, a SharedArrayBuffer), since each worker gets a copy; it holds what cannot be copied: ${describe(error)}`,
+      { cause: error },
+    );
   }
   return {
     count,

@@ -1,8 +1,8 @@
 /**
  * Adversarial probes of the development server's session workers (docs/design/dev-server.md,
  * "Sessions on worker threads"), through the public API on real loopback sockets. Each test is
- * marked "held:" (the promise holds) or "broken:" (it fails today: a real defect, described in the
- * comment above it with how to reproduce). The broken ones are left failing on purpose.
+ * marked "held:" (the promise holds) or "fixed:" (it failed when written: a real defect, described in
+ * the comment above it with how it was reproduced, then fixed at the root).
  */
 import { readdirSync } from "node:fs";
 import { connect } from "node:net";
@@ -91,7 +91,7 @@ async function startPort(server: DevServer): Promise<number | { status: number; 
 }
 
 describe("session workers: options", () => {
-  // broken: `workers.count` below zero, NaN, ±Infinity, or a fraction such as 1.25 or -0.5 is not
+  // fixed (this was broken): `workers.count` below zero, NaN, ±Infinity, or a fraction such as 1.25 or -0.5 is not
   // refused with InvalidOptionError ("workers.count must be an integer ≥ 1") as 0, 0.5, 1.5 and
   // "2" are: the server's constructor makes the shared counters first (`SharedSessionSlots.create(count)`,
   // a SharedArrayBuffer of 4 × (3 + 2 × count) bytes, src/runner/session-slots.ts) and only then
@@ -100,7 +100,7 @@ describe("session workers: options", () => {
   // length of Int32Array should be a multiple of 4". (A valid but absurd count, 2 ** 40, gets
   // "RangeError: Array buffer allocation failed"; there is no upper bound on count at all.)
   // Reproduce: `await startDevServer({ port: 0, workers: { count: -1, module: "./w.js" } })`.
-  it("broken: a negative, NaN, infinite or fractional workers.count is refused with InvalidOptionError naming workers.count", async () => {
+  it("fixed: a negative, NaN, infinite or fractional workers.count is refused with InvalidOptionError naming workers.count", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
@@ -128,21 +128,32 @@ describe("session workers: options", () => {
   // of a size the shared counters accept, so checkWorkers gets to say it).
   it("held: workers.count 0.5, 1.5, 2.5 or a non-number is refused with InvalidOptionError naming workers.count", async () => {
     const tcpBefore = tcpHandles();
-    for (const count of [0.5, 1.5, 2.5, "2", null, true, [2], { valueOf: () => 2 }] as unknown[])
+    for (const count of [
+      0.5,
+      1.5,
+      2.5,
+      257,
+      2 ** 40,
+      "2",
+      null,
+      true,
+      [2],
+      { valueOf: () => 2 },
+    ] as unknown[])
       await expect(
         startDevServer({ port: 0, workers: { count: count as number, module: FIXTURE } }),
       ).rejects.toThrow(/workers\.count must be an integer ≥ 1/);
     expect(tcpHandles()).toBeLessThanOrEqual(tcpBefore);
   });
 
-  // broken: `workers.data` that structuredClone cannot copy makes startDevServer reject with what
+  // fixed (this was broken): `workers.data` that structuredClone cannot copy makes startDevServer reject with what
   // `new Worker` throws inside the pool, a bare DOMException: "DataCloneError: ()=>1 could not be
   // cloned." (likewise "Symbol(x) could not be cloned.", "#<WeakMap> could not be cloned.") — neither
   // the DevServerWorkerError the doc promises for a worker that does not start (naming the worker and
   // why) nor an InvalidOptionError naming workers.data; nothing in it says which option was wrong.
   // (The listener is closed and no thread is left: that part holds.)
   // Reproduce: `await startDevServer({ port: 0, workers: { count: 2, module: "./w.js", data: { f: () => 1 } } })`.
-  it("broken: workers.data that structuredClone cannot copy is refused naming workers.data (not a bare DataCloneError), and nothing is left", async () => {
+  it("fixed: workers.data that structuredClone cannot copy is refused naming workers.data (not a bare DataCloneError), and nothing is left", async () => {
     const threadsBefore = threads();
     const tcpBefore = tcpHandles();
     for (const data of [{ f: () => 1 }, { s: Symbol("x") }, new WeakMap()]) {
@@ -267,13 +278,13 @@ describe("session workers: starting", () => {
     await expect.poll(tcpHandles).toBeLessThanOrEqual(tcpBefore);
   });
 
-  // broken: when one worker fails to start, the healthy worker that start() then terminates is
+  // fixed (this was broken): when one worker fails to start, the healthy worker that start() then terminates is
   // reported as a crash: its exit reaches the crash path (its state is still "running"), so the
   // logger gets "error: dev-server: session worker 0 (port N) stopped: it exited with code 1; its 0
   // session(s) are lost; starting a replacement" — no worker crashed and no replacement starts.
   // Reproduce: count 2, worker 1's createSessionHandler throws 800 ms late (worker 0 is running by
   // then), a recording logger: startDevServer rejects, and the log has that line.
-  it("broken: a failed start says only why it failed: no healthy worker is reported as crashed or replaced", async () => {
+  it("fixed: a failed start says only why it failed: no healthy worker is reported as crashed or replaced", async () => {
     const logger = recordingLogger();
     const error = await startDevServer({
       port: 0,
@@ -539,14 +550,14 @@ describe("session workers: crashes", () => {
     // once each time, no backoff: the doc promises none), threads never above the running count.
   }, 30_000);
 
-  // broken: close() while a crashed worker's replacement is still starting terminates it after
+  // fixed (this was broken): close() while a crashed worker's replacement is still starting terminates it after
   // exitTimeoutMs and then logs, at error level, "dev-server: session worker 0 did not start: it
   // exited with code 1; check workers.module (…) and that its createSessionHandler resolves; the
   // server goes on with 0 worker(s)" — a false alarm about the application's module (the server
   // killed it) and a claim that the server "goes on" after close(). Reproduce: count 1, every
   // replacement's createSessionHandler never resolves (startTimeoutMs 10 s), crash the worker,
   // then close({ graceMs: 100, cancelTimeoutMs: 100 }) with workers.exitTimeoutMs 300.
-  it("broken: close() while a replacement is starting is prompt, leaves nothing, and blames no module", async () => {
+  it("fixed: close() while a replacement is starting is prompt, leaves nothing, and blames no module", async () => {
     const threadsBefore = threads();
     const logger = recordingLogger();
     const server = await serve(
@@ -575,12 +586,12 @@ describe("session workers: crashes", () => {
     expect(logger.lines.filter((l) => l.includes("did not start") || l.includes("goes on with"))).toEqual([]);
   }, 30_000);
 
-  // broken: a worker that crashes during close() (here its session throws an uncaught error when
+  // fixed (this was broken): a worker that crashes during close() (here its session throws an uncaught error when
   // `closing` aborts) is never said as a crash: the error ("fixture worker crashed while closing")
   // appears nowhere in the log, and instead the server warns "session worker 0 sent no close report
   // within 2200 ms" — false: close() took about 40 ms, the worker died. Reproduce: one session whose
   // handler throws from a setImmediate on `closing`, then close({ graceMs: 100, cancelTimeoutMs: 100 }).
-  it("broken: a worker crashing during close() is said with its error (not as a late close report); its session counts as abandoned", async () => {
+  it("fixed: a worker crashing during close() is said with its error (not as a late close report); its session counts as abandoned", async () => {
     const logger = recordingLogger();
     const server = await serve({ count: 1 }, { logger });
     const s = await openSession(server, "?behave=crash-on-closing");
