@@ -48,6 +48,8 @@ export class LLMSwitcher extends ServiceSwitcher<LLMService> {
   readonly #answering = new Set<LLMService>();
   /** Errors of `connect()` seen (one per service at most). */
   readonly #connectFailures = new WeakSet<LLMServiceError>();
+  /** Interruptions seen: one that comes while a failover is announced cancels its request. */
+  #interruptions = 0;
 
   constructor(services: readonly LLMService[], options: ServiceSwitcherOptions = {}) {
     super(services, options);
@@ -64,9 +66,11 @@ export class LLMSwitcher extends ServiceSwitcher<LLMService> {
     if (frame instanceof InterruptionFrame) {
       // The request of the interrupted turn is over: a failure reported late starts nothing.
       // Its answers are over too (an interrupted answer pushes no End).
+      this.#interruptions++;
       this.#request = undefined;
       this.#tried.clear();
       this.#answering.clear();
+      this.workMoved();
     } else if (startsCompletion(frame)) {
       this.#request = this.active;
       this.#tried.clear();
@@ -78,10 +82,17 @@ export class LLMSwitcher extends ServiceSwitcher<LLMService> {
     return service.usable;
   }
 
+  protected override pendingWork(): LLMService | undefined {
+    return this.#request;
+  }
+
   protected override onServiceOutput(service: LLMService, frame: Frame): void {
     if (frame instanceof LLMFullResponseStartFrame) {
       this.#answering.add(service);
-      if (this.#request === service) this.#request = undefined; // it answers: nothing to fail over
+      if (this.#request === service) {
+        this.#request = undefined; // it answers: nothing to fail over
+        this.workMoved();
+      }
     } else if (frame instanceof LLMFullResponseEndFrame) {
       this.#answering.delete(service);
     }
@@ -97,19 +108,24 @@ export class LLMSwitcher extends ServiceSwitcher<LLMService> {
     }
     if (this.#request !== service || this.#answering.has(service)) return;
     this.#tried.add(service);
+    const interruptions = this.#interruptions;
     const next = this.failOver(service, error, this.#tried);
     if (next === undefined) {
       this.#request = undefined;
+      this.workMoved();
       this.logger.error(
         `${this.name}: ${service.name} failed and no other service is left to answer this request (${this.services.length} in all)`,
         { processor: this.name },
       );
       return;
     }
+    // A handler of `switched` interrupted the turn: its request is over, nothing is sent.
+    if (this.#interruptions !== interruptions) return;
     this.#request = next;
     // The failed service already took in what the request changed (appended messages): its
     // context is the conversation to answer.
     void next.queueFrame(new LLMContextFrame(service.llmContext), FrameDirection.DOWNSTREAM);
+    this.workMoved(); // its EndFrame, if the end is under way, goes behind this request
   }
 }
 

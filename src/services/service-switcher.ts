@@ -64,11 +64,11 @@ export class ServiceSwitcher<
   #active: S;
   #switches = 0;
   /**
-   * The end in progress: the service that was active when `EndFrame` came gets it first; the
-   * others get it once that one has passed it on (`release`), so a failover started by its last
-   * request is queued in the backup before the backup's `EndFrame`.
+   * The end in progress (see {@link #endBlocker}): `EndFrame` reaches a service only when no
+   * other service that has not passed it yet could still fail over into it, so a failover is
+   * queued in its target before the target's `EndFrame`.
    */
-  #ending: { readonly leader: S; readonly released: Promise<void>; release(): void } | undefined;
+  #ending: Ending<S> | undefined;
 
   constructor(services: readonly S[], options: ServiceSwitcherOptions = {}) {
     super({ name: options.name, direct: true });
@@ -90,14 +90,15 @@ export class ServiceSwitcher<
         new ServiceGate(`${this.name}::in(${service.name})`, FrameDirection.DOWNSTREAM, {
           admits: (frame) => this.#admits(service, frame),
           end: () => this.#mayEnd(service),
-          cancel: () => this.#ending?.release(),
+          cancel: () => this.#releaseEnd(),
         }),
         service,
         new ServiceGate(`${this.name}::out(${service.name})`, FrameDirection.UPSTREAM, {
           admits: (frame) => this.#admits(service, frame),
           leaving: (frame) => this.onServiceOutput(service, frame),
           end: () => {
-            if (service === this.#ending?.leader) this.#ending.release();
+            this.#ending?.passed.add(service);
+            this.workMoved();
           },
         }),
       ]),
@@ -164,7 +165,8 @@ export class ServiceSwitcher<
       this.switchTo(frame.service as S);
       return; // addressed to this switcher: it goes no further
     }
-    if (frame instanceof EndFrame) this.#ending ??= endingLedBy(this.#active);
+    if (frame instanceof EndFrame)
+      this.#ending ??= { leader: this.#active, passed: new Set(), waiting: new Map() };
     else if (!this.isUsable(this.#active) && !(frame.schedulingFlags & SPECIAL_FRAME_FLAGS))
       this.#skipUnusable();
     return this.#inner.queueFrame(frame, direction);
@@ -181,6 +183,31 @@ export class ServiceSwitcher<
   protected onServiceOutput(_service: S, _frame: Frame): void {}
 
   /**
+   * The service whose work in progress could still fail over into another (an LLM: the one
+   * answering the request in flight), or undefined. While an end is under way, the other services
+   * get `EndFrame` only once it has passed it or its work is settled. @default undefined
+   */
+  protected pendingWork(): S | undefined {
+    return undefined;
+  }
+
+  /**
+   * Tells the switcher that {@link pendingWork} changed (a request answered, failed over, or
+   * given up): an `EndFrame` held back for it may go on. Call it after queueing a failover's
+   * request in its target, so the target gets the request before its `EndFrame`.
+   */
+  protected workMoved(): void {
+    const ending = this.#ending;
+    if (ending === undefined || ending.waiting.size === 0) return;
+    const blocker = this.#endBlocker(ending);
+    for (const [service, resolve] of [...ending.waiting]) {
+      if (blocker !== undefined && blocker !== service) continue;
+      ending.waiting.delete(service);
+      resolve();
+    }
+  }
+
+  /**
    * Makes the next usable service after `from` (in list order, wrapping around) the active one,
    * skipping those in `exclude`. Returns it, or undefined when none is left (the active service
    * stays as it is).
@@ -190,7 +217,8 @@ export class ServiceSwitcher<
     for (let i = 1; i < this.services.length; i++) {
       const candidate = this.services[(start + i) % this.services.length]!;
       if (candidate === from || exclude.has(candidate) || !this.isUsable(candidate)) continue;
-      this.#setActive(candidate, { kind: "failover", error });
+      // Already active (switched to by hand while `from` was answering): no switch to announce.
+      if (candidate !== this.#active) this.#setActive(candidate, { kind: "failover", error });
       return candidate;
     }
     return undefined;
@@ -210,11 +238,32 @@ export class ServiceSwitcher<
     return name === undefined || this.services.some((s) => s.name === name);
   }
 
-  /** Whether `service` may take `EndFrame` now (see {@link #ending}). */
+  /** Whether `service` may take `EndFrame` now (see {@link #ending}); if not, when it may. */
   #mayEnd(service: S): void | Promise<void> {
     const ending = this.#ending;
-    if (ending === undefined || service === ending.leader) return;
-    return ending.released;
+    if (ending === undefined) return;
+    const blocker = this.#endBlocker(ending);
+    if (blocker === undefined || blocker === service) return;
+    return new Promise<void>((resolve) => ending.waiting.set(service, resolve));
+  }
+
+  /**
+   * The service the others' `EndFrame` waits for: the one with work that could still fail over
+   * ({@link pendingWork}), else the one that was active when the end came, until it has passed
+   * `EndFrame` on. None: every service may end.
+   */
+  #endBlocker(ending: Ending<S>): S | undefined {
+    const pending = this.pendingWork();
+    if (pending !== undefined && !ending.passed.has(pending)) return pending;
+    return ending.passed.has(ending.leader) ? undefined : ending.leader;
+  }
+
+  /** Cancel: no `EndFrame` waits any more. */
+  #releaseEnd(): void {
+    const ending = this.#ending;
+    if (ending === undefined) return;
+    for (const resolve of ending.waiting.values()) resolve();
+    ending.waiting.clear();
   }
 
   /** The active service became unusable between requests: the next request goes elsewhere. */
@@ -239,12 +288,14 @@ export class ServiceSwitcher<
   }
 }
 
-function endingLedBy<S>(leader: S): { leader: S; released: Promise<void>; release(): void } {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  return { leader, released, release };
+/** An end under way in a switcher. */
+interface Ending<S> {
+  /** The service active when `EndFrame` came. */
+  readonly leader: S;
+  /** Services that have passed `EndFrame` on. */
+  readonly passed: Set<S>;
+  /** Services whose `EndFrame` is held back, and what lets it go. */
+  readonly waiting: Map<S, () => void>;
 }
 
 /** What a gate asks its switcher. */

@@ -8,8 +8,8 @@
  * started by the last request still answers before the end ("say goodbye, then end"); interruption
  * and cancel at any point leave nothing running and nothing stale spoken.
  *
- * Each test is marked "held:" (the promise holds) or "broken:" (a real defect; the test fails, with
- * a comment saying what is wrong and how to reproduce it).
+ * Each test is marked "held:" (the promise holds) or "fixed:" (a real defect when written, fixed at
+ * the root since; the comment says what was wrong and how it was reproduced).
  */
 import type { ServerResponse } from "node:http";
 import fc from "fast-check";
@@ -215,7 +215,7 @@ describe("adversary: how the primary fails (500 body not JSON, 429 huge Retry-Af
     expect(failures(t.errors)).toEqual(["connection"]);
   });
 
-  // broken: the primary streams the first fragment of a tool call (no text: the user heard
+  // fixed (this was broken): the primary streams the first fragment of a tool call (no text: the user heard
   // nothing), then stalls. LLMService.#onEvent calls #begin for a tool-call fragment, which pushes
   // LLMFullResponseStartFrame and sets answer.started, so the stall is neither retried nor failed
   // over: the turn ends as Start, End, with nothing said and no call run. The primary "stalls"
@@ -225,7 +225,7 @@ describe("adversary: how the primary fails (500 body not JSON, 429 huge Retry-Af
   // then nothing; stallTimeoutMs 60; backup answers text. Observed: downstream Start, End only;
   // primary asked once (no retry), backup never asked; one `stalled` error. The same holds for a
   // cut or a 5xx error event after a tool-call fragment (same code path).
-  it("broken: a stall after a tool-call fragment (nothing audible out) is not retried nor failed over", async () => {
+  it("fixed: a stall after a tool-call fragment (nothing out yet) is retried, then failed over: the backup answers", async () => {
     const stalled = await server((sse) => {
       sse.send(roleChunk());
       sse.send(toolCallChunk({ index: 0, id: "call_1", name: "get_weather", arguments: '{"ci' }));
@@ -310,13 +310,13 @@ describe("adversary: unusable services and switching back", () => {
     expect(good.requests.length).toBe(1);
   });
 
-  // broken: a manual switch to the backup while the primary's request is in flight, then that
+  // fixed (this was broken): a manual switch to the backup while the primary's request is in flight, then that
   // request fails: LLMSwitcher.#onFailed calls failOver(primary) which picks the backup, already
   // active, and #setActive emits switched(backup → backup) and counts a switch, though the active
   // service did not change ("switches: how many times the active service changed").
   // Repro: primary holds its request, switcher.switchTo(backup), then the primary answers 500
   // twice. Observed: switches = [[a,b,manual],[b,b,failover]], switcher.switches = 2.
-  it("broken: a failover onto the service already active (after a manual switch) reports a switch from it to itself", async () => {
+  it("fixed: a failover onto the service already active (after a manual switch) announces no switch from it to itself", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const bad = await server(async (sse) => {
@@ -338,14 +338,14 @@ describe("adversary: unusable services and switching back", () => {
     expect(t.switcher.switches).toBe(1);
   });
 
-  // broken: the same manual switch while the primary's request is in flight, with the task's end
+  // fixed (this was broken): the same manual switch while the primary's request is in flight, with the task's end
   // right behind (stopWhenDone). The end is led by the service active at EndFrame (b), which ends
   // at once; a gets EndFrame after it and fails its request later, so the failover's request is
   // queued into b after b's end and never answered: the turn is lost without a word (the
   // "say goodbye, then end" hold only covers a request held by the active service).
   // Repro: as above, but call t.finish() right after release(). Observed: texts [], b's server
   // sees no request.
-  it("broken: end right after a manual switch while the old service's request is in flight: its failover is lost", async () => {
+  it("fixed: end right after a manual switch while the old service's request is in flight: its failover is still answered", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const bad = await server(async (sse) => {
@@ -448,14 +448,14 @@ describe("adversary: failover during the end (say goodbye, then end)", () => {
     expect(t.count(LLMFullResponseStartFrame)).toBe(1);
   });
 
-  // broken: three services, the first two failing, EndFrame right behind the request. The end is
+  // fixed (this was broken): three services, the first two failing, EndFrame right behind the request. The end is
   // led by the active service (A) only: once A passes EndFrame on, B and C both get it. B is still
   // working on the failed-over request (its 500 and retry); C ends at once. When B fails, the
   // switcher queues the request into C after C's EndFrame, and it is never answered: the goodbye
   // is lost, silently (no error says so). The hold is one level deep.
   // Repro: [A 500, B 500 (held 50 ms), C ok], queue LLMContextFrame then stopWhenDone().
   // Observed: texts [] and C's server sees no request.
-  it("broken: three services (two failing): the third never answers the last request before the end", async () => {
+  it("fixed: three services (two failing): the third answers the last request before the end", async () => {
     const bad1 = await server((sse) => sse.error(500, "down"));
     const bad2 = await server(async (sse) => {
       await new Promise((r) => setTimeout(r, 50));
@@ -504,7 +504,7 @@ describe("adversary: interruption and cancel at points of a failover", () => {
   // An interruption queued at the moment of the failover, from the `switched` handler: "sync"
   // (in the handler itself) and "microtask" (just after the handler's failover step returned).
   //
-  // broken (sync): the backup speaks the interrupted turn's answer. LLMSwitcher.#onFailed calls
+  // fixed (sync; this was broken): the backup speaks the interrupted turn's answer. LLMSwitcher.#onFailed calls
   // failOver() (which emits `switched`) and only then sets #request = next and queues the
   // LLMContextFrame into the backup. An interruption delivered from the handler reaches the
   // switcher in between: queueFrame(InterruptionFrame) clears #request and the backup's lane is
@@ -513,7 +513,7 @@ describe("adversary: interruption and cancel at points of a failover", () => {
   // Repro: switcher.on("switched", () => task.queueFrame(new InterruptionFrame())), primary 500s.
   // held (microtask): the request frame is already queued in the backup; the interruption stops it.
   for (const when of ["sync", "microtask"] as const) {
-    it(`${when === "sync" ? "broken" : "held"}: an interruption at the moment of failover (${when}): the backup's stale answer is never spoken`, async () => {
+    it(`${when === "sync" ? "fixed" : "held"}: an interruption at the moment of failover (${when}): the backup's stale answer is never spoken`, async () => {
       const bad = await server((sse) => sse.error(500, "down"));
       const good = await server((sse) => answer(sse, ["STALE."]));
       const t = run([llm(bad, "primary"), llm(good, "backup")], { clock: new SystemClock() });

@@ -82,6 +82,12 @@ interface Answer {
   readonly startedAtMs: number;
   /** `LLMFullResponseStartFrame` has been pushed: something of the answer went out. */
   started: boolean;
+  /**
+   * When this attempt's first piece came (text or a tool-call fragment), for the TTFB. A
+   * tool-call fragment does not start the answer: nothing of it goes out before the call is
+   * whole, so a stall or a break after one can still be retried or failed over.
+   */
+  firstPieceAtMs: number | undefined;
   usage: LLMUsage | undefined;
   assembler: ToolCallAssembler;
   /** The model stopped before the answer was done, and why. */
@@ -401,6 +407,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     const answer: Answer = {
       startedAtMs: this.clock.now(),
       started: false,
+      firstPieceAtMs: undefined,
       usage: undefined,
       assembler: new ToolCallAssembler(),
       cutShort: undefined,
@@ -448,6 +455,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     if (waitMs > 0) await this.clock.sleep(waitMs, signal);
     answer.assembler = new ToolCallAssembler();
     answer.thinking = [];
+    answer.firstPieceAtMs = undefined;
     return this.#attempt(snapshot, signal, answer);
   }
 
@@ -637,8 +645,9 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       return;
     }
     if (event.type === "text" && event.text === "") return;
-    await this.#begin(signal, answer);
+    answer.firstPieceAtMs ??= this.clock.now();
     if (event.type === "text") {
+      await this.#begin(signal, answer);
       await this.pushFrame(new LLMTextFrame(event.text));
       return;
     }
@@ -662,11 +671,15 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     );
   }
 
-  /** The first piece of the answer: the response starts, and TTFB is measured. */
+  /**
+   * The first of the answer goes out: the response starts, and TTFB (to the first piece the
+   * provider sent, a tool-call fragment included) is measured.
+   */
   async #begin(signal: AbortSignal, answer: Answer): Promise<void> {
     if (answer.started) return;
     answer.started = true;
-    this.#pushMetrics(signal, [{ kind: "ttfb", value: this.clock.now() - answer.startedAtMs }]);
+    const firstAt = answer.firstPieceAtMs ?? this.clock.now();
+    this.#pushMetrics(signal, [{ kind: "ttfb", value: firstAt - answer.startedAtMs }]);
     await this.pushFrame(new LLMFullResponseStartFrame());
   }
 
@@ -693,7 +706,9 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       );
     }
     if (signal.aborted) return;
-    if (!answer.started) {
+    if (!answer.started && answer.firstPieceAtMs !== undefined) {
+      await this.#begin(signal, answer); // an answer of tool calls only starts now that they are whole
+    } else if (!answer.started) {
       // An empty answer still opens and closes a response, so the turn is seen to end.
       answer.started = true;
       await this.pushFrame(new LLMFullResponseStartFrame());
