@@ -13,7 +13,7 @@
  */
 import type { ServerResponse } from "node:http";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type Clock,
   type Frame,
@@ -54,17 +54,9 @@ import {
 } from "../services/llm/loopback-openai.js";
 import { runProcessor } from "../services/http/run-llm.js";
 import { memoryLogger } from "../support/logger.js";
+import { closedAfterEach } from "../support/servers.js";
 
-const servers: LoopbackOpenAI[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function server(respond: Responder): Promise<LoopbackOpenAI> {
-  const s = await loopbackOpenAI(respond);
-  servers.push(s);
-  return s;
-}
+const server = closedAfterEach(loopbackOpenAI);
 
 function userContext(text = "What's the weather in Paris?"): LLMContext {
   return new LLMContext({ messages: [{ role: "user", content: text }] });

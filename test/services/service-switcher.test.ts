@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type Clock,
   InterruptionFrame,
@@ -20,7 +20,6 @@ import { ManuallySwitchServiceFrame } from "../../src/services/service-switcher-
 import type { ServiceSwitchReason } from "../../src/services/service-switcher.js";
 import {
   type LoopbackOpenAI,
-  type Responder,
   answer,
   loopbackOpenAI,
   roleChunk,
@@ -28,17 +27,9 @@ import {
   until,
 } from "./llm/loopback-openai.js";
 import { runProcessor } from "./http/run-llm.js";
+import { closedAfterEach } from "../support/servers.js";
 
-const servers: LoopbackOpenAI[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function server(respond: Responder): Promise<LoopbackOpenAI> {
-  const s = await loopbackOpenAI(respond);
-  servers.push(s);
-  return s;
-}
+const server = closedAfterEach(loopbackOpenAI);
 
 function userContext(text = "What's the weather in Paris?"): LLMContext {
   return new LLMContext({ messages: [{ role: "user", content: text }] });

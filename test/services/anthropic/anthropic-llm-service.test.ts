@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type Clock,
   FunctionCallsStartedFrame,
@@ -17,7 +17,7 @@ import {
   AnthropicLLMService,
   type AnthropicLLMServiceOptions,
 } from "../../../src/services/anthropic/index.js";
-import { type LoopbackSse, type Responder, until } from "../http/loopback-sse.js";
+import { type LoopbackSse, until } from "../http/loopback-sse.js";
 import { loopbackAnthropic } from "./loopback-anthropic.js";
 import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
 import {
@@ -34,18 +34,10 @@ import {
   textDelta,
   toolBlockStart,
 } from "./anthropic-events.js";
-
-const servers: LoopbackSse[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+import { closedAfterEach } from "../../support/servers.js";
 
 /** The loopback Messages server, which also refuses thinking mistakes as Anthropic does. */
-async function server(respond: Responder): Promise<LoopbackSse> {
-  const s = await loopbackAnthropic(respond);
-  servers.push(s);
-  return s;
-}
+const server = closedAfterEach(loopbackAnthropic);
 
 function service(srv: LoopbackSse, options: AnthropicLLMServiceOptions = {}): AnthropicLLMService {
   return new AnthropicLLMService({
@@ -585,10 +577,9 @@ describe("AnthropicLLMService against a loopback Messages server", () => {
   });
 
   it("an unreachable endpoint is a connection failure naming ANTHROPIC_BASE_URL, retried once", async () => {
-    const srv = await server((sse) => answer(sse, ["x"]));
+    const srv = await loopbackAnthropic((sse) => answer(sse, ["x"])); // not closed after the test: closed here
     const dead = srv.baseUrl;
     await srv.close();
-    servers.splice(0);
     const t = runLLM(new AnthropicLLMService({ apiKey: "k", baseUrl: dead, env: {}, retryBackoffMs: 0 }));
     t.task.queueFrame(new LLMContextFrame(userContext()));
     await t.finish();

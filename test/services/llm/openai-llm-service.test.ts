@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type Clock,
   FunctionCallsStartedFrame,
@@ -17,7 +17,6 @@ import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../src/ser
 import { loadOpenAI } from "../../../src/services/llm/openai/load-openai.js";
 import {
   type LoopbackOpenAI,
-  type Responder,
   answer,
   finishChunk,
   loopbackOpenAI,
@@ -28,17 +27,9 @@ import {
   usageChunk,
 } from "./loopback-openai.js";
 import { count, expectCutShortSaidOnce, runLLM, userContext } from "../http/run-llm.js";
+import { closedAfterEach } from "../../support/servers.js";
 
-const servers: LoopbackOpenAI[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-async function server(respond: Responder): Promise<LoopbackOpenAI> {
-  const s = await loopbackOpenAI(respond);
-  servers.push(s);
-  return s;
-}
+const server = closedAfterEach(loopbackOpenAI);
 
 /** A task around the service, with recorders at both ends, on `clock`. */
 function run(srv: LoopbackOpenAI, options: OpenAILLMServiceOptions = {}, clock: Clock = new VirtualClock()) {
