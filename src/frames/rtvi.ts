@@ -55,7 +55,11 @@ export interface RTVIClientRequest {
   readonly data: unknown;
   /** Whether the request has had its reply. */
   readonly answered: boolean;
-  /** Replies with `server-response` `{ t, d: data }`. Returns false (and sends nothing) if already answered. */
+  /**
+   * Replies with `server-response` `{ t, d: data }`. Returns false (and sends nothing) if already
+   * answered. `data` goes out as JSON: data JSON cannot hold (a cycle, a BigInt) answers the
+   * client with an `error-response` saying so instead, and returns false.
+   */
   respond(data?: unknown): boolean;
   /** Replies with `error-response` `{ error }`. Returns false (and sends nothing) if already answered. */
   fail(error: string): boolean;

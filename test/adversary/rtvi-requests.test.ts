@@ -1,6 +1,7 @@
 // Adversary probes of the RTVI server side (RTVIProcessor and its client requests), through the public
-// API on a VirtualClock. "held:" tests passed when written; "broken:" tests fail on purpose: each names the
-// defect and how to reproduce it (docs/design/rtvi.md is the contract they hold the processor to).
+// API on a VirtualClock. "held:" tests passed when written; "fixed:" tests failed when written (a real
+// defect, named with how it was reproduced) and pass since it was fixed at the root (docs/design/rtvi.md is
+// the contract they hold the processor to).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -50,7 +51,7 @@ function repliesTo(messages: RTVIMessage[], id: string): RTVIMessage[] {
 }
 
 describe("RTVI client-message requests: hostile handlers", () => {
-  // BROKEN. respond() with a value that has no JSON form (a cycle, a BigInt) returns true and marks the
+  // FIXED (this was broken). respond() with a value that has no JSON form (a cycle, a BigInt) returns true and marks the
   // request answered, but the server-response it pushes cannot be serialized: ProtobufFrameSerializer throws
   // FrameSerializeError in the output transport's writeFrame, which logs one warning and drops the message.
   // The client never gets any reply for its id (no server-response, no error-response, and the timeout that
@@ -58,7 +59,7 @@ describe("RTVI client-message requests: hostile handlers", () => {
   // rejects. The contract says each request gets exactly one reply. Reproduce: rtvi.on("clientMessage",
   // r => { const o = {}; o.self = o; r.respond(o); }) behind a WebSocketTransport; the client sees nothing.
   // Expected: respond() refuses (throws or returns false) or an error-response goes out instead.
-  it("broken: respond() with a cycle or a BigInt still gets the client one reply it can read", async () => {
+  it("fixed: respond() with a cycle or a BigInt still gets the client one reply it can read", async () => {
     const probe = new WireProbe();
     const h = startRtvi({ middle: [probe] });
     await h.whenStarted();
@@ -355,7 +356,7 @@ describe("RTVI frames from client messages", () => {
     await h.end();
   });
 
-  // BROKEN. A send-text (run_immediately) holds its append back until the interruption it asked for has
+  // FIXED (this was broken). A send-text (run_immediately) holds its append back until the interruption it asked for has
   // passed, but a later append-to-context (run_immediately false, the default) or send-text with
   // run_immediately false is pushed at once. So (1) it overtakes the earlier text: the context gets
   // "second" before "first", and (2) when a processor downstream is busy, it sits in that processor's queue
@@ -363,7 +364,7 @@ describe("RTVI frames from client messages", () => {
   // exactly the loss docs/design/rtvi.md says send-text waits to avoid. Reproduce: the bot is busy with a
   // TextFrame in a slow processor; the client sends send-text "first" then append-to-context
   // {role:"user", content:"second"} back to back; downstream sees only "first".
-  it("broken: an append sent right after a send-text is neither reordered nor flushed by its interruption", async () => {
+  it("fixed: an append sent right after a send-text is neither reordered nor flushed by its interruption", async () => {
     const slow = new SlowTextProcessor(500);
     const end = new FrameRecorder(FrameDirection.DOWNSTREAM, { name: "end" });
     const h = startRtvi({ middle: [slow, end] });
@@ -385,7 +386,7 @@ describe("RTVI frames from client messages", () => {
     await h.end();
   });
 
-  it("broken: an append right after a send-text keeps its order even when nothing downstream is busy", async () => {
+  it("fixed: an append right after a send-text keeps its order even when nothing downstream is busy", async () => {
     const h = startRtvi();
     await h.whenStarted();
     await h.ready();

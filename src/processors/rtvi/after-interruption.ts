@@ -37,6 +37,17 @@ export class AfterInterruption {
     return true;
   }
 
+  /**
+   * Adds `frames` to the end of the last waiting batch, so they go out after it (and after its
+   * interruption); false when no batch waits.
+   */
+  appendToLast(frames: Frame[]): boolean {
+    const last = this.#batches.at(-1);
+    if (last === undefined) return false;
+    last.frames.push(...frames);
+    return true;
+  }
+
   /** The frames of every batch that asked for an interruption older than `interruptionId`, in order. */
   takeBefore(interruptionId: number): Frame[] {
     const due: Frame[] = [];

@@ -18,6 +18,8 @@ export class ClientRequests {
     private readonly timeoutMs: number,
     private readonly max: number,
     private readonly send: (message: RTVIMessage) => void,
+    /** An answer could not be sent (its data is not JSON): said by the owner, once. */
+    private readonly unsendable: (message: string) => void = () => {},
   ) {}
 
   /** Requests waiting for their reply. */
@@ -28,7 +30,14 @@ export class ClientRequests {
   /** Registers a request and arms its deadline; undefined when `max` are already waiting. */
   open(id: string, type: string, data: unknown): RTVIClientRequest | undefined {
     if (this.#pending.size >= this.max) return undefined;
-    const request = new PendingRequest(id, type, data, this.send, (r) => this.#pending.delete(r));
+    const request = new PendingRequest(
+      id,
+      type,
+      data,
+      this.send,
+      (r) => this.#pending.delete(r),
+      this.unsendable,
+    );
     this.#pending.add(request);
     request.arm(this.clock, this.timeoutMs);
     return request;
@@ -58,6 +67,7 @@ class PendingRequest implements RTVIClientRequest {
     readonly data: unknown,
     private readonly send: (message: RTVIMessage) => void,
     private readonly settled: (request: PendingRequest) => void,
+    private readonly unsendable: (message: string) => void,
   ) {}
 
   get answered(): boolean {
@@ -75,7 +85,20 @@ class PendingRequest implements RTVIClientRequest {
   }
 
   respond(data?: unknown): boolean {
-    if (!this.#settle()) return false;
+    if (this.#answered) return false;
+    // The reply goes out as JSON: data that JSON cannot hold (a cycle, a BigInt) would fail in the
+    // serializer, after the request was settled, and the client would get no reply at all.
+    try {
+      JSON.stringify(data);
+    } catch (error) {
+      const why =
+        `the bot's answer to client-message "${preview(this.type)}" cannot be sent as JSON (${describe(error)}); ` +
+        "answer with plain data";
+      this.unsendable(why);
+      this.fail(why);
+      return false;
+    }
+    this.#settle();
     this.send(rtviMessage("server-response", { t: this.type, d: data }, this.id));
     return true;
   }

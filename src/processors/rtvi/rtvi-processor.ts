@@ -77,6 +77,7 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
   #held: RTVIMessage[] = [];
   #heldDropped = 0;
   #rejected = 0;
+  #unsendable = 0;
   #sent = 0;
   #nextId = 1;
   #wallOriginMs: number | undefined;
@@ -123,6 +124,11 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     return this.#rejected;
   }
 
+  /** Answers to client messages whose data could not be sent as JSON (each got an `error-response`). */
+  get unsendableResponses(): number {
+    return this.#unsendable;
+  }
+
   /** Messages held back before the client was ready and dropped because more than `maxHeldMessages` waited. */
   get droppedHeldMessages(): number {
     return this.#heldDropped;
@@ -162,9 +168,18 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
 
   protected override start(_frame: StartFrame): void {
     this.#wallOriginMs = this.#wallClockMs() - this.clock.now();
-    this.#requests = new ClientRequests(this.clock, this.#clientMessageTimeoutMs, this.#maxPending, (m) => {
-      void this.#reply(m);
-    });
+    this.#requests = new ClientRequests(
+      this.clock,
+      this.#clientMessageTimeoutMs,
+      this.#maxPending,
+      (m) => void this.#reply(m),
+      (why) => {
+        if (this.#unsendable++ === 0)
+          this.logger.warn(`${this.name}: ${why}. Said once; later ones are counted in unsendableResponses`, {
+            processor: this.name,
+          });
+      },
+    );
   }
 
   protected override async end(_frame: EndFrame): Promise<void> {
@@ -277,8 +292,13 @@ export class RTVIProcessor extends FrameProcessor<RTVIProcessorEvents> {
     audioResponse: boolean,
   ): Promise<void> {
     const messages: LLMMessage[] = [message];
-    if (!runImmediately)
-      return this.pushFrame(new LLMMessagesAppendFrame(messages, false), FrameDirection.DOWNSTREAM);
+    if (!runImmediately) {
+      const append = new LLMMessagesAppendFrame(messages, false);
+      // Behind a send-text still waiting for its interruption: pushed now, it would overtake that
+      // message, or be flushed by its interruption downstream. It follows the waiting frames.
+      if (this.#afterInterruption.appendToLast([append])) return;
+      return this.pushFrame(append, FrameDirection.DOWNSTREAM);
+    }
     const append = new LLMMessagesAppendFrame(messages, true);
     // audio_response: false makes this one run's answer text only.
     const frames: Frame[] = audioResponse
