@@ -135,6 +135,8 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
   #vadSpeaking = false;
   #botSpeaking = false;
   #muted = false;
+  /** The idle wait was due while the user spoke: it starts when the VAD stops hearing them. */
+  #idleAfterSpeech = false;
   readonly #calls = new PendingFunctionCalls();
   readonly #audioStops: readonly UserTurnStopStrategy[];
   readonly #host: UserTurnHost;
@@ -175,6 +177,12 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
       120_000,
     );
     for (const s of this.stopStrategies) {
+      if (typeof s.maxWaitMs !== "number" || !(s.maxWaitMs >= 0) || s.maxWaitMs === Infinity) {
+        throw new InvalidOptionError(
+          `${this.name}: ${s.name}.maxWaitMs must be a finite number of ms ≥ 0 (got ${describe(s.maxWaitMs)}): ` +
+            "the longest the strategy waits before it decides a stop",
+        );
+      }
       if (s.maxWaitMs >= this.userTurnStopTimeoutMs) {
         throw new InvalidOptionError(
           `${this.name}: userTurnStopTimeoutMs (${this.userTurnStopTimeoutMs} ms) must be longer than the longest wait ` +
@@ -295,8 +303,17 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
 
   /** Start strategies first (no turn, not muted), then every stop strategy. */
   #input(input: TurnInput): void {
-    if (input.kind === "vad-started") this.#vadSpeaking = true;
-    else if (input.kind === "vad-stopped") this.#vadSpeaking = false;
+    if (input.kind === "vad-started") {
+      this.#vadSpeaking = true;
+      // Speaking, even muted or before a turn starts, is not idle: the wait starts again after it.
+      if (this.#idle?.armed) {
+        this.#idle.disarm();
+        this.#idleAfterSpeech = true;
+      }
+    } else if (input.kind === "vad-stopped") {
+      this.#vadSpeaking = false;
+      if (this.#idleAfterSpeech) this.#maybeArmIdle();
+    }
     if (!this.#inTurn && !this.#muted) {
       for (const s of this.startStrategies) {
         if (this.#ask(s, () => s.shouldStart(input)) === true) {
@@ -314,8 +331,8 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
     this.turns++;
     for (const s of this.startStrategies) this.#ask(s, () => s.reset());
     this.#idle?.userActive();
+    this.#idleAfterSpeech = false;
     this.#watchdog?.start();
-    for (const s of this.stopStrategies) this.#ask(s, () => s.onTurnStarted());
     this.logger.debug(`${this.name}: user turn ${this.turns} started (${strategy}: ${reason})`, {
       processor: this.name,
     });
@@ -326,6 +343,12 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
     if (this.interruptions) {
       this.#held?.holdUntilReleased();
       void this.pushFrame(new InterruptionTaskFrame(), FrameDirection.UPSTREAM);
+    }
+    // Told last: a stop strategy that ends the turn at once (from onTurnStarted) then ends a turn
+    // already announced, so the stop follows the start, in events and frames alike.
+    for (const s of this.stopStrategies) {
+      if (!this.#inTurn) break;
+      this.#ask(s, () => s.onTurnStarted());
     }
   }
 
@@ -347,12 +370,15 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
     if (frame instanceof BotStartedSpeakingFrame) {
       this.#botSpeaking = true;
       this.#idle?.disarm();
+      this.#idleAfterSpeech = false;
     } else if (frame instanceof BotStoppedSpeakingFrame) {
       this.#botSpeaking = false;
       this.#maybeArmIdle();
     } else if (this.#calls.observe(frame)) {
-      if (this.#calls.running) this.#idle?.disarm();
-      else this.#maybeArmIdle();
+      if (this.#calls.running) {
+        this.#idle?.disarm();
+        this.#idleAfterSpeech = false;
+      } else this.#maybeArmIdle();
     }
     if (this.muteStrategies.length === 0) return;
     for (const s of this.muteStrategies) this.#ask(s, () => s.observe(frame));
@@ -360,11 +386,14 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
   }
 
   #maybeArmIdle(): void {
-    if (!this.#inTurn && !this.#botSpeaking && !this.#calls.running) this.#idle?.arm();
+    if (this.#inTurn || this.#botSpeaking || this.#calls.running) return;
+    // The user is speaking (muted, or not yet a turn): armed once the VAD stops hearing them.
+    this.#idleAfterSpeech = this.#vadSpeaking;
+    if (!this.#vadSpeaking) this.#idle?.arm();
   }
 
   #refreshMute(): void {
-    const muted = this.muteStrategies.some((s) => s.muted);
+    const muted = this.muteStrategies.some((s) => this.#ask(s, () => s.muted) === true);
     if (muted === this.#muted) return;
     this.#muted = muted;
     if (muted) this.stats.mutes++;
@@ -402,6 +431,7 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
   async #stopAll(): Promise<void> {
     this.#watchdog?.stop();
     this.#idle?.disarm();
+    this.#idleAfterSpeech = false;
     this.#held?.stop();
     for (const s of this.#allStrategies()) {
       try {

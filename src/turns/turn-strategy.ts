@@ -67,7 +67,11 @@ export abstract class TurnStrategy {
     return this.#host;
   }
 
-  /** The pipeline starts: load what the strategy needs. Bounded by the processor. @default nothing */
+  /**
+   * The pipeline starts: load what the strategy needs. Not bounded by the processor: bound it
+   * yourself (as `TurnAnalyzerStopStrategy` does with `loadTimeoutMs`), or the task's
+   * `startTimeoutMs` (20 s) cancels the whole session. @default nothing
+   */
   start(_signal: AbortSignal): void | Promise<void> {}
 
   /** The processor ends, is cancelled or torn down: cancel timers, release resources. Idempotent. */
