@@ -26,6 +26,9 @@ import { UserIdleTimer } from "../turns/user-idle-timer.js";
 import { FrameProcessor, type FrameProcessorEvents, type FrameProcessorOptions } from "./frame-processor.js";
 import { HeldTranscripts } from "../turns/held-transcripts.js";
 
+/** How long an unsettled function call keeps the idle timer off, ms: past it, its result is taken as lost. */
+const LOST_CALL_MS = 5 * 60_000;
+
 /** Options of {@link UserTurnProcessor}. */
 export interface UserTurnProcessorOptions extends Omit<FrameProcessorOptions, "direct"> {
   /**
@@ -374,7 +377,7 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
     } else if (frame instanceof BotStoppedSpeakingFrame) {
       this.#botSpeaking = false;
       this.#maybeArmIdle();
-    } else if (this.#calls.observe(frame)) {
+    } else if (this.#calls.observe(frame, this.clock.now())) {
       if (this.#calls.running) {
         this.#idle?.disarm();
         this.#idleAfterSpeech = false;
@@ -386,10 +389,27 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
   }
 
   #maybeArmIdle(): void {
+    this.#expireLostCalls();
     if (this.#inTurn || this.#botSpeaking || this.#calls.running) return;
     // The user is speaking (muted, or not yet a turn): armed once the VAD stops hearing them.
     this.#idleAfterSpeech = this.#vadSpeaking;
     if (!this.#vadSpeaking) this.#idle?.arm();
+  }
+
+  /**
+   * A call whose result and cancel were both lost would hold the idle timer off for the rest of
+   * the session: past {@link LOST_CALL_MS} it no longer does (said once).
+   */
+  #expireLostCalls(): void {
+    const lost = this.#calls.expire(this.clock.now(), LOST_CALL_MS);
+    if (lost === 0) return;
+    this.#repeats.reportOnce(
+      "lost-function-call",
+      () =>
+        `${this.name}: ${lost} function call(s) had no result and no cancel for ${LOST_CALL_MS / 60_000} minutes; ` +
+        "they no longer keep userIdle off. Check that every FunctionCallsStartedFrame is answered or cancelled",
+      "warn",
+    );
   }
 
   #refreshMute(): void {

@@ -15,34 +15,50 @@ const MAX_CALLS = 256;
  * calls are tracked.
  */
 export class PendingFunctionCalls {
-  readonly #ids = new Set<string>();
+  /** Unsettled calls, by `toolCallId`, with when each started (oldest first). */
+  readonly #started = new Map<string, number>();
 
   /** Whether some call has not settled. */
   get running(): boolean {
-    return this.#ids.size > 0;
+    return this.#started.size > 0;
   }
 
   get size(): number {
-    return this.#ids.size;
+    return this.#started.size;
   }
 
-  /** Reads `frame`; returns true when the running state changed. */
-  observe(frame: Frame): boolean {
+  /** Reads `frame` (at `nowMs`); returns true when the running state changed. */
+  observe(frame: Frame, nowMs = 0): boolean {
     const before = this.running;
     if (frame instanceof FunctionCallsStartedFrame) {
       for (const call of frame.calls) {
-        this.#ids.add(call.toolCallId);
-        if (this.#ids.size > MAX_CALLS) this.#ids.delete(this.#ids.values().next().value!);
+        this.#started.delete(call.toolCallId);
+        this.#started.set(call.toolCallId, nowMs);
+        if (this.#started.size > MAX_CALLS) this.#started.delete(this.#started.keys().next().value!);
       }
     } else if (frame instanceof FunctionCallResultFrame || frame instanceof FunctionCallCancelFrame) {
-      this.#ids.delete(frame.call.toolCallId);
+      this.#started.delete(frame.call.toolCallId);
     } else {
       return false;
     }
     return before !== this.running;
   }
 
+  /**
+   * Forgets the calls that started more than `maxMs` before `nowMs` and never settled (their
+   * result and cancel were both lost); returns how many.
+   */
+  expire(nowMs: number, maxMs: number): number {
+    let expired = 0;
+    for (const [id, startedAt] of this.#started) {
+      if (nowMs - startedAt <= maxMs) break; // oldest first: the rest are younger
+      this.#started.delete(id);
+      expired++;
+    }
+    return expired;
+  }
+
   clear(): void {
-    this.#ids.clear();
+    this.#started.clear();
   }
 }

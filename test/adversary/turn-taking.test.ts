@@ -649,27 +649,24 @@ describe("user idle", () => {
     expect(idles).toEqual([]);
   });
 
-  // known hole: one function call whose result is lost (no FunctionCallResultFrame nor cancel ever
-  // comes) switches the idle timer off for the rest of the session: the processor's own call
-  // tracker keeps it "running" forever (FunctionCallMuteStrategy bounds the same condition with
-  // maxMuteMs; the idle timer has no bound), so every later BotStoppedSpeakingFrame is ignored
-  // by #maybeArmIdle. Repro: userIdleTimeoutMs 1000; FunctionCallsStartedFrame(c1) upstream
-  // with no result; then ten minutes later BotStarted/BotStopped and wait: no userIdle ever.
-  // (The function-call runner answers or cancels every call within its timeout, so this takes a
-  // runner that loses frames; the fix is a time bound on the processor's call tracker.)
-  it.fails(
-    "known hole: a function call that never settles does not switch userIdle off for the session",
-    async () => {
-      const h = await harness({ userIdleTimeoutMs: 1000 });
-      const idles: number[] = [];
-      h.turns.on("userIdle", (e) => void idles.push(e.count));
-      await h.send(up(callsStarted("lost")));
-      await h.advance(600_000);
-      await h.send(up(new BotStartedSpeakingFrame()), up(new BotStoppedSpeakingFrame()));
-      await h.advance(5000);
-      expect(idles.length).toBeGreaterThan(0);
-    },
-  );
+  // fixed (this was a known hole): one function call whose result is lost (no FunctionCallResultFrame
+  // nor cancel ever comes) switched the idle timer off for the rest of the session: the processor's
+  // own call tracker kept it "running" forever (FunctionCallMuteStrategy bounds the same condition
+  // with maxMuteMs). Repro: userIdleTimeoutMs 1000; FunctionCallsStartedFrame(c1) upstream with no
+  // result; then ten minutes later BotStarted/BotStopped and wait: no userIdle ever. A call unsettled
+  // for 5 minutes is now taken as lost (said once).
+  it("fixed: a function call that never settles does not switch userIdle off for the session", async () => {
+    const h = await harness({ userIdleTimeoutMs: 1000 });
+    const idles: number[] = [];
+    h.turns.on("userIdle", (e) => void idles.push(e.count));
+    await h.send(up(callsStarted("lost")));
+    await h.advance(600_000);
+    await h.send(up(new BotStartedSpeakingFrame()), up(new BotStoppedSpeakingFrame()));
+    await h.advance(5000);
+    expect(idles.length).toBeGreaterThan(0);
+    const said = h.lines.filter((l) => l.message.includes("no result and no cancel"));
+    expect(said).toHaveLength(1);
+  });
 
   // held: once per arming, counts in a row, reset by a user turn, never while the bot speaks or a
   // call runs, never in a turn; push() goes downstream.
