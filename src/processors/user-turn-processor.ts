@@ -13,6 +13,7 @@ import {
 } from "../frames/speaking.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../frames/text.js";
 import { TranscriptionSettledFrame } from "../frames/transcribing.js";
+import type { TimerHandle } from "../clock/clock.js";
 import { STTEndOfTurnFrame } from "../frames/turn.js";
 import { UserMuteStartedFrame, UserMuteStoppedFrame } from "../frames/user-mute.js";
 import { IdleMonitor } from "../pipeline/task-monitors.js";
@@ -141,6 +142,8 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
   /** The idle wait was due while the user spoke: it starts when the VAD stops hearing them. */
   #idleAfterSpeech = false;
   readonly #calls = new PendingFunctionCalls();
+  /** Fires when the oldest unsettled call is taken as lost ({@link LOST_CALL_MS}). */
+  #lostCallTimer: TimerHandle | undefined;
   readonly #audioStops: readonly UserTurnStopStrategy[];
   readonly #host: UserTurnHost;
   readonly #repeats: RepeatReporter;
@@ -381,6 +384,7 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
       if (this.#calls.running) {
         this.#idle?.disarm();
         this.#idleAfterSpeech = false;
+        this.#watchLostCalls();
       } else this.#maybeArmIdle();
     }
     if (this.muteStrategies.length === 0) return;
@@ -402,6 +406,7 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
    */
   #expireLostCalls(): void {
     const lost = this.#calls.expire(this.clock.now(), LOST_CALL_MS);
+    this.#watchLostCalls();
     if (lost === 0) return;
     this.#repeats.reportOnce(
       "lost-function-call",
@@ -409,6 +414,24 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
         `${this.name}: ${lost} function call(s) had no result and no cancel for ${LOST_CALL_MS / 60_000} minutes; ` +
         "they no longer keep userIdle off. Check that every FunctionCallsStartedFrame is answered or cancelled",
       "warn",
+    );
+  }
+
+  /**
+   * One timer while calls run (only with `userIdleTimeoutMs`): due when the oldest is taken as
+   * lost, so a lost call stops holding the idle wait off even if nothing else happens.
+   */
+  #watchLostCalls(): void {
+    this.#lostCallTimer?.cancel();
+    this.#lostCallTimer = undefined;
+    const oldest = this.#calls.oldestStartMs;
+    if (this.#idle === undefined || oldest === undefined) return;
+    this.#lostCallTimer = this.clock.setTimer(
+      () => {
+        this.#lostCallTimer = undefined;
+        this.#maybeArmIdle();
+      },
+      Math.max(0, oldest + LOST_CALL_MS - this.clock.now()) + 1,
     );
   }
 
@@ -452,6 +475,8 @@ export class UserTurnProcessor extends FrameProcessor<UserTurnProcessorEvents> {
     this.#watchdog?.stop();
     this.#idle?.disarm();
     this.#idleAfterSpeech = false;
+    this.#lostCallTimer?.cancel();
+    this.#lostCallTimer = undefined;
     this.#held?.stop();
     for (const s of this.#allStrategies()) {
       try {

@@ -44,6 +44,12 @@ export class PendingFunctionCalls {
     return before !== this.running;
   }
 
+  /** When the oldest unsettled call started (as given to {@link observe}), or undefined. */
+  get oldestStartMs(): number | undefined {
+    for (const startedAt of this.#started.values()) return startedAt;
+    return undefined;
+  }
+
   /**
    * Forgets the calls that started more than `maxMs` before `nowMs` and never settled (their
    * result and cancel were both lost); returns how many.

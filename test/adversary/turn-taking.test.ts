@@ -668,6 +668,27 @@ describe("user idle", () => {
     expect(said).toHaveLength(1);
   });
 
+  // fixed (review): the lost call was only forgotten at the next bot stop; with the user silent
+  // and nothing else happening (the bot said "let me check" and the call's result was lost) no
+  // idle ever came. A timer now takes the oldest call as lost on time.
+  it("fixed: a lost function call while everything is silent: userIdle comes once the call is taken as lost", async () => {
+    const h = await harness({ userIdleTimeoutMs: 1000 });
+    const idles: number[] = [];
+    h.turns.on("userIdle", () => void idles.push(h.clock.now()));
+    await h.send(
+      up(new BotStartedSpeakingFrame()),
+      up(callsStarted("lost")),
+      up(new BotStoppedSpeakingFrame()),
+    );
+    const t0 = h.clock.now();
+    await h.advance(5 * 60_000 - 1);
+    expect(idles).toEqual([]); // a call may run that long
+    await h.advance(1000 + 10);
+    expect(idles).toHaveLength(1);
+    expect(idles[0]! - t0).toBeLessThanOrEqual(5 * 60_000 + 1000 + 2);
+    expect(h.lines.filter((l) => l.message.includes("no result and no cancel"))).toHaveLength(1);
+  });
+
   // held: once per arming, counts in a row, reset by a user turn, never while the bot speaks or a
   // call runs, never in a turn; push() goes downstream.
   it("held: userIdle fires once per arming, counts in a row, resets on a user turn", async () => {
