@@ -42,6 +42,7 @@ export {
   LLMMessagesUpdateFrame,
   LLMSetToolsFrame,
   LLMContextFrame,
+  LLMPreemptiveContextFrame,
   LLMFullResponseStartFrame,
   LLMFullResponseEndFrame,
   TTSStartedFrame,
@@ -333,6 +334,7 @@ export {
 } from "./processors/aggregators/index.js";
 export type {
   LLMUserAggregatorOptions,
+  PreemptiveGenerationOptions,
   LLMUserAggregatorEvents,
   LLMAssistantAggregatorOptions,
   LLMAssistantAggregatorEvents,

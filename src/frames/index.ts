@@ -41,6 +41,7 @@ export {
   LLMMessagesUpdateFrame,
   LLMSetToolsFrame,
   LLMContextFrame,
+  LLMPreemptiveContextFrame,
   LLMFullResponseStartFrame,
   LLMFullResponseEndFrame,
   type LLMMessage,

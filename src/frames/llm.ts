@@ -53,6 +53,25 @@ export class LLMContextFrame extends DataFrame {
   }
 }
 
+/**
+ * The user's words so far, for the LLM service to start answering before the turn is confirmed
+ * (preemptive generation, docs/design/llm-services.md). `context` is the live context WITHOUT the
+ * user's message; `message` is the message the turn will add if it ends with these words. The
+ * service sends the request at once and holds the answer; nothing of it goes out until an
+ * `LLMContextFrame` arrives whose context is exactly `context` plus `message`, and then it is
+ * used as that frame's answer. Any other context, an interruption or the service stopping
+ * discards it. Pushed by `LLMUserAggregator` with `preemptiveGeneration` on; a service that does
+ * not know it lets it pass, and nothing else acts on it.
+ */
+export class LLMPreemptiveContextFrame extends DataFrame {
+  constructor(
+    readonly context: LLMContext,
+    readonly message: LLMMessage,
+  ) {
+    super();
+  }
+}
+
 /** Marks the start of an LLM response. */
 export class LLMFullResponseStartFrame extends ControlFrame {}
 

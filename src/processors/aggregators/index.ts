@@ -1,6 +1,7 @@
 export {
   LLMUserAggregator,
   type LLMUserAggregatorOptions,
+  type PreemptiveGenerationOptions,
   type LLMUserAggregatorEvents,
 } from "./llm-user-aggregator.js";
 export {

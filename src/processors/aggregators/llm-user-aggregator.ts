@@ -6,10 +6,17 @@ import {
   LLMContextFrame,
   LLMMessagesAppendFrame,
   LLMMessagesUpdateFrame,
+  LLMPreemptiveContextFrame,
   LLMRunFrame,
   LLMSetToolsFrame,
 } from "../../frames/llm.js";
-import { UserStartedSpeakingFrame, UserStoppedSpeakingFrame } from "../../frames/speaking.js";
+import {
+  UserStartedSpeakingFrame,
+  UserStoppedSpeakingFrame,
+  VADUserStartedSpeakingFrame,
+  VADUserStoppedSpeakingFrame,
+} from "../../frames/speaking.js";
+import { STTEndOfTurnFrame } from "../../frames/turn.js";
 import { InterimTranscriptionFrame, TranscriptionFrame } from "../../frames/text.js";
 import { TranscriptionPendingFrame, TranscriptionSettledFrame } from "../../frames/transcribing.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
@@ -41,6 +48,28 @@ export interface LLMUserAggregatorOptions extends Omit<FrameProcessorOptions, "d
    * @default 10000
    */
   maxTurnChars?: number;
+  /**
+   * Start the LLM's answer before the turn is confirmed (docs/design/llm-services.md, "Preemptive
+   * generation"): when the words of the open turn look complete (the STT's own end of turn, a
+   * final transcript while the VAD hears silence, or the VAD's stop with nothing pending), an
+   * `LLMPreemptiveContextFrame` goes to the LLM service, which sends the request at once and
+   * holds the answer. If the turn then ends with exactly those words and nothing else changed
+   * the context, that answer is used, and the time the LLM took is hidden in the turn-detection
+   * wait; otherwise it is discarded unheard. Costs a request per discarded answer (at most
+   * `maxPerTurn` per turn). `true` is `{ maxPerTurn: 3 }`.
+   * @default false
+   */
+  preemptiveGeneration?: boolean | PreemptiveGenerationOptions;
+}
+
+/** Options of {@link LLMUserAggregatorOptions.preemptiveGeneration}. */
+export interface PreemptiveGenerationOptions {
+  /**
+   * Most preemptive requests in one user turn (each new set of words is a new request, and the
+   * one before is discarded). A user who keeps talking past them waits for the turn's end.
+   * @default 3
+   */
+  maxPerTurn?: number;
 }
 
 /** Events of {@link LLMUserAggregator}. */
@@ -105,6 +134,10 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
    * turn was committed without it (said once, then counted).
    */
   transcriptWaitsExpired = 0;
+  /** Most preemptive requests per turn; 0 when preemptive generation is off. */
+  readonly preemptiveMaxPerTurn: number;
+  /** `LLMPreemptiveContextFrame`s pushed, over the session. */
+  preemptiveRequests = 0;
 
   readonly #text: TurnText;
   #phase: Phase = "idle";
@@ -114,6 +147,11 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
   readonly #transcriptions = new PendingTranscriptions();
   #timer: TimerHandle | undefined;
   readonly #repeats: RepeatReporter;
+  /** The VAD hears the user now (between its start and stop frames). */
+  #vadSpeaking = false;
+  /** Preemptive requests made in this turn, and the words of the last one. */
+  #preemptedInTurn = 0;
+  #preemptedText: string | undefined;
 
   constructor(context: LLMContext, options: LLMUserAggregatorOptions = {}) {
     super({ ...options, direct: true });
@@ -121,6 +159,16 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.transcriptWaitMs = checkMs(this.name, "transcriptWaitMs", options.transcriptWaitMs, 1000);
     this.maxTurnChars = checkCount(this.name, "maxTurnChars", options.maxTurnChars, 10_000);
     this.#text = new TurnText(this.maxTurnChars);
+    const preemptive = options.preemptiveGeneration ?? false;
+    this.preemptiveMaxPerTurn =
+      preemptive === false
+        ? 0
+        : checkCount(
+            this.name,
+            "preemptiveGeneration.maxPerTurn",
+            preemptive === true ? undefined : preemptive.maxPerTurn,
+            3,
+          );
     this.#repeats = new RepeatReporter({
       owner: this.name,
       logger: () => this.logger,
@@ -144,9 +192,20 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
       return this.#onTranscriptionTotals(frame);
     if (frame instanceof UserStartedSpeakingFrame) {
       this.#clearTimer(); // the user resumed: what the turn has so far stays in it
+      if (this.#phase === "idle") this.#newTurn();
       this.#phase = "speaking";
       return super.processFrame(frame, direction);
     }
+    if (frame instanceof VADUserStartedSpeakingFrame) {
+      this.#vadSpeaking = true;
+      return super.processFrame(frame, direction);
+    }
+    if (frame instanceof VADUserStoppedSpeakingFrame) {
+      this.#vadSpeaking = false;
+      return andThen(super.processFrame(frame, direction), () => this.#preempt());
+    }
+    if (frame instanceof STTEndOfTurnFrame)
+      return andThen(super.processFrame(frame, direction), () => this.#preempt());
     if (frame instanceof UserStoppedSpeakingFrame)
       return andThen(super.processFrame(frame, direction), () => this.#onStop());
     if (
@@ -192,7 +251,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     // Speaking: the stop commits. Awaiting: this was the final the stop waited for, unless a
     // segmented STT still has a transcription pending (its settled frame, just behind this
     // transcript, commits). Idle: a transcript with no turn around it is a turn of its own.
-    if (this.#phase === "speaking") return forwarded;
+    if (this.#phase === "speaking")
+      return this.#vadSpeaking ? forwarded : andThen(forwarded, () => this.#preempt());
     if (this.#phase === "awaiting" && this.#transcriptions.pending) return forwarded;
     return andThen(forwarded, () => this.#commit());
   }
@@ -233,6 +293,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
   #commit(): void | Promise<void> {
     this.#clearTimer();
     this.#phase = "idle";
+    this.#newTurn();
     this.#interimPending = false;
     const text = this.#text.take();
     if (text === "") {
@@ -250,6 +311,29 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
 
   #pushContext(): void | Promise<void> {
     return this.pushFrame(new LLMContextFrame(this.llmContext));
+  }
+
+  // ---------------------------------------------------------------- preemptive generation
+
+  /**
+   * The open turn's words look complete: the LLM may start on them now (the option is on, the turn
+   * is open, it has words, no final is still expected, these words were not asked about already,
+   * and the turn has requests left). The message is the one {@link #commit} would add.
+   */
+  #preempt(): void | Promise<void> {
+    if (this.preemptiveMaxPerTurn === 0 || this.#phase !== "speaking" || this.#finalExpected()) return;
+    const text = this.#text.text.trim();
+    if (text === "" || text === this.#preemptedText) return;
+    if (this.#preemptedInTurn >= this.preemptiveMaxPerTurn) return;
+    this.#preemptedInTurn++;
+    this.#preemptedText = text;
+    this.preemptiveRequests++;
+    return this.pushFrame(new LLMPreemptiveContextFrame(this.llmContext, { role: "user", content: text }));
+  }
+
+  #newTurn(): void {
+    this.#preemptedInTurn = 0;
+    this.#preemptedText = undefined;
   }
 
   #onDropped(dropped: number): void {
@@ -295,6 +379,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.#text.take();
     this.#phase = "idle";
     this.#interimPending = false;
+    this.#vadSpeaking = false;
+    this.#newTurn();
     this.#transcriptions.clear();
     this.#repeats.flush();
   }

@@ -11,6 +11,7 @@ import {
   LLMFullResponseStartFrame,
   LLMMessagesAppendFrame,
   LLMMessagesUpdateFrame,
+  LLMPreemptiveContextFrame,
   LLMRunFrame,
   LLMSetToolsFrame,
 } from "../../frames/llm.js";
@@ -33,6 +34,7 @@ import type {
 } from "./function-calls/function-call-types.js";
 import { LLMServiceError } from "./llm-service-error.js";
 import type { LLMCompletionRequest, LLMCutShortReason, LLMStreamEvent, LLMUsage } from "./llm-stream.js";
+import { LLMPrefetch } from "./llm-prefetch.js";
 import { ToolCallAssembler } from "./tool-call-assembler.js";
 
 /** Options common to every LLM service. */
@@ -166,6 +168,20 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
    * (each for at most {@link BODY_END_DRAIN_MS}); aborted when the service stops.
    */
   readonly #draining = new Set<AbortController>();
+  /** The answer started before its turn was confirmed (preemptive generation), if any. */
+  #prefetch: LLMPrefetch | undefined;
+  /** `connect()` is done: a request can be made. */
+  #started = false;
+  /**
+   * Preemptive answers used as the answer of their confirmed turn (`LLMPreemptiveContextFrame`,
+   * docs/design/llm-services.md), over the session.
+   */
+  preemptiveAnswersUsed = 0;
+  /**
+   * Preemptive answers discarded, over the session: the turn ended with other words, the context
+   * changed, an interruption came, the request failed before it was claimed, or nobody claimed it.
+   */
+  preemptiveAnswersDiscarded = 0;
 
   constructor(options: LLMServiceOptions = {}) {
     super(options);
@@ -289,10 +305,24 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     if (this.#running && direction === FrameDirection.DOWNSTREAM && startsCompletion(frame)) {
       this.#running.abort(new SupersededError(this.name));
     }
+    // Taken on arrival, ahead of the lane: the request goes out now, whatever the lane is doing.
+    // Before the provider is set up it waits in the lane, behind the start, like any frame.
+    if (
+      frame instanceof LLMPreemptiveContextFrame &&
+      direction === FrameDirection.DOWNSTREAM &&
+      this.#started
+    ) {
+      this.#preempt(frame);
+      return;
+    }
     return super.queueFrame(frame, direction);
   }
 
   override processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): void | Promise<void> {
+    if (frame instanceof LLMPreemptiveContextFrame && direction === FrameDirection.DOWNSTREAM) {
+      this.#preempt(frame); // queued before the start was done
+      return;
+    }
     if (direction === FrameDirection.DOWNSTREAM && signal) {
       if (frame instanceof LLMContextFrame) {
         this.#adopt(frame.context);
@@ -321,6 +351,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       // FunctionCallCancelFrames follow it instead of overtaking it.
       const forwarded = super.processFrame(frame, direction, signal);
       this.#functionCalls.interrupt();
+      this.#discardPrefetch("an interruption");
       return forwarded;
     }
     if (direction === FrameDirection.UPSTREAM && signal) {
@@ -358,9 +389,11 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       if (!(error instanceof LLMServiceError)) throw error;
       this.#fail(error);
     }
+    this.#started = true;
   }
 
   protected override async end(): Promise<void> {
+    this.#discardPrefetch("the pipeline ended");
     await this.#functionCalls.end();
     this.#letGoOfBodies();
     this.#repeats.flush();
@@ -368,12 +401,14 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
 
   protected override cancel(): void {
     this.#functionCalls.close("the pipeline was cancelled");
+    this.#discardPrefetch("the pipeline was cancelled");
     this.#letGoOfBodies();
     this.#repeats.flush();
   }
 
   protected override cleanup(): void {
     this.#functionCalls.close("torn down");
+    this.#discardPrefetch("torn down");
     this.#letGoOfBodies();
     this.#repeats.flush();
   }
@@ -389,6 +424,52 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     return this.#draining.size;
   }
 
+  // ---------------------------------------------------------------- preemptive generation
+
+  /**
+   * Starts the answer of a turn not confirmed yet (docs/design/llm-services.md, "Preemptive
+   * generation"): the request goes out now and its answer is held until a context that matches
+   * claims it. Not while an answer streams (it will change the context) or when the service
+   * cannot work.
+   */
+  #preempt(frame: LLMPreemptiveContextFrame): void {
+    this.#discardPrefetch("a newer preemptive request");
+    if (this.state !== "running" || this.#running || this.#unusable) return;
+    this.#adopt(frame.context);
+    const service = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the host reads clock late
+    this.#prefetch = new LLMPrefetch(
+      {
+        name: this.name,
+        get clock() {
+          return service.clock;
+        },
+        stallTimeoutMs: this.stallTimeoutMs,
+        stream: (request) => this.streamCompletion(request),
+        discarded: (prefetch) => {
+          this.preemptiveAnswersDiscarded++;
+          if (this.#prefetch === prefetch) this.#prefetch = undefined;
+        },
+      },
+      frame.context.snapshot(),
+      frame.message,
+    );
+  }
+
+  /** The preemptive answer that is exactly the request for `snapshot`, taken; any other is discarded. */
+  #takePrefetch(snapshot: LLMContextSnapshot): LLMPrefetch | undefined {
+    const prefetch = this.#prefetch;
+    if (!prefetch) return undefined;
+    this.#prefetch = undefined;
+    if (prefetch.live && prefetch.matches(snapshot)) return prefetch;
+    prefetch.discard("the confirmed turn asked for something else");
+    return undefined;
+  }
+
+  #discardPrefetch(why: string): void {
+    this.#prefetch?.discard(why);
+    this.#prefetch = undefined;
+  }
+
   // ---------------------------------------------------------------- one completion
 
   /** Streams one answer for `context`, retrying once; returns when it is over or aborted. */
@@ -400,6 +481,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     const snapshot = context.snapshot();
     const request = new AbortController();
     if (laneSignal.aborted) return;
+    const prefetched = this.#takePrefetch(snapshot);
     const stopWaitingForLane = whenAborted(laneSignal, () => request.abort(laneSignal.reason));
     this.#running?.abort(new SupersededError(this.name));
     this.#running = request;
@@ -414,7 +496,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       thinking: [],
     };
     try {
-      const failure = await this.#attempts(snapshot, signal, answer);
+      const failure = await this.#attempts(snapshot, signal, answer, prefetched);
       if (failure) {
         // The calls of a broken stream are incomplete: none is recorded or run.
         this.#fail(failure);
@@ -440,8 +522,9 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     snapshot: LLMContextSnapshot,
     signal: AbortSignal,
     answer: Answer,
+    prefetched: LLMPrefetch | undefined,
   ): Promise<LLMServiceError | undefined> {
-    const first = await this.#attempt(snapshot, signal, answer);
+    const first = await this.#attempt(snapshot, signal, answer, prefetched);
     if (!first || !first.retryable || answer.started) return first;
     const waitMs =
       first.failure === "stalled"
@@ -463,11 +546,13 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
    * One streamed request. Returns the failure (or nothing when the stream ended well); throws
    * `signal.reason` when aborted. The request is closed however it ends, except after a
    * `complete` event: then the rest of its body is read in the background ({@link #drain}).
+   * With `prefetched`, its held answer (and the rest of its stream) is this attempt's stream.
    */
   async #attempt(
     snapshot: LLMContextSnapshot,
     signal: AbortSignal,
     answer: Answer,
+    prefetched?: LLMPrefetch,
   ): Promise<LLMServiceError | undefined> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal.reason);
@@ -478,7 +563,9 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     let usageBy: number | undefined;
     let usageWithinMs = 0;
     try {
-      iterator = this.streamCompletion({ context: snapshot, signal: controller.signal })[
+      iterator = prefetched?.claim(controller.signal);
+      if (iterator) this.preemptiveAnswersUsed++;
+      iterator ??= this.streamCompletion({ context: snapshot, signal: controller.signal })[
         Symbol.asyncIterator
       ]();
       const what = `${this.name}: waiting for the next piece of the answer`;

@@ -1,0 +1,196 @@
+import type { Clock, TimerHandle } from "../../clock/clock.js";
+import { deadline } from "../../clock/deadline.js";
+import { whenAborted } from "../../clock/when-aborted.js";
+import type { LLMContextSnapshot } from "../../context/llm-context.js";
+import type { LLMMessage } from "../../context/messages.js";
+import { VoicepipeError } from "../../errors.js";
+import type { LLMCompletionRequest, LLMStreamEvent } from "./llm-stream.js";
+
+/**
+ * Most stream events one preemptive answer holds before its turn is confirmed. Past it the
+ * stream is simply not read further until the answer is claimed (the provider's socket buffers,
+ * then waits); an answer's text comes in a few hundred pieces, so this bounds only a runaway one.
+ */
+export const PREFETCH_MAX_EVENTS = 4096;
+
+/**
+ * Longest time a preemptive answer waits for its turn to be confirmed, in ms. A user who goes on
+ * talking this long has made it stale anyway; its request is closed.
+ */
+export const PREFETCH_UNCLAIMED_MS = 10_000;
+
+/** Why a preemptive answer was let go: named in the abort so a debugger sees it. */
+export class PrefetchDiscardedError extends VoicepipeError {
+  readonly code = "VP_LLM_PREFETCH_DISCARDED";
+  constructor(service: string, why: string) {
+    super(`${service}: the preemptive answer was discarded (${why})`, { stack: false });
+  }
+}
+
+/** What an {@link LLMPrefetch} needs from its service. */
+export interface LLMPrefetchHost {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly stallTimeoutMs: number;
+  /** Opens one streamed request (the provider's `streamCompletion`). */
+  stream(request: LLMCompletionRequest): AsyncIterable<LLMStreamEvent>;
+  /** Told once when the prefetch is discarded unclaimed, for whatever reason. */
+  discarded(prefetch: LLMPrefetch): void;
+}
+
+/**
+ * One answer requested before the user's turn was confirmed (preemptive generation,
+ * docs/design/llm-services.md): the request for `base` plus the user's tentative `message` is sent
+ * at once and its stream events are held here, bounded, until the completion of the confirmed turn
+ * claims them ({@link claim}) or the answer is discarded ({@link discard}).
+ *
+ * It pushes nothing and records nothing: only the claimer turns events into frames, tool calls and
+ * metrics, exactly as for a request it made itself, so a claimed answer is indistinguishable from a
+ * fresh one that was very fast. A prefetch that fails or stalls before it is claimed is dropped
+ * quietly: the confirmed turn then makes its own request, with its own retry and reporting.
+ *
+ * Every wait has a deadline: each read `stallTimeoutMs`, the whole prefetch
+ * {@link PREFETCH_UNCLAIMED_MS} until claimed.
+ */
+export class LLMPrefetch {
+  /** The request that was sent: `base` with the tentative user message appended. */
+  readonly request: LLMContextSnapshot;
+  readonly #base: LLMContextSnapshot;
+  readonly #message: LLMMessage;
+  readonly #host: LLMPrefetchHost;
+  readonly #controller = new AbortController();
+  /** Stops the pump's wait (claim or discard); the request itself stays open when claimed. */
+  readonly #pumpStop = new AbortController();
+  readonly #events: LLMStreamEvent[] = [];
+  #iterator: AsyncIterator<LLMStreamEvent> | undefined;
+  /** The read under way, if any: a claimer takes it over. */
+  #inflight: Promise<IteratorResult<LLMStreamEvent>> | undefined;
+  #done = false;
+  #failed = false;
+  #claimed = false;
+  #unclaimed: TimerHandle | undefined;
+
+  constructor(host: LLMPrefetchHost, base: LLMContextSnapshot, message: LLMMessage) {
+    this.#host = host;
+    this.#base = base;
+    this.#message = message;
+    this.request = Object.freeze({ ...base, messages: Object.freeze([...base.messages, message]) });
+    this.#unclaimed = host.clock.setTimer(() => {
+      this.#unclaimed = undefined;
+      this.discard(`not claimed within ${PREFETCH_UNCLAIMED_MS} ms`);
+    }, PREFETCH_UNCLAIMED_MS);
+    void this.#pump();
+  }
+
+  /** Whether it can still be claimed: not failed, discarded or claimed. */
+  get live(): boolean {
+    return !this.#failed && !this.#claimed && !this.#controller.signal.aborted;
+  }
+
+  /** Stream events held so far (bounded by {@link PREFETCH_MAX_EVENTS}). */
+  get held(): number {
+    return this.#events.length;
+  }
+
+  /**
+   * Whether `snapshot` is exactly the request this prefetch made: the same messages (the same
+   * frozen objects) as its base plus one user message with the same content, the same tools and
+   * tool choice. Cheap: identity checks and one string comparison.
+   */
+  matches(snapshot: LLMContextSnapshot): boolean {
+    const base = this.#base;
+    if (snapshot.messages.length !== base.messages.length + 1) return false;
+    if (snapshot.tools !== base.tools) return false;
+    if (JSON.stringify(snapshot.toolChoice) !== JSON.stringify(base.toolChoice)) return false;
+    for (let i = 0; i < base.messages.length; i++)
+      if (snapshot.messages[i] !== base.messages[i]) return false;
+    const last = snapshot.messages[base.messages.length]!;
+    return last.role === "user" && this.#message.role === "user" && last.content === this.#message.content;
+  }
+
+  /**
+   * Takes the answer over: the events held, then the rest of the stream as it comes. `signal`
+   * now owns the request (its abort closes it). Returns nothing when the prefetch can no longer
+   * be used (failed, discarded, or already claimed): the caller makes its own request.
+   */
+  claim(signal: AbortSignal): AsyncIterator<LLMStreamEvent> | undefined {
+    if (!this.live || signal.aborted) return undefined;
+    this.#claimed = true;
+    this.#clearTimer();
+    this.#pumpStop.abort();
+    whenAborted(signal, () => this.#controller.abort(signal.reason));
+    const events = this.#events;
+    const iterator = (): AsyncIterator<LLMStreamEvent> => this.#iterator!;
+    const done = (): boolean => this.#done;
+    const takeInflight = (): Promise<IteratorResult<LLMStreamEvent>> | undefined => {
+      const read = this.#inflight;
+      this.#inflight = undefined;
+      return read;
+    };
+    return {
+      next: async (): Promise<IteratorResult<LLMStreamEvent>> => {
+        const held = events.shift();
+        if (held !== undefined) return { done: false, value: held };
+        const read = takeInflight();
+        if (read) return read;
+        if (done()) return { done: true, value: undefined };
+        return iterator().next();
+      },
+      return: async (): Promise<IteratorResult<LLMStreamEvent>> => {
+        events.length = 0;
+        this.#controller.abort(new PrefetchDiscardedError(this.#host.name, "its answer was closed"));
+        await this.#iterator?.return?.();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  /** Closes the request and drops what it held (a newer turn, an interruption, the service stopping). */
+  discard(why: string): void {
+    if (this.#claimed) return;
+    this.#clearTimer();
+    this.#events.length = 0;
+    this.#pumpStop.abort();
+    if (this.#controller.signal.aborted) return;
+    this.#controller.abort(new PrefetchDiscardedError(this.#host.name, why));
+    this.#iterator?.return?.().catch(() => undefined);
+    this.#host.discarded(this);
+  }
+
+  /** Reads the stream into the hold until the answer is complete, claimed, discarded, full or broken. */
+  async #pump(): Promise<void> {
+    const host = this.#host;
+    const what = `${host.name}: waiting for the next piece of a preemptive answer`;
+    try {
+      const stream = host.stream({ context: this.request, signal: this.#controller.signal });
+      this.#iterator = stream[Symbol.asyncIterator]();
+      while (!this.#pumpStop.signal.aborted && this.#events.length < PREFETCH_MAX_EVENTS) {
+        const read = this.#iterator.next();
+        this.#inflight = read;
+        const next = await deadline(host.clock, read, host.stallTimeoutMs, what, {
+          io: true,
+          signal: this.#pumpStop.signal,
+        });
+        if (this.#inflight !== read) return; // claimed meanwhile: the claimer took this read
+        this.#inflight = undefined;
+        if (next.done) {
+          this.#done = true;
+          return;
+        }
+        this.#events.push(next.value);
+        // The answer is complete: what follows (usage, the body's end) is the claimer's to read.
+        if (next.value.type === "complete") return;
+      }
+    } catch {
+      if (this.#claimed) return; // the claimer has the read under way, and its outcome
+      // Failed or stalled before it was claimed: dropped; the confirmed turn asks again.
+      this.#failed = true;
+      this.discard("its request failed");
+    }
+  }
+
+  #clearTimer(): void {
+    this.#unclaimed?.cancel();
+    this.#unclaimed = undefined;
+  }
+}
