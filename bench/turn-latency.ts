@@ -19,7 +19,10 @@
  * user are other machines and this process runs the bot alone: every hop then wakes another
  * process (on this 2-vCPU VM that costs more than a turn of a busy loop; see BENCHMARKS.md).
  *
- *   npx tsx bench/turn-latency.ts [turns=30] [warmup=2] [apart=0]
+ * `preemptive=0` turns the assistant's preemptive generation off (on by default, as `npm start`
+ * runs it): the LLM's answer then starts only once the turn is confirmed.
+ *
+ *   npx tsx bench/turn-latency.ts [turns=30] [warmup=2] [apart=0] [preemptive=1]
  */
 import { fork } from "node:child_process";
 import { loadavg } from "node:os";
@@ -39,6 +42,7 @@ const { named } = benchArgs();
 const turns = Number(named["turns"] ?? 30);
 const warmup = Number(named["warmup"] ?? 2);
 const apart = named["apart"] === "1";
+const preemptive = named["preemptive"] !== "0";
 
 const records: TurnLatency[] = [];
 const clientMs = apart ? await runApart() : await runTogether();
@@ -73,6 +77,7 @@ async function runApart(): Promise<number[]> {
         logger: silentLogger,
         ambienceVolume: 0,
         greeting: "Hi.",
+        preemptiveGeneration: preemptive,
         env: services.env,
         onTask: (_task, parts) => void parts.latency.on("turnLatency", (r) => records.push(r)),
       }).then(() => {}),
@@ -97,6 +102,7 @@ async function runTogether(): Promise<number[]> {
     deepgram: { utterances: Array.from({ length: turns + warmup }, (_, i) => phrases[i % 2]!.text) },
     cartesia: { msPerChar: 5 },
     llm: (sse) => answer(sse, ["Sure", "."]),
+    bot: { preemptiveGeneration: preemptive },
   });
   try {
     const client = await harness.connect();
@@ -119,7 +125,8 @@ const line = (name: string, xs: number[]): void => {
 };
 console.log(
   `# ${answered.length} answered turns measured (${warmup} warm-up left out; ${records.length} turns seen); ` +
-    `${apart ? "services and client in a second process" : "services and client in this process"}; load average ${loadavg()
+    `${apart ? "services and client in a second process" : "services and client in this process"}; ` +
+    `preemptive generation ${preemptive ? "on" : "off"}; load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
 );

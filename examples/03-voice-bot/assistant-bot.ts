@@ -85,6 +85,13 @@ export interface AssistantBotOptions {
    * most 3 s after they stop, instead of on the speech timeout or the VAD's stop. @default none
    */
   turnAnalyzer?: TurnAnalyzer;
+  /**
+   * Start the LLM's answer when the user's words look complete, before the turn is confirmed
+   * (`LLMUserAggregator`'s `preemptiveGeneration`): the answer is held, and used if the turn ends
+   * with those words, so the LLM's time hides in the turn-detection wait. Costs a request each
+   * time the user goes on after a guess (at most 3 per turn). @default true
+   */
+  preemptiveGeneration?: boolean;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
   onTask?: (task: PipelineTask, parts: AssistantParts) => void;
 }
@@ -234,7 +241,10 @@ export async function runAssistantBot(
   const turn = turnOptions(choice.stt, options.turnAnalyzer);
   const context = new LLMContext({ messages: [{ role: "system", content: INSTRUCTIONS }], maxMessages: 200 });
   const aggregators = new LLMContextAggregatorPair(context, {
-    user: { transcriptWaitMs: turn.transcriptWaitMs },
+    user: {
+      transcriptWaitMs: turn.transcriptWaitMs,
+      preemptiveGeneration: options.preemptiveGeneration ?? true,
+    },
   });
   const llm = createLLM(choice.llm, env);
   const llms = options.fallbackLLM ? [llm, options.fallbackLLM] : [llm];

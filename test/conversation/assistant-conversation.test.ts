@@ -133,6 +133,10 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     expect(second.map((m) => m.role)).toEqual(["system", "assistant", "user", "assistant", "user"]);
     expect(second[3]!.content).toBe(committed);
     expect(harness.openai.requests).toHaveLength(2);
+    // Preemptive generation (on in the assistant): Deepgram's end of utterance came before the
+    // VAD's stop, the answer was asked for then, and used; no answer was asked for twice.
+    expect(harness.session().parts.llm.preemptiveAnswersUsed).toBeGreaterThanOrEqual(1);
+    expect(harness.session().parts.llm.preemptiveAnswersDiscarded).toBe(0);
 
     // The second answer reached the client whole.
     expect(playedText(client.audio, SAMPLES_PER_CHAR, secondRequest.atMs, end)).toBe("You are welcome.");

@@ -35,8 +35,12 @@ describe("failover in the whole assistant (loopback Deepgram, two OpenAI-compati
     const started = await client.waitFor("bot-started-speaking", userStopped.atMs);
     const stopped = await client.waitFor("bot-stopped-speaking", started.atMs);
 
-    // The primary was asked twice (its own retry), the backup once, with the user's question.
-    expect(harness.openai.requests).toHaveLength(2);
+    // The primary was asked twice for the turn (its own retry), plus its preemptive request when
+    // the words looked complete (failed, so dropped unheard); the backup once, with the question.
+    const primary = harness.session().parts.llm;
+    expect(primary.preemptiveAnswersUsed).toBe(0);
+    expect(primary.preemptiveAnswersDiscarded).toBeLessThanOrEqual(1);
+    expect(harness.openai.requests).toHaveLength(2 + primary.preemptiveAnswersDiscarded);
     expect(harness.backupOpenai!.requests).toHaveLength(1);
     const sent = harness.backupOpenai!.requests[0]!.body["messages"] as { role: string; content: unknown }[];
     expect(sent.at(-1)).toEqual({ role: "user", content: "Are you there?" });
