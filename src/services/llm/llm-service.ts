@@ -555,8 +555,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     prefetched?: LLMPrefetch,
   ): Promise<LLMServiceError | undefined> {
     const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopForwardingAbort = whenAborted(signal, () => controller.abort(signal.reason));
     let iterator: AsyncIterator<LLMStreamEvent> | undefined;
     let handedOff = false;
     /** When the answer was complete and only its usage is awaited: the end of that wait (clock ms). */
@@ -633,7 +632,7 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
       }
       return this.describeError(error);
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      stopForwardingAbort();
       if (!handedOff) {
         controller.abort(new SupersededError(this.name)); // close the request however the attempt ended
         iterator?.return?.().catch(() => undefined);
