@@ -150,6 +150,27 @@ export class LLMContext {
     this.#changed();
   }
 
+  /**
+   * The snapshot this context would have after `addMessages(messages)`, made without changing it:
+   * the messages parsed and the `maxMessages` bound applied exactly as `addMessages` would. Throws
+   * `LLMContextError` as `addMessages` does. Used to ask the LLM for the answer to a turn before
+   * the turn is added (preemptive generation).
+   */
+  previewAdd(messages: readonly LLMMessage[]): LLMContextSnapshot {
+    const checked = messages.map((m, i) => parseLLMMessage(m, `messages[${this.#messages.length + i}]`));
+    const pinned =
+      this.#pinned === this.#messages.length ? this.#pinned + leadingInstructions(checked) : this.#pinned;
+    const all = [...this.#messages, ...checked];
+    const cut = trimEnd(all, pinned, this.#maxMessages);
+    if (cut > pinned) all.splice(pinned, cut - pinned);
+    return Object.freeze({
+      messages: Object.freeze(all),
+      tools: this.#tools,
+      toolChoice: this.#toolChoice,
+      version: this.#version + 1,
+    });
+  }
+
   /** Replaces every message (the tools stay). All or none, like `addMessages`. */
   setMessages(messages: readonly LLMMessage[]): void {
     const checked = messages.map((m, i) => parseLLMMessage(m, `messages[${i}]`));
@@ -317,21 +338,27 @@ export class LLMContext {
   }
 
   #trim(): void {
-    const max = this.#maxMessages;
-    if (max === undefined) return;
-    const messages = this.#messages;
-    const pinned = this.#pinned;
-    const excess = messages.length - pinned - max;
-    if (excess <= 0) return;
-    const from = pinned + excess;
-    let cut = -1;
-    for (let i = from; i < messages.length && cut < 0; i++) if (messages[i]!.role === "user") cut = i;
-    for (let i = from; i < messages.length && cut < 0; i++) if (messages[i]!.role !== "tool") cut = i;
-    // Everything past the bound is one call's results: keep their assistant message with them.
-    for (let i = from - 1; i >= pinned && cut < 0; i--) if (messages[i]!.role !== "tool") cut = i;
-    if (cut <= pinned) return;
-    messages.splice(pinned, cut - pinned);
+    const cut = trimEnd(this.#messages, this.#pinned, this.#maxMessages);
+    if (cut > this.#pinned) this.#messages.splice(this.#pinned, cut - this.#pinned);
   }
+}
+
+/**
+ * Where the `max` bound cuts `messages`: the oldest messages after the `pinned` instructions go,
+ * up to the returned index (exclusive); `pinned` or less means nothing goes. The cut lands on a
+ * user message when it can, never between a tool call and its results.
+ */
+function trimEnd(messages: readonly LLMMessage[], pinned: number, max: number | undefined): number {
+  if (max === undefined) return pinned;
+  const excess = messages.length - pinned - max;
+  if (excess <= 0) return pinned;
+  const from = pinned + excess;
+  let cut = -1;
+  for (let i = from; i < messages.length && cut < 0; i++) if (messages[i]!.role === "user") cut = i;
+  for (let i = from; i < messages.length && cut < 0; i++) if (messages[i]!.role !== "tool") cut = i;
+  // Everything past the bound is one call's results: keep their assistant message with them.
+  for (let i = from - 1; i >= pinned && cut < 0; i--) if (messages[i]!.role !== "tool") cut = i;
+  return cut;
 }
 
 /** How many messages at the start of `messages` are system or developer messages. */

@@ -1,4 +1,4 @@
-import type { LLMContext } from "../context/llm-context.js";
+import type { LLMContext, LLMContextSnapshot } from "../context/llm-context.js";
 import type { LLMMessage } from "../context/messages.js";
 import type { FunctionSchema, ToolChoice } from "../context/tools.js";
 import { ControlFrame, DataFrame } from "./frame.js";
@@ -55,20 +55,25 @@ export class LLMContextFrame extends DataFrame {
 
 /**
  * The user's words so far, for the LLM service to start answering before the turn is confirmed
- * (preemptive generation, docs/design/llm-services.md). `context` is the live context WITHOUT the
- * user's message; `message` is the message the turn will add if it ends with these words. The
- * service sends the request at once and holds the answer; nothing of it goes out until an
- * `LLMContextFrame` arrives whose context is exactly `context` plus `message`, and then it is
- * used as that frame's answer. Any other context, an interruption or the service stopping
- * discards it. Pushed by `LLMUserAggregator` with `preemptiveGeneration` on; a service that does
- * not know it lets it pass, and nothing else acts on it.
+ * (preemptive generation, docs/design/llm-services.md). `context` is the live context, still
+ * WITHOUT the user's message; `message` is the message the turn will add if it ends with these
+ * words; `request` is the context as it would be then (`context.previewAdd([message])`, taken when
+ * the frame is made, so a frame handled after the commit still asks for the right thing). The
+ * service sends `request` at once and holds the answer; nothing of it goes out until an
+ * `LLMContextFrame` arrives whose snapshot is exactly that request, and then it is used as that
+ * frame's answer. Any other context, an interruption or the service stopping discards it. Pushed
+ * by `LLMUserAggregator` with `preemptiveGeneration` on; a service that does not know it lets it
+ * pass, and nothing else acts on it. Throws `LLMContextError` if `message` is malformed.
  */
 export class LLMPreemptiveContextFrame extends DataFrame {
+  readonly request: LLMContextSnapshot;
+
   constructor(
     readonly context: LLMContext,
     readonly message: LLMMessage,
   ) {
     super();
+    this.request = context.previewAdd([message]);
   }
 }
 

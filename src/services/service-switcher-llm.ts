@@ -56,6 +56,8 @@ export class LLMSwitcher extends ServiceSwitcher<LLMService> {
     for (const service of this.services) {
       service.on("completionFailed", (error) => this.#onFailed(service, error));
     }
+    // A preemptive answer the old service holds will never be claimed: the turn goes to the new one.
+    this.on("switched", (from) => void from.discardPreemptiveAnswer("its switcher switched away from it"));
   }
 
   override queueFrame(

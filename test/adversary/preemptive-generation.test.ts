@@ -166,7 +166,7 @@ describe("adversary: the guess and the turn it is for (aggregator → LLM)", () 
   // request is aborted before it reaches fetch. Root cause: LLMUserAggregator.#preempt
   // (src/processors/aggregators/llm-user-aggregator.ts) pushes the live context instead of a snapshot
   // of it, and LLMPrefetch/LLMService.#preempt read it late.
-  it("broken: with a queued processor between the aggregator and the LLM, a right guess confirmed at once is sent with the user's words twice and never used", async () => {
+  it("fixed: with a queued processor between the aggregator and the LLM, a right guess confirmed at once is sent with the user's words twice and never used", async () => {
     const srv = await server(echo);
     const sent: Body[] = [];
     const llm = mkLLM(srv, { fetch: recordingFetch(sent) });
@@ -188,7 +188,7 @@ describe("adversary: the guess and the turn it is for (aggregator → LLM)", () 
   // time it is handled, the commit has added the message to the live context, so the held request
   // is [system, words, words] and the confirmed turn never matches it. Measured: used 0,
   // discarded 1, for a turn whose words were guessed right.
-  it("broken: a turn queued as the task starts (the LLM still connecting): the right guess is never used", async () => {
+  it("fixed: a turn queued as the task starts (the LLM still connecting): the right guess is never used", async () => {
     const srv = await server(echo);
     const llm = mkLLM(srv);
     const s = session(llm);
@@ -211,7 +211,7 @@ describe("adversary: the guess and the turn it is for (aggregator → LLM)", () 
   // held requests with 5 non-system messages. Root cause: LLMUserAggregator.#preempt sends
   // `context` + message without the trim the commit's addMessage does (LLMContext.#trim), and
   // LLMPrefetch.matches can never match a trimmed context.
-  it("broken: with LLMContext maxMessages, once the context is full no preemptive answer is ever used (two requests per turn)", async () => {
+  it("fixed: with LLMContext maxMessages, once the context is full no preemptive answer is ever used (two requests per turn)", async () => {
     const srv = await server(echo);
     const sent: Body[] = [];
     const llm = mkLLM(srv, { fetch: recordingFetch(sent) });
@@ -250,7 +250,7 @@ describe("adversary: the guess and the turn it is for (aggregator → LLM)", () 
   // preemptiveRequests 0, no request before the stop. Root cause:
   // LLMUserAggregator.#onTranscriptionTotals (src/processors/aggregators/llm-user-aggregator.ts)
   // never calls #preempt when the last owed transcription settles while the turn is open.
-  it("broken: with a segmented STT (pending, final, settled while the VAD hears silence) the words never look complete", async () => {
+  it("fixed: with a segmented STT (pending, final, settled while the VAD hears silence) the words never look complete", async () => {
     const srv = await server(echo);
     const llm = mkLLM(srv);
     const s = session(llm);
@@ -392,7 +392,7 @@ describe("adversary: the held answer (OpenAILLMService)", () => {
   // (up to 2 × stallTimeoutMs: 20 s with the default 10 s). Root cause: LLMPrefetch.claim /
   // LLMService.#attempt (the deadline of the first read after a claim ignores the time the
   // prefetch had already been waiting).
-  it("broken: a preemptive request silent across its claim is waited on for more than stallTimeoutMs", async () => {
+  it("fixed: a preemptive request silent across its claim is waited on for more than stallTimeoutMs", async () => {
     const srv = await server((sse, n) => {
       if (n === 1) return sse.open(); // headers, then nothing
       echo(sse);
@@ -421,7 +421,7 @@ describe("adversary: the held answer (OpenAILLMService)", () => {
   // never is the same array, so a guess that was exactly right is always discarded and the turn
   // asks again. Measured: 2 requests, used 0, discarded 1. Root cause: LLMPrefetch.matches
   // (src/services/llm/llm-prefetch.ts) compares only string content structurally.
-  it("broken: a guess whose message has content parts is never used, even when the turn adds exactly that message", async () => {
+  it("fixed: a guess whose message has content parts is never used, even when the turn adds exactly that message", async () => {
     const srv = await server((sse) => answer(sse, ["ok"]));
     const llm = mkLLM(srv);
     const s = runTask([llm]);
@@ -758,7 +758,7 @@ describe("adversary: preemptive generation through an LLMSwitcher", () => {
   // request closed ~10 s after B answered the turn. Root cause: ServiceSwitcher.#setActive /
   // LLMSwitcher (src/services/service-switcher*.ts) do not tell the service switched away from to
   // let go of its held answer (nothing but InterruptionFrame reaches an inactive service).
-  it("broken: a switch while the old service holds a guess leaves its request open until the 10 s timer", async () => {
+  it("fixed: a switch while the old service holds a guess leaves its request open until the 10 s timer", async () => {
     const a = await server((sse) => {
       sse.send(roleChunk());
       sse.send(textChunk("From A"));

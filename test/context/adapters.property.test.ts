@@ -242,6 +242,42 @@ describe("a context built by its operations", () => {
     );
   });
 
+  it("previewAdd gives exactly the snapshot the same addMessages would, the bound applied, and changes nothing", () => {
+    const added = fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 6 }).map((text): LLMMessage => ({ role: "user", content: text })),
+        fc.string({ maxLength: 6 }).map((text): LLMMessage => ({ role: "system", content: text })),
+        fc
+          .string({ maxLength: 6 })
+          .map((text): LLMMessage => ({ role: "user", content: [{ type: "text", text }] })),
+      ),
+      { minLength: 1, maxLength: 3 },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 30 }),
+        fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
+        added,
+        (ops, max, more) => {
+          const context = play(ops, max);
+          const before = context.snapshot();
+          const preview = context.previewAdd(more);
+          expect(context.snapshot()).toBe(before); // nothing changed
+          context.addMessages(more);
+          const after = context.snapshot();
+          expect(preview.messages).toEqual(after.messages);
+          expect(preview.tools).toBe(after.tools);
+          expect(preview.toolChoice).toEqual(after.toolChoice);
+          expect(preview.version).toBe(after.version);
+          // The messages kept are the same frozen objects; only the added ones were parsed anew.
+          const kept = after.messages.length - more.length;
+          for (let i = 0; i < kept; i++) expect(preview.messages[i]).toBe(after.messages[i]);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
   it("with maxMessages, keeps the system message, stays within the bound and never starts on a tool result", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (ops, max) => {

@@ -51,7 +51,8 @@ export interface LLMUserAggregatorOptions extends Omit<FrameProcessorOptions, "d
   /**
    * Start the LLM's answer before the turn is confirmed (docs/design/llm-services.md, "Preemptive
    * generation"): when the words of the open turn look complete (the STT's own end of turn, a
-   * final transcript while the VAD hears silence, or the VAD's stop with nothing pending), an
+   * final transcript or a segmented STT's last answer while the VAD hears silence, or the VAD's
+   * stop, with nothing still pending), an
    * `LLMPreemptiveContextFrame` goes to the LLM service, which sends the request at once and
    * holds the answer. If the turn then ends with exactly those words and nothing else changed
    * the context, that answer is used, and the time the LLM took is hidden in the turn-detection
@@ -265,6 +266,8 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
   #onTranscriptionTotals(frame: TranscriptionPendingFrame | TranscriptionSettledFrame): void | Promise<void> {
     this.#transcriptions.observe(frame);
     const forwarded = this.pushFrame(frame);
+    // In an open turn, the answer that leaves nothing pending makes the words look complete.
+    if (this.#phase === "speaking" && !this.#vadSpeaking) return andThen(forwarded, () => this.#preempt());
     if (this.#phase !== "awaiting" || this.#finalExpected()) return forwarded;
     return andThen(forwarded, () => this.#commit());
   }

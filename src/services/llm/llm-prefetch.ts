@@ -2,7 +2,6 @@ import type { Clock, TimerHandle } from "../../clock/clock.js";
 import { deadline } from "../../clock/deadline.js";
 import { whenAborted } from "../../clock/when-aborted.js";
 import type { LLMContextSnapshot } from "../../context/llm-context.js";
-import type { LLMMessage } from "../../context/messages.js";
 import { VoicepipeError } from "../../errors.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "./llm-stream.js";
 
@@ -12,6 +11,13 @@ import type { LLMCompletionRequest, LLMStreamEvent } from "./llm-stream.js";
  * then waits); an answer's text comes in a few hundred pieces, so this bounds only a runaway one.
  */
 export const PREFETCH_MAX_EVENTS = 4096;
+
+/**
+ * Most characters of text and tool-call arguments one preemptive answer holds before its turn is
+ * confirmed; past it the stream is not read further until claimed, as for
+ * {@link PREFETCH_MAX_EVENTS}. A spoken answer is a few hundred characters.
+ */
+export const PREFETCH_MAX_CHARS = 1_000_000;
 
 /**
  * Longest time a preemptive answer waits for its turn to be confirmed, in ms. A user who goes on
@@ -40,9 +46,9 @@ export interface LLMPrefetchHost {
 
 /**
  * One answer requested before the user's turn was confirmed (preemptive generation,
- * docs/design/llm-services.md): the request for `base` plus the user's tentative `message` is sent
- * at once and its stream events are held here, bounded, until the completion of the confirmed turn
- * claims them ({@link claim}) or the answer is discarded ({@link discard}).
+ * docs/design/llm-services.md): `request` (the context as the turn would make it) is sent at once
+ * and its stream events are held here, bounded, until the completion of the confirmed turn claims
+ * them ({@link claim}) or the answer is discarded ({@link discard}).
  *
  * It pushes nothing and records nothing: only the claimer turns events into frames, tool calls and
  * metrics, exactly as for a request it made itself, so a claimed answer is indistinguishable from a
@@ -53,10 +59,8 @@ export interface LLMPrefetchHost {
  * {@link PREFETCH_UNCLAIMED_MS} until claimed.
  */
 export class LLMPrefetch {
-  /** The request that was sent: `base` with the tentative user message appended. */
+  /** The request that was sent. */
   readonly request: LLMContextSnapshot;
-  readonly #base: LLMContextSnapshot;
-  readonly #message: LLMMessage;
   readonly #host: LLMPrefetchHost;
   readonly #controller = new AbortController();
   /** Stops the pump's wait (claim or discard); the request itself stays open when claimed. */
@@ -65,16 +69,18 @@ export class LLMPrefetch {
   #iterator: AsyncIterator<LLMStreamEvent> | undefined;
   /** The read under way, if any: a claimer takes it over. */
   #inflight: Promise<IteratorResult<LLMStreamEvent>> | undefined;
+  /** When the read under way began (clock ms): a claimer's wait for it counts from then. */
+  #inflightSince = 0;
+  /** Characters of text and arguments held. */
+  #chars = 0;
   #done = false;
   #failed = false;
   #claimed = false;
   #unclaimed: TimerHandle | undefined;
 
-  constructor(host: LLMPrefetchHost, base: LLMContextSnapshot, message: LLMMessage) {
+  constructor(host: LLMPrefetchHost, request: LLMContextSnapshot) {
     this.#host = host;
-    this.#base = base;
-    this.#message = message;
-    this.request = Object.freeze({ ...base, messages: Object.freeze([...base.messages, message]) });
+    this.request = request;
     this.#unclaimed = host.clock.setTimer(() => {
       this.#unclaimed = undefined;
       this.discard(`not claimed within ${PREFETCH_UNCLAIMED_MS} ms`);
@@ -93,19 +99,18 @@ export class LLMPrefetch {
   }
 
   /**
-   * Whether `snapshot` is exactly the request this prefetch made: the same messages (the same
-   * frozen objects) as its base plus one user message with the same content, the same tools and
-   * tool choice. Cheap: identity checks and one string comparison.
+   * Whether `snapshot` is exactly the request this prefetch made: as many messages, each the same
+   * frozen object except the last (the turn's message, parsed twice), which must be equal as data;
+   * the same tool list and tool choice. Cheap: identity checks and one serialised message.
    */
   matches(snapshot: LLMContextSnapshot): boolean {
-    const base = this.#base;
-    if (snapshot.messages.length !== base.messages.length + 1) return false;
-    if (snapshot.tools !== base.tools) return false;
-    if (JSON.stringify(snapshot.toolChoice) !== JSON.stringify(base.toolChoice)) return false;
-    for (let i = 0; i < base.messages.length; i++)
-      if (snapshot.messages[i] !== base.messages[i]) return false;
-    const last = snapshot.messages[base.messages.length]!;
-    return last.role === "user" && this.#message.role === "user" && last.content === this.#message.content;
+    const sent = this.request;
+    const n = sent.messages.length;
+    if (n === 0 || snapshot.messages.length !== n || snapshot.tools !== sent.tools) return false;
+    if (JSON.stringify(snapshot.toolChoice) !== JSON.stringify(sent.toolChoice)) return false;
+    for (let i = 0; i < n - 1; i++) if (snapshot.messages[i] !== sent.messages[i]) return false;
+    const [mine, theirs] = [sent.messages[n - 1], snapshot.messages[n - 1]];
+    return mine === theirs || JSON.stringify(mine) === JSON.stringify(theirs);
   }
 
   /**
@@ -120,12 +125,19 @@ export class LLMPrefetch {
     this.#pumpStop.abort();
     whenAborted(signal, () => this.#controller.abort(signal.reason));
     const events = this.#events;
+    const host = this.#host;
     const iterator = (): AsyncIterator<LLMStreamEvent> => this.#iterator!;
     const done = (): boolean => this.#done;
     const takeInflight = (): Promise<IteratorResult<LLMStreamEvent>> | undefined => {
       const read = this.#inflight;
       this.#inflight = undefined;
-      return read;
+      if (!read) return undefined;
+      // The stall deadline of the read under way runs from when it began, not from the claim:
+      // a stream silent across the claim is a stall after `stallTimeoutMs` in all.
+      const left = Math.max(0, host.stallTimeoutMs - (host.clock.now() - this.#inflightSince));
+      return deadline(host.clock, read, left, `${host.name}: waiting for the next piece of the answer`, {
+        io: true,
+      });
     };
     return {
       next: async (): Promise<IteratorResult<LLMStreamEvent>> => {
@@ -164,9 +176,14 @@ export class LLMPrefetch {
     try {
       const stream = host.stream({ context: this.request, signal: this.#controller.signal });
       this.#iterator = stream[Symbol.asyncIterator]();
-      while (!this.#pumpStop.signal.aborted && this.#events.length < PREFETCH_MAX_EVENTS) {
+      while (
+        !this.#pumpStop.signal.aborted &&
+        this.#events.length < PREFETCH_MAX_EVENTS &&
+        this.#chars < PREFETCH_MAX_CHARS
+      ) {
         const read = this.#iterator.next();
         this.#inflight = read;
+        this.#inflightSince = host.clock.now();
         const next = await deadline(host.clock, read, host.stallTimeoutMs, what, {
           io: true,
           signal: this.#pumpStop.signal,
@@ -178,6 +195,7 @@ export class LLMPrefetch {
           return;
         }
         this.#events.push(next.value);
+        this.#chars += heldChars(next.value);
         // The answer is complete: what follows (usage, the body's end) is the claimer's to read.
         if (next.value.type === "complete") return;
       }
@@ -193,4 +211,11 @@ export class LLMPrefetch {
     this.#unclaimed?.cancel();
     this.#unclaimed = undefined;
   }
+}
+
+/** Characters an event holds (text and tool-call arguments; the rest is small and bounded). */
+function heldChars(event: LLMStreamEvent): number {
+  if (event.type === "text") return event.text.length;
+  if (event.type === "tool-call") return (event.arguments?.length ?? 0) + (event.name?.length ?? 0);
+  return 0;
 }

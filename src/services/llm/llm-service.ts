@@ -435,7 +435,14 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
   #preempt(frame: LLMPreemptiveContextFrame): void {
     this.#discardPrefetch("a newer preemptive request");
     if (this.state !== "running" || this.#running || this.#unusable) return;
-    this.#adopt(frame.context);
+    const context = frame.context;
+    this.#adopt(context);
+    // Adopting may have offered the context this service's tools: the request carries them, as
+    // the confirmed turn's will.
+    const request =
+      context.tools === frame.request.tools && context.toolChoice === frame.request.toolChoice
+        ? frame.request
+        : Object.freeze({ ...frame.request, tools: context.tools, toolChoice: context.toolChoice });
     const service = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the host reads clock late
     this.#prefetch = new LLMPrefetch(
       {
@@ -450,9 +457,19 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
           if (this.#prefetch === prefetch) this.#prefetch = undefined;
         },
       },
-      frame.context.snapshot(),
-      frame.message,
+      request,
     );
+  }
+
+  /**
+   * Discards the answer held for a turn not confirmed yet, if any (its request is closed). Called by
+   * `LLMSwitcher` on the service it switches away from: the confirmed turn will go elsewhere.
+   * Returns whether there was one.
+   */
+  discardPreemptiveAnswer(why = "discarded by request"): boolean {
+    const had = this.#prefetch !== undefined;
+    this.#discardPrefetch(why);
+    return had;
   }
 
   /** The preemptive answer that is exactly the request for `snapshot`, taken; any other is discarded. */
