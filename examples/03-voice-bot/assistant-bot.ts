@@ -89,7 +89,8 @@ export interface AssistantBotOptions {
    * Start the LLM's answer when the user's words look complete, before the turn is confirmed
    * (`LLMUserAggregator`'s `preemptiveGeneration`): the answer is held, and used if the turn ends
    * with those words, so the LLM's time hides in the turn-detection wait. Costs a request each
-   * time the user goes on after a guess (at most 3 per turn). @default true
+   * time the user goes on after a guess (at most 3 per turn).
+   * @default true, unless `VOICEPIPE_PREEMPTIVE` in `env` is `0`, `off` or `false`
    */
   preemptiveGeneration?: boolean;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
@@ -243,7 +244,9 @@ export async function runAssistantBot(
   const aggregators = new LLMContextAggregatorPair(context, {
     user: {
       transcriptWaitMs: turn.transcriptWaitMs,
-      preemptiveGeneration: options.preemptiveGeneration ?? true,
+      preemptiveGeneration:
+        options.preemptiveGeneration ??
+        !["0", "off", "false"].includes((env.VOICEPIPE_PREEMPTIVE ?? "").trim()),
     },
   });
   const llm = createLLM(choice.llm, env);

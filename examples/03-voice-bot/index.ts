@@ -12,6 +12,8 @@
  *   pocketsphinx) and a voice (CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY,
  *   OPENAI_API_KEY, or an installed flite); each provider's *_BASE_URL points it elsewhere;
  * - otherwise the echo bot, which needs no API keys. `VOICEPIPE_BOT=echo` forces it.
+ * The assistant asks the LLM before the user's turn is confirmed and holds the answer until it is
+ * (preemptive generation); `VOICEPIPE_PREEMPTIVE=0` turns that off.
  * Either bot ends the user's turns with the Smart Turn v3 model when `SMART_TURN_MODEL` names its
  * .onnx file (your own download; turn-model.ts): the line says whether it is used, and from where.
  * Phone calls: the development server's `/telephony/<provider>/ws` sockets (Twilio, Telnyx, Plivo,
