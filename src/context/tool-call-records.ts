@@ -26,7 +26,11 @@ export interface ToolCallLocation {
   readonly resultIndex: number;
   readonly message: LLMToolMessage;
   readonly call: LLMToolCall;
-  /** Whether a non-tool message follows the call's results: the conversation moved on. */
+  /**
+   * Whether a user or assistant message follows the call's results: the conversation moved on. A
+   * system or developer message does not count: the note saying another call's late result
+   * arrived is one, and it must not make the calls after it late too.
+   */
   readonly movedOn: boolean;
 }
 
@@ -44,7 +48,7 @@ export function findToolCall(messages: readonly LLMMessage[], id: string): ToolC
     const message = messages[i]!;
     if (message.role !== "tool" || message.tool_call_id !== id) continue;
     let movedOn = false;
-    for (let j = i + 1; j < messages.length && !movedOn; j++) movedOn = messages[j]!.role !== "tool";
+    for (let j = i + 1; j < messages.length && !movedOn; j++) movedOn = movesOn(messages[j]!);
     for (let k = i - 1; k >= 0; k--) {
       const owner = messages[k]!;
       if (owner.role === "tool") continue;
@@ -54,6 +58,11 @@ export function findToolCall(messages: readonly LLMMessage[], id: string): ToolC
     return undefined;
   }
   return undefined;
+}
+
+/** A user's words or an assistant's answer: the conversation went on past what came before. */
+function movesOn(message: LLMMessage): boolean {
+  return message.role === "user" || message.role === "assistant";
 }
 
 /** Whether any message already uses tool call id `id`. */

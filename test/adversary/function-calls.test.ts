@@ -217,7 +217,7 @@ describe("tool call ids the model sends", () => {
   // invents an id when there is none) and does not catch the LLMContextError it throws. Fix: give a
   // call whose id is already in the context (or repeated in the answer) a fresh one, as finish()
   // does for a missing id, or fail the answer as "malformed" through #fail and close the response.
-  it("broken: a model that reuses a tool call id from an earlier answer gets its second call run and answered", async () => {
+  it("fixed: a model that reuses a tool call id from an earlier answer gets its second call run and answered", async () => {
     const srv = await server((sse, n) =>
       n <= 2
         ? toolCalls(sse, [{ id: "call_0", name: "get_weather", args: '{"city":"Paris"}' }])
@@ -244,7 +244,7 @@ describe("tool call ids the model sends", () => {
   // call run, the model never answered. Root cause: LLMService.#finish → LLMContext.recordToolCalls
   // (parseLLMMessage refuses the message) with nothing catching it; ToolCallAssembler.finish keys the
   // calls by index and never checks that their ids differ.
-  it("broken: two calls of one answer with the same id are both run and answered, or the answer is refused cleanly", async () => {
+  it("fixed: two calls of one answer with the same id are both run and answered, or the answer is refused cleanly", async () => {
     const srv = await server((sse, n) =>
       n === 1
         ? toolCalls(sse, [
@@ -282,7 +282,7 @@ describe("what a hostile server can put in a call's name", () => {
   // characters, not names and ids; FunctionCallRunner.#plan (unknownFunctionResult,
   // src/services/llm/function-calls/call-results.ts) quotes the name uncut and the runner applies
   // MAX_RESULT_CHARS to handler results only.
-  it("broken: a 300,000-character unknown tool name does not reach the context or the log whole", async () => {
+  it("fixed: a 300,000-character unknown tool name does not reach the context or the log whole", async () => {
     const name = "n".repeat(300_000);
     const srv = await server((sse, n) =>
       n === 1 ? toolCalls(sse, [{ id: "huge", name, args: "{}" }]) : answer(sse, [`Done ${n}.`]),
@@ -317,7 +317,7 @@ describe("results that come after an interruption (cancelOnInterruption: false)"
   // pushes inside that context, and FrameProcessor.pushFrame drops a non-system frame pushed by an
   // ended turn. The owed-timer path already leaves the turn (`turnStore.exit`); #requestRun (or
   // FunctionCallRunner.#settle's broadcast) must too.
-  it("broken: the aggregator right after the LLM: a kept call's result after an interruption is answered", async () => {
+  it("fixed: the aggregator right after the LLM: a kept call's result after an interruption is answered", async () => {
     const srv = await server((sse, n) =>
       n === 1
         ? toolCalls(sse, [{ id: "k", name: "book_table", args: '{"people":2}' }])
@@ -385,7 +385,7 @@ describe("results that come after an interruption (cancelOnInterruption: false)"
   // Root cause: findToolCall (src/context/tool-call-records.ts) sets `movedOn` when any non-tool
   // message follows the call's results, including the system note of another call's late result;
   // recordToolResult appends its note at the very end, behind newer calls' placeholders.
-  it("broken: a timely result recorded after another call's late note is not called late", async () => {
+  it("fixed: a timely result recorded after another call's late note is not called late", async () => {
     const srv = await server((sse, n) => {
       if (n === 1) return toolCalls(sse, [{ id: "k", name: "book_table", args: '{"people":2}' }]);
       if (n === 2) return toolCalls(sse, [{ id: "w", name: "get_weather", args: '{"city":"Rome"}' }]);
@@ -623,7 +623,7 @@ describe("a model that calls a tool in every answer", () => {
   // group, and nothing (LLMService, FunctionCallRunner) counts consecutive tool rounds without a
   // user turn; there is no `maxToolRounds`-like bound after which the model is answered with
   // toolChoice "none" or the loop is said once and stopped.
-  it("broken: tool rounds without a user turn are bounded", async () => {
+  it("fixed: tool rounds without a user turn are bounded", async () => {
     const srv = await server((sse, n) =>
       toolCalls(sse, [{ id: `c${n}`, name: "get_weather", args: '{"city":"Paris"}' }]),
     );

@@ -48,6 +48,15 @@ export interface LLMAssistantAggregatorOptions extends Omit<
    * @default 256
    */
   maxOpenFunctionCalls?: number;
+  /**
+   * Most answers asked for in a row to function-call results with no new user message between
+   * (tool rounds). A model that calls a tool in every answer (a `toolChoice` of `"required"` or a
+   * named function does, by construction) would otherwise be asked again without end, the context
+   * growing each round. Past it the results are still recorded but not answered (said once,
+   * counted in {@link LLMAssistantAggregator.toolRoundsRefused}); the user's next turn carries them.
+   * @default 5
+   */
+  maxToolRounds?: number;
 }
 
 /** Events of {@link LLMAssistantAggregator}. */
@@ -111,6 +120,10 @@ export class LLMAssistantAggregator extends FrameProcessor<LLMAssistantAggregato
   resultsRejected = 0;
   /** Characters dropped by `maxResponseChars`, over the session. */
   droppedChars = 0;
+  /** See {@link LLMAssistantAggregatorOptions.maxToolRounds}. */
+  readonly maxToolRounds: number;
+  /** Answers not asked for because `maxToolRounds` rounds had run since the last user message. */
+  toolRoundsRefused = 0;
 
   readonly #text: TurnText;
   readonly #groups: FunctionCallGroups;
@@ -123,6 +136,9 @@ export class LLMAssistantAggregator extends FrameProcessor<LLMAssistantAggregato
   #owed: { lastUser: LLMMessage | undefined } | undefined;
   #owedTimer: TimerHandle | undefined;
   #ending = false;
+  /** Tool rounds asked for since {@link #roundsAfter}, the last user message when they began. */
+  #rounds = 0;
+  #roundsAfter: LLMMessage | undefined;
 
   constructor(context: LLMContext, options: LLMAssistantAggregatorOptions = {}) {
     super({ ...options, direct: true });
@@ -130,6 +146,7 @@ export class LLMAssistantAggregator extends FrameProcessor<LLMAssistantAggregato
     this.maxResponseChars = checkCount(this.name, "maxResponseChars", options.maxResponseChars, 100_000);
     this.userTurnWaitMs = checkMs(this.name, "userTurnWaitMs", options.userTurnWaitMs, 1200);
     const maxCalls = checkCount(this.name, "maxOpenFunctionCalls", options.maxOpenFunctionCalls, 256);
+    this.maxToolRounds = checkCount(this.name, "maxToolRounds", options.maxToolRounds, 5);
     this.#text = new TurnText(this.maxResponseChars);
     this.#groups = new FunctionCallGroups(maxCalls);
     this.#repeats = new RepeatReporter({
@@ -291,7 +308,33 @@ export class LLMAssistantAggregator extends FrameProcessor<LLMAssistantAggregato
 
   #settle(id: string, runLlm: boolean): void {
     const settled = this.#groups.settle(id, runLlm);
-    if (settled.done && settled.runLlm) this.#requestRun();
+    if (!settled.done || !settled.runLlm || !this.#roundAllowed()) return;
+    // The run is new work, not the continuation of the turn the result came in: a result kept
+    // through an interruption arrives in the interrupted turn's context, where a push is stale.
+    turnStore.exit(() => this.#requestRun());
+  }
+
+  /** One more tool round since the last user message, if `maxToolRounds` allows it. */
+  #roundAllowed(): boolean {
+    const lastUser = lastUserMessage(this.llmContext);
+    if (lastUser !== this.#roundsAfter) {
+      this.#roundsAfter = lastUser;
+      this.#rounds = 0;
+    }
+    if (this.#rounds < this.maxToolRounds) {
+      this.#rounds++;
+      return true;
+    }
+    this.toolRoundsRefused++;
+    this.#repeats.reportOnce(
+      "maxToolRounds",
+      () =>
+        `${this.name}: the model asked for a function call in ${this.maxToolRounds} answers in a row without a word ` +
+        "from the user (maxToolRounds); the results are recorded but not answered until the user speaks. A toolChoice " +
+        'of "required" or a named function makes every answer a call: set it back to "auto" once the call is made',
+      "warn",
+    );
+    return false;
   }
 
   /**

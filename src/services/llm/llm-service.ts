@@ -789,7 +789,10 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
   /** The stream ended well: tool calls, the end of the response, metrics. */
   async #finish(context: LLMContext, signal: AbortSignal, answer: Answer): Promise<void> {
     if (answer.cutShort) this.#reportCutShort(answer.cutShort);
-    const { calls, dropped } = answer.assembler.finish(`${this.id}_${++completions}`);
+    const suffix = `${this.id}_${++completions}`;
+    const finished = answer.assembler.finish(suffix);
+    const calls = withUniqueIds(finished.calls, context, suffix);
+    const dropped = finished.dropped;
     if (dropped > 0) {
       this.#repeats.reportOnce(
         "tool-call-without-name",
@@ -863,6 +866,28 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
     if (this.#repeats.occurred(key, error.message)) void this.pushError(error);
     this.emit("completionFailed", ...([error] as Parameters<E["completionFailed"]>));
   }
+}
+
+/**
+ * Gives each call an id that no other call of the answer and no call already in `context` has:
+ * some OpenAI-compatible servers number their calls per answer (`call_0` every time) or repeat an
+ * id within one, and the context refuses a second call with an id it holds. A repeated id becomes
+ * `<id>_<suffix>[_<n>]`; the id only pairs the call with its result in the context.
+ */
+function withUniqueIds<C extends { readonly id: string }>(
+  calls: readonly C[],
+  context: LLMContext,
+  suffix: string,
+): C[] {
+  const taken = new Set<string>();
+  return calls.map((call) => {
+    let id = call.id;
+    for (let n = 1; taken.has(id) || context.toolCallStatus(id) !== undefined; n++) {
+      id = n === 1 ? `${call.id}_${suffix}` : `${call.id}_${suffix}_${n}`;
+    }
+    taken.add(id);
+    return id === call.id ? call : { ...call, id };
+  });
 }
 
 /** Adds `tool` to the context's tools, replacing one of the same name. */

@@ -15,6 +15,14 @@ export const MAX_TOOL_CALLS = 128;
  * held until the process runs out of memory.
  */
 export const MAX_TOOL_ARGUMENTS_CHARS = 1 << 20;
+/**
+ * Most characters kept of a call's name and of its id. A function's name has at most 64 (the
+ * providers' limit, checked when a tool is defined), so a longer one names no function and is
+ * answered "unknown" with its first 256 characters; a longer id is replaced by one of ours (an id
+ * only pairs the call with its result in the context). A hostile server's 300,000-character name
+ * would otherwise be kept in the context and quoted whole in the answer and the log.
+ */
+export const MAX_TOOL_NAME_CHARS = 256;
 
 /** A tool call put together from its streamed fragments. */
 export interface AssembledToolCall {
@@ -71,9 +79,9 @@ export class ToolCallAssembler {
       call = { id: "", name: "", args: [] };
       this.#calls.set(index, call);
     }
-    if (fragment.id) call.id = fragment.id;
+    if (fragment.id) call.id = fragment.id.length > MAX_TOOL_NAME_CHARS ? "" : fragment.id;
     // Some OpenAI-compatible servers repeat the name on every fragment: the first one counts.
-    if (fragment.name && call.name === "") call.name = fragment.name;
+    if (fragment.name && call.name === "") call.name = fragment.name.slice(0, MAX_TOOL_NAME_CHARS);
     if (fragment.arguments) {
       this.#argumentChars += fragment.arguments.length;
       if (this.#argumentChars > MAX_TOOL_ARGUMENTS_CHARS) {
@@ -86,9 +94,9 @@ export class ToolCallAssembler {
   }
 
   /**
-   * The calls, in index order. A call without an id gets `call_<index>_<suffix>` (some
-   * OpenAI-compatible servers send none); one without a name is left out and reported in
-   * `dropped`, since nothing could run it.
+   * The calls, in index order. A call without an id (or with one past
+   * {@link MAX_TOOL_NAME_CHARS}) gets `call_<index>_<suffix>` (some OpenAI-compatible servers send
+   * none); one without a name is left out and reported in `dropped`, since nothing could run it.
    */
   finish(idSuffix: string): { calls: AssembledToolCall[]; dropped: number } {
     const calls: AssembledToolCall[] = [];
