@@ -110,33 +110,150 @@ export type FromSchema<S> = S extends { readonly anyOf: readonly (infer U)[] }
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "null", "array", "object"]);
 
+/** Annotations any node may carry: read by the model, never checked against a value. */
+const ANNOTATIONS: readonly string[] = ["description", "title"];
+
 /**
- * Checks that `schema` is inside the supported subset (a known `type` on every node, `items` on
- * arrays, every `required` name among `properties`). Returns the first problem as a sentence
- * naming its path, or `undefined` when the schema is fine.
+ * The keywords each type takes besides `type` and the annotations: the subset listed in
+ * docs/design/llm-context.md ("Tools") and typed above. Anything else is refused when the tool is
+ * defined, because it would be sent to the model (which may trust it) but never checked here, so a
+ * handler would get arguments its schema seems to exclude (`pattern`, `const`…), or a provider
+ * would refuse the request (`$ref`, `oneOf` in Gemini).
+ */
+const KEYWORDS: Readonly<Record<string, readonly string[]>> = {
+  string: ["enum", "format", "minLength", "maxLength"],
+  number: ["enum", "minimum", "maximum"],
+  integer: ["enum", "minimum", "maximum"],
+  boolean: [],
+  null: [],
+  array: ["items", "minItems", "maxItems"],
+  object: ["properties", "required", "additionalProperties"],
+};
+
+const SUBSET_HINT =
+  'voicepipe supports the subset of JSON Schema that OpenAI, Anthropic and Gemini all accept (docs/design/llm-context.md, "Tools")';
+
+/** Says why `key` does not belong in a node of `type` (or in an `anyOf` node). */
+function unsupportedKeyword(path: string, key: string, type: string | undefined): string {
+  const where = type === undefined ? "an anyOf schema" : `a ${type} schema`;
+  const allowed =
+    type === undefined ? ["anyOf", ...ANNOTATIONS] : ["type", ...KEYWORDS[type]!, ...ANNOTATIONS];
+  const owners = Object.keys(KEYWORDS).filter((t) => KEYWORDS[t]!.includes(key));
+  const why =
+    owners.length > 0
+      ? `${key} belongs to ${owners.join(", ").replace(/, (?=[^,]*$)/, " or ")} schemas only`
+      : key === "type"
+        ? "put the type inside each anyOf branch"
+        : `${key} is not among the supported keywords (remove it; check such a rule in the handler if it matters)`;
+  return `${path}.${key} is not allowed in ${where}: ${why}; ${where} takes ${allowed.join(", ")}. ${SUBSET_HINT}`;
+}
+
+/** A keyword's value for a message: JSON, cut to 80 characters (an enum can be long). */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Checks the value of each keyword of a node of `type` (`anyOf` for an anyOf node, whose only other keys are annotations). */
+function findKeywordProblem(node: Readonly<Record<string, unknown>>, type: string, path: string) {
+  for (const key of ANNOTATIONS) {
+    if (node[key] !== undefined && typeof node[key] !== "string")
+      return `${path}.${key} must be a string (got ${show(node[key])})`;
+  }
+  if (node["format"] !== undefined && typeof node["format"] !== "string")
+    return `${path}.format must be a string such as "date-time" (got ${show(node["format"])})`;
+  for (const key of ["minimum", "maximum"]) {
+    if (node[key] !== undefined && typeof node[key] !== "number")
+      return `${path}.${key} must be a number (got ${show(node[key])})`;
+  }
+  for (const key of ["minLength", "maxLength", "minItems", "maxItems"]) {
+    if (node[key] !== undefined && !isCount(node[key]))
+      return `${path}.${key} must be a whole number ≥ 0 (got ${show(node[key])})`;
+  }
+  // A lower bound above the upper one admits no value: every call would be refused.
+  for (const [low, high] of [
+    ["minimum", "maximum"],
+    ["minLength", "maxLength"],
+    ["minItems", "maxItems"],
+  ] as const) {
+    const [l, h] = [node[low], node[high]];
+    if (typeof l === "number" && typeof h === "number" && l > h)
+      return `${path}.${low} (${l}) is above ${path}.${high} (${h}); no value could satisfy both`;
+  }
+  if (node["enum"] !== undefined) {
+    const values = node["enum"];
+    const kind = type === "string" ? "strings" : type === "integer" ? "whole numbers" : "numbers";
+    const fits = (v: unknown) =>
+      type === "string"
+        ? typeof v === "string"
+        : type === "integer"
+          ? Number.isInteger(v)
+          : typeof v === "number";
+    if (!Array.isArray(values) || values.length === 0 || !values.every(fits))
+      return `${path}.enum must be a non-empty array of ${kind}, the values allowed (got ${show(values)})`;
+  }
+  if (node["additionalProperties"] !== undefined && typeof node["additionalProperties"] !== "boolean")
+    return `${path}.additionalProperties must be true or false (got ${show(node["additionalProperties"])}); a schema for the other properties is not supported`;
+  const properties = node["properties"];
+  if (
+    properties !== undefined &&
+    (typeof properties !== "object" || properties === null || Array.isArray(properties))
+  )
+    return `${path}.properties must be an object mapping each property name to its schema (got ${show(properties)})`;
+  const required = node["required"];
+  if (required !== undefined && (!Array.isArray(required) || !required.every((n) => typeof n === "string")))
+    return `${path}.required must be an array of property names (got ${show(required)})`;
+  return undefined;
+}
+
+/**
+ * Checks that `schema` is inside the supported subset: a known `type` on every node (or `anyOf`),
+ * only the keywords its type takes (see {@link KEYWORDS}), each with a value of the right kind,
+ * `items` on arrays, every `required` name among `properties`. Returns the first problem as a
+ * sentence naming its path, or `undefined` when the schema is fine. `schema` is JSON data (the
+ * caller checks that), so the recursion is bounded.
  */
 export function findSchemaProblem(schema: JSONSchema, path: string): string | undefined {
-  if (typeof schema !== "object" || schema === null) return `${path} must be a JSON Schema object`;
-  if ("anyOf" in schema) {
-    if (!Array.isArray(schema.anyOf) || schema.anyOf.length === 0)
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema))
+    return `${path} must be a JSON Schema object`;
+  const node = schema as unknown as Readonly<Record<string, unknown>>;
+  if ("anyOf" in node) {
+    for (const key of Object.keys(node)) {
+      if (key !== "anyOf" && !ANNOTATIONS.includes(key)) return unsupportedKeyword(path, key, undefined);
+    }
+    const annotationProblem = findKeywordProblem(node, "anyOf", path);
+    if (annotationProblem) return annotationProblem;
+    const anyOf = node["anyOf"];
+    if (!Array.isArray(anyOf) || anyOf.length === 0)
       return `${path}.anyOf must be a non-empty array of schemas`;
-    for (const [i, s] of schema.anyOf.entries()) {
-      const problem = findSchemaProblem(s, `${path}.anyOf[${i}]`);
+    for (const [i, s] of anyOf.entries()) {
+      const problem = findSchemaProblem(s as JSONSchema, `${path}.anyOf[${i}]`);
       if (problem) return problem;
     }
     return undefined;
   }
-  const type: unknown = (schema as { type?: unknown }).type;
+  const type = node["type"];
   if (typeof type !== "string" || !TYPES.has(type))
     return `${path}.type must be one of ${[...TYPES].join(", ")} (got ${JSON.stringify(type)}); voicepipe supports that subset of JSON Schema`;
-  if (schema.type === "array") return findSchemaProblem(schema.items, `${path}.items`);
-  if (schema.type !== "object") return undefined;
-  const properties = schema.properties ?? {};
+  const allowed = KEYWORDS[type]!;
+  for (const key of Object.keys(node)) {
+    if (key !== "type" && !allowed.includes(key) && !ANNOTATIONS.includes(key))
+      return unsupportedKeyword(path, key, type);
+  }
+  const keywordProblem = findKeywordProblem(node, type, path);
+  if (keywordProblem) return keywordProblem;
+  if (type === "array") return findSchemaProblem(node["items"] as JSONSchema, `${path}.items`);
+  if (type !== "object") return undefined;
+  const properties = (node["properties"] ?? {}) as Readonly<Record<string, JSONSchema>>;
   for (const [name, s] of Object.entries(properties)) {
     const problem = findSchemaProblem(s, `${path}.properties.${name}`);
     if (problem) return problem;
   }
-  for (const name of schema.required ?? []) {
+  for (const name of (node["required"] ?? []) as readonly string[]) {
     if (!Object.hasOwn(properties, name))
       return `${path}.required names "${name}", which is not in ${path}.properties; add the property or remove the name`;
   }
@@ -182,6 +299,10 @@ export function findSchemaViolation(schema: JSONSchema, value: JsonValue, path: 
     case "array": {
       if (!Array.isArray(value)) return `${path} must be an array (got ${kindOf(value)})`;
       const items = value as readonly JsonValue[];
+      if (schema.minItems !== undefined && items.length < schema.minItems)
+        return `${path} must have at least ${plural(schema.minItems, "item")} (got ${items.length})`;
+      if (schema.maxItems !== undefined && items.length > schema.maxItems)
+        return `${path} must have at most ${plural(schema.maxItems, "item")} (got ${items.length})`;
       for (const [i, item] of items.entries()) {
         const problem = findSchemaViolation(schema.items, item, `${path}[${i}]`);
         if (problem) return problem;
@@ -191,6 +312,10 @@ export function findSchemaViolation(schema: JSONSchema, value: JsonValue, path: 
     case "object":
       return findObjectViolation(schema, value, path);
   }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function checkEnum(allowed: readonly (string | number)[] | undefined, value: string | number, path: string) {

@@ -643,13 +643,14 @@ describe("a model that calls a tool in every answer", () => {
 // ------------------------------------------------------------------------------------------------
 
 describe("schemas and options", () => {
-  // BROKEN. docs/design/llm-context.md, "Tools": the schema language is a listed subset, and
+  // FIXED. docs/design/llm-context.md, "Tools": the schema language is a listed subset, and
   // "Other keywords are refused when the tool is defined." Measured: defineTool accepts `pattern`,
   // `const`, `$ref`, `exclusiveMinimum`, `oneOf` beside a type, `patternProperties`; none is checked, so
   // a handler declared with `pattern: "^[a-z]+$"` gets "DROP TABLE" (parseToolArguments ok: true).
   // Root cause: findSchemaProblem (src/context/json-schema.ts) checks `type`, `items`, `properties`
-  // and `required` only, and never looks at the other keys of a node.
-  it("broken: defineTool refuses keywords outside the supported subset (LLMContextError)", () => {
+  // and `required` only, and never looks at the other keys of a node. Fix: each type takes a listed
+  // set of keywords (plus `description`, `title`); any other key is refused, naming it and the set.
+  it("fixed: defineTool refuses keywords outside the supported subset (LLMContextError)", () => {
     const keywords: Record<string, object> = {
       pattern: { type: "string", pattern: "^[a-z]+$" },
       const: { type: "string", const: "x" },
@@ -674,13 +675,13 @@ describe("schemas and options", () => {
     expect(accepted).toEqual([]);
   });
 
-  // BROKEN. `minItems`/`maxItems` are in the supported subset (llm-context.md, and the ArraySchema
+  // FIXED. `minItems`/`maxItems` are in the supported subset (llm-context.md, and the ArraySchema
   // type) and the TSDoc of findSchemaViolation exempts only `format` and string lengths from the
   // check; "arguments are checked against the schema and handed over typed". Measured: a model's
   // `{"tags":[]}` for `minItems: 2` and a 5-item array for `maxItems: 3` run the handler with them.
   // Root cause: findSchemaViolation (src/context/json-schema.ts), case "array", checks the items
-  // but not minItems/maxItems.
-  it("broken: arguments that break minItems/maxItems are answered 'invalid arguments', the handler is not run", async () => {
+  // but not minItems/maxItems. Fix: the array case checks the count before the items.
+  it("fixed: arguments that break minItems/maxItems are answered 'invalid arguments', the handler is not run", async () => {
     const tagger = defineTool({
       name: "tag",
       description: "Tags the order",
@@ -712,14 +713,14 @@ describe("schemas and options", () => {
       expect(String(sent.find((m) => m.tool_call_id === id)?.content)).toContain("invalid arguments for tag");
   });
 
-  // BROKEN. "A malformed schema throws LLMContextError" (registerFunction's TSDoc). Measured:
+  // FIXED. "A malformed schema throws LLMContextError" (registerFunction's TSDoc). Measured:
   // `required: 5` throws a raw TypeError ("number 5 is not iterable"); `enum: "red"` (a string, not
   // an array) is accepted and then matched as a substring: the argument "e" passes; `minimum: "abc"`
   // and `additionalProperties: "no"` are accepted (the bound never applies). Root cause:
   // findSchemaProblem (src/context/json-schema.ts) never checks the types of `required`, `enum`,
   // `minimum`/`maximum`, `minItems`/`maxItems`, `additionalProperties`; checkEnum calls
-  // `allowed.includes` on whatever it is.
-  it("broken: malformed keyword values in a schema throw LLMContextError", () => {
+  // `allowed.includes` on whatever it is. Fix: findSchemaProblem checks each keyword's value.
+  it("fixed: malformed keyword values in a schema throw LLMContextError", () => {
     const schemas: Record<string, object> = {
       "required: 5": { type: "object", properties: {}, required: 5 },
       'enum: "red"': { type: "object", properties: { a: { type: "string", enum: "red" } } },

@@ -24,6 +24,7 @@ const booking = defineTool({
         items: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
       },
       vip: { type: "boolean" },
+      tags: { type: "array", items: { type: "string" }, minItems: 1, maxItems: 2 },
     },
     required: ["restaurant", "people", "time"],
     additionalProperties: false,
@@ -40,6 +41,7 @@ describe("defineTool", () => {
       notes?: string | null;
       dishes?: { name: string }[];
       vip?: boolean;
+      tags?: string[];
     }>();
     const handler = (args: Args): string => `${args.restaurant} for ${args.people} at ${args.time}`;
     const parsed = parseToolArguments(booking, '{"restaurant":"Chez Nous","people":2,"time":"dinner"}');
@@ -82,6 +84,62 @@ describe("defineTool", () => {
   });
 });
 
+describe("defineTool's keyword checks", () => {
+  const define = (a: object) =>
+    defineTool({ name: "f", description: "", parameters: { type: "object", properties: { a: a as never } } });
+
+  it("takes the listed keywords and the description and title annotations", () => {
+    expect(() =>
+      define({
+        type: "array",
+        title: "A",
+        description: "d",
+        items: { type: "string", enum: ["x"], format: "email", minLength: 1, maxLength: 2 },
+        minItems: 0,
+        maxItems: 3,
+      }),
+    ).not.toThrow();
+    expect(() =>
+      define({ anyOf: [{ type: "integer", enum: [1, 2], minimum: 0 }, { type: "null" }] }),
+    ).not.toThrow();
+  });
+
+  it("refuses a keyword outside the subset, or on a type it does not apply to, naming it and what is supported", () => {
+    expect(() => define({ type: "string", pattern: "^x$" })).toThrow(
+      new LLMContextError(
+        'tool "f": parameters.properties.a.pattern is not allowed in a string schema: pattern is not among the supported keywords (remove it; check such a rule in the handler if it matters); a string schema takes type, enum, format, minLength, maxLength, description, title. voicepipe supports the subset of JSON Schema that OpenAI, Anthropic and Gemini all accept (docs/design/llm-context.md, "Tools")',
+      ),
+    );
+    expect(() => define({ type: "string", minimum: 1 })).toThrow(
+      /parameters\.properties\.a\.minimum is not allowed in a string schema: minimum belongs to number or integer schemas only/,
+    );
+    expect(() => define({ type: "string", default: "x" })).toThrow(/a\.default is not allowed/);
+    expect(() => define({ type: "string", anyOf: [{ type: "null" }] })).toThrow(
+      /a\.type is not allowed in an anyOf schema: put the type inside each anyOf branch/,
+    );
+  });
+
+  it("refuses keyword values of the wrong kind, and bounds no value satisfies", () => {
+    expect(() => define({ type: "integer", enum: [1.5] })).toThrow(
+      "parameters.properties.a.enum must be a non-empty array of whole numbers, the values allowed (got [1.5])",
+    );
+    expect(() => define({ type: "string", enum: [] })).toThrow(
+      /a\.enum must be a non-empty array of strings/,
+    );
+    expect(() => define({ type: "array", items: { type: "string" }, minItems: -1 })).toThrow(
+      /a\.minItems must be a whole number ≥ 0 \(got -1\)/,
+    );
+    expect(() => define({ type: "number", minimum: 5, maximum: 1 })).toThrow(
+      /a\.minimum \(5\) is above parameters\.properties\.a\.maximum \(1\)/,
+    );
+    expect(() => define({ type: "object", properties: [] })).toThrow(/a\.properties must be an object/);
+    expect(() => define({ type: "object", required: ["x", 1] })).toThrow(
+      /a\.required must be an array of property names/,
+    );
+    expect(() => define({ type: "string", description: 3 })).toThrow(/a\.description must be a string/);
+  });
+});
+
 describe("parseToolArguments", () => {
   it("accepts conforming arguments as text or object, and an empty text as {}", () => {
     expect(parseToolArguments(booking, { restaurant: "A", people: 2, time: "lunch", notes: null })).toEqual({
@@ -120,6 +178,14 @@ describe("parseToolArguments", () => {
     [
       '{"restaurant":"A","people":2,"time":"lunch","dishes":[{}]}',
       "invalid arguments for book_table: arguments.dishes[0].name is required but missing",
+    ],
+    [
+      '{"restaurant":"A","people":2,"time":"lunch","tags":[]}',
+      "invalid arguments for book_table: arguments.tags must have at least 1 item (got 0)",
+    ],
+    [
+      '{"restaurant":"A","people":2,"time":"lunch","tags":["a","b","c"]}',
+      "invalid arguments for book_table: arguments.tags must have at most 2 items (got 3)",
     ],
     [
       '{"restaurant":"A","people":2,"time":"lunch","notes":3}',
