@@ -739,7 +739,7 @@ describe("schemas and options", () => {
     expect(wrong).toEqual([]);
   });
 
-  // BROKEN. "a bad option throws InvalidOptionError" (registerFunction's TSDoc; the design doc says
+  // FIXED. "a bad option throws InvalidOptionError" (registerFunction's TSDoc; the design doc says
   // "a bad timeout", the TSDoc any option). Measured: `registerFunction(tool, h, null)` and
   // `new OpenAILLMService({ functionCalls: null })` throw raw TypeErrors ("Cannot read properties of
   // null (reading 'timeoutMs')"); `cancelOnInterruption: "false"`, `runLlm: 0`, `addToContext: "no"`
@@ -747,8 +747,9 @@ describe("schemas and options", () => {
   // meant to keep is cancelled on the first barge-in, a tool meant to stay out is offered to the
   // model. Root cause: FunctionCallRunner.register and its constructor
   // (src/services/llm/function-calls/function-call-runner.ts) check only the timeouts and
-  // maxInFlight; `options ?? {}` and boolean checks are missing.
-  it("broken: registerFunction and functionCalls refuse option values of the wrong type (InvalidOptionError)", () => {
+  // maxInFlight; `options ?? {}` and boolean checks are missing. Fix: a non-object options value
+  // (null included) and a flag that is not a boolean are refused; undefined means the defaults.
+  it("fixed: registerFunction and functionCalls refuse option values of the wrong type (InvalidOptionError)", () => {
     const make = (extra: object = {}) =>
       new OpenAILLMService({ apiKey: "sk-test", env: {}, model: "gpt-test", ...extra });
     const cases: Record<string, () => unknown> = {

@@ -145,6 +145,7 @@ export class FunctionCallRunner {
 
   constructor(host: FunctionCallHost, settings: FunctionCallSettings = {}) {
     this.#host = host;
+    checkOptionsObject(host.name, "functionCalls", settings);
     this.#defaultTimeoutMs = checkMs(
       host.name,
       "functionCalls.timeoutMs",
@@ -158,7 +159,7 @@ export class FunctionCallRunner {
       DEFAULTS.endWaitMs,
       true,
     );
-    this.#sequential = settings.sequential ?? false;
+    this.#sequential = checkFlag(host.name, "functionCalls.sequential", settings.sequential, false);
     const max = settings.maxInFlight ?? DEFAULTS.maxInFlight;
     if (!Number.isInteger(max) || max < 1) {
       throw new InvalidOptionError(
@@ -180,18 +181,20 @@ export class FunctionCallRunner {
     if (typeof handler !== "function") {
       throw new InvalidOptionError(`${this.#host.name}: the handler of ${checked.name} must be a function`);
     }
+    const owner = this.#host.name;
+    checkOptionsObject(owner, `the options of ${checked.name}`, options);
     const registration: FunctionRegistration = Object.freeze({
       tool: checked,
       handler,
-      timeoutMs: checkMs(
-        this.#host.name,
-        `timeoutMs of ${checked.name}`,
-        options.timeoutMs,
-        this.#defaultTimeoutMs,
+      timeoutMs: checkMs(owner, `timeoutMs of ${checked.name}`, options.timeoutMs, this.#defaultTimeoutMs),
+      cancelOnInterruption: checkFlag(
+        owner,
+        `cancelOnInterruption of ${checked.name}`,
+        options.cancelOnInterruption,
+        true,
       ),
-      cancelOnInterruption: options.cancelOnInterruption ?? true,
-      runLlm: options.runLlm ?? true,
-      addToContext: options.addToContext ?? true,
+      runLlm: checkFlag(owner, `runLlm of ${checked.name}`, options.runLlm, true),
+      addToContext: checkFlag(owner, `addToContext of ${checked.name}`, options.addToContext, true),
     });
     this.#functions.set(checked.name, registration);
     return registration;
@@ -466,6 +469,43 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** An option's value for a message. */
+function shown(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "function") return "a function";
+  return typeof value === "string" ? JSON.stringify(value.slice(0, 80)) : String(value);
+}
+
+/**
+ * Refuses an options value that is not an object. `undefined` means the defaults (the parameter's
+ * default gives `{}`); `null` is refused like any other non-object: the types say an object or
+ * nothing, and reading null as the defaults would hide a variable that was meant to hold options.
+ */
+function checkOptionsObject(owner: string, name: string, value: unknown): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(
+      `${owner}: ${name} must be an object of options, or left out for the defaults (got ${shown(value)})`,
+    );
+  }
+}
+
+/**
+ * A true-or-false option. Checked, not read by truthiness: `"false"` or `0` would otherwise
+ * silently mean something else than what was written (a call meant to be kept, cancelled at the
+ * first barge-in).
+ */
+function checkFlag(owner: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new InvalidOptionError(
+      `${owner}: ${name} must be true or false, or left out for ${String(fallback)} (got ${shown(value)})`,
+    );
+  }
+  return value;
 }
 
 function checkMs(

@@ -5,11 +5,13 @@ import {
   FunctionCallResultFrame,
   FunctionCallsStartedFrame,
   InterruptionFrame,
+  InvalidOptionError,
   LLMContextFrame,
   LLMRunFrame,
 } from "../../../../src/index.js";
 import { FrameDirection } from "../../../../src/frames/frame.js";
 import type { LLMMessage } from "../../../../src/context/index.js";
+import { OpenAILLMService } from "../../../../src/services/llm/openai/index.js";
 import { answer, until } from "../loopback-openai.js";
 import {
   booking,
@@ -454,5 +456,38 @@ describe("function calls run by the OpenAI LLM service (loopback chat-completion
       "FunctionCallInProgressFrame",
       "FunctionCallCancelFrame",
     ]);
+  });
+});
+
+describe("function-call options", () => {
+  const make = (extra: object = {}) =>
+    new OpenAILLMService({ apiKey: "sk-test", env: {}, model: "gpt-test", ...extra });
+
+  it("refuses an options value that is not an object, and a flag that is not a boolean, saying which and what it takes", () => {
+    const llm = make();
+    const name = llm.name;
+    expect(() => llm.registerFunction(weather, () => 1, null as never)).toThrow(
+      new InvalidOptionError(
+        `${name}: the options of get_weather must be an object of options, or left out for the defaults (got null)`,
+      ),
+    );
+    expect(() => llm.registerFunction(weather, () => 1, { cancelOnInterruption: "false" as never })).toThrow(
+      new InvalidOptionError(
+        `${name}: cancelOnInterruption of get_weather must be true or false, or left out for true (got "false")`,
+      ),
+    );
+    expect(() => llm.registerFunction(weather, () => 1, { runLlm: 0 as never })).toThrow(
+      /runLlm of get_weather/,
+    );
+    expect(() => make({ functionCalls: null })).toThrow(/functionCalls must be an object of options/);
+    expect(() => make({ functionCalls: { sequential: 1 } })).toThrow(
+      /functionCalls\.sequential must be true or false, or left out for false \(got 1\)/,
+    );
+  });
+
+  it("takes undefined options as the defaults", () => {
+    const llm = make({ functionCalls: undefined });
+    llm.registerFunction(weather, () => 1, undefined);
+    expect(llm.llmContext.tools.map((t) => t.name)).toEqual(["get_weather"]);
   });
 });
