@@ -109,7 +109,7 @@ describe("TTS services: adversarial", () => {
   // ("finished"; for Cartesia a `continue: false` on the live context), drops its TTSStoppedFrame as
   // stale, and sets #response = undefined, so the new response's LLMFullResponseEndFrame flushes
   // nothing.
-  it("broken: an interruption while an unterminated response is flushed at the next LLMFullResponseStartFrame closes the NEXT response (its last sentence spoken in the response after it, no TTSStoppedFrame)", async () => {
+  it("fixed: an interruption while an unterminated response is flushed at the next LLMFullResponseStartFrame closes the NEXT response (its last sentence spoken in the response after it, no TTSStoppedFrame)", async () => {
     const tts = new CommandTTSService({ command: espeakNgCommand(), maxSentenceChars: 2000 });
     const s = await startStreamingSession([tts], { clock: new SystemClock() });
     cleanups.push(async () => void (await s.finish("cancel")));

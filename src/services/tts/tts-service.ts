@@ -340,7 +340,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     const response = this.#response;
     if (response) {
       await this.#speakPiece(this.#sentences.flush(), response, this.lifeSignal);
-      await this.#closeResponse();
+      await this.#closeResponse(response);
     }
     await this.#release();
   }
@@ -372,10 +372,14 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       return;
     }
     if (frame instanceof LLMFullResponseStartFrame) {
-      if (this.#response) {
+      const previous = this.#response;
+      if (previous) {
         // The previous response never got its end frame: finish it first.
-        await this.#speakPiece(this.#sentences.flush(), this.#response, turn);
-        await this.#closeResponse();
+        await this.#speakPiece(this.#sentences.flush(), previous, turn);
+        // Interrupted meanwhile: the interruption ended `previous`, and the next turn may already
+        // have opened its own response; this stale handler must not close it.
+        if (turn.aborted) return;
+        await this.#closeResponse(previous);
         if (turn.aborted) return;
       }
       this.#response = this.#newContext();
@@ -386,7 +390,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       if (response) {
         await this.#speakPiece(this.#sentences.flush(), response, turn);
         if (turn.aborted) return;
-        await this.#closeResponse();
+        await this.#closeResponse(response);
       }
       return this.pushFrame(frame, direction);
     }
@@ -420,11 +424,15 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     };
   }
 
-  async #closeResponse(): Promise<void> {
-    const response = this.#response;
-    this.#response = undefined;
-    if (response) this.#endContext(response, "finished");
-    if (response?.started) await this.pushFrame(new TTSStoppedFrame(response.contextId));
+  /**
+   * Finishes `response` (its context ended, its TTSStoppedFrame pushed). It is the handler's own
+   * response, captured before it awaited: `#response` may be another one by now (a new turn's,
+   * after an interruption), and is only forgotten if it is still this one.
+   */
+  async #closeResponse(response: AudioContext): Promise<void> {
+    if (this.#response === response) this.#response = undefined;
+    this.#endContext(response, "finished");
+    if (response.started) await this.pushFrame(new TTSStoppedFrame(response.contextId));
   }
 
   /** Speaks one piece (a sentence as written) of `context`. */
