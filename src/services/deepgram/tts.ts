@@ -80,6 +80,8 @@ export interface DeepgramTTSStats {
   audioDroppedUnexpected: number;
   /** Text messages that could not be read (said once, then counted). */
   malformedMessages: number;
+  /** Connections dropped and reopened because a `Clear` was not answered in time. */
+  reconnectsForClear: number;
 }
 
 /**
@@ -89,7 +91,9 @@ export interface DeepgramTTSStats {
  * `{"type":"Flush"}`; its audio is the binary messages up to `Flushed`. An interrupted or
  * abandoned sentence sends `{"type":"Clear"}`, and every byte of audio that arrives until
  * `Cleared` is dropped: it belongs to the cleared text (binary messages carry no id). The next
- * sentence waits for `Cleared` before it speaks. At the end, `{"type":"Close"}`.
+ * sentence waits for `Cleared` before it speaks; past half of `stallTimeoutMs` it stops waiting and
+ * the connection is reopened instead, so the cleared text's audio can never reach it. At the end,
+ * `{"type":"Close"}`.
  *
  * Reconnects: a sentence cut by a drop fails (said once) and the next waits for the new connection;
  * one that finds the socket closing before anything of it went out is spoken on the next
@@ -112,6 +116,7 @@ export class DeepgramTTSService extends TTSService {
     audioDroppedAfterClear: 0,
     audioDroppedUnexpected: 0,
     malformedMessages: 0,
+    reconnectsForClear: 0,
   };
   readonly #options: DeepgramTTSOptions;
   readonly #apiKey: string | undefined;
@@ -323,21 +328,42 @@ export class DeepgramTTSService extends TTSService {
         await request.waitForConnection(this.#connected(socket, signal, after));
         continue;
       }
+      // A Clear is unanswered: audio arriving now is the cleared text's, and binary messages carry
+      // no id, so nothing may be sent on this connection until Cleared (lifting the gate would play
+      // the cleared text's tail in this sentence). Cleared is waited for at most half the stall
+      // bound; then the connection is dropped and a new one opened, on which nothing of the cleared
+      // text can arrive, and the sentence waits for it as for any reconnect (a bound of its own).
+      const recycle = this.clock.setTimer(() => this.#reconnectForClear(socket), this.#clearedWithinMs);
       try {
         await this.#wait(signal);
       } catch (error) {
-        if (signal.reason instanceof TTSTimeoutError && this.#clearsPending > 0 && socket.isOpen) {
-          // Abandoned while Deepgram never answered Clear: stop gating, or every sentence would wait.
-          // (An interruption here keeps the gate: the cleared audio may still come.)
-          this.#clearsPending = 0;
-          this.#report(
-            "no-cleared",
-            `${this.name}: Deepgram did not answer Clear with Cleared; audio is no longer held back for it`,
-          );
-        }
+        // The stall bound ran out all the same: still never lift the gate with the Clear
+        // unanswered. (An interruption keeps it: the cleared audio may still come.)
+        if (signal.reason instanceof TTSTimeoutError) this.#reconnectForClear(socket);
         throw error;
+      } finally {
+        recycle.cancel();
       }
     }
+  }
+
+  /** Longest wait for `Cleared` before the connection is reopened, in ms: half the stall bound. */
+  get #clearedWithinMs(): number {
+    return this.stallTimeoutMs / 2;
+  }
+
+  /** Deepgram has not answered a `Clear` in time: reopen the connection, so its stale audio cannot reach a later sentence. */
+  #reconnectForClear(socket: ProviderSocket): void {
+    if (this.#clearsPending === 0 || !socket.isOpen) return;
+    const ms = Math.round(this.#clearedWithinMs);
+    if (!socket.reconnect(`Deepgram did not answer Clear with Cleared within ${ms} ms`)) return;
+    this.stats.reconnectsForClear++;
+    this.#report(
+      "no-cleared",
+      `${this.name}: Deepgram did not answer Clear with Cleared within ${ms} ms; the connection was reopened, ` +
+        "so none of the cleared text's audio can reach the next sentence",
+    );
+    this.#wakeAll(); // the sentence waiting for Cleared waits for the new connection instead
   }
 
   /** Resolves once a connection newer than the `after`th is open; rejects with the socket's failure or `signal.reason`. */

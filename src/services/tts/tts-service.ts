@@ -305,6 +305,11 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     return this.#failure === undefined;
   }
 
+  /** The stall bound of each piece, in ms (`stallTimeoutMs`, or its default). */
+  protected get stallTimeoutMs(): number {
+    return this.#options.stallTimeoutMs;
+  }
+
   /** Characters of text held, waiting for the end of their sentence (≤ `maxSentenceChars`). */
   get pendingChars(): number {
     return this.#sentences.pendingChars;

@@ -98,6 +98,8 @@ export class ProviderSocket {
   #liveness: Liveness | undefined;
   /** Why the current connection was destroyed by us (a missed pong), for the disconnect message. */
   #destroyedBecause: string | undefined;
+  /** The open connection was dropped on purpose ({@link reconnect}): reopen at once, not a failure. */
+  #recycling = false;
   #everOpened = false;
   #started: Promise<void> | undefined;
   #settleStarted: ((error?: unknown) => void) | undefined;
@@ -209,6 +211,26 @@ export class ProviderSocket {
   }
 
   /**
+   * Drops the open connection on purpose and opens a new one at once: no backoff wait, and not
+   * counted as a failure. For an owner that can no longer trust what the provider may still send on
+   * this connection (Deepgram's `Clear` left unanswered: its audio carries no id, so the cleared
+   * text's could not be told from the next sentence's). `isOpen` is false from now on until the new
+   * connection opens; `onDisconnect` is called as for a drop (`willReconnect: true`, `reason` =
+   * `why`). Returns false, and does nothing, unless a connection is open and the socket is not
+   * closing.
+   */
+  reconnect(why: string): boolean {
+    const connection = this.#connection;
+    if (this.#state !== "open" || !connection || this.#stopping) return false;
+    this.#recycling = true;
+    this.#destroyedBecause = why;
+    this.#state = "connecting";
+    this.#liveness?.stop();
+    connection.terminate();
+    return true;
+  }
+
+  /**
    * Closes for good: cancels an attempt or backoff wait in flight at once; on an open connection
    * sends `endOfStream` (or starts the close handshake), still delivers the provider's last
    * messages to `onMessage`, waits for the server's close up to `timeoutMs`, then destroys the
@@ -311,6 +333,13 @@ export class ProviderSocket {
       if (this.#stopping) return;
       this.#state = "connecting";
       this.stats.disconnects++;
+      if (this.#recycling) {
+        // Dropped on purpose (reconnect()): not a failure, and no backoff: a new connection now.
+        this.#recycling = false;
+        this.#notifyDisconnect(closed, true);
+        this.#destroyedBecause = undefined;
+        continue;
+      }
       const why = describeClose(closed, this.#destroyedBecause);
       if (this.#clock.now() - openedAt >= this.#settings.stableAfterMs) {
         failures = 0;

@@ -11,6 +11,7 @@ import { DeepgramTTSService } from "../../../src/services/deepgram/tts.js";
 import { endTTS, expectNothingPending, finishTTS, startTTS, waitFor } from "../openai-audio/tts-session.js";
 import { describeFrames } from "../tts/support.js";
 import { tcpHandles, until } from "../websocket/loopback-provider.js";
+import { STALE_SAMPLE } from "./fake-deepgram-speak.js";
 import { expected, fake, service } from "./speak-kit.js";
 
 function concat(...parts: Int16Array[]): Int16Array {
@@ -195,7 +196,10 @@ describe("DeepgramTTSService on a loopback /v1/speak", () => {
     await endTTS(s);
   });
 
-  it("a Clear never answered: the next sentence waits, is abandoned at the stall, and the gate is lifted", async () => {
+  // Before, the waiting sentence was abandoned at the stall and the gate lifted with the Clear still
+  // unanswered, so the cleared text's audio (sent before a late Cleared) was played in the next
+  // sentence (test/adversary/tts-services.test.ts). The connection is reopened instead.
+  it("a Clear never answered: the next sentence waits half the stall bound, the connection is reopened, and it is spoken there", async () => {
     const server = await fake({ onFlush: (n) => (n === 1 ? "stall" : "ok"), answerClear: false });
     const tts = service(server, { stallTimeoutMs: 150 });
     const s = await startTTS(tts, new SystemClock());
@@ -206,13 +210,17 @@ describe("DeepgramTTSService on a loopback /v1/speak", () => {
       "the first stall",
     );
     s.answer("Three.");
-    await waitFor(s, () => s.down.ofType(TTSStoppedFrame).length === 1, "the last answer");
+    await waitFor(s, () => s.down.ofType(TTSStoppedFrame).length === 2, "the last answer");
     await endTTS(s);
-    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["Three."]);
+    expect(s.down.ofType(TTSTextFrame).map((f) => f.text)).toEqual(["Two. ", "Three."]);
     expect(s.errors().map((e) => e.error.message)).toEqual([
       expect.stringMatching(/gave no audio for 150 ms/),
-      expect.stringMatching(/did not answer Clear with Cleared/),
+      expect.stringMatching(/did not answer Clear with Cleared within 75 ms; the connection was reopened/),
     ]);
+    expect(types(server.connections[0]!.texts)).toEqual(["Speak", "Flush", "Clear"]);
+    expect(types(server.connections[1]!.texts)).toEqual(["Speak", "Flush", "Speak", "Flush", "Close"]);
+    expect(tts.stats.reconnectsForClear).toBe(1);
+    expect(Array.from(s.samples()).filter((v) => v === STALE_SAMPLE)).toEqual([]);
   });
 
   it("malformed messages and warnings are said once each, counted, and the audio still plays", async () => {

@@ -145,6 +145,31 @@ describe("ProviderSocket: exchange and reconnect", () => {
     );
   });
 
+  it("reconnect(why) drops the open connection on purpose and opens a new one at once: no backoff, no failure, no warning", async () => {
+    const server = await provider();
+    const clock = new VirtualClock();
+    const { socket, opens, disconnects, lines } = make(
+      server.url,
+      { backoff: { initialDelayMs: 60_000, maxAttempts: 1 } },
+      clock,
+    );
+    await clock.runUntil(socket.start());
+    const at = clock.now();
+    expect(socket.reconnect("the owner no longer trusts it")).toBe(true);
+    expect(socket.isOpen).toBe(false);
+    await clock.runUntil(() => opens.length === 2);
+    expect(clock.now()).toBe(at); // no backoff wait (60 s), and maxAttempts 1 did not give up
+    expect(opens).toEqual([false, true]);
+    expect(disconnects).toEqual([
+      { code: 1006, reason: "the owner no longer trusts it", willReconnect: true },
+    ]);
+    expect(socket.send("again")).toBe(true);
+    await until(() => server.received.some((r) => r.connection === 2), "the message on the new connection");
+    expect(lines.filter((l) => l.level !== "debug")).toEqual([]);
+    await socket.close({ timeoutMs: 200 });
+    expect(socket.reconnect("closed")).toBe(false);
+  });
+
   it("a server that answers 503 twice, then accepts: waits initialDelayMs, then × factor, then connects", async () => {
     const clock = new VirtualClock();
     const times: number[] = [];
