@@ -228,7 +228,7 @@ describe("TTS services: adversarial", () => {
   // clears #response (no TTSStoppedFrame). Then CartesiaTTSService.#onMessage matches the chunk to
   // the sentence being read by context id *before* checking #cancelled, so a cancelled context's
   // late chunks are pushed.
-  it("broken: barge-in during the end drain: Cartesia's late chunks for the context just cancelled are played, the held text is lost and the end stalls", async () => {
+  it("fixed: barge-in during the end drain: Cartesia's late chunks for the context just cancelled are played, the held text is lost and the end stalls", async () => {
     const server = await fakeCartesia({ holdAnswers: true, chunksAfterCancel: 3 });
     cleanups.push(() => server.close());
     const tts = new CartesiaTTSService({ apiKey: "test-key", baseUrl: server.baseUrl, stallTimeoutMs: 800 });

@@ -313,7 +313,10 @@ export class CartesiaTTSService extends TTSService {
     const message = parseCartesiaMessage(data.toString("utf8"));
     if ("cause" in message) return this.#malformed(message.cause, `${message.what}; it was ignored`);
     const sentence = this.#reading;
-    const mine = sentence !== undefined && sentence.context.id === message.contextId;
+    // A cancelled context's messages are stale even while a sentence still reads it (it is being
+    // stopped): checked first, so none of its late chunks is ever pushed.
+    const cancelled = message.contextId !== undefined && this.#cancelled.has(message.contextId);
+    const mine = !cancelled && sentence !== undefined && sentence.context.id === message.contextId;
     if (message.type === "error") return this.#onError(message, mine ? sentence : undefined);
     if (!mine) return this.#notSpeaking(message);
     sentence.context.lastActivityMs = this.clock.now();

@@ -6,7 +6,7 @@ import {
   type StreamResampler,
 } from "../../audio/resampler.js";
 import { deadline } from "../../clock/deadline.js";
-import { InvalidOptionError, describe } from "../../errors.js";
+import { InterruptedError, InvalidOptionError, describe } from "../../errors.js";
 import { TTSAudioRawFrame } from "../../frames/audio.js";
 import type { Frame, FrameDirection } from "../../frames/frame.js";
 import type { CancelFrame, EndFrame, StartFrame } from "../../frames/lifecycle.js";
@@ -171,7 +171,8 @@ const DEFAULTS = {
  *
  * Interruption: the aggregator drops held text, the synthesis in flight is aborted at once (its
  * signal fires; a subprocess is killed) and nothing it produced later is pushed. The interrupted
- * response gets no `TTSStoppedFrame`: the `InterruptionFrame` ends it downstream.
+ * response gets no `TTSStoppedFrame`: the `InterruptionFrame` ends it downstream. Text held at
+ * `EndFrame` is spoken (end drains), and a barge-in on that goodbye cuts it the same way.
  *
  * Metrics (`MetricsFrame`, pushed downstream): `ttfb` once per response (text sent → first audio,
  * ms) and {@link TTS_USAGE_METRIC} per piece (characters sent).
@@ -194,6 +195,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   #failure: Error | undefined;
   #repeats: RepeatReporter | undefined;
   #disconnected = false;
+  /** The end's drain of held text, while it runs: a barge-in on it aborts this (see {@link end}). */
+  #drain: AbortController | undefined;
   /** Contexts with a piece sent to the engine and no {@link endContext} yet (at most two: a response and a TTSSpeakFrame). */
   readonly #openContexts = new Set<AudioContext>();
 
@@ -344,8 +347,22 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     // Text still held (a response that never got its end frame) is spoken: end drains.
     const response = this.#response;
     if (response) {
-      await this.#speakPiece(this.#sentences.flush(), response, this.lifeSignal);
-      await this.#closeResponse(response);
+      // The EndFrame is uninterruptible, so a barge-in on this goodbye does not end the lane's
+      // turn; the drain has a signal of its own, which onInterruption aborts: the goodbye is cut
+      // like any answer (its context cancelled, nothing of it pushed later, no TTSStoppedFrame),
+      // and the end goes on. Without it the context was cancelled under a piece still reading it:
+      // its late audio was played and the end waited stallTimeoutMs for audio that never came.
+      const drain = new AbortController();
+      const life = this.lifeSignal;
+      const stopFollowingLife = whenAborted(life, () => drain.abort(life.reason));
+      this.#drain = drain;
+      try {
+        await this.#speakPiece(this.#sentences.flush(), response, drain.signal);
+        if (!drain.signal.aborted) await this.#closeResponse(response);
+      } finally {
+        stopFollowingLife();
+        this.#drain = undefined;
+      }
     }
     await this.#release();
   }
@@ -361,6 +378,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   protected override onInterruption(): void {
+    this.#drain?.abort(new InterruptedError(this.name)); // a barge-in on the end's goodbye (see end)
     this.#endOpenContexts("interrupted");
     this.#sentences.reset();
     this.#response = undefined; // the next text opens a fresh context and text-to-speakable
