@@ -277,7 +277,7 @@ describe("TTS services: adversarial", () => {
   // closeTimeoutMs (1000 ms, default) before it terminates the socket. The outer deadline was armed
   // first, so it fires first and the task finishes before the socket is destroyed. The docs promise
   // "destroyed after socket.closeTimeoutMs (end)" and that after end nothing is left running.
-  it("broken: a server that never answers the close: run() resolves with the TTS socket still open and a 'did not settle' warning (releaseTimeoutMs = closeTimeoutMs)", async () => {
+  it("fixed: a server that never answers the close: run() resolves with the TTS socket still open and a 'did not settle' warning (releaseTimeoutMs = closeTimeoutMs)", async () => {
     for (const provider of ["cartesia", "elevenlabs"] as const) {
       const server =
         provider === "cartesia"

@@ -255,8 +255,9 @@ export class DeepgramTTSService extends TTSService {
     }
   }
 
-  protected override async disconnect(): Promise<void> {
-    await this.#socket?.close();
+  protected override async disconnect(_how: "end" | "cancel", waitMs: number): Promise<void> {
+    const socket = this.#socket;
+    await socket?.close({ timeoutMs: Math.min(socket.closeTimeoutMs, waitMs) });
     this.#repeats?.flush();
   }
 

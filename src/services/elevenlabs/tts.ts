@@ -217,9 +217,9 @@ export class ElevenLabsTTSService extends TTSService {
     await socket.start(signal);
   }
 
-  protected override async disconnect(how: "end" | "cancel"): Promise<void> {
+  protected override async disconnect(how: "end" | "cancel", waitMs: number): Promise<void> {
     this.#reading?.stream.fail(new TTSProviderError(this.name, `${this.name}: disconnected`));
-    await this.#socket?.close(how);
+    await this.#socket?.close(how, waitMs);
     this.#repeats?.flush();
   }
 

@@ -119,8 +119,13 @@ export class SpeechSocket {
     return this.#socket.send(message);
   }
 
-  /** Closes the socket: `cancel` within 200 ms, `end` within the socket's close timeout. */
-  close(how: "end" | "cancel"): Promise<void> {
-    return this.#socket.close(how === "cancel" ? { timeoutMs: 200 } : {});
+  /**
+   * Closes the socket: waits for the server's close at most 200 ms (`cancel`) or the socket's close
+   * timeout (`end`), and never more than `maxWaitMs` (the owner's own bound, less the time the
+   * destroy takes), then destroys it.
+   */
+  close(how: "end" | "cancel", maxWaitMs = Infinity): Promise<void> {
+    const waitMs = how === "cancel" ? 200 : this.#socket.closeTimeoutMs;
+    return this.#socket.close({ timeoutMs: Math.min(waitMs, maxWaitMs) });
   }
 }

@@ -141,6 +141,12 @@ interface AudioContext {
   pieces: number;
 }
 
+/**
+ * The share of `releaseTimeoutMs` a {@link TTSService.disconnect} may spend waiting for the
+ * provider's close; the rest is left for destroying the connection when that wait runs out.
+ */
+const DISCONNECT_WAIT_SHARE = 0.8;
+
 const DEFAULTS = {
   stallTimeoutMs: 5_000,
   synthesisTimeoutMs: 30_000,
@@ -267,9 +273,12 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   /**
    * Releases what {@link connect} opened; called once, at end, cancel or teardown, within
    * `releaseTimeoutMs`. `how` is `"cancel"` when the task is stopping now (close the provider's
-   * socket with a short wait) and `"end"` otherwise. @default does nothing
+   * socket with a short wait) and `"end"` otherwise. `waitMs` is the longest a close may wait for
+   * the provider before it destroys the connection: a part of `releaseTimeoutMs`, the rest left for
+   * the destroy, so the connection is gone before the base stops waiting (a socket still open when
+   * the task has finished is a leak). @default does nothing
    */
-  protected disconnect(_how: "end" | "cancel"): void | Promise<void> {}
+  protected disconnect(_how: "end" | "cancel", _waitMs: number): void | Promise<void> {}
 
   /**
    * The response `contextId` is over: `"finished"` after its last piece (finish the provider's
@@ -718,10 +727,14 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     this.#repeats?.flush();
     if (this.#disconnected) return;
     this.#disconnected = true;
+    // The provider's close is waited for within a part of the bound, so a server that never answers
+    // it is destroyed inside the bound, not after it: two equal bounds nested (a socket's
+    // closeTimeoutMs inside releaseTimeoutMs, both 1000 ms by default) let the outer fire first.
+    const waitMs = this.#options.releaseTimeoutMs * DISCONNECT_WAIT_SHARE;
     try {
       await deadline(
         this.clock,
-        async () => this.disconnect(how),
+        async () => this.disconnect(how, waitMs),
         this.#options.releaseTimeoutMs,
         `${this.name}: disconnecting from the TTS engine`,
         { io: true },

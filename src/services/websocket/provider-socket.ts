@@ -132,6 +132,11 @@ export class ProviderSocket {
     return this.#failure;
   }
 
+  /** The default wait for the server's close at {@link close}, in ms (`closeTimeoutMs`). */
+  get closeTimeoutMs(): number {
+    return this.#settings.closeTimeoutMs;
+  }
+
   /** True while a connection is open and {@link send} goes out. */
   get isOpen(): boolean {
     return this.#state === "open";
