@@ -125,6 +125,14 @@ export const getCurrentTime = defineTool({
   },
 });
 
+/**
+ * Whether the assistant uses preemptive generation, from `VOICEPIPE_PREEMPTIVE`: on unless it is
+ * `0`, `off` or `false` (any case, spaces ignored).
+ */
+export function preemptiveFromEnv(env: Readonly<Record<string, string | undefined>>): boolean {
+  return !["0", "off", "false"].includes((env.VOICEPIPE_PREEMPTIVE ?? "").trim().toLowerCase());
+}
+
 /** The answer of {@link getCurrentTime}; an unknown zone throws (the model is told the message). */
 export function currentTime(
   timeZone: string | undefined,
@@ -244,9 +252,7 @@ export async function runAssistantBot(
   const aggregators = new LLMContextAggregatorPair(context, {
     user: {
       transcriptWaitMs: turn.transcriptWaitMs,
-      preemptiveGeneration:
-        options.preemptiveGeneration ??
-        !["0", "off", "false"].includes((env.VOICEPIPE_PREEMPTIVE ?? "").trim()),
+      preemptiveGeneration: options.preemptiveGeneration ?? preemptiveFromEnv(env),
     },
   });
   const llm = createLLM(choice.llm, env);
