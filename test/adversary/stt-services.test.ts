@@ -21,7 +21,6 @@ import {
   ErrorFrame,
   type Frame,
   InputAudioRawFrame,
-  InterimTranscriptionFrame,
   MetricsFrame,
   Pipeline,
   PipelineTask,
@@ -51,11 +50,6 @@ import {
   results,
 } from "../services/deepgram/fake-deepgram-listen.js";
 import { finish, speechChunk, startSession } from "../services/deepgram/stt-session.js";
-import {
-  type FakeOpenAIAudio,
-  type FakeOpenAIAudioOptions,
-  fakeOpenAIAudio,
-} from "../services/openai-audio/fake-openai-audio.js";
 import { tcpHandles, until } from "../services/websocket/loopback-provider.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -86,12 +80,6 @@ afterEach(async () => {
 
 async function deepgram(options: FakeDeepgramOptions = {}): Promise<FakeDeepgram> {
   const server = await fakeDeepgramListen(options);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-async function openai(options: FakeOpenAIAudioOptions = {}): Promise<FakeOpenAIAudio> {
-  const server = await fakeOpenAIAudio(options);
   cleanups.push(() => server.close());
   return server;
 }
@@ -198,14 +186,15 @@ async function rawHttp(
 // ------------------------------------------------------------------------ segmented: ordering
 
 describe("adversary: segmented STT (OpenAI transcription, SegmentedSTTService)", () => {
-  it("broken: a server answering out of order reorders the transcripts (utterance 2's words pushed before utterance 1's)", async () => {
+  it("fixed: a server answering out of order reorders the transcripts (utterance 2's words pushed before utterance 1's)", async () => {
     // Utterance 1's answer is held until utterance 2 was answered.
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    let answered2 = false;
     const server = await rawHttp(async (n, _body, response) => {
       if (n === 1) await held;
       response.writeHead(200, { "content-type": "application/json" });
-      response.end(JSON.stringify({ text: `utterance ${n}` }));
+      response.end(JSON.stringify({ text: `utterance ${n}` }), () => void (answered2 ||= n === 2));
     });
     cleanups.push(() => release()); // the fake's close waits for it
     // SystemClock: a virtual clock's advance() waits for the held request (tracked real work).
@@ -213,7 +202,10 @@ describe("adversary: segmented STT (OpenAI transcription, SegmentedSTTService)",
     await s.utter(200);
     await until(() => server.requests === 1, "request 1");
     await s.utter(200, 200);
-    await until(() => s.down.ofType(TranscriptionSettledFrame).length === 1, "answer 2");
+    // Fix: wait on the server's answer 2 (its settled frame now waits behind utterance 1's).
+    await until(() => answered2, "answer 2");
+    await new Promise((r) => setTimeout(r, 100)); // the client reads it
+    expect(s.transcripts()).toEqual([]); // held for utterance 1
     release();
     await until(() => s.transcripts().length === 2, "both transcripts");
     await s.finish();
@@ -221,7 +213,7 @@ describe("adversary: segmented STT (OpenAI transcription, SegmentedSTTService)",
     expect(s.transcripts()).toEqual(["utterance 1", "utterance 2"]);
   });
 
-  it("broken: a burst of 1,000 VAD segments runs 1,000 requests at once (no bound on concurrency or queue)", async () => {
+  it("fixed: a burst of 1,000 VAD segments runs 1,000 requests at once (no bound on concurrency or queue)", async () => {
     const stt = new GatedSTT({ prerollMs: 0, requestTimeoutMs: 60_000 });
     const s = await segmentedSession(stt);
     for (let i = 0; i < 1_000; i++) {
@@ -232,13 +224,18 @@ describe("adversary: segmented STT (OpenAI transcription, SegmentedSTTService)",
       "1,000 pending frames",
       20_000,
     );
-    const inFlightAtPeak = stt.maxInFlight;
-    for (const c of stt.calls) c.answer("x");
+    // Queued segments start as earlier ones are answered: answer each call as it comes (fix:
+    // the original answered only the calls present once, which a bounded queue never completes).
+    let answered = 0;
     await until(
-      () => s.down.ofType(TranscriptionSettledFrame).length === 1_000,
+      () => {
+        while (answered < stt.calls.length) stt.calls[answered++]!.answer("x");
+        return s.down.ofType(TranscriptionSettledFrame).length === 1_000;
+      },
       "1,000 settled frames",
       20_000,
     );
+    const inFlightAtPeak = stt.maxInFlight;
     const last = s.down.ofType(TranscriptionSettledFrame).at(-1)!;
     expect([last.requested, last.settled]).toEqual([1_000, 1_000]);
     await s.finish();
@@ -248,7 +245,7 @@ describe("adversary: segmented STT (OpenAI transcription, SegmentedSTTService)",
 });
 
 describe("adversary: segmented STT at the end, under stalls and hostile answers", () => {
-  it("broken: at the end, a request still out when closeTimeoutMs runs out is announced pending and never settled", async () => {
+  it("fixed: at the end, a request still out when closeTimeoutMs runs out is announced pending and never settled", async () => {
     const stt = new GatedSTT({ prerollMs: 0, requestTimeoutMs: 60_000, closeTimeoutMs: 100 });
     const s = await segmentedSession(stt, new SystemClock());
     await s.utter(100);
@@ -310,7 +307,7 @@ describe("adversary: segmented STT at the end, under stalls and hostile answers"
 // ---------------------------------------------------------------------------- audio intake
 
 describe("adversary: audio intake (Deepgram live on the loopback fake)", () => {
-  it("broken: 1-sample frames at 48 kHz: usage (stt_usage) and audioSentMs count a third of the audio the provider got", async () => {
+  it("fixed: 1-sample frames at 48 kHz: usage (stt_usage) and audioSentMs count a third of the audio the provider got", async () => {
     const server = await deepgram();
     const s = await startSession({ baseUrl: server.baseUrl });
     // 960 frames of one sample at 48 kHz = 20 ms; 10 rounds = 200 ms.
@@ -616,8 +613,9 @@ function standIn(body: string): { binary: string; running: () => number } {
 }
 
 describe("adversary: PocketsphinxSTTService", () => {
-  it("broken: 100 utterances in a burst start 100 recogniser processes at once (no bound on runs)", async () => {
-    const fake = standIn("sleep 2; echo heard");
+  it("fixed: 100 utterances in a burst start 100 recogniser processes at once (no bound on runs)", async () => {
+    // 0.2 s per run (was 2 s: 100 runs of 2 s with at most 8 at once cannot finish within 15 s).
+    const fake = standIn("sleep 0.2; echo heard");
     const stt = new PocketsphinxSTTService({
       binary: fake.binary,
       checkAtStart: false,
@@ -675,7 +673,7 @@ describe("adversary: PocketsphinxSTTService", () => {
 });
 
 describe("adversary: mute and back-pressure", () => {
-  it("broken: an utterance the VAD hears while the user is muted sends a request with audio from before the mute", async () => {
+  it("fixed: an utterance the VAD hears while the user is muted sends a request with audio from before the mute", async () => {
     const stt = new GatedSTT({ prerollMs: 500 });
     const s = await segmentedSession(stt, new SystemClock());
     await s.utter(300); // a normal turn: one request

@@ -89,6 +89,10 @@ export abstract class STTService extends FrameProcessor {
   #usable = true;
   #muted = false;
   #speaking = false;
+  /** The user's speech began while muted: it is ignored to its stop (no segment, no finalize). */
+  #speechMuted = false;
+  /** Duration of input the resampler kept without output yet (chunks shorter than a sample). */
+  #heldMs = 0;
   #unbilledMs = 0;
   #disconnecting: Promise<void> | undefined;
 
@@ -276,13 +280,21 @@ export abstract class STTService extends FrameProcessor {
       return;
     }
     const audio = await this.#convert(frame);
-    // An empty message ends a Deepgram stream: never send one.
-    if (audio === undefined || audio.length === 0) return;
+    if (audio === undefined) return;
+    // An empty message ends a Deepgram stream: never send one. A chunk shorter than one output
+    // sample comes out empty (the resampler keeps it): its duration goes with the next chunk sent,
+    // which carries its audio, so sent + dropped + muted stays what came in.
+    const taken = ms + this.#heldMs;
+    if (audio.length === 0) {
+      this.#heldMs = taken;
+      return;
+    }
+    this.#heldMs = 0;
     if (this.sendAudio(audio)) {
-      this.stats.audioSentMs += ms;
-      if (this.billsSentAudio) this.#unbilledMs += ms;
+      this.stats.audioSentMs += taken;
+      if (this.billsSentAudio) this.#unbilledMs += taken;
     } else {
-      this.stats.audioDroppedMs += ms;
+      this.stats.audioDroppedMs += taken;
     }
   }
 
@@ -307,6 +319,10 @@ export abstract class STTService extends FrameProcessor {
   #userStarted(): void {
     if (this.#speaking) return;
     this.#speaking = true;
+    // Speech that starts while muted is not the provider's: nothing was sent for it, and a segment
+    // opened now would be sent at the stop with the audio kept from before the mute.
+    this.#speechMuted = this.#muted;
+    if (this.#speechMuted) return;
     this.#ttfb.reset();
     if (this.#usable) this.speechStarted();
   }
@@ -314,6 +330,7 @@ export abstract class STTService extends FrameProcessor {
   #userStopped(): void {
     if (!this.#speaking) return;
     this.#speaking = false;
+    if (this.#speechMuted) return;
     const now = this.clock.now();
     const finalizing = this.#usable && !this.#disconnecting && this.finalize();
     if (finalizing) this.stats.finalizes++;

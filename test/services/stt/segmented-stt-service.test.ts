@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { VirtualClock } from "../../../src/clock/index.js";
 import { readWav, writeWav } from "../../../src/audio/wav.js";
+import { InvalidOptionError } from "../../../src/errors.js";
 import { ErrorFrame } from "../../../src/frames/error.js";
 import { FrameDirection } from "../../../src/frames/frame.js";
 import { MetricsFrame } from "../../../src/frames/metrics.js";
@@ -235,5 +236,38 @@ describe("SegmentedSTTService: one request per utterance", () => {
     expect(s.stt.requestsInFlight).toBe(0);
     expect(s.clock.pendingTimers).toBe(0);
     expect(s.clock.pendingRealWork).toBe(0);
+  });
+
+  it("validates the concurrency and queue bounds", () => {
+    for (const bad of [
+      { maxConcurrentRequests: 0 },
+      { maxConcurrentRequests: 1.5 },
+      { maxQueuedRequests: -1 },
+      { maxQueuedMs: Number.NaN },
+    ]) {
+      expect(() => new LoopbackHttpSTT("http://127.0.0.1:1", bad)).toThrow(InvalidOptionError);
+    }
+  });
+
+  it("runs at most maxConcurrentRequests at once, queues the rest, refuses the oldest waiting past the bound (said once, counted, settled)", async () => {
+    const http = await server({ hang: true });
+    const s = await session(http.url, { prerollMs: 0, maxConcurrentRequests: 2, maxQueuedRequests: 1 });
+    // No clock.advance: it would wait for the hanging requests (tracked real work).
+    for (let i = 0; i < 5; i++) {
+      s.task.queueFrame(new VADUserStartedSpeakingFrame());
+      for (let k = 0; k <= i; k++) s.task.queueFrame(speechChunk(20, 16_000));
+      s.task.queueFrame(new VADUserStoppedSpeakingFrame());
+    }
+    await until(() => s.down.ofType(TranscriptionPendingFrame).length === 5, "5 pending frames");
+    await until(() => http.segments.length === 2, "2 requests");
+    expect(s.stt.requestsInFlight).toBe(2);
+    expect(s.stt.requestsQueued).toBe(1);
+    expect(s.stt.segmentsRefused).toBe(2); // segments 3 and 4 (the oldest waiting), not 5
+    expect(s.up.ofType(ErrorFrame)).toHaveLength(1);
+    // Refused segments settle behind the requests spoken before them (in order).
+    expect(s.down.ofType(TranscriptionSettledFrame)).toHaveLength(0);
+    const cancelled = s.task.cancel("test");
+    await s.clock.runUntil(cancelled);
+    expect(http.segments).toEqual([20, 40]);
   });
 });
