@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import {
   type Clock,
-  type ErrorFrame,
+  ErrorFrame,
   type Frame,
   FrameDirection,
   type FrameProcessor,
@@ -12,11 +12,13 @@ import {
   MetricsFrame,
   Pipeline,
   PipelineTask,
+  SystemClock,
   VirtualClock,
   silentLogger,
 } from "../../../src/index.js";
 import { LLMContext } from "../../../src/context/index.js";
 import type { LLMService } from "../../../src/services/llm/index.js";
+import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../src/services/llm/openai/index.js";
 import { FrameRecorder } from "../../../src/testing/index.js";
 import { memoryLogger } from "../../support/logger.js";
 import { until } from "./loopback-sse.js";
@@ -73,6 +75,30 @@ export function runLLM<S extends LLMService>(llm: S, clock: Clock = new VirtualC
       .map((f) => f.text);
   const metrics = () => t.down.ofType(MetricsFrame).flatMap((m) => m.data);
   return { ...t, llm, textsAfter, metrics };
+}
+
+/**
+ * An `OpenAILLMService` on a loopback server (`baseURL`), in a task with recorders at both ends, on
+ * `clock` (real time by default: the loopback server is real), with its warnings and the errors
+ * that went upstream.
+ */
+export function runOpenAI(
+  srv: { readonly baseURL: string },
+  options: OpenAILLMServiceOptions = {},
+  clock: Clock = new SystemClock(),
+) {
+  const log = memoryLogger();
+  const llm = new OpenAILLMService({
+    apiKey: "sk-test",
+    baseURL: srv.baseURL,
+    env: {},
+    model: "gpt-test",
+    ...options,
+  });
+  const t = runLLM(llm, clock, log.logger);
+  const warnings = (): string[] => log.lines.filter((l) => l.level === "warn").map((l) => l.message);
+  const upErrors = (): string[] => t.up.ofType(ErrorFrame).map((f) => f.error.message);
+  return { ...t, warnings, upErrors };
 }
 
 export function userContext(text = "What's the weather in Paris?"): LLMContext {

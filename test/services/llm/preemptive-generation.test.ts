@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  type Clock,
   type Frame,
   Pipeline,
   PipelineTask,
@@ -24,7 +23,7 @@ import {
   VirtualClock,
 } from "../../../src/index.js";
 import { LLMContext, defineTool } from "../../../src/context/index.js";
-import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../src/services/llm/openai/index.js";
+import { OpenAILLMService } from "../../../src/services/llm/openai/index.js";
 import { LLMUserAggregator } from "../../../src/processors/aggregators/index.js";
 import { FrameRecorder } from "../../../src/testing/index.js";
 import { PREFETCH_UNCLAIMED_MS } from "../../../src/services/llm/llm-prefetch.js";
@@ -39,21 +38,12 @@ import {
   until,
   usageChunk,
 } from "./loopback-openai.js";
-import { runLLM } from "../http/run-llm.js";
+import { runOpenAI } from "../http/run-llm.js";
 import { closedAfterEach } from "../../support/servers.js";
 
 const server = closedAfterEach(loopbackOpenAI);
 
-function run(srv: LoopbackOpenAI, options: OpenAILLMServiceOptions = {}, clock: Clock = new SystemClock()) {
-  const llm = new OpenAILLMService({
-    apiKey: "sk-test",
-    baseURL: srv.baseURL,
-    env: {},
-    model: "gpt-test",
-    ...options,
-  });
-  return runLLM(llm, clock);
-}
+const run = runOpenAI;
 
 /** The last user message of a request the server saw. */
 function lastUser(srv: LoopbackOpenAI, i: number): unknown {

@@ -7,7 +7,6 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  ErrorFrame,
   FunctionCallInProgressFrame,
   LLMContextFrame,
   LLMFullResponseEndFrame,
@@ -18,10 +17,8 @@ import {
 } from "../../../src/index.js";
 import { LLMContext, type LLMAssistantMessage, defineTool } from "../../../src/context/index.js";
 import { BODY_END_DRAIN_MS } from "../../../src/services/llm/llm-service.js";
-import { OpenAILLMService, type OpenAILLMServiceOptions } from "../../../src/services/llm/openai/index.js";
 import { AnthropicLLMService } from "../../../src/services/anthropic/index.js";
 import { GeminiLLMService } from "../../../src/services/gemini/index.js";
-import type { Clock } from "../../../src/clock/clock.js";
 import { memoryLogger } from "../../support/logger.js";
 import { ResultsToContext } from "./function-calls/harness.js";
 import {
@@ -44,7 +41,7 @@ import {
   thinkingDelta,
 } from "../anthropic/anthropic-events.js";
 import { type LoopbackSse, loopbackSse, until } from "../http/loopback-sse.js";
-import { count, runLLM, runProcessor, userContext } from "../http/run-llm.js";
+import { count, runLLM, runOpenAI, runProcessor, userContext } from "../http/run-llm.js";
 
 const closers: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -55,25 +52,6 @@ async function openaiServer(respond: Responder): Promise<LoopbackOpenAI> {
   const s = await loopbackOpenAI(respond);
   closers.push(s);
   return s;
-}
-
-function runOpenAI(
-  srv: LoopbackOpenAI,
-  options: OpenAILLMServiceOptions = {},
-  clock: Clock = new SystemClock(),
-) {
-  const log = memoryLogger();
-  const llm = new OpenAILLMService({
-    apiKey: "sk-test",
-    baseURL: srv.baseURL,
-    env: {},
-    model: "gpt-test",
-    ...options,
-  });
-  const t = runLLM(llm, clock, log.logger);
-  const warnings = (): string[] => log.lines.filter((l) => l.level === "warn").map((l) => l.message);
-  const upErrors = (): string[] => t.up.ofType(ErrorFrame).map((f) => f.error.message);
-  return { ...t, warnings, upErrors };
 }
 
 const ends = (t: ReturnType<typeof runOpenAI>): number => count(t.down, LLMFullResponseEndFrame);
