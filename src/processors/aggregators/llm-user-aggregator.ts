@@ -1,4 +1,4 @@
-import type { LLMContextError } from "../../errors.js";
+import { InvalidOptionError, type LLMContextError, describe } from "../../errors.js";
 import type { TimerHandle } from "../../clock/clock.js";
 import type { LLMContext } from "../../context/llm-context.js";
 import { type Frame, FrameDirection } from "../../frames/frame.js";
@@ -160,16 +160,7 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.transcriptWaitMs = checkMs(this.name, "transcriptWaitMs", options.transcriptWaitMs, 1000);
     this.maxTurnChars = checkCount(this.name, "maxTurnChars", options.maxTurnChars, 10_000);
     this.#text = new TurnText(this.maxTurnChars);
-    const preemptive = options.preemptiveGeneration ?? false;
-    this.preemptiveMaxPerTurn =
-      preemptive === false
-        ? 0
-        : checkCount(
-            this.name,
-            "preemptiveGeneration.maxPerTurn",
-            preemptive === true ? undefined : preemptive.maxPerTurn,
-            3,
-          );
+    this.preemptiveMaxPerTurn = preemptiveMaxPerTurn(this.name, options.preemptiveGeneration);
     this.#repeats = new RepeatReporter({
       owner: this.name,
       logger: () => this.logger,
@@ -387,4 +378,16 @@ export class LLMUserAggregator extends FrameProcessor<LLMUserAggregatorEvents> {
     this.#transcriptions.clear();
     this.#repeats.flush();
   }
+}
+
+/** `preemptiveGeneration` as the most requests per turn (0: off); anything but a boolean or an options object is refused. */
+function preemptiveMaxPerTurn(owner: string, value: unknown): number {
+  if (value === undefined || value === false) return 0;
+  if (value === true) return checkCount(owner, "preemptiveGeneration.maxPerTurn", undefined, 3);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new InvalidOptionError(
+      `${owner}: preemptiveGeneration must be true, false or { maxPerTurn } (got ${describe(value)})`,
+    );
+  const { maxPerTurn } = value as PreemptiveGenerationOptions;
+  return checkCount(owner, "preemptiveGeneration.maxPerTurn", maxPerTurn, 3);
 }

@@ -115,6 +115,15 @@ describe("LLMUserAggregator with preemptiveGeneration", () => {
     await s.clock.runUntil(s.task.stopWhenDone());
   });
 
+  it("refuses a preemptiveGeneration that is not a boolean or an options object (null, a string, a number, an array)", () => {
+    for (const bad of [null, "yes", 1, []])
+      expect(() => setup({ preemptiveGeneration: bad as never })).toThrow(
+        /preemptiveGeneration must be true, false or \{ maxPerTurn \}/,
+      );
+    expect(setup({ preemptiveGeneration: {} }).aggregator.preemptiveMaxPerTurn).toBe(3);
+    expect(setup({ preemptiveGeneration: false }).aggregator.preemptiveMaxPerTurn).toBe(0);
+  });
+
   it("refuses a maxPerTurn that is not a whole number ≥ 1", () => {
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
       expect(() => setup({ preemptiveGeneration: { maxPerTurn: bad } })).toThrow(InvalidOptionError);
