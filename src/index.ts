@@ -43,6 +43,7 @@ export {
   LLMSetToolsFrame,
   LLMContextFrame,
   LLMPreemptiveContextFrame,
+  LLMPreemptiveTextFrame,
   LLMFullResponseStartFrame,
   LLMFullResponseEndFrame,
   TTSStartedFrame,

@@ -105,6 +105,8 @@ export interface AssistantParts {
   readonly llm: LLMService;
   /** With a `fallbackLLM`: the switcher in the pipeline. */
   readonly llmSwitcher: LLMSwitcher | undefined;
+  /** The TTS chosen from the environment. */
+  readonly tts: TTSService;
   readonly latency: TurnLatencyObserver;
   /** The phone call, when the session is one. */
   readonly call: TelephonyCall | undefined;
@@ -261,6 +263,7 @@ export async function runAssistantBot(
     service.registerFunction(getCurrentTime, ({ timeZone }) => currentTime(timeZone), { timeoutMs: 2_000 });
   }
   const llmSwitcher = options.fallbackLLM ? new LLMSwitcher(llms) : undefined;
+  const tts = createTTS(choice.tts, env);
   const latency = new TurnLatencyObserver({ ...(options.logger ? { logger: options.logger } : {}) });
   const processors = line.processors(
     [
@@ -269,7 +272,7 @@ export async function runAssistantBot(
       new UserTurnProcessor(turn.turns),
       aggregators.user(),
       llmSwitcher ?? llm,
-      createTTS(choice.tts, env),
+      tts,
     ],
     [aggregators.assistant()],
   );
@@ -282,6 +285,6 @@ export async function runAssistantBot(
   const greeting =
     options.greeting ?? "Hello! I am the voicepipe assistant. Ask me anything, or ask me the time.";
   transport.on("clientConnected", () => task.queueFrame(new TTSSpeakFrame(greeting)));
-  options.onTask?.(task, { transport, context, llm, llmSwitcher, latency, call: line.call });
+  options.onTask?.(task, { transport, context, llm, llmSwitcher, tts, latency, call: line.call });
   return line.run(task, session);
 }

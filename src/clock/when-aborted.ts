@@ -57,6 +57,28 @@ export function whenAborted(signal: AbortSignal, callback: () => void): () => vo
   };
 }
 
+/**
+ * `work`'s outcome, or a rejection with `signal.reason` as soon as `signal` aborts (at once if it
+ * already has). No timer of its own: whoever owns `signal` bounds the wait. `work` is left to
+ * settle on its own.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const stopWaiting = whenAborted(signal, () => reject(signal.reason as Error));
+    work.then(
+      (value) => {
+        stopWaiting();
+        resolve(value);
+      },
+      (error: unknown) => {
+        stopWaiting();
+        reject(error as Error);
+      },
+    );
+  });
+}
+
 function stopNothing(): void {}
 
 function rethrow(error: unknown): never {

@@ -42,6 +42,7 @@ export {
   LLMSetToolsFrame,
   LLMContextFrame,
   LLMPreemptiveContextFrame,
+  LLMPreemptiveTextFrame,
   LLMFullResponseStartFrame,
   LLMFullResponseEndFrame,
   type LLMMessage,

@@ -77,6 +77,25 @@ export class LLMPreemptiveContextFrame extends DataFrame {
   }
 }
 
+/**
+ * Text of an answer an LLM service is holding for a turn not confirmed yet (preemptive generation,
+ * docs/design/llm-services.md), as it arrives: `answerId` names the held answer (a new id is a new
+ * guess, and replaces the one before), `text` is the next piece of its text, and `last` marks the
+ * end of its text (`text` is then empty). Nothing of it has been said or recorded: a TTS service may
+ * synthesise the first sentence ahead and hold the audio until the confirmed answer starts with the
+ * same sentence (docs/design/tts-services.md, "Preemptive speech"); everything else lets it pass and
+ * must not act on it. An interruption drops it, as any data frame.
+ */
+export class LLMPreemptiveTextFrame extends DataFrame {
+  constructor(
+    readonly answerId: number,
+    readonly text: string,
+    readonly last: boolean,
+  ) {
+    super();
+  }
+}
+
 /** Marks the start of an LLM response. */
 export class LLMFullResponseStartFrame extends ControlFrame {}
 

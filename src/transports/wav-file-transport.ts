@@ -5,6 +5,7 @@ import { type WavAudio, WavFileWriteError, readWavFile, writeWav } from "../audi
 import type { OutputAudioRawFrame } from "../frames/audio.js";
 import { EndTaskFrame } from "../frames/lifecycle.js";
 import { CancelledError, InvalidOptionError, describe } from "../errors.js";
+import { untilAborted } from "../clock/when-aborted.js";
 import { BaseInputTransport } from "./base-input-transport.js";
 import { BaseOutputTransport, type OutputOpenInfo } from "./base-output-transport.js";
 import { BaseTransport } from "./base-transport.js";
@@ -93,16 +94,6 @@ export class WavFileInputTransport extends BaseInputTransport {
       await this.pushError(error instanceof Error ? error : new Error(describe(error)), { fatal: true });
     }
   }
-}
-
-/** Resolves with `work`, or rejects with `signal.reason` as soon as `signal` aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** Writes the pipeline's output audio to a 16-bit PCM WAV file, streaming (never the whole call in memory). */

@@ -137,6 +137,9 @@ describe("the assistant on loopback Deepgram, OpenAI and Cartesia, through the W
     // VAD's stop, the answer was asked for then, and used; no answer was asked for twice.
     expect(harness.session().parts.llm.preemptiveAnswersUsed).toBeGreaterThanOrEqual(1);
     expect(harness.session().parts.llm.preemptiveAnswersDiscarded).toBe(0);
+    // And preemptive speech: the TTS synthesised the held answer's first sentence ahead and used it.
+    expect(harness.session().parts.tts.preemptiveSpeechUsed).toBeGreaterThanOrEqual(1);
+    expect(harness.session().parts.tts.preemptiveSpeechDiscarded).toBe(0);
 
     // The second answer reached the client whole.
     expect(playedText(client.audio, SAMPLES_PER_CHAR, secondRequest.atMs, end)).toBe("You are welcome.");

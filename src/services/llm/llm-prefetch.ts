@@ -42,7 +42,15 @@ export interface LLMPrefetchHost {
   stream(request: LLMCompletionRequest): AsyncIterable<LLMStreamEvent>;
   /** Told once when the prefetch is discarded unclaimed, for whatever reason. */
   discarded(prefetch: LLMPrefetch): void;
+  /**
+   * Told each piece of the answer's text as it is held, and once more with `last` (and no text)
+   * when the answer is complete; never after the claim or a discard. Must not throw.
+   */
+  heard(prefetch: LLMPrefetch, text: string, last: boolean): void;
 }
+
+/** Ids of prefetches, unique in the process (a TTS tells one held answer from the next by it). */
+let prefetches = 0;
 
 /**
  * One answer requested before the user's turn was confirmed (preemptive generation,
@@ -59,6 +67,8 @@ export interface LLMPrefetchHost {
  * {@link PREFETCH_UNCLAIMED_MS} until claimed.
  */
 export class LLMPrefetch {
+  /** This answer's id (`LLMPreemptiveTextFrame.answerId`). */
+  readonly id = ++prefetches;
   /** The request that was sent. */
   readonly request: LLMContextSnapshot;
   readonly #host: LLMPrefetchHost;
@@ -192,12 +202,18 @@ export class LLMPrefetch {
         this.#inflight = undefined;
         if (next.done) {
           this.#done = true;
+          host.heard(this, "", true);
           return;
         }
-        this.#events.push(next.value);
-        this.#chars += heldChars(next.value);
+        const event = next.value;
+        this.#events.push(event);
+        this.#chars += heldChars(event);
+        if (event.type === "text" && event.text !== "") host.heard(this, event.text, false);
         // The answer is complete: what follows (usage, the body's end) is the claimer's to read.
-        if (next.value.type === "complete") return;
+        if (event.type === "complete") {
+          host.heard(this, "", true);
+          return;
+        }
       }
     } catch {
       if (this.#claimed) return; // the claimer has the read under way, and its outcome

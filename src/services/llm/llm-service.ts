@@ -12,6 +12,7 @@ import {
   LLMMessagesAppendFrame,
   LLMMessagesUpdateFrame,
   LLMPreemptiveContextFrame,
+  LLMPreemptiveTextFrame,
   LLMRunFrame,
   LLMSetToolsFrame,
 } from "../../frames/llm.js";
@@ -455,6 +456,12 @@ export abstract class LLMService<E extends LLMServiceEvents = LLMServiceEvents> 
         discarded: (prefetch) => {
           this.preemptiveAnswersDiscarded++;
           if (this.#prefetch === prefetch) this.#prefetch = undefined;
+        },
+        // The held text goes on as it comes, so a TTS can synthesise the first sentence ahead
+        // (docs/design/tts-services.md, "Preemptive speech"); nothing else acts on these frames.
+        heard: (prefetch, text, last) => {
+          if (this.#prefetch !== prefetch) return;
+          void this.pushFrame(new LLMPreemptiveTextFrame(prefetch.id, text, last));
         },
       },
       request,

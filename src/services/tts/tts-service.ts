@@ -1,4 +1,4 @@
-import { whenAborted } from "../../clock/when-aborted.js";
+import { untilAborted, whenAborted } from "../../clock/when-aborted.js";
 import {
   MAX_SAMPLE_RATE,
   MIN_SAMPLE_RATE,
@@ -10,7 +10,11 @@ import { InterruptedError, InvalidOptionError, describe } from "../../errors.js"
 import { TTSAudioRawFrame } from "../../frames/audio.js";
 import type { Frame, FrameDirection } from "../../frames/frame.js";
 import type { CancelFrame, EndFrame, StartFrame } from "../../frames/lifecycle.js";
-import { LLMFullResponseEndFrame, LLMFullResponseStartFrame } from "../../frames/llm.js";
+import {
+  LLMFullResponseEndFrame,
+  LLMFullResponseStartFrame,
+  LLMPreemptiveTextFrame,
+} from "../../frames/llm.js";
 import { MetricsFrame } from "../../frames/metrics.js";
 import { LLMTextFrame, TTSSpeakFrame, TTSTextFrame } from "../../frames/text.js";
 import { TTSStartedFrame, TTSStoppedFrame } from "../../frames/tts.js";
@@ -30,6 +34,7 @@ import {
   TTSModelNotFoundError,
   TTSTimeoutError,
 } from "./tts-errors.js";
+import { HeldSpeech } from "./held-speech.js";
 import { PieceStall, type StallPhase } from "./piece-stall.js";
 import { MissingTTSApiKeyError } from "./tts-provider-errors.js";
 import { previewText } from "./text-preview.js";
@@ -117,6 +122,13 @@ export interface TTSServiceOptions extends FrameProcessorOptions {
    * reaped), in ms, at interruption, cancel and end. @default 1000
    */
   releaseTimeoutMs?: number;
+  /**
+   * Synthesise the first sentence of an answer the LLM holds for a turn not confirmed yet
+   * (`LLMPreemptiveTextFrame`, from preemptive generation) and hold its audio until the confirmed
+   * answer starts with the same sentence (docs/design/tts-services.md, "Preemptive speech"). Only
+   * acts when such frames come; a guess not used costs its characters. @default true
+   */
+  preemptiveSpeech?: boolean;
 }
 
 /** Events of a {@link TTSService} (those of every processor, so far). */
@@ -127,7 +139,8 @@ export const TTS_USAGE_METRIC = "tts_usage";
 
 /** One response being spoken: an audio context, its id on every frame it produces. */
 interface AudioContext {
-  readonly contextId: string;
+  /** Fixed once its first piece is synthesised (a claimed {@link HeldSpeech} gives its own). */
+  contextId: string;
   readonly toSpeakable: TextToSpeakable;
   /** TTSStartedFrame pushed (the first piece with something to say). */
   started: boolean;
@@ -139,6 +152,15 @@ interface AudioContext {
   audioMs: number;
   /** Pieces handed to the engine so far (the next piece's {@link SynthesisRequest.index}). */
   pieces: number;
+}
+
+/** The answer whose text is coming in `LLMPreemptiveTextFrame`s, until its first sentence is known. */
+interface Guess {
+  readonly answerId: number;
+  readonly sentences: SentenceAggregator;
+  readonly toSpeakable: TextToSpeakable;
+  /** Its first sentence was found (and synthesised ahead, if it could be): the rest is ignored. */
+  settled: boolean;
 }
 
 /**
@@ -205,6 +227,12 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   #drain: AbortController | undefined;
   /** Contexts with a piece sent to the engine and no {@link endContext} yet (at most two: a response and a TTSSpeakFrame). */
   readonly #openContexts = new Set<AudioContext>();
+  /** The held answer whose text is coming (preemptive speech). */
+  #guess: Guess | undefined;
+  /** Its first sentence, synthesised ahead and held until claimed or discarded. */
+  #held: HeldSpeech | undefined;
+  /** Held speech discarded and still letting go: the engine is not asked for more until it has. */
+  #heldLettingGo: Promise<void> | undefined;
 
   constructor(options: TTSServiceOptions = {}) {
     super(options);
@@ -234,6 +262,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       synthesisTimeoutMs: options.synthesisTimeoutMs ?? DEFAULTS.synthesisTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       releaseTimeoutMs: options.releaseTimeoutMs ?? DEFAULTS.releaseTimeoutMs,
+      preemptiveSpeech: options.preemptiveSpeech ?? true,
     };
     this.#sentences = new SentenceAggregator({ maxChars: this.#options.maxSentenceChars });
   }
@@ -307,6 +336,18 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
   // ---------------------------------------------------------------- public state
 
+  /**
+   * First sentences synthesised ahead (preemptive speech) and used: the confirmed answer began
+   * with the same sentence, so its audio was already there.
+   */
+  preemptiveSpeechUsed = 0;
+  /**
+   * First sentences synthesised ahead and dropped, over the session: the answer began otherwise, an
+   * interruption, a newer guess, its engine failing, or nobody claiming it in time. Each cost its
+   * characters.
+   */
+  preemptiveSpeechDiscarded = 0;
+
   /** Sample rate of the audio frames pushed, in Hz (known once started; 0 before). */
   get sampleRate(): number {
     return this.#sampleRate;
@@ -343,6 +384,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       this.#resampler = await this.clock.track(
         createStreamResampler({ inRate: this.engineSampleRate, outRate: this.#sampleRate }),
       );
+      if (this.#inFlight === connecting) this.#inFlight = undefined; // connected: nothing in flight
     } catch (error) {
       // The deadline (or cancel) told connect() to stop: let it release what it opened first.
       if (connecting) await this.#settle(connecting, "waiting for the TTS engine's start-up check to stop");
@@ -377,6 +419,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   protected override async cancel(_frame: CancelFrame): Promise<void> {
+    this.#discardHeld("the pipeline was cancelled");
     this.#endOpenContexts("interrupted");
     await this.#release("cancel");
   }
@@ -388,6 +431,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
   protected override onInterruption(): void {
     this.#drain?.abort(new InterruptedError(this.name)); // a barge-in on the end's goodbye (see end)
+    this.#discardHeld("an interruption");
+    this.#guess = undefined;
     this.#endOpenContexts("interrupted");
     this.#sentences.reset();
     this.#response = undefined; // the next text opens a fresh context and text-to-speakable
@@ -395,6 +440,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
   override async processFrame(frame: Frame, direction: FrameDirection, signal?: AbortSignal): Promise<void> {
     const turn = signal ?? this.lifeSignal;
+    if (frame instanceof LLMPreemptiveTextFrame) return this.#hearGuess(frame); // consumed
     if (frame instanceof LLMTextFrame) {
       const response = (this.#response ??= this.#newContext());
       for (const piece of this.#sentences.push(frame.text)) {
@@ -480,12 +526,18 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       this.#countFailure(this.#failure);
       return;
     }
+    const held = await this.#takeHeld(speakable, context);
+    if (signal.aborted) {
+      held?.discard("its answer was interrupted");
+      return;
+    }
+    if (held) context.contextId = held.contextId; // the response goes on in the provider context it began
     if (!context.started) {
       context.started = true;
       await this.pushFrame(new TTSStartedFrame(context.contextId));
     }
-    await this.#metric(TTS_USAGE_METRIC, speakable.length);
-    const work = this.#synthesizePiece(speakable, context, signal);
+    if (!held) await this.#metric(TTS_USAGE_METRIC, speakable.length); // a held piece's was counted when sent
+    const work = this.#synthesizePiece(speakable, context, signal, held);
     this.#inFlight = work;
     const outcome = await work;
     if (this.#inFlight === work) this.#inFlight = undefined;
@@ -500,6 +552,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     text: string,
     context: AudioContext,
     outer: AbortSignal,
+    held?: HeldSpeech,
   ): Promise<{ completed: boolean; timed: boolean }> {
     const options = this.#options;
     const control = new AbortController();
@@ -511,8 +564,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       index: context.pieces++,
       // Both end when the piece is abandoned (stalled, timed out, interrupted): a promise that
       // never settles must not hold `synthesize` inside the base's own helper.
-      waitForConnection: (opened) => stall.connection(untilSettled(opened, control.signal)),
-      waitForRateLimit: (until) => stall.aside(untilSettled(until, control.signal)),
+      waitForConnection: (opened) => stall.connection(untilAborted(opened, control.signal)),
+      waitForRateLimit: (until) => stall.aside(untilAborted(until, control.signal)),
     };
     this.#openContexts.add(context);
     const stopWaitingForOuter = whenAborted(outer, () => control.abort(outer.reason));
@@ -535,11 +588,14 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     let pending: Promise<IteratorResult<SynthesisOutput>> | undefined;
     let timed = false;
     try {
-      iterator = this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
+      // A piece synthesised ahead is read from where it is; the engine is asked again only if it
+      // was lost between the match and now.
+      iterator =
+        held?.claim(control.signal) ?? this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
       for (;;) {
         stall.waiting();
         pending = iterator.next();
-        const result = await untilSettled(pending, control.signal);
+        const result = await untilAborted(pending, control.signal);
         stall.progressed();
         pending = undefined;
         if (control.signal.aborted) throw control.signal.reason;
@@ -573,6 +629,113 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       stopWaitingForOuter();
       await this.#letGo(iterator, pending, control);
     }
+  }
+
+  // ---------------------------------------------------------------- preemptive speech
+
+  /**
+   * Takes the next piece of a held answer's text; at its first sentence, synthesises it ahead
+   * (docs/design/tts-services.md, "Preemptive speech"). Only when nothing else is being said: an
+   * engine is asked for one piece at a time.
+   */
+  async #hearGuess(frame: LLMPreemptiveTextFrame): Promise<void> {
+    if (!this.#options.preemptiveSpeech) return;
+    let guess = this.#guess;
+    if (guess?.answerId !== frame.answerId) {
+      this.#discardHeld("a newer answer was held");
+      guess = this.#guess = {
+        answerId: frame.answerId,
+        sentences: new SentenceAggregator({ maxChars: this.#options.maxSentenceChars }),
+        toSpeakable: this.#options.textToSpeakable(),
+        settled: false,
+      };
+    }
+    if (guess.settled) return;
+    const pieces = guess.sentences.push(frame.text);
+    if (frame.last) pieces.push(guess.sentences.flush());
+    const first = pieces.find((piece) => piece !== "");
+    if (first === undefined) return;
+    guess.settled = true;
+    guess.sentences.reset();
+    const lettingGo = this.#heldLettingGo;
+    if (lettingGo) await this.#settle(lettingGo, "waiting for a synthesis made ahead to stop");
+    if (this.#guess !== guess || !this.#mayHold()) return;
+    const speakable = guess.toSpeakable(first);
+    if (speakable.trim() === "") return;
+    this.#held = new HeldSpeech(
+      this.#heldHost(),
+      guess.answerId,
+      speakable,
+      `${this.name}/${++this.#contexts}`,
+    );
+    await this.#metric(TTS_USAGE_METRIC, speakable.length);
+  }
+
+  /** Whether a piece may be synthesised ahead now: started, usable, and nothing else being said. */
+  #mayHold(): boolean {
+    return (
+      this.state === "running" &&
+      this.#resampler !== undefined &&
+      this.#failure === undefined &&
+      this.#held === undefined &&
+      this.#response === undefined &&
+      this.#inFlight === undefined &&
+      this.#drain === undefined
+    );
+  }
+
+  /**
+   * The held speech, if it can stand for `speakable` as the first piece of `context`; any other is
+   * discarded, and the engine let go of it (bounded) before it is asked for something else.
+   */
+  async #takeHeld(speakable: string, context: AudioContext): Promise<HeldSpeech | undefined> {
+    const held = this.#held;
+    if (held) {
+      this.#held = undefined;
+      if (context.pieces === 0 && !context.started && held.live && held.speakable === speakable) {
+        this.preemptiveSpeechUsed++;
+        return held;
+      }
+      this.#discard(held, "the confirmed answer began with other words");
+    }
+    const lettingGo = this.#heldLettingGo;
+    if (lettingGo) await this.#settle(lettingGo, "waiting for a synthesis made ahead to stop");
+    return undefined;
+  }
+
+  #discardHeld(why: string): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) this.#discard(held, why);
+  }
+
+  #discard(held: HeldSpeech, why: string): void {
+    this.preemptiveSpeechDiscarded++;
+    held.discard(why);
+    const settled = held.settled;
+    const lettingGo = (this.#heldLettingGo = settled.then(() => {
+      if (this.#heldLettingGo === lettingGo) this.#heldLettingGo = undefined;
+    }));
+  }
+
+  #heldHost(): ConstructorParameters<typeof HeldSpeech>[0] {
+    const options = this.#options;
+    return {
+      name: this.name,
+      clock: this.clock,
+      stallTimeoutMs: options.stallTimeoutMs,
+      synthesisTimeoutMs: options.synthesisTimeoutMs,
+      releaseTimeoutMs: options.releaseTimeoutMs,
+      engineSampleRate: this.engineSampleRate,
+      synthesize: (text, signal, request) => this.synthesize(text, signal, request),
+      contextDropped: (contextId) => {
+        try {
+          this.endContext(contextId, "interrupted");
+        } catch (error) {
+          this.#countFailure(asError(error));
+        }
+      },
+    };
   }
 
   /** The error of a piece whose stall bound ran out while it waited for `phase`. */
@@ -722,8 +885,12 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 
   /** Waits (bounded) for the piece in flight to let go, then disconnects, once. */
   async #release(how: "end" | "cancel" = "end"): Promise<void> {
+    this.#discardHeld("the pipeline ended");
+    this.#guess = undefined;
     const inFlight = this.#inFlight;
     if (inFlight) await this.#settle(inFlight, "waiting for the synthesis in flight to stop");
+    const lettingGo = this.#heldLettingGo;
+    if (lettingGo) await this.#settle(lettingGo, "waiting for a synthesis made ahead to stop");
     this.#repeats?.flush();
     if (this.#disconnected) return;
     this.#disconnected = true;
@@ -746,27 +913,6 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
 }
 
 function noop(): void {}
-
-/**
- * `work`'s outcome, or a rejection with `signal.reason` once `signal` aborts. No timer of its
- * own: the piece's stall and synthesis timers abort `signal`.
- */
-function untilSettled<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const stopWaiting = whenAborted(signal, () => reject(signal.reason as Error));
-    work.then(
-      (value) => {
-        stopWaiting();
-        resolve(value);
-      },
-      (error: unknown) => {
-        stopWaiting();
-        reject(error as Error);
-      },
-    );
-  });
-}
 
 /**
  * Failures after which the engine cannot speak until its settings change: those of the base's own

@@ -17,6 +17,7 @@ import {
   LLMFullResponseEndFrame,
   LLMFullResponseStartFrame,
   LLMPreemptiveContextFrame,
+  LLMPreemptiveTextFrame,
   LLMTextFrame,
   MetricsFrame,
   SystemClock,
@@ -86,6 +87,35 @@ describe("preemptive generation in the LLM service (LLMPreemptiveContextFrame)",
     // The ttfb is measured from the confirmed turn, and still reported.
     expect(t.metrics().map((m) => m.kind)).toEqual(["ttfb", "processing", "llm_usage"]);
     expect(t.errors).toEqual([]);
+  });
+
+  it("passes the held answer's text on as LLMPreemptiveTextFrames (one id, the last marked), and nothing of it after the claim", async () => {
+    const srv = await server((sse) => answer(sse, ["Sure", ". It is", " noon."]));
+    const t = run(srv);
+    const context = base();
+    t.task.queueFrame(ask(context, "What time is it?"));
+    await until(
+      () => t.down.ofType(LLMPreemptiveTextFrame).some((f) => f.last),
+      3_000,
+      "the held answer's end",
+    );
+    const held = t.down.ofType(LLMPreemptiveTextFrame);
+    expect(held.map((f) => f.text).join("")).toBe("Sure. It is noon.");
+    expect(new Set(held.map((f) => f.answerId)).size).toBe(1);
+    expect(held.map((f) => f.last)).toEqual([...held.slice(1).map(() => false), true]);
+    expect(held.at(-1)!.text).toBe("");
+    expect(t.down.ofType(LLMTextFrame)).toHaveLength(0);
+
+    context.addMessage({ role: "user", content: "What time is it?" });
+    t.task.queueFrame(new LLMContextFrame(context));
+    await until(() => answered(t) === 1, 3_000, "the answer");
+    await t.finish();
+    expect(t.textsAfter().join("")).toBe("Sure. It is noon.");
+    expect(t.down.ofType(LLMPreemptiveTextFrame)).toHaveLength(held.length);
+    // In order: every held text frame went out before the answer started.
+    const frames = t.down.frames;
+    const lastHeld = frames.indexOf(held.at(-1)!);
+    expect(lastHeld).toBeLessThan(frames.findIndex((f) => f instanceof LLMFullResponseStartFrame));
   });
 
   it("a turn confirmed with other words discards the held answer (its request closed) and asks again: only the right answer is heard", async () => {
