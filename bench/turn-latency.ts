@@ -27,7 +27,7 @@
 import { fork } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { runAssistantBot } from "../examples/03-voice-bot/assistant-bot.js";
+import { type AssistantParts, runAssistantBot } from "../examples/03-voice-bot/assistant-bot.js";
 import type { TurnLatency } from "../src/observers/turn-latency.js";
 import { silentLogger } from "../src/logger.js";
 import { DEFAULT_CLIENT_DIR } from "../src/runner/client-page.js";
@@ -45,6 +45,8 @@ const apart = named["apart"] === "1";
 const preemptive = named["preemptive"] !== "0";
 
 const records: TurnLatency[] = [];
+/** The (last) session's parts: its counters are printed at the end. */
+let sessionParts: AssistantParts | undefined;
 const clientMs = apart ? await runApart() : await runTogether();
 
 /** The bot here; the services and the client in a second process. */
@@ -79,7 +81,10 @@ async function runApart(): Promise<number[]> {
         greeting: "Hi.",
         preemptiveGeneration: preemptive,
         env: services.env,
-        onTask: (_task, parts) => void parts.latency.on("turnLatency", (r) => records.push(r)),
+        onTask: (_task, parts) => {
+          sessionParts = parts;
+          parts.latency.on("turnLatency", (r) => records.push(r));
+        },
       }).then(() => {}),
   });
   try {
@@ -106,7 +111,8 @@ async function runTogether(): Promise<number[]> {
   });
   try {
     const client = await harness.connect();
-    harness.session().parts.latency.on("turnLatency", (r) => records.push(r));
+    sessionParts = harness.session().parts;
+    sessionParts.latency.on("turnLatency", (r) => records.push(r));
     return await converse(client, phrases, turns, warmup);
   } finally {
     await harness.close();
@@ -130,6 +136,13 @@ console.log(
       .map((l) => l.toFixed(2))
       .join(" ")}`,
 );
+if (sessionParts) {
+  const { llm, tts } = sessionParts;
+  console.log(
+    `# preemptive answers used / discarded: ${llm.preemptiveAnswersUsed} / ${llm.preemptiveAnswersDiscarded}; ` +
+      `preemptive speech used / discarded: ${tts.preemptiveSpeechUsed} / ${tts.preemptiveSpeechDiscarded}`,
+  );
+}
 line("total", answered.map((r) => r.totalMs!).filter(Number.isFinite));
 line("turn-detection", answered.map((r) => r.turnDetectionMs!).filter(Number.isFinite));
 line("response", answered.map((r) => r.responseMs!).filter(Number.isFinite));
