@@ -36,6 +36,8 @@ export interface HeldSpeechHost {
   readonly engineSampleRate: number;
   /** The service's engine (`TTSService.synthesize`). */
   synthesize(text: string, signal: AbortSignal, request: SynthesisRequest): AsyncIterable<SynthesisOutput>;
+  /** Told once when it is discarded unclaimed, for whatever reason (a timer, a bound, its engine failing, the service). */
+  discarded(): void;
   /** The provider's context of an unclaimed synthesis is over (`TTSService.endContext`, "interrupted"). */
   contextDropped(contextId: string): void;
 }
@@ -73,6 +75,7 @@ export class HeldSpeech {
   #error: unknown;
   #claimed = false;
   #contextDropped = false;
+  #discarded = false;
   #unclaimed: TimerHandle | undefined;
   /** The pump's own bounds, until claimed: then the claimer's (its stall and synthesis bounds) take over. */
   #stall: PieceStall | undefined;
@@ -133,11 +136,17 @@ export class HeldSpeech {
    * the engine has let go (a synthesis that finished left it open for the answer to go on in).
    */
   discard(why: string): void {
-    if (this.#claimed) return;
+    if (this.#claimed || this.#discarded) return;
+    this.#discarded = true;
     this.#clearTimer();
     this.#outputs.length = 0;
     if (!this.#control.signal.aborted)
       this.#control.abort(new HeldSpeechDiscardedError(this.#host.name, why));
+    try {
+      this.#host.discarded();
+    } catch {
+      // A counter: nothing to lose.
+    }
     void this.settled.then(() => this.#dropContext());
   }
 
@@ -208,10 +217,8 @@ export class HeldSpeech {
     } catch (error) {
       this.#error = control.signal.aborted ? control.signal.reason : error;
       if (!control.signal.aborted) control.abort(this.#error);
-      if (!this.#claimed) {
-        this.#clearTimer();
-        this.#outputs.length = 0;
-      }
+      // Failed or stalled before it was claimed: dropped now (its answer is synthesised as usual).
+      if (!this.#claimed) this.discard("its engine failed or stalled");
     } finally {
       stall.stop();
       overall.cancel();

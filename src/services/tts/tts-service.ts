@@ -526,18 +526,16 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       this.#countFailure(this.#failure);
       return;
     }
-    const held = await this.#takeHeld(speakable, context);
-    if (signal.aborted) {
-      held?.discard("its answer was interrupted");
-      return;
-    }
+    // Held speech that matches is taken over now, under the turn's signal: a barge-in from here on
+    // stops its engine like any piece's (the started frame below is awaited, and one may land there).
+    const held = await this.#takeHeld(speakable, context, signal);
     if (held) context.contextId = held.contextId; // the response goes on in the provider context it began
     if (!context.started) {
       context.started = true;
       await this.pushFrame(new TTSStartedFrame(context.contextId));
     }
     if (!held) await this.#metric(TTS_USAGE_METRIC, speakable.length); // a held piece's was counted when sent
-    const work = this.#synthesizePiece(speakable, context, signal, held);
+    const work = this.#synthesizePiece(speakable, context, signal, held?.claimed);
     this.#inFlight = work;
     const outcome = await work;
     if (this.#inFlight === work) this.#inFlight = undefined;
@@ -552,8 +550,10 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     text: string,
     context: AudioContext,
     outer: AbortSignal,
-    held?: HeldSpeech,
+    claimed?: AsyncIterator<SynthesisOutput>,
   ): Promise<{ completed: boolean; timed: boolean }> {
+    // Interrupted on the way: the engine is not asked (a claimed piece's engine is let go below).
+    if (outer.aborted && !claimed) return { completed: false, timed: false };
     const options = this.#options;
     const control = new AbortController();
     const stall = new PieceStall(this.clock, options.stallTimeoutMs, (phase) =>
@@ -590,8 +590,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     try {
       // A piece synthesised ahead is read from where it is; the engine is asked again only if it
       // was lost between the match and now.
-      iterator =
-        held?.claim(control.signal) ?? this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
+      iterator = claimed ?? this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
       for (;;) {
         stall.waiting();
         pending = iterator.next();
@@ -618,7 +617,12 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       await this.#pushAudio(resampler.flush(), context);
       return { completed: true, timed };
     } catch (thrown) {
-      if (outer.aborted) return { completed: false, timed }; // interrupted or cancelled: not a failure
+      if (outer.aborted) {
+        // Interrupted or cancelled: not a failure. A claimed piece's provider context exists even if
+        // the barge-in came before the piece got here (after the interruption had ended the others).
+        if (claimed) this.#endContext(context, "interrupted");
+        return { completed: false, timed };
+      }
       const error: unknown = control.signal.aborted ? control.signal.reason : thrown;
       if (!control.signal.aborted) control.abort(error);
       await this.#fail(asError(error));
@@ -685,18 +689,28 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   /**
-   * The held speech, if it can stand for `speakable` as the first piece of `context`; any other is
-   * discarded, and the engine let go of it (bounded) before it is asked for something else.
+   * The held speech, taken over under `signal`, if it can stand for `speakable` as the first piece
+   * of `context`; any other is discarded, and the engine let go of it (bounded) before it is asked
+   * for something else.
    */
-  async #takeHeld(speakable: string, context: AudioContext): Promise<HeldSpeech | undefined> {
+  async #takeHeld(
+    speakable: string,
+    context: AudioContext,
+    signal: AbortSignal,
+  ): Promise<{ contextId: string; claimed: AsyncIterator<SynthesisOutput> } | undefined> {
     const held = this.#held;
+    this.#held = undefined;
     if (held) {
-      this.#held = undefined;
-      if (context.pieces === 0 && !context.started && held.live && held.speakable === speakable) {
+      const matches = context.pieces === 0 && !context.started && held.speakable === speakable;
+      const claimed = matches ? held.claim(signal) : undefined;
+      if (claimed) {
         this.preemptiveSpeechUsed++;
-        return held;
+        return { contextId: held.contextId, claimed };
       }
-      this.#discard(held, "the confirmed answer began with other words");
+      this.#discard(
+        held,
+        matches ? "it could no longer be used" : "the confirmed answer began with other words",
+      );
     }
     const lettingGo = this.#heldLettingGo;
     if (lettingGo) await this.#settle(lettingGo, "waiting for a synthesis made ahead to stop");
@@ -709,8 +723,8 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     if (held) this.#discard(held, why);
   }
 
+  /** Discards `held` (a no-op once claimed) and tracks its engine letting go. */
   #discard(held: HeldSpeech, why: string): void {
-    this.preemptiveSpeechDiscarded++;
     held.discard(why);
     const settled = held.settled;
     const lettingGo = (this.#heldLettingGo = settled.then(() => {
@@ -728,6 +742,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       releaseTimeoutMs: options.releaseTimeoutMs,
       engineSampleRate: this.engineSampleRate,
       synthesize: (text, signal, request) => this.synthesize(text, signal, request),
+      discarded: () => void this.preemptiveSpeechDiscarded++,
       contextDropped: (contextId) => {
         try {
           this.endContext(contextId, "interrupted");
