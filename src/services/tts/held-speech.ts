@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from "../../clock/clock.js";
-import { deadline } from "../../clock/deadline.js";
 import { untilAborted, whenAborted } from "../../clock/when-aborted.js";
+import { EngineReads } from "./engine-reads.js";
 import { VoicepipeError } from "../../errors.js";
 import { PieceStall } from "./piece-stall.js";
 import type { SynthesisOutput, SynthesisRequest } from "./tts-service.js";
@@ -187,16 +187,12 @@ export class HeldSpeech {
       waitForRateLimit: (until) => stall.aside(untilAborted(until, control.signal)),
     };
     const maxSamples = HELD_SPEECH_MAX_SECONDS * host.engineSampleRate;
-    let iterator: AsyncIterator<SynthesisOutput> | undefined;
-    let pending: Promise<IteratorResult<SynthesisOutput>> | undefined;
+    let reads: EngineReads | undefined;
     try {
-      iterator = host.synthesize(this.speakable, control.signal, request)[Symbol.asyncIterator]();
+      const iterator = host.synthesize(this.speakable, control.signal, request)[Symbol.asyncIterator]();
+      reads = new EngineReads(iterator, stall, control.signal);
       for (;;) {
-        stall.waiting();
-        pending = iterator.next();
-        const result = await untilAborted(pending, control.signal);
-        stall.progressed();
-        pending = undefined;
+        const result = await reads.next();
         if (result.done) break;
         const output = result.value;
         if (output instanceof Int16Array) {
@@ -223,7 +219,16 @@ export class HeldSpeech {
       stall.stop();
       overall.cancel();
       this.#woken();
-      if (control.signal.aborted) await this.#letGo(iterator, pending);
+      if (control.signal.aborted && reads) {
+        // Past the bound the engine is left to finish on its own, as a piece's would be.
+        await reads
+          .letGo(
+            host.clock,
+            host.releaseTimeoutMs,
+            `${host.name}: waiting for a synthesis made ahead to stop`,
+          )
+          .catch(noop);
+      }
     }
   }
 
@@ -235,25 +240,6 @@ export class HeldSpeech {
       this.#host.contextDropped(this.contextId);
     } catch {
       // endContext must not throw; a broken one loses nothing here (the context was never used).
-    }
-  }
-
-  /** Waits (bounded) for an engine that was stopped early to finish its `finally`. */
-  async #letGo(
-    iterator: AsyncIterator<SynthesisOutput> | undefined,
-    pending: Promise<unknown> | undefined,
-  ): Promise<void> {
-    if (!iterator) return;
-    const host = this.#host;
-    const what = `${host.name}: waiting for a synthesis made ahead to stop`;
-    try {
-      if (pending)
-        await deadline(host.clock, pending.then(noop, noop), host.releaseTimeoutMs, what, { io: true });
-      const closing = iterator.return?.();
-      if (closing)
-        await deadline(host.clock, closing.then(noop, noop), host.releaseTimeoutMs, what, { io: true });
-    } catch {
-      // Past the bound: the engine is left to finish on its own, as a piece's would be.
     }
   }
 

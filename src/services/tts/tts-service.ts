@@ -34,6 +34,7 @@ import {
   TTSModelNotFoundError,
   TTSTimeoutError,
 } from "./tts-errors.js";
+import { EngineReads } from "./engine-reads.js";
 import { HeldSpeech } from "./held-speech.js";
 import { PieceStall, type StallPhase } from "./piece-stall.js";
 import { MissingTTSApiKeyError } from "./tts-provider-errors.js";
@@ -584,19 +585,14 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     resampler.reset();
     const sentAt = this.clock.now();
     const pieceStartMs = context.audioMs;
-    let iterator: AsyncIterator<SynthesisOutput> | undefined;
-    let pending: Promise<IteratorResult<SynthesisOutput>> | undefined;
+    let reads: EngineReads | undefined;
     let timed = false;
     try {
-      // A piece synthesised ahead is read from where it is; the engine is asked again only if it
-      // was lost between the match and now.
-      iterator = claimed ?? this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
+      // A piece synthesised ahead is read from where it is.
+      const iterator = claimed ?? this.synthesize(text, control.signal, request)[Symbol.asyncIterator]();
+      reads = new EngineReads(iterator, stall, control.signal);
       for (;;) {
-        stall.waiting();
-        pending = iterator.next();
-        const result = await untilAborted(pending, control.signal);
-        stall.progressed();
-        pending = undefined;
+        const result = await reads.next();
         if (control.signal.aborted) throw control.signal.reason;
         if (result.done) break;
         const output = result.value;
@@ -631,7 +627,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
       stall.stop();
       overall.cancel();
       stopWaitingForOuter();
-      await this.#letGo(iterator, pending, control);
+      if (reads && control.signal.aborted) await this.#letGo(reads);
     }
   }
 
@@ -779,25 +775,13 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
   }
 
   /** Waits (bounded) for an engine that was stopped early to finish its `finally`. */
-  async #letGo(
-    iterator: AsyncIterator<SynthesisOutput> | undefined,
-    pending: Promise<unknown> | undefined,
-    control: AbortController,
-  ): Promise<void> {
-    if (!iterator || !control.signal.aborted) return;
-    const what = `${this.name}: waiting for the TTS engine to stop`;
+  async #letGo(reads: EngineReads): Promise<void> {
     try {
-      // The engine saw the abort: its pending next() settles once its `finally` has run.
-      if (pending) {
-        await deadline(this.clock, pending.then(noop, noop), this.#options.releaseTimeoutMs, what, {
-          io: true,
-        });
-      }
-      const closing = iterator.return?.();
-      if (closing)
-        await deadline(this.clock, closing.then(noop, noop), this.#options.releaseTimeoutMs, what, {
-          io: true,
-        });
+      await reads.letGo(
+        this.clock,
+        this.#options.releaseTimeoutMs,
+        `${this.name}: waiting for the TTS engine to stop`,
+      );
     } catch (error) {
       this.logger.warn(`${describe(error)}; it may still hold a process or a connection`, {
         processor: this.name,
