@@ -21,6 +21,9 @@ import {
   LLMTextFrame,
   MetricsFrame,
   SystemClock,
+  TTSStartedFrame,
+  TTSStoppedFrame,
+  TTSTextFrame,
   VirtualClock,
 } from "../../../src/index.js";
 import { LLMContext, defineTool } from "../../../src/context/index.js";
@@ -40,9 +43,29 @@ import {
   usageChunk,
 } from "./loopback-openai.js";
 import { runOpenAI } from "../http/run-llm.js";
+import { ToneTTS } from "../tts/tone-tts.js";
+import type { SynthesisOutput, SynthesisRequest } from "../../../src/services/tts/tts-service.js";
 import { closedAfterEach } from "../../support/servers.js";
 
 const server = closedAfterEach(loopbackOpenAI);
+
+/** An in-process engine that also counts how many pieces it synthesises at once. */
+class OnePieceTTS extends ToneTTS {
+  active = 0;
+  maxActive = 0;
+  protected override async *synthesize(
+    text: string,
+    signal: AbortSignal,
+    request?: SynthesisRequest,
+  ): AsyncIterable<SynthesisOutput> {
+    this.maxActive = Math.max(this.maxActive, ++this.active);
+    try {
+      yield* super.synthesize(text, signal, request);
+    } finally {
+      this.active--;
+    }
+  }
+}
 
 const run = runOpenAI;
 
@@ -341,7 +364,7 @@ describe("preemptive generation in the LLM service (LLMPreemptiveContextFrame)",
 });
 
 describe("preemptive generation, end to end (LLMUserAggregator → OpenAILLMService → a loopback server)", () => {
-  it("property: whatever the order of turn signals, words and timing, every answer heard is the answer to a committed turn, in order, and never one to words that were only guessed", async () => {
+  it("property: whatever the order of turn signals, words and timing, every answer heard is the answer to a committed turn, in order, and never one to words that were only guessed; the TTS after it (preemptive speech) speaks only those answers, one piece at a time", async () => {
     const srv = await server(echoAnswer);
     type Step = { kind: "frame"; make: () => Frame } | { kind: "wait"; ms: number };
     const frame = (make: () => Frame): Step => ({ kind: "frame", make });
@@ -368,6 +391,7 @@ describe("preemptive generation, end to end (LLMUserAggregator → OpenAILLMServ
         ...(stop ? [frame(() => new UserStoppedSpeakingFrame())] : []),
       ]);
     const conversation = fc.array(turn, { maxLength: 5 }).map((turns) => turns.flat());
+    let speechUsed = 0;
     await fc.assert(
       fc.asyncProperty(conversation, async (steps) => {
         const context = base();
@@ -381,10 +405,12 @@ describe("preemptive generation, end to end (LLMUserAggregator → OpenAILLMServ
           env: {},
           model: "gpt-test",
         });
+        const texts = new FrameRecorder();
+        const tts = new OnePieceTTS();
         const down = new FrameRecorder();
         const committed: string[] = [];
         aggregator.on("userTurnCommitted", (text) => void committed.push(text));
-        const task = new PipelineTask(new Pipeline([aggregator, llm, down]), {
+        const task = new PipelineTask(new Pipeline([aggregator, llm, texts, tts, down]), {
           clock: new SystemClock(),
           logger: silentLogger,
           idleTimeoutMs: null,
@@ -400,7 +426,7 @@ describe("preemptive generation, end to end (LLMUserAggregator → OpenAILLMServ
         await until(() => llm.functionCallsInFlight === 0, 2_000, "quiet");
         void task.stopWhenDone();
         await done;
-        const heard = down.ofType(LLMTextFrame).map((f) => f.text);
+        const heard = texts.ofType(LLMTextFrame).map((f) => f.text);
         // Every answer heard says back a committed turn's words, in the order they were committed.
         let from = 0;
         for (const text of heard) {
@@ -412,10 +438,31 @@ describe("preemptive generation, end to end (LLMUserAggregator → OpenAILLMServ
           from = i;
         }
         expect(llm.preemptiveAnswersUsed).toBeLessThanOrEqual(aggregator.preemptiveRequests);
+        // What the TTS spoke: per response, its sentences make (a prefix of) the answer to a committed
+        // turn, never a guess's; its engine was never asked for two pieces at once.
+        let spoken = "";
+        const responses: string[] = [];
+        for (const f of down.frames) {
+          if (f instanceof TTSStartedFrame) spoken = "";
+          else if (f instanceof TTSTextFrame) spoken += f.text;
+          else if (f instanceof TTSStoppedFrame || f instanceof InterruptionFrame) responses.push(spoken);
+        }
+        responses.push(spoken);
+        for (const said of responses.filter((r) => r !== "")) {
+          expect(
+            committed.some((c) => `You said: ${c}`.startsWith(said)),
+            `the TTS said "${said}", the answer to no committed turn (committed: ${JSON.stringify(committed)})`,
+          ).toBe(true);
+        }
+        expect(down.ofType(LLMPreemptiveTextFrame)).toEqual([]);
+        expect(tts.maxActive).toBeLessThanOrEqual(1);
+        expect(tts.preemptiveSpeechUsed).toBeLessThanOrEqual(llm.preemptiveAnswersUsed);
+        speechUsed += tts.preemptiveSpeechUsed;
         expect(errors).toEqual([]);
       }),
       { numRuns: 60 },
     );
+    expect(speechUsed, "some runs spoke a first sentence made ahead").toBeGreaterThan(0);
     // Every request the server saw was closed (nothing left open by a discarded or held answer).
     await until(() => srv.requests.every((r) => r.closed), 3_000, "every request closed");
   });
