@@ -75,6 +75,8 @@ export class HeldSpeech {
   #error: unknown;
   #claimed = false;
   #contextDropped = false;
+  /** The engine was asked: its provider context exists. */
+  #sent = false;
   #discarded = false;
   #unclaimed: TimerHandle | undefined;
   /** The pump's own bounds, until claimed: then the claimer's (its stall and synthesis bounds) take over. */
@@ -92,7 +94,8 @@ export class HeldSpeech {
       this.#unclaimed = undefined;
       this.discard(`not claimed within ${HELD_SPEECH_UNCLAIMED_MS} ms`);
     }, HELD_SPEECH_UNCLAIMED_MS);
-    this.settled = this.#pump();
+    // A microtask later: an engine that throws at once must find `settled` already there.
+    this.settled = Promise.resolve().then(() => this.#pump());
   }
 
   /** Whether it can still be claimed: not failed, discarded or claimed. */
@@ -170,6 +173,7 @@ export class HeldSpeech {
   async #pump(): Promise<void> {
     const host = this.#host;
     const control = this.#control;
+    if (control.signal.aborted) return; // discarded before it began: the engine is not asked
     const stall = (this.#stall = new PieceStall(host.clock, host.stallTimeoutMs, () =>
       control.abort(
         new HeldSpeechDiscardedError(host.name, `the engine gave nothing for ${host.stallTimeoutMs} ms`),
@@ -189,6 +193,7 @@ export class HeldSpeech {
     const maxSamples = HELD_SPEECH_MAX_SECONDS * host.engineSampleRate;
     let reads: EngineReads | undefined;
     try {
+      this.#sent = true;
       const iterator = host.synthesize(this.speakable, control.signal, request)[Symbol.asyncIterator]();
       reads = new EngineReads(iterator, stall, control.signal);
       for (;;) {
@@ -234,7 +239,7 @@ export class HeldSpeech {
 
   /** Once, after a discard: a claimed synthesis's context is the claiming response's to end. */
   #dropContext(): void {
-    if (this.#contextDropped) return;
+    if (this.#contextDropped || !this.#sent) return;
     this.#contextDropped = true;
     try {
       this.#host.contextDropped(this.contextId);
