@@ -9,7 +9,6 @@ import {
   InterruptionFrame,
   LLMFullResponseEndFrame,
   LLMFullResponseStartFrame,
-  LLMPreemptiveTextFrame,
   LLMTextFrame,
   MetricsFrame,
   TTSAudioRawFrame,
@@ -38,6 +37,7 @@ import {
   service as deepgramService,
 } from "../services/deepgram/speak-kit.js";
 import { SystemClock, VirtualClock, markdownToSpeakable, type PipelineTaskOptions } from "../../src/index.js";
+import { guess, answer } from "../services/tts/preemptive-frames.js";
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -175,15 +175,6 @@ class Spy extends ToneTTS {
   }
 }
 
-const guess = (id: number, ...texts: string[]): Frame[] => [
-  ...texts.map((text) => new LLMPreemptiveTextFrame(id, text, false)),
-  new LLMPreemptiveTextFrame(id, "", true),
-];
-const answer = (...texts: string[]): Frame[] => [
-  new LLMFullResponseStartFrame(),
-  ...texts.map((text) => new LLMTextFrame(text)),
-  new LLMFullResponseEndFrame(),
-];
 const audio = (down: Frame[]): TTSAudioRawFrame[] =>
   down.filter((f): f is TTSAudioRawFrame => f instanceof TTSAudioRawFrame);
 const samplesOf = (down: Frame[]): number[] => audio(down).flatMap((f) => Array.from(f.audio));

@@ -5,29 +5,19 @@
  * answer is spoken exactly.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  LLMPreemptiveTextFrame,
-  type Frame,
-  SystemClock,
-  TTSStartedFrame,
-  TTSStoppedFrame,
-} from "../../../src/index.js";
+import { SystemClock, TTSStartedFrame, TTSStoppedFrame } from "../../../src/index.js";
 import { ElevenLabsTTSService } from "../../../src/services/elevenlabs/tts.js";
 import { OpenAITTSService } from "../../../src/services/openai-audio/tts.js";
 import { elevenSample, fakeElevenLabs } from "../elevenlabs/fake-elevenlabs.js";
 import { fakeOpenAIAudio, speechSample } from "../openai-audio/fake-openai-audio.js";
 import { endTTS, startTTS, waitFor } from "../openai-audio/tts-session.js";
 import { samplesOf, startStreamingSession } from "./streaming-session.js";
+import { guess } from "./preemptive-frames.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const guess = (id: number, ...texts: string[]): Frame[] => [
-  ...texts.map((text) => new LLMPreemptiveTextFrame(id, text, false)),
-  new LLMPreemptiveTextFrame(id, "", true),
-];
 
 describe("preemptive speech on ElevenLabs (loopback multi-stream-input)", () => {
   const eleven = (text: string) =>

@@ -28,6 +28,7 @@ import type {
 import { HELD_SPEECH_UNCLAIMED_MS } from "../../../src/services/tts/held-speech.js";
 import { startRealTimeTask } from "../../support/task.js";
 import { ToneTTS } from "./tone-tts.js";
+import { guess, answer } from "./preemptive-frames.js";
 
 /** ToneTTS that also says which contexts it was told about, and can misbehave on request. */
 class WatchedTTS extends ToneTTS {
@@ -73,15 +74,6 @@ class WatchedTTS extends ToneTTS {
   }
 }
 
-const guess = (id: number, ...texts: string[]): Frame[] => [
-  ...texts.map((text) => new LLMPreemptiveTextFrame(id, text, false)),
-  new LLMPreemptiveTextFrame(id, "", true),
-];
-const answer = (...texts: string[]): Frame[] => [
-  new LLMFullResponseStartFrame(),
-  ...texts.map((text) => new LLMTextFrame(text)),
-  new LLMFullResponseEndFrame(),
-];
 const samples = (down: Frame[]): number =>
   down
     .filter((f): f is TTSAudioRawFrame => f instanceof TTSAudioRawFrame)
