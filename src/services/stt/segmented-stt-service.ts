@@ -1,9 +1,15 @@
 import { SampleList } from "../../audio/sample-list.js";
 import { deadline } from "../../clock/deadline.js";
-import { CancelledError, InvalidOptionError, describe } from "../../errors.js";
+import { CancelledError, describe } from "../../errors.js";
 import { TranscriptionPendingFrame, TranscriptionSettledFrame } from "../../frames/transcribing.js";
 import { type STTDisconnectInfo, STTService } from "./stt-service.js";
-import type { STTServiceOptions, TranscriptResult } from "./stt-service-options.js";
+import {
+  type STTServiceOptions,
+  type TranscriptResult,
+  nonNegativeMs,
+  positiveMs,
+  wholeCount,
+} from "./stt-service-options.js";
 
 /** Options of a {@link SegmentedSTTService} (durations in ms). */
 export interface SegmentedSTTServiceOptions extends STTServiceOptions {
@@ -82,12 +88,12 @@ export abstract class SegmentedSTTService extends STTService {
 
   constructor(options: SegmentedSTTServiceOptions = {}) {
     super(options);
-    const preroll = ms(this.name, "prerollMs", options.prerollMs, 500, true);
-    const max = ms(this.name, "maxSegmentMs", options.maxSegmentMs, 30_000, false);
-    this.#requestTimeoutMs = ms(this.name, "requestTimeoutMs", options.requestTimeoutMs, 10_000, false);
-    this.#maxConcurrent = count(this.name, "maxConcurrentRequests", options.maxConcurrentRequests, 4, false);
-    this.#maxQueued = count(this.name, "maxQueuedRequests", options.maxQueuedRequests, 100, true);
-    this.#maxQueuedMs = ms(this.name, "maxQueuedMs", options.maxQueuedMs, 60_000, true);
+    const preroll = nonNegativeMs(this.name, "prerollMs", options.prerollMs, 500);
+    const max = positiveMs(this.name, "maxSegmentMs", options.maxSegmentMs, 30_000);
+    this.#requestTimeoutMs = positiveMs(this.name, "requestTimeoutMs", options.requestTimeoutMs, 10_000);
+    this.#maxConcurrent = wholeCount(this.name, "maxConcurrentRequests", options.maxConcurrentRequests, 4, 1);
+    this.#maxQueued = wholeCount(this.name, "maxQueuedRequests", options.maxQueuedRequests, 100, 0);
+    this.#maxQueuedMs = nonNegativeMs(this.name, "maxQueuedMs", options.maxQueuedMs, 60_000);
     this.#prerollSamples = (rate) => Math.round((rate * preroll) / 1000);
     this.#maxSegmentSamples = (rate) => Math.max(1, Math.round((rate * max) / 1000));
   }
@@ -281,38 +287,6 @@ interface Segment {
   readonly ms: number;
   /** The answer, once there is one (an empty final for nothing, a failure, a refusal). */
   result?: TranscriptResult;
-}
-
-function count(
-  owner: string,
-  setting: string,
-  value: number | undefined,
-  fallback: number,
-  zeroOk: boolean,
-): number {
-  const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || (!zeroOk && v === 0)) {
-    throw new InvalidOptionError(
-      `${owner}: ${setting} must be a whole number ${zeroOk ? "≥ 0" : "above 0"} (got ${String(v)})`,
-    );
-  }
-  return v;
-}
-
-function ms(
-  owner: string,
-  setting: string,
-  value: number | undefined,
-  fallback: number,
-  zeroOk: boolean,
-): number {
-  const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (!zeroOk && v === 0)) {
-    throw new InvalidOptionError(
-      `${owner}: ${setting} must be a finite number of ms ${zeroOk ? "≥ 0" : "above 0"} (got ${String(v)})`,
-    );
-  }
-  return v;
 }
 
 /** A short stable key for an error, so varied messages of one kind are counted together. */

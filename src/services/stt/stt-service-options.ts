@@ -120,3 +120,34 @@ export function positiveMs(
   }
   return v;
 }
+
+/** A setting in ms that may be 0 (finite, ≥ 0), or its fallback. */
+export function nonNegativeMs(
+  owner: string,
+  setting: string,
+  value: number | undefined,
+  fallback: number,
+): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+    throw new InvalidOptionError(`${owner}: ${setting} must be a finite number of ms ≥ 0 (got ${String(v)})`);
+  }
+  return v;
+}
+
+/** A count setting (a whole number, at least `min`), or its fallback. */
+export function wholeCount(
+  owner: string,
+  setting: string,
+  value: number | undefined,
+  fallback: number,
+  min: 0 | 1,
+): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+    throw new InvalidOptionError(
+      `${owner}: ${setting} must be a whole number ${min === 0 ? "≥ 0" : "above 0"} (got ${String(v)})`,
+    );
+  }
+  return v;
+}
