@@ -36,9 +36,9 @@ export interface HeldSpeechHost {
   readonly engineSampleRate: number;
   /** The service's engine (`TTSService.synthesize`). */
   synthesize(text: string, signal: AbortSignal, request: SynthesisRequest): AsyncIterable<SynthesisOutput>;
-  /** Told once when it is discarded unclaimed, for whatever reason (a timer, a bound, its engine failing, the service). */
+  /** Told once when it is discarded unclaimed, for whatever reason (a timer, a bound, its engine failing, the service). Must not throw. */
   discarded(): void;
-  /** The provider's context of an unclaimed synthesis is over (`TTSService.endContext`, "interrupted"). */
+  /** The provider's context of an unclaimed synthesis is over (`TTSService.endContext`, "interrupted"). Must not throw. */
   contextDropped(contextId: string): void;
 }
 
@@ -59,8 +59,6 @@ export interface HeldSpeechHost {
  * either it is discarded).
  */
 export class HeldSpeech {
-  /** The answer it was synthesised for (`LLMPreemptiveTextFrame.answerId`). */
-  readonly answerId: number;
   /** The speakable text sent to the engine: a piece it can stand for must be exactly this. */
   readonly speakable: string;
   /** The provider's context it runs on: the claiming response goes on in it. */
@@ -85,9 +83,8 @@ export class HeldSpeech {
   /** Settles once the engine has let go (bounded by `releaseTimeoutMs` after an abort). */
   readonly settled: Promise<void>;
 
-  constructor(host: HeldSpeechHost, answerId: number, speakable: string, contextId: string) {
+  constructor(host: HeldSpeechHost, speakable: string, contextId: string) {
     this.#host = host;
-    this.answerId = answerId;
     this.speakable = speakable;
     this.contextId = contextId;
     this.#unclaimed = host.clock.setTimer(() => {
@@ -101,11 +98,6 @@ export class HeldSpeech {
   /** Whether it can still be claimed: not failed, discarded or claimed. */
   get live(): boolean {
     return this.#error === undefined && !this.#claimed && !this.#control.signal.aborted;
-  }
-
-  /** Outputs held so far. */
-  get held(): number {
-    return this.#outputs.length;
   }
 
   /**
@@ -145,11 +137,7 @@ export class HeldSpeech {
     this.#outputs.length = 0;
     if (!this.#control.signal.aborted)
       this.#control.abort(new HeldSpeechDiscardedError(this.#host.name, why));
-    try {
-      this.#host.discarded();
-    } catch {
-      // A counter: nothing to lose.
-    }
+    this.#host.discarded();
     void this.settled.then(() => this.#dropContext());
   }
 
@@ -241,11 +229,7 @@ export class HeldSpeech {
   #dropContext(): void {
     if (this.#contextDropped || !this.#sent) return;
     this.#contextDropped = true;
-    try {
-      this.#host.contextDropped(this.contextId);
-    } catch {
-      // endContext must not throw; a broken one loses nothing here (the context was never used).
-    }
+    this.#host.contextDropped(this.contextId);
   }
 
   #clearTimer(): void {

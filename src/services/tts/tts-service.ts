@@ -662,12 +662,7 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
     if (this.#guess !== guess || !this.#mayHold()) return;
     const speakable = guess.toSpeakable(first);
     if (speakable.trim() === "") return;
-    this.#held = new HeldSpeech(
-      this.#heldHost(),
-      guess.answerId,
-      speakable,
-      `${this.name}/${++this.#contexts}`,
-    );
+    this.#held = new HeldSpeech(this.#heldHost(), speakable, `${this.name}/${++this.#contexts}`);
     await this.#metric(TTS_USAGE_METRIC, speakable.length);
   }
 
