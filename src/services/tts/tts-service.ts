@@ -255,6 +255,13 @@ export abstract class TTSService<E extends TTSServiceEvents = TTSServiceEvents> 
         );
       }
     }
+    const preemptiveSpeech: unknown = options.preemptiveSpeech;
+    if (preemptiveSpeech !== undefined && typeof preemptiveSpeech !== "boolean") {
+      // A string such as "false" would otherwise turn it on.
+      throw new InvalidOptionError(
+        `${this.name}: preemptiveSpeech must be true or false (got ${describe(preemptiveSpeech)}); leave it out for true`,
+      );
+    }
     this.#options = {
       sampleRate,
       textToSpeakable: options.textToSpeakable ?? markdownToSpeakable,

@@ -249,4 +249,13 @@ describe("preemptive speech (TTS base)", () => {
     expect(off.requests.map((r) => r.text)).toEqual(["Sure."]);
     expect(off.preemptiveSpeechUsed + off.preemptiveSpeechDiscarded).toBe(0);
   });
+
+  it("preemptiveSpeech that is not a boolean is refused with a clear error (a string would have turned it on)", () => {
+    for (const bad of ["false", 0, null, {}]) {
+      expect(() => new WatchedTTS({ preemptiveSpeech: bad as unknown as boolean })).toThrow(
+        /preemptiveSpeech must be true or false/,
+      );
+    }
+    expect(() => new WatchedTTS({ preemptiveSpeech: false })).not.toThrow();
+  });
 });
