@@ -10,6 +10,7 @@ import {
   type SegmentedSTTServiceOptions,
 } from "./segmented-stt-service.js";
 import { STTBinaryNotFoundError, STTCommandFailedError } from "./stt-errors.js";
+import { MAX_TRANSCRIPT_CHARS } from "./stt-service.js";
 
 /** Options of {@link PocketsphinxSTTService}. */
 export interface PocketsphinxSTTServiceOptions extends SegmentedSTTServiceOptions {
@@ -35,8 +36,6 @@ export interface PocketsphinxSTTServiceOptions extends SegmentedSTTServiceOption
   checkAtStart?: boolean;
 }
 
-/** Most characters of one transcript kept (the program's output is text; more is cut). */
-const MAX_TRANSCRIPT_CHARS = 16_384;
 const INSTALL_HINT = "sudo apt-get install pocketsphinx pocketsphinx-en-us";
 
 /** What pocketsphinx's failures become: worded for a speech recogniser, its FATAL/ERROR lines first. */

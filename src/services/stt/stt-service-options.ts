@@ -68,6 +68,8 @@ export interface STTServiceStats {
   finalizes: number;
   /** Provider messages that could not be understood (said once, then counted). */
   malformedMessages: number;
+  /** Characters cut from transcripts longer than `MAX_TRANSCRIPT_CHARS` (16,384; said once, then counted). */
+  transcriptCharsCut: number;
 }
 
 /** The options with defaults applied and checked. */

@@ -29,6 +29,13 @@ export type { STTServiceOptions, STTServiceStats, TranscriptResult };
 /** Longest wait for the provider when the task is cancelled, in ms: cancel does not wait on peers. */
 const CANCEL_CLOSE_MS = 200;
 
+/**
+ * Most characters of one transcript passed on; the rest is cut (said once, counted). A minute of
+ * fast speech is about 1,000 characters: a longer transcript is a provider gone wrong, and each
+ * one would otherwise go whole to every observer and, through RTVI, to the client.
+ */
+export const MAX_TRANSCRIPT_CHARS = 16_384;
+
 /** What {@link STTService.connect} is told. */
 export interface STTConnectInfo {
   /** Rate of the audio {@link STTService.sendAudio} will get, in Hz (mono PCM16). */
@@ -79,6 +86,7 @@ export abstract class STTService extends FrameProcessor {
     finals: 0,
     finalizes: 0,
     malformedMessages: 0,
+    transcriptCharsCut: 0,
   };
   /** The settings every STT service shares (defaults applied). */
   protected readonly settings: ResolvedSTTOptions;
@@ -169,7 +177,7 @@ export abstract class STTService extends FrameProcessor {
   protected handleTranscript(result: TranscriptResult): void {
     const now = this.clock.now();
     const language = result.language ?? this.settings.language;
-    const text = result.text;
+    const text = this.#bounded(result.text);
     if (!result.isFinal) {
       if (text.trim() === "") return;
       this.stats.interims++;
@@ -182,6 +190,22 @@ export abstract class STTService extends FrameProcessor {
     }
     const ttfb = this.#ttfb.final(now, result.fromFinalize === true);
     if (ttfb !== undefined) this.#pushMetric("ttfb", ttfb);
+  }
+
+  /** `text`, cut at {@link MAX_TRANSCRIPT_CHARS} (never inside a surrogate pair); a cut is said once, then counted. */
+  #bounded(text: string): string {
+    if (text.length <= MAX_TRANSCRIPT_CHARS) return text;
+    let keep = MAX_TRANSCRIPT_CHARS;
+    const last = text.charCodeAt(keep - 1);
+    if (last >= 0xd800 && last <= 0xdbff) keep--;
+    this.stats.transcriptCharsCut += text.length - keep;
+    this.#repeats.reportOnce(
+      "problem:transcript-too-long",
+      () =>
+        `${this.name}: the provider sent a transcript of ${text.length} characters; ` +
+        `only the first ${keep} were passed on (a transcript is at most ${MAX_TRANSCRIPT_CHARS})`,
+    );
+    return text.slice(0, keep);
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   results,
 } from "./fake-deepgram-listen.js";
 import { expectNothingPending, finish, speechChunk, startSession } from "./stt-session.js";
+import { MAX_TRANSCRIPT_CHARS } from "../../../src/services/stt/stt-service.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -250,6 +251,40 @@ describe("DeepgramSTTService: failures", () => {
     expect(errors.every((e) => !e.fatal)).toBe(true);
     expect(errors[0]!.error.message).toContain("not JSON");
     expect(errors[1]!.error.message).toContain("channel.alternatives[0].transcript");
+    void s.task.stopWhenDone();
+    expect((await finish(s)).how).toBe("ended");
+  });
+
+  it("a transcript longer than MAX_TRANSCRIPT_CHARS is cut there (not inside a surrogate pair), said once and counted", async () => {
+    // 1 MB of words, then a transcript whose bound falls between the halves of an emoji.
+    const huge = "word ".repeat(200_000);
+    const split = "a".repeat(MAX_TRANSCRIPT_CHARS - 1) + "😀 and more";
+    const server = await fake({
+      onAudio: (conn, ms) => {
+        if (ms === 20) {
+          conn.ws.send(JSON.stringify(results(huge, { isFinal: false })));
+          conn.ws.send(JSON.stringify(results(huge, { isFinal: true })));
+          conn.ws.send(JSON.stringify(results(split, { isFinal: true })));
+          conn.ws.send(JSON.stringify(results("short", { isFinal: true })));
+        }
+      },
+    });
+    const s = await startSession({ baseUrl: server.baseUrl });
+    await s.speak(100);
+    await until(() => s.down.ofType(TranscriptionFrame).length === 3, "3 finals");
+    const [interim] = s.down.ofType(InterimTranscriptionFrame);
+    const [first, second, third] = s.down.ofType(TranscriptionFrame);
+    expect(interim!.text).toBe(huge.slice(0, MAX_TRANSCRIPT_CHARS));
+    expect(first!.text).toBe(huge.slice(0, MAX_TRANSCRIPT_CHARS));
+    expect(second!.text).toBe("a".repeat(MAX_TRANSCRIPT_CHARS - 1)); // the emoji's high half is not kept alone
+    expect(third!.text).toBe("short");
+    expect(s.stt.stats.transcriptCharsCut).toBe(
+      2 * (huge.length - MAX_TRANSCRIPT_CHARS) + (split.length - (MAX_TRANSCRIPT_CHARS - 1)),
+    );
+    const errors = s.up.ofType(ErrorFrame);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.fatal).toBe(false);
+    expect(errors[0]!.error.message).toMatch(/a transcript of 1000000 characters; only the first 16384/);
     void s.task.stopWhenDone();
     expect((await finish(s)).how).toBe("ended");
   });
