@@ -1,11 +1,13 @@
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
-// Three projects: the unit/integration suite over `src/` (run first); the real-time suite (the
+// Four projects: the unit/integration suite over `src/` (run first); the real-time suite (the
 // official web client in headless Chromium, and the whole assistant on loopback providers with a
 // loopback client: real time, with bounds on when audio arrives, so it runs alone, one file at a
-// time, and no other test file takes its CPU); and a small suite that checks the built package's
-// `exports` map (run after `npm run build`).
+// time, and no other test file takes its CPU); the phone calls to the echo bot, real time too but
+// light (one call at a time per file, about 1 % of a core each), so the five providers' files run
+// side by side; and a small suite that checks the built package's `exports` map (run after
+// `npm run build`).
 export default defineConfig({
   test: {
     projects: [
@@ -29,7 +31,18 @@ export default defineConfig({
         test: {
           name: "browser",
           include: ["test/browser/**/*.test.ts", "test/conversation/**/*.test.ts"],
+          exclude: ["test/conversation/phone-call-*.test.ts"],
           fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "calls",
+          include: ["test/conversation/phone-call-*.test.ts"],
+          // One worker per provider: 109 s one file after another, the longest provider alone at once.
+          maxWorkers: 5,
           testTimeout: 60_000,
           hookTimeout: 30_000,
         },

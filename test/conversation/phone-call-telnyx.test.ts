@@ -1,0 +1,4 @@
+// A Telnyx call to the echo bot, end to end: test/conversation/phone-calls.ts.
+import { describePhoneCalls } from "./phone-calls.js";
+
+describePhoneCalls("telnyx");
