@@ -99,18 +99,6 @@ function expectedRuns(text: string, format: CallerFormat): [number, number][] {
   return runs([{ samples: decodeAudio(encodeAudio(samples, format.encoding), format.encoding) }]);
 }
 
-/** Audio messages whose size the provider does not take (20 ms exactly; Exotel: n × 320 bytes, 3,200–100,000). */
-function badPacketSizes(call: FakeCaller): number[] {
-  const rule = call.wire.packets;
-  return call.audio
-    .map((a) => a.bytes)
-    .filter((bytes) =>
-      "exactBytes" in rule
-        ? bytes !== rule.exactBytes
-        : bytes % rule.multipleOf !== 0 || bytes < rule.minBytes || bytes > rule.maxBytes,
-    );
-}
-
 /** One call of the table: the provider, the stream URL's query, and what the provider plays, spelled out (so a change in the fake callers cannot loosen it). */
 interface CallRow {
   readonly name: string;
@@ -183,7 +171,7 @@ describe.each(CALLS)("the assistant answering a phone call ($name)", (row) => {
 
     // The greeting: no RTVI client to wait for; it plays as soon as the pipeline runs.
     const greetedAt = await caller.waitUntil(() => caller.audio.find(voiced)?.atMs, "the greeting", 30_000);
-    expect(badPacketSizes(caller)).toEqual([]);
+    expect(caller.badPacketSizes()).toEqual([]);
     expect(new Set(caller.messages.filter((m) => m.kind === "audio").map((m) => m.binary))).toEqual(
       new Set([row.binary]),
     );
@@ -248,7 +236,7 @@ describe.each(CALLS)("the assistant answering a phone call ($name)", (row) => {
     expect(outcome.how).toBe("ended");
     expect(performance.now() - hungUpAt).toBeLessThan(2000);
     expect(parts.transport.refusedMessageCount).toBe(0);
-    expect(badPacketSizes(caller)).toEqual([]);
+    expect(caller.badPacketSizes()).toEqual([]);
     expect(caller.violations).toEqual([]);
     // Nothing went wrong on the way (a start declaring a format other than the expected one is a warning).
     const complaints = log.lines.slice(logged).filter((l) => l.level === "warn" || l.level === "error");

@@ -95,18 +95,6 @@ function lastSession() {
   return session;
 }
 
-/** Every audio message's size is what the provider takes (20 ms exactly; Exotel: n × 320 bytes, ≥ 3,200). */
-function badPacketSizes(call: FakeCaller): number[] {
-  const rule = call.wire.packets;
-  return call.audio
-    .map((a) => a.bytes)
-    .filter((bytes) =>
-      "exactBytes" in rule
-        ? bytes !== rule.exactBytes
-        : bytes % rule.multipleOf !== 0 || bytes < rule.minBytes || bytes > rule.maxBytes,
-    );
-}
-
 /**
  * Waits for the bot to echo `said`: loud audio after the caller finished ("You said:", then the
  * recording), for at least as long as the two take, then 300 ms without (the echo is over).
@@ -180,7 +168,7 @@ export function describePhoneCalls(provider: TelephonyProvider): void {
           call.audio.reduce((n, a) => n + a.samples.length / a.sampleRate, 0) * 1000;
         await call.waitUntil(() => heardMs() > GREETING_MS + 600, "the greeting and 600 ms after it", 5000);
         const greeting = call.heard(0);
-        expect(badPacketSizes(call)).toEqual([]);
+        expect(call.badPacketSizes()).toEqual([]);
         const outRate = wire.outbound.sampleRate;
         const greetingClip = await resampleOnce(voice.greeting.audio, voice.greeting.sampleRate, outRate);
         const match = findClip(envelope(joined(greeting), outRate), envelope(greetingClip, outRate));
@@ -238,7 +226,7 @@ export function describePhoneCalls(provider: TelephonyProvider): void {
         expect(settled.outcome?.how).toBe("ended");
         expect(call.violations).toEqual([]);
         expect(lastSession().transport!.refusedMessageCount).toBe(0);
-        expect(badPacketSizes(call)).toEqual([]);
+        expect(call.badPacketSizes()).toEqual([]);
       },
     );
 

@@ -132,6 +132,18 @@ export class FakeCaller {
   #playEnd = 0;
   #pendingMarks: { dueMs: number; name: string }[] = [];
 
+  /** Sizes of the bot's audio messages the provider does not take (its `wire.packets`: 20 ms exactly; Exotel n × 320 bytes, 3,200–100,000). */
+  badPacketSizes(): number[] {
+    const rule = this.wire.packets;
+    return this.audio
+      .map((a) => a.bytes)
+      .filter((bytes) =>
+        "exactBytes" in rule
+          ? bytes !== rule.exactBytes
+          : bytes % rule.multipleOf !== 0 || bytes < rule.minBytes || bytes > rule.maxBytes,
+      );
+  }
+
   private constructor(socket: WebSocket, provider: TelephonyProvider, options: DialOptions) {
     this.#socket = socket;
     this.provider = provider;
