@@ -69,7 +69,8 @@ export interface SoundfileMixerOptions {
  * new MemoryTransport({ params: { audioOutEnabled: true, audioOutMixer: mixer } });
  */
 export class SoundfileMixer implements AudioMixer {
-  readonly #files: Record<string, string>;
+  /** A Map, not an object: a sound named "toString" or "__proto__" must not be found on a prototype. */
+  readonly #files: ReadonlyMap<string, string>;
   readonly #sounds = new Map<string, Int16Array>();
   #current: Int16Array | undefined;
   #currentName: string | undefined;
@@ -78,6 +79,8 @@ export class SoundfileMixer implements AudioMixer {
   #mixing: boolean;
   #loop: boolean;
   #channels = 1;
+  /** Counts starts and stops: a start whose count is no longer current was stopped (or overtaken) while it read files. */
+  #generation = 0;
   /** Calls of `mix` (for tests and metrics). */
   mixCalls = 0;
 
@@ -100,7 +103,7 @@ export class SoundfileMixer implements AudioMixer {
         `SoundfileMixer: defaultSound "${options.defaultSound}" is not one of soundFiles (${names.join(", ")})`,
       );
     }
-    this.#files = { ...options.soundFiles };
+    this.#files = new Map(Object.entries(options.soundFiles));
     this.#currentName = options.defaultSound ?? names[0];
     this.#volume = checkVolume(options.volume ?? 0.4);
     this.#mixing = options.mixing ?? true;
@@ -121,8 +124,22 @@ export class SoundfileMixer implements AudioMixer {
   }
 
   async start(sampleRate: number, numChannels: number, context?: MixerStartContext): Promise<void> {
-    this.#channels = numChannels;
-    for (const [name, path] of Object.entries(this.#files)) {
+    if (!Number.isInteger(sampleRate) || sampleRate < 1)
+      throw new InvalidOptionError(
+        `SoundfileMixer: start() needs a sample rate in Hz, a whole number ≥ 1 (got ${sampleRate})`,
+      );
+    // mix() steps through the audio by the channel count: 0 would never end, 1.5 would leave samples unwritten.
+    if (!Number.isInteger(numChannels) || numChannels < 1)
+      throw new InvalidOptionError(
+        `SoundfileMixer: start() needs a channel count, a whole number ≥ 1 (got ${numChannels})`,
+      );
+    const generation = ++this.#generation;
+    // Stopped, cancelled or started again while files were read: this start acquires nothing.
+    const abandoned = (): boolean => generation !== this.#generation || context?.signal.aborted === true;
+    this.#sounds.clear();
+    this.#current = undefined;
+    for (const [name, path] of this.#files) {
+      if (abandoned()) return;
       let atRate: Int16Array;
       try {
         const loading = loadSound(path, sampleRate); // file I/O: marked as real work on the task clock
@@ -133,14 +150,17 @@ export class SoundfileMixer implements AudioMixer {
           { cause: error },
         );
       }
+      if (abandoned()) return;
       if (atRate.length === 0)
         throw new MixerSoundError(`SoundfileMixer: sound "${name}" (${path}) is empty`);
       this.#sounds.set(name, atRate);
     }
+    this.#channels = numChannels;
     this.#select(this.#currentName);
   }
 
   stop(): void {
+    this.#generation++;
     this.#sounds.clear();
     this.#current = undefined;
     this.#position = 0;
@@ -154,9 +174,9 @@ export class SoundfileMixer implements AudioMixer {
     if (frame instanceof MixerUpdateSettingsFrame) {
       const { sound, volume, loop } = frame.settings;
       // Check everything first: a rejected frame changes nothing.
-      if (sound !== undefined && !(sound in this.#files)) {
+      if (sound !== undefined && !this.#files.has(sound)) {
         throw new InvalidOptionError(
-          `SoundfileMixer: no sound "${sound}" (known: ${Object.keys(this.#files).join(", ")})`,
+          `SoundfileMixer: no sound "${sound}" (known: ${[...this.#files.keys()].join(", ")})`,
         );
       }
       const newVolume = volume === undefined ? this.#volume : checkVolume(volume);
