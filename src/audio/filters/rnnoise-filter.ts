@@ -53,6 +53,8 @@ export class RNNoiseFilter implements AudioFilter {
   #enabled: boolean;
   #running: Running | undefined;
   #vadProbability = 0;
+  /** Counts starts and stops: a start whose count is no longer current was stopped (or overtaken) while it loaded. */
+  #generation = 0;
 
   constructor(options: RNNoiseFilterOptions = {}) {
     this.#enabled = options.enabled ?? true;
@@ -85,7 +87,8 @@ export class RNNoiseFilter implements AudioFilter {
 
   /**
    * Loads RNNoise (once per process) and allocates this filter's state for mono audio at
-   * `sampleRate` Hz. Starting a started filter restarts it with fresh state.
+   * `sampleRate` Hz. Starting a started filter restarts it with fresh state. A `stop()` or another
+   * `start()` while it loads wins: this start then allocates nothing and resolves.
    */
   async start(sampleRate: number): Promise<void> {
     if (!Number.isInteger(sampleRate) || sampleRate <= 0) {
@@ -93,13 +96,19 @@ export class RNNoiseFilter implements AudioFilter {
         `RNNoiseFilter.start: sampleRate must be a positive integer in Hz (got ${sampleRate})`,
       );
     }
-    await this.stop();
+    const generation = ++this.#generation;
+    this.#release();
     const resample = sampleRate !== RNNOISE_SAMPLE_RATE;
     const [module, toModel, fromModel] = await Promise.all([
       loadRNNoiseModule(),
       resample ? createStreamResampler({ inRate: sampleRate, outRate: RNNOISE_SAMPLE_RATE }) : undefined,
       resample ? createStreamResampler({ inRate: RNNOISE_SAMPLE_RATE, outRate: sampleRate }) : undefined,
     ]);
+    if (generation !== this.#generation) {
+      toModel?.dispose();
+      fromModel?.dispose();
+      return;
+    }
     const state = module._rnnoise_create(0);
     const allocation: WasmAllocation = {
       free: (p) => module._free(p),
@@ -165,6 +174,11 @@ export class RNNoiseFilter implements AudioFilter {
 
   /** Frees the denoiser state, buffers and resamplers. Buffered partial frames are dropped. Idempotent. */
   async stop(): Promise<void> {
+    this.#generation++;
+    this.#release();
+  }
+
+  #release(): void {
     const running = this.#running;
     if (!running) return;
     this.#running = undefined;
