@@ -86,6 +86,8 @@ export class SileroWorker {
 
   readonly #thread: OnnxWorkerThread<Reply>;
   readonly #loaded = new Set<string>();
+  /** Loads asked for and not yet answered, by path: callers at the same time share one. */
+  readonly #loading = new Map<string, Promise<void>>();
   /** Windows waiting for the end of this event-loop turn, by model path and rate. */
   readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
   #flushScheduled = false;
@@ -120,8 +122,17 @@ export class SileroWorker {
    * names what failed (the runtime package, the file, or a model that is not Silero v5) and the
    * fix; a failure is not remembered, so a later call tries again.
    */
-  async load(modelPath: string): Promise<void> {
-    if (this.#loaded.has(modelPath)) return;
+  load(modelPath: string): Promise<void> {
+    if (this.#loaded.has(modelPath)) return Promise.resolve();
+    let loading = this.#loading.get(modelPath);
+    if (!loading) {
+      loading = this.#load(modelPath).finally(() => this.#loading.delete(modelPath));
+      this.#loading.set(modelPath, loading);
+    }
+    return loading;
+  }
+
+  async #load(modelPath: string): Promise<void> {
     resolveSileroRuntime(this.runtime); // a missing package gets its own error, not "could not load the model"
     await assertModelReadable(modelPath);
     let reply: Reply;
@@ -196,6 +207,16 @@ export class SileroWorker {
       states.set(item.state.subarray(0, 128), b * 128);
       states.set(item.state.subarray(128), (n + b) * 128);
     });
+    // A worker started again (it died, or was stopped) has no model yet: it is loaded under the
+    // load's deadline, not carried by this run under a window's.
+    if (!this.#loaded.has(modelPath)) {
+      try {
+        await this.load(modelPath);
+      } catch (error) {
+        for (const item of items) item.reject(error as Error);
+        return;
+      }
+    }
     let reply: Reply;
     try {
       reply = await this.#thread.request(
