@@ -429,28 +429,25 @@ describe("SoundfileMixer", () => {
     m.stop();
   });
 
-  // HOLE. "A rejected frame changes nothing" and an unknown sound is refused with InvalidOptionError
+  // Was a HOLE (fixed 2026-12-01). "A rejected frame changes nothing" and an unknown sound is refused with InvalidOptionError
   // (`no sound "x"`). What happens instead: a sound named after an Object.prototype member
   // ("toString", "constructor", "__proto__", "hasOwnProperty") is accepted; the mixer then has no
   // sound: measured `sound === undefined`, `active === false`, mix() adds nothing: the background
   // silently stops. Root cause: src/audio/mixers/soundfile-mixer.ts `processFrame()` checks
   // `!(sound in this.#files)`, and `in` sees the prototype chain (the constructor's `defaultSound`
   // check uses `names.includes` and is right).
-  it.fails(
-    'broken: a MixerUpdateSettingsFrame naming an unknown sound ("toString") is refused and changes nothing',
-    async () => {
-      const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
-      await m.start(16_000, 1);
-      for (const sound of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
-        expect(() => m.processFrame(new MixerUpdateSettingsFrame({ sound }))).toThrow(InvalidOptionError);
-        expect(m.sound).toBe("tone");
-        expect(m.active).toBe(true);
-      }
-      m.stop();
-    },
-  );
+  it('fixed: a MixerUpdateSettingsFrame naming an unknown sound ("toString") is refused and changes nothing', async () => {
+    const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
+    await m.start(16_000, 1);
+    for (const sound of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      expect(() => m.processFrame(new MixerUpdateSettingsFrame({ sound }))).toThrow(InvalidOptionError);
+      expect(m.sound).toBe("tone");
+      expect(m.active).toBe(true);
+    }
+    m.stop();
+  });
 
-  // HOLE. Clear errors for invalid settings; mix() is "pure CPU work ... called on every tick" and
+  // Was a HOLE (fixed 2026-12-01). Clear errors for invalid settings; mix() is "pure CPU work ... called on every tick" and
   // returns "exactly audio.length samples" with the background mixed in. What happens instead:
   // `start(rate, numChannels)` accepts any channel count. With 0 (or a negative count) the next
   // `mix()` never returns: `for (i = 0; i < audio.length; i += channels)` with channels 0 spins
@@ -461,18 +458,16 @@ describe("SoundfileMixer", () => {
   // `mix()` steps by it over a `pooledInt16` buffer ("every sample is written below" only holds for
   // a positive integer). (The output transport passes its own validated channel count, so this
   // bites direct users of the public mixer.)
-  it.fails("broken: start() refuses a channel count that is not a positive integer", async () => {
+  it("fixed: start() refuses a channel count that is not a positive integer", async () => {
     for (const channels of [0, -1, NaN, 1.5]) {
       const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
       await expect(Promise.resolve(m.start(16_000, channels))).rejects.toBeInstanceOf(InvalidOptionError);
     }
   });
 
-  it.fails(
-    "broken: mix() always returns (never spins), whatever start() was given",
-    () => {
-      const r = runIsolated(
-        `
+  it("fixed: mix() always returns (never spins), whatever start() was given", () => {
+    const r = runIsolated(
+      `
         import { SoundfileMixer, writeWavFile } from "@SRC@/index.ts";
         const p = ${JSON.stringify(join(tmpdir(), `vp-adv-spin-${process.pid}.wav`))};
         await writeWavFile(p, { audio: new Int16Array(800).fill(5000), sampleRate: 8000 });
@@ -482,54 +477,46 @@ describe("SoundfileMixer", () => {
         if (started === "resolved") m.mix(new Int16Array(6));
         console.log(JSON.stringify({ started }));
       `,
-        5_000,
-      );
-      expect(r.timedOut).toBe(false);
-    },
-    20_000,
-  );
+      5_000,
+    );
+    expect(r.timedOut).toBe(false);
+  }, 20_000);
 
-  // HOLE. What happens instead: `stop()` called while `start()` reads the files returns at once,
+  // Was a HOLE (fixed 2026-12-01). What happens instead: `stop()` called while `start()` reads the files returns at once,
   // then `start()` resolves and stores the decoded sounds: measured `active === true` after the stop,
   // `mix()` of 160 samples adds the tone, and the decoded sounds stay held until another stop().
   // Root cause: src/audio/mixers/soundfile-mixer.ts `start()` (lines ~117-135) has no stopped/
   // generation flag: after its `await` it does `this.#sounds.set(...)` and `this.#select(...)`
   // whatever `stop()` did meanwhile. (Inside an output transport the GuardedMixer calls stop() again
   // once a late start settles, which hides it; a direct user of the public mixer is not covered.)
-  it.fails(
-    "broken: stop() while start() is reading files leaves the mixer stopped (stop releases what start acquired)",
-    async () => {
-      clearSoundCache();
-      const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
-      const starting = Promise.resolve(m.start(16_000, 1));
-      m.stop();
-      await starting.catch(() => undefined);
-      expect(m.active).toBe(false);
-      const a = noise(160, 8);
-      expect(m.mix(a)).toEqual(a);
-    },
-  );
+  it("fixed: stop() while start() is reading files leaves the mixer stopped (stop releases what start acquired)", async () => {
+    clearSoundCache();
+    const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
+    const starting = Promise.resolve(m.start(16_000, 1));
+    m.stop();
+    await starting.catch(() => undefined);
+    expect(m.active).toBe(false);
+    const a = noise(160, 8);
+    expect(m.mix(a)).toEqual(a);
+  });
 
-  // HOLE. AudioMixer contract (src/audio/mixers/audio-mixer.ts, `start`): "give up when
+  // Was a HOLE (fixed 2026-12-01). AudioMixer contract (src/audio/mixers/audio-mixer.ts, `start`): "give up when
   // `context.signal` aborts (cancel)". What happens instead: with a signal aborted before the call,
   // `SoundfileMixer.start()` still reads and decodes every file, resolves, and the mixer is active
   // (measured: "resolved", active === true). Root cause: soundfile-mixer.ts `start()` never reads
   // `context.signal` (only `context.clock`).
-  it.fails(
-    "broken: start() gives up when context.signal is already aborted (rejects, or leaves the mixer inactive)",
-    async () => {
-      clearSoundCache();
-      const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
-      const ac = new AbortController();
-      ac.abort(new Error("cancelled"));
-      const clock = new VirtualClock();
-      const result = await Promise.resolve(m.start(16_000, 1, { clock, signal: ac.signal })).then(
-        () => "resolved",
-        () => "rejected",
-      );
-      expect(result === "rejected" || m.active === false).toBe(true);
-    },
-  );
+  it("fixed: start() gives up when context.signal is already aborted (rejects, or leaves the mixer inactive)", async () => {
+    clearSoundCache();
+    const m = new SoundfileMixer({ soundFiles: { tone: files.tone! } });
+    const ac = new AbortController();
+    ac.abort(new Error("cancelled"));
+    const clock = new VirtualClock();
+    const result = await Promise.resolve(m.start(16_000, 1, { clock, signal: ac.signal })).then(
+      () => "resolved",
+      () => "rejected",
+    );
+    expect(result === "rejected" || m.active === false).toBe(true);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -678,7 +665,7 @@ describe("Silero VAD analyzer", () => {
     await a.analyze(noise(1600, 2)).catch(() => undefined);
   });
 
-  // HOLE. SileroWorker promises "a worker that dies fails what is in flight and is started again on
+  // Was a HOLE (fixed 2026-12-01). SileroWorker promises "a worker that dies fails what is in flight and is started again on
   // the next request" (and terminate(): "The next request starts a new one"). What happens instead:
   // the next request after a restart is a `run` whose worker must first load the model, and that
   // load is done under the run's deadline (`timeoutMs`, 2 s by default), not the load's (15×). With
@@ -692,29 +679,26 @@ describe("Silero VAD analyzer", () => {
   // Root cause: src/audio/vad/silero-worker.ts `run()` never checks `#loaded` (cleared by `onLost`)
   // and the worker's `open()` loads lazily; and silero-vad-analyzer.ts `voiceConfidence()` only calls
   // `ready()` while `#workerModel` is undefined, which a worker restart never resets.
-  it.fails(
-    "broken: a SileroWorker that was stopped answers the next request (the model is loaded again under the load deadline, not a window's)",
-    async () => {
-      const path = defaultSileroModelPath();
-      const probe = new SileroWorker(10_000);
-      const t0 = performance.now();
-      await probe.load(path);
-      const loadMs = performance.now() - t0;
-      await probe.terminate();
-      const w = new SileroWorker(Math.max(20, loadMs / 3));
-      try {
-        await w.load(path);
-        const input = new Float32Array(64 + 512);
-        const state = new Float32Array(256);
-        await w.run(path, input, state, 16_000); // works while loaded
-        await w.terminate();
-        const out = await w.run(path, input, state, 16_000);
-        expect(out.prob).toBeGreaterThanOrEqual(0);
-      } finally {
-        await w.terminate();
-      }
-    },
-  );
+  it("fixed: a SileroWorker that was stopped answers the next request (the model is loaded again under the load deadline, not a window's)", async () => {
+    const path = defaultSileroModelPath();
+    const probe = new SileroWorker(10_000);
+    const t0 = performance.now();
+    await probe.load(path);
+    const loadMs = performance.now() - t0;
+    await probe.terminate();
+    const w = new SileroWorker(Math.max(20, loadMs / 3));
+    try {
+      await w.load(path);
+      const input = new Float32Array(64 + 512);
+      const state = new Float32Array(256);
+      await w.run(path, input, state, 16_000); // works while loaded
+      await w.terminate();
+      const out = await w.run(path, input, state, 16_000);
+      expect(out.prob).toBeGreaterThanOrEqual(0);
+    } finally {
+      await w.terminate();
+    }
+  });
 
   it("held: changing the sample rate between calls resets the stream; mid-stream the next windows are at the new size", async () => {
     const a = new SileroVADAnalyzer({ sampleRate: 16_000, inference: "this-thread" });
@@ -934,7 +918,7 @@ describe("RNNoiseFilter", () => {
     await f.stop();
   });
 
-  // HOLE. `stop()`: "Frees the denoiser state, buffers and resamplers ... Idempotent", and `filter()`
+  // Was a HOLE (fixed 2026-12-01). `stop()`: "Frees the denoiser state, buffers and resamplers ... Idempotent", and `filter()`
   // "Throws AudioFilterNotStartedError ... after stop()". What happens instead: a `stop()` called
   // while `start()` is loading returns at once (nothing running yet), then `start()` finishes and
   // installs its state: after both settled, measured `filter(480 samples)` returned 480 denoised
@@ -942,17 +926,14 @@ describe("RNNoiseFilter", () => {
   // Root cause: src/audio/filters/rnnoise-filter.ts `start()` (lines ~90-135) awaits the module and
   // the resamplers after `await this.stop()` and then assigns `this.#running` unconditionally: no
   // generation check against a stop (or another start) made during the await.
-  it.fails(
-    "broken: stop() during start() leaves the filter stopped (filter() then throws AudioFilterNotStartedError)",
-    async () => {
-      const f = new RNNoiseFilter();
-      const starting = f.start(48_000);
-      await f.stop();
-      await starting;
-      expect(f.sampleRate).toBeUndefined();
-      expect(() => f.filter(new Int16Array(480))).toThrow(AudioFilterNotStartedError);
-    },
-  );
+  it("fixed: stop() during start() leaves the filter stopped (filter() then throws AudioFilterNotStartedError)", async () => {
+    const f = new RNNoiseFilter();
+    const starting = f.start(48_000);
+    await f.stop();
+    await starting;
+    expect(f.sampleRate).toBeUndefined();
+    expect(() => f.filter(new Int16Array(480))).toThrow(AudioFilterNotStartedError);
+  });
 
   it("held: sequential start()/start()/stop() (a restart) frees every denoiser: RSS flat over 4,000 cycles (the control of the next probe)", async () => {
     const v8 = await import("node:v8");
@@ -975,7 +956,7 @@ describe("RNNoiseFilter", () => {
     expect(grown).toBeLessThan(24 * 1024 * 1024);
   });
 
-  // HOLE (same root cause). "Starting a started filter restarts it with fresh state", memory bounded.
+  // Was a HOLE (fixed 2026-12-01; same root cause). "Starting a started filter restarts it with fresh state", memory bounded.
   // What happens instead: two overlapping start() calls both allocate a denoiser; the second
   // overwrites the first, and stop() frees only the second. The first is never freed, not even by
   // the FinalizationRegistry: both were registered with the filter as unregister token, and stop()'s
@@ -984,33 +965,30 @@ describe("RNNoiseFilter", () => {
   // race, steady); in this probe (after a forced GC) 4,000 races grew it by 145 MB in two runs out of
   // two, while the control above (4,000 sequential start/start/stop) shrank it (-46 and -33 MB).
   // (RSS is the only public view of the module's memory; freed wasm memory can absorb a first batch.)
-  it.fails(
-    "broken: overlapping start() calls followed by stop() free every denoiser (RSS stays flat over 4,000 races)",
-    async () => {
-      const v8 = await import("node:v8");
-      const vm = await import("node:vm");
-      v8.setFlagsFromString("--expose_gc");
-      const gc = vm.runInNewContext("gc") as () => void;
-      const rss = () => {
-        gc();
-        gc();
-        return process.memoryUsage().rss;
-      };
-      const warm = new RNNoiseFilter();
-      for (let i = 0; i < 50; i++) {
-        await Promise.all([warm.start(48_000), warm.start(48_000)]);
-        await warm.stop();
-      }
-      const before = rss();
-      for (let i = 0; i < 4000; i++) {
-        const f = new RNNoiseFilter();
-        await Promise.all([f.start(48_000), f.start(48_000)]);
-        await f.stop();
-      }
-      const grown = rss() - before;
-      expect(grown).toBeLessThan(24 * 1024 * 1024);
-    },
-  );
+  it("fixed: overlapping start() calls followed by stop() free every denoiser (RSS stays flat over 4,000 races)", async () => {
+    const v8 = await import("node:v8");
+    const vm = await import("node:vm");
+    v8.setFlagsFromString("--expose_gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const rss = () => {
+      gc();
+      gc();
+      return process.memoryUsage().rss;
+    };
+    const warm = new RNNoiseFilter();
+    for (let i = 0; i < 50; i++) {
+      await Promise.all([warm.start(48_000), warm.start(48_000)]);
+      await warm.stop();
+    }
+    const before = rss();
+    for (let i = 0; i < 4000; i++) {
+      const f = new RNNoiseFilter();
+      await Promise.all([f.start(48_000), f.start(48_000)]);
+      await f.stop();
+    }
+    const grown = rss() - before;
+    expect(grown).toBeLessThan(24 * 1024 * 1024);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
