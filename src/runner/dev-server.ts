@@ -218,7 +218,11 @@ class DevServerImpl implements DevServer {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
         const hint =
-          error.code === "EADDRINUSE" ? `port ${port} is in use; pass --port N or set PORT` : error.message;
+          error.code === "EADDRINUSE"
+            ? `port ${port} is in use; pass --port N or set PORT`
+            : error.code === "ENOTFOUND" || error.code === "EAI_AGAIN" || error.code === "EADDRNOTAVAIL"
+              ? `${error.message}; --host takes an address of this machine (127.0.0.1, or 0.0.0.0 for every interface) or a name for one, without http://`
+              : error.message;
         reject(
           new DevServerListenError(`development server cannot listen on ${this.host}:${port}: ${hint}`, {
             cause: error,

@@ -5,12 +5,16 @@ import {
   type DevServerTelephony,
   startDevServer,
 } from "./dev-server.js";
+import { InvalidOptionError } from "../errors.js";
 import { parseServerArgs } from "./server-args.js";
 import { telephonyLines } from "./telephony-lines.js";
 
 /** Options of {@link runDevServer}: the server's, less what the command line decides. */
 export interface RunDevServerOptions extends Omit<DevServerOptions, "host" | "port"> {
-  /** Command-line arguments. @default process.argv.slice(2) */
+  /**
+   * Command-line arguments: `--port N`, `--host ADDRESS`, `--public-url URL`; anything else is
+   * refused (an application with flags of its own passes the rest). @default process.argv.slice(2)
+   */
   argv?: readonly string[];
   /** @default process.env */
   env?: NodeJS.ProcessEnv;
@@ -44,7 +48,14 @@ export async function runDevServer(
     note,
     ...serverOptions
   } = options;
-  const { host, port, publicUrl } = parseServerArgs(argv, env);
+  const { host, port, publicUrl, rest } = parseServerArgs(argv, env);
+  // A typo (`--prot`) or a flag npm kept for itself (`npm start --port 8080`, without `--`) must
+  // not start a server somewhere the user did not ask for.
+  if (rest.length > 0)
+    throw new InvalidOptionError(
+      `unknown argument ${JSON.stringify(rest[0])}: the server takes --port N, --host ADDRESS and --public-url URL ` +
+        "(through npm, after --: npm start -- --port 8080)",
+    );
   const telephony =
     serverOptions.telephony === false
       ? false
@@ -58,22 +69,25 @@ export async function runDevServer(
         publicUrl: telephony.publicUrl,
       }),
     );
-  // One write: a reader never sees half of the startup lines.
-  out.write(`${lines.join("\n")}\n`);
-  // A second Ctrl-C while closing exits at once; once closed, that listener goes too.
-  const exitNow = (): never => process.exit(130);
+  // The first SIGINT or SIGTERM closes with the grace period; a second one while closing exits at
+  // once. One listener for the whole time, installed before the URL is printed: a `once` listener
+  // swapped for another leaves an instant with none, when Node restores the default action (the
+  // process dies), and a Ctrl-C as soon as the URL shows must take the graceful path.
+  let signals = 0;
   const onSignal = (): void => {
-    process.once("SIGINT", exitNow);
+    if (++signals > 1) process.exit(130);
     void server.close({ graceMs });
   };
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-  // Closed by a signal or by the application: either way the handlers go.
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+  // One write: a reader never sees half of the startup lines.
+  out.write(`${lines.join("\n")}\n`);
+  // Closed by a signal or by the application: either way the listener goes once it has closed.
   const close = server.close.bind(server);
   const stopped = new Promise<DevServerCloseReport>((resolve, reject) => {
     server.close = (closeOptions) => {
-      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+      signals = Math.max(signals, 1); // closing: the next signal exits at once
       const closing = close(closeOptions);
-      const done = (): void => void process.off("SIGINT", exitNow);
+      const done = (): void => void process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
       closing.then(
         (report) => (done(), resolve(report)),
         (error: unknown) => (done(), reject(error)),
