@@ -90,7 +90,7 @@ export interface AssistantBotOptions {
    * (`LLMUserAggregator`'s `preemptiveGeneration`): the answer is held, and used if the turn ends
    * with those words, so the LLM's time hides in the turn-detection wait. Costs a request each
    * time the user goes on after a guess (at most 3 per turn).
-   * @default true, unless `VOICEPIPE_PREEMPTIVE` in `env` is `0`, `off` or `false`
+   * @default true, unless `VOICEPIPE_PREEMPTIVE` in `env` is `0`, `off`, `false` or `no`
    */
   preemptiveGeneration?: boolean;
   /** Called with the pipeline task and its parts once they exist (tests and metrics). */
@@ -128,11 +128,17 @@ export const getCurrentTime = defineTool({
 });
 
 /**
- * Whether the assistant uses preemptive generation, from `VOICEPIPE_PREEMPTIVE`: on unless it is
- * `0`, `off` or `false` (any case, spaces ignored).
+ * Whether the assistant uses preemptive generation, from `VOICEPIPE_PREEMPTIVE`: on when unset or
+ * empty, or `1`, `on`, `true`, `yes`; off for `0`, `off`, `false`, `no` (any case, spaces ignored).
+ * @throws Error for any other value (a typo must not silently mean on)
  */
 export function preemptiveFromEnv(env: Readonly<Record<string, string | undefined>>): boolean {
-  return !["0", "off", "false"].includes((env.VOICEPIPE_PREEMPTIVE ?? "").trim().toLowerCase());
+  const value = (env.VOICEPIPE_PREEMPTIVE ?? "").trim().toLowerCase();
+  if (["", "1", "on", "true", "yes"].includes(value)) return true;
+  if (["0", "off", "false", "no"].includes(value)) return false;
+  throw new Error(
+    `VOICEPIPE_PREEMPTIVE must be on or off (1/0, true/false, yes/no), or unset (got ${JSON.stringify(env.VOICEPIPE_PREEMPTIVE)})`,
+  );
 }
 
 /** The answer of {@link getCurrentTime}; an unknown zone throws (the model is told the message). */

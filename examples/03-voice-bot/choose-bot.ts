@@ -13,7 +13,14 @@ export type TTSChoice = "cartesia" | "elevenlabs" | "deepgram" | "openai" | "fli
 
 /** What {@link chooseBot} decided. */
 export type BotChoice =
-  | { readonly bot: "assistant"; readonly stt: STTChoice; readonly llm: LLMChoice; readonly tts: TTSChoice }
+  | {
+      readonly bot: "assistant";
+      readonly stt: STTChoice;
+      readonly llm: LLMChoice;
+      readonly tts: TTSChoice;
+      /** Why a provider named by `VOICEPIPE_LLM`, `VOICEPIPE_STT` or `VOICEPIPE_TTS` was not used. */
+      readonly notes: readonly string[];
+    }
   | { readonly bot: "echo"; readonly why: string };
 
 /** The environment variables that hold each provider's key (the first set one is used). */
@@ -45,16 +52,39 @@ export function hasKey(env: Env, provider: Provider): boolean {
  * - text-to-speech: Cartesia, ElevenLabs, Deepgram, OpenAI, then flite (local)
  */
 export function chooseBot(env: Env, hasProgram: (name: string) => boolean): BotChoice {
-  if ((env.VOICEPIPE_BOT ?? "").trim() === "echo") return { bot: "echo", why: "VOICEPIPE_BOT=echo" };
-  const llm = pick<LLMChoice>(env.VOICEPIPE_LLM, ["openai", "anthropic", "gemini"], (p) => hasKey(env, p));
+  const wantedBot = (env.VOICEPIPE_BOT ?? "").trim().toLowerCase();
+  if (wantedBot !== "" && wantedBot !== "echo" && wantedBot !== "assistant")
+    throw new Error(
+      `VOICEPIPE_BOT must be echo or assistant, or unset (got ${JSON.stringify(env.VOICEPIPE_BOT)})`,
+    );
+  if (wantedBot === "echo") return { bot: "echo", why: "VOICEPIPE_BOT=echo" };
+  const choice = chooseAssistant(env, hasProgram);
+  if (wantedBot === "assistant" && choice.bot === "echo")
+    throw new Error(`VOICEPIPE_BOT=assistant, but there is ${choice.why}`);
+  return choice;
+}
+
+function chooseAssistant(env: Env, hasProgram: (name: string) => boolean): BotChoice {
+  const notes: string[] = [];
+  const llm = pick<LLMChoice>(
+    "VOICEPIPE_LLM",
+    env.VOICEPIPE_LLM,
+    ["openai", "anthropic", "gemini"],
+    (p) => hasKey(env, p),
+    notes,
+  );
   if (!llm) {
     return {
       bot: "echo",
       why: "no LLM key: set OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server), ANTHROPIC_API_KEY or GEMINI_API_KEY for the assistant",
     };
   }
-  const stt = pick<STTChoice>(env.VOICEPIPE_STT, ["deepgram", "openai", "pocketsphinx"], (p) =>
-    p === "pocketsphinx" ? hasProgram("pocketsphinx_continuous") : hasKey(env, p),
+  const stt = pick<STTChoice>(
+    "VOICEPIPE_STT",
+    env.VOICEPIPE_STT,
+    ["deepgram", "openai", "pocketsphinx"],
+    (p) => (p === "pocketsphinx" ? hasProgram("pocketsphinx_continuous") : hasKey(env, p)),
+    notes,
   );
   if (!stt) {
     return {
@@ -63,9 +93,11 @@ export function chooseBot(env: Env, hasProgram: (name: string) => boolean): BotC
     };
   }
   const tts = pick<TTSChoice>(
+    "VOICEPIPE_TTS",
     env.VOICEPIPE_TTS,
     ["cartesia", "elevenlabs", "deepgram", "openai", "flite"],
     (p) => (p === "flite" ? hasProgram("flite") : hasKey(env, p)),
+    notes,
   );
   if (!tts) {
     return {
@@ -73,16 +105,34 @@ export function chooseBot(env: Env, hasProgram: (name: string) => boolean): BotC
       why: "no text-to-speech: set CARTESIA_API_KEY, ELEVENLABS_API_KEY, DEEPGRAM_API_KEY or OPENAI_API_KEY, or install flite",
     };
   }
-  return { bot: "assistant", stt, llm, tts };
+  return { bot: "assistant", stt, llm, tts, notes };
 }
 
-/** The preferred provider if it is usable, else the first usable one in `order`. */
+/**
+ * The preferred provider if it is usable, else the first usable one in `order`; a preferred one
+ * that is not usable is noted (the startup line says it), a name not in `order` is refused.
+ */
 function pick<T extends string>(
+  variable: string,
   preferred: string | undefined,
   order: readonly T[],
   usable: (p: T) => boolean,
+  notes: string[],
 ): T | undefined {
-  const wanted = order.find((p) => p === preferred?.trim());
-  if (wanted && usable(wanted)) return wanted;
+  const name = (preferred ?? "").trim().toLowerCase();
+  if (name === "") return order.find(usable);
+  const wanted = order.find((p) => p === name);
+  if (!wanted)
+    throw new Error(
+      `${variable} must be one of ${order.join(", ")}, or unset (got ${JSON.stringify(preferred)})`,
+    );
+  if (usable(wanted)) return wanted;
+  notes.push(
+    `${variable}=${wanted} is not used: ${
+      wanted === "pocketsphinx" || wanted === "flite"
+        ? `${wanted} is not installed`
+        : `${KEY_VARIABLES[wanted as Provider].join(" or ")} is not set`
+    }`,
+  );
   return order.find(usable);
 }

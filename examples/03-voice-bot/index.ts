@@ -3,7 +3,7 @@
  * development server on 127.0.0.1:7860 and prints the URL to open; the page connects with the
  * official Pipecat web client, and each connection runs one bot.
  *
- *   npm start [-- --port N] [-- --host ADDRESS]     (or PORT=N npm start)
+ *   npm start [-- --port N] [-- --host ADDRESS]     (or PORT=N npm start; -- --help says more)
  *   VOICEPIPE_WORKERS=2 npm start                    (sessions on 2 worker threads)
  *
  * Which bot (choose-bot.ts; the line printed at start says which, and why):
@@ -32,11 +32,23 @@ import {
   createConsoleLogger,
   runDevServer,
 } from "../../src/index.js";
-import { runAssistantBot } from "./assistant-bot.js";
+import { preemptiveFromEnv, runAssistantBot } from "./assistant-bot.js";
 import { type BotChoice, chooseBot } from "./choose-bot.js";
 import { loadEchoBotVoice, runEchoBot } from "./echo-bot.js";
 import type { SessionWorkerData } from "./session-worker.js";
 import { type TurnModel, loadTurnModel } from "./turn-model.js";
+
+const USAGE = `npm start [-- --port N] [-- --host ADDRESS] [-- --public-url URL]
+
+  --port N            listen on port N (default: PORT, else 7860; 0 picks a free port)
+  --host ADDRESS      listen on ADDRESS (default 127.0.0.1; 0.0.0.0 for every interface)
+  --public-url URL    where phone providers reach this server (default VOICEPIPE_PUBLIC_URL)
+
+Environment: provider keys choose the assistant, else the echo bot answers (README.md, "Talk to it");
+VOICEPIPE_BOT=echo|assistant, VOICEPIPE_LLM / VOICEPIPE_STT / VOICEPIPE_TTS (a provider to prefer),
+VOICEPIPE_PREEMPTIVE=on|off, VOICEPIPE_WORKERS=N (sessions on N worker threads), SMART_TURN_MODEL=file.onnx.`;
+/** Most session workers `VOICEPIPE_WORKERS` may ask for (each holds its own Silero model, about 220 MiB). */
+const MAX_WORKERS = 256;
 
 const logger = createConsoleLogger(process.env.VOICEPIPE_LOG_LEVEL === "debug" ? "debug" : "info");
 const hasProgram = (name: string): boolean => {
@@ -47,7 +59,18 @@ const hasProgram = (name: string): boolean => {
     return false;
   }
 };
-const choice = chooseBot(process.env, hasProgram);
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+let choice: BotChoice;
+try {
+  choice = chooseBot(process.env, hasProgram);
+  if (choice.bot === "assistant") preemptiveFromEnv(process.env); // a value it cannot read is said now, not per session
+} catch (error) {
+  console.error(`voicepipe: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
 // Loaded once for the process (and checked) before the server listens: an unusable model is said
 // here, once, and the bot runs without it.
 const turnModel = await loadTurnModel(process.env);
@@ -60,7 +83,7 @@ try {
     logger,
     note: `${
       choice.bot === "assistant"
-        ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks`
+        ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks${choice.notes.map((n) => ` (${n})`).join("")}`
         : `the echo bot answers (it plays back what you say): ${choice.why}`
     }; ${turnModel.note}`,
     ...(await sessions(choice, turnModel, process.env.VOICEPIPE_WORKERS)),
@@ -87,10 +110,13 @@ async function sessions(
   turnModel: TurnModel,
   workers: string | undefined,
 ): Promise<Pick<RunDevServerOptions, "onSession" | "workers">> {
-  if (workers !== undefined && workers.trim() !== "" && workers.trim() !== "0") {
-    const count = Number(workers);
-    if (!Number.isInteger(count) || count < 1)
-      throw new Error(`VOICEPIPE_WORKERS must be a whole number of worker threads ≥ 0 (got "${workers}")`);
+  const wanted = (workers ?? "").trim();
+  const count = Number(wanted);
+  if (wanted !== "" && (!/^\d+$/.test(wanted) || count > MAX_WORKERS))
+    throw new Error(
+      `VOICEPIPE_WORKERS must be a whole number of worker threads from 0 (sessions on the main thread) to ${MAX_WORKERS} (got "${workers}")`,
+    );
+  if (count > 0) {
     await turnModel.release();
     const data: SessionWorkerData = { ...bot, ...(turnModel.path ? { turnModelPath: turnModel.path } : {}) };
     return { workers: { count, module: new URL("./session-worker.ts", import.meta.url), data } };

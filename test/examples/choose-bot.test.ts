@@ -17,6 +17,7 @@ describe("npm start: which bot runs", () => {
       stt: "openai",
       llm: "openai",
       tts: "openai",
+      notes: [],
     });
   });
 
@@ -26,6 +27,7 @@ describe("npm start: which bot runs", () => {
       stt: "deepgram",
       llm: "openai",
       tts: "cartesia",
+      notes: [],
     });
   });
 
@@ -35,6 +37,7 @@ describe("npm start: which bot runs", () => {
       stt: "pocketsphinx",
       llm: "anthropic",
       tts: "flite",
+      notes: [],
     });
     const without = chooseBot({ ANTHROPIC_API_KEY: "a" }, none);
     expect(without.bot === "echo" && without.why).toMatch(/no speech-to-text: set DEEPGRAM_API_KEY/);
@@ -51,11 +54,35 @@ describe("npm start: which bot runs", () => {
       stt: "deepgram",
       llm: "anthropic",
       tts: "openai",
+      notes: [],
     });
-    expect(chooseBot({ ...env, VOICEPIPE_LLM: "gemini" }, none)).toMatchObject({ llm: "openai" });
+    // A preferred provider that cannot be used is said (the startup line carries the notes).
+    expect(chooseBot({ ...env, VOICEPIPE_LLM: "gemini", VOICEPIPE_TTS: " Flite " }, none)).toMatchObject({
+      llm: "openai",
+      notes: [
+        "VOICEPIPE_LLM=gemini is not used: GEMINI_API_KEY or GOOGLE_API_KEY is not set",
+        "VOICEPIPE_TTS=flite is not used: flite is not installed",
+      ],
+    });
     expect(chooseBot({ ...env, VOICEPIPE_BOT: "echo" }, none)).toEqual({
       bot: "echo",
       why: "VOICEPIPE_BOT=echo",
     });
+  });
+
+  it("an unknown VOICEPIPE_BOT or provider name is refused, naming the variable; VOICEPIPE_BOT=assistant says what is missing", () => {
+    const env = { OPENAI_API_KEY: "o", DEEPGRAM_API_KEY: "d" };
+    expect(() => chooseBot({ ...env, VOICEPIPE_BOT: "eco" }, none)).toThrow(
+      /VOICEPIPE_BOT must be echo or assistant.*"eco"/,
+    );
+    expect(() => chooseBot({ ...env, VOICEPIPE_LLM: "claude" }, none)).toThrow(
+      /VOICEPIPE_LLM must be one of openai, anthropic, gemini.*"claude"/,
+    );
+    expect(() => chooseBot({ ...env, VOICEPIPE_STT: "whisper" }, none)).toThrow(/VOICEPIPE_STT/);
+    expect(() => chooseBot({ ...env, VOICEPIPE_TTS: "polly" }, none)).toThrow(/VOICEPIPE_TTS/);
+    expect(chooseBot({ ...env, VOICEPIPE_BOT: " Assistant " }, none)).toMatchObject({ bot: "assistant" });
+    expect(() => chooseBot({ DEEPGRAM_API_KEY: "d", VOICEPIPE_BOT: "assistant" }, none)).toThrow(
+      /VOICEPIPE_BOT=assistant, but there is no LLM key/,
+    );
   });
 });
