@@ -21,8 +21,6 @@ import {
   MixerUpdateSettingsFrame,
   OutputAudioRawFrame,
   PcmFormatError,
-  Pipeline,
-  PipelineTask,
   RESAMPLER_MAX_EXTRA_FRAMES,
   ResamplerDisposedError,
   SoundfileMixer,
@@ -38,33 +36,37 @@ import {
   clearSoundCache,
   createStreamResampler,
   resampleOnce,
-  silentLogger,
   writeWavFile,
   readWavFile,
   ErrorFrame,
   VADAnalysisError,
   type Frame,
 } from "../../src/index.js";
-import { FrameRecorder, VirtualClock, runTest } from "../../src/testing/index.js";
+import { VirtualClock, runTest } from "../../src/testing/index.js";
 import { runIsolated } from "./support.js";
+import { startRecordedTask } from "../support/task.js";
+
+/** The process's memory after two full collections (`--expose_gc` turned on for the call). */
+async function afterGcMemory(): Promise<() => NodeJS.MemoryUsage> {
+  const v8 = await import("node:v8");
+  const vm = await import("node:vm");
+  v8.setFlagsFromString("--expose_gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  return () => {
+    gc();
+    gc();
+    return process.memoryUsage();
+  };
+}
 import {
   SileroVADAnalyzer,
   SileroWorker,
   VADModelLoadError,
   defaultSileroModelPath,
 } from "../../src/audio/vad/silero.js";
+import { concat } from "../audio/signals.js";
 
 const RUNS = Number(process.env.ADV_RUNS ?? 40);
-
-function concat(parts: readonly Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Deterministic pseudo-random PCM16 (xorshift). */
 function noise(n: number, seed = 1, amp = 20_000): Int16Array {
@@ -936,15 +938,8 @@ describe("RNNoiseFilter", () => {
   });
 
   it("held: sequential start()/start()/stop() (a restart) frees every denoiser: RSS flat over 4,000 cycles (the control of the next probe)", async () => {
-    const v8 = await import("node:v8");
-    const vm = await import("node:vm");
-    v8.setFlagsFromString("--expose_gc");
-    const gc = vm.runInNewContext("gc") as () => void;
-    const rss = () => {
-      gc();
-      gc();
-      return process.memoryUsage().rss;
-    };
+    const afterGc = await afterGcMemory();
+    const rss = (): number => afterGc().rss;
     const before = rss();
     for (let i = 0; i < 4000; i++) {
       const f = new RNNoiseFilter();
@@ -966,15 +961,8 @@ describe("RNNoiseFilter", () => {
   // two, while the control above (4,000 sequential start/start/stop) shrank it (-46 and -33 MB).
   // (RSS is the only public view of the module's memory; freed wasm memory can absorb a first batch.)
   it("fixed: overlapping start() calls followed by stop() free every denoiser (RSS stays flat over 4,000 races)", async () => {
-    const v8 = await import("node:v8");
-    const vm = await import("node:vm");
-    v8.setFlagsFromString("--expose_gc");
-    const gc = vm.runInNewContext("gc") as () => void;
-    const rss = () => {
-      gc();
-      gc();
-      return process.memoryUsage().rss;
-    };
+    const afterGc = await afterGcMemory();
+    const rss = (): number => afterGc().rss;
     const warm = new RNNoiseFilter();
     for (let i = 0; i < 50; i++) {
       await Promise.all([warm.start(48_000), warm.start(48_000)]);
@@ -994,19 +982,8 @@ describe("RNNoiseFilter", () => {
 // ---------------------------------------------------------------------------------------------
 describe("AudioBufferProcessor (recording)", () => {
   async function startTask(recorder: AudioBufferProcessor) {
-    const clock = new VirtualClock();
-    const down = new FrameRecorder();
-    const task = new PipelineTask(new Pipeline([recorder, down]), {
-      clock,
-      logger: silentLogger,
-      idleTimeoutMs: null,
-    });
-    let started = false;
-    task.on("pipelineStarted", () => {
-      started = true;
-    });
-    const done = task.run();
-    await clock.runUntil(() => started);
+    const { clock, task, done, recorder: down, whenStarted } = startRecordedTask([recorder]);
+    await whenStarted();
     return {
       clock,
       task,
@@ -1050,15 +1027,8 @@ describe("AudioBufferProcessor (recording)", () => {
   });
 
   it("held: an hour of audio in virtual time (odd rates, stereo, 1-sample frames) keeps the heap flat and the recording as long as the clock", async () => {
-    const v8 = await import("node:v8");
-    const vm = await import("node:vm");
-    v8.setFlagsFromString("--expose_gc");
-    const gc = vm.runInNewContext("gc") as () => void;
-    const heap = () => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
+    const afterGc = await afterGcMemory();
+    const heap = (): number => afterGc().heapUsed;
     const recorder = new AudioBufferProcessor({ sampleRate: 8000, numChannels: 2, maxBufferMs: 60_000 });
     let emitted = 0;
     let maxPiece = 0;

@@ -32,6 +32,7 @@ import { FrameRecorder, Sleep, VirtualClock, runTest } from "../../src/testing/i
 import { readWav } from "../../src/audio/wav.js";
 import { constant, tone } from "../support/audio.js";
 import { settledHeap } from "../support/gc.js";
+import { concat } from "../audio/signals.js";
 
 const RATE = 24_000; // the pipeline's default output rate, so the default recording rate
 const perMs = RATE / 1000;
@@ -68,16 +69,6 @@ function listen(p: AudioBufferProcessor) {
     user: () => concat(tracks.map((t) => t.user)),
     bot: () => concat(tracks.map((t) => t.bot)),
   };
-}
-
-function concat(parts: readonly Int16Array[]): Int16Array {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 function channel(audio: Int16Array, index: number, channels = 2): Int16Array {
