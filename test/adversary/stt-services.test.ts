@@ -628,7 +628,8 @@ describe("adversary: PocketsphinxSTTService", () => {
     }
     let peak = 0;
     const t0 = performance.now();
-    while (s.down.ofType(TranscriptionSettledFrame).length < 100 && performance.now() - t0 < 15_000) {
+    // A deadline for the whole burst, not a speed test: spawning 100 processes on a busy machine is slow.
+    while (s.down.ofType(TranscriptionSettledFrame).length < 100 && performance.now() - t0 < 30_000) {
       peak = Math.max(peak, fake.running());
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -638,7 +639,7 @@ describe("adversary: PocketsphinxSTTService", () => {
     await until(() => fake.running() === 0, "every run reaped");
     // Promise (brief): bounded concurrency. Measured: one process per queued utterance, all at once.
     expect(peak).toBeLessThanOrEqual(8);
-  }, 30_000);
+  }, 45_000);
 
   it("held: the end with a run that ignores SIGTERM and started a child: both killed within the bounds, no temp folder left", async () => {
     const fake = standIn(`trap '' TERM; sh -c 'sleep 30; : @DIR@' & sleep 30`);
