@@ -91,7 +91,7 @@ export class SileroWorker {
   /** Windows waiting for the end of this event-loop turn, by model path and rate. */
   readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
   #flushScheduled = false;
-  /** Model loads done by the worker (one per model path). */
+  /** Model loads done by the worker (one per model path, again after the worker is started again). */
   loads = 0;
   /** Windows analysed. */
   runs = 0;
