@@ -108,19 +108,14 @@ export function resolveSTTOptions(owner: string, options: STTServiceOptions): Re
   };
 }
 
+/** A setting in ms above 0 (finite), or its fallback. */
 export function positiveMs(
   owner: string,
   setting: string,
   value: number | undefined,
   fallback: number,
 ): number {
-  const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidOptionError(
-      `${owner}: ${setting} must be a finite number of ms above 0 (got ${String(v)})`,
-    );
-  }
-  return v;
+  return msSetting(owner, setting, value, fallback, false);
 }
 
 /** A setting in ms that may be 0 (finite, ≥ 0), or its fallback. */
@@ -130,9 +125,21 @@ export function nonNegativeMs(
   value: number | undefined,
   fallback: number,
 ): number {
+  return msSetting(owner, setting, value, fallback, true);
+}
+
+function msSetting(
+  owner: string,
+  setting: string,
+  value: number | undefined,
+  fallback: number,
+  zeroOk: boolean,
+): number {
   const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
-    throw new InvalidOptionError(`${owner}: ${setting} must be a finite number of ms ≥ 0 (got ${String(v)})`);
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (!zeroOk && v === 0)) {
+    throw new InvalidOptionError(
+      `${owner}: ${setting} must be a finite number of ms ${zeroOk ? "≥ 0" : "above 0"} (got ${String(v)})`,
+    );
   }
   return v;
 }
