@@ -77,6 +77,24 @@ const echo =
 const mkLLM = (baseURL: string) =>
   new OpenAILLMService({ apiKey: "sk-test", baseURL, env: {}, model: "gpt-test" });
 
+/**
+ * An `LLMSwitcher` over A (answering with `first`) and B ("B says …") before a TTS, after the user
+ * said "hello" and the TTS began synthesising A's guess.
+ */
+async function switcherGuessed(first: (sse: SseWriter) => void | Promise<void>) {
+  const a = await server(first);
+  const b = await server(echo("B says"));
+  const la = mkLLM(a.baseURL);
+  const lb = mkLLM(b.baseURL);
+  const sw = new LLMSwitcher([la, lb]);
+  const tts = new CodedTTS();
+  const r = rig(sw, tts);
+  await sleep(30);
+  r.task.queueFrames(words("hello"));
+  await until(() => tts.asked.length === 1, 3_000, "the guess synthesised");
+  return { la, lb, sw, tts, r };
+}
+
 function words(text: string): Frame[] {
   return [
     new UserStartedSpeakingFrame(),
@@ -174,16 +192,7 @@ describe("adversary 2: preemptive speech through aggregator → LLM → TTS", ()
   });
 
   it("held: LLMSwitcher switched (switchTo) between the guess and the confirmation: only the new service's answer is heard", async () => {
-    const a = await server(echo("A says"));
-    const b = await server(echo("B says"));
-    const la = mkLLM(a.baseURL);
-    const lb = mkLLM(b.baseURL);
-    const sw = new LLMSwitcher([la, lb]);
-    const tts = new CodedTTS();
-    const r = rig(sw, tts);
-    await sleep(30);
-    r.task.queueFrames(words("hello"));
-    await until(() => tts.asked.length === 1, 3_000, "the guess synthesised");
+    const { la, lb, sw, tts, r } = await switcherGuessed(echo("A says"));
     expect(tts.asked[0]!.trim()).toBe("A says hello.");
     sw.switchTo(lb);
     r.task.queueFrame(new UserStoppedSpeakingFrame());
@@ -202,21 +211,12 @@ describe("adversary 2: preemptive speech through aggregator → LLM → TTS", ()
 
   it("held: LLMSwitcher failover (first service's server fails the confirmed request): the guess's audio is not played for B's answer", async () => {
     let n = 0;
-    const a = await server((sse) => {
+    const { tts, r } = await switcherGuessed((sse) => {
       n++;
       // The preemptive request succeeds; anything after fails with 500.
       if (n === 1) return echo("A says")(sse);
       sse.error(500, "boom");
     });
-    const b = await server(echo("B says"));
-    const la = mkLLM(a.baseURL);
-    const lb = mkLLM(b.baseURL);
-    const sw = new LLMSwitcher([la, lb]);
-    const tts = new CodedTTS();
-    const r = rig(sw, tts);
-    await sleep(30);
-    r.task.queueFrames(words("hello"));
-    await until(() => tts.asked.length === 1, 3_000, "the guess synthesised");
     // Different words: A must ask again, and fails; B answers.
     r.task.queueFrames([...more("again"), new UserStoppedSpeakingFrame()]);
     await until(() => r.answers() >= 1 || r.errors.length > 0, 5_000, "answer");
