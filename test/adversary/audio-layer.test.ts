@@ -652,13 +652,21 @@ describe("Silero VAD analyzer", () => {
   it("held: stopping the shared worker during an analysis rejects it at once with VADAnalysisError (every wait bounded)", async () => {
     const a = new SileroVADAnalyzer({ sampleRate: 16_000 });
     await a.ready();
-    const t0 = performance.now();
-    const p = a.analyze(noise(16_000 * 10, 5)).then(
+    const worker = SileroWorker.shared();
+    const runsBefore = worker.runs;
+    // Two minutes of audio (3,750 windows, one round trip each) and the worker stopped as soon as
+    // the first window is answered: the analysis is in flight whatever the machine's speed (a fixed
+    // 30 ms wait let a fast machine finish ten seconds of audio first).
+    const p = a.analyze(noise(16_000 * 120, 5)).then(
       () => "resolved",
       (e: unknown) => e,
     );
-    await new Promise((r) => setTimeout(r, 30));
-    await SileroWorker.shared().terminate();
+    const waitStart = performance.now();
+    while (worker.runs === runsBefore && performance.now() - waitStart < 10_000)
+      await new Promise((r) => setImmediate(r));
+    expect(worker.runs).toBeGreaterThan(runsBefore);
+    const t0 = performance.now();
+    await worker.terminate();
     const settled = await p;
     expect(settled).toBeInstanceOf(VADAnalysisError);
     expect(performance.now() - t0).toBeLessThan(2000);

@@ -247,8 +247,18 @@ export class SileroWorker {
     });
   }
 
-  /** Stops the worker; the next request starts a new one. */
+  /**
+   * Stops the worker; what is in flight fails with a `VADAnalysisError`, windows asked for and
+   * not yet sent (waiting for the end of this event-loop turn) included. The next request starts
+   * a new one.
+   */
   async terminate(): Promise<void> {
+    // Queued windows were asked of this worker: they fail with what is in flight, not run on
+    // the next one (whether a window was sent yet is a matter of microseconds to the caller).
+    const groups = [...this.#queued.values()];
+    this.#queued.clear();
+    const error = new VADAnalysisError("Silero VAD: the inference worker was stopped");
+    for (const group of groups) for (const item of group.items) item.reject(error);
     await this.#thread.terminate();
   }
 }
