@@ -203,6 +203,8 @@ export type {
 } from "./runner/dev-server.js";
 export { runDevServer } from "./runner/run-dev-server.js";
 export type { RunDevServerOptions } from "./runner/run-dev-server.js";
+export { checkDevServerArgs } from "./runner/server-args.js";
+export type { ServerAddress } from "./runner/server-args.js";
 export { runSessionTask } from "./runner/session-task.js";
 
 // Mixers

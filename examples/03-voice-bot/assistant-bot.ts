@@ -141,6 +141,23 @@ export function preemptiveFromEnv(env: Readonly<Record<string, string | undefine
   );
 }
 
+/**
+ * Reads the assistant's settings from `env` and builds its services once, then lets them go (no
+ * service connects before it starts), so a setting one refuses, such as a `*_BASE_URL` that is not
+ * a URL or a `VOICEPIPE_PREEMPTIVE` it cannot read, is said once when `npm start` starts, not at
+ * every session.
+ * @throws what was refused, in the service's words
+ */
+export function checkAssistantSettings(
+  choice: AssistantChoice,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): void {
+  preemptiveFromEnv(env);
+  createSTT(choice.stt, env);
+  createLLM(choice.llm, env);
+  createTTS(choice.tts, env);
+}
+
 /** The answer of {@link getCurrentTime}; an unknown zone throws (the model is told the message). */
 export function currentTime(
   timeZone: string | undefined,
@@ -159,9 +176,9 @@ export function currentTime(
 function createSTT(choice: STTChoice, env: Readonly<Record<string, string | undefined>>): STTService {
   switch (choice) {
     case "deepgram":
-      return new DeepgramSTTService({ apiKey: env.DEEPGRAM_API_KEY, baseUrl: env.DEEPGRAM_BASE_URL });
+      return new DeepgramSTTService({ env });
     case "openai":
-      return new OpenAISTTService({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL });
+      return new OpenAISTTService({ env });
     case "pocketsphinx":
       return new PocketsphinxSTTService();
   }
@@ -181,13 +198,13 @@ function createLLM(choice: LLMChoice, env: Readonly<Record<string, string | unde
 function createTTS(choice: TTSChoice, env: Readonly<Record<string, string | undefined>>): TTSService {
   switch (choice) {
     case "cartesia":
-      return new CartesiaTTSService({ apiKey: env.CARTESIA_API_KEY, baseUrl: env.CARTESIA_BASE_URL });
+      return new CartesiaTTSService({ env });
     case "elevenlabs":
-      return new ElevenLabsTTSService({ apiKey: env.ELEVENLABS_API_KEY, baseUrl: env.ELEVENLABS_BASE_URL });
+      return new ElevenLabsTTSService({ env });
     case "deepgram":
-      return new DeepgramTTSService({ apiKey: env.DEEPGRAM_API_KEY, baseUrl: env.DEEPGRAM_BASE_URL });
+      return new DeepgramTTSService({ env });
     case "openai":
-      return new OpenAITTSService({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL });
+      return new OpenAITTSService({ env });
     case "flite":
       return new CommandTTSService({ command: fliteCommand({ voice: "slt" }) });
   }

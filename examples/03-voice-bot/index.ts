@@ -29,10 +29,11 @@ import { execFileSync } from "node:child_process";
 import {
   EventLoopStallMonitor,
   type RunDevServerOptions,
+  checkDevServerArgs,
   createConsoleLogger,
   runDevServer,
 } from "../../src/index.js";
-import { preemptiveFromEnv, runAssistantBot } from "./assistant-bot.js";
+import { checkAssistantSettings, runAssistantBot } from "./assistant-bot.js";
 import { type BotChoice, chooseBot } from "./choose-bot.js";
 import { loadEchoBotVoice, runEchoBot } from "./echo-bot.js";
 import type { SessionWorkerData } from "./session-worker.js";
@@ -64,9 +65,14 @@ if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.exit(0);
 }
 let choice: BotChoice;
+let workers: number;
 try {
+  // Everything the command line and the environment say is checked before the seconds spent
+  // loading models: a typo is one line at once, not after the load or at the first session.
+  checkDevServerArgs();
   choice = chooseBot(process.env, hasProgram);
-  if (choice.bot === "assistant") preemptiveFromEnv(process.env); // a value it cannot read is said now, not per session
+  if (choice.bot === "assistant") checkAssistantSettings(choice, process.env);
+  workers = workerCount(process.env.VOICEPIPE_WORKERS);
 } catch (error) {
   console.error(`voicepipe: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
@@ -86,7 +92,7 @@ try {
         ? `the assistant answers: ${choice.stt} hears, ${choice.llm} thinks, ${choice.tts} speaks${choice.notes.map((n) => ` (${n})`).join("")}`
         : `the echo bot answers (it plays back what you say): ${choice.why}`
     }; ${turnModel.note}`,
-    ...(await sessions(choice, turnModel, process.env.VOICEPIPE_WORKERS)),
+    ...(await sessions(choice, turnModel, workers)),
   });
   const report = await stopped;
   console.log(
@@ -100,22 +106,27 @@ try {
   await turnModel.release();
 }
 
+/** `VOICEPIPE_WORKERS`: how many session workers (0, the default, runs sessions on this thread). */
+function workerCount(value: string | undefined): number {
+  const wanted = (value ?? "").trim();
+  const count = Number(wanted);
+  if (wanted !== "" && (!/^\d+$/.test(wanted) || count > MAX_WORKERS))
+    throw new Error(
+      `VOICEPIPE_WORKERS must be a whole number of worker threads from 0 (sessions on the main thread) to ${MAX_WORKERS} (got "${value}")`,
+    );
+  return count;
+}
+
 /**
- * Where the sessions run: on this thread (the default), or on `VOICEPIPE_WORKERS` worker threads.
+ * Where the sessions run: on this thread (`count` 0), or on `count` worker threads.
  * Each session gets its own analyzer of the process's turn model; worker threads each load the
  * model once for themselves (as they load Silero), so this thread lets go of it.
  */
 async function sessions(
   bot: BotChoice,
   turnModel: TurnModel,
-  workers: string | undefined,
+  count: number,
 ): Promise<Pick<RunDevServerOptions, "onSession" | "workers">> {
-  const wanted = (workers ?? "").trim();
-  const count = Number(wanted);
-  if (wanted !== "" && (!/^\d+$/.test(wanted) || count > MAX_WORKERS))
-    throw new Error(
-      `VOICEPIPE_WORKERS must be a whole number of worker threads from 0 (sessions on the main thread) to ${MAX_WORKERS} (got "${workers}")`,
-    );
   if (count > 0) {
     await turnModel.release();
     const data: SessionWorkerData = { ...bot, ...(turnModel.path ? { turnModelPath: turnModel.path } : {}) };

@@ -5,8 +5,7 @@ import {
   type DevServerTelephony,
   startDevServer,
 } from "./dev-server.js";
-import { InvalidOptionError } from "../errors.js";
-import { parseServerArgs } from "./server-args.js";
+import { checkDevServerArgs } from "./server-args.js";
 import { telephonyLines } from "./telephony-lines.js";
 
 /** Options of {@link runDevServer}: the server's, less what the command line decides. */
@@ -48,14 +47,7 @@ export async function runDevServer(
     note,
     ...serverOptions
   } = options;
-  const { host, port, publicUrl, rest } = parseServerArgs(argv, env);
-  // A typo (`--prot`) or a flag npm kept for itself (`npm start --port 8080`, without `--`) must
-  // not start a server somewhere the user did not ask for.
-  if (rest.length > 0)
-    throw new InvalidOptionError(
-      `unknown argument ${JSON.stringify(rest[0])}: the server takes --port N, --host ADDRESS and --public-url URL ` +
-        "(through npm, after --: npm start -- --port 8080)",
-    );
+  const { host, port, publicUrl } = checkDevServerArgs(argv, env);
   const telephony =
     serverOptions.telephony === false
       ? false

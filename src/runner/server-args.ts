@@ -58,3 +58,49 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     rest,
   };
 }
+
+/**
+ * The command line {@link runDevServer} reads, checked whole: `--port`, `--host` and
+ * `--public-url` (with `PORT` and `VOICEPIPE_PUBLIC_URL`), and no other argument. An application
+ * calls it first, so a typo is refused in one line before it spends seconds loading its models;
+ * `runDevServer` checks the same again.
+ * @throws InvalidOptionError naming the argument or variable, what was wrong and the fix.
+ */
+export function checkDevServerArgs(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): ServerAddress {
+  const address = parseServerArgs(argv, env);
+  // A typo (`--prot`) or a flag npm kept for itself (`npm start --port 8080`, without `--`) must
+  // not start a server somewhere the user did not ask for.
+  if (address.rest.length > 0)
+    throw new InvalidOptionError(
+      `unknown argument ${JSON.stringify(address.rest[0])}: the server takes --port N, --host ADDRESS and --public-url URL ` +
+        "(through npm, after --: npm start -- --port 8080)",
+    );
+  if (address.publicUrl !== undefined) checkPublicUrl(address.publicUrl);
+  return address;
+}
+
+/** `value` as the origin telephony providers reach the server at, or an InvalidOptionError. */
+export function checkPublicUrl(value: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined ||
+    (url.protocol !== "https:" && url.protocol !== "http:") ||
+    url.pathname !== "/" ||
+    url.search !== "" ||
+    url.hash !== "" ||
+    url.username !== "" ||
+    url.password !== ""
+  )
+    throw new InvalidOptionError(
+      `telephony.publicUrl (--public-url, VOICEPIPE_PUBLIC_URL) must be an http(s) origin such as https://abc.ngrok.app, with no path, query or credentials (got ${JSON.stringify(value)})`,
+    );
+  return url;
+}

@@ -25,6 +25,7 @@ import {
 } from "../telephony/webhook-signatures.js";
 import type { DevServerTelephony, DevServerTelephonyEndpoint } from "./dev-server-options.js";
 import { type ErrorBody, requestToken, sendJson, tokensEqual } from "./http-edge.js";
+import { checkPublicUrl } from "./server-args.js";
 import { StreamTickets } from "./stream-tickets.js";
 import { DEV_SERVER_PROVIDERS, type TelephonyTarget, answerPath, socketPath } from "./telephony-paths.js";
 import {
@@ -369,28 +370,6 @@ export class TelephonyRoutes {
     }
     return { status, body };
   }
-}
-
-function checkPublicUrl(value: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (
-    url === undefined ||
-    (url.protocol !== "https:" && url.protocol !== "http:") ||
-    url.pathname !== "/" ||
-    url.search !== "" ||
-    url.hash !== "" ||
-    url.username !== "" ||
-    url.password !== ""
-  )
-    throw new InvalidOptionError(
-      `telephony.publicUrl (--public-url, VOICEPIPE_PUBLIC_URL) must be an http(s) origin such as https://abc.ngrok.app, with no path, query or credentials (got ${JSON.stringify(value)})`,
-    );
-  return url;
 }
 
 function secret(name: string, value: string | undefined): string | undefined {

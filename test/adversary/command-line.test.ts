@@ -260,6 +260,68 @@ describe("npm start from outside: arguments", () => {
   });
 });
 
+describe("npm start from outside: checked before the models load", () => {
+  // Was: the command line and most variables were checked only once the models had loaded (Silero
+  // and the prompts, 2–3 s; a turn model), inside runDevServer or at the first session; a malformed
+  // OPENAI_BASE_URL reached the LLM only at its first request. Each probe below sets a
+  // SMART_TURN_MODEL that is not a model as well: had anything loaded before the check, its warning
+  // would be a second line, so "one line" proves the order without timing it.
+  const notAModel = (): string => {
+    const fake = join(scratch, "smart-turn-v3.2-cpu.onnx");
+    writeFileSync(fake, "not a model\n");
+    return fake;
+  };
+
+  it("fixed: a stray argument is refused before any model loads", async () => {
+    const line = await refusal(run(["--prot", "7966"], { PORT: "7966", SMART_TURN_MODEL: notAModel() }));
+    expect(line).toMatch(/^voicepipe: unknown argument "--prot": the server takes --port N/);
+  });
+
+  it("fixed: a --public-url that is not an origin is refused before any model loads", async () => {
+    const line = await refusal(
+      run(["--public-url", "abc.ngrok.app/voice"], { PORT: "7967", SMART_TURN_MODEL: notAModel() }),
+    );
+    expect(line).toMatch(
+      /--public-url, VOICEPIPE_PUBLIC_URL\) must be an http\(s\) origin .*"abc\.ngrok\.app\/voice"/,
+    );
+  });
+
+  it("fixed: VOICEPIPE_WORKERS out of range is refused before any model loads", async () => {
+    const line = await refusal(
+      run([], { PORT: "7968", VOICEPIPE_WORKERS: "x", SMART_TURN_MODEL: notAModel() }),
+    );
+    expect(line).toMatch(/^voicepipe: VOICEPIPE_WORKERS must be a whole number/);
+  });
+
+  it("fixed: an OPENAI_BASE_URL that is not a URL is refused at start, naming it, not at the first request", async () => {
+    const line = await refusal(
+      run([], {
+        PORT: "7969",
+        OPENAI_API_KEY: "sk-fake",
+        OPENAI_BASE_URL: "localhost:11434/v1",
+        SMART_TURN_MODEL: notAModel(),
+      }),
+    );
+    expect(line).toMatch(
+      /OPENAI_BASE_URL must be an http:\/\/ or https:\/\/ URL .*\(got "localhost:11434\/v1"\)$/,
+    );
+    expect(await listening(7969)).toBe(false);
+  });
+
+  it("fixed: each provider's *_BASE_URL is checked at start (Anthropic, as the LLM)", async () => {
+    const line = await refusal(
+      run([], {
+        PORT: "7970",
+        VOICEPIPE_LLM: "anthropic",
+        ANTHROPIC_API_KEY: "sk-fake",
+        ANTHROPIC_BASE_URL: "api.anthropic.com",
+        ...FAKE_OPENAI,
+      }),
+    );
+    expect(line).toMatch(/ANTHROPIC_BASE_URL \("api\.anthropic\.com"\) is not a URL/);
+  });
+});
+
 describe("npm start from outside: environment", () => {
   it.each([["abc"], ["-1"], [" 7950"]])(
     'held: PORT="%s" is one line naming PORT and the value, exit 1',

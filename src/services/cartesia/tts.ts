@@ -45,6 +45,8 @@ export interface CartesiaTTSOptions extends TTSServiceOptions {
   apiKey?: string;
   /** Scheme and host; `/tts/websocket` is appended. @default `process.env.CARTESIA_BASE_URL`, else `wss://api.cartesia.ai` */
   baseUrl?: string;
+  /** Where the key and base URL are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
   /** The voice's id. @default {@link CARTESIA_DEFAULT_VOICE} */
   voiceId?: string;
   /** @default "sonic-2" */
@@ -133,12 +135,14 @@ export class CartesiaTTSService extends TTSService {
         `${this.name}: version must be a Cartesia API version date such as ${CARTESIA_DEFAULT_VERSION} (got ${JSON.stringify(this.#version)})`,
       );
     }
-    this.#apiKey = options.apiKey ?? nonEmpty(process.env["CARTESIA_API_KEY"]);
+    const env = options.env ?? process.env;
+    this.#apiKey = options.apiKey ?? nonEmpty(env["CARTESIA_API_KEY"]);
     this.#baseUrl = providerBaseUrl(
       this.name,
       options.baseUrl,
       "CARTESIA_BASE_URL",
       CARTESIA_DEFAULT_BASE_URL,
+      env,
     );
     this.#socketOptions = options.socket;
   }

@@ -29,6 +29,8 @@ export interface DeepgramSTTOptions extends STTServiceOptions {
    * `wss://api.deepgram.com`
    */
   baseUrl?: string;
+  /** Where the key and base URL are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
   /** @default "nova-3-general" */
   model?: string;
   /** @default "en" */
@@ -91,12 +93,9 @@ export class DeepgramSTTService extends STTService {
       positiveMs(this.name, "keepAliveIntervalMs", options.keepAliveIntervalMs, 0);
     if (options.socket?.connectTimeoutMs !== undefined)
       positiveMs(this.name, "socket.connectTimeoutMs", options.socket.connectTimeoutMs, 0);
-    this.#apiKey = options.apiKey ?? nonEmpty(process.env["DEEPGRAM_API_KEY"]);
-    this.#baseUrl = (
-      options.baseUrl ??
-      nonEmpty(process.env["DEEPGRAM_BASE_URL"]) ??
-      DEEPGRAM_DEFAULT_BASE_URL
-    )
+    const env = options.env ?? process.env;
+    this.#apiKey = options.apiKey ?? nonEmpty(env["DEEPGRAM_API_KEY"]);
+    this.#baseUrl = (options.baseUrl ?? nonEmpty(env["DEEPGRAM_BASE_URL"]) ?? DEEPGRAM_DEFAULT_BASE_URL)
       .trim()
       .replace(/\/+$/, "");
     if (!/^(wss?|https?):\/\//i.test(this.#baseUrl)) {

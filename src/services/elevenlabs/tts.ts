@@ -51,6 +51,8 @@ export interface ElevenLabsTTSOptions extends TTSServiceOptions {
    * @default `process.env.ELEVENLABS_BASE_URL`, else `wss://api.elevenlabs.io`
    */
   baseUrl?: string;
+  /** Where the key and base URL are read from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
   /** @default {@link ELEVENLABS_DEFAULT_VOICE} */
   voiceId?: string;
   /** Not `eleven_v3` (the multi-context socket does not serve it). @default "eleven_flash_v2_5" */
@@ -151,12 +153,14 @@ export class ElevenLabsTTSService extends TTSService {
         `${this.name}: keepAliveIntervalMs must be a positive number of ms (got ${String(options.keepAliveIntervalMs)}); the default is 10000`,
       );
     }
-    this.#apiKey = options.apiKey ?? nonEmpty(process.env["ELEVENLABS_API_KEY"]);
+    const env = options.env ?? process.env;
+    this.#apiKey = options.apiKey ?? nonEmpty(env["ELEVENLABS_API_KEY"]);
     this.#baseUrl = providerBaseUrl(
       this.name,
       options.baseUrl,
       "ELEVENLABS_BASE_URL",
       ELEVENLABS_DEFAULT_BASE_URL,
+      env,
     );
     this.#socketOptions = options.socket;
   }

@@ -65,8 +65,9 @@ export function providerBaseUrl(
   option: string | undefined,
   envVar: string,
   fallback: string,
+  environment: Readonly<Record<string, string | undefined>> = process.env,
 ): string {
-  const env = process.env[envVar]?.trim();
+  const env = environment[envVar]?.trim();
   const url = (option ?? (env ? env : undefined) ?? fallback).trim().replace(/\/+$/, "");
   if (!/^(wss?|https?):\/\/[^/\s]+/i.test(url)) {
     throw new InvalidOptionError(

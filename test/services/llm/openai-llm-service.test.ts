@@ -294,6 +294,21 @@ describe("OpenAILLMService against a loopback chat-completions server", () => {
     expect(t.textsAfter()).toEqual(["Hi."]);
   });
 
+  it("a base URL that is not http(s) is refused when the service is made, naming where it came from", () => {
+    expect(
+      () => new OpenAILLMService({ env: { OPENAI_API_KEY: "k", OPENAI_BASE_URL: "localhost:11434/v1" } }),
+    ).toThrow(
+      'OPENAI_BASE_URL must be an http:// or https:// URL such as https://api.openai.com/v1 (got "localhost:11434/v1")',
+    );
+    expect(() => new OpenAILLMService({ env: {}, baseURL: "ws://127.0.0.1/v1" })).toThrow(
+      'baseURL must be an http:// or https:// URL such as https://api.openai.com/v1 (got "ws://127.0.0.1/v1")',
+    );
+    expect(new OpenAILLMService({ env: { OPENAI_BASE_URL: "http://127.0.0.1:11434/v1/" } }).baseURL).toBe(
+      "http://127.0.0.1:11434/v1",
+    );
+    expect(new OpenAILLMService({ env: {} }).baseURL).toBe("https://api.openai.com/v1");
+  });
+
   it("an endpoint nobody listens on is a connection error naming the cause and OPENAI_BASE_URL, retried once", async () => {
     const gone = await loopbackOpenAI(() => {});
     await gone.close();

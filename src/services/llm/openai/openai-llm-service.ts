@@ -11,11 +11,9 @@ import { InvalidOptionError } from "../../../errors.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
 import { describeOpenAIError } from "./describe-openai-error.js";
 import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
+import { resolveOpenAIEndpoint } from "../../openai-audio/openai-endpoint.js";
 import { readOpenAIChunk } from "./openai-chunk.js";
 import { openAIStreamFetch } from "./openai-stream-fetch.js";
-
-/** The SDK's default endpoint, named in messages when no other is set. */
-const DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
 /** Options of {@link OpenAILLMService}. */
 export interface OpenAILLMServiceOptions extends LLMServiceOptions {
@@ -85,7 +83,6 @@ export class OpenAILLMService extends LLMService {
   /** The endpoint in use. */
   readonly baseURL: string;
   readonly #apiKey: string | undefined;
-  readonly #baseURLOption: string | undefined;
   readonly #includeUsage: boolean;
   readonly #usageGraceMs: number;
   readonly #params: JsonObject;
@@ -98,9 +95,17 @@ export class OpenAILLMService extends LLMService {
     super(options);
     const env = options.env ?? process.env;
     this.model = options.model ?? "gpt-4.1-mini";
-    this.#apiKey = options.apiKey ?? (env["OPENAI_API_KEY"] || undefined);
-    this.#baseURLOption = options.baseURL ?? (env["OPENAI_BASE_URL"] || undefined);
-    this.baseURL = this.#baseURLOption ?? DEFAULT_BASE_URL;
+    // Checked here, as every OpenAI service does: a base URL that is not http(s) is said when the
+    // bot is built, not at its first request. The SDK is always given the URL resolved from
+    // `env`, so it never reads `process.env` behind an `env` option.
+    const endpoint = resolveOpenAIEndpoint(this.name, {
+      ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+      ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
+      env,
+      fetch: options.fetch ?? httpFetch,
+    });
+    this.#apiKey = endpoint.apiKey;
+    this.baseURL = endpoint.baseURL;
     this.#includeUsage = options.includeUsage ?? true;
     this.#usageGraceMs = options.usageGraceMs ?? 100;
     if (!Number.isFinite(this.#usageGraceMs) || this.#usageGraceMs < 0) {
@@ -110,7 +115,7 @@ export class OpenAILLMService extends LLMService {
     }
     this.#params = options.params ?? {};
     this.#conversion = options.conversion ?? {};
-    this.#fetch = options.fetch ?? httpFetch;
+    this.#fetch = endpoint.fetch;
   }
 
   protected override async connect(): Promise<void> {
@@ -137,7 +142,7 @@ export class OpenAILLMService extends LLMService {
       this.logger.debug(`${name}: openai SDK: ${message}`, { processor: name });
     this.#client = new sdk.OpenAI({
       apiKey: this.#apiKey,
-      ...(this.#baseURLOption === undefined ? {} : { baseURL: this.#baseURLOption }),
+      baseURL: this.baseURL,
       maxRetries: 0, // the base class retries, on the task clock
       fetch: openAIStreamFetch(this.#fetch), // refuses a page that is not a stream, and an endless event
       // What the SDK logs (a chunk it cannot parse…) is reported by the service itself.
