@@ -82,8 +82,9 @@ try {
 const turnModel = await loadTurnModel(process.env);
 if (turnModel.problem) logger.warn(turnModel.problem);
 // One per process: every session shares the event loop, so a stall is said once, not per session.
+// Started once the server listens: loading the models blocks the loop before any session can
+// exist, and a warning about it would be about nobody.
 const stalls = new EventLoopStallMonitor({ logger });
-stalls.start();
 try {
   const { stopped } = await runDevServer({
     logger,
@@ -94,6 +95,7 @@ try {
     }; ${turnModel.note}`,
     ...(await sessions(choice, turnModel, workers)),
   });
+  stalls.start();
   const report = await stopped;
   console.log(
     `voicepipe: stopped (${report.ended} session(s) ended, ${report.cancelled} cancelled, ${report.abandoned} abandoned)`,
