@@ -26,6 +26,7 @@
  * second Ctrl-C exits at once.
  */
 import { execFileSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import {
   EventLoopStallMonitor,
   type RunDevServerOptions,
@@ -77,6 +78,11 @@ try {
   console.error(`voicepipe: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
+// More session workers than cores only adds memory: each holds its own Silero model.
+if (workers > availableParallelism())
+  logger.warn(
+    `VOICEPIPE_WORKERS=${workers} is more than this machine's ${availableParallelism()} cores: workers past one a core add about 220 MiB each and no sessions`,
+  );
 // Loaded once for the process (and checked) before the server listens: an unusable model is said
 // here, once, and the bot runs without it.
 const turnModel = await loadTurnModel(process.env);

@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -353,6 +353,22 @@ describe("npm start from outside: environment", () => {
     expect(line).toMatch(/VOICEPIPE_WORKERS/);
     expect(line).not.toMatch(/startDevServer|workers\.count/);
   });
+
+  // Was: VOICEPIPE_WORKERS above the machine's cores (up to 256) was taken silently, each worker
+  // holding its own Silero model (about 220 MiB) for no more sessions.
+  it("fixed: VOICEPIPE_WORKERS above the machine's cores is one warning, and the server runs", async () => {
+    const count = availableParallelism() + 1;
+    const r = run([], { PORT: "7971", VOICEPIPE_WORKERS: String(count) });
+    try {
+      await url(r, 60_000);
+      expect(errLines(r)).toEqual([
+        `[voicepipe] WARN VOICEPIPE_WORKERS=${count} is more than this machine's ${availableParallelism()} cores: workers past one a core add about 220 MiB each and no sessions`,
+      ]);
+      await stopsCleanly(r, 7971);
+    } finally {
+      reap();
+    }
+  }, 90_000);
 
   it("held: VOICEPIPE_WORKERS empty runs sessions on the main thread (phone calls offered)", async () => {
     const r = run([], { PORT: "7953", VOICEPIPE_WORKERS: "" });
