@@ -530,10 +530,11 @@ describe("session workers: crashes", () => {
     const running = threads(); // two workers, each with its nested thread
     let maxThreads = running;
     const sampler = setInterval(() => (maxThreads = Math.max(maxThreads, threads())), 20);
-    await sleep(4000);
+    // Until four crashes (two per slot, each after a replacement), not a fixed 4 s: how many fit in
+    // a given time depends on how fast the machine starts a worker thread.
+    await expect.poll(() => server.workerCrashes, { timeout: 20_000 }).toBeGreaterThanOrEqual(4);
     clearInterval(sampler);
     const crashes = server.workerCrashes;
-    expect(crashes).toBeGreaterThanOrEqual(4);
     expect(logger.lines.filter((l) => l.includes("crash loop") && l.includes("stopped"))).toHaveLength(
       crashes,
     );
@@ -615,7 +616,8 @@ describe("session workers: close()", () => {
   it("held: close() with a worker blocked mid-session: bounded wall time, its client dropped, its port refuses, threads and TCP back", async () => {
     const threadsBefore = threads();
     const tcpBefore = tcpHandles();
-    const server = await serve({ count: 2, exitTimeoutMs: 300 });
+    const spins = new SharedArrayBuffer(4);
+    const server = await serve({ count: 2, exitTimeoutMs: 300, data: { spins } });
     const ok = await openSession(server);
     const stuck = await openSession(server);
     expect(ok.hello.worker).not.toBe(stuck.hello.worker);
@@ -623,7 +625,9 @@ describe("session workers: close()", () => {
     const stuckClosed = closed(stuck.socket);
     const okClosed = closed(ok.socket);
     stuck.socket.send("spin");
-    await sleep(100);
+    // Until the worker is in its loop (a fixed 100 ms let a loaded machine call close() before the
+    // worker had read "spin": its session then ended politely, not abandoned).
+    await expect.poll(() => Atomics.load(new Int32Array(spins), 0), { timeout: 10_000 }).toBe(1);
     const began = performance.now();
     const report = await server.close({ graceMs: 200, cancelTimeoutMs: 200 });
     const took = performance.now() - began;
