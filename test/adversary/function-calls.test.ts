@@ -228,8 +228,9 @@ describe("tool call ids the model sends", () => {
     b.llm.registerFunction(weather, ({ city }) => ({ city, temp: 20 + ++ran }));
     b.task.queueFrame(new LLMRunFrame());
     const third = await within(() => srv.requests.length >= 3, 3_000);
-    // Until the third answer is out and every response closed (a fixed 100 ms assumed it was by
-    // then); one left open fails below once the wait gives up.
+    await sleep(100); // anything more (an error, a fourth request) would show
+    // And until the third answer is out and every response closed (the 100 ms alone assumed it
+    // was by then); one left open fails below once the wait gives up.
     const closed = (): boolean => b.count(LLMFullResponseStartFrame) === b.count(LLMFullResponseEndFrame);
     await within(() => b.count(LLMFullResponseEndFrame) >= 3 && closed(), 3_000);
     expect({
@@ -260,8 +261,9 @@ describe("tool call ids the model sends", () => {
     b.llm.registerFunction(weather, ({ city }) => city);
     b.task.queueFrame(new LLMRunFrame());
     await within(() => srv.requests.length >= 2, 2_000);
-    // Until the answer to the results is out and every response closed (a fixed 100 ms assumed it
-    // was by then); one left open fails below once the wait gives up.
+    await sleep(100); // anything more would show
+    // And until the answer to the results is out and every response closed (the 100 ms alone
+    // assumed it was by then); one left open fails below once the wait gives up.
     await within(
       () =>
         b.count(LLMFullResponseEndFrame) >= 2 &&

@@ -263,8 +263,9 @@ describe("adversary: the guess and the turn it is for (aggregator → LLM)", () 
       new TranscriptionFrame("What time is it?", "user", 0),
       new TranscriptionSettledFrame(99, "segmented-stt", 1, 1),
     ]);
-    // The turn analyzer still deciding: the guess reaches the server before the stop (waited for,
-    // bounded; a fixed 200 ms assumed it had by then, which a loaded machine need not meet).
+    await sleep(200); // the turn analyzer still deciding
+    // The guess reaches the server before the stop: waited for (bounded) past the 200 ms, which
+    // a loaded machine need not meet.
     await until(() => srv.requests.length >= 1, 3_000, "the guess before the stop");
     const guessed = s.user.preemptiveRequests;
     const requestsBeforeStop = srv.requests.length;

@@ -350,8 +350,9 @@ describe("TTS services: adversarial", () => {
     expect(server.connections).toHaveLength(1);
     expect((await s.finish()).how).toBe("ended");
     await server.close();
-    // The sockets' handles go as their closes are processed: waited for (a fixed 20 ms assumed
-    // they had gone by then), bounded; a handle left open fails here.
+    await new Promise((r) => setTimeout(r, 20)); // a socket opened late would show by now
+    // The sockets' handles go as their closes are processed: waited for past the 20 ms (which
+    // alone assumed they had gone by then), bounded; a handle left open fails here.
     await until(() => tcpHandles() <= handles, "the TCP handles back");
     expect({ unhandled, warnings }).toEqual({ unhandled: [], warnings: [] });
   }, 60_000);

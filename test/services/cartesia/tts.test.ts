@@ -290,8 +290,9 @@ describe("CartesiaTTSService on a loopback /tts/websocket", () => {
       expect((await s.finish("cancel")).how).toBe("cancelled");
       expectNothingPending(s.clock);
       await server.close();
-      // The sockets' handles go as their closes are processed: waited for (a fixed 20 ms assumed
-      // they had gone by then), bounded; a handle left open fails here.
+      await new Promise((r) => setTimeout(r, 20)); // a socket opened late would show by now
+      // The sockets' handles go as their closes are processed: waited for past the 20 ms (which
+      // alone assumed they had gone by then), bounded; a handle left open fails here.
       await until(() => tcpHandles() <= handles, "the TCP handles back");
       expect(s.down.ofType(TTSAudioRawFrame).length).toBeGreaterThanOrEqual(0);
     });

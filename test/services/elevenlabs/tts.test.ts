@@ -242,8 +242,9 @@ describe("ElevenLabsTTSService on a loopback multi-stream-input", () => {
       }
       expect((await s.finish("cancel")).how).toBe("cancelled");
       await server.close();
-      // The sockets' handles go as their closes are processed: waited for (a fixed 20 ms assumed
-      // they had gone by then), bounded; a handle left open fails here.
+      await new Promise((r) => setTimeout(r, 20)); // a socket opened late would show by now
+      // The sockets' handles go as their closes are processed: waited for past the 20 ms (which
+      // alone assumed they had gone by then), bounded; a handle left open fails here.
       await until(() => tcpHandles() <= handles, "the TCP handles back");
     });
   }
