@@ -437,7 +437,7 @@ describe("session workers: crashes", () => {
     const codes = three.map((o) => closed(o.socket));
     three[1]!.socket.send("exit:7");
     expect(await Promise.all(codes)).toEqual([1006, 1006, 1006]);
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     expect(server.lostSessions).toBe(3);
     expect(server.sessions).toBe(0);
     const said = logger.lines.filter((l) => l.includes("stopped"));
@@ -501,7 +501,7 @@ describe("session workers: crashes", () => {
     const s = await openSession(server);
     const began = performance.now();
     s.socket.send("crash");
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     const during = await postStart(server.url);
     expect(during.status).toBe(503);
     expect(during.json()).toMatchObject({ error: "no-worker", detail: expect.stringMatching(/try again/) });
@@ -574,7 +574,7 @@ describe("session workers: crashes", () => {
     );
     const s = await openSession(server);
     s.socket.send("crash");
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     await sleep(300); // the replacement is importing the module, its handler never comes
     expect((await postStart(server.url)).status).toBe(503);
     const began = performance.now();

@@ -333,7 +333,7 @@ describe("development server with session workers: crashes and close()", () => {
     const aClosed = closed(a.socket);
     a.socket.send("crash");
     expect(await aClosed).toBe(1006);
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     expect(server.lostSessions).toBe(1);
     const said = logger.lines.filter(
       (l) => l.includes(`session worker ${a.hello.worker}`) && l.includes("stopped"),
