@@ -8,6 +8,7 @@
  * `broken:` ones are `it.fails` whose body states the promise, with what happens instead above them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
@@ -535,7 +536,11 @@ describe("npm start from outside: signals and stdin", () => {
   it("held: Ctrl-C during start-up (before the URL line) stops it at once, and it never listens", async () => {
     const r = run([], { PORT: "7964" });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Early in the start-up, which took about 2 s where measured (node, tsx, the example's
+      // modules, the models): a fixed 400 ms was a fifth of it, and a machine five times faster
+      // would have printed the URL line by then. 100 ms after the process exists leaves 20 times that.
+      await once(r.child, "spawn");
+      await new Promise((resolve) => setTimeout(resolve, 100));
       expect(r.out()).toBe("");
       r.child.kill("SIGINT");
       const { code, signal } = await within(r.exited, 3_000, "exit after an early SIGINT");

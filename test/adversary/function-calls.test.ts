@@ -228,7 +228,11 @@ describe("tool call ids the model sends", () => {
     b.llm.registerFunction(weather, ({ city }) => ({ city, temp: 20 + ++ran }));
     b.task.queueFrame(new LLMRunFrame());
     const third = await within(() => srv.requests.length >= 3, 3_000);
-    await sleep(100);
+    await sleep(100); // anything more (an error, a fourth request) would show
+    // And until the third answer is out and every response closed (the 100 ms alone assumed it
+    // was by then); one left open fails below once the wait gives up.
+    const closed = (): boolean => b.count(LLMFullResponseStartFrame) === b.count(LLMFullResponseEndFrame);
+    await within(() => b.count(LLMFullResponseEndFrame) >= 3 && closed(), 3_000);
     expect({
       errors: b.errors.map((e) => `${e.error?.name}: ${e.error?.message}`),
       responsesLeftOpen: b.count(LLMFullResponseStartFrame) - b.count(LLMFullResponseEndFrame),
@@ -257,7 +261,15 @@ describe("tool call ids the model sends", () => {
     b.llm.registerFunction(weather, ({ city }) => city);
     b.task.queueFrame(new LLMRunFrame());
     await within(() => srv.requests.length >= 2, 2_000);
-    await sleep(100);
+    await sleep(100); // anything more would show
+    // And until the answer to the results is out and every response closed (the 100 ms alone
+    // assumed it was by then); one left open fails below once the wait gives up.
+    await within(
+      () =>
+        b.count(LLMFullResponseEndFrame) >= 2 &&
+        b.count(LLMFullResponseStartFrame) === b.count(LLMFullResponseEndFrame),
+      2_000,
+    );
     expect({
       processorErrors: b.errors
         .map((e) => `${e.error?.name}: ${e.error?.message}`)

@@ -437,7 +437,7 @@ describe("session workers: crashes", () => {
     const codes = three.map((o) => closed(o.socket));
     three[1]!.socket.send("exit:7");
     expect(await Promise.all(codes)).toEqual([1006, 1006, 1006]);
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     expect(server.lostSessions).toBe(3);
     expect(server.sessions).toBe(0);
     const said = logger.lines.filter((l) => l.includes("stopped"));
@@ -501,7 +501,7 @@ describe("session workers: crashes", () => {
     const s = await openSession(server);
     const began = performance.now();
     s.socket.send("crash");
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     const during = await postStart(server.url);
     expect(during.status).toBe(503);
     expect(during.json()).toMatchObject({ error: "no-worker", detail: expect.stringMatching(/try again/) });
@@ -531,9 +531,11 @@ describe("session workers: crashes", () => {
     let maxThreads = running;
     const sampler = setInterval(() => (maxThreads = Math.max(maxThreads, threads())), 20);
     await sleep(4000);
+    // At least four crashes (two per slot, each after a replacement): waited for past the 4 s,
+    // since how many fit in a given time depends on how fast the machine starts a worker thread.
+    await expect.poll(() => server.workerCrashes, { timeout: 15_000 }).toBeGreaterThanOrEqual(4);
     clearInterval(sampler);
     const crashes = server.workerCrashes;
-    expect(crashes).toBeGreaterThanOrEqual(4);
     expect(logger.lines.filter((l) => l.includes("crash loop") && l.includes("stopped"))).toHaveLength(
       crashes,
     );
@@ -572,7 +574,7 @@ describe("session workers: crashes", () => {
     );
     const s = await openSession(server);
     s.socket.send("crash");
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     await sleep(300); // the replacement is importing the module, its handler never comes
     expect((await postStart(server.url)).status).toBe(503);
     const began = performance.now();
@@ -615,7 +617,8 @@ describe("session workers: close()", () => {
   it("held: close() with a worker blocked mid-session: bounded wall time, its client dropped, its port refuses, threads and TCP back", async () => {
     const threadsBefore = threads();
     const tcpBefore = tcpHandles();
-    const server = await serve({ count: 2, exitTimeoutMs: 300 });
+    const spins = new SharedArrayBuffer(4);
+    const server = await serve({ count: 2, exitTimeoutMs: 300, data: { spins } });
     const ok = await openSession(server);
     const stuck = await openSession(server);
     expect(ok.hello.worker).not.toBe(stuck.hello.worker);
@@ -623,7 +626,9 @@ describe("session workers: close()", () => {
     const stuckClosed = closed(stuck.socket);
     const okClosed = closed(ok.socket);
     stuck.socket.send("spin");
-    await sleep(100);
+    // Until the worker is in its loop (a fixed 100 ms let a loaded machine call close() before the
+    // worker had read "spin": its session then ended politely, not abandoned).
+    await expect.poll(() => Atomics.load(new Int32Array(spins), 0), { timeout: 10_000 }).toBe(1);
     const began = performance.now();
     const report = await server.close({ graceMs: 200, cancelTimeoutMs: 200 });
     const took = performance.now() - began;

@@ -350,8 +350,10 @@ describe("TTS services: adversarial", () => {
     expect(server.connections).toHaveLength(1);
     expect((await s.finish()).how).toBe("ended");
     await server.close();
-    await sleep(20);
-    expect(tcpHandles()).toBeLessThanOrEqual(handles);
+    await new Promise((r) => setTimeout(r, 20)); // a socket opened late would show by now
+    // The sockets' handles go as their closes are processed: waited for past the 20 ms (which
+    // alone assumed they had gone by then), bounded; a handle left open fails here.
+    await until(() => tcpHandles() <= handles, "the TCP handles back");
     expect({ unhandled, warnings }).toEqual({ unhandled: [], warnings: [] });
   }, 60_000);
 
@@ -365,13 +367,17 @@ describe("TTS services: adversarial", () => {
       apiKey: "test-key",
       baseUrl: server.baseUrl,
       stallTimeoutMs: 3_000,
-      socket: { backoff: { initialDelayMs: 150, maxDelayMs: 150 } },
+      // Two refused attempts 500 ms apart: the socket is back a second after the first refusal,
+      // so the interruption below (50 ms after "Waiting one.") certainly comes while it waits
+      // (150 ms left a loaded machine only 250 ms of slack).
+      socket: { backoff: { initialDelayMs: 500, maxDelayMs: 500 } },
     });
     const s = await startStreamingSession([tts], { clock: new SystemClock() });
     s.respond("Drop here.");
     await until(() => server.upgrades.length === 2, "the reconnect refused once");
     s.respond("Waiting one.");
     await sleep(50);
+    expect(server.upgrades).toHaveLength(2); // still waiting to reconnect
     const before = s.down.frames.length;
     s.queue(new InterruptionFrame());
     s.respond("After.");

@@ -333,7 +333,7 @@ describe("development server with session workers: crashes and close()", () => {
     const aClosed = closed(a.socket);
     a.socket.send("crash");
     expect(await aClosed).toBe(1006);
-    await expect.poll(() => server.workerCrashes).toBe(1);
+    await expect.poll(() => server.workerCrashes, { timeout: 10_000 }).toBe(1);
     expect(server.lostSessions).toBe(1);
     const said = logger.lines.filter(
       (l) => l.includes(`session worker ${a.hello.worker}`) && l.includes("stopped"),
@@ -393,11 +393,12 @@ describe("development server with session workers: crashes and close()", () => {
 
   it("a worker stuck in a loop: no report (its sessions count as abandoned), terminated after exitTimeoutMs, each said once", async () => {
     const threadsBefore = threads();
+    const spins = new SharedArrayBuffer(4);
     const logger = recordingLogger();
     const server = await startDevServer({
       port: 0,
       logger,
-      workers: { count: 2, module: FIXTURE, exitTimeoutMs: 300 },
+      workers: { count: 2, module: FIXTURE, exitTimeoutMs: 300, data: { spins } },
     });
     servers.push(server);
     const ok = await openSession(server);
@@ -410,6 +411,9 @@ describe("development server with session workers: crashes and close()", () => {
     stuck.socket.send("echo:blocking");
     expect(await blocked).toBe("blocking");
     stuck.socket.send("spin");
+    // close() only once the worker is in its loop: sent at once, the close could reach the worker
+    // (its message port) before "spin" did (its socket), and the session end politely.
+    await expect.poll(() => Atomics.load(new Int32Array(spins), 0), { timeout: 10_000 }).toBe(1);
     const started = performance.now();
     const report = await server.close({ graceMs: 100, cancelTimeoutMs: 100 });
     expect(report).toStrictEqual({ ended: 1, cancelled: 0, abandoned: 1 });

@@ -14,7 +14,8 @@
  * 1000 on `closing`), `throw-sync` (the handler throws before returning), `self-close` (closes its
  * own socket at once), `crash-on-closing` (an uncaught error when `closing` aborts).
  * Text messages: `crash` (uncaught error), `exit:N` (process.exit(N)), `echo:<text>`, `spin`
- * (blocks the worker thread for good).
+ * (blocks the worker thread for good, after adding 1 to `spins`, a SharedArrayBuffer, so a test
+ * can wait until the loop has begun).
  */
 import { Worker } from "node:worker_threads";
 import type { CreateSessionHandler } from "../../../src/runner/dev-server.js";
@@ -30,6 +31,7 @@ interface Data {
   nested?: boolean;
   logLines?: number;
   stubbornExit?: "ignore" | "block";
+  spins?: SharedArrayBuffer;
 }
 
 export const createSessionHandler: CreateSessionHandler = async ({ index, data, logger }) => {
@@ -85,7 +87,10 @@ export const createSessionHandler: CreateSessionHandler = async ({ index, data, 
         });
       else if (text.startsWith("exit:")) process.exit(Number(text.slice(5)));
       else if (text.startsWith("echo:")) socket.send(text.slice(5));
-      else if (text === "spin") for (;;);
+      else if (text === "spin") {
+        if (d.spins) Atomics.add(new Int32Array(d.spins), 0, 1);
+        for (;;);
+      }
     });
     if (behave === "self-close") socket.close(1000, "self");
     if (behave === "polite") session.closing.addEventListener("abort", () => socket.close(1000, "bye"));
