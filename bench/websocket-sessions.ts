@@ -33,7 +33,11 @@
  * window; lateness is pooled over all sessions, the rest is printed per worker (`_w<i>_`) and the
  * main thread's event-loop delay as `_main_`. CPU and RSS are the whole process's.
  *
- *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0] [workers=0]
+ * `young=N` sets the workers' young generation (`workers.youngGenerationMb`, in MB; `young=v8` for
+ * V8's own). With workers filling the cores, run it as `node --single-threaded-gc --import tsx
+ * bench/websocket-sessions.ts …` (docs/design/dev-server.md, "Garbage collection on session workers").
+ *
+ *   npx tsx bench/websocket-sessions.ts [steps=25,50] [seconds=10] [warmup=5] [ramp=3] [keepGoing=0] [workers=0] [young=6]
  *   npx tsx bench/websocket-sessions.ts 25,35,50,75 30 keepGoing=1     (a BENCHMARKS.md run)
  *
  * `npm run bench` runs it with the short defaults (about 40 s).
@@ -67,6 +71,8 @@ const RAMP_S = Number(named.ramp ?? 3);
 const KEEP_GOING = named.keepGoing === "1";
 const WORKERS = Number(named.workers ?? 0);
 const TELEPHONY = named.telephony;
+/** `young=N`: the workers' young generation in MB (`workers.youngGenerationMb`); `young=v8`: V8's own. */
+const YOUNG = named.young === undefined ? undefined : named.young === "v8" ? null : Number(named.young);
 if (TELEPHONY !== undefined && (TELEPHONY !== "twilio" || WORKERS > 0))
   throw new Error(`telephony takes "twilio", with workers=0 (got ${TELEPHONY}, workers=${WORKERS})`);
 if (!Number.isInteger(WORKERS) || WORKERS < 0)
@@ -114,6 +120,7 @@ const server = await startDevServer({
           count: WORKERS,
           module: new URL("./support/bench-session-worker.ts", import.meta.url),
           startTimeoutMs: 120_000,
+          ...(YOUNG === undefined ? {} : { youngGenerationMb: YOUNG }),
         },
       }
     : {

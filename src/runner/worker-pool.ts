@@ -243,7 +243,13 @@ export class WorkerPool {
       entry: this.#entry,
       tsx: this.#tsx,
     };
-    const worker = new Worker(BOOT, { eval: true, workerData, name: `voicepipe-session-worker-${w.index}` });
+    const young = this.#options.youngGenerationMb;
+    const worker = new Worker(BOOT, {
+      eval: true,
+      workerData,
+      name: `voicepipe-session-worker-${w.index}`,
+      ...(young === null ? {} : { resourceLimits: { maxYoungGenerationSizeMb: young } }),
+    });
     w.worker = worker;
     w.state = "starting";
     w.failure = undefined;
@@ -344,6 +350,12 @@ function firstLine(text: string): string {
 const MAX_WORKERS = 256;
 
 /**
+ * The young generation of a session worker's heap, in MB: short, frequent scavenges rather than
+ * V8's longer ones (measured in BENCHMARKS.md; 4 MB cost more in collection than it saved).
+ */
+const DEFAULT_YOUNG_GENERATION_MB = 6;
+
+/**
  * Checks the `workers` option, before anything is made from it (the shared counters are sized by
  * `count`); throws `InvalidOptionError` naming what is wrong.
  */
@@ -364,6 +376,15 @@ export function checkWorkers(options: DevServerWorkers): Required<DevServerWorke
         `startDevServer: workers.${key} must be a finite number of ms ≥ 0 (got ${String(value)}); leave it out for the default`,
       );
   }
+  const young = options.youngGenerationMb;
+  if (
+    young !== undefined &&
+    young !== null &&
+    (typeof young !== "number" || !Number.isFinite(young) || young < 6 || young > 1024)
+  )
+    throw new InvalidOptionError(
+      `startDevServer: workers.youngGenerationMb must be a number of MB from 6 to 1024, or null for V8's own (got ${describe(young)})`,
+    );
   try {
     structuredClone(options.data);
   } catch (error) {
@@ -378,6 +399,7 @@ export function checkWorkers(options: DevServerWorkers): Required<DevServerWorke
     data: options.data,
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
     exitTimeoutMs: options.exitTimeoutMs ?? 2_000,
+    youngGenerationMb: young === undefined ? DEFAULT_YOUNG_GENERATION_MB : young,
   };
 }
 

@@ -306,6 +306,36 @@ describe("development server with session workers: the edges", () => {
     await expect(
       startDevServer({ port: 0, workers: { count: 1, module: FIXTURE, startTimeoutMs: Number.NaN } }),
     ).rejects.toThrow(/workers\.startTimeoutMs/);
+    for (const young of [0, 5, 1025, Number.NaN, "6"])
+      await expect(
+        startDevServer({
+          port: 0,
+          workers: { count: 1, module: FIXTURE, youngGenerationMb: young as number },
+        }),
+      ).rejects.toThrow(/workers\.youngGenerationMb must be a number of MB from 6 to 1024, or null/);
+  });
+
+  it("gives each worker a young generation of workers.youngGenerationMb (6 MB unless told), or V8's own with null", async () => {
+    const young = async (server: DevServer): Promise<number> => {
+      const { socket } = await openSession(server);
+      const reply = new Promise<number>((resolve) =>
+        socket.once("message", (data: Buffer) =>
+          resolve((JSON.parse(data.toString()) as { young: number }).young),
+        ),
+      );
+      socket.send("young");
+      const value = await reply;
+      socket.close();
+      return value;
+    };
+    expect(await young(await serve({}, 1))).toBe(6);
+    expect(await young(await serve({ workers: { count: 1, module: FIXTURE, youngGenerationMb: 16 } }))).toBe(
+      16,
+    );
+    // V8's own is larger than the default, whatever this Node makes it.
+    expect(
+      await young(await serve({ workers: { count: 1, module: FIXTURE, youngGenerationMb: null } })),
+    ).toBeGreaterThan(6);
   });
 
   it("refuses to start when a worker does not start, and leaves nothing running", async () => {
