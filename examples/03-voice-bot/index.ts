@@ -102,6 +102,12 @@ try {
     ...(await sessions(choice, turnModel, workers)),
   });
   stalls.start();
+  // Workers on every core leave V8's collector threads no core of their own: they take a worker's,
+  // and every session there waits (docs/design/dev-server.md, "Garbage collection on session workers").
+  if (workers >= availableParallelism() && !process.execArgv.includes("--single-threaded-gc"))
+    logger.info(
+      "session workers on every core: start node with --single-threaded-gc for shorter collector pauses (npx tsx --single-threaded-gc examples/03-voice-bot/index.ts)",
+    );
   const report = await stopped;
   console.log(
     `voicepipe: stopped (${report.ended} session(s) ended, ${report.cancelled} cancelled, ${report.abandoned} abandoned)`,

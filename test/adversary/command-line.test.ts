@@ -364,6 +364,7 @@ describe("npm start from outside: environment", () => {
       await url(r, 60_000);
       expect(errLines(r)).toEqual([
         `[voicepipe] WARN VOICEPIPE_WORKERS=${count} is more than this machine's ${availableParallelism()} cores: workers past one a core add about 220 MiB each and no sessions`,
+        "[voicepipe] INFO session workers on every core: start node with --single-threaded-gc for shorter collector pauses (npx tsx --single-threaded-gc examples/03-voice-bot/index.ts)",
       ]);
       await stopsCleanly(r, 7971);
     } finally {
