@@ -304,10 +304,11 @@ describe("AnthropicLLMService with extended thinking and tools", () => {
     const srv = await server(async (sse, _n, thinking) => {
       messageStart(sse);
       thinkingBlockStart(sse, 0);
-      // 8 × 60 ms of thinking: longer than stallTimeoutMs in all, each gap well inside it.
+      // 8 × 200 ms of thinking: longer than stallTimeoutMs (1 s) in all, each gap well inside it
+      // (800 ms of slack, so a loaded machine's late timer cannot make a gap look like a stall).
       for (let i = 0; i < 8; i++) {
         thinkingDelta(sse, 0, `step ${i}. `);
-        await new Promise((r) => setTimeout(r, 60));
+        await new Promise((r) => setTimeout(r, 200));
       }
       signatureDelta(sse, 0, "sig-0"); // a block without it is a malformed stream
       blockStop(sse, 0);
@@ -318,9 +319,9 @@ describe("AnthropicLLMService with extended thinking and tools", () => {
       messageStop(sse);
       sse.end();
     });
-    const t = runLLM(service(srv, { stallTimeoutMs: 300 }), new SystemClock());
+    const t = runLLM(service(srv, { stallTimeoutMs: 1_000 }), new SystemClock());
     t.task.queueFrame(new LLMContextFrame(weatherContext()));
-    await until(() => count(t.down, LLMFullResponseEndFrame) === 1, 5_000, "the answer");
+    await until(() => count(t.down, LLMFullResponseEndFrame) === 1, 10_000, "the answer");
     await t.finish();
     expect(t.errors.map((e) => e.error.message)).toEqual([]);
     expect(srv.requests).toHaveLength(1);

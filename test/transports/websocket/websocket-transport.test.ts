@@ -403,7 +403,9 @@ describe("WebSocketTransport: ending", () => {
   });
 
   it("a half-open client (no pongs) is detected and closed within (maxMissedPongs + 1) × pingIntervalMs", async () => {
-    const pingIntervalMs = 50;
+    // 150 ms: the healthy client, in this same process, misses two pongs only if the process stalls
+    // for about 300 ms (50 ms made a 100 ms stall of a loaded machine drop it).
+    const pingIntervalMs = 150;
     const healthy = await session({ transport: { pingIntervalMs, maxMissedPongs: 2 } });
     const s = await session({
       transport: { pingIntervalMs, maxMissedPongs: 2 },
