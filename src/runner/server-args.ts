@@ -18,7 +18,12 @@ export interface ServerAddress {
  * picks a free port.
  * @throws InvalidOptionError naming the flag or variable and the bad value.
  */
-export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ServerAddress {
+export function parseServerArgs(argv: readonly string[], environment: NodeJS.ProcessEnv = {}): ServerAddress {
+  // Variables as the text they would be in a real environment (a cast can smuggle anything in).
+  const variable = (name: string): string | undefined => {
+    const value: unknown = (environment ?? {})[name];
+    return value === undefined || value === null ? undefined : String(value);
+  };
   let host: string | undefined;
   let port: string | undefined;
   let publicUrl: string | undefined;
@@ -37,20 +42,21 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
         `--${match[1]} needs a value, e.g. --${match[1]} ${{ port: "8080", host: "0.0.0.0" }[match[1] as "port" | "host"] ?? "https://abc.ngrok.app"}`,
       );
     }
-    if (match[1] === "host") host = value;
+    if (match[1] === "host") host = listenHost(value);
     else if (match[1] === "port") port = value;
     else publicUrl = value;
   }
-  if (port === undefined && env.PORT !== undefined && env.PORT !== "") {
-    port = env.PORT;
+  const envPort = variable("PORT");
+  if (port === undefined && envPort !== undefined && envPort !== "") {
+    port = envPort;
     portFrom = "PORT";
   }
   const portNumber = port === undefined ? 7860 : Number(port);
   if (!/^\d{1,5}$/.test(port ?? "7860") || portNumber > 65535) {
     throw new InvalidOptionError(`${portFrom} must be a TCP port number 0–65535 (got "${port}")`);
   }
-  if (publicUrl === undefined && env.VOICEPIPE_PUBLIC_URL !== undefined && env.VOICEPIPE_PUBLIC_URL !== "")
-    publicUrl = env.VOICEPIPE_PUBLIC_URL;
+  const envPublicUrl = variable("VOICEPIPE_PUBLIC_URL");
+  if (publicUrl === undefined && envPublicUrl !== undefined && envPublicUrl !== "") publicUrl = envPublicUrl;
   return {
     host: host ?? "127.0.0.1",
     port: portNumber,
@@ -103,4 +109,18 @@ export function checkPublicUrl(value: string): URL {
       `telephony.publicUrl (--public-url, VOICEPIPE_PUBLIC_URL) must be an http(s) origin such as https://abc.ngrok.app, with no path, query or credentials (got ${JSON.stringify(value)})`,
     );
   return url;
+}
+
+/**
+ * `--host` as the listener takes it: an IPv6 address copied from a URL loses its brackets
+ * (`[::1]` → `::1`); a blank value, or one with spaces, is no host.
+ */
+function listenHost(value: string): string {
+  const bracketed = /^\[([0-9a-fA-F:.]+(?:%[\w.-]+)?)\]$/.exec(value);
+  if (bracketed) return bracketed[1]!;
+  if (value.trim() === "" || /\s/.test(value))
+    throw new InvalidOptionError(
+      `--host must be an address or a host name of this machine, e.g. 127.0.0.1 or 0.0.0.0 (got ${JSON.stringify(value)})`,
+    );
+  return value;
 }

@@ -239,7 +239,9 @@ function noise(n: number): Int16Array {
 
 describe("SmartTurnAnalyzer under concurrency and misuse", () => {
   it("held: 20 concurrent analyze() calls on a cold analyzer: all settle, one hold on the model, released by one release()", async () => {
-    const a = new SmartTurnAnalyzer({ modelPath: MODEL });
+    // Holds, not speed: a deadline far past the model's load and 20 queued runs on a loaded machine
+    // (the default 2 s was missed with another test suite running beside this one).
+    const a = new SmartTurnAnalyzer({ modelPath: MODEL, timeoutMs: 30_000 });
     a.appendAudio(noise(16_000), true);
     const verdicts = await Promise.all(Array.from({ length: 20 }, () => a.analyze(never)));
     expect(verdicts.every((v) => v.probability >= 0 && v.probability <= 1)).toBe(true);
@@ -250,7 +252,7 @@ describe("SmartTurnAnalyzer under concurrency and misuse", () => {
   });
 
   it("held: 40 analyses (20 at a time) on one long-lived signal leave no abort listener on it", async () => {
-    const a = new SmartTurnAnalyzer({ modelPath: MODEL });
+    const a = new SmartTurnAnalyzer({ modelPath: MODEL, timeoutMs: 30_000 }); // listeners, not speed
     cleanups.push(() => a.release());
     const session = new AbortController().signal;
     a.appendAudio(noise(16_000), true);

@@ -7,6 +7,7 @@ import type { SileroRuntime } from "./silero-runtime.js";
 import { type SileroSession, loadSileroSession } from "./silero-session.js";
 import { SileroWorker } from "./silero-worker.js";
 import { VADAnalyzer, type VADAnalyzerOptions } from "./vad-analyzer.js";
+import { VADAnalysisError } from "./vad-errors.js";
 import { VADState } from "./vad-state.js";
 
 /** Options of {@link SileroVADAnalyzer}. */
@@ -149,7 +150,9 @@ export class SileroVADAnalyzer extends VADAnalyzer {
       }
       this.#model ??= await loadSileroSession(this.modelPath, this.runtime);
     } catch (error) {
-      this.#loadFailure = error;
+      // A model that cannot be loaded stays so (kept, one error); a worker stopped during the load
+      // (VADAnalysisError) is not the model's fault, and the next window loads again.
+      if (!(error instanceof VADAnalysisError)) this.#loadFailure = error;
       throw error;
     }
   }

@@ -91,6 +91,8 @@ export class SileroWorker {
   /** Windows waiting for the end of this event-loop turn, by model path and rate. */
   readonly #queued = new Map<string, { modelPath: string; sampleRate: number; items: Queued[] }>();
   #flushScheduled = false;
+  /** Times the worker was stopped: a load that saw it change was cut short, not refused. */
+  #stops = 0;
   /** Model loads done by the worker (one per model path, again after the worker is started again). */
   loads = 0;
   /** Windows analysed. */
@@ -133,6 +135,7 @@ export class SileroWorker {
   }
 
   async #load(modelPath: string): Promise<void> {
+    const stops = this.#stops;
     resolveSileroRuntime(this.runtime); // a missing package gets its own error, not "could not load the model"
     await assertModelReadable(modelPath);
     let reply: Reply;
@@ -143,6 +146,12 @@ export class SileroWorker {
         this.timeoutMs * 15,
       );
     } catch (error) {
+      // Stopped while loading: nothing is wrong with the model, and the next request loads it again.
+      if (this.#stops !== stops)
+        throw new VADAnalysisError(
+          "Silero VAD: the inference worker was stopped while it loaded the model; the next request loads it again",
+          { cause: error },
+        );
       throw unloadableModel(modelPath, error); // the worker died or missed its deadline
     }
     if (!reply.ok) {
@@ -255,6 +264,7 @@ export class SileroWorker {
   async terminate(): Promise<void> {
     // Queued windows were asked of this worker: they fail with what is in flight, not run on
     // the next one (whether a window was sent yet is a matter of microseconds to the caller).
+    this.#stops++;
     const groups = [...this.#queued.values()];
     this.#queued.clear();
     const error = new VADAnalysisError("Silero VAD: the inference worker was stopped");

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from "../../errors.js";
+import { providerBaseUrl } from "../tts/provider-options.js";
 import { MissingApiKeyError } from "../stt/stt-errors.js";
 import { positiveMs } from "../stt/stt-service-options.js";
 import {
@@ -95,15 +95,13 @@ export class DeepgramSTTService extends STTService {
       positiveMs(this.name, "socket.connectTimeoutMs", options.socket.connectTimeoutMs, 0);
     const env = options.env ?? process.env;
     this.#apiKey = options.apiKey ?? nonEmpty(env["DEEPGRAM_API_KEY"]);
-    this.#baseUrl = (options.baseUrl ?? nonEmpty(env["DEEPGRAM_BASE_URL"]) ?? DEEPGRAM_DEFAULT_BASE_URL)
-      .trim()
-      .replace(/\/+$/, "");
-    if (!/^(wss?|https?):\/\//i.test(this.#baseUrl)) {
-      throw new InvalidOptionError(
-        `${this.name}: baseUrl (or DEEPGRAM_BASE_URL) must be a ws://, wss://, http:// or https:// URL ` +
-          `such as ${DEEPGRAM_DEFAULT_BASE_URL} (got ${JSON.stringify(this.#baseUrl)})`,
-      );
-    }
+    this.#baseUrl = providerBaseUrl(
+      this.name,
+      options.baseUrl,
+      "DEEPGRAM_BASE_URL",
+      DEEPGRAM_DEFAULT_BASE_URL,
+      env,
+    );
   }
 
   /** The socket's counters (reconnects, keep-alives, dropped sends), once started. */

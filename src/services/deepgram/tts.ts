@@ -1,3 +1,4 @@
+import { providerBaseUrl } from "../tts/provider-options.js";
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { PcmStreamReader } from "../tts/pcm-stream-reader.js";
@@ -142,16 +143,13 @@ export class DeepgramTTSService extends TTSService {
     const env = options.env ?? process.env;
     this.#options = options;
     this.#apiKey = nonEmpty(options.apiKey) ?? nonEmpty(env["DEEPGRAM_API_KEY"]);
-    const from = options.baseUrl !== undefined ? "baseUrl" : "DEEPGRAM_BASE_URL";
-    this.#baseUrl = String(options.baseUrl ?? nonEmpty(env["DEEPGRAM_BASE_URL"]) ?? DEEPGRAM_DEFAULT_BASE_URL)
-      .trim()
-      .replace(/\/+$/u, "");
-    if (!/^(wss?|https?):\/\/[^/]/iu.test(this.#baseUrl)) {
-      throw new InvalidOptionError(
-        `${this.name}: ${from} must be a ws://, wss://, http:// or https:// URL such as ${DEEPGRAM_DEFAULT_BASE_URL} ` +
-          `(got ${JSON.stringify(this.#baseUrl)})`,
-      );
-    }
+    this.#baseUrl = providerBaseUrl(
+      this.name,
+      options.baseUrl,
+      "DEEPGRAM_BASE_URL",
+      DEEPGRAM_DEFAULT_BASE_URL,
+      env,
+    );
     const model = options.model ?? "aura-2-helena-en";
     if (typeof model !== "string" || model.trim() === "") {
       throw new InvalidOptionError(

@@ -14,7 +14,8 @@ export function resolveBaseUrl(
   env: Readonly<Record<string, string | undefined>>,
   fallback: string,
 ): string {
-  const fromEnv = env[envName]?.trim() || undefined;
+  const raw = env[envName];
+  const fromEnv = raw === undefined || raw === null ? undefined : String(raw).trim() || undefined;
   const value = option ?? fromEnv ?? fallback;
   const where = option !== undefined ? "the baseUrl option" : fromEnv !== undefined ? envName : "the default";
   let url: URL;
@@ -25,7 +26,9 @@ export function resolveBaseUrl(
       `${service}: ${where} (${JSON.stringify(value)}) is not a URL; give the scheme and host, e.g. ${fallback}`,
     );
   }
-  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "" || url.hash !== "") {
+  // `?` or `#` with nothing after is an empty search or hash to `URL`, but the paths appended to
+  // the value would still land in the query or fragment.
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || /[?#]/.test(value)) {
     throw new InvalidOptionError(
       `${service}: ${where} (${JSON.stringify(value)}) must be an http(s) URL without a query or fragment, e.g. ${fallback}`,
     );

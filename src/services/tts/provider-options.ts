@@ -58,7 +58,8 @@ export function checkProviderOptions(
 /**
  * The provider's base URL: the option, else the environment variable, else the public endpoint;
  * trailing slashes removed. Throws an `InvalidOptionError` naming both when it is not a URL a
- * WebSocket can reach.
+ * WebSocket can reach: parsed, not matched by its prefix (`wss://a b` is not a host), with no
+ * query or fragment (the provider's path is appended to it).
  */
 export function providerBaseUrl(
   service: string,
@@ -67,9 +68,22 @@ export function providerBaseUrl(
   fallback: string,
   environment: Readonly<Record<string, string | undefined>> = process.env,
 ): string {
-  const env = environment[envVar]?.trim();
-  const url = (option ?? (env ? env : undefined) ?? fallback).trim().replace(/\/+$/, "");
-  if (!/^(wss?|https?):\/\/[^/\s]+/i.test(url)) {
+  const text = (value: unknown): string | undefined =>
+    value === undefined || value === null ? undefined : String(value).trim();
+  const fromEnv = text(environment[envVar]);
+  const url = (option !== undefined ? text(option)! : fromEnv || fallback).replace(/\/+$/, "");
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    parsed === undefined ||
+    !/^(wss?|https?):$/i.test(parsed.protocol) ||
+    parsed.hostname === "" ||
+    /[\s?#]/.test(url)
+  ) {
     throw new InvalidOptionError(
       `${service}: baseUrl (or ${envVar}) must be a ws://, wss://, http:// or https:// URL such as ${fallback} ` +
         `(got ${JSON.stringify(url)})`,

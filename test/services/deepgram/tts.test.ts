@@ -328,10 +328,10 @@ describe("DeepgramTTSService on a loopback /v1/speak", () => {
 
   it("checks its options where they are written", () => {
     expect(() => new DeepgramTTSService({ env: {}, baseUrl: "api.deepgram.com" })).toThrow(
-      /baseUrl must be a ws:\/\//,
+      /baseUrl \(or DEEPGRAM_BASE_URL\) must be a ws:\/\//,
     );
     expect(() => new DeepgramTTSService({ env: { DEEPGRAM_BASE_URL: "nope" } })).toThrow(
-      /DEEPGRAM_BASE_URL must be/,
+      /\(or DEEPGRAM_BASE_URL\) must be/,
     );
     expect(() => new DeepgramTTSService({ env: {}, model: "" })).toThrow(/model must be a non-empty string/);
     expect(() => new DeepgramTTSService({ env: {}, maxSentenceChars: 3000 })).toThrow(/at most 2000/);

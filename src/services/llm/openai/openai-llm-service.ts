@@ -11,6 +11,7 @@ import { InvalidOptionError } from "../../../errors.js";
 import type { LLMCompletionRequest, LLMStreamEvent } from "../llm-stream.js";
 import { describeOpenAIError } from "./describe-openai-error.js";
 import { type OpenAIModule, loadOpenAI } from "./load-openai.js";
+import { nonEmpty } from "../../non-empty.js";
 import { resolveOpenAIEndpoint } from "../../openai-audio/openai-endpoint.js";
 import { readOpenAIChunk } from "./openai-chunk.js";
 import { openAIStreamFetch } from "./openai-stream-fetch.js";
@@ -83,6 +84,8 @@ export class OpenAILLMService extends LLMService {
   /** The endpoint in use. */
   readonly baseURL: string;
   readonly #apiKey: string | undefined;
+  readonly #organization: string | null;
+  readonly #project: string | null;
   readonly #includeUsage: boolean;
   readonly #usageGraceMs: number;
   readonly #params: JsonObject;
@@ -106,6 +109,9 @@ export class OpenAILLMService extends LLMService {
     });
     this.#apiKey = endpoint.apiKey;
     this.baseURL = endpoint.baseURL;
+    // The SDK reads these two from process.env itself when they are not given: from `env` instead.
+    this.#organization = nonEmpty(env["OPENAI_ORG_ID"]) ?? null;
+    this.#project = nonEmpty(env["OPENAI_PROJECT_ID"]) ?? null;
     this.#includeUsage = options.includeUsage ?? true;
     this.#usageGraceMs = options.usageGraceMs ?? 100;
     if (!Number.isFinite(this.#usageGraceMs) || this.#usageGraceMs < 0) {
@@ -143,6 +149,8 @@ export class OpenAILLMService extends LLMService {
     this.#client = new sdk.OpenAI({
       apiKey: this.#apiKey,
       baseURL: this.baseURL,
+      organization: this.#organization,
+      project: this.#project,
       maxRetries: 0, // the base class retries, on the task clock
       fetch: openAIStreamFetch(this.#fetch), // refuses a page that is not a stream, and an endless event
       // What the SDK logs (a chunk it cannot parse…) is reported by the service itself.
