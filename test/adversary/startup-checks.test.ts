@@ -20,13 +20,9 @@ import {
 import { LLMContext } from "../../src/context/index.js";
 import { SileroVADAnalyzer, SileroWorker } from "../../src/audio/vad/silero.js";
 import { VADAnalysisError } from "../../src/audio/vad/index.js";
-import { AnthropicLLMService } from "../../src/services/anthropic/index.js";
-import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
-import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepgram/index.js";
-import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
-import { GeminiLLMService } from "../../src/services/gemini/index.js";
-import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
+import { OpenAILLMService } from "../../src/services/llm/openai/index.js";
 import { postStart } from "../runner/http.js";
+import { PROVIDER_SERVICES } from "../support/provider-services.js";
 
 const FIXTURE = new URL("../runner/fixtures/session-worker.ts", import.meta.url);
 const threads = (): number => readdirSync("/proc/self/task").length;
@@ -253,18 +249,7 @@ describe("startDevServer workers.youngGenerationMb", () => {
 
 // ---------------------------------------------------------------------------------------------
 describe("provider services read only the env option", () => {
-  type Env = Record<string, string | undefined>;
-  const SERVICES: readonly [string, string, (env: Env) => unknown][] = [
-    ["DeepgramSTTService", "DEEPGRAM_BASE_URL", (env) => new DeepgramSTTService({ env })],
-    ["DeepgramTTSService", "DEEPGRAM_BASE_URL", (env) => new DeepgramTTSService({ env })],
-    ["CartesiaTTSService", "CARTESIA_BASE_URL", (env) => new CartesiaTTSService({ env })],
-    ["ElevenLabsTTSService", "ELEVENLABS_BASE_URL", (env) => new ElevenLabsTTSService({ env })],
-    ["OpenAILLMService", "OPENAI_BASE_URL", (env) => new OpenAILLMService({ env })],
-    ["OpenAISTTService", "OPENAI_BASE_URL", (env) => new OpenAISTTService({ env })],
-    ["OpenAITTSService", "OPENAI_BASE_URL", (env) => new OpenAITTSService({ env })],
-    ["AnthropicLLMService", "ANTHROPIC_BASE_URL", (env) => new AnthropicLLMService({ env })],
-    ["GeminiLLMService", "GEMINI_BASE_URL", (env) => new GeminiLLMService({ env })],
-  ];
+  const SERVICES = PROVIDER_SERVICES;
   const HTTP_ONLY = new Set(["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"]);
 
   function outcome(make: () => unknown): string {

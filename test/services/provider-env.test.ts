@@ -1,25 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { CartesiaTTSService } from "../../src/services/cartesia/index.js";
-import { DeepgramSTTService, DeepgramTTSService } from "../../src/services/deepgram/index.js";
-import { ElevenLabsTTSService } from "../../src/services/elevenlabs/index.js";
-import { AnthropicLLMService } from "../../src/services/anthropic/index.js";
-import { GeminiLLMService } from "../../src/services/gemini/index.js";
-import { OpenAILLMService, OpenAISTTService, OpenAITTSService } from "../../src/services/llm/openai/index.js";
+import { PROVIDER_SERVICES } from "../support/provider-services.js";
 
-type Env = Record<string, string | undefined>;
-
-/** Every provider service that reads a base URL from the environment, with its variable. */
-const SERVICES: readonly [string, string, (env: Env) => unknown][] = [
-  ["DeepgramSTTService", "DEEPGRAM_BASE_URL", (env) => new DeepgramSTTService({ env })],
-  ["DeepgramTTSService", "DEEPGRAM_BASE_URL", (env) => new DeepgramTTSService({ env })],
-  ["CartesiaTTSService", "CARTESIA_BASE_URL", (env) => new CartesiaTTSService({ env })],
-  ["ElevenLabsTTSService", "ELEVENLABS_BASE_URL", (env) => new ElevenLabsTTSService({ env })],
-  ["OpenAILLMService", "OPENAI_BASE_URL", (env) => new OpenAILLMService({ env })],
-  ["OpenAISTTService", "OPENAI_BASE_URL", (env) => new OpenAISTTService({ env })],
-  ["OpenAITTSService", "OPENAI_BASE_URL", (env) => new OpenAITTSService({ env })],
-  ["AnthropicLLMService", "ANTHROPIC_BASE_URL", (env) => new AnthropicLLMService({ env })],
-  ["GeminiLLMService", "GEMINI_BASE_URL", (env) => new GeminiLLMService({ env })],
-];
+const SERVICES = PROVIDER_SERVICES;
 
 const saved = new Map<string, string | undefined>();
 afterEach(() => {
