@@ -157,8 +157,8 @@ export interface DevServerWorkers {
    * `resourceLimits.maxYoungGenerationSizeMb`), from 6 to 1024; `null` leaves V8's own. A small one
    * collects often and briefly: a scavenge copies what is alive, so its pause grows with the space,
    * and each pause delays every session's audio on that worker. With 100 echo sessions on two
-   * workers, 6 MB kept the p99 write lateness under 20 ms in every run where V8's own passed one
-   * run in two, for 3–5 % more of the worker's time in the collector (docs/design/dev-server.md,
+   * workers, the p99 write lateness stayed under 20 ms in 7 runs of 8 with 6 MB against 8 of 14
+   * with V8's own, for 3–5 % more of the worker's time in the collector (docs/design/dev-server.md,
    * "Garbage collection on session workers"). @default 6
    */
   youngGenerationMb?: number | null;

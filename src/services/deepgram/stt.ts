@@ -1,4 +1,3 @@
-import { providerBaseUrl } from "../tts/provider-options.js";
 import { MissingApiKeyError } from "../stt/stt-errors.js";
 import { positiveMs } from "../stt/stt-service-options.js";
 import {
@@ -12,6 +11,7 @@ import { type STTEndOfTurnCause, STTEndOfTurnFrame } from "../../frames/turn.js"
 import type { ProviderSocketOptions } from "../websocket/provider-socket-options.js";
 import { parseListenMessage } from "./stt-messages.js";
 import { nonEmpty } from "../non-empty.js";
+import { providerBaseUrl } from "../provider-base-url.js";
 
 /** Deepgram's public endpoint; `DEEPGRAM_BASE_URL` or `baseUrl` replace it (a proxy, a region, a test server). */
 export const DEEPGRAM_DEFAULT_BASE_URL = "wss://api.deepgram.com";

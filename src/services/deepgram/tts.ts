@@ -1,4 +1,3 @@
-import { providerBaseUrl } from "../tts/provider-options.js";
 import { InvalidOptionError, VoicepipeError } from "../../errors.js";
 import { RepeatReporter } from "../../reporting/repeat-reporter.js";
 import { PcmStreamReader } from "../tts/pcm-stream-reader.js";
@@ -11,6 +10,7 @@ import { FlushBudget } from "./tts-flush-budget.js";
 import { parseSpeakMessage } from "./tts-messages.js";
 import { SentenceAudio } from "./tts-sentence-audio.js";
 import { nonEmpty } from "../non-empty.js";
+import { providerBaseUrl } from "../provider-base-url.js";
 
 /** Rates `/v1/speak` produces for `linear16`, in Hz. */
 const DEEPGRAM_TTS_RATES: readonly number[] = [8000, 16000, 24000, 32000, 48000];

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../../errors.js";
+import { nonEmpty } from "../non-empty.js";
 
 /**
  * The endpoint of a provider: the `baseUrl` option, else the environment variable `envName`,
@@ -14,8 +15,7 @@ export function resolveBaseUrl(
   env: Readonly<Record<string, string | undefined>>,
   fallback: string,
 ): string {
-  const raw = env[envName];
-  const fromEnv = raw === undefined || raw === null ? undefined : String(raw).trim() || undefined;
+  const fromEnv = nonEmpty(env[envName]);
   const value = option ?? fromEnv ?? fallback;
   const where = option !== undefined ? "the baseUrl option" : fromEnv !== undefined ? envName : "the default";
   let url: URL;
